@@ -1,0 +1,196 @@
+//! Auth signatures: an EIP-4361 (SIWE) message signed with EIP-191
+//! (`personal_sign`) by an Ethereum key, in Lit's `authSig` shape.
+use candela_crypto::derive::{checksum_address, eth_address};
+use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha3::{Digest, Keccak256};
+use time::OffsetDateTime;
+
+/// Lit's `authSig`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthSig {
+    /// `0x` + 65-byte `r || s || v` hex.
+    pub sig: String,
+    /// Always `web3.eth.personal.sign` for wallet signatures.
+    pub derived_via: String,
+    /// The SIWE message that was signed.
+    pub signed_message: String,
+    /// The signer's address (EIP-55).
+    pub address: String,
+}
+
+/// Why an auth signature was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// `derivedVia` is not one we accept.
+    #[error("unsupported derivedVia {0:?}")]
+    UnsupportedDerivation(String),
+    /// The message is not a valid SIWE message.
+    #[error("signedMessage is not a valid SIWE message: {0}")]
+    BadMessage(String),
+    /// The signature is malformed or does not recover to the address.
+    #[error("signature does not match address {0}")]
+    BadSignature(String),
+    /// `address` differs from the SIWE message's address.
+    #[error("authSig address does not match the signed message")]
+    AddressMismatch,
+    /// The message's validity window does not include now.
+    #[error("auth signature expired or not yet valid")]
+    Expired,
+    /// The auth material is larger than allowed.
+    #[error("auth material too large ({0} bytes)")]
+    TooLarge(usize),
+}
+
+/// Largest SIWE message accepted, checked before any parsing.
+pub const MAX_SIGNED_MESSAGE: usize = 16 * 1024;
+/// Tolerated clock skew for not-before and expiry.
+pub const CLOCK_SKEW_SECONDS: i64 = 60;
+
+/// EIP-191 `personal_sign` hash of a message.
+pub fn eip191_hash(message: &[u8]) -> [u8; 32] {
+    let mut h = Keccak256::new();
+    h.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
+    h.update(message);
+    h.finalize().into()
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn random_nonce() -> String {
+    use rand_core::RngCore;
+    let mut b = [0u8; 12];
+    rand_core::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl AuthSig {
+    /// Sign a fresh SIWE message for `domain`/`uri`, valid for `ttl_seconds`.
+    pub fn create(key: &SigningKey, domain: &str, uri: &str, ttl_seconds: i64) -> Self {
+        let address = checksum_address(&eth_address(key.verifying_key().as_affine()));
+        let now = OffsetDateTime::now_utc();
+        let message = format!(
+            "{domain} wants you to sign in with your Ethereum account:\n{address}\n\nSign in to a Candela network.\n\nURI: {uri}\nVersion: 1\nChain ID: 1\nNonce: {nonce}\nIssued At: {issued}\nExpiration Time: {exp}",
+            nonce = random_nonce(),
+            issued = rfc3339(now),
+            exp = rfc3339(now + time::Duration::seconds(ttl_seconds)),
+        );
+        Self::sign_message(key, message)
+    }
+
+    /// Sign an arbitrary (SIWE) message with EIP-191.
+    pub fn sign_message(key: &SigningKey, message: String) -> Self {
+        let address = checksum_address(&eth_address(key.verifying_key().as_affine()));
+        let hash = eip191_hash(message.as_bytes());
+        let (sig, recid): (Signature, RecoveryId) = match key.sign_prehash_recoverable(&hash) {
+            Ok(v) => v,
+            Err(_) => unreachable!("signing a 32-byte prehash cannot fail"),
+        };
+        let mut bytes = sig.to_bytes().to_vec();
+        bytes.push(27 + recid.to_byte());
+        AuthSig {
+            sig: format!("0x{}", hex::encode(bytes)),
+            derived_via: "web3.eth.personal.sign".into(),
+            signed_message: message,
+            address,
+        }
+    }
+
+    /// Verify signature, address and validity window at `now`; returns the
+    /// signer's address.
+    pub fn verify(&self, now: OffsetDateTime) -> Result<[u8; 20], AuthError> {
+        if self.signed_message.len() > MAX_SIGNED_MESSAGE || self.sig.len() > 200 {
+            return Err(AuthError::TooLarge(self.signed_message.len() + self.sig.len()));
+        }
+        if self.derived_via != "web3.eth.personal.sign" {
+            return Err(AuthError::UnsupportedDerivation(self.derived_via.clone()));
+        }
+        let msg: siwe::Message = self
+            .signed_message
+            .parse()
+            .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
+        let claimed = candela_crypto::derive::parse_address(&self.address)
+            .map_err(|_| AuthError::AddressMismatch)?;
+        if msg.address != claimed {
+            return Err(AuthError::AddressMismatch);
+        }
+        let raw = hex::decode(self.sig.strip_prefix("0x").unwrap_or(&self.sig))
+            .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
+        if raw.len() != 65 {
+            return Err(AuthError::BadSignature(self.address.clone()));
+        }
+        let sig = Signature::from_slice(&raw[..64]).map_err(|_| AuthError::BadSignature(self.address.clone()))?;
+        let v = if raw[64] >= 27 { raw[64] - 27 } else { raw[64] };
+        let recid = RecoveryId::from_byte(v).ok_or_else(|| AuthError::BadSignature(self.address.clone()))?;
+        let vk = VerifyingKey::recover_from_prehash(&eip191_hash(self.signed_message.as_bytes()), &sig, recid)
+            .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
+        if eth_address(vk.as_affine()) != claimed {
+            return Err(AuthError::BadSignature(self.address.clone()));
+        }
+        let skew = time::Duration::seconds(CLOCK_SKEW_SECONDS);
+        if let Some(exp) = &msg.expiration_time {
+            if *exp.as_ref() + skew < now {
+                return Err(AuthError::Expired);
+            }
+        }
+        if let Some(nbf) = &msg.not_before {
+            if *nbf.as_ref() - skew > now {
+                return Err(AuthError::Expired);
+            }
+        }
+        Ok(claimed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SigningKey {
+        SigningKey::random(&mut rand_core::OsRng)
+    }
+
+    #[test]
+    fn a_fresh_auth_sig_verifies_to_its_signer() {
+        let k = key();
+        let a = AuthSig::create(&k, "localhost", "lit:session:test", 600);
+        assert_eq!(a.verify(OffsetDateTime::now_utc()).unwrap(), eth_address(k.verifying_key().as_affine()));
+    }
+
+    #[test]
+    fn an_expired_auth_sig_is_refused() {
+        let a = AuthSig::create(&key(), "localhost", "lit:session:test", 1);
+        let later = OffsetDateTime::now_utc() + time::Duration::seconds(3600);
+        assert_eq!(a.verify(later), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn a_tampered_message_is_refused() {
+        let mut a = AuthSig::create(&key(), "localhost", "lit:session:test", 600);
+        a.signed_message = a.signed_message.replace("Candela", "Candelb");
+        assert!(matches!(a.verify(OffsetDateTime::now_utc()), Err(AuthError::BadSignature(_))));
+    }
+
+    #[test]
+    fn another_signer_is_refused() {
+        let a = AuthSig::create(&key(), "localhost", "lit:session:test", 600);
+        let b = AuthSig::sign_message(&key(), a.signed_message.clone());
+        let mut forged = a.clone();
+        forged.sig = b.sig;
+        assert!(matches!(forged.verify(OffsetDateTime::now_utc()), Err(AuthError::BadSignature(_))));
+    }
+
+    #[test]
+    fn oversize_auth_material_is_refused_before_parsing() {
+        let mut a = AuthSig::create(&key(), "localhost", "lit:session:test", 600);
+        a.signed_message = "x".repeat(MAX_SIGNED_MESSAGE + 1);
+        assert!(matches!(a.verify(OffsetDateTime::now_utc()), Err(AuthError::TooLarge(_))));
+    }
+}

@@ -1,0 +1,15 @@
+//! Wire formats shared by Candela nodes and clients.
+//!
+//! - [`network`]: `network.json`, the description of a network a client needs.
+//! - [`auth`]: SIWE (EIP-4361) auth signatures signed with EIP-191.
+//! - [`v7`]: request and response bodies of the node HTTP API, in the shapes
+//!   of Lit's v7 node API, plus Candela's verification extension.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod network;
+pub mod v7;
+
+/// The header that carries the id shared by every node for one operation.
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";

@@ -1,0 +1,142 @@
+//! Request and response bodies of the node HTTP API, in Lit v7's shapes.
+use serde::{Deserialize, Serialize};
+
+use crate::auth::AuthSig;
+
+/// `POST /web/pkp/sign/v1`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PkpSignRequest {
+    /// The 32-byte digest to sign, as a JSON array of numbers.
+    pub to_sign: Vec<u8>,
+    /// The PKP public key (SEC1 hex, `0x` optional).
+    pub pubkey: String,
+    /// Who is asking.
+    pub auth_sig: AuthSig,
+    /// Auth methods (not used by owner-authorised signing).
+    #[serde(default)]
+    pub auth_methods: Option<serde_json::Value>,
+    /// The network epoch the client believes in.
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+/// One node's ECDSA signature share, as Lit v7 returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignatureShareWire {
+    /// The signed digest, hex.
+    pub digest: String,
+    /// This node's index in the node set.
+    pub share_index: u32,
+    /// 32-byte big-endian scalar hex, weighted for the signing set; empty
+    /// when this node is not in the signing set.
+    pub signature_share: String,
+    /// The presignature's nonce point, compressed SEC1 hex.
+    pub big_r: String,
+    /// The PKP public key, uncompressed SEC1 hex.
+    pub public_key: String,
+    /// `K256`.
+    pub sig_type: String,
+}
+
+/// Commitments `K_j = k_j·G`, `S_j = σ_j·G` of one signer (compressed hex).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CommitmentWire {
+    /// Node index.
+    pub node: u32,
+    /// `k_j·G`.
+    pub k: String,
+    /// `σ_j·G`.
+    pub sigma: String,
+}
+
+/// What a client needs to verify each share before combining (Candela
+/// extension; clients that do not know it ignore it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareProof {
+    /// The presignature used.
+    pub presignature_id: String,
+    /// The signing set chosen by the coordinator.
+    pub signers: Vec<u32>,
+    /// The PKP tweak `δ` (hex scalar); the client checks `δ·G = PK - PK_root`.
+    pub tweak: String,
+    /// The signers' commitments, as this node stored them.
+    pub commitments: Vec<CommitmentWire>,
+}
+
+/// Response of `POST /web/pkp/sign/v1`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PkpSignResponse {
+    /// Always true on a 2xx.
+    pub success: bool,
+    /// This node's share.
+    pub signature_share: SignatureShareWire,
+    /// Verification material.
+    pub candela: ShareProof,
+}
+
+/// A non-2xx answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `NodeUnknownPkp`.
+    pub error_code: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The request id, when there is one.
+    pub correlation_id: String,
+}
+
+/// `GET /web/status`: readiness and presignature pool figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    /// This node's index.
+    pub index: u32,
+    /// True once the root key share exists.
+    pub ready: bool,
+    /// The root public key, when ready.
+    pub root_public_key: Option<String>,
+    /// Unused presignatures this node holds.
+    pub presignatures_free: u64,
+    /// Presignatures used (or assigned) so far.
+    pub presignatures_used: u64,
+    /// Presignatures this node has helped generate since start.
+    pub presignatures_generated: u64,
+    /// Seconds spent generating them (wall time, summed over sessions).
+    pub presign_seconds: f64,
+    /// Peers this node currently sees as live.
+    pub live_peers: Vec<u32>,
+}
+
+/// `POST /web/handshake`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct HandshakeRequest {
+    /// A client nonce (echoed back).
+    #[serde(default)]
+    pub challenge: Option<String>,
+    /// Ignored by Candela.
+    #[serde(default)]
+    pub client_public_key: Option<String>,
+}
+
+/// Answer of `POST /web/handshake`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandshakeResponse {
+    /// This node's identity key.
+    pub server_public_key: String,
+    /// The root ECDSA key (uncompressed hex).
+    pub hd_root_pubkeys: Vec<String>,
+    /// Epoch number.
+    pub epoch: u64,
+    /// The node's latest nonce for auth messages.
+    pub latest_blockhash: String,
+    /// The node's index.
+    pub node_index: u32,
+    /// Threshold.
+    pub threshold: usize,
+}

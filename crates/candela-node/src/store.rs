@@ -1,0 +1,321 @@
+//! Per-node storage: an embedded SQLite database whose secret columns (key
+//! shares, presignature shares) are sealed with XChaCha20-Poly1305 under the
+//! node's storage key. The associated data binds each ciphertext to its row,
+//! so a sealed value cannot be moved to another row.
+//!
+//! Presignature lifecycle: `free` → (`assigned` at the coordinator) → `used`.
+//! `take_presignature` marks a presignature used and erases its sealed shares
+//! in one committed transaction *before* returning them, so that a share
+//! computed from it can leave the node at most once, across crashes.
+use std::path::Path;
+use std::sync::Mutex;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand_core::{OsRng, RngCore};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use zeroize::Zeroizing;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A sealed value did not open: wrong storage key or tampering.
+    #[error("sealed value {0} failed to open (wrong storage key or tampered database)")]
+    Unseal(String),
+    /// The storage key is malformed.
+    #[error("storage key: {0}")]
+    Key(String),
+}
+
+/// What happened when a presignature was requested for a request.
+#[derive(Debug)]
+pub enum Take {
+    /// Marked used for this request; here are its sealed bytes, opened.
+    Taken(Zeroizing<Vec<u8>>),
+    /// Already used or assigned to another request.
+    AlreadyUsed,
+    /// This node does not hold it.
+    Missing,
+}
+
+/// The node's database.
+pub struct Store {
+    conn: Mutex<Connection>,
+    cipher: XChaCha20Poly1305,
+}
+
+impl Store {
+    /// Open the database with a 32-byte storage key.
+    pub fn open(path: &Path, key: &[u8]) -> Result<Self, StoreError> {
+        if key.len() != 32 {
+            return Err(StoreError::Key(format!("must be 32 bytes, got {}", key.len())));
+        }
+        let cipher = XChaCha20Poly1305::new_from_slice(key).map_err(|e| StoreError::Key(e.to_string()))?;
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on disk before we release anything that depends on it.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS secrets (
+                name TEXT PRIMARY KEY,
+                sealed BLOB NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS presignatures (
+                seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+                id           TEXT NOT NULL UNIQUE,
+                participants TEXT NOT NULL,
+                state        TEXT NOT NULL CHECK (state IN ('free', 'assigned', 'used')),
+                request_id   TEXT,
+                sealed       BLOB,
+                created_at   INTEGER NOT NULL DEFAULT (unixepoch())
+            );
+            CREATE INDEX IF NOT EXISTS presignatures_state ON presignatures(state, seq);
+            CREATE TABLE IF NOT EXISTS requests (
+                request_id TEXT PRIMARY KEY,
+                kind       TEXT NOT NULL,
+                at         INTEGER NOT NULL DEFAULT (unixepoch())
+            );
+            CREATE TABLE IF NOT EXISTS assignments (
+                request_id      TEXT PRIMARY KEY,
+                presignature_id TEXT NOT NULL,
+                signers         TEXT NOT NULL,
+                at              INTEGER NOT NULL DEFAULT (unixepoch())
+            );",
+        )?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            cipher,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn seal(&self, aad: &str, plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 24];
+        OsRng.fill_bytes(&mut nonce);
+        let ct = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: aad.as_bytes() })
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(ct);
+        out
+    }
+
+    fn open_sealed(&self, aad: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        if sealed.len() < 24 {
+            return Err(StoreError::Unseal(aad.into()));
+        }
+        let (nonce, ct) = sealed.split_at(24);
+        self.cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+            .map(Zeroizing::new)
+            .map_err(|_| StoreError::Unseal(aad.into()))
+    }
+
+    /// Store a named secret (e.g. the root key share), sealed.
+    pub fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let sealed = self.seal(&format!("secret/{name}"), value);
+        self.lock().execute(
+            "INSERT OR REPLACE INTO secrets (name, sealed) VALUES (?1, ?2)",
+            params![name, sealed],
+        )?;
+        Ok(())
+    }
+
+    /// Read a named secret.
+    pub fn get_secret(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let sealed: Option<Vec<u8>> = self
+            .lock()
+            .query_row("SELECT sealed FROM secrets WHERE name = ?1", params![name], |r| r.get(0))
+            .optional()?;
+        sealed.map(|s| self.open_sealed(&format!("secret/{name}"), &s)).transpose()
+    }
+
+    /// Add freshly generated presignatures (id, participants, bytes).
+    pub fn insert_presignatures(&self, items: &[(String, Vec<u32>, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for (id, parts, bytes) in items {
+            let sealed = self.seal(&format!("presig/{id}"), bytes);
+            tx.execute(
+                "INSERT INTO presignatures (id, participants, state, sealed) VALUES (?1, ?2, 'free', ?3)",
+                params![id, join(parts), sealed],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Presignatures by state: (free, assigned + used).
+    pub fn presignature_counts(&self) -> Result<(u64, u64), StoreError> {
+        let conn = self.lock();
+        let free: u64 = conn.query_row("SELECT count(*) FROM presignatures WHERE state = 'free'", [], |r| r.get(0))?;
+        let used: u64 = conn.query_row("SELECT count(*) FROM presignatures WHERE state != 'free'", [], |r| r.get(0))?;
+        Ok((free, used))
+    }
+
+    /// Record a request id; false if it was seen before (a replay).
+    pub fn claim_request(&self, request_id: &str, kind: &str) -> Result<bool, StoreError> {
+        let n = self.lock().execute(
+            "INSERT OR IGNORE INTO requests (request_id, kind) VALUES (?1, ?2)",
+            params![request_id, kind],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Coordinator: the presignature and signing set for a request, chosen
+    /// once and recorded durably. `choose` gets each candidate's participants
+    /// and returns the signing set if it can be used.
+    pub fn assign(
+        &self,
+        request_id: &str,
+        choose: impl Fn(&[u32]) -> Option<Vec<u32>>,
+    ) -> Result<Option<(String, Vec<u32>)>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: Option<(String, String)> = tx
+            .query_row(
+                "SELECT presignature_id, signers FROM assignments WHERE request_id = ?1",
+                params![request_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((id, signers)) = existing {
+            return Ok(Some((id, split(&signers))));
+        }
+        let candidates: Vec<(String, String)> = {
+            let mut stmt = tx.prepare("SELECT id, participants FROM presignatures WHERE state = 'free' ORDER BY seq LIMIT 64")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (id, parts) in candidates {
+            if let Some(signers) = choose(&split(&parts)) {
+                tx.execute(
+                    "UPDATE presignatures SET state = 'assigned', request_id = ?1 WHERE id = ?2 AND state = 'free'",
+                    params![request_id, id],
+                )?;
+                tx.execute(
+                    "INSERT INTO assignments (request_id, presignature_id, signers) VALUES (?1, ?2, ?3)",
+                    params![request_id, id, join(&signers)],
+                )?;
+                tx.commit()?;
+                return Ok(Some((id, signers)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Mark a presignature used for `request_id` and erase it, durably, then
+    /// hand back its opened bytes. Never returns the same presignature twice.
+    pub fn take_presignature(&self, id: &str, request_id: &str) -> Result<Take, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, Option<String>, Option<Vec<u8>>)> = tx
+            .query_row(
+                "SELECT state, request_id, sealed FROM presignatures WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((state, owner, sealed)) = row else {
+            return Ok(Take::Missing);
+        };
+        let usable = state == "free" || (state == "assigned" && owner.as_deref() == Some(request_id));
+        let Some(sealed) = sealed.filter(|_| usable) else {
+            return Ok(Take::AlreadyUsed);
+        };
+        tx.execute(
+            "UPDATE presignatures SET state = 'used', request_id = ?1, sealed = NULL WHERE id = ?2",
+            params![request_id, id],
+        )?;
+        tx.commit()?;
+        drop(conn);
+        Ok(Take::Taken(self.open_sealed(&format!("presig/{id}"), &sealed)?))
+    }
+}
+
+fn join(v: &[u32]) -> String {
+    v.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn split(s: &str) -> Vec<u32> {
+    s.split(',').filter_map(|x| x.parse().ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &Path, key: [u8; 32]) -> Store {
+        Store::open(&dir.join("node.sqlite"), &key).unwrap()
+    }
+
+    #[test]
+    fn secrets_are_sealed_at_rest_and_need_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = b"THIS-IS-A-KEY-SHARE-0123456789ab".to_vec();
+        {
+            let s = store(dir.path(), [1; 32]);
+            s.put_secret("root", &secret).unwrap();
+            s.insert_presignatures(&[("p1".into(), vec![0, 1], b"PRESIGNATURE-SHARE-BYTES".to_vec())]).unwrap();
+            assert_eq!(&*s.get_secret("root").unwrap().unwrap(), &secret);
+        }
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(f.unwrap().path()).unwrap();
+            assert!(!bytes.windows(16).any(|w| w == &secret[..16]), "key share in the clear");
+            assert!(!bytes.windows(16).any(|w| w == b"PRESIGNATURE-SHA"), "presignature in the clear");
+        }
+        let wrong = store(dir.path(), [2; 32]);
+        assert!(matches!(wrong.get_secret("root"), Err(StoreError::Unseal(_))));
+    }
+
+    #[test]
+    fn a_presignature_is_taken_at_most_once_even_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = store(dir.path(), [1; 32]);
+            s.insert_presignatures(&[("p1".into(), vec![0, 1, 2], b"x".to_vec())]).unwrap();
+            assert!(matches!(s.take_presignature("p1", "req-a").unwrap(), Take::Taken(_)));
+            assert!(matches!(s.take_presignature("p1", "req-a").unwrap(), Take::AlreadyUsed));
+        }
+        let s = store(dir.path(), [1; 32]);
+        assert!(matches!(s.take_presignature("p1", "req-b").unwrap(), Take::AlreadyUsed));
+        assert!(matches!(s.take_presignature("nope", "req-b").unwrap(), Take::Missing));
+        assert_eq!(s.presignature_counts().unwrap(), (0, 1));
+    }
+
+    #[test]
+    fn an_assignment_is_fixed_once_and_reserves_the_presignature() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), [1; 32]);
+        s.insert_presignatures(&[
+            ("p1".into(), vec![0, 1, 2], b"x".to_vec()),
+            ("p2".into(), vec![0, 1, 2], b"y".to_vec()),
+        ])
+        .unwrap();
+        let pick = |p: &[u32]| Some(p[..2].to_vec());
+        let a = s.assign("r1", pick).unwrap().unwrap();
+        assert_eq!(s.assign("r1", pick).unwrap().unwrap(), a, "same answer for the same request");
+        let b = s.assign("r2", pick).unwrap().unwrap();
+        assert_ne!(a.0, b.0, "another request gets another presignature");
+        assert!(s.assign("r3", pick).unwrap().is_none(), "pool exhausted");
+        // the assigned presignature can be taken for its own request only
+        assert!(matches!(s.take_presignature(&a.0, "r2").unwrap(), Take::AlreadyUsed));
+        assert!(matches!(s.take_presignature(&a.0, "r1").unwrap(), Take::Taken(_)));
+    }
+
+    #[test]
+    fn a_request_id_is_claimed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), [1; 32]);
+        assert!(s.claim_request("abc", "pkp-sign").unwrap());
+        assert!(!s.claim_request("abc", "pkp-sign").unwrap());
+    }
+}
