@@ -1,1 +1,97 @@
-fn main() {}
+//! The `candela` command.
+mod bench;
+mod devnet;
+mod pkp;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "candela",
+    version,
+    about = "Candela: a decentralized key-management and compute network"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one node from its configuration file.
+    Node {
+        /// The node's config.json.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Start a local network of N node processes, generate its keys, and run
+    /// until interrupted.
+    Devnet(devnet::DevnetArgs),
+    /// Start a devnet, mint a PKP, sign with it and verify: the whole loop.
+    Quickstart(devnet::QuickstartArgs),
+    /// Show every node's readiness and presignature pool.
+    Status {
+        /// network.json of the network.
+        #[arg(long)]
+        network: PathBuf,
+    },
+    /// Programmable Key Pairs.
+    #[command(subcommand)]
+    Pkp(pkp::PkpCommand),
+    /// Load generators and benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CANDELA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Node { config } => {
+            init_tracing("info");
+            let bytes =
+                std::fs::read(&config).with_context(|| format!("reading {}", config.display()))?;
+            let cfg: candela_node::NodeConfig = serde_json::from_slice(&bytes)
+                .with_context(|| format!("parsing {}", config.display()))?;
+            candela_node::run(cfg).await
+        }
+        Command::Devnet(args) => {
+            init_tracing("warn");
+            devnet::run(args).await
+        }
+        Command::Quickstart(args) => {
+            init_tracing("warn");
+            devnet::quickstart(args).await
+        }
+        Command::Status { network } => {
+            let client = candela_client::Client::from_file(&network)?;
+            let statuses = client.statuses().await;
+            let out: Vec<serde_json::Value> = client
+                .network()
+                .nodes
+                .iter()
+                .zip(statuses)
+                .map(|(n, s)| serde_json::json!({"node": n.index, "url": n.url, "status": s}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Command::Pkp(cmd) => pkp::run(cmd).await,
+        Command::Bench(cmd) => {
+            init_tracing("warn");
+            bench::run(cmd).await
+        }
+    }
+}

@@ -1,1 +1,418 @@
-//! placeholder
+//! The Candela Rust SDK.
+//!
+//! A [`Client`] sends each operation to every node with one request id,
+//! verifies every share it gets back against the presignature commitments
+//! that the other nodes report, names each node that failed or lied, and
+//! combines the valid shares into an ordinary ECDSA signature that it
+//! verifies before returning.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use candela_api::auth::AuthSig;
+use candela_api::network::NetworkInfo;
+use candela_api::v7::{ErrorBody, NodeStatus, PkpSignRequest, PkpSignResponse};
+use candela_api::REQUEST_ID_HEADER;
+use candela_crypto::derive::{self, point_from_bytes, scalar_from_bytes};
+use candela_crypto::ecdsa::{combine, verify_share, Signature};
+use candela_crypto::session::ShareCommitment;
+use candela_crypto::{AffinePoint, ProjectivePoint};
+use k256::ecdsa::SigningKey;
+use rand_core::RngCore;
+
+/// A node that did not contribute a valid share, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeFault {
+    /// The node's index.
+    pub node: u32,
+    /// The node's URL.
+    pub url: String,
+    /// What went wrong.
+    pub reason: String,
+    /// True when the node answered with something provably wrong (a bad
+    /// share, a forged commitment), not merely an error or silence.
+    pub misbehaved: bool,
+}
+
+impl std::fmt::Display for NodeFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "node {} ({}): {}", self.node, self.url, self.reason)
+    }
+}
+
+fn list(faults: &[NodeFault]) -> String {
+    faults
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Client failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Fewer than the threshold of valid shares.
+    #[error("signing failed: {valid} of {needed} required valid shares; {}", list(.faults))]
+    NotEnoughShares {
+        /// Threshold.
+        needed: usize,
+        /// Valid shares received.
+        valid: usize,
+        /// Every node that did not contribute, with the reason.
+        faults: Vec<NodeFault>,
+    },
+    /// The shares verified one by one but the sum does not (should not happen).
+    #[error("combined signature failed to verify: {0}")]
+    Combine(String),
+    /// The network description is unusable.
+    #[error("network description: {0}")]
+    Network(String),
+    /// Bad input from the caller.
+    #[error("{0}")]
+    Input(String),
+}
+
+/// A verified signature and what the nodes did.
+#[derive(Debug, Clone)]
+pub struct SignOutcome {
+    /// The request id used (the last attempt's).
+    pub request_id: String,
+    /// The signature, verified under `public_key`.
+    pub signature: Signature,
+    /// The PKP key.
+    pub public_key: AffinePoint,
+    /// Nodes that failed or misbehaved (they were left out).
+    pub faults: Vec<NodeFault>,
+    /// Attempts it took (a failed attempt retries with a new presignature).
+    pub attempts: u32,
+}
+
+/// A connection to a Candela network.
+#[derive(Clone)]
+pub struct Client {
+    net: NetworkInfo,
+    root: AffinePoint,
+    http: reqwest::Client,
+    /// Per-request timeout for each node.
+    pub timeout: Duration,
+    /// Attempts for an operation that fails without a byzantine node.
+    pub attempts: u32,
+}
+
+/// A fresh random request id.
+pub fn new_request_id() -> String {
+    let mut b = [0u8; 16];
+    rand_core::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl Client {
+    /// Connect to the network `network.json` describes.
+    pub fn new(net: NetworkInfo) -> Result<Self, ClientError> {
+        let root = derive::parse_public_key(&net.root_public_key)
+            .map_err(|e| ClientError::Network(format!("root key: {e}")))?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .connect_timeout(Duration::from_millis(500))
+            .build()
+            .map_err(|e| ClientError::Network(e.to_string()))?;
+        Ok(Client {
+            net,
+            root,
+            http,
+            timeout: Duration::from_secs(10),
+            attempts: 3,
+        })
+    }
+
+    /// Load `network.json`.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ClientError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ClientError::Network(format!("{}: {e}", path.display())))?;
+        let net: NetworkInfo = serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Network(format!("{}: {e}", path.display())))?;
+        Self::new(net)
+    }
+
+    /// The network description.
+    pub fn network(&self) -> &NetworkInfo {
+        &self.net
+    }
+
+    /// The root public key.
+    pub fn root_public_key(&self) -> &AffinePoint {
+        &self.root
+    }
+
+    /// Every node's status (None for nodes that did not answer).
+    pub async fn statuses(&self) -> Vec<Option<NodeStatus>> {
+        let calls = self.net.nodes.iter().map(|n| {
+            let req = self
+                .http
+                .get(format!("{}/web/status", n.url))
+                .timeout(Duration::from_secs(2));
+            async move { req.send().await.ok()?.json::<NodeStatus>().await.ok() }
+        });
+        join_all(calls).await
+    }
+
+    /// Sign a 32-byte digest with a PKP owned by `owner`, retrying with a new
+    /// request id (so a new presignature and signing set) when an attempt
+    /// fails without proof of misbehaviour.
+    pub async fn pkp_sign(
+        &self,
+        owner: &SigningKey,
+        pkp: &AffinePoint,
+        digest: [u8; 32],
+    ) -> Result<SignOutcome, ClientError> {
+        let auth = AuthSig::create(owner, "localhost", "lit:session:candela", 3600);
+        let mut last = None;
+        for attempt in 1..=self.attempts.max(1) {
+            let rid = new_request_id();
+            match self.pkp_sign_once(&rid, &auth, pkp, digest).await {
+                Ok(mut o) => {
+                    o.attempts = attempt;
+                    return Ok(o);
+                }
+                Err(e) => {
+                    let retry = match &e {
+                        ClientError::NotEnoughShares { faults, .. } => faults.iter().all(|f| {
+                            !f.misbehaved
+                                && !f.reason.contains("NodeUnknownPkp")
+                                && !f.reason.contains("NodeUnauthorized")
+                                && !f.reason.contains("NodeInvalid")
+                        }),
+                        _ => false,
+                    };
+                    last = Some(e);
+                    if !retry {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(400 * u64::from(attempt))).await;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Input("no attempt made".into())))
+    }
+
+    /// One signing attempt with a given request id and auth signature.
+    pub async fn pkp_sign_once(
+        &self,
+        request_id: &str,
+        auth: &AuthSig,
+        pkp: &AffinePoint,
+        digest: [u8; 32],
+    ) -> Result<SignOutcome, ClientError> {
+        let body = PkpSignRequest {
+            to_sign: digest.to_vec(),
+            pubkey: derive::public_key_hex(pkp),
+            auth_sig: auth.clone(),
+            auth_methods: None,
+            epoch: 1,
+        };
+        let calls = self.net.nodes.iter().map(|n| {
+            let req = self
+                .http
+                .post(format!("{}/web/pkp/sign/v1", n.url))
+                .header(REQUEST_ID_HEADER, request_id)
+                .timeout(self.timeout)
+                .json(&body);
+            let index = n.index;
+            async move { (index, answer::<PkpSignResponse>(req).await) }
+        });
+        let answers = join_all(calls).await;
+        let mut faults = Vec::new();
+        let mut ok: BTreeMap<u32, PkpSignResponse> = BTreeMap::new();
+        for (i, a) in answers {
+            match a {
+                Ok(r) => {
+                    ok.insert(i, r);
+                }
+                Err(reason) => faults.push(self.fault(i, reason, false)),
+            }
+        }
+        let outcome = self.combine_sign(&ok, pkp, &digest, &mut faults);
+        match outcome {
+            Ok(signature) => Ok(SignOutcome {
+                request_id: request_id.into(),
+                signature,
+                public_key: *pkp,
+                faults,
+                attempts: 1,
+            }),
+            Err(valid) => {
+                faults.sort_by_key(|f| f.node);
+                Err(ClientError::NotEnoughShares {
+                    needed: self.net.threshold,
+                    valid,
+                    faults,
+                })
+            }
+        }
+    }
+
+    fn fault(&self, node: u32, reason: String, misbehaved: bool) -> NodeFault {
+        let url = self
+            .net
+            .nodes
+            .get(node as usize)
+            .map(|n| n.url.clone())
+            .unwrap_or_default();
+        NodeFault {
+            node,
+            url,
+            reason,
+            misbehaved,
+        }
+    }
+
+    /// Verify and combine; on failure returns how many valid shares there were.
+    fn combine_sign(
+        &self,
+        ok: &BTreeMap<u32, PkpSignResponse>,
+        pkp: &AffinePoint,
+        digest: &[u8; 32],
+        faults: &mut Vec<NodeFault>,
+    ) -> Result<Signature, usize> {
+        let t = self.net.threshold;
+        // The assignment (presignature, signers, R) most nodes report.
+        let key_of =
+            |r: &PkpSignResponse| (r.candela.presignature_id.clone(), r.candela.signers.clone());
+        let mut votes: HashMap<(String, Vec<u32>), usize> = HashMap::new();
+        for r in ok.values() {
+            *votes.entry(key_of(r)).or_default() += 1;
+        }
+        let Some(((_, signers), _)) = votes.into_iter().max_by_key(|(_, c)| *c) else {
+            return Err(0);
+        };
+        // Expected tweak: δ with δ·G = PK - PK_root.
+        let expected_delta_g = ProjectivePoint::from(*pkp) - ProjectivePoint::from(self.root);
+        // Commitments by majority over every node that reported them.
+        let mut cm_votes: HashMap<u32, HashMap<(String, String), usize>> = HashMap::new();
+        let mut big_r_votes: HashMap<String, usize> = HashMap::new();
+        for r in ok.values().filter(|r| r.candela.signers == signers) {
+            for c in &r.candela.commitments {
+                *cm_votes
+                    .entry(c.node)
+                    .or_default()
+                    .entry((c.k.clone(), c.sigma.clone()))
+                    .or_default() += 1;
+            }
+            if !r.signature_share.big_r.is_empty() {
+                *big_r_votes
+                    .entry(r.signature_share.big_r.clone())
+                    .or_default() += 1;
+            }
+        }
+        let parse_point = |h: &str| hex::decode(h).ok().and_then(|b| point_from_bytes(&b).ok());
+        let Some(big_r) = big_r_votes
+            .into_iter()
+            .max_by_key(|(_, c)| *c)
+            .and_then(|(h, _)| parse_point(&h))
+        else {
+            return Err(0);
+        };
+        let mut shares = Vec::new();
+        for &s in &signers {
+            let Some(r) = ok.get(&s) else {
+                if !faults.iter().any(|f| f.node == s) {
+                    faults.push(self.fault(s, "signer did not answer".into(), false));
+                }
+                continue;
+            };
+            if r.candela.signers != signers {
+                faults.push(self.fault(s, "reported a different signing set".into(), true));
+                continue;
+            }
+            let commitment = cm_votes
+                .get(&s)
+                .and_then(|m| m.iter().max_by_key(|(_, c)| **c))
+                .and_then(|((k, sg), _)| {
+                    Some(ShareCommitment {
+                        k: parse_point(k)?,
+                        sigma: parse_point(sg)?,
+                    })
+                });
+            let tweak = hex::decode(&r.candela.tweak)
+                .ok()
+                .and_then(|b| scalar_from_bytes(&b).ok());
+            let share = hex::decode(&r.signature_share.signature_share)
+                .ok()
+                .and_then(|b| scalar_from_bytes(&b).ok());
+            let (Some(commitment), Some(tweak), Some(share)) = (commitment, tweak, share) else {
+                faults.push(self.fault(s, "malformed signature share".into(), true));
+                continue;
+            };
+            if ProjectivePoint::GENERATOR * tweak != expected_delta_g {
+                faults.push(self.fault(
+                    s,
+                    "reported a tweak that does not derive this PKP".into(),
+                    true,
+                ));
+                continue;
+            }
+            match verify_share(s, &share, &commitment, &big_r, &signers, &tweak, digest) {
+                Ok(()) => shares.push(share),
+                Err(e) => faults.push(self.fault(s, e.to_string(), true)),
+            }
+        }
+        if shares.len() < t {
+            return Err(shares.len());
+        }
+        combine(&shares, &big_r, pkp, digest).map_err(|e| {
+            faults.push(self.fault(u32::MAX, format!("combine: {e}"), false));
+            shares.len()
+        })
+    }
+}
+
+/// Send a request; a non-2xx answer becomes `errorCode: message`.
+async fn answer<T: serde::de::DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T, String> {
+    let resp = req.send().await.map_err(|e| {
+        if e.is_timeout() {
+            "timed out".to_string()
+        } else if e.is_connect() {
+            "unreachable (connection refused)".to_string()
+        } else {
+            format!("request failed: {e}")
+        }
+    })?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("reading answer: {e}"))?;
+    if !status.is_success() {
+        return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(b) => format!("{} {}: {}", status.as_u16(), b.error_code, b.message),
+            Err(_) => format!(
+                "{}: {}",
+                status.as_u16(),
+                String::from_utf8_lossy(&bytes)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ),
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| format!("malformed answer: {e}"))
+}
+
+async fn join_all<F: std::future::Future + Send + 'static>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}

@@ -1,5 +1,36 @@
-//! A Candela node.
+//! A Candela node: the HTTP API (Lit v7 paths), the peer protocol runner,
+//! the presignature pool and encrypted share storage.
+//!
+//! Read [`node`] first: it holds the node's state and the signing flow.
 pub mod config;
+pub mod error;
+pub mod http;
+pub mod node;
 pub mod peer;
 pub mod runner;
 pub mod store;
+
+pub use config::NodeConfig;
+pub use node::Node;
+
+/// Run a node until SIGINT or SIGTERM.
+pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
+    let node = Node::start(cfg)?;
+    http::serve(node, shutdown_signal()).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}

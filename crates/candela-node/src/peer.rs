@@ -112,14 +112,27 @@ impl Identity {
 
     /// Serialize the secrets (`ed25519_hex:x25519_hex`).
     pub fn to_secret_string(&self) -> String {
-        format!("{}:{}", hex::encode(self.signing.to_bytes()), hex::encode(self.x25519.to_bytes()))
+        format!(
+            "{}:{}",
+            hex::encode(self.signing.to_bytes()),
+            hex::encode(self.x25519.to_bytes())
+        )
     }
 
     /// Parse what [`Identity::to_secret_string`] wrote.
     pub fn from_secret_string(s: &str) -> Result<Self, PeerError> {
-        let (a, b) = s.trim().split_once(':').ok_or_else(|| PeerError::BadKey("identity file".into()))?;
-        let a: [u8; 32] = hex::decode(a).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| PeerError::BadKey("ed25519".into()))?;
-        let b: [u8; 32] = hex::decode(b).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| PeerError::BadKey("x25519".into()))?;
+        let (a, b) = s
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| PeerError::BadKey("identity file".into()))?;
+        let a: [u8; 32] = hex::decode(a)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| PeerError::BadKey("ed25519".into()))?;
+        let b: [u8; 32] = hex::decode(b)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| PeerError::BadKey("x25519".into()))?;
         Ok(Identity {
             signing: SigningKey::from_bytes(&a),
             x25519: StaticSecret::from(b),
@@ -138,11 +151,21 @@ impl Directory {
         let mut keys = Vec::with_capacity(nodes.len());
         for (i, n) in nodes.iter().enumerate() {
             if n.index as usize != i {
-                return Err(PeerError::BadKey(format!("node {} listed at position {i}", n.index)));
+                return Err(PeerError::BadKey(format!(
+                    "node {} listed at position {i}",
+                    n.index
+                )));
             }
-            let id: [u8; 32] = hex::decode(&n.identity_key).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| PeerError::BadKey(format!("identity key of node {i}")))?;
-            let vk = VerifyingKey::from_bytes(&id).map_err(|_| PeerError::BadKey(format!("identity key of node {i}")))?;
-            let x: [u8; 32] = hex::decode(&n.encryption_key).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| PeerError::BadKey(format!("encryption key of node {i}")))?;
+            let id: [u8; 32] = hex::decode(&n.identity_key)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| PeerError::BadKey(format!("identity key of node {i}")))?;
+            let vk = VerifyingKey::from_bytes(&id)
+                .map_err(|_| PeerError::BadKey(format!("identity key of node {i}")))?;
+            let x: [u8; 32] = hex::decode(&n.encryption_key)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| PeerError::BadKey(format!("encryption key of node {i}")))?;
             keys.push((vk, PublicKey::from(x)));
         }
         Ok(Directory { keys })
@@ -158,9 +181,18 @@ impl Directory {
     }
 
     /// Sign a message from `me` to `to`.
-    pub fn seal(&self, identity: &Identity, me: u32, to: u32, now_ms: u64, body: &PeerBody) -> Vec<u8> {
+    pub fn seal(
+        &self,
+        identity: &Identity,
+        me: u32,
+        to: u32,
+        now_ms: u64,
+        body: &PeerBody,
+    ) -> Vec<u8> {
         let body = rmp_serde::to_vec(body).unwrap_or_default();
-        let sig = identity.signing.sign(&Self::signed_bytes(me, to, now_ms, &body));
+        let sig = identity
+            .signing
+            .sign(&Self::signed_bytes(me, to, now_ms, &body));
         rmp_serde::to_vec(&Envelope {
             from: me,
             to,
@@ -174,13 +206,19 @@ impl Directory {
     /// Check a received message addressed to `me`; returns sender and body.
     pub fn open(&self, me: u32, bytes: &[u8], now_ms: u64) -> Result<(u32, PeerBody), PeerError> {
         let env: Envelope = rmp_serde::from_slice(bytes).map_err(|_| PeerError::Malformed)?;
-        let (vk, _) = self.keys.get(env.from as usize).ok_or(PeerError::UnknownSender(env.from))?;
+        let (vk, _) = self
+            .keys
+            .get(env.from as usize)
+            .ok_or(PeerError::UnknownSender(env.from))?;
         if env.to != me {
             return Err(PeerError::WrongRecipient(env.to));
         }
         let sig = Signature::from_slice(&env.sig).map_err(|_| PeerError::BadSignature(env.from))?;
-        vk.verify(&Self::signed_bytes(env.from, env.to, env.sent_ms, &env.body), &sig)
-            .map_err(|_| PeerError::BadSignature(env.from))?;
+        vk.verify(
+            &Self::signed_bytes(env.from, env.to, env.sent_ms, &env.body),
+            &sig,
+        )
+        .map_err(|_| PeerError::BadSignature(env.from))?;
         if env.sent_ms + MAX_MESSAGE_AGE_MS < now_ms || env.sent_ms > now_ms + MAX_MESSAGE_AGE_MS {
             return Err(PeerError::Stale(env.from));
         }
@@ -188,8 +226,17 @@ impl Directory {
         Ok((env.from, body))
     }
 
-    fn pair_cipher(&self, identity: &Identity, a: u32, b: u32, other: u32) -> Result<XChaCha20Poly1305, PeerError> {
-        let (_, their) = self.keys.get(other as usize).ok_or(PeerError::UnknownSender(other))?;
+    fn pair_cipher(
+        &self,
+        identity: &Identity,
+        a: u32,
+        b: u32,
+        other: u32,
+    ) -> Result<XChaCha20Poly1305, PeerError> {
+        let (_, their) = self
+            .keys
+            .get(other as usize)
+            .ok_or(PeerError::UnknownSender(other))?;
         let shared = identity.x25519.diffie_hellman(their);
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
         let mut info = b"candela-peer-private-v1".to_vec();
@@ -210,12 +257,25 @@ impl Directory {
     }
 
     /// Encrypt a private protocol message from `me` to `to`.
-    pub fn encrypt(&self, identity: &Identity, me: u32, to: u32, session: &str, plain: &[u8]) -> Result<Vec<u8>, PeerError> {
+    pub fn encrypt(
+        &self,
+        identity: &Identity,
+        me: u32,
+        to: u32,
+        session: &str,
+        plain: &[u8],
+    ) -> Result<Vec<u8>, PeerError> {
         let c = self.pair_cipher(identity, me, to, to)?;
         let mut nonce = [0u8; 24];
         OsRng.fill_bytes(&mut nonce);
         let ct = c
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: &Self::aad(session, me, to) })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: &Self::aad(session, me, to),
+                },
+            )
             .map_err(|_| PeerError::Decrypt(me))?;
         let mut out = nonce.to_vec();
         out.extend(ct);
@@ -223,14 +283,27 @@ impl Directory {
     }
 
     /// Decrypt a private protocol message from `from` to `me`.
-    pub fn decrypt(&self, identity: &Identity, me: u32, from: u32, session: &str, data: &[u8]) -> Result<Vec<u8>, PeerError> {
+    pub fn decrypt(
+        &self,
+        identity: &Identity,
+        me: u32,
+        from: u32,
+        session: &str,
+        data: &[u8],
+    ) -> Result<Vec<u8>, PeerError> {
         if data.len() < 24 {
             return Err(PeerError::Decrypt(from));
         }
         let c = self.pair_cipher(identity, me, from, from)?;
         let (nonce, ct) = data.split_at(24);
-        c.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &Self::aad(session, from, me) })
-            .map_err(|_| PeerError::Decrypt(from))
+        c.decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ct,
+                aad: &Self::aad(session, from, me),
+            },
+        )
+        .map_err(|_| PeerError::Decrypt(from))
     }
 }
 
@@ -257,19 +330,27 @@ mod tests {
     #[test]
     fn a_signed_message_opens_for_its_recipient_only() {
         let (ids, dir) = setup();
-        let body = PeerBody::Assign { request_id: "r".into() };
+        let body = PeerBody::Assign {
+            request_id: "r".into(),
+        };
         let m = dir.seal(&ids[0], 0, 1, 1000, &body);
         assert_eq!(dir.open(1, &m, 1000).unwrap(), (0, body));
         assert_eq!(dir.open(2, &m, 1000), Err(PeerError::WrongRecipient(1)));
-        assert_eq!(dir.open(1, &m, 1000 + MAX_MESSAGE_AGE_MS + 1), Err(PeerError::Stale(0)));
+        assert_eq!(
+            dir.open(1, &m, 1000 + MAX_MESSAGE_AGE_MS + 1),
+            Err(PeerError::Stale(0))
+        );
     }
 
     #[test]
     fn a_forged_peer_message_is_refused() {
         let (ids, dir) = setup();
-        let body = PeerBody::Assign { request_id: "r".into() };
+        let body = PeerBody::Assign {
+            request_id: "r".into(),
+        };
         // node 2 signs but claims to be node 0
-        let mut env: Envelope = rmp_serde::from_slice(&dir.seal(&ids[2], 2, 1, 1000, &body)).unwrap();
+        let mut env: Envelope =
+            rmp_serde::from_slice(&dir.seal(&ids[2], 2, 1, 1000, &body)).unwrap();
         env.from = 0;
         let forged = rmp_serde::to_vec(&env).unwrap();
         assert_eq!(dir.open(1, &forged, 1000), Err(PeerError::BadSignature(0)));
@@ -280,7 +361,10 @@ mod tests {
     fn private_messages_decrypt_only_between_the_pair() {
         let (ids, dir) = setup();
         let ct = dir.encrypt(&ids[0], 0, 1, "s", b"secret share").unwrap();
-        assert_eq!(dir.decrypt(&ids[1], 1, 0, "s", &ct).unwrap(), b"secret share");
+        assert_eq!(
+            dir.decrypt(&ids[1], 1, 0, "s", &ct).unwrap(),
+            b"secret share"
+        );
         assert!(dir.decrypt(&ids[2], 2, 0, "s", &ct).is_err());
         assert!(dir.decrypt(&ids[1], 1, 0, "other-session", &ct).is_err());
     }

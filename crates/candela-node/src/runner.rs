@@ -73,14 +73,20 @@ impl SessionHub {
             }
             Some(Slot::Closed(_)) => {}
             None => {
-                slots.insert(session.to_string(), Slot::Pending(vec![(from, data)], Instant::now()));
+                slots.insert(
+                    session.to_string(),
+                    Slot::Pending(vec![(from, data)], Instant::now()),
+                );
             }
         }
     }
 
     /// True if the session was started here (running or finished).
     pub fn started(&self, session: &str) -> bool {
-        matches!(self.lock().get(session), Some(Slot::Active(_)) | Some(Slot::Closed(_)))
+        matches!(
+            self.lock().get(session),
+            Some(Slot::Active(_)) | Some(Slot::Closed(_))
+        )
     }
 
     /// Forget old buffers and closed sessions.
@@ -128,11 +134,21 @@ impl SessionHub {
                     match proto.poke() {
                         Ok(Step::Send(Outgoing::Broadcast(m))) => {
                             for &p in participants.iter().filter(|&&p| p != me) {
-                                let _ = outbox.send(Outbound { session: session.clone(), to: p, private: false, data: m.clone() });
+                                let _ = outbox.send(Outbound {
+                                    session: session.clone(),
+                                    to: p,
+                                    private: false,
+                                    data: m.clone(),
+                                });
                             }
                         }
                         Ok(Step::Send(Outgoing::Private(to, m))) => {
-                            let _ = outbox.send(Outbound { session: session.clone(), to, private: true, data: m });
+                            let _ = outbox.send(Outbound {
+                                session: session.clone(),
+                                to,
+                                private: true,
+                                data: m,
+                            });
                         }
                         Ok(Step::Done(v)) => break Ok(v),
                         Err(e) => break Err(RunError::Protocol(e)),
@@ -180,7 +196,18 @@ mod tests {
                 }
             });
             let s = CaitSith::keygen(&parts, i, 2).unwrap();
-            results.push(hubs[i as usize].run("kg".into(), i, parts.clone(), s, tx, Duration::from_secs(30)).unwrap());
+            results.push(
+                hubs[i as usize]
+                    .run(
+                        "kg".into(),
+                        i,
+                        parts.clone(),
+                        s,
+                        tx,
+                        Duration::from_secs(30),
+                    )
+                    .unwrap(),
+            );
             if i == 0 {
                 // let node 0 run ahead so its messages arrive before 1 and 2 start
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -202,7 +229,14 @@ mod tests {
         assert_eq!(keys[0].public_key, keys[2].public_key);
         assert!(hubs[0].started("kg"));
         assert!(matches!(
-            hubs[0].run("kg".into(), 0, parts.clone(), CaitSith::keygen(&parts, 0, 2).unwrap(), tokio::sync::mpsc::unbounded_channel().0, Duration::from_secs(1)),
+            hubs[0].run(
+                "kg".into(),
+                0,
+                parts.clone(),
+                CaitSith::keygen(&parts, 0, 2).unwrap(),
+                tokio::sync::mpsc::unbounded_channel().0,
+                Duration::from_secs(1)
+            ),
             Err(RunError::Duplicate(_))
         ));
     }

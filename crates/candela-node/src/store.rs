@@ -51,9 +51,13 @@ impl Store {
     /// Open the database with a 32-byte storage key.
     pub fn open(path: &Path, key: &[u8]) -> Result<Self, StoreError> {
         if key.len() != 32 {
-            return Err(StoreError::Key(format!("must be 32 bytes, got {}", key.len())));
+            return Err(StoreError::Key(format!(
+                "must be 32 bytes, got {}",
+                key.len()
+            )));
         }
-        let cipher = XChaCha20Poly1305::new_from_slice(key).map_err(|e| StoreError::Key(e.to_string()))?;
+        let cipher =
+            XChaCha20Poly1305::new_from_slice(key).map_err(|e| StoreError::Key(e.to_string()))?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -101,7 +105,13 @@ impl Store {
         OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: aad.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: aad.as_bytes(),
+                },
+            )
             .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend(ct);
@@ -114,7 +124,13 @@ impl Store {
         }
         let (nonce, ct) = sealed.split_at(24);
         self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| StoreError::Unseal(aad.into()))
     }
@@ -133,13 +149,22 @@ impl Store {
     pub fn get_secret(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         let sealed: Option<Vec<u8>> = self
             .lock()
-            .query_row("SELECT sealed FROM secrets WHERE name = ?1", params![name], |r| r.get(0))
+            .query_row(
+                "SELECT sealed FROM secrets WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
             .optional()?;
-        sealed.map(|s| self.open_sealed(&format!("secret/{name}"), &s)).transpose()
+        sealed
+            .map(|s| self.open_sealed(&format!("secret/{name}"), &s))
+            .transpose()
     }
 
     /// Add freshly generated presignatures (id, participants, bytes).
-    pub fn insert_presignatures(&self, items: &[(String, Vec<u32>, Vec<u8>)]) -> Result<(), StoreError> {
+    pub fn insert_presignatures(
+        &self,
+        items: &[(String, Vec<u32>, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         for (id, parts, bytes) in items {
@@ -156,8 +181,16 @@ impl Store {
     /// Presignatures by state: (free, assigned + used).
     pub fn presignature_counts(&self) -> Result<(u64, u64), StoreError> {
         let conn = self.lock();
-        let free: u64 = conn.query_row("SELECT count(*) FROM presignatures WHERE state = 'free'", [], |r| r.get(0))?;
-        let used: u64 = conn.query_row("SELECT count(*) FROM presignatures WHERE state != 'free'", [], |r| r.get(0))?;
+        let free: u64 = conn.query_row(
+            "SELECT count(*) FROM presignatures WHERE state = 'free'",
+            [],
+            |r| r.get(0),
+        )?;
+        let used: u64 = conn.query_row(
+            "SELECT count(*) FROM presignatures WHERE state != 'free'",
+            [],
+            |r| r.get(0),
+        )?;
         Ok((free, used))
     }
 
@@ -227,7 +260,8 @@ impl Store {
         let Some((state, owner, sealed)) = row else {
             return Ok(Take::Missing);
         };
-        let usable = state == "free" || (state == "assigned" && owner.as_deref() == Some(request_id));
+        let usable =
+            state == "free" || (state == "assigned" && owner.as_deref() == Some(request_id));
         let Some(sealed) = sealed.filter(|_| usable) else {
             return Ok(Take::AlreadyUsed);
         };
@@ -237,7 +271,9 @@ impl Store {
         )?;
         tx.commit()?;
         drop(conn);
-        Ok(Take::Taken(self.open_sealed(&format!("presig/{id}"), &sealed)?))
+        Ok(Take::Taken(
+            self.open_sealed(&format!("presig/{id}"), &sealed)?,
+        ))
     }
 }
 
@@ -264,16 +300,30 @@ mod tests {
         {
             let s = store(dir.path(), [1; 32]);
             s.put_secret("root", &secret).unwrap();
-            s.insert_presignatures(&[("p1".into(), vec![0, 1], b"PRESIGNATURE-SHARE-BYTES".to_vec())]).unwrap();
+            s.insert_presignatures(&[(
+                "p1".into(),
+                vec![0, 1],
+                b"PRESIGNATURE-SHARE-BYTES".to_vec(),
+            )])
+            .unwrap();
             assert_eq!(&*s.get_secret("root").unwrap().unwrap(), &secret);
         }
         for f in std::fs::read_dir(dir.path()).unwrap() {
             let bytes = std::fs::read(f.unwrap().path()).unwrap();
-            assert!(!bytes.windows(16).any(|w| w == &secret[..16]), "key share in the clear");
-            assert!(!bytes.windows(16).any(|w| w == b"PRESIGNATURE-SHA"), "presignature in the clear");
+            assert!(
+                !bytes.windows(16).any(|w| w == &secret[..16]),
+                "key share in the clear"
+            );
+            assert!(
+                !bytes.windows(16).any(|w| w == b"PRESIGNATURE-SHA"),
+                "presignature in the clear"
+            );
         }
         let wrong = store(dir.path(), [2; 32]);
-        assert!(matches!(wrong.get_secret("root"), Err(StoreError::Unseal(_))));
+        assert!(matches!(
+            wrong.get_secret("root"),
+            Err(StoreError::Unseal(_))
+        ));
     }
 
     #[test]
@@ -281,13 +331,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = store(dir.path(), [1; 32]);
-            s.insert_presignatures(&[("p1".into(), vec![0, 1, 2], b"x".to_vec())]).unwrap();
-            assert!(matches!(s.take_presignature("p1", "req-a").unwrap(), Take::Taken(_)));
-            assert!(matches!(s.take_presignature("p1", "req-a").unwrap(), Take::AlreadyUsed));
+            s.insert_presignatures(&[("p1".into(), vec![0, 1, 2], b"x".to_vec())])
+                .unwrap();
+            assert!(matches!(
+                s.take_presignature("p1", "req-a").unwrap(),
+                Take::Taken(_)
+            ));
+            assert!(matches!(
+                s.take_presignature("p1", "req-a").unwrap(),
+                Take::AlreadyUsed
+            ));
         }
         let s = store(dir.path(), [1; 32]);
-        assert!(matches!(s.take_presignature("p1", "req-b").unwrap(), Take::AlreadyUsed));
-        assert!(matches!(s.take_presignature("nope", "req-b").unwrap(), Take::Missing));
+        assert!(matches!(
+            s.take_presignature("p1", "req-b").unwrap(),
+            Take::AlreadyUsed
+        ));
+        assert!(matches!(
+            s.take_presignature("nope", "req-b").unwrap(),
+            Take::Missing
+        ));
         assert_eq!(s.presignature_counts().unwrap(), (0, 1));
     }
 
@@ -302,13 +365,23 @@ mod tests {
         .unwrap();
         let pick = |p: &[u32]| Some(p[..2].to_vec());
         let a = s.assign("r1", pick).unwrap().unwrap();
-        assert_eq!(s.assign("r1", pick).unwrap().unwrap(), a, "same answer for the same request");
+        assert_eq!(
+            s.assign("r1", pick).unwrap().unwrap(),
+            a,
+            "same answer for the same request"
+        );
         let b = s.assign("r2", pick).unwrap().unwrap();
         assert_ne!(a.0, b.0, "another request gets another presignature");
         assert!(s.assign("r3", pick).unwrap().is_none(), "pool exhausted");
         // the assigned presignature can be taken for its own request only
-        assert!(matches!(s.take_presignature(&a.0, "r2").unwrap(), Take::AlreadyUsed));
-        assert!(matches!(s.take_presignature(&a.0, "r1").unwrap(), Take::Taken(_)));
+        assert!(matches!(
+            s.take_presignature(&a.0, "r2").unwrap(),
+            Take::AlreadyUsed
+        ));
+        assert!(matches!(
+            s.take_presignature(&a.0, "r1").unwrap(),
+            Take::Taken(_)
+        ));
     }
 
     #[test]

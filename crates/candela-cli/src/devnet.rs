@@ -1,0 +1,359 @@
+//! `candela devnet` and `candela quickstart`: a local network of real node
+//! processes on loopback.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use candela_api::network::{NetworkInfo, NodeInfo, NodeSet, RegistryLocation};
+use candela_client::Client;
+use candela_node::config::{NodeConfig, PoolConfig};
+use candela_node::peer::Identity;
+use rand_core::RngCore;
+use tokio::process::Child;
+
+#[derive(clap::Args, Clone)]
+pub struct DevnetArgs {
+    /// Number of nodes (3 to 10).
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Directory holding the network's state (reused on restart).
+    #[arg(long, default_value = "devnet")]
+    pub dir: PathBuf,
+    /// First port; nodes listen on consecutive ports. 0 picks free ports.
+    #[arg(long, default_value_t = 7470)]
+    pub base_port: u16,
+    /// Free presignatures the pool keeps in stock.
+    #[arg(long, default_value_t = 64)]
+    pub pool_target: usize,
+    /// Presignatures generated per session.
+    #[arg(long, default_value_t = 4)]
+    pub pool_batch: usize,
+    /// Generation sessions run at once.
+    #[arg(long, default_value_t = 2)]
+    pub pool_concurrency: usize,
+    /// Print no progress.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub struct QuickstartArgs {
+    #[command(flatten)]
+    pub devnet: DevnetArgs,
+    /// Owner key for the demo PKP (a random one if absent).
+    #[arg(long)]
+    pub private_key: Option<String>,
+}
+
+/// A running devnet.
+pub struct Devnet {
+    pub dir: PathBuf,
+    pub network_path: PathBuf,
+    pub children: Vec<Child>,
+}
+
+fn write_secret(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    Ok(listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()).unwrap_or(0))
+        .collect())
+}
+
+fn progress(quiet: bool, line: &str) {
+    if !quiet {
+        eprint!("\r\x1b[2K[devnet] {line}");
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// Create (or reuse) the node set under `dir` and start every node.
+pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
+    if !(3..=10).contains(&args.nodes) {
+        bail!("--nodes must be between 3 and 10, got {}", args.nodes);
+    }
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let dir = std::fs::canonicalize(&args.dir)?;
+    let set_path = dir.join("nodes.json");
+    let set: NodeSet = if set_path.exists() {
+        let set: NodeSet = serde_json::from_slice(&std::fs::read(&set_path)?)?;
+        if set.nodes.len() != args.nodes {
+            bail!(
+                "{} holds a network of {} nodes, not {}; use another --dir",
+                dir.display(),
+                set.nodes.len(),
+                args.nodes
+            );
+        }
+        set
+    } else {
+        let ports: Vec<u16> = if args.base_port == 0 {
+            free_ports(args.nodes)?
+        } else {
+            (0..args.nodes as u16).map(|i| args.base_port + i).collect()
+        };
+        let mut nodes = Vec::new();
+        for (i, port) in ports.iter().enumerate() {
+            let node_dir = dir.join(format!("node-{i}"));
+            std::fs::create_dir_all(&node_dir)?;
+            let id = Identity::generate();
+            write_secret(&node_dir.join("identity.key"), &id.to_secret_string())?;
+            let mut storage_key = [0u8; 32];
+            rand_core::OsRng.fill_bytes(&mut storage_key);
+            write_secret(&node_dir.join("storage.key"), &hex::encode(storage_key))?;
+            nodes.push(NodeInfo {
+                index: i as u32,
+                url: format!("http://127.0.0.1:{port}"),
+                identity_key: id.identity_key_hex(),
+                encryption_key: id.encryption_key_hex(),
+            });
+        }
+        let set = NodeSet {
+            nodes,
+            threshold: candela_crypto::threshold_for(args.nodes),
+            registry: RegistryLocation::Sqlite {
+                path: dir.join("registry.sqlite").display().to_string(),
+            },
+        };
+        write_atomic(&set_path, &serde_json::to_vec_pretty(&set)?)?;
+        set
+    };
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for n in &set.nodes {
+        let node_dir = dir.join(format!("node-{}", n.index));
+        let listen = n.url.trim_start_matches("http://").to_string();
+        let cfg = NodeConfig {
+            index: n.index,
+            listen,
+            data_dir: node_dir.clone(),
+            node_set: set_path.clone(),
+            identity_file: node_dir.join("identity.key"),
+            storage_key_file: Some(node_dir.join("storage.key")),
+            pool: PoolConfig {
+                target: args.pool_target,
+                refill_concurrency: args.pool_concurrency,
+                batch: args.pool_batch,
+                ..PoolConfig::default()
+            },
+            max_body_bytes: 1024 * 1024,
+            peer_timeout_ms: 2000,
+        };
+        let cfg_path = node_dir.join("config.json");
+        write_atomic(&cfg_path, &serde_json::to_vec_pretty(&cfg)?)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node_dir.join("node.log"))?;
+        let child = tokio::process::Command::new(&exe)
+            .arg("node")
+            .arg("--config")
+            .arg(&cfg_path)
+            .env(
+                "CANDELA_LOG",
+                std::env::var("CANDELA_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting a node process")?;
+        if let Some(pid) = child.id() {
+            std::fs::write(node_dir.join("pid"), pid.to_string())?;
+        }
+        children.push(child);
+    }
+    let network_path = dir.join("network.json");
+    let mut devnet = Devnet {
+        dir: dir.clone(),
+        network_path: network_path.clone(),
+        children,
+    };
+    wait_until_ready(&mut devnet, &set, args.quiet).await?;
+    Ok(devnet)
+}
+
+async fn wait_until_ready(devnet: &mut Devnet, set: &NodeSet, quiet: bool) -> anyhow::Result<()> {
+    // A client view without a root key yet, for status polling only.
+    let probe = NetworkInfo {
+        nodes: set.nodes.clone(),
+        threshold: set.threshold,
+        root_public_key: candela_crypto::derive::public_key_hex(
+            &candela_crypto::ProjectivePoint::GENERATOR.to_affine(),
+        ),
+        registry: set.registry.clone(),
+        ecdsa_protocol: String::new(),
+    };
+    let client = Client::new(probe)?;
+    let started = Instant::now();
+    let n = set.nodes.len();
+    loop {
+        for (i, c) in devnet.children.iter_mut().enumerate() {
+            if let Some(status) = c.try_wait()? {
+                bail!(
+                    "node {i} exited ({status}); see {}/node-{i}/node.log",
+                    devnet.dir.display()
+                );
+            }
+        }
+        let st = client.statuses().await;
+        let up = st.iter().filter(|s| s.is_some()).count();
+        let ready: Vec<_> = st.iter().flatten().filter(|s| s.ready).collect();
+        let roots: std::collections::BTreeSet<_> = ready
+            .iter()
+            .filter_map(|s| s.root_public_key.clone())
+            .collect();
+        let free = st
+            .iter()
+            .flatten()
+            .map(|s| s.presignatures_free)
+            .max()
+            .unwrap_or(0);
+        progress(
+            quiet,
+            &format!(
+                "nodes up {up}/{n} · root key shares {}/{n} · presignatures ready {free}",
+                ready.len()
+            ),
+        );
+        if ready.len() == n && roots.len() == 1 && free >= 1 {
+            let root = roots.into_iter().next().unwrap_or_default();
+            let info = NetworkInfo {
+                nodes: set.nodes.clone(),
+                threshold: set.threshold,
+                root_public_key: root,
+                registry: set.registry.clone(),
+                ecdsa_protocol: <candela_crypto::session::CaitSith as candela_crypto::session::EcdsaBackend>::NAME.to_string(),
+            };
+            write_atomic(&devnet.network_path, &serde_json::to_vec_pretty(&info)?)?;
+            if !quiet {
+                eprintln!();
+            }
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!(
+                "the network did not become ready in 10 minutes; see the node logs under {}",
+                devnet.dir.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+impl Devnet {
+    /// Stop every node: SIGTERM, then SIGKILL after 5 s.
+    pub async fn stop(mut self) {
+        for c in &self.children {
+            if let Some(pid) = c.id() {
+                // SAFETY-free: libc::kill only sends a signal to our own child.
+                unsafe_kill(pid, libc::SIGTERM);
+            }
+        }
+        for c in &mut self.children {
+            if tokio::time::timeout(Duration::from_secs(5), c.wait())
+                .await
+                .is_err()
+            {
+                let _ = c.kill().await;
+            }
+        }
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: i32) {
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) with a pid of our own child process has no memory effects.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    let mut devnet = start(&args).await?;
+    let info: NetworkInfo = serde_json::from_slice(&std::fs::read(&devnet.network_path)?)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "network": devnet.network_path,
+            "nodes": info.nodes.iter().map(|n| &n.url).collect::<Vec<_>>(),
+            "threshold": info.threshold,
+            "rootPublicKey": info.root_public_key,
+        }))?
+    );
+    eprintln!("[devnet] ready; press Ctrl-C to stop");
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut reported = vec![false; devnet.children.len()];
+    let shutdown = candela_node::shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => {
+                for (i, c) in devnet.children.iter_mut().enumerate() {
+                    if !reported[i] {
+                        if let Ok(Some(status)) = c.try_wait() {
+                            eprintln!("[devnet] node {i} exited ({status})");
+                            reported[i] = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("[devnet] stopping nodes");
+    devnet.stop().await;
+    Ok(())
+}
+
+pub async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
+    let devnet = start(&args.devnet).await?;
+    let result = async {
+        let client = Client::from_file(&devnet.network_path)?;
+        let owner = match &args.private_key {
+            Some(k) => crate::pkp::signing_key(k)?,
+            None => k256::ecdsa::SigningKey::random(&mut rand_core::OsRng),
+        };
+        let (rec, minted) = crate::pkp::mint(&client, &owner)?;
+        eprintln!("[quickstart] minted PKP {}", minted["ethAddress"]);
+        use sha3::Digest;
+        let digest: [u8; 32] = sha3::Keccak256::digest(b"hello from candela").into();
+        let outcome = client.pkp_sign(&owner, &rec.public_key, digest).await?;
+        // Independent check with plain k256: verify and recover the address.
+        outcome.signature.verify(&rec.public_key, &digest)?;
+        let out = serde_json::json!({
+            "pkp": minted,
+            "message": "hello from candela",
+            "digest": format!("0x{}", hex::encode(digest)),
+            "signature": crate::pkp::signature_json(&outcome),
+            "verified": true,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    devnet.stop().await;
+    result
+}

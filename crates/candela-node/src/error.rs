@@ -1,0 +1,77 @@
+//! API errors: a status, a stable code and a message, answered as JSON
+//! `{errorCode, message, correlationId}` (Lit v7's error shape).
+use axum::http::StatusCode;
+
+/// An error answered to a client or peer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+    /// 400.
+    pub fn bad_request(code: &str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, m)
+    }
+    /// 401.
+    pub fn unauthorized(code: &str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, m)
+    }
+    /// 403.
+    pub fn forbidden(code: &str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, m)
+    }
+    /// 404.
+    pub fn not_found(code: &str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, m)
+    }
+    /// 409.
+    pub fn conflict(code: &str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, m)
+    }
+    /// 413.
+    pub fn too_large(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "NodeRequestTooLarge", m)
+    }
+    /// 503.
+    pub fn unavailable(code: &str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, m)
+    }
+    /// 500, logging the cause.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "NodeInternalError",
+            e.to_string(),
+        )
+    }
+    /// Relay an error a peer answered.
+    pub fn from_peer(status: u16, body: &str) -> Self {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        match serde_json::from_str::<candela_api::v7::ErrorBody>(body) {
+            Ok(b) => ApiError {
+                status,
+                code: b.error_code,
+                message: b.message,
+            },
+            Err(_) => Self::new(
+                status,
+                "NodePeerError",
+                body.chars().take(200).collect::<String>(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The HTTP API: Lit v7 paths for clients, `/peer/v1/...` for nodes.
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use candela_api::v7::{ErrorBody, HandshakeRequest, HandshakeResponse, PkpSignRequest};
+use candela_api::REQUEST_ID_HEADER;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::node::Node;
+
+/// An error bound to the request it answers.
+struct Answer(ApiError, String);
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error_code: self.0.code,
+            message: self.0.message,
+            correlation_id: self.1,
+        };
+        (self.0.status, Json(body)).into_response()
+    }
+}
+
+fn correlation(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(128)
+        .collect()
+}
+
+/// The request id: required, at most 128 characters of `[A-Za-z0-9_-]`.
+fn request_id(headers: &HeaderMap) -> Result<String, ApiError> {
+    let id = headers
+        .get(REQUEST_ID_HEADER)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "NodeMissingRequestId",
+                format!("the {REQUEST_ID_HEADER} header is required"),
+            )
+        })?
+        .to_str()
+        .map_err(|_| ApiError::bad_request("NodeInvalidRequestId", "request id is not ASCII"))?;
+    if id.is_empty()
+        || id.len() > 128
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::bad_request(
+            "NodeInvalidRequestId",
+            "request id must be 1 to 128 characters of A-Z a-z 0-9 - _",
+        ));
+    }
+    Ok(id.to_string())
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!("request body is larger than {limit} bytes"))
+        } else {
+            ApiError::bad_request("NodeBadRequest", e.body_text())
+        }
+    })
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let kind = if e.is_syntax() || e.is_eof() {
+            "malformed JSON"
+        } else {
+            "invalid request"
+        };
+        ApiError::bad_request("NodeInvalidRequest", format!("{kind}: {e}"))
+    })
+}
+
+async fn pkp_sign(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let corr = correlation(&headers);
+    let result = async {
+        let bytes = body_bytes(body, node.cfg.max_body_bytes)?;
+        let rid = request_id(&headers)?;
+        let req: PkpSignRequest = parse_json(&bytes)?;
+        node.pkp_sign(&rid, req).await
+    }
+    .await;
+    match result {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => Answer(e, corr).into_response(),
+    }
+}
+
+async fn handshake(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let corr = correlation(&headers);
+    let result = async {
+        let bytes = body_bytes(body, node.cfg.max_body_bytes)?;
+        let _req: HandshakeRequest = if bytes.is_empty() {
+            HandshakeRequest::default()
+        } else {
+            parse_json(&bytes)?
+        };
+        let key = node.key();
+        Ok::<_, ApiError>(HandshakeResponse {
+            server_public_key: node.identity_key_hex(),
+            hd_root_pubkeys: key
+                .map(|k| {
+                    vec![hex::encode(candela_crypto::derive::point_to_bytes(
+                        &k.public_key,
+                        false,
+                    ))]
+                })
+                .unwrap_or_default(),
+            epoch: 1,
+            latest_blockhash: format!("0x{}", hex::encode([0u8; 32])),
+            node_index: node.me,
+            threshold: node.threshold,
+        })
+    }
+    .await;
+    match result {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => Answer(e, corr).into_response(),
+    }
+}
+
+async fn status(State(node): State<Arc<Node>>) -> Response {
+    Json(node.status()).into_response()
+}
+
+async fn peer_message(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let bytes = body_bytes(body, 64 * 1024 * 1024)?;
+        node.handle_peer(&bytes).await
+    }
+    .await;
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => Answer(e, String::new()).into_response(),
+    }
+}
+
+async fn not_found(headers: HeaderMap) -> Response {
+    Answer(
+        ApiError::not_found("NodeNotFound", "no such endpoint"),
+        correlation(&headers),
+    )
+    .into_response()
+}
+
+async fn openapi() -> Response {
+    (
+        [("content-type", "application/json")],
+        include_str!("../openapi.json"),
+    )
+        .into_response()
+}
+
+/// The node's router.
+pub fn router(node: Arc<Node>) -> Router {
+    let limit = node.cfg.max_body_bytes;
+    let client = Router::new()
+        .route("/web/handshake", post(handshake))
+        .route("/web/handshake/", post(handshake))
+        .route("/web/pkp/sign/v1", post(pkp_sign))
+        .route("/web/pkp/sign/v1/", post(pkp_sign))
+        .route("/web/status", get(status))
+        .route("/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(limit));
+    let peer = Router::new()
+        .route("/peer/v1/message", post(peer_message))
+        .route("/peer/v1/ping", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(64 * 1024 * 1024));
+    client.merge(peer).fallback(not_found).with_state(node)
+}
+
+/// Serve until `shutdown` resolves.
+pub async fn serve(
+    node: Arc<Node>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&node.cfg.listen).await?;
+    tracing::info!(index = node.me, listen = %node.cfg.listen, "node listening");
+    axum::serve(listener, router(node))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

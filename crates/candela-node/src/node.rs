@@ -1,0 +1,758 @@
+//! The node: its state, its background loops (heartbeats, root-key DKG,
+//! presignature pool) and the signing logic behind the HTTP handlers.
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use candela_api::auth::AuthSig;
+use candela_api::network::{NodeInfo, NodeSet, RegistryLocation};
+use candela_api::v7::{
+    CommitmentWire, NodeStatus, PkpSignRequest, PkpSignResponse, ShareProof, SignatureShareWire,
+};
+use candela_crypto::derive::{self, point_to_bytes, scalar_to_bytes};
+use candela_crypto::ecdsa::{signature_share, signing_commitments};
+use candela_crypto::session::{CaitSith, EcdsaBackend, KeyShare, Presignature};
+use candela_registry::{Registry, RegistryError, SqliteRegistry};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::config::NodeConfig;
+use crate::error::ApiError;
+use crate::peer::{Directory, Identity, PeerBody};
+use crate::runner::{Outbound, SessionHub};
+use crate::store::{Store, Take};
+
+/// Name of the root key share in the store.
+const ROOT_SECRET: &str = "ecdsa-root-share";
+/// A peer is live if it answered a ping this recently.
+const LIVE_WINDOW: Duration = Duration::from_millis(2500);
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The coordinator's answer for one request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    /// The presignature to use.
+    pub presignature_id: String,
+    /// The signing set.
+    pub signers: Vec<u32>,
+}
+
+#[derive(Default)]
+struct Stats {
+    generated: AtomicU64,
+    presign_ms: AtomicU64,
+}
+
+/// A running node.
+pub struct Node {
+    /// Configuration.
+    pub cfg: NodeConfig,
+    /// This node's index.
+    pub me: u32,
+    /// The node set.
+    pub nodes: Vec<NodeInfo>,
+    /// Parties needed.
+    pub threshold: usize,
+    identity: Identity,
+    directory: Directory,
+    store: Store,
+    registry: SqliteRegistry,
+    key: RwLock<Option<Arc<KeyShare>>>,
+    hub: Arc<SessionHub>,
+    outbox: UnboundedSender<Outbound>,
+    http: reqwest::Client,
+    live: Mutex<Vec<Option<Instant>>>,
+    stats: Stats,
+    in_flight: AtomicUsize,
+    assign_lock: tokio::sync::Mutex<()>,
+    session_counter: AtomicU64,
+    finished: Mutex<BTreeSet<String>>,
+}
+
+impl Node {
+    /// Load keys and storage and start the background loops.
+    pub fn start(cfg: NodeConfig) -> anyhow::Result<Arc<Node>> {
+        let set: NodeSet = serde_json::from_slice(&std::fs::read(&cfg.node_set)?)?;
+        let identity = Identity::from_secret_string(&std::fs::read_to_string(&cfg.identity_file)?)?;
+        let directory = Directory::new(&set.nodes)?;
+        let me = cfg.index;
+        let mine = set
+            .nodes
+            .get(me as usize)
+            .ok_or_else(|| anyhow::anyhow!("index {me} not in node set"))?;
+        if mine.identity_key != identity.identity_key_hex() {
+            anyhow::bail!("identity file does not match node {me} in the node set");
+        }
+        let storage_key = load_storage_key(&cfg)?;
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        let store = Store::open(&cfg.data_dir.join("node.sqlite"), &storage_key)?;
+        let RegistryLocation::Sqlite { path } = &set.registry;
+        let registry = SqliteRegistry::open(std::path::Path::new(path))?;
+        let key = match store.get_secret(ROOT_SECRET)? {
+            Some(bytes) => Some(Arc::new(KeyShare::from_bytes(&bytes)?)),
+            None => None,
+        };
+        let (outbox, outbox_rx) = unbounded_channel();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(cfg.peer_timeout_ms.max(500) * 5))
+            .connect_timeout(Duration::from_millis(500))
+            .pool_max_idle_per_host(32)
+            .build()?;
+        let n = set.nodes.len();
+        let node = Arc::new(Node {
+            me,
+            threshold: set.threshold,
+            nodes: set.nodes,
+            identity,
+            directory,
+            store,
+            registry,
+            key: RwLock::new(key),
+            hub: Arc::new(SessionHub::default()),
+            outbox,
+            http,
+            live: Mutex::new(vec![None; n]),
+            stats: Stats::default(),
+            in_flight: AtomicUsize::new(0),
+            assign_lock: tokio::sync::Mutex::new(()),
+            session_counter: AtomicU64::new(0),
+            finished: Mutex::new(BTreeSet::new()),
+            cfg,
+        });
+        tokio::spawn(Arc::clone(&node).outbox_loop(outbox_rx));
+        tokio::spawn(Arc::clone(&node).heartbeat_loop());
+        tokio::spawn(Arc::clone(&node).bootstrap_then_pool());
+        Ok(node)
+    }
+
+    /// The root key share, once the DKG has run.
+    pub fn key(&self) -> Option<Arc<KeyShare>> {
+        self.key.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn live_set(&self) -> BTreeSet<u32> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let mut s: BTreeSet<u32> = live
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.is_some_and(|t| now.duration_since(t) < LIVE_WINDOW))
+            .map(|(i, _)| i as u32)
+            .collect();
+        s.insert(self.me);
+        s
+    }
+
+    /// Readiness and pool figures.
+    pub fn status(&self) -> NodeStatus {
+        let (free, used) = self.store.presignature_counts().unwrap_or((0, 0));
+        let key = self.key();
+        NodeStatus {
+            index: self.me,
+            ready: key.is_some(),
+            root_public_key: key.map(|k| derive::public_key_hex(&k.public_key)),
+            presignatures_free: free,
+            presignatures_used: used,
+            presignatures_generated: self.stats.generated.load(Ordering::Relaxed),
+            presign_seconds: self.stats.presign_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+            live_peers: self.live_set().into_iter().collect(),
+        }
+    }
+
+    /// The identity key (hex).
+    pub fn identity_key_hex(&self) -> String {
+        self.identity.identity_key_hex()
+    }
+
+    // ---- peer transport ----
+
+    async fn post_peer(
+        &self,
+        to: u32,
+        body: &PeerBody,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let url = format!("{}/peer/v1/message", self.nodes[to as usize].url);
+        let bytes = self
+            .directory
+            .seal(&self.identity, self.me, to, now_ms(), body);
+        self.http
+            .post(url)
+            .header("content-type", "application/octet-stream")
+            .timeout(Duration::from_millis(self.cfg.peer_timeout_ms))
+            .body(bytes)
+            .send()
+            .await
+    }
+
+    async fn outbox_loop(self: Arc<Self>, mut rx: UnboundedReceiver<Outbound>) {
+        while let Some(m) = rx.recv().await {
+            let node = Arc::clone(&self);
+            tokio::spawn(async move {
+                let data = if m.private {
+                    match node
+                        .directory
+                        .encrypt(&node.identity, node.me, m.to, &m.session, &m.data)
+                    {
+                        Ok(d) => d,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot encrypt to node {}", m.to);
+                            return;
+                        }
+                    }
+                } else {
+                    m.data
+                };
+                let body = PeerBody::Protocol {
+                    session: m.session,
+                    private: m.private,
+                    data,
+                };
+                for attempt in 0..5u64 {
+                    match node.post_peer(m.to, &body).await {
+                        Ok(r) if r.status().is_success() => return,
+                        Ok(r) => {
+                            tracing::debug!(status = %r.status(), "peer {} refused a protocol message", m.to)
+                        }
+                        Err(e) => tracing::debug!(error = %e, "peer {} unreachable", m.to),
+                    }
+                    tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+                }
+            });
+        }
+    }
+
+    /// Handle an authenticated message from a peer; returns a JSON reply.
+    pub async fn handle_peer(
+        self: &Arc<Self>,
+        bytes: &[u8],
+    ) -> Result<serde_json::Value, ApiError> {
+        let (from, body) = self
+            .directory
+            .open(self.me, bytes, now_ms())
+            .map_err(|e| ApiError::forbidden("PeerMessageRefused", e.to_string()))?;
+        match body {
+            PeerBody::Protocol {
+                session,
+                private,
+                data,
+            } => {
+                let data = if private {
+                    self.directory
+                        .decrypt(&self.identity, self.me, from, &session, &data)
+                        .map_err(|e| ApiError::forbidden("PeerMessageRefused", e.to_string()))?
+                } else {
+                    data
+                };
+                self.hub.deliver(&session, from, data);
+                Ok(serde_json::json!({"ok": true}))
+            }
+            PeerBody::StartPresign {
+                session,
+                participants,
+                count,
+            } => {
+                self.join_presign(from, session, participants, count as usize)?;
+                Ok(serde_json::json!({"ok": true}))
+            }
+            PeerBody::Assign { request_id } => {
+                let a = self.assign_local(&request_id).await?;
+                Ok(serde_json::to_value(a).unwrap_or_default())
+            }
+        }
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let mut pings = Vec::new();
+            for (i, n) in self.nodes.iter().enumerate() {
+                if i as u32 == self.me {
+                    continue;
+                }
+                let req = self
+                    .http
+                    .get(format!("{}/peer/v1/ping", n.url))
+                    .timeout(Duration::from_millis(600));
+                pings.push(async move {
+                    (
+                        i,
+                        req.send()
+                            .await
+                            .map(|r| r.status().is_success())
+                            .unwrap_or(false),
+                    )
+                });
+            }
+            for (i, ok) in futures_join_all(pings).await {
+                if ok {
+                    self.live.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(Instant::now());
+                }
+            }
+            self.hub.gc();
+        }
+    }
+
+    // ---- root key generation ----
+
+    async fn bootstrap_then_pool(self: Arc<Self>) {
+        let mut attempt = 0u32;
+        while self.key().is_none() {
+            // A DKG over every node of the set: wait until all are reachable.
+            if self.live_set().len() < self.nodes.len() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let parts: Vec<u32> = (0..self.nodes.len() as u32).collect();
+            let session = format!("dkg-ecdsa-root-{attempt}");
+            tracing::info!(%session, "starting distributed key generation");
+            let proto = match CaitSith::keygen(&parts, self.me, self.threshold) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start keygen");
+                    return;
+                }
+            };
+            let run = self.hub.run(
+                session.clone(),
+                self.me,
+                parts,
+                proto,
+                self.outbox.clone(),
+                Duration::from_secs(60),
+            );
+            match run {
+                Ok(rx) => match rx.await {
+                    Ok(Ok(share)) => {
+                        if let Err(e) = self.store.put_secret(ROOT_SECRET, &share.to_bytes()) {
+                            tracing::error!(error = %e, "cannot store key share");
+                            return;
+                        }
+                        tracing::info!(root = %derive::public_key_hex(&share.public_key), "root key generated");
+                        *self.key.write().unwrap_or_else(|p| p.into_inner()) =
+                            Some(Arc::new(share));
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, %session, "keygen failed; retrying"),
+                    Err(_) => tracing::warn!(%session, "keygen thread vanished"),
+                },
+                Err(e) => tracing::warn!(error = %e, "keygen not started"),
+            }
+            attempt += 1;
+        }
+        self.pool_loop().await;
+    }
+
+    // ---- presignature pool ----
+
+    fn is_pool_leader(&self) -> bool {
+        let live = self.live_set();
+        (0..self.me).all(|i| !live.contains(&i))
+    }
+
+    async fn pool_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            if !self.is_pool_leader() {
+                continue;
+            }
+            let Some(key) = self.key() else { continue };
+            let (free, _) = self.store.presignature_counts().unwrap_or((0, 0));
+            let batch = self.cfg.pool.batch.max(1);
+            let running = self.in_flight.load(Ordering::SeqCst);
+            if free as usize + running * batch >= self.cfg.pool.target
+                || running >= self.cfg.pool.refill_concurrency.max(1)
+            {
+                continue;
+            }
+            let parts: Vec<u32> = self.live_set().into_iter().collect();
+            if parts.len() < self.threshold {
+                continue;
+            }
+            let seq = self.session_counter.fetch_add(1, Ordering::SeqCst);
+            let session = format!("presign-{}-{}-{}", self.me, now_ms(), seq);
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            let node = Arc::clone(&self);
+            tokio::spawn(async move {
+                node.lead_presign(session, parts, batch, key).await;
+                node.in_flight.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    }
+
+    async fn lead_presign(
+        self: &Arc<Self>,
+        session: String,
+        parts: Vec<u32>,
+        count: usize,
+        _key: Arc<KeyShare>,
+    ) {
+        let body = PeerBody::StartPresign {
+            session: session.clone(),
+            participants: parts.clone(),
+            count: count as u32,
+        };
+        let mut calls = Vec::new();
+        for &p in parts.iter().filter(|&&p| p != self.me) {
+            let body = body.clone();
+            let node = Arc::clone(self);
+            calls.push(async move {
+                (
+                    p,
+                    node.post_peer(p, &body)
+                        .await
+                        .map(|r| r.status().is_success())
+                        .unwrap_or(false),
+                )
+            });
+        }
+        let answers = futures_join_all(calls).await;
+        if let Some((p, _)) = answers.iter().find(|(_, ok)| !ok) {
+            tracing::debug!(%session, "node {p} did not join; abandoning session");
+            return;
+        }
+        if let Err(e) = self.join_presign(self.me, session.clone(), parts, count) {
+            tracing::warn!(%session, error = %e.message, "cannot run own presign session");
+            return;
+        }
+        // wait until our own session stores its output (join_presign spawns it)
+        let deadline = Instant::now() + Duration::from_secs(self.cfg.pool.session_timeout_secs);
+        while Instant::now() < deadline && !self.take_finished(&session) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn take_finished(&self, session: &str) -> bool {
+        self.finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(session)
+    }
+
+    fn join_presign(
+        self: &Arc<Self>,
+        leader: u32,
+        session: String,
+        parts: Vec<u32>,
+        count: usize,
+    ) -> Result<(), ApiError> {
+        if !session.starts_with(&format!("presign-{leader}-")) {
+            return Err(ApiError::bad_request(
+                "PeerMessageRefused",
+                "session id does not name its leader",
+            ));
+        }
+        if !parts.contains(&self.me)
+            || parts.iter().any(|&p| p as usize >= self.nodes.len())
+            || count == 0
+            || count > 64
+        {
+            return Err(ApiError::bad_request(
+                "PeerMessageRefused",
+                "bad presign parameters",
+            ));
+        }
+        let key = self
+            .key()
+            .ok_or_else(|| ApiError::unavailable("NodeNotReady", "root key not generated yet"))?;
+        let proto = CaitSith::presign_batch(&parts, self.me, &key, count)
+            .map_err(|e| ApiError::bad_request("PeerMessageRefused", e.to_string()))?;
+        let rx = self
+            .hub
+            .run(
+                session.clone(),
+                self.me,
+                parts.clone(),
+                proto,
+                self.outbox.clone(),
+                Duration::from_secs(self.cfg.pool.session_timeout_secs),
+            )
+            .map_err(|e| ApiError::conflict("PeerMessageRefused", e.to_string()))?;
+        let node = Arc::clone(self);
+        let started = Instant::now();
+        tokio::spawn(async move {
+            match rx.await {
+                Ok(Ok(presigs)) => {
+                    let items: Vec<(String, Vec<u32>, Vec<u8>)> = presigs
+                        .iter()
+                        .enumerate()
+                        .map(|(j, p)| {
+                            (
+                                format!("{session}-{j}"),
+                                p.participants.clone(),
+                                p.to_bytes(),
+                            )
+                        })
+                        .collect();
+                    match node.store.insert_presignatures(&items) {
+                        Ok(()) => {
+                            node.stats
+                                .generated
+                                .fetch_add(items.len() as u64, Ordering::Relaxed);
+                            node.stats
+                                .presign_ms
+                                .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot store presignatures"),
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(%session, error = %e, "presign session failed"),
+                Err(_) => {}
+            }
+            if leader == node.me {
+                node.finished
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(session);
+            }
+        });
+        Ok(())
+    }
+
+    // ---- coordination ----
+
+    /// As coordinator: fix the presignature and signing set of a request.
+    async fn assign_local(&self, request_id: &str) -> Result<Assignment, ApiError> {
+        let _guard = self.assign_lock.lock().await;
+        let live = self.live_set();
+        let t = self.threshold;
+        let chosen = self
+            .store
+            .assign(request_id, |parts| {
+                let signers: Vec<u32> = parts
+                    .iter()
+                    .copied()
+                    .filter(|p| live.contains(p))
+                    .take(t)
+                    .collect();
+                (signers.len() == t).then_some(signers)
+            })
+            .map_err(ApiError::internal)?;
+        match chosen {
+            Some((presignature_id, signers)) => Ok(Assignment {
+                presignature_id,
+                signers,
+            }),
+            None => Err(ApiError::unavailable(
+                "NodePresignaturePoolEmpty",
+                "no presignature available for the live nodes; try again shortly",
+            )),
+        }
+    }
+
+    /// Ask the coordinators, in index order, for this request's assignment.
+    async fn assignment(self: &Arc<Self>, request_id: &str) -> Result<Assignment, ApiError> {
+        let live = self.live_set();
+        let mut last = ApiError::unavailable("NodeNoCoordinator", "no coordinator reachable");
+        for c in 0..self.nodes.len() as u32 {
+            if !live.contains(&c) {
+                continue;
+            }
+            if c == self.me {
+                return self.assign_local(request_id).await;
+            }
+            let body = PeerBody::Assign {
+                request_id: request_id.to_string(),
+            };
+            match self.post_peer(c, &body).await {
+                Ok(r) if r.status().is_success() => {
+                    return r
+                        .json::<Assignment>()
+                        .await
+                        .map_err(|e| ApiError::unavailable("NodeNoCoordinator", e.to_string()));
+                }
+                Ok(r) => {
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    // the coordinator answered: its refusal is the answer
+                    return Err(ApiError::from_peer(status.as_u16(), &text));
+                }
+                Err(e) => {
+                    last = ApiError::unavailable(
+                        "NodeNoCoordinator",
+                        format!("coordinator {c} unreachable: {e}"),
+                    )
+                }
+            }
+        }
+        Err(last)
+    }
+
+    // ---- signing ----
+
+    /// `POST /web/pkp/sign/v1`: owner-authorised signing of a 32-byte digest.
+    pub async fn pkp_sign(
+        self: &Arc<Self>,
+        request_id: &str,
+        req: PkpSignRequest,
+    ) -> Result<PkpSignResponse, ApiError> {
+        let digest: [u8; 32] = req.to_sign.as_slice().try_into().map_err(|_| {
+            ApiError::bad_request(
+                "NodeInvalidToSign",
+                format!("toSign must be 32 bytes, got {}", req.to_sign.len()),
+            )
+        })?;
+        let pk = derive::parse_public_key(&req.pubkey)
+            .map_err(|e| ApiError::bad_request("NodeInvalidPubkey", format!("pubkey: {e}")))?;
+        let key = self
+            .key()
+            .ok_or_else(|| ApiError::unavailable("NodeNotReady", "root key not generated yet"))?;
+        let caller = verify_auth(&req.auth_sig)?;
+        let pkp = self.registry.by_public_key(&pk).map_err(|e| match e {
+            RegistryError::UnknownPkp(_) => ApiError::not_found("NodeUnknownPkp", e.to_string()),
+            other => ApiError::internal(other),
+        })?;
+        pkp.check_derivation(&key.public_key)
+            .map_err(|e| ApiError::forbidden("NodePkpNotDerived", e.to_string()))?;
+        if pkp.owner != caller {
+            return Err(ApiError::forbidden(
+                "NodeUnauthorized",
+                format!(
+                    "{} does not own this PKP",
+                    derive::checksum_address(&caller)
+                ),
+            ));
+        }
+        if !self
+            .store
+            .claim_request(request_id, "pkp-sign")
+            .map_err(ApiError::internal)?
+        {
+            return Err(ApiError::conflict(
+                "NodeRequestReplayed",
+                format!("request id {request_id} was already used"),
+            ));
+        }
+        let tweak = derive::pkp_tweak(&pkp.key_id).map_err(ApiError::internal)?;
+        let assignment = self.assignment(request_id).await?;
+        let presig = match self
+            .store
+            .take_presignature(&assignment.presignature_id, request_id)
+            .map_err(ApiError::internal)?
+        {
+            Take::Taken(bytes) => Presignature::from_bytes(&bytes).map_err(ApiError::internal)?,
+            Take::AlreadyUsed => {
+                return Err(ApiError::conflict(
+                    "NodePresignatureUsed",
+                    format!(
+                        "presignature {} was already used; retry with a new request id",
+                        assignment.presignature_id
+                    ),
+                ))
+            }
+            Take::Missing if !assignment.signers.contains(&self.me) => {
+                return Ok(self.sign_response(
+                    &digest,
+                    &pk,
+                    &tweak,
+                    &assignment,
+                    None,
+                    String::new(),
+                ));
+            }
+            Take::Missing => {
+                return Err(ApiError::unavailable(
+                    "NodePresignatureMissing",
+                    format!(
+                        "this node does not hold presignature {}",
+                        assignment.presignature_id
+                    ),
+                ))
+            }
+        };
+        let share = if assignment.signers.contains(&self.me) {
+            let s = signature_share(&presig, self.me, &assignment.signers, &tweak, &digest)
+                .map_err(ApiError::internal)?;
+            hex::encode(scalar_to_bytes(&s))
+        } else {
+            String::new()
+        };
+        Ok(self.sign_response(&digest, &pk, &tweak, &assignment, Some(&presig), share))
+    }
+
+    fn sign_response(
+        &self,
+        digest: &[u8; 32],
+        pk: &candela_crypto::AffinePoint,
+        tweak: &candela_crypto::Scalar,
+        a: &Assignment,
+        presig: Option<&Presignature>,
+        share: String,
+    ) -> PkpSignResponse {
+        let commitments = presig
+            .and_then(|p| signing_commitments(p, &a.signers).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(node, c)| CommitmentWire {
+                node,
+                k: hex::encode(point_to_bytes(&c.k, true)),
+                sigma: hex::encode(point_to_bytes(&c.sigma, true)),
+            })
+            .collect();
+        PkpSignResponse {
+            success: true,
+            signature_share: SignatureShareWire {
+                digest: hex::encode(digest),
+                share_index: self.me,
+                signature_share: share,
+                big_r: presig
+                    .map(|p| hex::encode(point_to_bytes(&p.big_r, true)))
+                    .unwrap_or_default(),
+                public_key: hex::encode(point_to_bytes(pk, false)),
+                sig_type: "K256".into(),
+            },
+            candela: ShareProof {
+                presignature_id: a.presignature_id.clone(),
+                signers: a.signers.clone(),
+                tweak: hex::encode(scalar_to_bytes(tweak)),
+                commitments,
+            },
+        }
+    }
+}
+
+fn verify_auth(auth: &AuthSig) -> Result<[u8; 20], ApiError> {
+    auth.verify(time::OffsetDateTime::now_utc())
+        .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))
+}
+
+fn load_storage_key(cfg: &NodeConfig) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+    let text = match &cfg.storage_key_file {
+        Some(p) => std::fs::read_to_string(p)?,
+        None => std::env::var("CANDELA_STORAGE_KEY").map_err(|_| {
+            anyhow::anyhow!("no storageKeyFile in the config and CANDELA_STORAGE_KEY is not set")
+        })?,
+    };
+    let key = zeroize::Zeroizing::new(hex::decode(text.trim())?);
+    if key.len() != 32 {
+        anyhow::bail!("the storage key must be 32 bytes of hex");
+    }
+    Ok(key)
+}
+
+async fn futures_join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+    F: Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for f in futs {
+        set.spawn(f);
+    }
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        if let Ok(v) = r {
+            out.push(v);
+        }
+    }
+    out
+}
