@@ -107,7 +107,9 @@ impl AuthSig {
     /// signer's address.
     pub fn verify(&self, now: OffsetDateTime) -> Result<[u8; 20], AuthError> {
         if self.signed_message.len() > MAX_SIGNED_MESSAGE || self.sig.len() > 200 {
-            return Err(AuthError::TooLarge(self.signed_message.len() + self.sig.len()));
+            return Err(AuthError::TooLarge(
+                self.signed_message.len() + self.sig.len(),
+            ));
         }
         if self.derived_via != "web3.eth.personal.sign" {
             return Err(AuthError::UnsupportedDerivation(self.derived_via.clone()));
@@ -126,11 +128,17 @@ impl AuthSig {
         if raw.len() != 65 {
             return Err(AuthError::BadSignature(self.address.clone()));
         }
-        let sig = Signature::from_slice(&raw[..64]).map_err(|_| AuthError::BadSignature(self.address.clone()))?;
-        let v = if raw[64] >= 27 { raw[64] - 27 } else { raw[64] };
-        let recid = RecoveryId::from_byte(v).ok_or_else(|| AuthError::BadSignature(self.address.clone()))?;
-        let vk = VerifyingKey::recover_from_prehash(&eip191_hash(self.signed_message.as_bytes()), &sig, recid)
+        let sig = Signature::from_slice(&raw[..64])
             .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
+        let v = if raw[64] >= 27 { raw[64] - 27 } else { raw[64] };
+        let recid = RecoveryId::from_byte(v)
+            .ok_or_else(|| AuthError::BadSignature(self.address.clone()))?;
+        let vk = VerifyingKey::recover_from_prehash(
+            &eip191_hash(self.signed_message.as_bytes()),
+            &sig,
+            recid,
+        )
+        .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
         if eth_address(vk.as_affine()) != claimed {
             return Err(AuthError::BadSignature(self.address.clone()));
         }
@@ -161,7 +169,10 @@ mod tests {
     fn a_fresh_auth_sig_verifies_to_its_signer() {
         let k = key();
         let a = AuthSig::create(&k, "localhost", "lit:session:test", 600);
-        assert_eq!(a.verify(OffsetDateTime::now_utc()).unwrap(), eth_address(k.verifying_key().as_affine()));
+        assert_eq!(
+            a.verify(OffsetDateTime::now_utc()).unwrap(),
+            eth_address(k.verifying_key().as_affine())
+        );
     }
 
     #[test]
@@ -175,7 +186,10 @@ mod tests {
     fn a_tampered_message_is_refused() {
         let mut a = AuthSig::create(&key(), "localhost", "lit:session:test", 600);
         a.signed_message = a.signed_message.replace("Candela", "Candelb");
-        assert!(matches!(a.verify(OffsetDateTime::now_utc()), Err(AuthError::BadSignature(_))));
+        assert!(matches!(
+            a.verify(OffsetDateTime::now_utc()),
+            Err(AuthError::BadSignature(_))
+        ));
     }
 
     #[test]
@@ -184,13 +198,19 @@ mod tests {
         let b = AuthSig::sign_message(&key(), a.signed_message.clone());
         let mut forged = a.clone();
         forged.sig = b.sig;
-        assert!(matches!(forged.verify(OffsetDateTime::now_utc()), Err(AuthError::BadSignature(_))));
+        assert!(matches!(
+            forged.verify(OffsetDateTime::now_utc()),
+            Err(AuthError::BadSignature(_))
+        ));
     }
 
     #[test]
     fn oversize_auth_material_is_refused_before_parsing() {
         let mut a = AuthSig::create(&key(), "localhost", "lit:session:test", 600);
         a.signed_message = "x".repeat(MAX_SIGNED_MESSAGE + 1);
-        assert!(matches!(a.verify(OffsetDateTime::now_utc()), Err(AuthError::TooLarge(_))));
+        assert!(matches!(
+            a.verify(OffsetDateTime::now_utc()),
+            Err(AuthError::TooLarge(_))
+        ));
     }
 }

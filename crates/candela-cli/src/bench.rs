@@ -1,6 +1,225 @@
-//! `candela bench ...`: load generators.
-#[derive(clap::Subcommand)]
-pub enum BenchCommand {}
-pub async fn run(_c: BenchCommand) -> anyhow::Result<()> {
+//! `candela bench ...`: load generators that print figures next to a
+//! baseline measured in the same process.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use candela_client::Client;
+use candela_crypto::session::{CaitSith, EcdsaBackend};
+use clap::Subcommand;
+use k256::ecdsa::signature::hazmat::PrehashSigner;
+use rand_core::RngCore;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Signing load against a running network: latency with a warm pool,
+    /// sustained throughput including pool refill, and pool generation rate.
+    Sign {
+        /// network.json.
+        #[arg(long)]
+        network: PathBuf,
+        /// Total signing requests.
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Print only the JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Latency percentiles in milliseconds.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+struct Phase {
+    latencies_ms: Vec<f64>,
+    failures: usize,
+    rs: Vec<[u8; 32]>,
+    seconds: f64,
+}
+
+async fn load(
+    client: &Client,
+    owner: &k256::ecdsa::SigningKey,
+    pkp: &candela_crypto::AffinePoint,
+    n: usize,
+    concurrency: usize,
+) -> Phase {
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let permit = Arc::clone(&sem).acquire_owned().await;
+        let client = client.clone();
+        let owner = owner.clone();
+        let pkp = *pkp;
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            let mut digest = [0u8; 32];
+            rand_core::OsRng.fill_bytes(&mut digest);
+            let t0 = Instant::now();
+            let r = client.pkp_sign(&owner, &pkp, digest).await;
+            (
+                t0.elapsed().as_secs_f64() * 1000.0,
+                r.map(|o| o.signature.r_bytes()),
+            )
+        }));
+    }
+    let mut phase = Phase {
+        latencies_ms: Vec::new(),
+        failures: 0,
+        rs: Vec::new(),
+        seconds: 0.0,
+    };
+    for t in tasks {
+        match t.await {
+            Ok((ms, Ok(r))) => {
+                phase.latencies_ms.push(ms);
+                phase.rs.push(r);
+            }
+            Ok((_, Err(e))) => {
+                phase.failures += 1;
+                tracing::warn!(error = %e, "signing failed");
+            }
+            Err(_) => phase.failures += 1,
+        }
+    }
+    phase.seconds = start.elapsed().as_secs_f64();
+    phase.latencies_ms.sort_by(|a, b| a.total_cmp(b));
+    phase
+}
+
+async fn pool_figures(client: &Client) -> (u64, f64, u64) {
+    // The pool leader's view: presignatures generated, seconds, free.
+    let st = client.statuses().await;
+    let best = st
+        .iter()
+        .flatten()
+        .max_by_key(|s| s.presignatures_generated);
+    let free = st
+        .iter()
+        .flatten()
+        .map(|s| s.presignatures_free)
+        .max()
+        .unwrap_or(0);
+    best.map(|s| (s.presignatures_generated, s.presign_seconds, free))
+        .unwrap_or((0, 0.0, free))
+}
+
+fn baseline_k256_sign_us() -> f64 {
+    let sk = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let digest = [3u8; 32];
+    let n = 2000;
+    let t0 = Instant::now();
+    for _ in 0..n {
+        let _: k256::ecdsa::Signature = sk.sign_prehash(&digest).unwrap_or_else(|_| unreachable!());
+    }
+    t0.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+fn in_process_presign_rate(n: u32, batch: usize) -> anyhow::Result<f64> {
+    let t = candela_crypto::threshold_for(n as usize);
+    let keys = candela_crypto::sim::keygen::<CaitSith>(n, t)?;
+    let all: Vec<u32> = (0..n).collect();
+    let t0 = Instant::now();
+    candela_crypto::sim::presign::<CaitSith>(&keys, &all, batch)?;
+    Ok(batch as f64 / t0.elapsed().as_secs_f64())
+}
+
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Sign {
+            network,
+            requests,
+            concurrency,
+            json,
+        } => {
+            let client = Client::from_file(&network)?;
+            let n = client.network().nodes.len();
+            let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+            let (rec, _) = crate::pkp::mint(&client, &owner)?;
+            let say = |s: String| {
+                if !json {
+                    eprintln!("[bench] {s}");
+                }
+            };
+            // Warm phase: wait for stock, then spend at most that stock.
+            let deadline = Instant::now() + Duration::from_secs(300);
+            let (_, _, mut free) = pool_figures(&client).await;
+            let want = requests.min(48);
+            while (free as usize) < want && Instant::now() < deadline {
+                say(format!(
+                    "waiting for a warm pool: {free}/{want} presignatures"
+                ));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                free = pool_figures(&client).await.2;
+            }
+            let warm_n = requests.min(free as usize).min(want).max(1);
+            say(format!(
+                "warm phase: {warm_n} requests, concurrency {concurrency}"
+            ));
+            let warm = load(&client, &owner, &rec.public_key, warm_n, concurrency).await;
+            let rest = requests.saturating_sub(warm_n);
+            let (g0, s0, _) = pool_figures(&client).await;
+            let t0 = Instant::now();
+            say(format!(
+                "sustained phase: {rest} requests, concurrency {concurrency} (pool refilling)"
+            ));
+            let sustained = load(&client, &owner, &rec.public_key, rest, concurrency).await;
+            let (g1, s1, _) = pool_figures(&client).await;
+            let pool_rate = (g1.saturating_sub(g0)) as f64 / t0.elapsed().as_secs_f64();
+            say("measuring in-process baselines".into());
+            let k256_us = baseline_k256_sign_us();
+            let inproc = in_process_presign_rate(n as u32, 4)?;
+            let mut all_r: Vec<[u8; 32]> = warm.rs.iter().chain(&sustained.rs).copied().collect();
+            let total_ok = all_r.len();
+            all_r.sort();
+            all_r.dedup();
+            let warm_p50 = percentile(&warm.latencies_ms, 0.5);
+            let summary = serde_json::json!({
+                "nodes": n,
+                "threshold": client.network().threshold,
+                "protocol": CaitSith::NAME,
+                "requests": requests,
+                "concurrency": concurrency,
+                "succeeded": total_ok,
+                "failed": warm.failures + sustained.failures,
+                "distinctR": all_r.len(),
+                "warm": {
+                    "requests": warm_n,
+                    "p50Ms": warm_p50,
+                    "p99Ms": percentile(&warm.latencies_ms, 0.99),
+                    "throughputPerSec": warm.latencies_ms.len() as f64 / warm.seconds,
+                },
+                "sustained": {
+                    "requests": rest,
+                    "p50Ms": percentile(&sustained.latencies_ms, 0.5),
+                    "p99Ms": percentile(&sustained.latencies_ms, 0.99),
+                    "throughputPerSec": if rest > 0 { sustained.latencies_ms.len() as f64 / sustained.seconds } else { f64::NAN },
+                },
+                "poolGenerationPerSec": pool_rate,
+                "poolSessionSeconds": s1 - s0,
+                "inProcessPresignPerSec": inproc,
+                "baselineK256SignUs": k256_us,
+                "warmP50OverK256Sign": warm_p50 * 1000.0 / k256_us,
+            });
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            if all_r.len() != total_ok {
+                anyhow::bail!(
+                    "a nonce r repeated: {} signatures but {} distinct r",
+                    total_ok,
+                    all_r.len()
+                );
+            }
+        }
+    }
     Ok(())
 }

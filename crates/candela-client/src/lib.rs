@@ -254,6 +254,41 @@ impl Client {
         }
     }
 
+    /// Verify every node's answer for one request and combine the valid
+    /// shares. On success returns the signature and the nodes left out; on
+    /// failure the error names every node that did not contribute.
+    pub fn verify_and_combine(
+        &self,
+        request_id: &str,
+        answers: &BTreeMap<u32, PkpSignResponse>,
+        pkp: &AffinePoint,
+        digest: [u8; 32],
+    ) -> Result<SignOutcome, ClientError> {
+        let mut faults = Vec::new();
+        for n in &self.net.nodes {
+            if !answers.contains_key(&n.index) {
+                faults.push(self.fault(n.index, "no answer".into(), false));
+            }
+        }
+        match self.combine_sign(answers, pkp, &digest, &mut faults) {
+            Ok(signature) => Ok(SignOutcome {
+                request_id: request_id.into(),
+                signature,
+                public_key: *pkp,
+                faults,
+                attempts: 1,
+            }),
+            Err(valid) => {
+                faults.sort_by_key(|f| f.node);
+                Err(ClientError::NotEnoughShares {
+                    needed: self.net.threshold,
+                    valid,
+                    faults,
+                })
+            }
+        }
+    }
+
     fn fault(&self, node: u32, reason: String, misbehaved: bool) -> NodeFault {
         let url = self
             .net

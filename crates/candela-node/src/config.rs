@@ -15,6 +15,9 @@ pub struct PoolConfig {
     pub batch: usize,
     /// A generation session that has not finished by then is abandoned.
     pub session_timeout_secs: u64,
+    /// How long the coordinator waits for a presignature when the pool is
+    /// empty before refusing a request.
+    pub assign_wait_ms: u64,
 }
 
 impl Default for PoolConfig {
@@ -24,6 +27,7 @@ impl Default for PoolConfig {
             refill_concurrency: 2,
             batch: 4,
             session_timeout_secs: 120,
+            assign_wait_ms: 5000,
         }
     }
 }

@@ -180,6 +180,16 @@ impl Node {
         to: u32,
         body: &PeerBody,
     ) -> Result<reqwest::Response, reqwest::Error> {
+        self.post_peer_within(to, body, Duration::from_millis(self.cfg.peer_timeout_ms))
+            .await
+    }
+
+    async fn post_peer_within(
+        &self,
+        to: u32,
+        body: &PeerBody,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let url = format!("{}/peer/v1/message", self.nodes[to as usize].url);
         let bytes = self
             .directory
@@ -187,7 +197,7 @@ impl Node {
         self.http
             .post(url)
             .header("content-type", "application/octet-stream")
-            .timeout(Duration::from_millis(self.cfg.peer_timeout_ms))
+            .timeout(timeout)
             .body(bytes)
             .send()
             .await
@@ -479,8 +489,27 @@ impl Node {
             .map_err(|e| ApiError::conflict("PeerMessageRefused", e.to_string()))?;
         let node = Arc::clone(self);
         let started = Instant::now();
+        let watched = Arc::clone(self);
+        let watch_session = session.clone();
+        let watch_parts = parts.clone();
+        let watchdog = tokio::spawn(async move {
+            // A session cannot finish without every participant: cancel it
+            // as soon as one stops answering heartbeats.
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let live = watched.live_set();
+                if let Some(gone) = watch_parts.iter().find(|p| !live.contains(p)) {
+                    watched
+                        .hub
+                        .cancel(&watch_session, &format!("participant {gone} is not live"));
+                    return;
+                }
+            }
+        });
         tokio::spawn(async move {
-            match rx.await {
+            let outcome = rx.await;
+            watchdog.abort();
+            match outcome {
                 Ok(Ok(presigs)) => {
                     let items: Vec<(String, Vec<u32>, Vec<u8>)> = presigs
                         .iter()
@@ -522,6 +551,19 @@ impl Node {
 
     /// As coordinator: fix the presignature and signing set of a request.
     async fn assign_local(&self, request_id: &str) -> Result<Assignment, ApiError> {
+        // An empty pool is usually a refill away: queue briefly before refusing.
+        let deadline = Instant::now() + Duration::from_millis(self.cfg.pool.assign_wait_ms);
+        loop {
+            match self.try_assign(request_id).await {
+                Err(e) if e.code == "NodePresignaturePoolEmpty" && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_assign(&self, request_id: &str) -> Result<Assignment, ApiError> {
         let _guard = self.assign_lock.lock().await;
         let live = self.live_set();
         let t = self.threshold;
@@ -563,7 +605,9 @@ impl Node {
             let body = PeerBody::Assign {
                 request_id: request_id.to_string(),
             };
-            match self.post_peer(c, &body).await {
+            let wait =
+                Duration::from_millis(self.cfg.pool.assign_wait_ms + self.cfg.peer_timeout_ms);
+            match self.post_peer_within(c, &body, wait).await {
                 Ok(r) if r.status().is_success() => {
                     return r
                         .json::<Assignment>()
@@ -634,11 +678,7 @@ impl Node {
         }
         let tweak = derive::pkp_tweak(&pkp.key_id).map_err(ApiError::internal)?;
         let assignment = self.assignment(request_id).await?;
-        let presig = match self
-            .store
-            .take_presignature(&assignment.presignature_id, request_id)
-            .map_err(ApiError::internal)?
-        {
+        let presig = match self.take_when_stored(&assignment, request_id).await? {
             Take::Taken(bytes) => Presignature::from_bytes(&bytes).map_err(ApiError::internal)?,
             Take::AlreadyUsed => {
                 return Err(ApiError::conflict(
@@ -677,6 +717,24 @@ impl Node {
             String::new()
         };
         Ok(self.sign_response(&digest, &pk, &tweak, &assignment, Some(&presig), share))
+    }
+
+    /// Take the assigned presignature; if this node's generation session is
+    /// a moment behind the coordinator's, wait briefly for it to be stored.
+    async fn take_when_stored(&self, a: &Assignment, request_id: &str) -> Result<Take, ApiError> {
+        let deadline = Instant::now() + Duration::from_millis(3000);
+        loop {
+            let take = self
+                .store
+                .take_presignature(&a.presignature_id, request_id)
+                .map_err(ApiError::internal)?;
+            match take {
+                Take::Missing if a.signers.contains(&self.me) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => return Ok(other),
+            }
+        }
     }
 
     fn sign_response(

@@ -35,7 +35,13 @@ pub enum RunError {
     /// The session id is already in use.
     #[error("session {0} already exists")]
     Duplicate(String),
+    /// Cancelled by the node (a participant went away).
+    #[error("session cancelled: {0}")]
+    Cancelled(String),
 }
+
+/// Sender index that marks a cancellation, never a real node.
+const CANCEL: u32 = u32::MAX;
 
 enum Slot {
     Active(mpsc::Sender<(u32, Vec<u8>)>),
@@ -78,6 +84,13 @@ impl SessionHub {
                     Slot::Pending(vec![(from, data)], Instant::now()),
                 );
             }
+        }
+    }
+
+    /// Stop a running session (its result becomes [`RunError::Cancelled`]).
+    pub fn cancel(&self, session: &str, reason: &str) {
+        if let Some(Slot::Active(tx)) = self.lock().get(session) {
+            let _ = tx.send((CANCEL, reason.as_bytes().to_vec()));
         }
     }
 
@@ -129,6 +142,7 @@ impl SessionHub {
         std::thread::Builder::new()
             .name(format!("session-{}", &session[..session.len().min(24)]))
             .spawn(move || {
+                lower_thread_priority();
                 let deadline = Instant::now() + timeout;
                 let result = loop {
                     match proto.poke() {
@@ -155,10 +169,24 @@ impl SessionHub {
                         Ok(Step::Wait) => {
                             let left = deadline.saturating_duration_since(Instant::now());
                             match rx.recv_timeout(left) {
+                                Ok((CANCEL, why)) => {
+                                    break Err(RunError::Cancelled(
+                                        String::from_utf8_lossy(&why).into_owned(),
+                                    ))
+                                }
                                 Ok((from, data)) => {
                                     proto.receive(from, data);
+                                    let mut cancelled = None;
                                     while let Ok((from, data)) = rx.try_recv() {
+                                        if from == CANCEL {
+                                            cancelled =
+                                                Some(String::from_utf8_lossy(&data).into_owned());
+                                            break;
+                                        }
                                         proto.receive(from, data);
+                                    }
+                                    if let Some(why) = cancelled {
+                                        break Err(RunError::Cancelled(why));
                                     }
                                 }
                                 Err(_) => break Err(RunError::Timeout),
@@ -171,6 +199,18 @@ impl SessionHub {
             })
             .map_err(|e| RunError::Protocol(CryptoError::Protocol(format!("spawn: {e}"))))?;
         Ok(done_rx)
+    }
+}
+
+/// Protocol sessions are CPU-bound background work: run them below the
+/// priority of request handling so that signing latency does not depend on
+/// pool refills. On Linux the nice value is per thread.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority(2) on the calling thread (who = 0) only changes its
+    // scheduling priority; no memory is touched.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 

@@ -28,7 +28,12 @@ pub enum StoreError {
     /// The storage key is malformed.
     #[error("storage key: {0}")]
     Key(String),
+    /// No such presignature (internal to `take_presignature`).
+    #[error("no such presignature")]
+    Missing,
 }
+
+type TakeError = StoreError;
 
 /// What happened when a presignature was requested for a request.
 #[derive(Debug)]
@@ -61,8 +66,10 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a commit is on disk before we release anything that depends on it.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // NORMAL in WAL mode survives a process crash; the one transaction
+        // that must survive power loss too (taking a presignature) switches
+        // to FULL for its commit.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS secrets (
                 name TEXT PRIMARY KEY,
@@ -248,7 +255,32 @@ impl Store {
     /// Mark a presignature used for `request_id` and erase it, durably, then
     /// hand back its opened bytes. Never returns the same presignature twice.
     pub fn take_presignature(&self, id: &str, request_id: &str) -> Result<Take, StoreError> {
+        match self.take_presignature_inner(id, request_id) {
+            Err(StoreError::Missing) => Ok(Take::Missing),
+            other => other,
+        }
+    }
+
+    fn take_presignature_inner(&self, id: &str, request_id: &str) -> Result<Take, StoreError> {
         let mut conn = self.lock();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = Self::take_in(&mut conn, id, request_id);
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        drop(conn);
+        match result? {
+            Some(sealed) => Ok(Take::Taken(
+                self.open_sealed(&format!("presig/{id}"), &sealed)?,
+            )),
+            None => Ok(Take::AlreadyUsed),
+        }
+    }
+
+    /// Ok(None): already used; Err(Missing) is encoded as a separate check.
+    fn take_in(
+        conn: &mut Connection,
+        id: &str,
+        request_id: &str,
+    ) -> Result<Option<Vec<u8>>, TakeError> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let row: Option<(String, Option<String>, Option<Vec<u8>>)> = tx
             .query_row(
@@ -258,22 +290,19 @@ impl Store {
             )
             .optional()?;
         let Some((state, owner, sealed)) = row else {
-            return Ok(Take::Missing);
+            return Err(TakeError::Missing);
         };
         let usable =
             state == "free" || (state == "assigned" && owner.as_deref() == Some(request_id));
         let Some(sealed) = sealed.filter(|_| usable) else {
-            return Ok(Take::AlreadyUsed);
+            return Ok(None);
         };
         tx.execute(
             "UPDATE presignatures SET state = 'used', request_id = ?1, sealed = NULL WHERE id = ?2",
             params![request_id, id],
         )?;
         tx.commit()?;
-        drop(conn);
-        Ok(Take::Taken(
-            self.open_sealed(&format!("presig/{id}"), &sealed)?,
-        ))
+        Ok(Some(sealed))
     }
 }
 

@@ -58,7 +58,9 @@ impl PkpRecord {
         let expected = derive::derive_public_key(root, &self.key_id)
             .map_err(|e| RegistryError::Encoding(e.to_string()))?;
         if expected != self.public_key || derive::token_id(&self.public_key) != self.token_id {
-            return Err(RegistryError::NotDerived(derive::public_key_hex(&self.public_key)));
+            return Err(RegistryError::NotDerived(derive::public_key_hex(
+                &self.public_key,
+            )));
         }
         Ok(())
     }

@@ -31,7 +31,9 @@ impl SqliteRegistry {
             );
             CREATE INDEX IF NOT EXISTS pkps_owner ON pkps(owner);",
         )?;
-        Ok(SqliteRegistry { conn: Mutex::new(conn) })
+        Ok(SqliteRegistry {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -40,10 +42,16 @@ impl SqliteRegistry {
 
     fn query_one(&self, column: &str, value: &str) -> Result<Option<PkpRecord>, RegistryError> {
         let conn = self.lock();
-        let sql = format!("SELECT token_id, key_id, public_key, owner FROM pkps WHERE {column} = ?1");
+        let sql =
+            format!("SELECT token_id, key_id, public_key, owner FROM pkps WHERE {column} = ?1");
         let row = conn
             .query_row(&sql, params![value], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
             })
             .optional()?;
         row.map(decode).transpose()
@@ -61,7 +69,8 @@ fn decode(row: (String, String, String, String)) -> Result<PkpRecord, RegistryEr
     Ok(PkpRecord {
         token_id: decode_fixed(&token_id)?,
         key_id: decode_fixed(&key_id)?,
-        public_key: derive::parse_public_key(&public_key).map_err(|e| RegistryError::Encoding(e.to_string()))?,
+        public_key: derive::parse_public_key(&public_key)
+            .map_err(|e| RegistryError::Encoding(e.to_string()))?,
         owner: decode_fixed(&owner)?,
     })
 }
@@ -74,7 +83,8 @@ impl Registry for SqliteRegistry {
     fn mint(&self, owner: [u8; 20], root: &AffinePoint) -> Result<PkpRecord, RegistryError> {
         let mut key_id = [0u8; 32];
         OsRng.fill_bytes(&mut key_id);
-        let public_key = derive::derive_public_key(root, &key_id).map_err(|e| RegistryError::Encoding(e.to_string()))?;
+        let public_key = derive::derive_public_key(root, &key_id)
+            .map_err(|e| RegistryError::Encoding(e.to_string()))?;
         let rec = PkpRecord {
             token_id: derive::token_id(&public_key),
             key_id,
@@ -83,7 +93,12 @@ impl Registry for SqliteRegistry {
         };
         self.lock().execute(
             "INSERT INTO pkps (token_id, key_id, public_key, owner) VALUES (?1, ?2, ?3, ?4)",
-            params![hex::encode(rec.token_id), hex::encode(rec.key_id), pk_hex(&rec.public_key), hex::encode(owner)],
+            params![
+                hex::encode(rec.token_id),
+                hex::encode(rec.key_id),
+                pk_hex(&rec.public_key),
+                hex::encode(owner)
+            ],
         )?;
         Ok(rec)
     }
@@ -104,7 +119,12 @@ impl Registry for SqliteRegistry {
             "SELECT token_id, key_id, public_key, owner FROM pkps WHERE owner = ?1 ORDER BY created_at, token_id",
         )?;
         let rows = stmt.query_map(params![hex::encode(owner)], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -146,7 +166,10 @@ mod tests {
         let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
         let root_a = root();
         let rec = reg.mint([1u8; 20], &root_a).unwrap();
-        assert!(matches!(rec.check_derivation(&root()), Err(RegistryError::NotDerived(_))));
+        assert!(matches!(
+            rec.check_derivation(&root()),
+            Err(RegistryError::NotDerived(_))
+        ));
         let mut forged = rec.clone();
         forged.public_key = root();
         assert!(forged.check_derivation(&root_a).is_err());

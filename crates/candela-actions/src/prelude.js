@@ -1,0 +1,401 @@
+// Candela action prelude: evaluated (as bytecode) in every fresh sandbox before
+// the action. It evaluates to a setup function that the Rust side calls with
+// the native bridge; the bridge never becomes a global. Every check that
+// matters (limits, sizes, permissions) is made again in Rust: this file only
+// shapes arguments and results the way Lit's API does.
+(function setup(native, authJson, paramsJson) {
+  'use strict';
+  const g = globalThis;
+  const { stringify, parse } = JSON;
+  const { defineProperty, freeze, keys } = Object;
+  const PromiseCtor = Promise;
+  const pending = new Map();
+  const timers = new Map();
+
+  const lockGlobal = (name, value) =>
+    defineProperty(g, name, { value, writable: false, configurable: false, enumerable: false });
+  const setGlobal = (name, value) =>
+    defineProperty(g, name, { value, writable: true, configurable: true, enumerable: false });
+
+  // ---- the op bridge -------------------------------------------------------
+
+  // Starts a host operation; the promise settles when Rust calls `complete`.
+  function hostCall(name, args, bytes) {
+    return new PromiseCtor((resolve, reject) => {
+      const id = native.start(name, stringify(args === undefined ? {} : args), bytes);
+      pending.set(id, [resolve, reject]);
+    });
+  }
+
+  // kind 0: resolve, 1: reject with an Error of that text, 2: a timer fired.
+  function complete(id, kind, value) {
+    if (kind === 2) {
+      const fire = timers.get(id);
+      if (fire !== undefined) {
+        timers.delete(id);
+        fire();
+      }
+      return;
+    }
+    const entry = pending.get(id);
+    if (entry === undefined) return;
+    pending.delete(id);
+    if (kind === 0) entry[0](value);
+    else entry[1](new Error(value));
+  }
+
+  // Bytes from a Uint8Array, any typed array / DataView, an ArrayBuffer or an
+  // array of integers in 0..=255; anything else is a TypeError naming `what`.
+  function bytesOf(value, what) {
+    if (value instanceof Uint8Array) return value;
+    if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    if (value instanceof ArrayBuffer) return new Uint8Array(value);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const b = value[i];
+        if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 255) {
+          throw new TypeError(`${what} must be bytes: element ${i} is ${stringify(b) ?? String(b)}, not an integer in 0..255`);
+        }
+      }
+      return Uint8Array.from(value);
+    }
+    const kind = value === null ? 'null' : typeof value;
+    throw new TypeError(`${what} must be a Uint8Array or an array of numbers, got ${kind}`);
+  }
+
+  const requireString = (value, what) => {
+    if (typeof value !== 'string' || value.length === 0) {
+      throw new TypeError(`${what} must be a non-empty string`);
+    }
+    return value;
+  };
+
+  // ---- text, base64, random --------------------------------------------------
+
+  class TextEncoder {
+    get encoding() { return 'utf-8'; }
+    encode(input = '') { return native.utf8Encode(String(input)); }
+  }
+
+  class TextDecoder {
+    #fatal;
+    #ignoreBOM;
+    constructor(label = 'utf-8', options = {}) {
+      const l = String(label).trim().toLowerCase();
+      if (l !== 'utf-8' && l !== 'utf8' && l !== 'unicode-1-1-utf-8') {
+        throw new RangeError(`TextDecoder: unsupported encoding '${label}' (only utf-8)`);
+      }
+      this.#fatal = Boolean(options && options.fatal);
+      this.#ignoreBOM = Boolean(options && options.ignoreBOM);
+    }
+    get encoding() { return 'utf-8'; }
+    get fatal() { return this.#fatal; }
+    get ignoreBOM() { return this.#ignoreBOM; }
+    decode(input) {
+      if (input === undefined) return '';
+      return native.utf8Decode(bytesOf(input, 'TextDecoder.decode input'), this.#fatal, this.#ignoreBOM);
+    }
+  }
+
+  const crypto = freeze({
+    getRandomValues(array) {
+      if (!ArrayBuffer.isView(array) || array instanceof DataView || array instanceof Float32Array || array instanceof Float64Array) {
+        throw new TypeError('crypto.getRandomValues: argument must be an integer typed array');
+      }
+      if (array.byteLength > 65536) {
+        throw new RangeError(`crypto.getRandomValues: ${array.byteLength} bytes requested, at most 65536 allowed`);
+      }
+      new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(native.randomBytes(array.byteLength));
+      return array;
+    },
+    randomUUID() {
+      const b = native.randomBytes(16);
+      b[6] = (b[6] & 0x0f) | 0x40;
+      b[8] = (b[8] & 0x3f) | 0x80;
+      const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+      return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    },
+  });
+
+  // ---- console -----------------------------------------------------------------
+
+  function format(value) {
+    switch (typeof value) {
+      case 'string': return value;
+      case 'bigint': return `${value}n`;
+      case 'undefined': case 'number': case 'boolean': case 'symbol': return String(value);
+      case 'function': return `[Function: ${value.name || '(anonymous)'}]`;
+      default: break;
+    }
+    if (value === null) return 'null';
+    if (value instanceof Error) {
+      return value.stack ? `${value}\n${value.stack.replace(/\s+$/, '')}` : String(value);
+    }
+    if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+      return `${value.constructor.name}(${value.length}) [ ${Array.from(value).join(', ')} ]`;
+    }
+    try {
+      const text = stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+      return text === undefined ? String(value) : text;
+    } catch (_e) {
+      return String(value);
+    }
+  }
+  const print = (...args) => native.print(args.map(format).join(' '));
+  const console = freeze({
+    log: print,
+    info: print,
+    warn: print,
+    error: print,
+    debug: print,
+    trace: print,
+    dir: (value) => print(value),
+    assert: (condition, ...args) => {
+      if (!condition) print(...(args.length ? ['Assertion failed:', ...args] : ['Assertion failed']));
+    },
+  });
+
+  // ---- timers --------------------------------------------------------------------
+
+  function setTimeout(callback, delay = 0, ...args) {
+    if (typeof callback !== 'function') throw new TypeError('setTimeout: callback must be a function');
+    const id = native.timer(Number(delay) || 0);
+    timers.set(id, () => callback(...args));
+    return id;
+  }
+  function clearTimeout(id) {
+    if (timers.delete(id)) native.clearTimer(id);
+  }
+  // An interval keeps the id of its first timer; each tick re-arms a native timer.
+  const intervals = new Map();
+  function setInterval(callback, delay = 0, ...args) {
+    if (typeof callback !== 'function') throw new TypeError('setInterval: callback must be a function');
+    const ms = Number(delay) || 0;
+    let current;
+    const arm = () => {
+      current = native.timer(ms);
+      intervals.set(first, current);
+      timers.set(current, () => { arm(); callback(...args); });
+    };
+    const first = native.timer(ms);
+    current = first;
+    intervals.set(first, first);
+    timers.set(first, () => { arm(); callback(...args); });
+    return first;
+  }
+  function clearInterval(id) {
+    const current = intervals.get(id);
+    if (current === undefined) return;
+    intervals.delete(id);
+    clearTimeout(current);
+  }
+
+  // ---- fetch -----------------------------------------------------------------------
+
+  class Headers {
+    #map = new Map();
+    constructor(init) {
+      if (init == null) return;
+      if (init instanceof Headers) init.forEach((v, k) => this.append(k, v));
+      else if (Array.isArray(init)) for (const [k, v] of init) this.append(k, v);
+      else if (typeof init === 'object') for (const k of keys(init)) this.append(k, init[k]);
+    }
+    append(name, value) {
+      const k = String(name).toLowerCase();
+      const v = String(value);
+      const old = this.#map.get(k);
+      this.#map.set(k, old === undefined ? v : `${old}, ${v}`);
+    }
+    set(name, value) { this.#map.set(String(name).toLowerCase(), String(value)); }
+    get(name) { const v = this.#map.get(String(name).toLowerCase()); return v === undefined ? null : v; }
+    has(name) { return this.#map.has(String(name).toLowerCase()); }
+    delete(name) { this.#map.delete(String(name).toLowerCase()); }
+    forEach(callback, thisArg) { for (const [k, v] of this.#map) callback.call(thisArg, v, k, this); }
+    entries() { return this.#map.entries(); }
+    keys() { return this.#map.keys(); }
+    values() { return this.#map.values(); }
+    [Symbol.iterator]() { return this.#map.entries(); }
+  }
+
+  class Response {
+    #body;
+    #used = false;
+    constructor(raw) {
+      this.status = raw.status;
+      this.statusText = raw.statusText;
+      this.ok = raw.status >= 200 && raw.status < 300;
+      this.url = raw.url;
+      this.redirected = false;
+      this.type = 'basic';
+      this.headers = new Headers(raw.headers);
+      this.#body = raw.body;
+    }
+    get bodyUsed() { return this.#used; }
+    #consume() {
+      if (this.#used) throw new TypeError('Body has already been consumed');
+      this.#used = true;
+      return this.#body;
+    }
+    async arrayBuffer() { return this.#consume().slice(0); }
+    async bytes() { return new Uint8Array(this.#consume().slice(0)); }
+    async text() { return native.utf8Decode(new Uint8Array(this.#consume()), false, false); }
+    async json() { return parse(await this.text()); }
+    clone() {
+      if (this.#used) throw new TypeError('Body has already been consumed');
+      const headers = [];
+      this.headers.forEach((v, k) => headers.push([k, v]));
+      return new Response({ status: this.status, statusText: this.statusText, url: this.url, headers, body: this.#body.slice(0) });
+    }
+  }
+
+  async function fetch(input, init = {}) {
+    const url = typeof input === 'string' ? input : input && typeof input.url === 'string' ? input.url : String(input);
+    const options = init || {};
+    const method = String(options.method || 'GET').toUpperCase();
+    const headers = [];
+    new Headers(options.headers).forEach((v, k) => headers.push([k, v]));
+    let body;
+    if (options.body != null) {
+      body = typeof options.body === 'string' ? native.utf8Encode(options.body) : bytesOf(options.body, 'fetch body');
+    }
+    const raw = await hostCall('fetch', { url, method, headers }, body);
+    return new Response(raw);
+  }
+
+  // ---- Lit.Actions -------------------------------------------------------------------
+
+  const uint8arrayFromString = (string, encoding = 'utf8') => native.encode(String(string), String(encoding));
+  const uint8arrayToString = (array, encoding = 'utf8') => native.decode(bytesOf(array, 'array'), String(encoding));
+
+  function signArgs(name, { toSign, publicKey, sigName } = {}) {
+    requireString(publicKey, `${name}: publicKey`);
+    requireString(sigName, `${name}: sigName`);
+    return [{ publicKey, sigName }, bytesOf(toSign, `${name}: toSign`)];
+  }
+
+  const generic = (name) => (args = {}) => hostCall(name, args);
+
+  const Actions = {
+    signEcdsa: (params) => {
+      try { return hostCall('signEcdsa', ...signArgs('signEcdsa', params)); } catch (e) { return PromiseCtor.reject(e); }
+    },
+    signAndCombineEcdsa: (params) => {
+      try { return hostCall('signAndCombineEcdsa', ...signArgs('signAndCombineEcdsa', params)); } catch (e) { return PromiseCtor.reject(e); }
+    },
+    ethPersonalSignMessageEcdsa: ({ message, publicKey, sigName } = {}) => {
+      try {
+        requireString(publicKey, 'ethPersonalSignMessageEcdsa: publicKey');
+        requireString(sigName, 'ethPersonalSignMessageEcdsa: sigName');
+        const bytes = typeof message === 'string' ? native.utf8Encode(message) : bytesOf(message, 'ethPersonalSignMessageEcdsa: message');
+        return hostCall('ethPersonalSignMessageEcdsa', { publicKey, sigName }, bytes);
+      } catch (e) {
+        return PromiseCtor.reject(e);
+      }
+    },
+    setResponse: ({ response } = {}) => {
+      if (response === undefined) throw new TypeError('setResponse: response is required');
+      native.setResponse(typeof response === 'string' ? response : stringify(response));
+    },
+    async runOnce({ waitForResponse = false, name } = {}, fn) {
+      const key = name || 'default_bc_id';
+      const leader = await hostCall('runOnce', { step: 'isLeader', name: key });
+      if (leader) {
+        let result = '';
+        try {
+          result = await fn();
+        } catch (e) {
+          print('Error running function:', e);
+          result = '[ERROR]';
+        }
+        try {
+          result = result.toString();
+        } catch (e) {
+          print('Error converting response to string:', e);
+          result = '';
+        }
+        if (waitForResponse) await hostCall('runOnce', { step: 'publish', name: key, value: result });
+        return result;
+      }
+      if (waitForResponse) return hostCall('runOnce', { step: 'collect', name: key });
+      return undefined;
+    },
+    broadcastAndCollect: ({ name, value } = {}) => hostCall('broadcastAndCollect', { name: String(name), value: String(value) }),
+    call: ({ ipfsId, params } = {}) => {
+      if (typeof ipfsId !== 'string' || ipfsId.length === 0) return PromiseCtor.reject(new TypeError('call: ipfsId must be a non-empty string'));
+      return hostCall('call', { ipfsId, params: params === undefined ? null : params });
+    },
+    getRpcUrl: ({ chain } = {}) => hostCall('getRpcUrl', { chain: String(chain) }),
+    getLatestNonce: ({ address, chain } = {}) => hostCall('getLatestNonce', { address: String(address), chain: String(chain) }),
+    pubkeyToTokenId: ({ publicKey } = {}) => native.pubkeyToTokenId(requireString(publicKey, 'pubkeyToTokenId: publicKey')),
+    uint8arrayToString,
+    uint8arrayFromString,
+    isPermittedAction: generic('isPermittedAction'),
+    isPermittedAddress: generic('isPermittedAddress'),
+    isPermittedAuthMethod: ({ tokenId, authMethodType, userId } = {}) =>
+      hostCall('isPermittedAuthMethod', { tokenId, authMethodType, userId: Array.from(bytesOf(userId, 'userId')) }),
+    getPermittedActions: generic('getPermittedActions'),
+    getPermittedAddresses: generic('getPermittedAddresses'),
+    getPermittedAuthMethods: generic('getPermittedAuthMethods'),
+    getPermittedAuthMethodScopes: ({ tokenId, authMethodType, userId, maxScopeId = 100 } = {}) =>
+      hostCall('getPermittedAuthMethodScopes', { tokenId, authMethodType, userId: Array.from(bytesOf(userId, 'userId')), maxScopeId }),
+    checkConditions: generic('checkConditions'),
+    decryptAndCombine: generic('decryptAndCombine'),
+    decryptToSingleNode: generic('decryptToSingleNode'),
+    encrypt: generic('encrypt'),
+    callContract: generic('callContract'),
+    claimKey: generic('claimKey'),
+  };
+  freeze(Actions);
+
+  const authObject = parse(authJson);
+  for (const k of keys(authObject)) freeze(authObject[k]);
+  const Auth = freeze(authObject);
+  const Lit = freeze({ Actions, Auth });
+
+  // ---- globals -------------------------------------------------------------------------
+
+  lockGlobal('Lit', Lit);
+  lockGlobal('LitActions', Actions);
+  lockGlobal('LitAuth', Auth);
+  setGlobal('self', g);
+  setGlobal('console', console);
+  setGlobal('fetch', fetch);
+  setGlobal('Headers', Headers);
+  setGlobal('Response', Response);
+  setGlobal('TextEncoder', TextEncoder);
+  setGlobal('TextDecoder', TextDecoder);
+  setGlobal('crypto', crypto);
+  setGlobal('atob', (data) => native.atob(String(data)));
+  setGlobal('btoa', (data) => native.btoa(String(data)));
+  setGlobal('setTimeout', setTimeout);
+  setGlobal('clearTimeout', clearTimeout);
+  setGlobal('setInterval', setInterval);
+  setGlobal('clearInterval', clearInterval);
+  setGlobal('eval', function evalIsDisabled() {
+    throw new EvalError('eval is disabled in Candela actions');
+  });
+
+  // `ethers` (v5) is loaded on first touch only: actions that never use it pay nothing.
+  defineProperty(g, 'ethers', {
+    configurable: true,
+    enumerable: false,
+    get() {
+      const value = native.loadEthers();
+      setGlobal('ethers', value);
+      return value;
+    },
+    set(value) {
+      setGlobal('ethers', value);
+    },
+  });
+
+  // jsParams: the object, and each key as a global (never over Lit's own names).
+  const params = parse(paramsJson);
+  setGlobal('jsParams', params);
+  for (const k of keys(params)) {
+    if (k === 'Lit' || k === 'LitActions' || k === 'LitAuth' || k === 'jsParams') continue;
+    setGlobal(k, params[k]);
+  }
+
+  return complete;
+})

@@ -1,0 +1,221 @@
+//! A real devnet for end-to-end tests: `candela devnet` as a child process,
+//! node processes on loopback ports, torn down on drop.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use candela_client::Client;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_candela");
+
+pub struct TestNet {
+    pub dir: tempfile::TempDir,
+    pub devnet: Option<Child>,
+    pub extra: Vec<Child>,
+    pub nodes: usize,
+    pub args: Vec<String>,
+}
+
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a process this test started; no memory effects.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+impl TestNet {
+    /// Start a devnet of `n` nodes with a small pool (extra devnet flags may override).
+    pub fn start(n: usize, extra_args: &[&str]) -> TestNet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        for (flag, value) in [
+            ("--pool-target", "8"),
+            ("--pool-batch", "2"),
+            ("--pool-concurrency", "1"),
+        ] {
+            if !extra_args.contains(&flag) {
+                args.push(flag.into());
+                args.push(value.into());
+            }
+        }
+        let mut net = TestNet {
+            dir,
+            devnet: None,
+            extra: Vec::new(),
+            nodes: n,
+            args,
+        };
+        net.launch();
+        net
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn network_path(&self) -> PathBuf {
+        self.path().join("network.json")
+    }
+
+    /// Start `candela devnet` on this directory and wait for network.json.
+    pub fn launch(&mut self) {
+        let _ = std::fs::remove_file(self.network_path());
+        let child = Command::new(BIN)
+            .arg("devnet")
+            .arg("--nodes")
+            .arg(self.nodes.to_string())
+            .arg("--dir")
+            .arg(self.path())
+            .arg("--base-port")
+            .arg("0")
+            .arg("--quiet")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn devnet");
+        self.devnet = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while !self.network_path().exists() {
+            if let Some(c) = self.devnet.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("devnet exited early: {status}");
+                }
+            }
+            assert!(Instant::now() < deadline, "devnet not ready in time");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::from_file(&self.network_path()).expect("client")
+    }
+
+    pub fn node_pid(&self, i: usize) -> i32 {
+        std::fs::read_to_string(self.path().join(format!("node-{i}/pid")))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid")
+    }
+
+    /// SIGKILL node i (a crash).
+    pub fn crash_node(&self, i: usize) {
+        let pid = self.node_pid(i);
+        signal(pid, libc::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start node i again from its config, as the test's own child.
+    pub fn restart_node(&mut self, i: usize) {
+        let cfg = self.path().join(format!("node-{i}/config.json"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join(format!("node-{i}/node.log")))
+            .expect("log");
+        let child = Command::new(BIN)
+            .arg("node")
+            .arg("--config")
+            .arg(cfg)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("restart node");
+        std::fs::write(
+            self.path().join(format!("node-{i}/pid")),
+            child.id().to_string(),
+        )
+        .expect("pid");
+        self.extra.push(child);
+    }
+
+    /// Stop the devnet gracefully (SIGTERM) and wait for it and its nodes.
+    pub fn stop(&mut self) {
+        let pids: Vec<i32> = (0..self.nodes).map(|i| self.node_pid(i)).collect();
+        if let Some(mut c) = self.devnet.take() {
+            signal(c.id() as i32, libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for mut c in self.extra.drain(..) {
+            signal(c.id() as i32, libc::SIGTERM);
+            let _ = c.wait();
+        }
+        for pid in pids {
+            if alive(pid) {
+                signal(pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// Wait until every live node sees `expected_live` peers.
+    pub async fn wait_live(&self, expected_live: usize) {
+        let client = self.client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let st = client.statuses().await;
+            let ok = st
+                .iter()
+                .flatten()
+                .all(|s| s.live_peers.len() == expected_live)
+                && st.iter().flatten().count() == expected_live;
+            if ok || Instant::now() > deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A random owner key.
+pub fn owner() -> k256::ecdsa::SigningKey {
+    k256::ecdsa::SigningKey::random(&mut rand_core::OsRng)
+}
+
+/// Mint through the CLI and parse its JSON.
+pub fn mint_cli(net: &TestNet, owner: &k256::ecdsa::SigningKey) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args(["pkp", "mint", "--network"])
+        .arg(net.network_path())
+        .arg("--private-key")
+        .arg(hex::encode(owner.to_bytes()))
+        .output()
+        .expect("mint");
+    assert!(
+        out.status.success(),
+        "mint failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("mint json")
+}
+
+pub fn random_digest() -> [u8; 32] {
+    use rand_core::RngCore;
+    let mut d = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut d);
+    d
+}
