@@ -27,6 +27,36 @@ for (const p of packages) {
   }
 }
 
+// Prefer the smallest module that defines a value: a package's index often
+// loads far more than one function needs (@ethersproject/hash's index decodes
+// the ENS normalisation tables, ~100 ms in QuickJS, which hashMessage never
+// uses). Packages replaced by native shims are always used whole, by name, so
+// the shims stay in the path.
+const shimmed = new Set(['keccak256', 'sha2', 'signing-key']);
+for (const p of packages) {
+  if (shimmed.has(p)) continue;
+  const dir = path.join(scope, p, 'lib');
+  if (!fs.existsSync(dir)) continue;
+  const manifest = JSON.parse(fs.readFileSync(path.join(scope, p, 'package.json'), 'utf8'));
+  const remapped = typeof manifest.browser === 'object' && manifest.browser !== null ? Object.keys(manifest.browser) : [];
+  for (const f of fs.readdirSync(dir).sort()) {
+    if (!f.endsWith('.js') || f === 'index.js' || f.startsWith('browser-')) continue;
+    if (remapped.some((k) => k.replace(/^\.\//, '').replace(/\.js$/, '') === `lib/${f.replace(/\.js$/, '')}`)) continue;
+    let mod;
+    try {
+      mod = require(`@ethersproject/${p}/lib/${f}`);
+    } catch (_e) {
+      continue;
+    }
+    for (const k of Object.keys(mod)) {
+      const v = mod[k];
+      if ((typeof v === 'function' || (typeof v === 'object' && v !== null)) && byValue.has(v) && byValue.get(v)[0] === p) {
+        byValue.set(v, [`${p}/lib/${f}`, k]);
+      }
+    }
+  }
+}
+
 function source(value, fallback) {
   if (value === null || ['string', 'number', 'boolean', 'undefined'].includes(typeof value)) {
     return { eager: true, code: value === undefined ? 'undefined' : JSON.stringify(value) };

@@ -374,7 +374,8 @@ async fn bad_requests_get_json_errors_with_proper_status_and_the_node_keeps_serv
     tampered.signed_message = tampered.signed_message.replace("Candela", "Kandela");
     let unknown_pk =
         derive::public_key_hex(&candela_crypto::ProjectivePoint::GENERATOR.to_affine());
-    let cases: Vec<(&str, Option<String>, Vec<u8>, u16, &str)> = vec![
+    type Case<'a> = (&'a str, Option<String>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("malformed JSON", Some(new_request_id()), b"{not json".to_vec(), 400, "NodeInvalidRequest"),
         ("wrong types", Some(new_request_id()), serde_json::to_vec(&serde_json::json!({"toSign": "abc", "pubkey": 5})).unwrap_or_default(), 400, "NodeInvalidRequest"),
         ("oversize body", Some(new_request_id()), vec![b' '; 2 * 1024 * 1024], 413, "NodeRequestTooLarge"),

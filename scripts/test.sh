@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test, from a fresh machine: installs what the tests need, checks
+# formatting and lints, then runs the whole workspace test suite (unit,
+# in-process multi-party, and end-to-end tests that start real node
+# processes on loopback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# npm packages the action runtime uses (ethers@5, bundled once), when present.
+if [ -f crates/candela-actions/js/setup.sh ]; then
+  bash crates/candela-actions/js/setup.sh
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
