@@ -331,7 +331,8 @@ async fn concurrent_requests_and_a_node_crash_mid_signing_never_reuse_a_presigna
             rs
         })
     };
-    // 16 at once
+    // 16 at once, with stock for all of them
+    net.wait_pool(16).await;
     let first = run(16).await.expect("join");
     assert_eq!(first.len(), 16, "all concurrent requests succeed");
     // crash a node while a batch is in flight, then restart it
@@ -341,6 +342,7 @@ async fn concurrent_requests_and_a_node_crash_mid_signing_never_reuse_a_presigna
     let second = load.await.expect("join");
     net.restart_node(2);
     net.wait_live(5).await;
+    net.wait_pool(8).await;
     let third = run(8).await.expect("join");
     assert!(
         third.len() >= 7,

@@ -177,6 +177,38 @@ async fn openapi() -> Response {
         .into_response()
 }
 
+/// How much of an oversize body is read and discarded before answering 413,
+/// so that a client still sending gets the JSON error instead of a reset.
+const DRAIN_CAP: usize = 32 * 1024 * 1024;
+
+/// Refuse a body whose declared length is over `limit` with a JSON 413,
+/// after reading it off the connection (up to [`DRAIN_CAP`]).
+async fn reject_oversize(
+    State(limit): State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(len) if len > limit => {
+            let corr = correlation(req.headers());
+            if len <= DRAIN_CAP {
+                let _ = axum::body::to_bytes(req.into_body(), DRAIN_CAP).await;
+            }
+            Answer(
+                ApiError::too_large(format!("request body is larger than {limit} bytes")),
+                corr,
+            )
+            .into_response()
+        }
+        _ => next.run(req).await,
+    }
+}
+
 /// The node's router.
 pub fn router(node: Arc<Node>) -> Router {
     let limit = node.cfg.max_body_bytes;
@@ -187,7 +219,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/web/pkp/sign/v1/", post(pkp_sign))
         .route("/web/status", get(status))
         .route("/openapi.json", get(openapi))
-        .layer(DefaultBodyLimit::max(limit));
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(limit, reject_oversize));
     let peer = Router::new()
         .route("/peer/v1/message", post(peer_message))
         .route("/peer/v1/ping", get(|| async { "ok" }))

@@ -166,6 +166,31 @@ impl TestNet {
         }
     }
 
+    /// Wait until the pool holds at least `min_free` presignatures (a test
+    /// precondition, not a property under test).
+    pub async fn wait_pool(&self, min_free: u64) {
+        let client = self.client();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let free = client
+                .statuses()
+                .await
+                .iter()
+                .flatten()
+                .map(|s| s.presignatures_free)
+                .max()
+                .unwrap_or(0);
+            if free >= min_free {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pool stuck at {free} presignatures"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Wait until every live node sees `expected_live` peers.
     pub async fn wait_live(&self, expected_live: usize) {
         let client = self.client();
