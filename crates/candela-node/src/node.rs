@@ -26,7 +26,9 @@ use crate::store::{Store, Take};
 /// Name of the root key share in the store.
 const ROOT_SECRET: &str = "ecdsa-root-share";
 /// A peer is live if it answered a ping this recently.
-const LIVE_WINDOW: Duration = Duration::from_millis(2500);
+const LIVE_WINDOW: Duration = Duration::from_millis(5000);
+/// A generation session is cancelled when a participant was silent this long.
+const SESSION_SILENCE: Duration = Duration::from_secs(10);
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -150,6 +152,20 @@ impl Node {
             .collect();
         s.insert(self.me);
         s
+    }
+
+    /// How long node `i` has not answered a heartbeat (zero for this node).
+    fn silent_for(&self, i: u32) -> Duration {
+        if i == self.me {
+            return Duration::ZERO;
+        }
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        match live.get(i as usize).copied().flatten() {
+            Some(t) => t.elapsed(),
+            // never answered yet (this node just started): the session's own
+            // timeout covers a participant that never shows up
+            None => Duration::ZERO,
+        }
     }
 
     /// Readiness and pool figures.
@@ -292,7 +308,7 @@ impl Node {
                 let req = self
                     .http
                     .get(format!("{}/peer/v1/ping", n.url))
-                    .timeout(Duration::from_millis(600));
+                    .timeout(Duration::from_millis(1500));
                 pings.push(async move {
                     (
                         i,
@@ -497,8 +513,10 @@ impl Node {
             // as soon as one stops answering heartbeats.
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let live = watched.live_set();
-                if let Some(gone) = watch_parts.iter().find(|p| !live.contains(p)) {
+                if let Some(gone) = watch_parts
+                    .iter()
+                    .find(|&&p| watched.silent_for(p) > SESSION_SILENCE)
+                {
                     watched
                         .hub
                         .cancel(&watch_session, &format!("participant {gone} is not live"));
@@ -570,12 +588,21 @@ impl Node {
         let chosen = self
             .store
             .assign(request_id, |parts| {
-                let signers: Vec<u32> = parts
+                // Prefer nodes seen live; fill up from the other makers
+                // rather than refuse (a slow heartbeat is not a dead node;
+                // a dead signer makes the attempt fail and the client retry).
+                let mut signers: Vec<u32> = parts
                     .iter()
                     .copied()
                     .filter(|p| live.contains(p))
                     .take(t)
                     .collect();
+                for &p in parts {
+                    if signers.len() < t && !signers.contains(&p) {
+                        signers.push(p);
+                    }
+                }
+                signers.sort_unstable();
                 (signers.len() == t).then_some(signers)
             })
             .map_err(ApiError::internal)?;
