@@ -11,6 +11,10 @@ if [ -f crates/candela-actions/js/setup.sh ]; then
   bash crates/candela-actions/js/setup.sh
 fi
 
+# Solidity registry contracts: pinned solc from npm, tests against a real
+# anvil (npm @foundry-rs/anvil) on loopback.
+bash contracts/test.sh
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
