@@ -1,4 +1,6 @@
 //! Request and response bodies of the node HTTP API, in Lit v7's shapes.
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthSig;
@@ -87,6 +89,10 @@ pub struct ErrorBody {
     pub message: String,
     /// The request id, when there is one.
     pub correlation_id: String,
+    /// Console output of an action that failed, as far as it got (execute
+    /// only; absent elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
 }
 
 /// `GET /web/status`: readiness and presignature pool figures.
@@ -139,4 +145,123 @@ pub struct HandshakeResponse {
     pub node_index: u32,
     /// Threshold.
     pub threshold: usize,
+}
+
+/// `POST /web/action/upload/v1`: store an action's code on a node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionUploadRequest {
+    /// The action's UTF-8 source, base64.
+    pub code: String,
+    /// The CIDv0 the uploader expects; the node refuses code that does not
+    /// hash to it. When absent the node computes it.
+    #[serde(default)]
+    pub ipfs_id: Option<String>,
+}
+
+/// Answer of `POST /web/action/upload/v1`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionUploadResponse {
+    /// The CIDv0 the code is stored under.
+    pub ipfs_id: String,
+}
+
+/// `POST /web/execute/v1`: run an action on every node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteRequest {
+    /// The action's UTF-8 source, base64 (or give `ipfsId`).
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The CIDv0 of an action the nodes store (or give `code`; with both,
+    /// the code must hash to this CID).
+    #[serde(default)]
+    pub ipfs_id: Option<String>,
+    /// Parameters: each key becomes a global of the action.
+    #[serde(default)]
+    pub js_params: Option<serde_json::Value>,
+    /// Who is asking.
+    pub auth_sig: AuthSig,
+    /// Auth methods (not used by Candela yet).
+    #[serde(default)]
+    pub auth_methods: Option<serde_json::Value>,
+    /// The network epoch the client believes in.
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+/// One node's share of a signature an action asked for, keyed by `sigName`
+/// in [`ExecuteResponse::signed_data`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteSignedShare {
+    /// `K256`.
+    pub sig_type: String,
+    /// 32-byte big-endian scalar hex, weighted for the signing set; empty
+    /// when this node is not in the signing set.
+    pub signature_share: String,
+    /// This node's index in the node set.
+    pub share_index: u32,
+    /// The presignature's nonce point, compressed SEC1 hex.
+    pub big_r: String,
+    /// The PKP public key, uncompressed SEC1 hex.
+    pub public_key: String,
+    /// The signed 32-byte digest, hex.
+    pub data_signed: String,
+    /// The name the action gave the signature.
+    pub sig_name: String,
+    /// Verification material (Candela extension, ignored by Lit's SDK).
+    pub candela: ShareProof,
+}
+
+/// Answer of `POST /web/execute/v1`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteResponse {
+    /// Always true on a 2xx.
+    pub success: bool,
+    /// This node's signature shares, by `sigName`.
+    pub signed_data: BTreeMap<String, ExecuteSignedShare>,
+    /// Key claims (not supported yet: always empty).
+    pub claim_data: serde_json::Map<String, serde_json::Value>,
+    /// Decryptions (not supported yet: always empty).
+    pub decrypted_data: serde_json::Map<String, serde_json::Value>,
+    /// What the action passed to `Lit.Actions.setResponse`.
+    pub response: String,
+    /// The action's console output.
+    pub logs: String,
+}
+
+impl ExecuteSignedShare {
+    /// The same share in the shape of a `pkp/sign` answer, so that one
+    /// verification routine serves both.
+    pub fn to_pkp_sign_response(&self) -> PkpSignResponse {
+        PkpSignResponse {
+            success: true,
+            signature_share: SignatureShareWire {
+                digest: self.data_signed.clone(),
+                share_index: self.share_index,
+                signature_share: self.signature_share.clone(),
+                big_r: self.big_r.clone(),
+                public_key: self.public_key.clone(),
+                sig_type: self.sig_type.clone(),
+            },
+            candela: self.candela.clone(),
+        }
+    }
+
+    /// Build from a `pkp/sign`-shaped share and the signature's name.
+    pub fn from_pkp_sign_response(r: PkpSignResponse, sig_name: &str) -> Self {
+        ExecuteSignedShare {
+            sig_type: r.signature_share.sig_type,
+            signature_share: r.signature_share.signature_share,
+            share_index: r.signature_share.share_index,
+            big_r: r.signature_share.big_r,
+            public_key: r.signature_share.public_key,
+            data_signed: r.signature_share.digest,
+            sig_name: sig_name.to_string(),
+            candela: r.candela,
+        }
+    }
 }

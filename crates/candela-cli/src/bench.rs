@@ -28,6 +28,153 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Action load against a running network: execute a deployed action that
+    /// asks for one signature, next to the same action without the
+    /// signature and the same action run in this process's sandbox.
+    Action {
+        /// network.json.
+        #[arg(long)]
+        network: PathBuf,
+        /// Total executions per phase.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// Executions in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Print only the JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The benchmark's action: one signature of `toSign` with `publicKey`
+/// (none when `sign` is false).
+const BENCH_ACTION: &str = r#"(async () => {
+  if (sign) {
+    await Lit.Actions.signEcdsa({ toSign, publicKey, sigName: "sig" });
+  }
+  Lit.Actions.setResponse({ response: "ok" });
+})();
+"#;
+
+/// A host that accepts signing requests without signing: the in-process
+/// baseline measures the sandbox alone.
+struct NullHost;
+
+#[async_trait::async_trait]
+impl candela_actions::Host for NullHost {
+    async fn sign_ecdsa(
+        &self,
+        _request: candela_actions::SignRequest,
+    ) -> Result<(), candela_actions::HostError> {
+        Ok(())
+    }
+}
+
+struct Summary {
+    latencies_ms: Vec<f64>,
+    failures: usize,
+    seconds: f64,
+}
+
+impl Summary {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "succeeded": self.latencies_ms.len(),
+            "failed": self.failures,
+            "p50Ms": percentile(&self.latencies_ms, 0.5),
+            "p99Ms": percentile(&self.latencies_ms, 0.99),
+            "throughputPerSec": self.latencies_ms.len() as f64 / self.seconds,
+        })
+    }
+}
+
+async fn action_load(
+    client: &Client,
+    caller: &k256::ecdsa::SigningKey,
+    cid: &str,
+    pkp: &str,
+    sign: bool,
+    n: usize,
+    concurrency: usize,
+) -> Summary {
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let permit = Arc::clone(&sem).acquire_owned().await;
+        let client = client.clone();
+        let caller = caller.clone();
+        let source = candela_client::ActionSource::IpfsId(cid.to_string());
+        let pkp = pkp.to_string();
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            let mut digest = [0u8; 32];
+            rand_core::OsRng.fill_bytes(&mut digest);
+            let params =
+                serde_json::json!({"sign": sign, "toSign": digest.to_vec(), "publicKey": pkp});
+            let t0 = Instant::now();
+            let r = client.execute(&source, Some(params), &caller).await;
+            let ok = match r {
+                Ok(o) => !sign || o.signatures.contains_key("sig"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "execution failed");
+                    false
+                }
+            };
+            (t0.elapsed().as_secs_f64() * 1000.0, ok)
+        }));
+    }
+    let mut out = Summary {
+        latencies_ms: Vec::new(),
+        failures: 0,
+        seconds: 0.0,
+    };
+    for t in tasks {
+        match t.await {
+            Ok((ms, true)) => out.latencies_ms.push(ms),
+            _ => out.failures += 1,
+        }
+    }
+    out.seconds = start.elapsed().as_secs_f64();
+    out.latencies_ms.sort_by(|a, b| a.total_cmp(b));
+    out
+}
+
+/// The smallest free presignature stock over the nodes that answer.
+async fn min_free(client: &Client) -> u64 {
+    client
+        .statuses()
+        .await
+        .iter()
+        .flatten()
+        .map(|s| s.presignatures_free)
+        .min()
+        .unwrap_or(0)
+}
+
+async fn in_process_action(n: usize) -> Summary {
+    let host: Arc<dyn candela_actions::Host> = Arc::new(NullHost);
+    let limits = candela_actions::Limits::default();
+    let mut out = Summary {
+        latencies_ms: Vec::new(),
+        failures: 0,
+        seconds: 0.0,
+    };
+    let start = Instant::now();
+    for _ in 0..n {
+        let ctx = candela_actions::ExecutionContext::with_params(serde_json::json!({
+            "sign": true, "toSign": vec![7u8; 32], "publicKey": "0x04",
+        }));
+        let t0 = Instant::now();
+        match candela_actions::execute(BENCH_ACTION, ctx, Arc::clone(&host), &limits).await {
+            Ok(_) => out.latencies_ms.push(t0.elapsed().as_secs_f64() * 1000.0),
+            Err(_) => out.failures += 1,
+        }
+    }
+    out.seconds = start.elapsed().as_secs_f64();
+    out.latencies_ms.sort_by(|a, b| a.total_cmp(b));
+    out
 }
 
 /// Latency percentiles in milliseconds.
@@ -217,6 +364,69 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     "a nonce r repeated: {} signatures but {} distinct r",
                     total_ok,
                     all_r.len()
+                );
+            }
+        }
+        BenchCommand::Action {
+            network,
+            requests,
+            concurrency,
+            json,
+        } => {
+            let client = Client::from_file(&network)?;
+            let say = |s: String| {
+                if !json {
+                    eprintln!("[bench] {s}");
+                }
+            };
+            let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+            let (cid, _) = client.deploy_action(BENCH_ACTION.as_bytes()).await?;
+            let (rec, _) = crate::pkp::mint_with_actions(&client, &owner, &[&cid], true)?;
+            let pkp = candela_crypto::derive::public_key_hex(&rec.public_key);
+            let caller = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+            say(format!("deployed {cid}; PKP bound to it and burned"));
+            say(format!(
+                "no-signature phase: {requests} executions, concurrency {concurrency}"
+            ));
+            let plain =
+                action_load(&client, &caller, &cid, &pkp, false, requests, concurrency).await;
+            // Signing spends presignatures: measure on a warm pool and spend
+            // at most its stock (the pool's refill rate is `bench sign`'s job).
+            let deadline = Instant::now() + Duration::from_secs(300);
+            let want = requests.min(48) as u64;
+            let mut free = min_free(&client).await;
+            while free < want && Instant::now() < deadline {
+                say(format!(
+                    "waiting for a warm pool: {free}/{want} presignatures"
+                ));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                free = min_free(&client).await;
+            }
+            let signing_n = requests.min(free as usize).max(1);
+            say(format!(
+                "signing phase: {signing_n} executions, concurrency {concurrency}"
+            ));
+            let signing =
+                action_load(&client, &caller, &cid, &pkp, true, signing_n, concurrency).await;
+            say("in-process sandbox baseline".into());
+            let local = in_process_action(requests.min(200)).await;
+            let summary = serde_json::json!({
+                "nodes": client.network().nodes.len(),
+                "threshold": client.network().threshold,
+                "requests": requests,
+                "signingRequests": signing_n,
+                "concurrency": concurrency,
+                "actionIpfsId": cid,
+                "executeWithOneSignature": signing.json(),
+                "executeWithoutSignature": plain.json(),
+                "inProcessSandbox": local.json(),
+                "p50OverInProcess": percentile(&signing.latencies_ms, 0.5) / percentile(&local.latencies_ms, 0.5),
+            });
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            if signing.failures > 0 || plain.failures > 0 {
+                anyhow::bail!(
+                    "{} executions failed (run with CANDELA_LOG=warn for the reasons)",
+                    signing.failures + plain.failures
                 );
             }
         }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use candela_api::network::{NetworkInfo, NodeInfo, NodeSet, RegistryLocation};
 use candela_client::Client;
-use candela_node::config::{NodeConfig, PoolConfig};
+use candela_node::config::{ActionsConfig, NodeConfig, PoolConfig};
 use candela_node::peer::Identity;
 use rand_core::RngCore;
 use tokio::process::Child;
@@ -32,6 +32,12 @@ pub struct DevnetArgs {
     /// Generation sessions run at once.
     #[arg(long, default_value_t = 2)]
     pub pool_concurrency: usize,
+    /// Wall-time limit of one action run, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub action_wall_time_ms: u64,
+    /// Signatures one action run may ask for.
+    #[arg(long, default_value_t = 10)]
+    pub action_max_signatures: u32,
     /// Print no progress.
     #[arg(long)]
     pub quiet: bool,
@@ -160,6 +166,13 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
             },
             max_body_bytes: 1024 * 1024,
             peer_timeout_ms: 2000,
+            actions: ActionsConfig {
+                wall_time_ms: args.action_wall_time_ms,
+                signatures: args.action_max_signatures,
+                // a devnet lives on loopback: its actions may fetch from it
+                fetch_allow_loopback: true,
+                ..ActionsConfig::default()
+            },
         };
         let cfg_path = node_dir.join("config.json");
         write_atomic(&cfg_path, &serde_json::to_vec_pretty(&cfg)?)?;
@@ -328,27 +341,98 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The quickstart's action (also in `examples/actions/prime.js`).
+pub const PRIME_ACTION: &str = include_str!("../../../examples/actions/prime.js");
+
+/// Recover the Ethereum address that signed `digest`.
+fn recover_address(
+    sig: &candela_crypto::ecdsa::Signature,
+    digest: &[u8; 32],
+) -> anyhow::Result<String> {
+    let eth = sig.to_eth_bytes();
+    let s = k256::ecdsa::Signature::from_slice(&eth[..64])?;
+    let recid = k256::ecdsa::RecoveryId::from_byte(sig.recid)
+        .ok_or_else(|| anyhow::anyhow!("bad recovery id {}", sig.recid))?;
+    let vk = k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &s, recid)?;
+    Ok(candela_crypto::derive::checksum_address(
+        &candela_crypto::derive::eth_address(vk.as_affine()),
+    ))
+}
+
 pub async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
     let devnet = start(&args.devnet).await?;
     let result = async {
         let client = Client::from_file(&devnet.network_path)?;
-        let owner = match &args.private_key {
+        let caller = match &args.private_key {
             Some(k) => crate::pkp::signing_key(k)?,
             None => k256::ecdsa::SigningKey::random(&mut rand_core::OsRng),
         };
-        let (rec, minted) = crate::pkp::mint(&client, &owner)?;
-        eprintln!("[quickstart] minted PKP {}", minted["ethAddress"]);
+        // 1. deploy the action to every node
+        let (cid, _) = client.deploy_action(PRIME_ACTION.as_bytes()).await?;
+        eprintln!("[quickstart] deployed the prime-checking action as {cid}");
+        // 2. mint a PKP that only this action can use: mint, grant, burn
+        let (rec, minted) = crate::pkp::mint_with_actions(&client, &caller, &[&cid], true)?;
+        eprintln!(
+            "[quickstart] minted PKP {} bound to {cid} (owner burned)",
+            minted["ethAddress"].as_str().unwrap_or_default()
+        );
         use sha3::Digest;
-        let digest: [u8; 32] = sha3::Keccak256::digest(b"hello from candela").into();
-        let outcome = client.pkp_sign(&owner, &rec.public_key, digest).await?;
+        let message = "hello from candela";
+        let digest: [u8; 32] = sha3::Keccak256::digest(message.as_bytes()).into();
+        let pk = candela_crypto::derive::public_key_hex(&rec.public_key);
+        let params =
+            |n: u64| serde_json::json!({"number": n, "toSign": digest.to_vec(), "publicKey": pk});
+        let source = candela_client::ActionSource::IpfsId(cid.clone());
+        // 3. a prime: the action signs
+        let prime = 7919u64;
+        let yes = client
+            .execute(&source, Some(params(prime)), &caller)
+            .await?;
+        let sig = yes
+            .signatures
+            .get("prime")
+            .ok_or_else(|| anyhow::anyhow!("the action did not sign {prime}: {}", yes.response))?;
         // Independent check with plain k256: verify and recover the address.
-        outcome.signature.verify(&rec.public_key, &digest)?;
+        sig.signature.verify(&rec.public_key, &digest)?;
+        let recovered = recover_address(&sig.signature, &digest)?;
+        let expected = candela_crypto::derive::checksum_address(
+            &candela_crypto::derive::eth_address(&rec.public_key),
+        );
+        if recovered != expected {
+            anyhow::bail!("recovered {recovered}, expected the PKP address {expected}");
+        }
+        eprintln!("[quickstart] {prime} is prime: signed by {recovered}");
+        // 4. not a prime: no signature, and the action says why
+        let composite = 7917u64;
+        let no = client
+            .execute(&source, Some(params(composite)), &caller)
+            .await?;
+        if !no.signatures.is_empty() {
+            anyhow::bail!("the action signed for {composite}, which is not prime");
+        }
+        let reason = serde_json::from_str::<serde_json::Value>(&no.response)
+            .ok()
+            .and_then(|v| v["reason"].as_str().map(str::to_string))
+            .unwrap_or_else(|| no.response.clone());
+        eprintln!("[quickstart] {composite}: no signature ({reason})");
         let out = serde_json::json!({
+            "action": {"ipfsId": cid, "source": "examples/actions/prime.js"},
             "pkp": minted,
-            "message": "hello from candela",
+            "message": message,
             "digest": format!("0x{}", hex::encode(digest)),
-            "signature": crate::pkp::signature_json(&outcome),
-            "verified": true,
+            "prime": {
+                "number": prime,
+                "response": yes.response,
+                "signature": crate::action::outcome_json(&yes)["signatures"]["prime"],
+                "recoveredAddress": recovered,
+                "verified": true,
+            },
+            "notPrime": {
+                "number": composite,
+                "response": no.response,
+                "reason": reason,
+                "signed": false,
+            },
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         Ok::<_, anyhow::Error>(())

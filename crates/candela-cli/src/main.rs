@@ -1,4 +1,5 @@
 //! The `candela` command.
+mod action;
 mod bench;
 mod devnet;
 mod pkp;
@@ -30,7 +31,8 @@ enum Command {
     /// Start a local network of N node processes, generate its keys, and run
     /// until interrupted.
     Devnet(devnet::DevnetArgs),
-    /// Start a devnet, mint a PKP, sign with it and verify: the whole loop.
+    /// Start a devnet, deploy a prime-checking action, mint a PKP bound to it
+    /// (mint-grant-burn), run it with a prime and a non-prime: the whole loop.
     Quickstart(devnet::QuickstartArgs),
     /// Show every node's readiness and presignature pool.
     Status {
@@ -41,6 +43,9 @@ enum Command {
     /// Programmable Key Pairs.
     #[command(subcommand)]
     Pkp(pkp::PkpCommand),
+    /// Actions: CIDs, deploying and running them.
+    #[command(subcommand)]
+    Action(action::ActionCommand),
     /// Load generators and benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -89,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pkp(cmd) => pkp::run(cmd).await,
+        Command::Action(cmd) => action::run(cmd).await,
         Command::Bench(cmd) => {
             init_tracing("warn");
             bench::run(cmd).await

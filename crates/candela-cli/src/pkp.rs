@@ -20,6 +20,13 @@ pub enum PkpCommand {
         /// The owner's Ethereum private key (hex).
         #[arg(long, env = "CANDELA_PRIVATE_KEY")]
         private_key: String,
+        /// Permit the action with this CID to sign with the PKP (repeatable).
+        #[arg(long = "permit-action")]
+        permit_actions: Vec<String>,
+        /// Give the PKP away to the zero address in the same transaction, so
+        /// that only the permitted actions can ever use it.
+        #[arg(long, requires = "permit_actions")]
+        burn: bool,
     },
     /// Sign a 32-byte hash with a PKP you own.
     Sign {
@@ -65,13 +72,27 @@ pub fn mint(
     client: &Client,
     owner: &SigningKey,
 ) -> anyhow::Result<(candela_registry::PkpRecord, serde_json::Value)> {
+    mint_with_actions(client, owner, &[], false)
+}
+
+/// Mint a PKP for `owner`, permit `actions` and optionally burn it, in one
+/// registry transaction; returns the JSON the CLI prints.
+pub fn mint_with_actions(
+    client: &Client,
+    owner: &SigningKey,
+    actions: &[&str],
+    burn: bool,
+) -> anyhow::Result<(candela_registry::PkpRecord, serde_json::Value)> {
     let reg = registry(client)?;
     let addr = derive::eth_address(owner.verifying_key().as_affine());
-    let rec = reg.mint(addr, client.root_public_key())?;
+    let rec = reg.mint_with_actions(addr, client.root_public_key(), actions, burn)?;
     let out = json!({
         "tokenId": format!("0x{}", hex::encode(rec.token_id)),
         "publicKey": derive::public_key_hex(&rec.public_key),
         "ethAddress": derive::checksum_address(&rec.eth_address()),
+        "owner": derive::checksum_address(&rec.owner),
+        "permittedActions": reg.permitted_actions(&rec.token_id)?,
+        "burned": burn,
     });
     Ok((rec, out))
 }
@@ -96,9 +117,12 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
         PkpCommand::Mint {
             network,
             private_key,
+            permit_actions,
+            burn,
         } => {
             let client = Client::from_file(&network)?;
-            let (_, out) = mint(&client, &signing_key(&private_key)?)?;
+            let actions: Vec<&str> = permit_actions.iter().map(String::as_str).collect();
+            let (_, out) = mint_with_actions(&client, &signing_key(&private_key)?, &actions, burn)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         PkpCommand::Sign {

@@ -1,4 +1,5 @@
 //! Node configuration (a JSON file written by `candela devnet`).
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,68 @@ impl Default for PoolConfig {
     }
 }
 
+/// How actions run on this node: the sandbox limits (Lit's node defaults)
+/// and the policy of the action's `fetch`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ActionsConfig {
+    /// Wall-clock time of one run, in milliseconds.
+    pub wall_time_ms: u64,
+    /// Heap bytes of each JavaScript runtime.
+    pub memory_bytes: usize,
+    /// Bytes of an action's source code (also the upload cap).
+    pub code_bytes: usize,
+    /// Bytes of the response.
+    pub response_bytes: usize,
+    /// Bytes of console output per run.
+    pub console_bytes: usize,
+    /// `fetch` calls per run.
+    pub fetches: u32,
+    /// Signatures per run.
+    pub signatures: u32,
+    /// Depth of nested `Lit.Actions.call`.
+    pub call_depth: u32,
+    /// `broadcastAndCollect` calls per run.
+    pub broadcasts: u32,
+    /// Timeout of one `fetch`, in milliseconds.
+    pub fetch_timeout_ms: u64,
+    /// Largest `fetch` response body, in bytes.
+    pub fetch_max_response_bytes: usize,
+    /// Allow `fetch` to loopback addresses (devnets only; private and
+    /// link-local addresses stay refused).
+    pub fetch_allow_loopback: bool,
+    /// How long `broadcastAndCollect`, `runOnce` and `signAndCombineEcdsa`
+    /// wait for the other nodes, in milliseconds.
+    pub collect_timeout_ms: u64,
+    /// JSON-RPC URL per chain name, for `Lit.Actions.getRpcUrl`.
+    pub rpc_urls: BTreeMap<String, String>,
+    /// Actions this node runs at once; further executions are refused
+    /// (503) until one finishes.
+    pub max_concurrent: usize,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        ActionsConfig {
+            wall_time_ms: 30_000,
+            memory_bytes: 256 * 1024 * 1024,
+            code_bytes: 16 * 1024 * 1024,
+            response_bytes: 100 * 1024,
+            console_bytes: 100 * 1024,
+            fetches: 75,
+            signatures: 10,
+            call_depth: 5,
+            broadcasts: 30,
+            fetch_timeout_ms: 10_000,
+            fetch_max_response_bytes: 10 * 1024 * 1024,
+            fetch_allow_loopback: false,
+            collect_timeout_ms: 10_000,
+            rpc_urls: BTreeMap::new(),
+            max_concurrent: 64,
+        }
+    }
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,6 +122,9 @@ pub struct NodeConfig {
     /// How long a node waits for a peer's answer, in milliseconds.
     #[serde(default = "default_peer_timeout")]
     pub peer_timeout_ms: u64,
+    /// Actions: limits and `fetch` policy.
+    #[serde(default)]
+    pub actions: ActionsConfig,
 }
 
 fn default_max_body() -> usize {

@@ -11,6 +11,8 @@ pub struct ApiError {
     pub code: String,
     /// Human-readable message.
     pub message: String,
+    /// Console output of a failed action, when there is some.
+    pub logs: Option<String>,
 }
 
 impl ApiError {
@@ -19,6 +21,7 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            logs: None,
         }
     }
     /// 400.
@@ -45,6 +48,12 @@ impl ApiError {
     pub fn too_large(m: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "NodeRequestTooLarge", m)
     }
+    /// 422: the action failed or hit a limit.
+    pub fn action_failed(code: &str, m: impl Into<String>, logs: String) -> Self {
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, m);
+        e.logs = (!logs.is_empty()).then_some(logs);
+        e
+    }
     /// 503.
     pub fn unavailable(code: &str, m: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, m)
@@ -66,6 +75,7 @@ impl ApiError {
                 status,
                 code: b.error_code,
                 message: b.message,
+                logs: b.logs,
             },
             Err(_) => Self::new(
                 status,

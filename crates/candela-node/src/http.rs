@@ -8,7 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use candela_api::v7::{ErrorBody, HandshakeRequest, HandshakeResponse, PkpSignRequest};
+use candela_api::v7::{
+    ActionUploadRequest, ErrorBody, ExecuteRequest, HandshakeRequest, HandshakeResponse,
+    PkpSignRequest,
+};
 use candela_api::REQUEST_ID_HEADER;
 use serde::de::DeserializeOwned;
 
@@ -24,6 +27,7 @@ impl IntoResponse for Answer {
             error_code: self.0.code,
             message: self.0.message,
             correlation_id: self.1,
+            logs: self.0.logs,
         };
         (self.0.status, Json(body)).into_response()
     }
@@ -97,6 +101,43 @@ async fn pkp_sign(
         let rid = request_id(&headers)?;
         let req: PkpSignRequest = parse_json(&bytes)?;
         node.pkp_sign(&rid, req).await
+    }
+    .await;
+    match result {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => Answer(e, corr).into_response(),
+    }
+}
+
+async fn execute(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let corr = correlation(&headers);
+    let result = async {
+        let bytes = body_bytes(body, crate::actions::body_limit(&node.cfg.actions))?;
+        let rid = request_id(&headers)?;
+        let req: ExecuteRequest = parse_json(&bytes)?;
+        node.execute(&rid, req).await
+    }
+    .await;
+    match result {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => Answer(e, corr).into_response(),
+    }
+}
+
+async fn upload_action(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let corr = correlation(&headers);
+    let result = async {
+        let bytes = body_bytes(body, crate::actions::body_limit(&node.cfg.actions))?;
+        let req: ActionUploadRequest = parse_json(&bytes)?;
+        node.upload_action(req)
     }
     .await;
     match result {
@@ -221,11 +262,27 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(limit, reject_oversize));
+    let actions = Router::new()
+        .route("/web/execute/v1", post(execute))
+        .route("/web/execute/v1/", post(execute))
+        .route("/web/action/upload/v1", post(upload_action))
+        .route("/web/action/upload/v1/", post(upload_action))
+        .layer(DefaultBodyLimit::max(crate::actions::body_limit(
+            &node.cfg.actions,
+        )))
+        .layer(axum::middleware::from_fn_with_state(
+            crate::actions::body_limit(&node.cfg.actions),
+            reject_oversize,
+        ));
     let peer = Router::new()
         .route("/peer/v1/message", post(peer_message))
         .route("/peer/v1/ping", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024));
-    client.merge(peer).fallback(not_found).with_state(node)
+    client
+        .merge(actions)
+        .merge(peer)
+        .fallback(not_found)
+        .with_state(node)
 }
 
 /// Serve until `shutdown` resolves.

@@ -2,6 +2,7 @@
 //! the presignature pool and encrypted share storage.
 //!
 //! Read [`node`] first: it holds the node's state and the signing flow.
+pub mod actions;
 pub mod config;
 pub mod error;
 pub mod http;

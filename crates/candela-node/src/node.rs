@@ -13,7 +13,7 @@ use candela_api::v7::{
 use candela_crypto::derive::{self, point_to_bytes, scalar_to_bytes};
 use candela_crypto::ecdsa::{signature_share, signing_commitments};
 use candela_crypto::session::{CaitSith, EcdsaBackend, KeyShare, Presignature};
-use candela_registry::{Registry, RegistryError, SqliteRegistry};
+use candela_registry::{PkpRecord, Registry, RegistryError, SqliteRegistry};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
@@ -66,8 +66,8 @@ pub struct Node {
     pub threshold: usize,
     identity: Identity,
     directory: Directory,
-    store: Store,
-    registry: SqliteRegistry,
+    pub(crate) store: Store,
+    pub(crate) registry: SqliteRegistry,
     key: RwLock<Option<Arc<KeyShare>>>,
     hub: Arc<SessionHub>,
     outbox: UnboundedSender<Outbound>,
@@ -78,6 +78,9 @@ pub struct Node {
     assign_lock: tokio::sync::Mutex<()>,
     session_counter: AtomicU64,
     finished: Mutex<BTreeSet<String>>,
+    pub(crate) mailbox: crate::actions::Mailbox,
+    pub(crate) action_http: reqwest::Client,
+    pub(crate) action_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Node {
@@ -128,6 +131,11 @@ impl Node {
             assign_lock: tokio::sync::Mutex::new(()),
             session_counter: AtomicU64::new(0),
             finished: Mutex::new(BTreeSet::new()),
+            mailbox: crate::actions::Mailbox::default(),
+            action_http: crate::actions::fetch_client(&cfg.actions)?,
+            action_slots: Arc::new(tokio::sync::Semaphore::new(
+                cfg.actions.max_concurrent.max(1),
+            )),
             cfg,
         });
         tokio::spawn(Arc::clone(&node).outbox_loop(outbox_rx));
@@ -141,7 +149,7 @@ impl Node {
         self.key.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn live_set(&self) -> BTreeSet<u32> {
+    pub(crate) fn live_set(&self) -> BTreeSet<u32> {
         let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         let mut s: BTreeSet<u32> = live
@@ -191,7 +199,7 @@ impl Node {
 
     // ---- peer transport ----
 
-    async fn post_peer(
+    pub(crate) async fn post_peer(
         &self,
         to: u32,
         body: &PeerBody,
@@ -293,6 +301,14 @@ impl Node {
                 let a = self.assign_local(&request_id).await?;
                 Ok(serde_json::to_value(a).unwrap_or_default())
             }
+            PeerBody::Collect {
+                request_id,
+                topic,
+                value,
+            } => {
+                self.deliver_collect(from, &request_id, &topic, value);
+                Ok(serde_json::json!({"ok": true}))
+            }
         }
     }
 
@@ -325,6 +341,7 @@ impl Node {
                 }
             }
             self.hub.gc();
+            self.mailbox.gc();
         }
     }
 
@@ -674,16 +691,8 @@ impl Node {
         })?;
         let pk = derive::parse_public_key(&req.pubkey)
             .map_err(|e| ApiError::bad_request("NodeInvalidPubkey", format!("pubkey: {e}")))?;
-        let key = self
-            .key()
-            .ok_or_else(|| ApiError::unavailable("NodeNotReady", "root key not generated yet"))?;
         let caller = verify_auth(&req.auth_sig)?;
-        let pkp = self.registry.by_public_key(&pk).map_err(|e| match e {
-            RegistryError::UnknownPkp(_) => ApiError::not_found("NodeUnknownPkp", e.to_string()),
-            other => ApiError::internal(other),
-        })?;
-        pkp.check_derivation(&key.public_key)
-            .map_err(|e| ApiError::forbidden("NodePkpNotDerived", e.to_string()))?;
+        let pkp = self.signable_pkp(&pk)?;
         if pkp.owner != caller {
             return Err(ApiError::forbidden(
                 "NodeUnauthorized",
@@ -693,9 +702,15 @@ impl Node {
                 ),
             ));
         }
+        self.claim_request(request_id, "pkp-sign")?;
+        self.sign_share(request_id, &digest, &pkp).await
+    }
+
+    /// Record a request id once on this node; a second use is a replay (409).
+    pub(crate) fn claim_request(&self, request_id: &str, kind: &str) -> Result<(), ApiError> {
         if !self
             .store
-            .claim_request(request_id, "pkp-sign")
+            .claim_request(request_id, kind)
             .map_err(ApiError::internal)?
         {
             return Err(ApiError::conflict(
@@ -703,6 +718,39 @@ impl Node {
                 format!("request id {request_id} was already used"),
             ));
         }
+        Ok(())
+    }
+
+    /// The PKP with this key, if the registry knows it and it is derived
+    /// from the root key (checked by every node before it signs).
+    pub(crate) fn signable_pkp(
+        &self,
+        pk: &candela_crypto::AffinePoint,
+    ) -> Result<PkpRecord, ApiError> {
+        let key = self
+            .key()
+            .ok_or_else(|| ApiError::unavailable("NodeNotReady", "root key not generated yet"))?;
+        let pkp = self.registry.by_public_key(pk).map_err(|e| match e {
+            RegistryError::UnknownPkp(_) => ApiError::not_found("NodeUnknownPkp", e.to_string()),
+            other => ApiError::internal(other),
+        })?;
+        pkp.check_derivation(&key.public_key)
+            .map_err(|e| ApiError::forbidden("NodePkpNotDerived", e.to_string()))?;
+        Ok(pkp)
+    }
+
+    /// This node's share of a signature of `digest` with `pkp`, for a
+    /// (unique, already authorised) `request_id`: the coordinator fixes the
+    /// presignature and signing set, the presignature is marked used durably
+    /// before the share is computed, and a node outside the signing set
+    /// answers an empty share. Shared by `pkp/sign` and actions.
+    pub(crate) async fn sign_share(
+        self: &Arc<Self>,
+        request_id: &str,
+        digest: &[u8; 32],
+        pkp: &PkpRecord,
+    ) -> Result<PkpSignResponse, ApiError> {
+        let pk = pkp.public_key;
         let tweak = derive::pkp_tweak(&pkp.key_id).map_err(ApiError::internal)?;
         let assignment = self.assignment(request_id).await?;
         let presig = match self.take_when_stored(&assignment, request_id).await? {
@@ -718,7 +766,7 @@ impl Node {
             }
             Take::Missing if !assignment.signers.contains(&self.me) => {
                 return Ok(self.sign_response(
-                    &digest,
+                    digest,
                     &pk,
                     &tweak,
                     &assignment,
@@ -737,13 +785,13 @@ impl Node {
             }
         };
         let share = if assignment.signers.contains(&self.me) {
-            let s = signature_share(&presig, self.me, &assignment.signers, &tweak, &digest)
+            let s = signature_share(&presig, self.me, &assignment.signers, &tweak, digest)
                 .map_err(ApiError::internal)?;
             hex::encode(scalar_to_bytes(&s))
         } else {
             String::new()
         };
-        Ok(self.sign_response(&digest, &pk, &tweak, &assignment, Some(&presig), share))
+        Ok(self.sign_response(digest, &pk, &tweak, &assignment, Some(&presig), share))
     }
 
     /// Take the assigned presignature; if this node's generation session is
@@ -805,7 +853,8 @@ impl Node {
     }
 }
 
-fn verify_auth(auth: &AuthSig) -> Result<[u8; 20], ApiError> {
+/// Verify an auth signature now; the caller's address.
+pub(crate) fn verify_auth(auth: &AuthSig) -> Result<[u8; 20], ApiError> {
     auth.verify(time::OffsetDateTime::now_utc())
         .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))
 }

@@ -68,6 +68,16 @@ pub enum PeerBody {
         /// The request id.
         request_id: String,
     },
+    /// A value an action shares with the other nodes running the same
+    /// execution (`broadcastAndCollect`, `runOnce`, `signAndCombineEcdsa`).
+    Collect {
+        /// The execution's request id.
+        request_id: String,
+        /// What the value is for, e.g. `bc/{name}`.
+        topic: String,
+        /// The value.
+        value: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]

@@ -90,6 +90,11 @@ impl Store {
                 kind       TEXT NOT NULL,
                 at         INTEGER NOT NULL DEFAULT (unixepoch())
             );
+            CREATE TABLE IF NOT EXISTS actions (
+                cid  TEXT PRIMARY KEY,
+                code BLOB NOT NULL,
+                at   INTEGER NOT NULL DEFAULT (unixepoch())
+            );
             CREATE TABLE IF NOT EXISTS assignments (
                 request_id      TEXT PRIMARY KEY,
                 presignature_id TEXT NOT NULL,
@@ -208,6 +213,28 @@ impl Store {
             params![request_id, kind],
         )?;
         Ok(n == 1)
+    }
+
+    /// Store an action's code under its CID (checked by the caller). The
+    /// store is immutable: storing a CID again keeps the first copy.
+    pub fn put_action(&self, cid: &str, code: &[u8]) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT OR IGNORE INTO actions (cid, code) VALUES (?1, ?2)",
+            params![cid, code],
+        )?;
+        Ok(())
+    }
+
+    /// The code stored under `cid`, unverified (the caller verifies it).
+    pub fn get_action(&self, cid: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT code FROM actions WHERE cid = ?1",
+                params![cid],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Coordinator: the presignature and signing set for a request, chosen
@@ -411,6 +438,16 @@ mod tests {
             s.take_presignature(&a.0, "r1").unwrap(),
             Take::Taken(_)
         ));
+    }
+
+    #[test]
+    fn an_action_is_stored_once_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), [1; 32]);
+        assert!(s.get_action("QmX").unwrap().is_none());
+        s.put_action("QmX", b"first").unwrap();
+        s.put_action("QmX", b"second").unwrap();
+        assert_eq!(s.get_action("QmX").unwrap().unwrap(), b"first");
     }
 
     #[test]

@@ -31,7 +31,20 @@ pub enum RegistryError {
     /// A value could not be decoded.
     #[error("registry encoding: {0}")]
     Encoding(String),
+    /// An action id is not a valid CIDv0.
+    #[error("invalid action CID: {0}")]
+    InvalidCid(#[from] candela_cid::CidError),
+    /// The PKP was burned (its owner is the zero address): nothing about it
+    /// can change any more.
+    #[error("PKP {0} is burned; its permissions cannot change")]
+    Burned(String),
 }
+
+/// The zero address: the owner of a burned PKP.
+pub const BURNED_OWNER: [u8; 20] = [0u8; 20];
+
+/// Lit's auth method scope "sign anything" (scope id 1).
+pub const SCOPE_SIGN_ANYTHING: u64 = 1;
 
 /// A PKP as the registry knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,4 +90,32 @@ pub trait Registry: Send + Sync {
     fn by_token_id(&self, token_id: &[u8; 32]) -> Result<PkpRecord, RegistryError>;
     /// Every PKP owned by `owner`.
     fn owned_by(&self, owner: [u8; 20]) -> Result<Vec<PkpRecord>, RegistryError>;
+    /// Permit the action with CIDv0 `ipfs_id` to use the PKP `token_id` with
+    /// `scope`. Idempotent; refused for a burned PKP.
+    fn add_permitted_action(
+        &self,
+        token_id: &[u8; 32],
+        ipfs_id: &str,
+        scope: u64,
+    ) -> Result<(), RegistryError>;
+    /// Whether the action with CIDv0 `ipfs_id` is permitted to use the PKP.
+    fn is_permitted_action(
+        &self,
+        token_id: &[u8; 32],
+        ipfs_id: &str,
+    ) -> Result<bool, RegistryError>;
+    /// The CIDs of every action permitted to use the PKP, in the order they
+    /// were permitted.
+    fn permitted_actions(&self, token_id: &[u8; 32]) -> Result<Vec<String>, RegistryError>;
+    /// Mint a PKP for `owner`, permit each action of `ipfs_ids` (scope
+    /// [`SCOPE_SIGN_ANYTHING`]) and, when `burn` is set, give it to the zero
+    /// address so that nothing about it can change afterwards, all in one
+    /// transaction: either everything happens or nothing does.
+    fn mint_with_actions(
+        &self,
+        owner: [u8; 20],
+        root: &AffinePoint,
+        ipfs_ids: &[&str],
+        burn: bool,
+    ) -> Result<PkpRecord, RegistryError>;
 }

@@ -5,9 +5,9 @@ use std::sync::Mutex;
 use candela_crypto::derive;
 use candela_crypto::AffinePoint;
 use rand_core::{OsRng, RngCore};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::{PkpRecord, Registry, RegistryError};
+use crate::{PkpRecord, Registry, RegistryError, BURNED_OWNER, SCOPE_SIGN_ANYTHING};
 
 /// A registry in one SQLite file (WAL mode), shareable by several processes.
 pub struct SqliteRegistry {
@@ -29,7 +29,14 @@ impl SqliteRegistry {
                 owner      TEXT NOT NULL,
                 created_at INTEGER NOT NULL DEFAULT (unixepoch())
             );
-            CREATE INDEX IF NOT EXISTS pkps_owner ON pkps(owner);",
+            CREATE INDEX IF NOT EXISTS pkps_owner ON pkps(owner);
+            CREATE TABLE IF NOT EXISTS permitted_actions (
+                token_id   TEXT NOT NULL REFERENCES pkps(token_id),
+                multihash  BLOB NOT NULL CHECK (length(multihash) = 34),
+                scope      INTEGER NOT NULL,
+                seq        INTEGER NOT NULL,
+                PRIMARY KEY (token_id, multihash, scope)
+            );",
         )?;
         Ok(SqliteRegistry {
             conn: Mutex::new(conn),
@@ -79,28 +86,48 @@ fn pk_hex(pk: &AffinePoint) -> String {
     hex::encode(derive::point_to_bytes(pk, false))
 }
 
+fn new_record(owner: [u8; 20], root: &AffinePoint) -> Result<PkpRecord, RegistryError> {
+    let mut key_id = [0u8; 32];
+    OsRng.fill_bytes(&mut key_id);
+    let public_key = derive::derive_public_key(root, &key_id)
+        .map_err(|e| RegistryError::Encoding(e.to_string()))?;
+    Ok(PkpRecord {
+        token_id: derive::token_id(&public_key),
+        key_id,
+        public_key,
+        owner,
+    })
+}
+
+/// The owner of a PKP inside a transaction (None: unknown PKP).
+fn owner_in(conn: &Connection, token_id: &[u8; 32]) -> Result<Option<[u8; 20]>, RegistryError> {
+    let owner: Option<String> = conn
+        .query_row(
+            "SELECT owner FROM pkps WHERE token_id = ?1",
+            params![hex::encode(token_id)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    owner.map(|o| decode_fixed(&o)).transpose()
+}
+
+fn permit_in(
+    conn: &Connection,
+    token_id: &[u8; 32],
+    multihash: &[u8],
+    scope: u64,
+) -> Result<(), RegistryError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO permitted_actions (token_id, multihash, scope, seq)
+         VALUES (?1, ?2, ?3, (SELECT coalesce(max(seq), 0) + 1 FROM permitted_actions))",
+        params![hex::encode(token_id), multihash, scope as i64],
+    )?;
+    Ok(())
+}
+
 impl Registry for SqliteRegistry {
     fn mint(&self, owner: [u8; 20], root: &AffinePoint) -> Result<PkpRecord, RegistryError> {
-        let mut key_id = [0u8; 32];
-        OsRng.fill_bytes(&mut key_id);
-        let public_key = derive::derive_public_key(root, &key_id)
-            .map_err(|e| RegistryError::Encoding(e.to_string()))?;
-        let rec = PkpRecord {
-            token_id: derive::token_id(&public_key),
-            key_id,
-            public_key,
-            owner,
-        };
-        self.lock().execute(
-            "INSERT INTO pkps (token_id, key_id, public_key, owner) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                hex::encode(rec.token_id),
-                hex::encode(rec.key_id),
-                pk_hex(&rec.public_key),
-                hex::encode(owner)
-            ],
-        )?;
-        Ok(rec)
+        self.mint_with_actions(owner, root, &[], false)
     }
 
     fn by_public_key(&self, public_key: &AffinePoint) -> Result<PkpRecord, RegistryError> {
@@ -131,6 +158,104 @@ impl Registry for SqliteRegistry {
             out.push(decode(row?)?);
         }
         Ok(out)
+    }
+
+    fn add_permitted_action(
+        &self,
+        token_id: &[u8; 32],
+        ipfs_id: &str,
+        scope: u64,
+    ) -> Result<(), RegistryError> {
+        let multihash = candela_cid::parse_cid_v0(ipfs_id)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        match owner_in(&tx, token_id)? {
+            None => {
+                return Err(RegistryError::UnknownPkp(format!(
+                    "0x{}",
+                    hex::encode(token_id)
+                )))
+            }
+            Some(o) if o == BURNED_OWNER => {
+                return Err(RegistryError::Burned(format!(
+                    "0x{}",
+                    hex::encode(token_id)
+                )))
+            }
+            Some(_) => {}
+        }
+        permit_in(&tx, token_id, &multihash, scope)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn is_permitted_action(
+        &self,
+        token_id: &[u8; 32],
+        ipfs_id: &str,
+    ) -> Result<bool, RegistryError> {
+        let multihash = candela_cid::parse_cid_v0(ipfs_id)?;
+        let found: Option<i64> = self
+            .lock()
+            .query_row(
+                "SELECT 1 FROM permitted_actions WHERE token_id = ?1 AND multihash = ?2 LIMIT 1",
+                params![hex::encode(token_id), multihash.as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    fn permitted_actions(&self, token_id: &[u8; 32]) -> Result<Vec<String>, RegistryError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT multihash FROM permitted_actions WHERE token_id = ?1
+             GROUP BY multihash ORDER BY min(seq)",
+        )?;
+        let rows = stmt.query_map(params![hex::encode(token_id)], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(candela_cid::multihash_to_cid_v0(&row?)?);
+        }
+        Ok(out)
+    }
+
+    fn mint_with_actions(
+        &self,
+        owner: [u8; 20],
+        root: &AffinePoint,
+        ipfs_ids: &[&str],
+        burn: bool,
+    ) -> Result<PkpRecord, RegistryError> {
+        // Parse every CID before touching the database.
+        let multihashes = ipfs_ids
+            .iter()
+            .map(|c| candela_cid::parse_cid_v0(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rec = new_record(owner, root)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO pkps (token_id, key_id, public_key, owner) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                hex::encode(rec.token_id),
+                hex::encode(rec.key_id),
+                pk_hex(&rec.public_key),
+                hex::encode(owner)
+            ],
+        )?;
+        for mh in &multihashes {
+            permit_in(&tx, &rec.token_id, mh, SCOPE_SIGN_ANYTHING)?;
+        }
+        if burn {
+            tx.execute(
+                "UPDATE pkps SET owner = ?1 WHERE token_id = ?2",
+                params![hex::encode(BURNED_OWNER), hex::encode(rec.token_id)],
+            )?;
+            rec.owner = BURNED_OWNER;
+        }
+        tx.commit()?;
+        Ok(rec)
     }
 }
 
@@ -181,5 +306,93 @@ mod tests {
         let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
         let e = reg.by_public_key(&root()).unwrap_err();
         assert!(e.to_string().starts_with("unknown PKP 0x04"), "{e}");
+    }
+
+    const CID_A: &str = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o";
+
+    fn cid_b() -> String {
+        candela_cid::cid_v0(b"another action")
+    }
+
+    #[test]
+    fn permitted_actions_are_recorded_per_pkp_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let root = root();
+        let a = reg.mint([1u8; 20], &root).unwrap();
+        let other = reg.mint([1u8; 20], &root).unwrap();
+        assert!(!reg.is_permitted_action(&a.token_id, CID_A).unwrap());
+        reg.add_permitted_action(&a.token_id, CID_A, SCOPE_SIGN_ANYTHING)
+            .unwrap();
+        reg.add_permitted_action(&a.token_id, CID_A, SCOPE_SIGN_ANYTHING)
+            .unwrap();
+        reg.add_permitted_action(&a.token_id, &cid_b(), 2).unwrap();
+        assert!(reg.is_permitted_action(&a.token_id, CID_A).unwrap());
+        assert!(!reg.is_permitted_action(&other.token_id, CID_A).unwrap());
+        assert_eq!(
+            reg.permitted_actions(&a.token_id).unwrap(),
+            vec![CID_A.to_string(), cid_b()]
+        );
+    }
+
+    #[test]
+    fn a_permitted_action_must_be_a_valid_cid_of_a_known_pkp() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let a = reg.mint([1u8; 20], &root()).unwrap();
+        assert!(matches!(
+            reg.add_permitted_action(&a.token_id, "QmNotACid", 1),
+            Err(RegistryError::InvalidCid(_))
+        ));
+        assert!(matches!(
+            reg.add_permitted_action(&[9u8; 32], CID_A, 1),
+            Err(RegistryError::UnknownPkp(_))
+        ));
+    }
+
+    #[test]
+    fn mint_grant_burn_binds_the_action_and_freezes_the_pkp() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let root = root();
+        let rec = reg
+            .mint_with_actions([5u8; 20], &root, &[CID_A], true)
+            .unwrap();
+        assert_eq!(rec.owner, BURNED_OWNER);
+        rec.check_derivation(&root).unwrap();
+        assert_eq!(reg.by_token_id(&rec.token_id).unwrap(), rec);
+        assert!(reg.is_permitted_action(&rec.token_id, CID_A).unwrap());
+        assert!(matches!(
+            reg.add_permitted_action(&rec.token_id, &cid_b(), 1),
+            Err(RegistryError::Burned(_))
+        ));
+        assert_eq!(reg.permitted_actions(&rec.token_id).unwrap(), vec![CID_A]);
+        // not burned: the owner keeps it
+        let kept = reg
+            .mint_with_actions([5u8; 20], &root, &[CID_A], false)
+            .unwrap();
+        assert_eq!(reg.by_token_id(&kept.token_id).unwrap().owner, [5u8; 20]);
+    }
+
+    #[test]
+    fn mint_with_a_bad_cid_mints_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        assert!(reg
+            .mint_with_actions([6u8; 20], &root(), &[CID_A, "bafynotv0"], true)
+            .is_err());
+        assert!(reg.owned_by([6u8; 20]).unwrap().is_empty());
+        assert!(reg.owned_by(BURNED_OWNER).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_registry_trait_stays_object_safe() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg: Box<dyn Registry> =
+            Box::new(SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap());
+        let rec = reg
+            .mint_with_actions([1u8; 20], &root(), &[CID_A], false)
+            .unwrap();
+        assert!(reg.is_permitted_action(&rec.token_id, CID_A).unwrap());
     }
 }

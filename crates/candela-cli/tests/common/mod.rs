@@ -33,7 +33,6 @@ pub fn alive(pid: i32) -> bool {
 impl TestNet {
     /// Start a devnet of `n` nodes with a small pool (extra devnet flags may override).
     pub fn start(n: usize, extra_args: &[&str]) -> TestNet {
-        let dir = tempfile::tempdir().expect("tempdir");
         let mut args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
         for (flag, value) in [
             ("--pool-target", "8"),
@@ -45,15 +44,27 @@ impl TestNet {
                 args.push(value.into());
             }
         }
-        let mut net = TestNet {
-            dir,
-            devnet: None,
-            extra: Vec::new(),
-            nodes: n,
-            args,
-        };
-        net.launch();
-        net
+        // A fresh devnet picks free ports and binds them a moment later; with
+        // many tests in parallel another process can take one in between.
+        // Such a start fails at once: retry it with new ports.
+        let mut attempt = 0;
+        loop {
+            let mut net = TestNet {
+                dir: tempfile::tempdir().expect("tempdir"),
+                devnet: None,
+                extra: Vec::new(),
+                nodes: n,
+                args: args.clone(),
+            };
+            match net.try_launch() {
+                Ok(()) => return net,
+                Err(e) if attempt < 2 => {
+                    eprintln!("devnet start failed ({e}); retrying with new ports");
+                    attempt += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -66,6 +77,13 @@ impl TestNet {
 
     /// Start `candela devnet` on this directory and wait for network.json.
     pub fn launch(&mut self) {
+        if let Err(e) = self.try_launch() {
+            panic!("{e}");
+        }
+    }
+
+    /// Like [`TestNet::launch`], but an early exit of the devnet is an error.
+    pub fn try_launch(&mut self) -> Result<(), String> {
         let _ = std::fs::remove_file(self.network_path());
         let child = Command::new(BIN)
             .arg("devnet")
@@ -86,12 +104,13 @@ impl TestNet {
         while !self.network_path().exists() {
             if let Some(c) = self.devnet.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
-                    panic!("devnet exited early: {status}");
+                    return Err(format!("devnet exited early: {status}"));
                 }
             }
             assert!(Instant::now() < deadline, "devnet not ready in time");
             std::thread::sleep(Duration::from_millis(200));
         }
+        Ok(())
     }
 
     pub fn client(&self) -> Client {
@@ -142,7 +161,15 @@ impl TestNet {
 
     /// Stop the devnet gracefully (SIGTERM) and wait for it and its nodes.
     pub fn stop(&mut self) {
-        let pids: Vec<i32> = (0..self.nodes).map(|i| self.node_pid(i)).collect();
+        let pids: Vec<i32> = (0..self.nodes)
+            .filter_map(|i| {
+                std::fs::read_to_string(self.path().join(format!("node-{i}/pid")))
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .collect();
         if let Some(mut c) = self.devnet.take() {
             signal(c.id() as i32, libc::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(20);

@@ -1,0 +1,946 @@
+//! Actions over the network: the immutable action store, `POST
+//! /web/execute/v1`, and the node's [`Host`] for the JavaScript sandbox.
+//!
+//! One [`ExecHost`] serves one execution. Its signing operations use the same
+//! coordinator flow as `pkp/sign` (the request id of a signature is
+//! `{X-Request-Id}:{sigName}`, which every node derives alike); each share is
+//! computed only after its presignature was marked used durably, and is kept
+//! in the host until the run finishes. A run that fails drops its shares:
+//! their presignatures stay used and are never used again.
+//!
+//! Values shared between the nodes running one execution
+//! (`broadcastAndCollect`, `runOnce`, `signAndCombineEcdsa`) travel as
+//! authenticated peer messages keyed by request id and topic, into a
+//! [`Mailbox`] that each run waits on.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use base64::Engine;
+use candela_actions::{
+    ActionError, AuthContext, ExecutionContext, FetchRequest, FetchResponse, Host, HostError,
+    Limits, SignRequest,
+};
+use candela_api::v7::{
+    ActionUploadRequest, ActionUploadResponse, ExecuteRequest, ExecuteResponse, ExecuteSignedShare,
+    PkpSignResponse,
+};
+use candela_crypto::derive;
+use candela_registry::{Registry, BURNED_OWNER};
+use sha2::{Digest, Sha256};
+
+use crate::config::ActionsConfig;
+use crate::error::ApiError;
+use crate::node::{verify_auth, Node};
+use crate::peer::PeerBody;
+
+/// Longest `sigName` accepted.
+const MAX_SIG_NAME: usize = 128;
+/// Largest value an action shares with the other nodes (`broadcastAndCollect`,
+/// `runOnce`).
+pub const MAX_SHARED_VALUE: usize = 1024 * 1024;
+/// Values in the mailbox are forgotten after this long.
+const MAILBOX_TTL: Duration = Duration::from_secs(300);
+
+/// The sandbox limits a node's configuration sets.
+pub fn limits(cfg: &ActionsConfig) -> Limits {
+    Limits {
+        wall_time: Duration::from_millis(cfg.wall_time_ms),
+        memory_bytes: cfg.memory_bytes,
+        code_bytes: cfg.code_bytes,
+        response_bytes: cfg.response_bytes,
+        console_bytes: cfg.console_bytes,
+        fetches: cfg.fetches,
+        signatures: cfg.signatures,
+        call_depth: cfg.call_depth,
+        broadcasts: cfg.broadcasts,
+        ..Limits::default()
+    }
+}
+
+/// Largest request body of the upload and execute endpoints: base64 of the
+/// largest code plus room for parameters and auth.
+pub fn body_limit(cfg: &ActionsConfig) -> usize {
+    cfg.code_bytes.div_ceil(3) * 4 + 1024 * 1024
+}
+
+// ---- mailbox ----
+
+/// The values of one key, by sender, with the time the first arrived.
+type Slot = (Instant, BTreeMap<u32, String>);
+
+/// Values other nodes sent for one execution, by key, then by sender.
+#[derive(Default)]
+pub struct Mailbox {
+    inner: Mutex<HashMap<String, Slot>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Mailbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Record `from`'s value for `key` (the first value of a sender wins).
+    pub fn put(&self, key: &str, from: u32, value: String) {
+        self.lock()
+            .entry(key.to_string())
+            .or_insert_with(|| (Instant::now(), BTreeMap::new()))
+            .1
+            .entry(from)
+            .or_insert(value);
+        self.notify.notify_waiters();
+    }
+
+    fn get(&self, key: &str) -> BTreeMap<u32, String> {
+        self.lock()
+            .get(key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// Wait until `done` holds for the values of `key`, or the deadline;
+    /// returns the values either way.
+    async fn wait(
+        &self,
+        key: &str,
+        deadline: tokio::time::Instant,
+        done: impl Fn(&BTreeMap<u32, String>) -> bool,
+    ) -> BTreeMap<u32, String> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let values = self.get(key);
+            if done(&values) {
+                return values;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.get(key);
+            }
+        }
+    }
+
+    /// Forget old entries.
+    pub fn gc(&self) {
+        self.lock().retain(|_, (at, _)| at.elapsed() < MAILBOX_TTL);
+    }
+}
+
+fn mailbox_key(request_id: &str, topic: &str) -> String {
+    format!("{request_id}\u{0}{topic}")
+}
+
+// ---- fetch policy ----
+
+/// Whether an action's `fetch` may connect to `ip`: public addresses only,
+/// plus loopback when the node allows it (devnets).
+pub fn ip_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            if v4.is_loopback() {
+                return allow_loopback;
+            }
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if v6.is_loopback() {
+                return allow_loopback;
+            }
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return ip_allowed(IpAddr::V4(v4), allow_loopback);
+            }
+            let seg = v6.segments();
+            !(v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || seg[0] == 0x2001 && seg[1] == 0x0db8)
+        }
+    }
+}
+
+/// Resolves names for `fetch` and refuses a name if any of its addresses is
+/// not allowed, so that the address connected to is the address checked.
+struct PolicyResolver {
+    allow_loopback: bool,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow_loopback;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} does not resolve").into());
+            }
+            if let Some(bad) = addrs.iter().find(|a| !ip_allowed(a.ip(), allow)) {
+                return Err(format!(
+                    "{host} resolves to {}, an address actions may not reach",
+                    bad.ip()
+                )
+                .into());
+            }
+            let out: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(out)
+        })
+    }
+}
+
+fn literal_host_refused(url: &reqwest::Url, allow_loopback: bool) -> Option<String> {
+    let host = url.host_str()?;
+    let ip: IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    (!ip_allowed(ip, allow_loopback)).then(|| format!("{ip} is an address actions may not reach"))
+}
+
+/// The HTTP client of actions' `fetch`: the destination policy applies to
+/// every connection, redirects included.
+pub fn fetch_client(cfg: &ActionsConfig) -> anyhow::Result<reqwest::Client> {
+    let allow = cfg.fetch_allow_loopback;
+    let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 5 {
+            return attempt.error("too many redirects");
+        }
+        if let Some(why) = literal_host_refused(attempt.url(), allow) {
+            return attempt.error(why);
+        }
+        attempt.follow()
+    });
+    Ok(reqwest::Client::builder()
+        .dns_resolver(Arc::new(PolicyResolver {
+            allow_loopback: allow,
+        }))
+        .redirect(redirect)
+        .connect_timeout(Duration::from_millis(cfg.fetch_timeout_ms.min(5000)))
+        .no_proxy()
+        .build()?)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+// ---- node side ----
+
+impl Node {
+    /// `POST /web/action/upload/v1`: store code under its CID (checked
+    /// against the CID the uploader names, if any). Idempotent.
+    pub fn upload_action(
+        &self,
+        req: ActionUploadRequest,
+    ) -> Result<ActionUploadResponse, ApiError> {
+        let code = decode_code(&req.code, self.cfg.actions.code_bytes)?;
+        if std::str::from_utf8(&code).is_err() {
+            return Err(ApiError::bad_request(
+                "NodeInvalidCode",
+                "an action must be UTF-8 text",
+            ));
+        }
+        let cid = candela_cid::cid_v0(&code);
+        if let Some(expected) = &req.ipfs_id {
+            candela_cid::verify(&code, expected)
+                .map_err(|e| ApiError::bad_request("NodeActionCidMismatch", e.to_string()))?;
+        }
+        self.store
+            .put_action(&cid, &code)
+            .map_err(ApiError::internal)?;
+        Ok(ActionUploadResponse { ipfs_id: cid })
+    }
+
+    /// The code stored under `cid`, verified against it before use.
+    pub fn stored_action(&self, cid: &str) -> Result<String, ApiError> {
+        candela_cid::parse_cid_v0(cid)
+            .map_err(|e| ApiError::bad_request("NodeInvalidIpfsId", e.to_string()))?;
+        let code = self
+            .store
+            .get_action(cid)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "NodeActionNotFound",
+                    format!("no action {cid} on this node; deploy it first"),
+                )
+            })?;
+        candela_cid::verify(&code, cid).map_err(|e| {
+            tracing::error!(%cid, error = %e, "a stored action fails its CID check");
+            ApiError {
+                status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                code: "NodeActionCorrupted".into(),
+                message: format!("this node's copy of {cid} fails its CID check: {e}"),
+                logs: None,
+            }
+        })?;
+        String::from_utf8(code)
+            .map_err(|_| ApiError::bad_request("NodeInvalidCode", "the action is not UTF-8"))
+    }
+
+    /// `POST /web/execute/v1`: run an action on this node and answer its
+    /// response, logs and this node's signature shares.
+    pub async fn execute(
+        self: &Arc<Self>,
+        request_id: &str,
+        req: ExecuteRequest,
+    ) -> Result<ExecuteResponse, ApiError> {
+        let caller = verify_auth(&req.auth_sig)?;
+        let (code, cid) = match (&req.code, &req.ipfs_id) {
+            (Some(code), ipfs_id) => {
+                let bytes = decode_code(code, self.cfg.actions.code_bytes)?;
+                if let Some(expected) = ipfs_id {
+                    candela_cid::verify(&bytes, expected).map_err(|e| {
+                        ApiError::bad_request("NodeActionCidMismatch", e.to_string())
+                    })?;
+                }
+                let cid = candela_cid::cid_v0(&bytes);
+                let code = String::from_utf8(bytes).map_err(|_| {
+                    ApiError::bad_request("NodeInvalidCode", "the code is not UTF-8")
+                })?;
+                (code, cid)
+            }
+            (None, Some(cid)) => (self.stored_action(cid)?, cid.clone()),
+            (None, None) => {
+                return Err(ApiError::bad_request(
+                    "NodeInvalidRequest",
+                    "give the action as code (base64) or ipfsId",
+                ))
+            }
+        };
+        if self.key().is_none() {
+            return Err(ApiError::unavailable(
+                "NodeNotReady",
+                "root key not generated yet",
+            ));
+        }
+        let _slot = Arc::clone(&self.action_slots)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::unavailable(
+                    "NodeActionsBusy",
+                    format!(
+                        "this node is already running {} actions; try again shortly",
+                        self.cfg.actions.max_concurrent
+                    ),
+                )
+            })?;
+        self.claim_request(request_id, "execute")?;
+        let host = Arc::new(ExecHost {
+            node: Arc::clone(self),
+            request_id: request_id.to_string(),
+            caller,
+            action_cid: cid.clone(),
+            names: Mutex::new(BTreeSet::new()),
+            shares: Mutex::new(BTreeMap::new()),
+            leaders: Mutex::new(HashMap::new()),
+        });
+        let ctx = ExecutionContext {
+            js_params: req.js_params.clone(),
+            auth: AuthContext {
+                action_ipfs_id_stack: vec![cid],
+                auth_sig_address: Some(derive::checksum_address(&caller)),
+                ..AuthContext::default()
+            },
+        };
+        let limits = limits(&self.cfg.actions);
+        let dyn_host: Arc<dyn Host> = host.clone();
+        let report = candela_actions::execute_with_report(&code, ctx, dyn_host, &limits).await;
+        let logs = report.outcome.logs.clone();
+        if let Some(e) = report.error {
+            // The shares computed so far are dropped with the host; their
+            // presignatures stay used.
+            return Err(match &e {
+                ActionError::LimitExceeded { .. } => {
+                    ApiError::action_failed("NodeActionLimitExceeded", e.to_string(), logs)
+                }
+                ActionError::Script { .. } => {
+                    ApiError::action_failed("NodeJsExecutionError", e.to_string(), logs)
+                }
+                ActionError::Syntax { .. } => {
+                    ApiError::action_failed("NodeJsSyntaxError", e.to_string(), logs)
+                }
+                _ => ApiError::internal(e),
+            });
+        }
+        let signed_data =
+            std::mem::take(&mut *host.shares.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(ExecuteResponse {
+            success: true,
+            signed_data,
+            claim_data: serde_json::Map::new(),
+            decrypted_data: serde_json::Map::new(),
+            response: report.outcome.response,
+            logs,
+        })
+    }
+
+    /// A peer's value for an execution (`broadcastAndCollect`, `runOnce`,
+    /// `signAndCombineEcdsa`).
+    pub(crate) fn deliver_collect(&self, from: u32, request_id: &str, topic: &str, value: String) {
+        if value.len() > MAX_SHARED_VALUE * 2 {
+            tracing::warn!(from, topic, "dropping an oversized shared value");
+            return;
+        }
+        self.mailbox
+            .put(&mailbox_key(request_id, topic), from, value);
+    }
+
+    /// Send this node's value for `topic` to every other node (in the
+    /// background, with a few retries).
+    fn publish(self: &Arc<Self>, request_id: &str, topic: &str, value: &str) {
+        self.deliver_collect(self.me, request_id, topic, value.to_string());
+        for to in 0..self.nodes.len() as u32 {
+            if to == self.me {
+                continue;
+            }
+            let node = Arc::clone(self);
+            let body = PeerBody::Collect {
+                request_id: request_id.to_string(),
+                topic: topic.to_string(),
+                value: value.to_string(),
+            };
+            tokio::spawn(async move {
+                for attempt in 0..3u64 {
+                    if let Ok(r) = node.post_peer(to, &body).await {
+                        if r.status().is_success() {
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+                }
+            });
+        }
+    }
+
+    /// `runOnce`'s chosen node: the first live node in the order of
+    /// `sha256(requestId || index)`; every node computes the same.
+    pub fn run_once_leader(&self, request_id: &str, live: &BTreeSet<u32>) -> u32 {
+        live.iter()
+            .copied()
+            .min_by_key(|i| {
+                let mut h = Sha256::new();
+                h.update(request_id.as_bytes());
+                h.update(i.to_be_bytes());
+                <[u8; 32]>::from(h.finalize())
+            })
+            .unwrap_or(self.me)
+    }
+}
+
+fn decode_code(b64: &str, max: usize) -> Result<Vec<u8>, ApiError> {
+    if b64.len() / 4 * 3 > max + 3 {
+        return Err(ApiError::too_large(format!(
+            "Code payload is too large. Max length is {max} bytes."
+        )));
+    }
+    let code = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| {
+            ApiError::bad_request("NodeInvalidCode", format!("code is not base64: {e}"))
+        })?;
+    if code.len() > max {
+        return Err(ApiError::too_large(format!(
+            "Code payload is too large. Max length is {max} bytes."
+        )));
+    }
+    Ok(code)
+}
+
+/// Parse a token id as Lit gives it: `0x` hex or a decimal string.
+fn parse_token_id(v: &serde_json::Value) -> Result<[u8; 32], HostError> {
+    let text = match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return Err(HostError::failed("tokenId must be a string")),
+    };
+    let bad = || HostError::failed(format!("invalid tokenId {text}"));
+    if let Some(h) = text.strip_prefix("0x") {
+        let bytes = hex::decode(h).map_err(|_| bad())?;
+        if bytes.len() > 32 {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        out[32 - bytes.len()..].copy_from_slice(&bytes);
+        return Ok(out);
+    }
+    let mut out = [0u8; 32];
+    for c in text.chars() {
+        let d = c.to_digit(10).ok_or_else(bad)?;
+        let mut carry = d;
+        for b in out.iter_mut().rev() {
+            let v = u32::from(*b) * 10 + carry;
+            *b = (v & 0xff) as u8;
+            carry = v >> 8;
+        }
+        if carry != 0 {
+            return Err(bad());
+        }
+    }
+    Ok(out)
+}
+
+// ---- the host ----
+
+/// The node's [`Host`] for one execution.
+pub struct ExecHost {
+    node: Arc<Node>,
+    request_id: String,
+    caller: [u8; 20],
+    action_cid: String,
+    names: Mutex<BTreeSet<String>>,
+    shares: Mutex<BTreeMap<String, ExecuteSignedShare>>,
+    leaders: Mutex<HashMap<String, u32>>,
+}
+
+fn check_shared_size(value: &str) -> Result<(), HostError> {
+    if value.len() > MAX_SHARED_VALUE {
+        return Err(HostError::failed(format!(
+            "a value shared with the other nodes may be at most {MAX_SHARED_VALUE} bytes, got {}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn host_err(e: ApiError) -> HostError {
+    if e.status == axum::http::StatusCode::FORBIDDEN {
+        HostError::Denied(e.message)
+    } else {
+        HostError::Failed(format!("{}: {}", e.code, e.message))
+    }
+}
+
+impl ExecHost {
+    fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now()
+            + Duration::from_millis(self.node.cfg.actions.collect_timeout_ms)
+    }
+
+    /// Authorise and compute this node's share for one signature request.
+    async fn share(&self, req: &SignRequest) -> Result<ExecuteSignedShare, HostError> {
+        let name = &req.sig_name;
+        if name.len() > MAX_SIG_NAME {
+            return Err(HostError::failed(format!(
+                "sigName is longer than {MAX_SIG_NAME} bytes"
+            )));
+        }
+        if !self
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone())
+        {
+            return Err(HostError::failed(format!(
+                "duplicate sigName {name:?}: each signature of a run needs its own name"
+            )));
+        }
+        let pk = derive::parse_public_key(&req.public_key)
+            .map_err(|e| HostError::failed(format!("invalid publicKey: {e}")))?;
+        let pkp = self.node.signable_pkp(&pk).map_err(host_err)?;
+        let owner = pkp.owner == self.caller && pkp.owner != BURNED_OWNER;
+        if !owner {
+            let permitted = self
+                .node
+                .registry
+                .is_permitted_action(&pkp.token_id, &self.action_cid)
+                .map_err(|e| HostError::failed(e.to_string()))?;
+            if !permitted {
+                return Err(HostError::Denied(format!(
+                    "action {} is not permitted to sign with PKP {} and {} does not own it",
+                    self.action_cid,
+                    derive::checksum_address(&pkp.eth_address()),
+                    derive::checksum_address(&self.caller)
+                )));
+            }
+        }
+        let rid = format!("{}:{}", self.request_id, name);
+        let r = self
+            .node
+            .sign_share(&rid, &req.to_sign, &pkp)
+            .await
+            .map_err(host_err)?;
+        Ok(ExecuteSignedShare::from_pkp_sign_response(r, name))
+    }
+
+    /// Send `value` to every node and wait for every live node's value.
+    async fn exchange(&self, topic: &str, value: &str) -> Result<BTreeMap<u32, String>, HostError> {
+        check_shared_size(value)?;
+        let live = self.node.live_set();
+        self.node.publish(&self.request_id, topic, value);
+        let key = mailbox_key(&self.request_id, topic);
+        let values = self
+            .node
+            .mailbox
+            .wait(&key, self.deadline(), |v| {
+                live.iter().all(|i| v.contains_key(i))
+            })
+            .await;
+        if values.len() < self.node.threshold {
+            return Err(HostError::failed(format!(
+                "only {} of the {} nodes needed shared a value for {topic} in time",
+                values.len(),
+                self.node.threshold
+            )));
+        }
+        Ok(values)
+    }
+}
+
+#[async_trait]
+impl Host for ExecHost {
+    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, HostError> {
+        let cfg = &self.node.cfg.actions;
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|e| HostError::failed(format!("invalid URL {}: {e}", request.url)))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(HostError::failed(format!(
+                "fetch supports http and https only, not {}",
+                url.scheme()
+            )));
+        }
+        if let Some(why) = literal_host_refused(&url, cfg.fetch_allow_loopback) {
+            return Err(HostError::Denied(why));
+        }
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| HostError::failed(format!("invalid method {}", request.method)))?;
+        let mut rb = self
+            .node
+            .action_http
+            .request(method, url)
+            .timeout(Duration::from_millis(cfg.fetch_timeout_ms));
+        for (k, v) in &request.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some(body) = request.body {
+            rb = rb.body(body);
+        }
+        let mut resp = rb
+            .send()
+            .await
+            .map_err(|e| HostError::failed(format!("fetch failed: {}", error_chain(&e))))?;
+        let max = cfg.fetch_max_response_bytes;
+        if resp.content_length().is_some_and(|l| l as usize > max) {
+            return Err(HostError::failed(format!(
+                "fetch response is larger than {max} bytes"
+            )));
+        }
+        let status = resp.status();
+        let final_url = resp.url().to_string();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| HostError::failed(format!("fetch failed: {}", error_chain(&e))))?
+        {
+            if body.len() + chunk.len() > max {
+                return Err(HostError::failed(format!(
+                    "fetch response is larger than {max} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(FetchResponse {
+            status: status.as_u16(),
+            status_text: status.canonical_reason().unwrap_or("").to_string(),
+            url: final_url,
+            headers,
+            body,
+        })
+    }
+
+    async fn sign_ecdsa(&self, request: SignRequest) -> Result<(), HostError> {
+        let share = self.share(&request).await?;
+        self.shares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(request.sig_name.clone(), share);
+        Ok(())
+    }
+
+    async fn sign_and_combine_ecdsa(&self, request: SignRequest) -> Result<String, HostError> {
+        let share = self.share(&request).await?;
+        let topic = format!("combine/{}", request.sig_name);
+        let mine = serde_json::to_string(&share).map_err(|e| HostError::failed(e.to_string()))?;
+        let values = self.exchange(&topic, &mine).await?;
+        let answers: BTreeMap<u32, PkpSignResponse> = values
+            .iter()
+            .filter_map(|(i, v)| {
+                serde_json::from_str::<ExecuteSignedShare>(v)
+                    .ok()
+                    .filter(|s| s.share_index == *i)
+                    .map(|s| (*i, s.to_pkp_sign_response()))
+            })
+            .collect();
+        let root = self
+            .node
+            .key()
+            .ok_or_else(|| HostError::failed("root key not generated yet"))?
+            .public_key;
+        let pk = derive::parse_public_key(&request.public_key)
+            .map_err(|e| HostError::failed(format!("invalid publicKey: {e}")))?;
+        let sig = candela_client::verify_and_combine_shares(
+            &root,
+            self.node.threshold,
+            &answers,
+            &pk,
+            &request.to_sign,
+        )
+        .map_err(|e| HostError::failed(format!("signAndCombineEcdsa: {e}")))?;
+        let eth = sig.signature.to_eth_bytes();
+        Ok(serde_json::json!({
+            "r": hex::encode(sig.signature.r_bytes()),
+            "s": hex::encode(sig.signature.s_bytes()),
+            "v": sig.signature.recid,
+            "signature": format!("0x{}", hex::encode(eth)),
+            "publicKey": hex::encode(derive::point_to_bytes(&pk, false)),
+            "dataSigned": hex::encode(request.to_sign),
+        })
+        .to_string())
+    }
+
+    async fn run_once_is_leader(&self, name: String) -> Result<bool, HostError> {
+        let leader = self
+            .node
+            .run_once_leader(&self.request_id, &self.node.live_set());
+        self.leaders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, leader);
+        Ok(leader == self.node.me)
+    }
+
+    async fn run_once_publish(&self, name: String, value: String) -> Result<(), HostError> {
+        check_shared_size(&value)?;
+        self.node
+            .publish(&self.request_id, &format!("once/{name}"), &value);
+        Ok(())
+    }
+
+    async fn run_once_collect(&self, name: String) -> Result<String, HostError> {
+        let leader = self
+            .leaders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name)
+            .copied()
+            .unwrap_or_else(|| {
+                self.node
+                    .run_once_leader(&self.request_id, &self.node.live_set())
+            });
+        let key = mailbox_key(&self.request_id, &format!("once/{name}"));
+        let values = self
+            .node
+            .mailbox
+            .wait(&key, self.deadline(), |v| v.contains_key(&leader))
+            .await;
+        values.get(&leader).cloned().ok_or_else(|| {
+            HostError::failed(format!(
+                "runOnce {name}: node {leader} (the chosen node) did not share its result in time"
+            ))
+        })
+    }
+
+    async fn broadcast_and_collect(
+        &self,
+        name: String,
+        value: String,
+    ) -> Result<Vec<String>, HostError> {
+        let values = self.exchange(&format!("bc/{name}"), &value).await?;
+        Ok(values.into_values().collect())
+    }
+
+    async fn load_action(&self, ipfs_id: String) -> Result<String, HostError> {
+        self.node.stored_action(&ipfs_id).map_err(host_err)
+    }
+
+    async fn get_rpc_url(&self, chain: String) -> Result<String, HostError> {
+        self.node
+            .cfg
+            .actions
+            .rpc_urls
+            .get(&chain)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&String> = self.node.cfg.actions.rpc_urls.keys().collect();
+                HostError::failed(format!(
+                    "no RPC URL for chain {chain:?} on this node (known: {known:?})"
+                ))
+            })
+    }
+
+    async fn call_op(
+        &self,
+        op: String,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, HostError> {
+        let reg = &self.node.registry;
+        let rerr = |e: candela_registry::RegistryError| HostError::failed(e.to_string());
+        match op.as_str() {
+            "isPermittedAction" => {
+                let token = parse_token_id(&args["tokenId"])?;
+                let cid = args["ipfsId"]
+                    .as_str()
+                    .ok_or_else(|| HostError::failed("isPermittedAction: missing ipfsId"))?;
+                Ok(serde_json::Value::Bool(
+                    reg.is_permitted_action(&token, cid).map_err(rerr)?,
+                ))
+            }
+            "getPermittedActions" => {
+                let token = parse_token_id(&args["tokenId"])?;
+                Ok(serde_json::json!(reg
+                    .permitted_actions(&token)
+                    .map_err(rerr)?))
+            }
+            _ => Err(HostError::Unsupported(op)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_policy_refuses_private_and_link_local_addresses() {
+        for ip in [
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.16.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "::",
+        ] {
+            assert!(!ip_allowed(ip.parse().unwrap(), true), "{ip} allowed");
+        }
+        assert!(ip_allowed("8.8.8.8".parse().unwrap(), false));
+        assert!(ip_allowed("2606:4700::1111".parse().unwrap(), false));
+    }
+
+    #[test]
+    fn loopback_is_reachable_only_when_allowed() {
+        for ip in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            assert!(!ip_allowed(ip.parse().unwrap(), false), "{ip}");
+            assert!(ip_allowed(ip.parse().unwrap(), true), "{ip}");
+        }
+    }
+
+    fn fetch_cfg(allow_loopback: bool) -> ActionsConfig {
+        ActionsConfig {
+            fetch_allow_loopback: allow_loopback,
+            ..ActionsConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_unless_allowed() {
+        let client = fetch_client(&fetch_cfg(false)).unwrap();
+        let err = client.get("http://localhost:9/").send().await.unwrap_err();
+        assert!(
+            error_chain(&err).contains("may not reach"),
+            "{}",
+            error_chain(&err)
+        );
+        assert!(literal_host_refused(&"http://127.0.0.1:9/".parse().unwrap(), false).is_some());
+        assert!(literal_host_refused(&"http://[::1]:9/".parse().unwrap(), false).is_some());
+        assert!(literal_host_refused(&"http://127.0.0.1:9/".parse().unwrap(), true).is_none());
+        assert!(literal_host_refused(&"http://example.com/".parse().unwrap(), false).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_a_private_address_is_not_followed() {
+        use axum::response::Redirect;
+        let app = axum::Router::new().route(
+            "/go",
+            axum::routing::get(|| async { Redirect::temporary("http://10.0.0.1/secret") }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let client = fetch_client(&fetch_cfg(true)).unwrap();
+        let err = client
+            .get(format!("http://{addr}/go"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            error_chain(&err).contains("10.0.0.1 is an address actions may not reach"),
+            "{}",
+            error_chain(&err)
+        );
+    }
+
+    #[test]
+    fn token_ids_parse_as_hex_or_decimal() {
+        let hex_id = parse_token_id(&serde_json::json!("0x0100")).unwrap();
+        let dec_id = parse_token_id(&serde_json::json!("256")).unwrap();
+        assert_eq!(hex_id, dec_id);
+        assert_eq!(hex_id[30..], [1, 0]);
+        assert!(parse_token_id(&serde_json::json!("12a")).is_err());
+    }
+
+    #[test]
+    fn code_larger_than_the_limit_is_refused_before_decoding() {
+        let big = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 100]);
+        assert_eq!(
+            decode_code(&big, 99).unwrap_err().code,
+            "NodeRequestTooLarge"
+        );
+        assert_eq!(decode_code(&big, 100).unwrap().len(), 100);
+    }
+
+    #[tokio::test]
+    async fn a_mailbox_wait_ends_when_the_values_arrive() {
+        let m = Arc::new(Mailbox::default());
+        let m2 = Arc::clone(&m);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            m2.put("k", 1, "b".into());
+            m2.put("k", 1, "ignored".into());
+        });
+        m.put("k", 0, "a".into());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let v = m.wait("k", deadline, |v| v.len() == 2).await;
+        assert_eq!(v.into_values().collect::<Vec<_>>(), vec!["a", "b"]);
+    }
+}
