@@ -38,6 +38,10 @@ pub struct DevnetArgs {
     /// Signatures one action run may ask for.
     #[arg(long, default_value_t = 10)]
     pub action_max_signatures: u32,
+    /// A chain's JSON-RPC URL for actions (`Lit.Actions.getRpcUrl`,
+    /// `getLatestNonce`), as NAME=URL; repeatable.
+    #[arg(long = "rpc-url", value_name = "NAME=URL")]
+    pub rpc_urls: Vec<String>,
     /// Print no progress.
     #[arg(long)]
     pub quiet: bool,
@@ -146,6 +150,13 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
         write_atomic(&set_path, &serde_json::to_vec_pretty(&set)?)?;
         set
     };
+    let mut rpc_urls = std::collections::BTreeMap::new();
+    for entry in &args.rpc_urls {
+        let Some((name, url)) = entry.split_once('=') else {
+            bail!("--rpc-url wants NAME=URL, got {entry:?}");
+        };
+        rpc_urls.insert(name.to_string(), url.to_string());
+    }
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
     for n in &set.nodes {
@@ -171,6 +182,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
                 signatures: args.action_max_signatures,
                 // a devnet lives on loopback: its actions may fetch from it
                 fetch_allow_loopback: true,
+                rpc_urls: rpc_urls.clone(),
                 ..ActionsConfig::default()
             },
         };

@@ -722,3 +722,105 @@ async fn a_stored_action_is_verified_against_its_cid_before_it_runs() {
     );
     assert!(out.faults.iter().any(|f| f.node == 1), "{:?}", out.faults);
 }
+
+/// A real anvil (from the npm package `@foundry-rs/anvil`, installed by
+/// `contracts/setup.sh`) on a free loopback port, killed on drop.
+struct Anvil {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Anvil {
+    fn start() -> Anvil {
+        let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/.bin/anvil");
+        assert!(
+            bin.exists(),
+            "anvil not installed: run `bash contracts/setup.sh` (scripts/test.sh does)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = Command::new(bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start anvil");
+        Anvil {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn rpc(&self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            let r = http
+                .post(&self.url)
+                .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+                .send()
+                .await;
+            if let Ok(r) = r {
+                let v: serde_json::Value = r.json().await.expect("json");
+                return v["result"].clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("anvil did not answer {method}");
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_rpc_url_and_get_latest_nonce_read_a_real_anvil_chain() {
+    let anvil = Anvil::start();
+    let accounts = anvil.rpc("eth_accounts", serde_json::json!([])).await;
+    let from = accounts[0].as_str().expect("account").to_string();
+    // two transactions: the account's nonce becomes 2
+    for _ in 0..2 {
+        let tx = serde_json::json!([{"from": from, "to": accounts[1], "value": "0x1"}]);
+        assert!(anvil.rpc("eth_sendTransaction", tx).await.is_string());
+    }
+    let rpc_flag = format!("anvil={}", anvil.url);
+    let net = common::TestNet::start(3, &["--rpc-url", &rpc_flag]);
+    let client = net.client();
+    let code = format!(
+        r#"(async () => {{
+            const url = await Lit.Actions.getRpcUrl({{ chain: "anvil" }});
+            const nonce = await Lit.Actions.getLatestNonce({{ address: "{from}", chain: "anvil" }});
+            Lit.Actions.setResponse({{ response: JSON.stringify({{ url, nonce }}) }});
+        }})();"#
+    );
+    let out = client
+        .execute(&ActionSource::Code(code), None, &common::owner())
+        .await
+        .expect("execute");
+    let v: serde_json::Value = serde_json::from_str(&out.response).expect("json response");
+    assert_eq!(v["url"], anvil.url.as_str());
+    assert_eq!(v["nonce"], "0x2", "{v}");
+    // an unknown chain is a clear error
+    let err = client
+        .execute(
+            &ActionSource::Code("(async () => { await Lit.Actions.getLatestNonce({ address: '0x0000000000000000000000000000000000000001', chain: 'nope' }); })();".into()),
+            None,
+            &common::owner(),
+        )
+        .await
+        .expect_err("unknown chain");
+    assert!(err.to_string().contains("no RPC URL for chain"), "{err}");
+}

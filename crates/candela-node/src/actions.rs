@@ -213,6 +213,36 @@ fn literal_host_refused(url: &reqwest::Url, allow_loopback: bool) -> Option<Stri
 
 /// The HTTP client of actions' `fetch`: the destination policy applies to
 /// every connection, redirects included.
+/// One JSON-RPC call to an operator-configured chain endpoint (trusted
+/// configuration, so not subject to the actions' fetch policy).
+pub async fn json_rpc(
+    url: &str,
+    method: &str,
+    params: serde_json::Value,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let client = CLIENT.get_or_init(reqwest::Client::new);
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let resp = client
+        .post(url)
+        .timeout(timeout)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("{method} to {url}: {e}"))?;
+    let v: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("{method} to {url}: malformed answer: {e}"))?;
+    if let Some(err) = v.get("error") {
+        return Err(format!("{method} to {url}: {err}"));
+    }
+    v.get("result")
+        .cloned()
+        .ok_or_else(|| format!("{method} to {url}: no result in {v}"))
+}
+
 pub fn fetch_client(cfg: &ActionsConfig) -> anyhow::Result<reqwest::Client> {
     let allow = cfg.fetch_allow_loopback;
     let redirect = reqwest::redirect::Policy::custom(move |attempt| {
@@ -801,6 +831,25 @@ impl Host for ExecHost {
                     "no RPC URL for chain {chain:?} on this node (known: {known:?})"
                 ))
             })
+    }
+
+    async fn get_latest_nonce(&self, address: String, chain: String) -> Result<String, HostError> {
+        let addr = candela_crypto::derive::parse_address(&address)
+            .map_err(|e| HostError::failed(format!("getLatestNonce: {e}")))?;
+        let url = self.get_rpc_url(chain).await?;
+        let params = serde_json::json!([format!("0x{}", hex::encode(addr)), "latest"]);
+        let count = json_rpc(
+            &url,
+            "eth_getTransactionCount",
+            params,
+            Duration::from_millis(self.node.cfg.actions.fetch_timeout_ms),
+        )
+        .await
+        .map_err(HostError::failed)?;
+        count
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| HostError::failed(format!("eth_getTransactionCount answered {count}")))
     }
 
     async fn call_op(
