@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod combine;
 pub mod network;
 pub mod v7;
 

@@ -743,7 +743,7 @@ impl Host for ExecHost {
             .public_key;
         let pk = derive::parse_public_key(&request.public_key)
             .map_err(|e| HostError::failed(format!("invalid publicKey: {e}")))?;
-        let sig = candela_client::verify_and_combine_shares(
+        let sig = candela_api::combine::verify_and_combine_shares(
             &root,
             self.node.threshold,
             &answers,
