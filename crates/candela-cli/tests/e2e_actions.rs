@@ -787,7 +787,7 @@ impl Drop for Anvil {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn get_rpc_url_and_get_latest_nonce_read_a_real_anvil_chain() {
+async fn get_rpc_url_get_latest_nonce_and_ethers_provider_read_a_real_anvil_chain() {
     let anvil = Anvil::start();
     let accounts = anvil.rpc("eth_accounts", serde_json::json!([])).await;
     let from = accounts[0].as_str().expect("account").to_string();
@@ -803,7 +803,11 @@ async fn get_rpc_url_and_get_latest_nonce_read_a_real_anvil_chain() {
         r#"(async () => {{
             const url = await Lit.Actions.getRpcUrl({{ chain: "anvil" }});
             const nonce = await Lit.Actions.getLatestNonce({{ address: "{from}", chain: "anvil" }});
-            Lit.Actions.setResponse({{ response: JSON.stringify({{ url, nonce }}) }});
+            // ethers' provider reads go through the node's fetch
+            const provider = new ethers.providers.JsonRpcProvider(url);
+            const block = await provider.getBlockNumber();
+            const count = await provider.getTransactionCount("{from}");
+            Lit.Actions.setResponse({{ response: JSON.stringify({{ url, nonce, block, count }}) }});
         }})();"#
     );
     let out = client
@@ -813,6 +817,8 @@ async fn get_rpc_url_and_get_latest_nonce_read_a_real_anvil_chain() {
     let v: serde_json::Value = serde_json::from_str(&out.response).expect("json response");
     assert_eq!(v["url"], anvil.url.as_str());
     assert_eq!(v["nonce"], "0x2", "{v}");
+    assert_eq!(v["block"], 2, "{v}");
+    assert_eq!(v["count"], 2, "{v}");
     // an unknown chain is a clear error
     let err = client
         .execute(
