@@ -84,8 +84,7 @@ pub fn mint_with_actions(
     burn: bool,
 ) -> anyhow::Result<(candela_registry::PkpRecord, serde_json::Value)> {
     let reg = registry(client)?;
-    let addr = derive::eth_address(owner.verifying_key().as_affine());
-    let rec = reg.mint_with_actions(addr, client.root_public_key(), actions, burn)?;
+    let rec = reg.mint_with_actions(owner, client.root_public_key(), actions, burn)?;
     let out = json!({
         "tokenId": format!("0x{}", hex::encode(rec.token_id)),
         "publicKey": derive::public_key_hex(&rec.public_key),

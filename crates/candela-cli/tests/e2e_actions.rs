@@ -37,9 +37,8 @@ fn mint(
     actions: &[&str],
     burn: bool,
 ) -> PkpRecord {
-    let addr = derive::eth_address(owner.verifying_key().as_affine());
     registry(client)
-        .mint_with_actions(addr, client.root_public_key(), actions, burn)
+        .mint_with_actions(owner, client.root_public_key(), actions, burn)
         .expect("mint")
 }
 
@@ -732,11 +731,21 @@ struct Anvil {
 
 impl Anvil {
     fn start() -> Anvil {
-        let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../contracts/node_modules/.bin/anvil");
+        // the platform package's binary itself: `.bin/anvil` is a Node
+        // wrapper, and killing it would leave anvil running
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+            "../../contracts/node_modules/@foundry-rs/anvil-{}-{arch}/bin/anvil",
+            std::env::consts::OS
+        ));
         assert!(
             bin.exists(),
-            "anvil not installed: run `bash contracts/setup.sh` (scripts/test.sh does)"
+            "anvil not installed at {}: run `bash contracts/setup.sh` (scripts/test.sh does)",
+            bin.display()
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("port")

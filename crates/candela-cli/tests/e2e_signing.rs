@@ -144,12 +144,7 @@ fn mint(
     use candela_registry::Registry;
     let candela_api::network::RegistryLocation::Sqlite { path } = &client.network().registry;
     let reg = candela_registry::SqliteRegistry::open(std::path::Path::new(path)).expect("registry");
-    let rec = reg
-        .mint(
-            derive::eth_address(owner.verifying_key().as_affine()),
-            client.root_public_key(),
-        )
-        .expect("mint");
+    let rec = reg.mint(owner, client.root_public_key()).expect("mint");
     (rec, ())
 }
 

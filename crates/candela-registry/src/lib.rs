@@ -1,18 +1,34 @@
 //! PKP records and ownership for Candela.
 //!
-//! The [`Registry`] trait is what nodes and clients use; [`SqliteRegistry`]
-//! is the embedded implementation (one SQLite file in WAL mode shared by the
-//! nodes of a devnet on one machine). The registry, not the minter, chooses
-//! each PKP's key id (32 random bytes), and the PKP key is the derivation of
-//! that key id from the network's root key, so nobody can register a key of
-//! their choosing.
+//! The [`Registry`] trait is what nodes and clients use. Two implementations:
+//! [`SqliteRegistry`], the embedded one (one SQLite file in WAL mode shared
+//! by the nodes of a devnet on one machine), and [`EvmRegistry`], the
+//! Solidity contracts of `contracts/` read and written over JSON-RPC. The
+//! registry, not the minter, chooses each PKP's key id, and the PKP key is
+//! the derivation of that key id from the network's root key, so nobody can
+//! register a key of their choosing.
+//!
+//! Every mutation is authorised by the owner's secp256k1 key (a
+//! [`SigningKey`]): the EVM registry signs a real transaction with it, the
+//! SQLite registry checks that the key's address is the PKP's owner.
+//!
+//! The trait is synchronous and object safe. Callers in async code should
+//! treat it like any blocking I/O (`spawn_blocking` where latency matters);
+//! [`EvmRegistry`] runs its JSON-RPC client on its own small tokio runtime, so
+//! calling it from inside another runtime is safe (it never nests
+//! `block_on`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(test)]
+mod conformance;
+pub mod evm;
 mod sqlite;
 
 use candela_crypto::derive;
 use candela_crypto::AffinePoint;
+pub use evm::{EvmAddresses, EvmRegistry};
+pub use k256::ecdsa::SigningKey;
 pub use sqlite::SqliteRegistry;
 
 /// Errors of the registry.
@@ -38,6 +54,24 @@ pub enum RegistryError {
     /// can change any more.
     #[error("PKP {0} is burned; its permissions cannot change")]
     Burned(String),
+    /// The key that authorised a mutation is not the PKP owner's.
+    #[error("PKP {token_id} is owned by {owner}, not by the signer {signer}")]
+    NotOwner {
+        /// The PKP's token id (0x-hex).
+        token_id: String,
+        /// The owner's address (checksummed), when known.
+        owner: String,
+        /// The signer's address (checksummed).
+        signer: String,
+    },
+    /// The EVM chain could not be reached or refused a transaction.
+    #[error("EVM registry: {0}")]
+    Chain(String),
+}
+
+/// The Ethereum address of the key that signs a mutation.
+pub fn signer_address(key: &SigningKey) -> [u8; 20] {
+    derive::eth_address(key.verifying_key().as_affine())
 }
 
 /// The zero address: the owner of a burned PKP.
@@ -80,10 +114,15 @@ impl PkpRecord {
 }
 
 /// Where PKPs and their owners are recorded.
+///
+/// Mutations take the owner's signing key: the minted PKP belongs to that
+/// key's address, and a change to an existing PKP is refused
+/// ([`RegistryError::NotOwner`]) unless the key is its owner's.
 pub trait Registry: Send + Sync {
-    /// Mint a PKP owned by `owner`: the registry picks an unpredictable,
-    /// unique key id and records the derived key.
-    fn mint(&self, owner: [u8; 20], root: &AffinePoint) -> Result<PkpRecord, RegistryError>;
+    /// Mint a PKP owned by `owner`'s address: the registry picks an
+    /// unpredictable, unique key id and records the derived key, which is
+    /// checked against `root` before it is returned.
+    fn mint(&self, owner: &SigningKey, root: &AffinePoint) -> Result<PkpRecord, RegistryError>;
     /// Look a PKP up by its public key.
     fn by_public_key(&self, public_key: &AffinePoint) -> Result<PkpRecord, RegistryError>;
     /// Look a PKP up by token id.
@@ -91,9 +130,11 @@ pub trait Registry: Send + Sync {
     /// Every PKP owned by `owner`.
     fn owned_by(&self, owner: [u8; 20]) -> Result<Vec<PkpRecord>, RegistryError>;
     /// Permit the action with CIDv0 `ipfs_id` to use the PKP `token_id` with
-    /// `scope`. Idempotent; refused for a burned PKP.
+    /// `scope`, authorised by the PKP owner's key. Idempotent; refused for a
+    /// burned PKP and for any key but the owner's.
     fn add_permitted_action(
         &self,
+        owner: &SigningKey,
         token_id: &[u8; 32],
         ipfs_id: &str,
         scope: u64,
@@ -109,11 +150,17 @@ pub trait Registry: Send + Sync {
     fn permitted_actions(&self, token_id: &[u8; 32]) -> Result<Vec<String>, RegistryError>;
     /// Mint a PKP for `owner`, permit each action of `ipfs_ids` (scope
     /// [`SCOPE_SIGN_ANYTHING`]) and, when `burn` is set, give it to the zero
-    /// address so that nothing about it can change afterwards, all in one
-    /// transaction: either everything happens or nothing does.
+    /// address so that nothing about it can change afterwards.
+    ///
+    /// SQLite does all of it in one transaction. The EVM registry does it in
+    /// one transaction when there is at most one action (`mintNext`, or
+    /// `mintGrantAndBurnNext` when burning); otherwise it mints, permits and
+    /// burns in that order, one transaction each, so a failure part-way
+    /// leaves the PKP with its owner and never burns it with actions missing.
+    /// Every CID is checked before anything is written.
     fn mint_with_actions(
         &self,
-        owner: [u8; 20],
+        owner: &SigningKey,
         root: &AffinePoint,
         ipfs_ids: &[&str],
         burn: bool,

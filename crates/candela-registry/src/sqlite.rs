@@ -7,7 +7,10 @@ use candela_crypto::AffinePoint;
 use rand_core::{OsRng, RngCore};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::{PkpRecord, Registry, RegistryError, BURNED_OWNER, SCOPE_SIGN_ANYTHING};
+use crate::{
+    signer_address, PkpRecord, Registry, RegistryError, SigningKey, BURNED_OWNER,
+    SCOPE_SIGN_ANYTHING,
+};
 
 /// A registry in one SQLite file (WAL mode), shareable by several processes.
 pub struct SqliteRegistry {
@@ -126,7 +129,7 @@ fn permit_in(
 }
 
 impl Registry for SqliteRegistry {
-    fn mint(&self, owner: [u8; 20], root: &AffinePoint) -> Result<PkpRecord, RegistryError> {
+    fn mint(&self, owner: &SigningKey, root: &AffinePoint) -> Result<PkpRecord, RegistryError> {
         self.mint_with_actions(owner, root, &[], false)
     }
 
@@ -162,10 +165,12 @@ impl Registry for SqliteRegistry {
 
     fn add_permitted_action(
         &self,
+        owner: &SigningKey,
         token_id: &[u8; 32],
         ipfs_id: &str,
         scope: u64,
     ) -> Result<(), RegistryError> {
+        let signer = signer_address(owner);
         let multihash = candela_cid::parse_cid_v0(ipfs_id)?;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -181,6 +186,13 @@ impl Registry for SqliteRegistry {
                     "0x{}",
                     hex::encode(token_id)
                 )))
+            }
+            Some(o) if o != signer => {
+                return Err(RegistryError::NotOwner {
+                    token_id: format!("0x{}", hex::encode(token_id)),
+                    owner: derive::checksum_address(&o),
+                    signer: derive::checksum_address(&signer),
+                })
             }
             Some(_) => {}
         }
@@ -222,7 +234,7 @@ impl Registry for SqliteRegistry {
 
     fn mint_with_actions(
         &self,
-        owner: [u8; 20],
+        owner: &SigningKey,
         root: &AffinePoint,
         ipfs_ids: &[&str],
         burn: bool,
@@ -232,6 +244,7 @@ impl Registry for SqliteRegistry {
             .iter()
             .map(|c| candela_cid::parse_cid_v0(c))
             .collect::<Result<Vec<_>, _>>()?;
+        let owner = signer_address(owner);
         let mut rec = new_record(owner, root)?;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -262,137 +275,35 @@ impl Registry for SqliteRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candela_crypto::{ProjectivePoint, Scalar};
-    use k256::elliptic_curve::Field;
+    use crate::conformance;
 
-    fn root() -> AffinePoint {
-        (ProjectivePoint::GENERATOR * Scalar::random(&mut OsRng)).to_affine()
+    fn open(dir: &tempfile::TempDir) -> SqliteRegistry {
+        SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap()
     }
 
     #[test]
-    fn minted_pkp_is_derived_from_root_and_found_again() {
+    fn sqlite_passes_the_registry_conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
-        let root = root();
-        let owner = [7u8; 20];
-        let a = reg.mint(owner, &root).unwrap();
-        let b = reg.mint(owner, &root).unwrap();
-        assert_ne!(a.key_id, b.key_id, "key ids are unique");
-        a.check_derivation(&root).unwrap();
-        assert_eq!(reg.by_public_key(&a.public_key).unwrap(), a);
-        assert_eq!(reg.by_token_id(&a.token_id).unwrap(), a);
-        assert_eq!(reg.owned_by(owner).unwrap().len(), 2);
-        assert!(reg.owned_by([8u8; 20]).unwrap().is_empty());
+        let reg = open(&dir);
+        conformance::run_all(&reg, &conformance::random_root());
     }
 
     #[test]
-    fn a_record_not_derived_from_the_root_is_refused() {
+    fn sqlite_conformance_twice_on_one_file_as_a_trait_object() {
+        // A second run (another root, other keys) on a file that already
+        // holds PKPs: every check is relative to what was there before.
         let dir = tempfile::tempdir().unwrap();
-        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
-        let root_a = root();
-        let rec = reg.mint([1u8; 20], &root_a).unwrap();
-        assert!(matches!(
-            rec.check_derivation(&root()),
-            Err(RegistryError::NotDerived(_))
-        ));
-        let mut forged = rec.clone();
-        forged.public_key = root();
-        assert!(forged.check_derivation(&root_a).is_err());
+        conformance::run_all(&open(&dir), &conformance::random_root());
+        let reg: Box<dyn Registry> = Box::new(open(&dir));
+        conformance::run_all(reg.as_ref(), &conformance::random_root());
     }
 
     #[test]
-    fn unknown_pkp_is_a_clear_error() {
+    fn a_broken_database_is_a_storage_error() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
-        let e = reg.by_public_key(&root()).unwrap_err();
-        assert!(e.to_string().starts_with("unknown PKP 0x04"), "{e}");
-    }
-
-    const CID_A: &str = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o";
-
-    fn cid_b() -> String {
-        candela_cid::cid_v0(b"another action")
-    }
-
-    #[test]
-    fn permitted_actions_are_recorded_per_pkp_and_idempotent() {
-        let dir = tempfile::tempdir().unwrap();
-        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
-        let root = root();
-        let a = reg.mint([1u8; 20], &root).unwrap();
-        let other = reg.mint([1u8; 20], &root).unwrap();
-        assert!(!reg.is_permitted_action(&a.token_id, CID_A).unwrap());
-        reg.add_permitted_action(&a.token_id, CID_A, SCOPE_SIGN_ANYTHING)
-            .unwrap();
-        reg.add_permitted_action(&a.token_id, CID_A, SCOPE_SIGN_ANYTHING)
-            .unwrap();
-        reg.add_permitted_action(&a.token_id, &cid_b(), 2).unwrap();
-        assert!(reg.is_permitted_action(&a.token_id, CID_A).unwrap());
-        assert!(!reg.is_permitted_action(&other.token_id, CID_A).unwrap());
-        assert_eq!(
-            reg.permitted_actions(&a.token_id).unwrap(),
-            vec![CID_A.to_string(), cid_b()]
-        );
-    }
-
-    #[test]
-    fn a_permitted_action_must_be_a_valid_cid_of_a_known_pkp() {
-        let dir = tempfile::tempdir().unwrap();
-        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
-        let a = reg.mint([1u8; 20], &root()).unwrap();
-        assert!(matches!(
-            reg.add_permitted_action(&a.token_id, "QmNotACid", 1),
-            Err(RegistryError::InvalidCid(_))
-        ));
-        assert!(matches!(
-            reg.add_permitted_action(&[9u8; 32], CID_A, 1),
-            Err(RegistryError::UnknownPkp(_))
-        ));
-    }
-
-    #[test]
-    fn mint_grant_burn_binds_the_action_and_freezes_the_pkp() {
-        let dir = tempfile::tempdir().unwrap();
-        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
-        let root = root();
-        let rec = reg
-            .mint_with_actions([5u8; 20], &root, &[CID_A], true)
-            .unwrap();
-        assert_eq!(rec.owner, BURNED_OWNER);
-        rec.check_derivation(&root).unwrap();
-        assert_eq!(reg.by_token_id(&rec.token_id).unwrap(), rec);
-        assert!(reg.is_permitted_action(&rec.token_id, CID_A).unwrap());
-        assert!(matches!(
-            reg.add_permitted_action(&rec.token_id, &cid_b(), 1),
-            Err(RegistryError::Burned(_))
-        ));
-        assert_eq!(reg.permitted_actions(&rec.token_id).unwrap(), vec![CID_A]);
-        // not burned: the owner keeps it
-        let kept = reg
-            .mint_with_actions([5u8; 20], &root, &[CID_A], false)
-            .unwrap();
-        assert_eq!(reg.by_token_id(&kept.token_id).unwrap().owner, [5u8; 20]);
-    }
-
-    #[test]
-    fn mint_with_a_bad_cid_mints_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
-        assert!(reg
-            .mint_with_actions([6u8; 20], &root(), &[CID_A, "bafynotv0"], true)
-            .is_err());
-        assert!(reg.owned_by([6u8; 20]).unwrap().is_empty());
-        assert!(reg.owned_by(BURNED_OWNER).unwrap().is_empty());
-    }
-
-    #[test]
-    fn the_registry_trait_stays_object_safe() {
-        let dir = tempfile::tempdir().unwrap();
-        let reg: Box<dyn Registry> =
-            Box::new(SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap());
-        let rec = reg
-            .mint_with_actions([1u8; 20], &root(), &[CID_A], false)
-            .unwrap();
-        assert!(reg.is_permitted_action(&rec.token_id, CID_A).unwrap());
+        let reg = open(&dir);
+        reg.lock().execute_batch("DROP TABLE pkps").unwrap();
+        let e = reg.by_token_id(&[1u8; 32]).unwrap_err();
+        assert!(matches!(e, RegistryError::Storage(_)), "{e}");
     }
 }
