@@ -90,6 +90,15 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A handler's result as a response: JSON on success, the JSON error
+/// (with the request's correlation id) otherwise.
+fn respond<T: serde::Serialize>(result: Result<T, ApiError>, corr: String) -> Response {
+    match result {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => Answer(e, corr).into_response(),
+    }
+}
+
 async fn pkp_sign(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -103,10 +112,7 @@ async fn pkp_sign(
         node.pkp_sign(&rid, req).await
     }
     .await;
-    match result {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => Answer(e, corr).into_response(),
-    }
+    respond(result, corr)
 }
 
 async fn execute(
@@ -122,10 +128,7 @@ async fn execute(
         node.execute(&rid, req).await
     }
     .await;
-    match result {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => Answer(e, corr).into_response(),
-    }
+    respond(result, corr)
 }
 
 async fn upload_action(
@@ -140,10 +143,7 @@ async fn upload_action(
         node.upload_action(req)
     }
     .await;
-    match result {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => Answer(e, corr).into_response(),
-    }
+    respond(result, corr)
 }
 
 async fn handshake(
@@ -177,10 +177,7 @@ async fn handshake(
         })
     }
     .await;
-    match result {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => Answer(e, corr).into_response(),
-    }
+    respond(result, corr)
 }
 
 async fn status(State(node): State<Arc<Node>>) -> Response {
