@@ -585,18 +585,7 @@ async fn a_tampered_action_share_is_named_and_left_out() {
     let err = client
         .verify_execute(&rid, &tampered)
         .expect_err("t shares needed");
-    match err {
-        ClientError::NotEnoughShares { faults, valid, .. } => {
-            assert_eq!(valid, 2);
-            let named: Vec<_> = faults
-                .iter()
-                .filter(|f| f.misbehaved)
-                .map(|f| f.node)
-                .collect();
-            assert_eq!(named, vec![liar], "{faults:?}");
-        }
-        other => panic!("{other}"),
-    }
+    common::assert_only_liar_named(err, 2, liar);
     // a node that reports another response is outvoted and named
     let mut odd = answers.clone();
     let outsider = (0..4u32)

@@ -254,23 +254,9 @@ async fn a_tampered_share_is_named_and_left_out() {
     let err = client
         .verify_and_combine(&rid, &answers, &rec.public_key, d)
         .expect_err("t shares needed");
-    match err {
-        ClientError::NotEnoughShares { faults, valid, .. } => {
-            assert_eq!(valid, 3);
-            let named: Vec<_> = faults
-                .iter()
-                .filter(|f| f.misbehaved)
-                .map(|f| f.node)
-                .collect();
-            assert_eq!(named, vec![liar], "{faults:?}");
-        }
-        other => panic!("{other}"),
-    }
+    common::assert_only_liar_named(err, 3, liar);
     // a lie about the liar's commitment by the liar alone is outvoted
     let mut answers2 = answers.clone();
-    let honest: BTreeMap<u32, PkpSignResponse> =
-        answers2.iter().map(|(i, r)| (*i, r.clone())).collect();
-    let _ = honest;
     answers2
         .get_mut(&liar)
         .expect("liar")

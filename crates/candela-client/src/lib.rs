@@ -262,24 +262,7 @@ impl Client {
                 Err(reason) => faults.push(self.fault(i, reason, false)),
             }
         }
-        let outcome = self.combine_sign(&ok, pkp, &digest, &mut faults);
-        match outcome {
-            Ok(signature) => Ok(SignOutcome {
-                request_id: request_id.into(),
-                signature,
-                public_key: *pkp,
-                faults,
-                attempts: 1,
-            }),
-            Err(valid) => {
-                faults.sort_by_key(|f| f.node);
-                Err(ClientError::NotEnoughShares {
-                    needed: self.net.threshold,
-                    valid,
-                    faults,
-                })
-            }
-        }
+        self.finish_sign(request_id, &ok, pkp, digest, faults)
     }
 
     /// Verify every node's answer for one request and combine the valid
@@ -298,6 +281,19 @@ impl Client {
                 faults.push(self.fault(n.index, "no answer".into(), false));
             }
         }
+        self.finish_sign(request_id, answers, pkp, digest, faults)
+    }
+
+    /// Combine the answers into an outcome, or an error naming every node
+    /// that did not contribute (`faults` holds those already known).
+    fn finish_sign(
+        &self,
+        request_id: &str,
+        answers: &BTreeMap<u32, PkpSignResponse>,
+        pkp: &AffinePoint,
+        digest: [u8; 32],
+        mut faults: Vec<NodeFault>,
+    ) -> Result<SignOutcome, ClientError> {
         match self.combine_sign(answers, pkp, &digest, &mut faults) {
             Ok(signature) => Ok(SignOutcome {
                 request_id: request_id.into(),

@@ -271,3 +271,22 @@ pub fn random_digest() -> [u8; 32] {
     rand_core::OsRng.fill_bytes(&mut d);
     d
 }
+
+/// `err` says `valid` shares verified, and names exactly `liar` as the node
+/// that misbehaved.
+pub fn assert_only_liar_named(err: candela_client::ClientError, valid: usize, liar: u32) {
+    match err {
+        candela_client::ClientError::NotEnoughShares {
+            faults, valid: got, ..
+        } => {
+            assert_eq!(got, valid);
+            let named: Vec<_> = faults
+                .iter()
+                .filter(|f| f.misbehaved)
+                .map(|f| f.node)
+                .collect();
+            assert_eq!(named, vec![liar], "{faults:?}");
+        }
+        other => panic!("{other}"),
+    }
+}
