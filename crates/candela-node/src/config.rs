@@ -75,16 +75,18 @@ pub struct ActionsConfig {
 
 impl Default for ActionsConfig {
     fn default() -> Self {
+        // the sandbox's own defaults (Lit's), so the two cannot drift apart
+        let limits = candela_actions::Limits::default();
         ActionsConfig {
-            wall_time_ms: 30_000,
-            memory_bytes: 256 * 1024 * 1024,
-            code_bytes: 16 * 1024 * 1024,
-            response_bytes: 100 * 1024,
-            console_bytes: 100 * 1024,
-            fetches: 75,
-            signatures: 10,
-            call_depth: 5,
-            broadcasts: 30,
+            wall_time_ms: limits.wall_time.as_millis() as u64,
+            memory_bytes: limits.memory_bytes,
+            code_bytes: limits.code_bytes,
+            response_bytes: limits.response_bytes,
+            console_bytes: limits.console_bytes,
+            fetches: limits.fetches,
+            signatures: limits.signatures,
+            call_depth: limits.call_depth,
+            broadcasts: limits.broadcasts,
             fetch_timeout_ms: 10_000,
             fetch_max_response_bytes: 10 * 1024 * 1024,
             fetch_allow_loopback: false,
