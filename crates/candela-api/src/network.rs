@@ -24,6 +24,34 @@ pub enum RegistryLocation {
         /// Path of the SQLite file.
         path: String,
     },
+    /// The contracts of `contracts/` on an EVM chain.
+    #[serde(rename_all = "camelCase")]
+    Evm {
+        /// JSON-RPC URL of the chain.
+        rpc_url: String,
+        /// The deployment: what `candela contracts deploy` prints
+        /// (`chainId`, `deployer`, `pkpNft`, `pkpPermissions`, `staking`,
+        /// `keyDeriver`).
+        contracts: EvmContracts,
+    },
+}
+
+/// Where the contracts of an EVM registry are.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EvmContracts {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The account that deployed and administers the contracts (0x-hex).
+    pub deployer: String,
+    /// `PKPNFT` (0x-hex).
+    pub pkp_nft: String,
+    /// `PKPPermissions` (0x-hex).
+    pub pkp_permissions: String,
+    /// `Staking`: the node set (0x-hex).
+    pub staking: String,
+    /// `Secp256k1KeyDeriver` (0x-hex).
+    pub key_deriver: String,
 }
 
 /// The node set, written before the nodes start.

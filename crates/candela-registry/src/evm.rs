@@ -734,10 +734,6 @@ impl EvmRegistry {
 }
 
 impl Registry for EvmRegistry {
-    fn mint(&self, owner: &SigningKey, root: &AffinePoint) -> Result<PkpRecord, RegistryError> {
-        self.mint_with_actions(owner, root, &[], false)
-    }
-
     fn by_public_key(&self, public_key: &AffinePoint) -> Result<PkpRecord, RegistryError> {
         let token_id = derive::token_id(public_key);
         let pk = *public_key;
@@ -761,87 +757,56 @@ impl Registry for EvmRegistry {
         self.run(move |i| async move { i.owned_by(owner).await })
     }
 
-    fn add_permitted_action(
+    // TEMPORARY (being replaced on branch evm-registry): the full model.
+    fn permissions(&self, _: &[u8; 32]) -> Result<Vec<crate::Permission>, RegistryError> {
+        Err(RegistryError::Chain("not implemented yet".into()))
+    }
+    fn permission(
         &self,
-        owner: &SigningKey,
-        token_id: &[u8; 32],
-        ipfs_id: &str,
-        scope: u64,
-    ) -> Result<(), RegistryError> {
-        let multihash = candela_cid::parse_cid_v0(ipfs_id)?;
-        let key = owner.clone();
-        let token_id = *token_id;
-        let result = self.run(move |i| async move {
-            let _serialised = i.tx_lock.lock().await;
-            let provider = i.signing(&key);
-            i.permit(&provider, token_id, multihash.to_vec(), scope)
-                .await
-        });
-        match result {
-            // Name the real owner in the error.
-            Err(RegistryError::NotOwner {
-                token_id: t,
-                signer,
-                ..
-            }) => {
-                let owner = self
-                    .by_token_id(&token_id)
-                    .map(|r| derive::checksum_address(&r.owner))
-                    .unwrap_or_else(|_| "another address".into());
-                Err(RegistryError::NotOwner {
-                    token_id: t,
-                    owner,
-                    signer,
-                })
-            }
-            other => other,
-        }
+        _: &[u8; 32],
+        _: u64,
+        _: &[u8],
+    ) -> Result<Option<std::collections::BTreeSet<u64>>, RegistryError> {
+        Err(RegistryError::Chain("not implemented yet".into()))
     }
-
-    fn is_permitted_action(
-        &self,
-        token_id: &[u8; 32],
-        ipfs_id: &str,
-    ) -> Result<bool, RegistryError> {
-        let multihash = candela_cid::parse_cid_v0(ipfs_id)?;
-        let id = U256::from_be_bytes(*token_id);
-        self.run(move |i| async move {
-            IPKPPermissions::new(i.addresses.pkp_permissions, &i.provider)
-                .isPermittedAction(id, multihash.to_vec().into())
-                .call()
-                .await
-                .map_err(|e| contract_err(&i.url, "isPermittedAction", e))
-        })
+    fn node_set(&self) -> Result<Option<crate::RegisteredNodeSet>, RegistryError> {
+        Err(RegistryError::Chain("not implemented yet".into()))
     }
-
-    fn permitted_actions(&self, token_id: &[u8; 32]) -> Result<Vec<String>, RegistryError> {
-        let id = U256::from_be_bytes(*token_id);
-        let list = self.run(move |i| async move {
-            IPKPPermissions::new(i.addresses.pkp_permissions, &i.provider)
-                .getPermittedActions(id)
-                .call()
-                .await
-                .map_err(|e| contract_err(&i.url, "getPermittedActions", e))
-        })?;
-        list.iter()
-            .map(|mh| Ok(candela_cid::multihash_to_cid_v0(mh)?))
-            .collect()
-    }
-
-    fn mint_with_actions(
+    fn mint_with(
         &self,
         owner: &SigningKey,
         root: &AffinePoint,
-        ipfs_ids: &[&str],
+        grants: &[crate::Permission],
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
-        let multihashes = ipfs_ids
-            .iter()
-            .map(|c| candela_cid::parse_cid_v0(c).map(|m| m.to_vec()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let multihashes = grants.iter().map(|g| g.method.id.clone()).collect();
         let key = owner.clone();
         let root = *root;
         self.run(move |i| async move { i.mint(key, root, multihashes, burn).await })
+    }
+    fn grant(
+        &self,
+        _: &SigningKey,
+        _: &[u8; 32],
+        _: &crate::Permission,
+    ) -> Result<(), RegistryError> {
+        Err(RegistryError::Chain("not implemented yet".into()))
+    }
+    fn revoke(&self, _: &SigningKey, _: &[u8; 32], _: u64, _: &[u8]) -> Result<(), RegistryError> {
+        Err(RegistryError::Chain("not implemented yet".into()))
+    }
+    fn transfer(&self, _: &SigningKey, _: &[u8; 32], _: [u8; 20]) -> Result<(), RegistryError> {
+        Err(RegistryError::Chain("not implemented yet".into()))
+    }
+    fn burn(&self, _: &SigningKey, _: &[u8; 32]) -> Result<(), RegistryError> {
+        Err(RegistryError::Chain("not implemented yet".into()))
+    }
+    fn set_node_set(
+        &self,
+        _: &SigningKey,
+        _: &crate::RegisteredNodeSet,
+    ) -> Result<(), RegistryError> {
+        Err(RegistryError::Chain("not implemented yet".into()))
     }
 }
 

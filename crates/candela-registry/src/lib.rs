@@ -25,6 +25,8 @@ mod conformance;
 pub mod evm;
 mod sqlite;
 
+use std::collections::BTreeSet;
+
 use candela_crypto::derive;
 use candela_crypto::AffinePoint;
 pub use evm::{EvmAddresses, EvmRegistry};
@@ -67,6 +69,20 @@ pub enum RegistryError {
     /// The EVM chain could not be reached or refused a transaction.
     #[error("EVM registry: {0}")]
     Chain(String),
+    /// A malformed argument: an auth method of type 0, an address id that
+    /// is not 20 bytes, a scope id out of range, a transfer to the zero
+    /// address, an invalid node set.
+    #[error("invalid registry input: {0}")]
+    Invalid(String),
+    /// The key that tried to change the node set is not the registry's
+    /// administrator.
+    #[error("the node set is administered by {admin}, not by the signer {signer}")]
+    NotAdmin {
+        /// The administrator's address (checksummed).
+        admin: String,
+        /// The signer's address (checksummed).
+        signer: String,
+    },
 }
 
 /// The Ethereum address of the key that signs a mutation.
@@ -77,9 +93,195 @@ pub fn signer_address(key: &SigningKey) -> [u8; 20] {
 /// The zero address: the owner of a burned PKP.
 pub const BURNED_OWNER: [u8; 20] = [0u8; 20];
 
+/// Lit's auth method scope "none" (scope id 0).
+pub const SCOPE_NONE: u64 = 0;
 /// Lit's auth method scope "sign anything" (scope id 1).
 pub const SCOPE_SIGN_ANYTHING: u64 = 1;
+/// Lit's auth method scope "personal sign" (scope id 2): EIP-191 messages only.
+pub const SCOPE_PERSONAL_SIGN: u64 = 2;
+/// Scope ids are `0..MAX_SCOPE_ID`; a larger one is refused
+/// ([`RegistryError::Invalid`]) so that every registry reads back exactly
+/// what was granted.
+pub const MAX_SCOPE_ID: u64 = 16;
 
+/// Auth method type 1: an Ethereum address (id = the 20 address bytes).
+pub const AUTH_METHOD_TYPE_ADDRESS: u64 = 1;
+/// Auth method type 2: a Lit Action (id = the 34-byte CIDv0 multihash).
+pub const AUTH_METHOD_TYPE_ACTION: u64 = 2;
+/// Auth method type 3: a WebAuthn credential.
+pub const AUTH_METHOD_TYPE_WEBAUTHN: u64 = 3;
+
+/// `uint256(keccak256(abi.encode(uint256 authMethodType, bytes id)))`, as
+/// Lit's `PKPPermissions.getAuthMethodId`.
+pub fn auth_method_id(auth_method_type: u64, id: &[u8]) -> [u8; 32] {
+    use alloy::primitives::{keccak256, Bytes, U256};
+    use alloy::sol_types::SolValue;
+    let encoded = (U256::from(auth_method_type), Bytes::copy_from_slice(id)).abi_encode_params();
+    keccak256(encoded).0
+}
+
+/// One way of using a PKP, as Lit's `PKPPermissions.AuthMethod`:
+/// an address, an action, or any other auth method (Google, Discord,
+/// WebAuthn, a custom type) identified by its type and id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AuthMethod {
+    /// The auth method type (1 address, 2 action, 3 WebAuthn, ...; 0 is
+    /// refused).
+    pub auth_method_type: u64,
+    /// The type-specific id bytes.
+    pub id: Vec<u8>,
+    /// The user's public key, where the type has one (else empty).
+    pub user_pubkey: Vec<u8>,
+}
+
+impl AuthMethod {
+    /// The action with CIDv0 `ipfs_id` (id = its 34-byte multihash).
+    pub fn action(ipfs_id: &str) -> Result<AuthMethod, RegistryError> {
+        Ok(AuthMethod {
+            auth_method_type: AUTH_METHOD_TYPE_ACTION,
+            id: candela_cid::parse_cid_v0(ipfs_id)?.to_vec(),
+            user_pubkey: Vec::new(),
+        })
+    }
+
+    /// The Ethereum address `address` (id = its 20 bytes).
+    pub fn address(address: [u8; 20]) -> AuthMethod {
+        AuthMethod {
+            auth_method_type: AUTH_METHOD_TYPE_ADDRESS,
+            id: address.to_vec(),
+            user_pubkey: Vec::new(),
+        }
+    }
+
+    /// `keccak256(abi.encode(type, id))`.
+    pub fn id_hash(&self) -> [u8; 32] {
+        auth_method_id(self.auth_method_type, &self.id)
+    }
+
+    /// Refuse what the contracts refuse: type 0, an address id that is not
+    /// 20 bytes, an action id that is not a sha2-256 multihash.
+    pub fn validate(&self) -> Result<(), RegistryError> {
+        validate_auth_method(self.auth_method_type, &self.id)
+    }
+
+    /// The action's CIDv0, for an action auth method.
+    pub fn ipfs_cid(&self) -> Option<String> {
+        (self.auth_method_type == AUTH_METHOD_TYPE_ACTION)
+            .then(|| candela_cid::multihash_to_cid_v0(&self.id).ok())
+            .flatten()
+    }
+
+    /// The address, for an address auth method.
+    pub fn eth_address(&self) -> Option<[u8; 20]> {
+        (self.auth_method_type == AUTH_METHOD_TYPE_ADDRESS)
+            .then(|| self.id.as_slice().try_into().ok())
+            .flatten()
+    }
+}
+
+/// The checks of [`AuthMethod::validate`] on a type and id.
+pub fn validate_auth_method(auth_method_type: u64, id: &[u8]) -> Result<(), RegistryError> {
+    match auth_method_type {
+        0 => Err(RegistryError::Invalid(
+            "auth method type 0 (none) cannot be permitted".into(),
+        )),
+        AUTH_METHOD_TYPE_ADDRESS if id.len() != 20 => Err(RegistryError::Invalid(format!(
+            "an address auth method id is 20 bytes, not {}",
+            id.len()
+        ))),
+        AUTH_METHOD_TYPE_ACTION => {
+            candela_cid::multihash_to_cid_v0(id)?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refuse scope ids at or above [`MAX_SCOPE_ID`].
+pub fn validate_scopes(scopes: &BTreeSet<u64>) -> Result<(), RegistryError> {
+    match scopes.iter().find(|s| **s >= MAX_SCOPE_ID) {
+        Some(s) => Err(RegistryError::Invalid(format!(
+            "scope id {s} is out of range (0..{MAX_SCOPE_ID})"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// An auth method permitted on a PKP, with its scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    /// What is permitted.
+    pub method: AuthMethod,
+    /// Its scope ids on this PKP (may be empty: permitted, no scope).
+    pub scopes: BTreeSet<u64>,
+}
+
+impl Permission {
+    /// `method` with the given scopes.
+    pub fn new(method: AuthMethod, scopes: impl IntoIterator<Item = u64>) -> Permission {
+        Permission {
+            method,
+            scopes: scopes.into_iter().collect(),
+        }
+    }
+}
+
+/// One node of the node set, as the registry records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredNode {
+    /// The node's base URL, `http://IP:PORT` (the EVM registry also stores
+    /// IP and port in Lit's validator struct).
+    pub url: String,
+    /// ed25519 identity key: signs every peer message.
+    pub identity_key: [u8; 32],
+    /// x25519 key for private peer messages.
+    pub encryption_key: [u8; 32],
+}
+
+/// The node set and threshold every node and client reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredNodeSet {
+    /// The nodes, in index order (node `i` has Shamir x-coordinate `i + 1`).
+    pub nodes: Vec<RegisteredNode>,
+    /// Parties needed to sign (1..=nodes.len()).
+    pub threshold: usize,
+}
+
+impl RegisteredNodeSet {
+    /// Refuse an empty set, a threshold out of 1..=n, duplicate identity
+    /// keys or URLs, and URLs that are not `http(s)://`.
+    pub fn validate(&self) -> Result<(), RegistryError> {
+        let n = self.nodes.len();
+        if n == 0 || self.threshold == 0 || self.threshold > n {
+            return Err(RegistryError::Invalid(format!(
+                "threshold {} for {n} nodes",
+                self.threshold
+            )));
+        }
+        let mut keys = BTreeSet::new();
+        let mut urls = BTreeSet::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !(node.url.starts_with("http://") || node.url.starts_with("https://")) {
+                return Err(RegistryError::Invalid(format!(
+                    "node {i}: URL {:?} is not http(s)",
+                    node.url
+                )));
+            }
+            if node.identity_key == [0u8; 32] || !keys.insert(node.identity_key) {
+                return Err(RegistryError::Invalid(format!(
+                    "node {i}: zero or duplicate identity key"
+                )));
+            }
+            if !urls.insert(node.url.as_str()) {
+                return Err(RegistryError::Invalid(format!(
+                    "node {i}: duplicate URL {}",
+                    node.url
+                )));
+            }
+        }
+        Ok(())
+    }
+}
 /// A PKP as the registry knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PkpRecord {
@@ -113,56 +315,249 @@ impl PkpRecord {
     }
 }
 
-/// Where PKPs and their owners are recorded.
+/// Where PKPs, their owners and permissions, and the node set are recorded.
 ///
-/// Mutations take the owner's signing key: the minted PKP belongs to that
-/// key's address, and a change to an existing PKP is refused
-/// ([`RegistryError::NotOwner`]) unless the key is its owner's.
+/// Mutations take a signing key: the minted PKP belongs to that key's
+/// address, and a change to an existing PKP is refused unless the key is its
+/// owner's. Every mutation validates its input first, then checks, in this
+/// order, that the PKP exists ([`RegistryError::UnknownPkp`]), is not burned
+/// ([`RegistryError::Burned`]) and is owned by the signer
+/// ([`RegistryError::NotOwner`]), and changes nothing when any check fails.
+///
+/// Reads of an unknown token id answer "not permitted" / empty lists, as the
+/// contracts do; only the record lookups answer `UnknownPkp`.
 pub trait Registry: Send + Sync {
-    /// Mint a PKP owned by `owner`'s address: the registry picks an
-    /// unpredictable, unique key id and records the derived key, which is
-    /// checked against `root` before it is returned.
-    fn mint(&self, owner: &SigningKey, root: &AffinePoint) -> Result<PkpRecord, RegistryError>;
+    // ------------------------------------------------------------ reads
+
     /// Look a PKP up by its public key.
     fn by_public_key(&self, public_key: &AffinePoint) -> Result<PkpRecord, RegistryError>;
     /// Look a PKP up by token id.
     fn by_token_id(&self, token_id: &[u8; 32]) -> Result<PkpRecord, RegistryError>;
-    /// Every PKP owned by `owner`.
+    /// Every PKP owned by `owner` ([`BURNED_OWNER`]: every burned PKP).
     fn owned_by(&self, owner: [u8; 20]) -> Result<Vec<PkpRecord>, RegistryError>;
-    /// Permit the action with CIDv0 `ipfs_id` to use the PKP `token_id` with
-    /// `scope`, authorised by the PKP owner's key. Idempotent; refused for a
-    /// burned PKP and for any key but the owner's.
-    fn add_permitted_action(
+    /// Every permission of the PKP, in the order first granted.
+    fn permissions(&self, token_id: &[u8; 32]) -> Result<Vec<Permission>, RegistryError>;
+    /// The scopes of one auth method on the PKP, or `None` when it is not
+    /// permitted. One indexed read: this is the signing path's check.
+    fn permission(
+        &self,
+        token_id: &[u8; 32],
+        auth_method_type: u64,
+        id: &[u8],
+    ) -> Result<Option<BTreeSet<u64>>, RegistryError>;
+    /// The node set, or `None` if it was never set.
+    fn node_set(&self) -> Result<Option<RegisteredNodeSet>, RegistryError>;
+
+    // -------------------------------------------------------- mutations
+
+    /// Mint a PKP owned by `owner`'s address: the registry picks an
+    /// unpredictable, unique key id and records the derived key (checked
+    /// against `root` before it is returned); then grants each of `grants`
+    /// and, when `burn` is set, burns it, so that nothing about it can
+    /// change afterwards ("mint, grant, burn").
+    ///
+    /// SQLite does all of it in one transaction; the EVM registry in one
+    /// transaction for a plain mint (`mintNext`) and for one action with
+    /// scope 1 and burn (`mintGrantAndBurnNext`), otherwise as mint, one
+    /// batched grant, burn, in that order, so a failure part-way leaves the
+    /// PKP with its owner and never burns it with grants missing. Every
+    /// grant is validated before anything is written.
+    fn mint_with(
+        &self,
+        owner: &SigningKey,
+        root: &AffinePoint,
+        grants: &[Permission],
+        burn: bool,
+    ) -> Result<PkpRecord, RegistryError>;
+    /// Permit `grant.method` on the PKP and add `grant.scopes` to its scopes
+    /// (a union: granting again never removes a scope). The auth method's
+    /// `user_pubkey` is recorded.
+    fn grant(
         &self,
         owner: &SigningKey,
         token_id: &[u8; 32],
-        ipfs_id: &str,
-        scope: u64,
+        grant: &Permission,
     ) -> Result<(), RegistryError>;
-    /// Whether the action with CIDv0 `ipfs_id` is permitted to use the PKP.
-    fn is_permitted_action(
+    /// Remove the auth method from the PKP, with all its scopes.
+    /// Revoking what is not permitted is a no-op (after the owner check).
+    fn revoke(
         &self,
+        owner: &SigningKey,
         token_id: &[u8; 32],
-        ipfs_id: &str,
-    ) -> Result<bool, RegistryError>;
-    /// The CIDs of every action permitted to use the PKP, in the order they
-    /// were permitted.
-    fn permitted_actions(&self, token_id: &[u8; 32]) -> Result<Vec<String>, RegistryError>;
-    /// Mint a PKP for `owner`, permit each action of `ipfs_ids` (scope
-    /// [`SCOPE_SIGN_ANYTHING`]) and, when `burn` is set, give it to the zero
-    /// address so that nothing about it can change afterwards.
-    ///
-    /// SQLite does all of it in one transaction. The EVM registry does it in
-    /// one transaction when there is at most one action (`mintNext`, or
-    /// `mintGrantAndBurnNext` when burning); otherwise it mints, permits and
-    /// burns in that order, one transaction each, so a failure part-way
-    /// leaves the PKP with its owner and never burns it with actions missing.
-    /// Every CID is checked before anything is written.
+        auth_method_type: u64,
+        id: &[u8],
+    ) -> Result<(), RegistryError>;
+    /// Give the PKP to `to` (not the zero address: use [`Registry::burn`]).
+    fn transfer(
+        &self,
+        owner: &SigningKey,
+        token_id: &[u8; 32],
+        to: [u8; 20],
+    ) -> Result<(), RegistryError>;
+    /// Burn the PKP: its owner becomes [`BURNED_OWNER`] and its permissions
+    /// are frozen forever.
+    fn burn(&self, owner: &SigningKey, token_id: &[u8; 32]) -> Result<(), RegistryError>;
+    /// Replace the node set. Only the registry's administrator may: on
+    /// SQLite the key that first set it, on the EVM the `Staking` owner.
+    fn set_node_set(
+        &self,
+        admin: &SigningKey,
+        set: &RegisteredNodeSet,
+    ) -> Result<(), RegistryError>;
+
+    // ------------------------------------------------ provided helpers
+
+    /// Mint a PKP with no permissions.
+    fn mint(&self, owner: &SigningKey, root: &AffinePoint) -> Result<PkpRecord, RegistryError> {
+        self.mint_with(owner, root, &[], false)
+    }
+
+    /// Mint a PKP permitting each action of `ipfs_ids` with scope 1, burned
+    /// if `burn` is set (see [`Registry::mint_with`]).
     fn mint_with_actions(
         &self,
         owner: &SigningKey,
         root: &AffinePoint,
         ipfs_ids: &[&str],
         burn: bool,
-    ) -> Result<PkpRecord, RegistryError>;
+    ) -> Result<PkpRecord, RegistryError> {
+        let grants = ipfs_ids
+            .iter()
+            .map(|c| {
+                Ok(Permission::new(
+                    AuthMethod::action(c)?,
+                    [SCOPE_SIGN_ANYTHING],
+                ))
+            })
+            .collect::<Result<Vec<_>, RegistryError>>()?;
+        self.mint_with(owner, root, &grants, burn)
+    }
+
+    /// Permit the action `ipfs_id` with `scope`.
+    fn add_permitted_action(
+        &self,
+        owner: &SigningKey,
+        token_id: &[u8; 32],
+        ipfs_id: &str,
+        scope: u64,
+    ) -> Result<(), RegistryError> {
+        self.grant(
+            owner,
+            token_id,
+            &Permission::new(AuthMethod::action(ipfs_id)?, [scope]),
+        )
+    }
+
+    /// Whether the auth method is permitted on the PKP.
+    fn is_permitted_auth_method(
+        &self,
+        token_id: &[u8; 32],
+        auth_method_type: u64,
+        id: &[u8],
+    ) -> Result<bool, RegistryError> {
+        Ok(self.permission(token_id, auth_method_type, id)?.is_some())
+    }
+
+    /// Whether the action with CIDv0 `ipfs_id` is permitted on the PKP
+    /// (a malformed CID is [`RegistryError::InvalidCid`]).
+    fn is_permitted_action(
+        &self,
+        token_id: &[u8; 32],
+        ipfs_id: &str,
+    ) -> Result<bool, RegistryError> {
+        let m = AuthMethod::action(ipfs_id)?;
+        self.is_permitted_auth_method(token_id, m.auth_method_type, &m.id)
+    }
+
+    /// Whether `address` is permitted: explicitly, or as the owner of a
+    /// live PKP.
+    fn is_permitted_address(
+        &self,
+        token_id: &[u8; 32],
+        address: [u8; 20],
+    ) -> Result<bool, RegistryError> {
+        if self.is_permitted_auth_method(token_id, AUTH_METHOD_TYPE_ADDRESS, &address)? {
+            return Ok(true);
+        }
+        match self.by_token_id(token_id) {
+            Ok(rec) => Ok(rec.owner == address && rec.owner != BURNED_OWNER),
+            Err(RegistryError::UnknownPkp(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The CIDs of the permitted actions, in the order first granted.
+    fn permitted_actions(&self, token_id: &[u8; 32]) -> Result<Vec<String>, RegistryError> {
+        Ok(self
+            .permissions(token_id)?
+            .iter()
+            .filter_map(|p| p.method.ipfs_cid())
+            .collect())
+    }
+
+    /// The permitted addresses: the owner of a live PKP first, then the
+    /// explicitly permitted ones in the order granted.
+    fn permitted_addresses(&self, token_id: &[u8; 32]) -> Result<Vec<[u8; 20]>, RegistryError> {
+        let mut out = Vec::new();
+        match self.by_token_id(token_id) {
+            Ok(rec) if rec.owner != BURNED_OWNER => out.push(rec.owner),
+            Ok(_) | Err(RegistryError::UnknownPkp(_)) => {}
+            Err(e) => return Err(e),
+        }
+        for p in self.permissions(token_id)? {
+            if let Some(a) = p.method.eth_address() {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every permitted auth method (of every type), in the order granted.
+    fn permitted_auth_methods(
+        &self,
+        token_id: &[u8; 32],
+    ) -> Result<Vec<AuthMethod>, RegistryError> {
+        Ok(self
+            .permissions(token_id)?
+            .into_iter()
+            .map(|p| p.method)
+            .collect())
+    }
+
+    /// Lit's `getPermittedAuthMethodScopes`: for each scope id
+    /// `0..max_scope_id`, whether the auth method has it on the PKP.
+    fn auth_method_scopes(
+        &self,
+        token_id: &[u8; 32],
+        auth_method_type: u64,
+        id: &[u8],
+        max_scope_id: u64,
+    ) -> Result<Vec<bool>, RegistryError> {
+        let scopes = self
+            .permission(token_id, auth_method_type, id)?
+            .unwrap_or_default();
+        Ok((0..max_scope_id).map(|s| scopes.contains(&s)).collect())
+    }
+}
+
+/// Open the registry a node set names: the SQLite file, or the EVM
+/// deployment over JSON-RPC (checked to answer and to hold the contracts).
+pub fn open(
+    location: &candela_api::network::RegistryLocation,
+) -> Result<Box<dyn Registry>, RegistryError> {
+    use candela_api::network::RegistryLocation;
+    match location {
+        RegistryLocation::Sqlite { path } => {
+            Ok(Box::new(SqliteRegistry::open(std::path::Path::new(path))?))
+        }
+        RegistryLocation::Evm { rpc_url, contracts } => {
+            let value = serde_json::to_value(contracts)
+                .map_err(|e| RegistryError::Encoding(format!("EVM contract addresses: {e}")))?;
+            let addresses: EvmAddresses = serde_json::from_value(value)
+                .map_err(|e| RegistryError::Encoding(format!("EVM contract addresses: {e}")))?;
+            Ok(Box::new(EvmRegistry::connect(rpc_url, addresses)?))
+        }
+    }
 }

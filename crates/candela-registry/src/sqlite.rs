@@ -1,21 +1,57 @@
 //! The embedded SQLite registry.
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 
 use candela_crypto::derive;
 use candela_crypto::AffinePoint;
 use rand_core::{OsRng, RngCore};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::{
-    signer_address, PkpRecord, Registry, RegistryError, SigningKey, BURNED_OWNER,
-    SCOPE_SIGN_ANYTHING,
+    signer_address, validate_scopes, Permission, PkpRecord, RegisteredNode, RegisteredNodeSet,
+    Registry, RegistryError, SigningKey, BURNED_OWNER,
 };
 
 /// A registry in one SQLite file (WAL mode), shareable by several processes.
+///
+/// Tables: `pkps` (one row per PKP; a burned PKP's owner is the zero
+/// address), `permissions` (one row per permitted auth method of a PKP,
+/// keyed by `keccak256(abi.encode(type, id))`, its scopes as a bit set),
+/// `nodes` and `meta` (the node set, its threshold and administrator).
 pub struct SqliteRegistry {
     conn: Mutex<Connection>,
 }
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS pkps (
+        token_id   TEXT PRIMARY KEY,
+        key_id     TEXT NOT NULL UNIQUE,
+        public_key TEXT NOT NULL UNIQUE,
+        owner      TEXT NOT NULL,
+        created_at INTEGER NOT NULL DEFAULT (unixepoch())
+    );
+    CREATE INDEX IF NOT EXISTS pkps_owner ON pkps(owner);
+    CREATE TABLE IF NOT EXISTS permissions (
+        token_id         TEXT NOT NULL REFERENCES pkps(token_id),
+        auth_method_id   BLOB NOT NULL CHECK (length(auth_method_id) = 32),
+        auth_method_type INTEGER NOT NULL CHECK (auth_method_type > 0),
+        id               BLOB NOT NULL,
+        user_pubkey      BLOB NOT NULL,
+        scopes           INTEGER NOT NULL,
+        seq              INTEGER NOT NULL,
+        PRIMARY KEY (token_id, auth_method_id)
+    );
+    CREATE TABLE IF NOT EXISTS nodes (
+        idx            INTEGER PRIMARY KEY,
+        url            TEXT NOT NULL UNIQUE,
+        identity_key   BLOB NOT NULL UNIQUE CHECK (length(identity_key) = 32),
+        encryption_key BLOB NOT NULL CHECK (length(encryption_key) = 32)
+    );
+    CREATE TABLE IF NOT EXISTS meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );";
 
 impl SqliteRegistry {
     /// Open (and create if needed) the registry file.
@@ -24,23 +60,7 @@ impl SqliteRegistry {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS pkps (
-                token_id   TEXT PRIMARY KEY,
-                key_id     TEXT NOT NULL UNIQUE,
-                public_key TEXT NOT NULL UNIQUE,
-                owner      TEXT NOT NULL,
-                created_at INTEGER NOT NULL DEFAULT (unixepoch())
-            );
-            CREATE INDEX IF NOT EXISTS pkps_owner ON pkps(owner);
-            CREATE TABLE IF NOT EXISTS permitted_actions (
-                token_id   TEXT NOT NULL REFERENCES pkps(token_id),
-                multihash  BLOB NOT NULL CHECK (length(multihash) = 34),
-                scope      INTEGER NOT NULL,
-                seq        INTEGER NOT NULL,
-                PRIMARY KEY (token_id, multihash, scope)
-            );",
-        )?;
+        conn.execute_batch(SCHEMA)?;
         Ok(SqliteRegistry {
             conn: Mutex::new(conn),
         })
@@ -55,7 +75,8 @@ impl SqliteRegistry {
         let sql =
             format!("SELECT token_id, key_id, public_key, owner FROM pkps WHERE {column} = ?1");
         let row = conn
-            .query_row(&sql, params![value], |r| {
+            .prepare_cached(&sql)?
+            .query_row(params![value], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -65,6 +86,35 @@ impl SqliteRegistry {
             })
             .optional()?;
         row.map(decode).transpose()
+    }
+
+    /// Run `change` in an immediate transaction after checking that the PKP
+    /// exists, is not burned and is owned by `owner`'s address.
+    fn mutate_owned<T>(
+        &self,
+        owner: &SigningKey,
+        token_id: &[u8; 32],
+        change: impl FnOnce(&Transaction<'_>) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let signer = signer_address(owner);
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let hex_id = || format!("0x{}", hex::encode(token_id));
+        match owner_in(&tx, token_id)? {
+            None => return Err(RegistryError::UnknownPkp(hex_id())),
+            Some(o) if o == BURNED_OWNER => return Err(RegistryError::Burned(hex_id())),
+            Some(o) if o != signer => {
+                return Err(RegistryError::NotOwner {
+                    token_id: hex_id(),
+                    owner: derive::checksum_address(&o),
+                    signer: derive::checksum_address(&signer),
+                })
+            }
+            Some(_) => {}
+        }
+        let out = change(&tx)?;
+        tx.commit()?;
+        Ok(out)
     }
 }
 
@@ -105,34 +155,74 @@ fn new_record(owner: [u8; 20], root: &AffinePoint) -> Result<PkpRecord, Registry
 /// The owner of a PKP inside a transaction (None: unknown PKP).
 fn owner_in(conn: &Connection, token_id: &[u8; 32]) -> Result<Option<[u8; 20]>, RegistryError> {
     let owner: Option<String> = conn
-        .query_row(
-            "SELECT owner FROM pkps WHERE token_id = ?1",
-            params![hex::encode(token_id)],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT owner FROM pkps WHERE token_id = ?1")?
+        .query_row(params![hex::encode(token_id)], |r| r.get(0))
         .optional()?;
     owner.map(|o| decode_fixed(&o)).transpose()
 }
 
-fn permit_in(
+/// Scope ids as a bit set (every id is below `MAX_SCOPE_ID` = 16).
+fn scope_bits(scopes: &BTreeSet<u64>) -> i64 {
+    scopes.iter().fold(0i64, |bits, s| bits | (1i64 << s))
+}
+
+fn scope_set(bits: i64) -> BTreeSet<u64> {
+    (0..crate::MAX_SCOPE_ID)
+        .filter(|s| bits & (1i64 << s) != 0)
+        .collect()
+}
+
+/// Refuse a malformed grant before anything is written.
+fn validate(grant: &Permission) -> Result<(), RegistryError> {
+    grant.method.validate()?;
+    validate_scopes(&grant.scopes)
+}
+
+/// Permit the auth method (union with the scopes it already has).
+fn grant_in(
     conn: &Connection,
     token_id: &[u8; 32],
-    multihash: &[u8],
-    scope: u64,
+    grant: &Permission,
+) -> Result<(), RegistryError> {
+    let m = &grant.method;
+    conn.prepare_cached(
+        "INSERT INTO permissions
+            (token_id, auth_method_id, auth_method_type, id, user_pubkey, scopes, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+            (SELECT coalesce(max(seq), 0) + 1 FROM permissions))
+         ON CONFLICT (token_id, auth_method_id) DO UPDATE
+            SET scopes = scopes | excluded.scopes, user_pubkey = excluded.user_pubkey",
+    )?
+    .execute(params![
+        hex::encode(token_id),
+        m.id_hash().as_slice(),
+        m.auth_method_type as i64,
+        m.id.as_slice(),
+        m.user_pubkey.as_slice(),
+        scope_bits(&grant.scopes),
+    ])?;
+    Ok(())
+}
+
+fn set_owner_in(
+    conn: &Connection,
+    token_id: &[u8; 32],
+    owner: [u8; 20],
 ) -> Result<(), RegistryError> {
     conn.execute(
-        "INSERT OR IGNORE INTO permitted_actions (token_id, multihash, scope, seq)
-         VALUES (?1, ?2, ?3, (SELECT coalesce(max(seq), 0) + 1 FROM permitted_actions))",
-        params![hex::encode(token_id), multihash, scope as i64],
+        "UPDATE pkps SET owner = ?1 WHERE token_id = ?2",
+        params![hex::encode(owner), hex::encode(token_id)],
     )?;
     Ok(())
 }
 
-impl Registry for SqliteRegistry {
-    fn mint(&self, owner: &SigningKey, root: &AffinePoint) -> Result<PkpRecord, RegistryError> {
-        self.mint_with_actions(owner, root, &[], false)
-    }
+fn type_to_sql(auth_method_type: u64) -> Result<i64, RegistryError> {
+    i64::try_from(auth_method_type).map_err(|_| {
+        RegistryError::Invalid(format!("auth method type {auth_method_type} is too large"))
+    })
+}
 
+impl Registry for SqliteRegistry {
     fn by_public_key(&self, public_key: &AffinePoint) -> Result<PkpRecord, RegistryError> {
         self.query_one("public_key", &pk_hex(public_key))?
             .ok_or_else(|| RegistryError::UnknownPkp(derive::public_key_hex(public_key)))
@@ -145,7 +235,7 @@ impl Registry for SqliteRegistry {
 
     fn owned_by(&self, owner: [u8; 20]) -> Result<Vec<PkpRecord>, RegistryError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT token_id, key_id, public_key, owner FROM pkps WHERE owner = ?1 ORDER BY created_at, token_id",
         )?;
         let rows = stmt.query_map(params![hex::encode(owner)], |r| {
@@ -163,87 +253,105 @@ impl Registry for SqliteRegistry {
         Ok(out)
     }
 
-    fn add_permitted_action(
-        &self,
-        owner: &SigningKey,
-        token_id: &[u8; 32],
-        ipfs_id: &str,
-        scope: u64,
-    ) -> Result<(), RegistryError> {
-        let signer = signer_address(owner);
-        let multihash = candela_cid::parse_cid_v0(ipfs_id)?;
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        match owner_in(&tx, token_id)? {
-            None => {
-                return Err(RegistryError::UnknownPkp(format!(
-                    "0x{}",
-                    hex::encode(token_id)
-                )))
-            }
-            Some(o) if o == BURNED_OWNER => {
-                return Err(RegistryError::Burned(format!(
-                    "0x{}",
-                    hex::encode(token_id)
-                )))
-            }
-            Some(o) if o != signer => {
-                return Err(RegistryError::NotOwner {
-                    token_id: format!("0x{}", hex::encode(token_id)),
-                    owner: derive::checksum_address(&o),
-                    signer: derive::checksum_address(&signer),
-                })
-            }
-            Some(_) => {}
-        }
-        permit_in(&tx, token_id, &multihash, scope)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn is_permitted_action(
-        &self,
-        token_id: &[u8; 32],
-        ipfs_id: &str,
-    ) -> Result<bool, RegistryError> {
-        let multihash = candela_cid::parse_cid_v0(ipfs_id)?;
-        let found: Option<i64> = self
-            .lock()
-            .query_row(
-                "SELECT 1 FROM permitted_actions WHERE token_id = ?1 AND multihash = ?2 LIMIT 1",
-                params![hex::encode(token_id), multihash.as_slice()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(found.is_some())
-    }
-
-    fn permitted_actions(&self, token_id: &[u8; 32]) -> Result<Vec<String>, RegistryError> {
+    fn permissions(&self, token_id: &[u8; 32]) -> Result<Vec<Permission>, RegistryError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT multihash FROM permitted_actions WHERE token_id = ?1
-             GROUP BY multihash ORDER BY min(seq)",
+        let mut stmt = conn.prepare_cached(
+            "SELECT auth_method_type, id, user_pubkey, scopes FROM permissions
+             WHERE token_id = ?1 ORDER BY seq",
         )?;
-        let rows = stmt.query_map(params![hex::encode(token_id)], |r| r.get::<_, Vec<u8>>(0))?;
+        let rows = stmt.query_map(params![hex::encode(token_id)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(candela_cid::multihash_to_cid_v0(&row?)?);
+            let (t, id, user_pubkey, bits) = row?;
+            out.push(Permission {
+                method: crate::AuthMethod {
+                    auth_method_type: t as u64,
+                    id,
+                    user_pubkey,
+                },
+                scopes: scope_set(bits),
+            });
         }
         Ok(out)
     }
 
-    fn mint_with_actions(
+    fn permission(
+        &self,
+        token_id: &[u8; 32],
+        auth_method_type: u64,
+        id: &[u8],
+    ) -> Result<Option<BTreeSet<u64>>, RegistryError> {
+        let bits: Option<i64> = self
+            .lock()
+            .prepare_cached(
+                "SELECT scopes FROM permissions WHERE token_id = ?1 AND auth_method_id = ?2",
+            )?
+            .query_row(
+                params![
+                    hex::encode(token_id),
+                    crate::auth_method_id(auth_method_type, id).as_slice()
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(bits.map(scope_set))
+    }
+
+    fn node_set(&self) -> Result<Option<RegisteredNodeSet>, RegistryError> {
+        let conn = self.lock();
+        let threshold: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'threshold'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(threshold) = threshold else {
+            return Ok(None);
+        };
+        let threshold = threshold
+            .parse()
+            .map_err(|e| RegistryError::Encoding(format!("threshold: {e}")))?;
+        let mut stmt =
+            conn.prepare("SELECT url, identity_key, encryption_key FROM nodes ORDER BY idx")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut nodes = Vec::new();
+        for row in rows {
+            let (url, identity, encryption) = row?;
+            let key = |v: Vec<u8>| {
+                <[u8; 32]>::try_from(v)
+                    .map_err(|_| RegistryError::Encoding("node key is not 32 bytes".into()))
+            };
+            nodes.push(RegisteredNode {
+                url,
+                identity_key: key(identity)?,
+                encryption_key: key(encryption)?,
+            });
+        }
+        Ok(Some(RegisteredNodeSet { nodes, threshold }))
+    }
+
+    fn mint_with(
         &self,
         owner: &SigningKey,
         root: &AffinePoint,
-        ipfs_ids: &[&str],
+        grants: &[Permission],
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
-        // Parse every CID before touching the database.
-        let multihashes = ipfs_ids
-            .iter()
-            .map(|c| candela_cid::parse_cid_v0(c))
-            .collect::<Result<Vec<_>, _>>()?;
+        for g in grants {
+            validate(g)?;
+        }
         let owner = signer_address(owner);
         let mut rec = new_record(owner, root)?;
         let mut conn = self.lock();
@@ -257,18 +365,114 @@ impl Registry for SqliteRegistry {
                 hex::encode(owner)
             ],
         )?;
-        for mh in &multihashes {
-            permit_in(&tx, &rec.token_id, mh, SCOPE_SIGN_ANYTHING)?;
+        for g in grants {
+            grant_in(&tx, &rec.token_id, g)?;
         }
         if burn {
-            tx.execute(
-                "UPDATE pkps SET owner = ?1 WHERE token_id = ?2",
-                params![hex::encode(BURNED_OWNER), hex::encode(rec.token_id)],
-            )?;
+            set_owner_in(&tx, &rec.token_id, BURNED_OWNER)?;
             rec.owner = BURNED_OWNER;
         }
         tx.commit()?;
         Ok(rec)
+    }
+
+    fn grant(
+        &self,
+        owner: &SigningKey,
+        token_id: &[u8; 32],
+        grant: &Permission,
+    ) -> Result<(), RegistryError> {
+        validate(grant)?;
+        type_to_sql(grant.method.auth_method_type)?;
+        self.mutate_owned(owner, token_id, |tx| grant_in(tx, token_id, grant))
+    }
+
+    fn revoke(
+        &self,
+        owner: &SigningKey,
+        token_id: &[u8; 32],
+        auth_method_type: u64,
+        id: &[u8],
+    ) -> Result<(), RegistryError> {
+        crate::validate_auth_method(auth_method_type, id)?;
+        let hash = crate::auth_method_id(auth_method_type, id);
+        self.mutate_owned(owner, token_id, |tx| {
+            tx.execute(
+                "DELETE FROM permissions WHERE token_id = ?1 AND auth_method_id = ?2",
+                params![hex::encode(token_id), hash.as_slice()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn transfer(
+        &self,
+        owner: &SigningKey,
+        token_id: &[u8; 32],
+        to: [u8; 20],
+    ) -> Result<(), RegistryError> {
+        if to == BURNED_OWNER {
+            return Err(RegistryError::Invalid(
+                "cannot transfer a PKP to the zero address (burn it instead)".into(),
+            ));
+        }
+        self.mutate_owned(owner, token_id, |tx| set_owner_in(tx, token_id, to))
+    }
+
+    fn burn(&self, owner: &SigningKey, token_id: &[u8; 32]) -> Result<(), RegistryError> {
+        self.mutate_owned(owner, token_id, |tx| {
+            set_owner_in(tx, token_id, BURNED_OWNER)
+        })
+    }
+
+    fn set_node_set(
+        &self,
+        admin: &SigningKey,
+        set: &RegisteredNodeSet,
+    ) -> Result<(), RegistryError> {
+        set.validate()?;
+        let signer = signer_address(admin);
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'admin'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match current {
+            Some(a) if a != hex::encode(signer) => {
+                return Err(RegistryError::NotAdmin {
+                    admin: derive::checksum_address(&decode_fixed(&a)?),
+                    signer: derive::checksum_address(&signer),
+                })
+            }
+            Some(_) => {}
+            None => {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('admin', ?1)",
+                    params![hex::encode(signer)],
+                )?;
+            }
+        }
+        tx.execute("DELETE FROM nodes", [])?;
+        for (i, n) in set.nodes.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO nodes (idx, url, identity_key, encryption_key) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    i as i64,
+                    n.url,
+                    n.identity_key.as_slice(),
+                    n.encryption_key.as_slice()
+                ],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('threshold', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![set.threshold.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 }
 
