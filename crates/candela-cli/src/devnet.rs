@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use candela_api::network::{NetworkInfo, NodeInfo, NodeSet, RegistryLocation};
+use candela_api::network::NetworkInfo;
 use candela_client::Client;
 use candela_node::config::{ActionsConfig, NodeConfig, PoolConfig};
 use candela_node::peer::Identity;
+use candela_registry::{RegisteredNode, RegisteredNodeSet};
 use rand_core::RngCore;
 use tokio::process::Child;
 
@@ -40,8 +41,20 @@ pub struct DevnetArgs {
     pub action_max_signatures: u32,
     /// A chain's JSON-RPC URL for actions (`Lit.Actions.getRpcUrl`,
     /// `getLatestNonce`), as NAME=URL; repeatable.
-    #[arg(long = "rpc-url", value_name = "NAME=URL")]
-    pub rpc_urls: Vec<String>,
+    #[arg(long = "chain-rpc", value_name = "NAME=URL")]
+    pub chain_rpc: Vec<String>,
+    /// Where PKPs, permissions and the node set live: `sqlite` (one file in
+    /// --dir) or `anvil` (a local anvil started with the devnet, the
+    /// contracts of contracts/ deployed to it).
+    #[arg(long, value_enum, default_value_t = crate::chain::ChainKind::Sqlite)]
+    pub chain: crate::chain::ChainKind,
+    /// Run the registry on the EVM chain at this JSON-RPC URL: the contracts
+    /// are deployed there with --private-key.
+    #[arg(long, conflicts_with = "chain")]
+    pub rpc_url: Option<String>,
+    /// The deployer's key for --rpc-url (it administers the node set).
+    #[arg(long, env = "CANDELA_DEPLOYER_KEY", requires = "rpc_url")]
+    pub deployer_key: Option<String>,
     /// Print no progress.
     #[arg(long)]
     pub quiet: bool,
@@ -61,9 +74,11 @@ pub struct Devnet {
     pub dir: PathBuf,
     pub network_path: PathBuf,
     pub children: Vec<Child>,
+    /// The registry it runs on (and the anvil it started, if any).
+    pub chain: crate::chain::DevnetChain,
 }
 
-fn write_secret(path: &Path, content: &str) -> anyhow::Result<()> {
+pub fn write_secret(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -74,14 +89,14 @@ fn write_secret(path: &Path, content: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
 
-fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<_, _>>()?;
@@ -106,67 +121,77 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let dir = std::fs::canonicalize(&args.dir)?;
-    let set_path = dir.join("nodes.json");
-    let set: NodeSet = if set_path.exists() {
-        let set: NodeSet = serde_json::from_slice(&std::fs::read(&set_path)?)?;
-        if set.nodes.len() != args.nodes {
-            bail!(
-                "{} holds a network of {} nodes, not {}; use another --dir",
-                dir.display(),
-                set.nodes.len(),
-                args.nodes
-            );
-        }
-        set
-    } else {
-        let ports: Vec<u16> = if args.base_port == 0 {
-            free_ports(args.nodes)?
-        } else {
-            (0..args.nodes as u16).map(|i| args.base_port + i).collect()
-        };
-        let mut nodes = Vec::new();
-        for (i, port) in ports.iter().enumerate() {
-            let node_dir = dir.join(format!("node-{i}"));
-            std::fs::create_dir_all(&node_dir)?;
-            let id = Identity::generate();
-            write_secret(&node_dir.join("identity.key"), &id.to_secret_string())?;
-            let mut storage_key = [0u8; 32];
-            rand_core::OsRng.fill_bytes(&mut storage_key);
-            write_secret(&node_dir.join("storage.key"), &hex::encode(storage_key))?;
-            nodes.push(NodeInfo {
-                index: i as u32,
-                url: format!("http://127.0.0.1:{port}"),
-                identity_key: id.identity_key_hex(),
-                encryption_key: id.encryption_key_hex(),
-            });
-        }
-        let set = NodeSet {
-            nodes,
-            threshold: candela_crypto::threshold_for(args.nodes),
-            registry: RegistryLocation::Sqlite {
-                path: dir.join("registry.sqlite").display().to_string(),
-            },
-        };
-        write_atomic(&set_path, &serde_json::to_vec_pretty(&set)?)?;
-        set
-    };
     let mut rpc_urls = std::collections::BTreeMap::new();
-    for entry in &args.rpc_urls {
+    for entry in &args.chain_rpc {
         let Some((name, url)) = entry.split_once('=') else {
-            bail!("--rpc-url wants NAME=URL, got {entry:?}");
+            bail!("--chain-rpc wants NAME=URL, got {entry:?}");
         };
         rpc_urls.insert(name.to_string(), url.to_string());
     }
+    let chain = crate::chain::open_or_create(args, &dir).await?;
+    if let Some(url) = chain.action_rpc_url() {
+        // the registry's chain is also readable from actions, as "anvil"
+        rpc_urls.entry("anvil".to_string()).or_insert(url);
+    }
+    let registry = chain.registry()?;
+    let set = match registry.node_set()? {
+        Some(set) => {
+            if set.nodes.len() != args.nodes {
+                bail!(
+                    "{} holds a network of {} nodes, not {}; use another --dir",
+                    dir.display(),
+                    set.nodes.len(),
+                    args.nodes
+                );
+            }
+            set
+        }
+        None => {
+            let ports: Vec<u16> = if args.base_port == 0 {
+                free_ports(args.nodes)?
+            } else {
+                (0..args.nodes as u16).map(|i| args.base_port + i).collect()
+            };
+            let mut nodes = Vec::new();
+            for (i, port) in ports.iter().enumerate() {
+                let node_dir = dir.join(format!("node-{i}"));
+                std::fs::create_dir_all(&node_dir)?;
+                let id = Identity::generate();
+                let id_path = node_dir.join("identity.key");
+                if id_path.exists() {
+                    std::fs::remove_file(&id_path)?;
+                }
+                write_secret(&id_path, &id.to_secret_string())?;
+                let key_path = node_dir.join("storage.key");
+                if !key_path.exists() {
+                    let mut storage_key = [0u8; 32];
+                    rand_core::OsRng.fill_bytes(&mut storage_key);
+                    write_secret(&key_path, &hex::encode(storage_key))?;
+                }
+                nodes.push(RegisteredNode {
+                    url: format!("http://127.0.0.1:{port}"),
+                    identity_key: id.identity_key_bytes(),
+                    encryption_key: id.encryption_key_bytes(),
+                });
+            }
+            let set = RegisteredNodeSet {
+                nodes,
+                threshold: candela_crypto::threshold_for(args.nodes),
+            };
+            registry.set_node_set(&chain.admin_key()?, &set)?;
+            set
+        }
+    };
+    let nodes = candela_node::node::node_infos(&set);
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
-    for n in &set.nodes {
+    for n in &nodes {
         let node_dir = dir.join(format!("node-{}", n.index));
         let listen = n.url.trim_start_matches("http://").to_string();
         let cfg = NodeConfig {
-            index: n.index,
             listen,
             data_dir: node_dir.clone(),
-            node_set: set_path.clone(),
+            registry: chain.location.clone(),
             identity_file: node_dir.join("identity.key"),
             storage_key_file: Some(node_dir.join("storage.key")),
             pool: PoolConfig {
@@ -215,22 +240,28 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
         dir: dir.clone(),
         network_path: network_path.clone(),
         children,
+        chain,
     };
-    wait_until_ready(&mut devnet, &set, args.quiet).await?;
-    Ok(devnet)
-}
-
-async fn wait_until_ready(devnet: &mut Devnet, set: &NodeSet, quiet: bool) -> anyhow::Result<()> {
-    // A client view without a root key yet, for status polling only.
     let probe = NetworkInfo {
-        nodes: set.nodes.clone(),
+        nodes,
         threshold: set.threshold,
+        // A client view without a root key yet, for status polling only.
         root_public_key: candela_crypto::derive::public_key_hex(
             &candela_crypto::ProjectivePoint::GENERATOR.to_affine(),
         ),
-        registry: set.registry.clone(),
+        registry: devnet.chain.location.clone(),
         ecdsa_protocol: String::new(),
     };
+    wait_until_ready(&mut devnet, probe, args.quiet).await?;
+    Ok(devnet)
+}
+
+async fn wait_until_ready(
+    devnet: &mut Devnet,
+    probe: NetworkInfo,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let set = probe.clone();
     let client = Client::new(probe)?;
     let started = Instant::now();
     let n = set.nodes.len();
@@ -265,6 +296,7 @@ async fn wait_until_ready(devnet: &mut Devnet, set: &NodeSet, quiet: bool) -> an
         );
         if ready.len() == n && roots.len() == 1 && free >= 1 {
             let root = roots.into_iter().next().unwrap_or_default();
+            devnet.chain.record_root_key(&root)?;
             let info = NetworkInfo {
                 nodes: set.nodes.clone(),
                 threshold: set.threshold,
@@ -294,7 +326,7 @@ impl Devnet {
         for c in &self.children {
             if let Some(pid) = c.id() {
                 // SAFETY-free: libc::kill only sends a signal to our own child.
-                unsafe_kill(pid, libc::SIGTERM);
+                send_signal(pid, libc::SIGTERM);
             }
         }
         for c in &mut self.children {
@@ -305,10 +337,11 @@ impl Devnet {
                 let _ = c.kill().await;
             }
         }
+        self.chain.stop().await;
     }
 }
 
-fn unsafe_kill(pid: u32, sig: i32) {
+pub fn send_signal(pid: u32, sig: i32) {
     #[allow(unsafe_code)]
     // SAFETY: kill(2) with a pid of our own child process has no memory effects.
     unsafe {

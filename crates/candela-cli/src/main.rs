@@ -1,6 +1,7 @@
 //! The `candela` command.
 mod action;
 mod bench;
+mod chain;
 mod devnet;
 mod pkp;
 

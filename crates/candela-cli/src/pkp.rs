@@ -1,18 +1,47 @@
-//! `candela pkp ...`: mint and sign.
+//! `candela pkp ...`: mint, grant, revoke, transfer, burn, show, list and sign.
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use candela_api::network::RegistryLocation;
 use candela_client::Client;
 use candela_crypto::derive;
-use candela_registry::{Registry, SqliteRegistry};
+use candela_registry::{
+    AuthMethod, Permission, PkpRecord, Registry, BURNED_OWNER, SCOPE_SIGN_ANYTHING,
+};
 use clap::Subcommand;
 use k256::ecdsa::SigningKey;
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// Which PKP a command is about: `--token-id` or `--pkp` (its public key).
+#[derive(clap::Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct PkpRef {
+    /// The PKP's token id (0x-hex or decimal).
+    #[arg(long)]
+    pub token_id: Option<String>,
+    /// The PKP's public key (hex).
+    #[arg(long)]
+    pub pkp: Option<String>,
+}
+
+/// What a grant or revoke is about: one action, address or auth method.
+#[derive(clap::Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct MethodRef {
+    /// An action, by CIDv0.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// An Ethereum address.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// Any auth method, as TYPE:ID_HEX (type as a number, e.g. 6:0xabcd...).
+    #[arg(long, value_name = "TYPE:ID")]
+    pub auth_method: Option<String>,
+}
 
 #[derive(Subcommand)]
 pub enum PkpCommand {
-    /// Mint a PKP owned by the given Ethereum key's address.
+    /// Mint a PKP owned by the given Ethereum key's address, optionally
+    /// permitting actions and addresses and burning it, in one operation.
     Mint {
         /// network.json.
         #[arg(long)]
@@ -20,20 +49,122 @@ pub enum PkpCommand {
         /// The owner's Ethereum private key (hex).
         #[arg(long, env = "CANDELA_PRIVATE_KEY")]
         private_key: String,
-        /// Permit the action with this CID to sign with the PKP (repeatable).
+        /// Permit the action with this CID to sign with the PKP, scope 1
+        /// (repeatable).
         #[arg(long = "permit-action")]
         permit_actions: Vec<String>,
-        /// Give the PKP away to the zero address in the same transaction, so
-        /// that only the permitted actions can ever use it.
-        #[arg(long, requires = "permit_actions")]
+        /// Permit this address to sign with the PKP, scope 1 (repeatable).
+        #[arg(long = "permit-address")]
+        permit_addresses: Vec<String>,
+        /// Give the PKP away to the zero address in the same operation, so
+        /// that only what was permitted can ever use it, and nothing about it
+        /// can change.
+        #[arg(long)]
         burn: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
-    /// Sign a 32-byte hash with a PKP you own.
-    Sign {
+    /// Permit an action, address or auth method on a PKP you own, with
+    /// scopes (added to the ones it has).
+    Grant {
         /// network.json.
         #[arg(long)]
         network: PathBuf,
         /// The owner's Ethereum private key (hex).
+        #[arg(long, env = "CANDELA_PRIVATE_KEY")]
+        private_key: String,
+        #[command(flatten)]
+        pkp: PkpRef,
+        #[command(flatten)]
+        method: MethodRef,
+        /// Scope ids (0 none, 1 sign anything, 2 personal sign); repeatable.
+        #[arg(long = "scope", default_values_t = [1u64])]
+        scopes: Vec<u64>,
+        /// The auth method's user public key (hex), where it has one.
+        #[arg(long)]
+        user_pubkey: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an action, address or auth method (and its scopes) from a PKP
+    /// you own.
+    Revoke {
+        /// network.json.
+        #[arg(long)]
+        network: PathBuf,
+        /// The owner's Ethereum private key (hex).
+        #[arg(long, env = "CANDELA_PRIVATE_KEY")]
+        private_key: String,
+        #[command(flatten)]
+        pkp: PkpRef,
+        #[command(flatten)]
+        method: MethodRef,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a PKP you own to another address.
+    Transfer {
+        /// network.json.
+        #[arg(long)]
+        network: PathBuf,
+        /// The owner's Ethereum private key (hex).
+        #[arg(long, env = "CANDELA_PRIVATE_KEY")]
+        private_key: String,
+        #[command(flatten)]
+        pkp: PkpRef,
+        /// The new owner's address.
+        #[arg(long)]
+        to: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Burn a PKP you own: no owner, permissions frozen forever.
+    Burn {
+        /// network.json.
+        #[arg(long)]
+        network: PathBuf,
+        /// The owner's Ethereum private key (hex).
+        #[arg(long, env = "CANDELA_PRIVATE_KEY")]
+        private_key: String,
+        #[command(flatten)]
+        pkp: PkpRef,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a PKP: keys, owner and every permission with its scopes.
+    Show {
+        /// network.json.
+        #[arg(long)]
+        network: PathBuf,
+        #[command(flatten)]
+        pkp: PkpRef,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the PKPs an address owns (`--owner 0x000…0` lists burned ones).
+    List {
+        /// network.json.
+        #[arg(long)]
+        network: PathBuf,
+        /// The owner's address.
+        #[arg(long)]
+        owner: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a 32-byte hash with a PKP you own or are permitted to use.
+    Sign {
+        /// network.json.
+        #[arg(long)]
+        network: PathBuf,
+        /// The caller's Ethereum private key (hex).
         #[arg(long, env = "CANDELA_PRIVATE_KEY")]
         private_key: String,
         /// The PKP public key (hex).
@@ -61,39 +192,201 @@ pub fn parse_hash(h: &str) -> anyhow::Result<[u8; 32]> {
     }
 }
 
-/// Open the network's registry.
-pub fn registry(client: &Client) -> anyhow::Result<SqliteRegistry> {
-    let RegistryLocation::Sqlite { path } = &client.network().registry;
-    Ok(SqliteRegistry::open(std::path::Path::new(path))?)
+/// Open the network's registry (the SQLite file or the EVM contracts).
+pub fn registry(client: &Client) -> anyhow::Result<Box<dyn Registry>> {
+    Ok(candela_registry::open(&client.network().registry)?)
 }
 
 /// Mint a PKP for `owner`; returns the JSON the CLI prints.
-pub fn mint(
-    client: &Client,
-    owner: &SigningKey,
-) -> anyhow::Result<(candela_registry::PkpRecord, serde_json::Value)> {
+pub fn mint(client: &Client, owner: &SigningKey) -> anyhow::Result<(PkpRecord, Value)> {
     mint_with_actions(client, owner, &[], false)
 }
 
-/// Mint a PKP for `owner`, permit `actions` and optionally burn it, in one
-/// registry transaction; returns the JSON the CLI prints.
+/// Mint a PKP for `owner`, permit `actions` (scope 1) and optionally burn
+/// it, in one registry operation; returns the JSON the CLI prints.
 pub fn mint_with_actions(
     client: &Client,
     owner: &SigningKey,
     actions: &[&str],
     burn: bool,
-) -> anyhow::Result<(candela_registry::PkpRecord, serde_json::Value)> {
+) -> anyhow::Result<(PkpRecord, Value)> {
+    let grants = actions
+        .iter()
+        .map(|c| {
+            Ok(Permission::new(
+                AuthMethod::action(c)?,
+                [SCOPE_SIGN_ANYTHING],
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    mint_with(client, owner, &grants, burn)
+}
+
+/// Mint a PKP for `owner` with `grants`, optionally burned.
+pub fn mint_with(
+    client: &Client,
+    owner: &SigningKey,
+    grants: &[Permission],
+    burn: bool,
+) -> anyhow::Result<(PkpRecord, Value)> {
     let reg = registry(client)?;
-    let rec = reg.mint_with_actions(owner, client.root_public_key(), actions, burn)?;
-    let out = json!({
+    let rec = reg.mint_with(owner, client.root_public_key(), grants, burn)?;
+    let out = pkp_json(reg.as_ref(), &rec)?;
+    Ok((rec, out))
+}
+
+/// A PKP as the CLI prints it: keys, owner, and every permission.
+pub fn pkp_json(reg: &dyn Registry, rec: &PkpRecord) -> anyhow::Result<Value> {
+    let permissions = reg.permissions(&rec.token_id)?;
+    let burned = rec.owner == BURNED_OWNER;
+    Ok(json!({
         "tokenId": format!("0x{}", hex::encode(rec.token_id)),
         "publicKey": derive::public_key_hex(&rec.public_key),
         "ethAddress": derive::checksum_address(&rec.eth_address()),
         "owner": derive::checksum_address(&rec.owner),
-        "permittedActions": reg.permitted_actions(&rec.token_id)?,
-        "burned": burn,
+        "burned": burned,
+        "permittedActions": permissions.iter().filter_map(|p| p.method.ipfs_cid()).collect::<Vec<_>>(),
+        "permittedAddresses": reg
+            .permitted_addresses(&rec.token_id)?
+            .iter()
+            .map(derive::checksum_address)
+            .collect::<Vec<_>>(),
+        "permissions": permissions.iter().map(permission_json).collect::<Vec<_>>(),
+    }))
+}
+
+fn permission_json(p: &Permission) -> Value {
+    let m = &p.method;
+    let mut v = json!({
+        "authMethodType": m.auth_method_type,
+        "id": format!("0x{}", hex::encode(&m.id)),
+        "authMethodId": format!("0x{}", hex::encode(m.id_hash())),
+        "scopes": p.scopes,
     });
-    Ok((rec, out))
+    if let Some(cid) = m.ipfs_cid() {
+        v["ipfsId"] = json!(cid);
+    }
+    if let Some(a) = m.eth_address() {
+        v["address"] = json!(derive::checksum_address(&a));
+    }
+    if !m.user_pubkey.is_empty() {
+        v["userPubkey"] = json!(format!("0x{}", hex::encode(&m.user_pubkey)));
+    }
+    v
+}
+
+/// Parse a token id given as 0x-hex or decimal.
+pub fn parse_token_id(text: &str) -> anyhow::Result<[u8; 32]> {
+    let text = text.trim();
+    if let Some(h) = text.strip_prefix("0x") {
+        let bytes = hex::decode(h).context("token id is not hex")?;
+        if bytes.len() > 32 {
+            bail!("token id is longer than 32 bytes");
+        }
+        let mut out = [0u8; 32];
+        out[32 - bytes.len()..].copy_from_slice(&bytes);
+        return Ok(out);
+    }
+    decimal_u256(text)
+}
+
+/// A decimal token id as 32 big-endian bytes.
+fn decimal_u256(text: &str) -> anyhow::Result<[u8; 32]> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("token id {text:?} is neither 0x-hex nor decimal");
+    }
+    let mut out = [0u8; 32];
+    for d in text.bytes().map(|b| u32::from(b - b'0')) {
+        let mut carry = d;
+        for b in out.iter_mut().rev() {
+            let v = u32::from(*b) * 10 + carry;
+            *b = (v & 0xff) as u8;
+            carry = v >> 8;
+        }
+        if carry != 0 {
+            bail!("token id {text} does not fit in 256 bits");
+        }
+    }
+    Ok(out)
+}
+
+fn token_id_of(r: &PkpRef) -> anyhow::Result<[u8; 32]> {
+    match (&r.token_id, &r.pkp) {
+        (Some(t), _) => parse_token_id(t),
+        (None, Some(pk)) => Ok(derive::token_id(
+            &derive::parse_public_key(pk).context("--pkp is not a public key")?,
+        )),
+        (None, None) => bail!("give --token-id or --pkp"),
+    }
+}
+
+fn address_arg(text: &str) -> anyhow::Result<[u8; 20]> {
+    derive::parse_address(text).with_context(|| format!("{text:?} is not an Ethereum address"))
+}
+
+fn hex_arg(text: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+    hex::decode(text.trim().trim_start_matches("0x")).with_context(|| format!("{what} is not hex"))
+}
+
+fn method_of(m: &MethodRef) -> anyhow::Result<AuthMethod> {
+    match (&m.action, &m.address, &m.auth_method) {
+        (Some(cid), _, _) => Ok(AuthMethod::action(cid)?),
+        (_, Some(a), _) => Ok(AuthMethod::address(address_arg(a)?)),
+        (_, _, Some(spec)) => {
+            let (t, id) = spec
+                .split_once(':')
+                .context("--auth-method wants TYPE:ID_HEX")?;
+            Ok(AuthMethod {
+                auth_method_type: t.parse().context("auth method type is not a number")?,
+                id: hex_arg(id, "auth method id")?,
+                user_pubkey: Vec::new(),
+            })
+        }
+        _ => bail!("give --action, --address or --auth-method"),
+    }
+}
+
+/// Print `value` as JSON, or `text` for people.
+fn print(json_out: bool, value: &Value, text: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", text(value));
+    }
+    Ok(())
+}
+
+/// A PKP for people.
+fn pkp_text(v: &Value) -> String {
+    let mut out = format!(
+        "PKP {}\n  token id    {}\n  public key  {}\n  owner       {}{}\n",
+        v["ethAddress"].as_str().unwrap_or_default(),
+        v["tokenId"].as_str().unwrap_or_default(),
+        v["publicKey"].as_str().unwrap_or_default(),
+        v["owner"].as_str().unwrap_or_default(),
+        if v["burned"] == json!(true) {
+            " (burned: permissions are frozen)"
+        } else {
+            ""
+        },
+    );
+    let perms = v["permissions"].as_array().cloned().unwrap_or_default();
+    if perms.is_empty() {
+        out.push_str("  permissions none\n");
+    }
+    for p in perms {
+        let what = match (p["ipfsId"].as_str(), p["address"].as_str()) {
+            (Some(cid), _) => format!("action  {cid}"),
+            (_, Some(a)) => format!("address {a}"),
+            _ => format!(
+                "auth method type {} id {}",
+                p["authMethodType"],
+                p["id"].as_str().unwrap_or_default()
+            ),
+        };
+        out.push_str(&format!("  permits {what} scopes {}\n", p["scopes"]));
+    }
+    out.trim_end().to_string()
 }
 
 /// The JSON printed for a signature.
@@ -117,12 +410,135 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             network,
             private_key,
             permit_actions,
+            permit_addresses,
             burn,
+            json,
         } => {
             let client = Client::from_file(&network)?;
-            let actions: Vec<&str> = permit_actions.iter().map(String::as_str).collect();
-            let (_, out) = mint_with_actions(&client, &signing_key(&private_key)?, &actions, burn)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            let mut grants = Vec::new();
+            for cid in &permit_actions {
+                grants.push(Permission::new(
+                    AuthMethod::action(cid)?,
+                    [SCOPE_SIGN_ANYTHING],
+                ));
+            }
+            for a in &permit_addresses {
+                grants.push(Permission::new(
+                    AuthMethod::address(address_arg(a)?),
+                    [SCOPE_SIGN_ANYTHING],
+                ));
+            }
+            let (_, out) = mint_with(&client, &signing_key(&private_key)?, &grants, burn)?;
+            print(json, &out, pkp_text)?;
+        }
+        PkpCommand::Grant {
+            network,
+            private_key,
+            pkp,
+            method,
+            scopes,
+            user_pubkey,
+            json,
+        } => {
+            let client = Client::from_file(&network)?;
+            let reg = registry(&client)?;
+            let token = token_id_of(&pkp)?;
+            let mut m = method_of(&method)?;
+            if let Some(pk) = &user_pubkey {
+                m.user_pubkey = hex_arg(pk, "--user-pubkey")?;
+            }
+            reg.grant(
+                &signing_key(&private_key)?,
+                &token,
+                &Permission::new(m, scopes),
+            )?;
+            print(
+                json,
+                &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
+                pkp_text,
+            )?;
+        }
+        PkpCommand::Revoke {
+            network,
+            private_key,
+            pkp,
+            method,
+            json,
+        } => {
+            let client = Client::from_file(&network)?;
+            let reg = registry(&client)?;
+            let token = token_id_of(&pkp)?;
+            let m = method_of(&method)?;
+            reg.revoke(
+                &signing_key(&private_key)?,
+                &token,
+                m.auth_method_type,
+                &m.id,
+            )?;
+            print(
+                json,
+                &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
+                pkp_text,
+            )?;
+        }
+        PkpCommand::Transfer {
+            network,
+            private_key,
+            pkp,
+            to,
+            json,
+        } => {
+            let client = Client::from_file(&network)?;
+            let reg = registry(&client)?;
+            let token = token_id_of(&pkp)?;
+            reg.transfer(&signing_key(&private_key)?, &token, address_arg(&to)?)?;
+            print(
+                json,
+                &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
+                pkp_text,
+            )?;
+        }
+        PkpCommand::Burn {
+            network,
+            private_key,
+            pkp,
+            json,
+        } => {
+            let client = Client::from_file(&network)?;
+            let reg = registry(&client)?;
+            let token = token_id_of(&pkp)?;
+            reg.burn(&signing_key(&private_key)?, &token)?;
+            print(
+                json,
+                &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
+                pkp_text,
+            )?;
+        }
+        PkpCommand::Show { network, pkp, json } => {
+            let client = Client::from_file(&network)?;
+            let reg = registry(&client)?;
+            let rec = reg.by_token_id(&token_id_of(&pkp)?)?;
+            print(json, &pkp_json(reg.as_ref(), &rec)?, pkp_text)?;
+        }
+        PkpCommand::List {
+            network,
+            owner,
+            json,
+        } => {
+            let client = Client::from_file(&network)?;
+            let reg = registry(&client)?;
+            let list = reg
+                .owned_by(address_arg(&owner)?)?
+                .iter()
+                .map(|r| pkp_json(reg.as_ref(), r))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            print(json, &json!(list), |v| {
+                let items = v.as_array().cloned().unwrap_or_default();
+                if items.is_empty() {
+                    return format!("{owner} owns no PKP");
+                }
+                items.iter().map(pkp_text).collect::<Vec<_>>().join("\n")
+            })?;
         }
         PkpCommand::Sign {
             network,

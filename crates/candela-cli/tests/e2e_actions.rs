@@ -8,10 +8,9 @@ use std::process::Command;
 
 use base64::Engine;
 use candela_api::auth::AuthSig;
-use candela_api::network::RegistryLocation;
 use candela_client::{new_request_id, ActionSource, Client, ClientError};
 use candela_crypto::derive;
-use candela_registry::{PkpRecord, Registry, SqliteRegistry};
+use candela_registry::{PkpRecord, Registry};
 use common::*;
 use serde_json::{json, Value};
 
@@ -26,9 +25,8 @@ fn lit_action(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn registry(client: &Client) -> SqliteRegistry {
-    let RegistryLocation::Sqlite { path } = &client.network().registry;
-    SqliteRegistry::open(std::path::Path::new(path)).expect("registry")
+fn registry(client: &Client) -> Box<dyn Registry> {
+    common::registry(client)
 }
 
 fn mint(
@@ -107,6 +105,7 @@ async fn prime_action_deployed_by_cid_signs_a_prime_and_explains_a_non_prime() {
     let (ok, minted, err) = cli(&[
         "pkp",
         "mint",
+        "--json",
         "--network",
         &network,
         "--private-key",
@@ -795,7 +794,7 @@ async fn get_rpc_url_get_latest_nonce_and_ethers_provider_read_a_real_anvil_chai
         assert!(anvil.rpc("eth_sendTransaction", tx).await.is_string());
     }
     let rpc_flag = format!("anvil={}", anvil.url);
-    let net = common::TestNet::start(3, &["--rpc-url", &rpc_flag]);
+    let net = common::TestNet::start(3, &["--chain-rpc", &rpc_flag]);
     let client = net.client();
     let code = format!(
         r#"(async () => {{

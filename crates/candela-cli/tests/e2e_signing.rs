@@ -141,9 +141,7 @@ fn mint(
     client: &candela_client::Client,
     owner: &k256::ecdsa::SigningKey,
 ) -> (candela_registry::PkpRecord, ()) {
-    use candela_registry::Registry;
-    let candela_api::network::RegistryLocation::Sqlite { path } = &client.network().registry;
-    let reg = candela_registry::SqliteRegistry::open(std::path::Path::new(path)).expect("registry");
+    let reg = common::registry(client);
     let rec = reg.mint(owner, client.root_public_key()).expect("mint");
     (rec, ())
 }

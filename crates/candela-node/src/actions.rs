@@ -28,7 +28,7 @@ use candela_api::v7::{
     PkpSignResponse,
 };
 use candela_crypto::derive;
-use candela_registry::{Registry, BURNED_OWNER};
+use candela_registry::Registry;
 use sha2::{Digest, Sha256};
 
 use crate::config::ActionsConfig;
@@ -385,6 +385,9 @@ impl Node {
             request_id: request_id.to_string(),
             caller,
             action_cid: cid.clone(),
+            permissions: Arc::new(crate::permit::PermissionCache::new(Arc::clone(
+                &self.registry,
+            ))),
             names: Mutex::new(BTreeSet::new()),
             shares: Mutex::new(BTreeMap::new()),
             leaders: Mutex::new(HashMap::new()),
@@ -542,6 +545,8 @@ pub struct ExecHost {
     request_id: String,
     caller: [u8; 20],
     action_cid: String,
+    /// This execution's permission reads, shared by all its signatures.
+    permissions: Arc<crate::permit::PermissionCache>,
     names: Mutex<BTreeSet<String>>,
     shares: Mutex<BTreeMap<String, ExecuteSignedShare>>,
     leaders: Mutex<HashMap<String, u32>>,
@@ -591,23 +596,16 @@ impl ExecHost {
         }
         let pk = derive::parse_public_key(&req.public_key)
             .map_err(|e| HostError::failed(format!("invalid publicKey: {e}")))?;
-        let pkp = self.node.signable_pkp(&pk).map_err(host_err)?;
-        let owner = pkp.owner == self.caller && pkp.owner != BURNED_OWNER;
-        if !owner {
-            let permitted = self
-                .node
-                .registry
-                .is_permitted_action(&pkp.token_id, &self.action_cid)
-                .map_err(|e| HostError::failed(e.to_string()))?;
-            if !permitted {
-                return Err(HostError::Denied(format!(
-                    "action {} is not permitted to sign with PKP {} and {} does not own it",
-                    self.action_cid,
-                    derive::checksum_address(&pkp.eth_address()),
-                    derive::checksum_address(&self.caller)
-                )));
-            }
-        }
+        let pkp = self.node.signable_pkp(&pk).await.map_err(host_err)?;
+        let permissions = Arc::clone(&self.permissions);
+        let who = crate::permit::Requester {
+            caller: self.caller,
+            action_cid: Some(self.action_cid.clone()),
+        };
+        let pkp = crate::node::blocking(move || permissions.authorise(&pkp, &who).map(|_| pkp))
+            .await
+            .map_err(host_err)?
+            .map_err(|e| host_err(crate::node::permit_error(e)))?;
         let rid = format!("{}:{}", self.request_id, name);
         let r = self
             .node
@@ -857,27 +855,102 @@ impl Host for ExecHost {
         op: String,
         args: serde_json::Value,
     ) -> Result<serde_json::Value, HostError> {
-        let reg = &self.node.registry;
-        let rerr = |e: candela_registry::RegistryError| HostError::failed(e.to_string());
-        match op.as_str() {
-            "isPermittedAction" => {
-                let token = parse_token_id(&args["tokenId"])?;
-                let cid = args["ipfsId"]
-                    .as_str()
-                    .ok_or_else(|| HostError::failed("isPermittedAction: missing ipfsId"))?;
-                Ok(serde_json::Value::Bool(
-                    reg.is_permitted_action(&token, cid).map_err(rerr)?,
-                ))
-            }
-            "getPermittedActions" => {
-                let token = parse_token_id(&args["tokenId"])?;
-                Ok(serde_json::json!(reg
-                    .permitted_actions(&token)
-                    .map_err(rerr)?))
-            }
-            _ => Err(HostError::Unsupported(op)),
+        if !PERMISSION_OPS.contains(&op.as_str()) {
+            return Err(HostError::Unsupported(op));
         }
+        let registry = self.node.registry.clone();
+        crate::node::blocking(move || permission_op(registry.as_ref(), &op, &args))
+            .await
+            .map_err(host_err)?
     }
+}
+
+/// The `Lit.Actions` functions that read the registry.
+const PERMISSION_OPS: &[&str] = &[
+    "isPermittedAction",
+    "isPermittedAddress",
+    "isPermittedAuthMethod",
+    "getPermittedActions",
+    "getPermittedAddresses",
+    "getPermittedAuthMethods",
+    "getPermittedAuthMethodScopes",
+];
+
+/// An auth method type given as a number or a decimal / 0x-hex string.
+fn parse_auth_method_type(v: &serde_json::Value) -> Result<u64, HostError> {
+    let bad = || HostError::failed(format!("invalid authMethodType {v}"));
+    match v {
+        serde_json::Value::Number(n) => n.as_u64().ok_or_else(bad),
+        serde_json::Value::String(s) => match s.strip_prefix("0x").or(s.strip_prefix("0X")) {
+            Some(h) => u64::from_str_radix(h, 16).map_err(|_| bad()),
+            None => s.parse().map_err(|_| bad()),
+        },
+        _ => Err(bad()),
+    }
+}
+
+/// `userId` bytes, as the prelude passes them (an array of byte values).
+fn parse_user_id(v: &serde_json::Value) -> Result<Vec<u8>, HostError> {
+    serde_json::from_value(v.clone()).map_err(|_| HostError::failed("userId must be bytes"))
+}
+
+/// One registry read of an action, answered in the shape Lit's nodes use:
+/// CIDs as base58 strings, addresses as lowercase 0x-hex, auth methods as
+/// `{auth_method_type, id, user_pubkey}` with 0x-hex values.
+pub(crate) fn permission_op(
+    reg: &dyn Registry,
+    op: &str,
+    args: &serde_json::Value,
+) -> Result<serde_json::Value, HostError> {
+    use serde_json::json;
+    let rerr = |e: candela_registry::RegistryError| HostError::failed(format!("{op}: {e}"));
+    let token = parse_token_id(&args["tokenId"])?;
+    let hex0x = |b: &[u8]| format!("0x{}", hex::encode(b));
+    Ok(match op {
+        "isPermittedAction" => {
+            let cid = args["ipfsId"]
+                .as_str()
+                .ok_or_else(|| HostError::failed("isPermittedAction: missing ipfsId"))?;
+            json!(reg.is_permitted_action(&token, cid).map_err(rerr)?)
+        }
+        "isPermittedAddress" => {
+            let text = args["address"]
+                .as_str()
+                .ok_or_else(|| HostError::failed("isPermittedAddress: missing address"))?;
+            let address = derive::parse_address(text)
+                .map_err(|e| HostError::failed(format!("isPermittedAddress: {e}")))?;
+            json!(reg.is_permitted_address(&token, address).map_err(rerr)?)
+        }
+        "isPermittedAuthMethod" => {
+            let t = parse_auth_method_type(&args["authMethodType"])?;
+            let id = parse_user_id(&args["userId"])?;
+            json!(reg.is_permitted_auth_method(&token, t, &id).map_err(rerr)?)
+        }
+        "getPermittedActions" => json!(reg.permitted_actions(&token).map_err(rerr)?),
+        "getPermittedAddresses" => json!(reg
+            .permitted_addresses(&token)
+            .map_err(rerr)?
+            .iter()
+            .map(|a| hex0x(a))
+            .collect::<Vec<_>>()),
+        "getPermittedAuthMethods" => json!(reg
+            .permitted_auth_methods(&token)
+            .map_err(rerr)?
+            .iter()
+            .map(|m| json!({
+                "auth_method_type": format!("0x{:X}", m.auth_method_type),
+                "id": hex0x(&m.id),
+                "user_pubkey": hex0x(&m.user_pubkey),
+            }))
+            .collect::<Vec<_>>()),
+        "getPermittedAuthMethodScopes" => {
+            let t = parse_auth_method_type(&args["authMethodType"])?;
+            let id = parse_user_id(&args["userId"])?;
+            let max = args["maxScopeId"].as_u64().unwrap_or(100).min(256);
+            json!(reg.auth_method_scopes(&token, t, &id, max).map_err(rerr)?)
+        }
+        other => return Err(HostError::Unsupported(other.to_string())),
+    })
 }
 
 #[cfg(test)]

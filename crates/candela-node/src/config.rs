@@ -101,14 +101,13 @@ impl Default for ActionsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeConfig {
-    /// This node's index in the node set.
-    pub index: u32,
     /// Address to listen on, e.g. `127.0.0.1:7470`.
     pub listen: String,
     /// Directory for this node's database.
     pub data_dir: PathBuf,
-    /// The node set file (`nodes.json`).
-    pub node_set: PathBuf,
+    /// The registry: PKPs and their permissions, and the node set (this
+    /// node finds its index there by its identity key) and threshold.
+    pub registry: candela_api::network::RegistryLocation,
     /// This node's identity secrets.
     pub identity_file: PathBuf,
     /// The 32-byte storage key (hex) file; if absent, the environment

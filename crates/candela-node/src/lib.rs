@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod node;
 pub mod peer;
+pub mod permit;
 pub mod runner;
 pub mod store;
 

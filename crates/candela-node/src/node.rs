@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use candela_api::auth::AuthSig;
-use candela_api::network::{NodeInfo, NodeSet, RegistryLocation};
+use candela_api::network::NodeInfo;
 use candela_api::v7::{
     CommitmentWire, NodeStatus, PkpSignRequest, PkpSignResponse, ShareProof, SignatureShareWire,
 };
 use candela_crypto::derive::{self, point_to_bytes, scalar_to_bytes};
 use candela_crypto::ecdsa::{signature_share, signing_commitments};
 use candela_crypto::session::{CaitSith, EcdsaBackend, KeyShare, Presignature};
-use candela_registry::{PkpRecord, Registry, RegistryError, SqliteRegistry};
+use candela_registry::{PkpRecord, RegisteredNodeSet, Registry, RegistryError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
@@ -67,7 +67,7 @@ pub struct Node {
     identity: Identity,
     directory: Directory,
     pub(crate) store: Store,
-    pub(crate) registry: SqliteRegistry,
+    pub(crate) registry: Arc<dyn Registry>,
     key: RwLock<Option<Arc<KeyShare>>>,
     hub: Arc<SessionHub>,
     outbox: UnboundedSender<Outbound>,
@@ -83,25 +83,55 @@ pub struct Node {
     pub(crate) action_slots: Arc<tokio::sync::Semaphore>,
 }
 
+/// The registry's node set; a devnet writes it just before starting the
+/// nodes, so wait a few seconds for it.
+fn read_node_set(registry: &dyn Registry) -> anyhow::Result<RegisteredNodeSet> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(set) = registry.node_set()? {
+            return Ok(set);
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("the registry has no node set");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The node set as the peer layer and clients see it.
+pub fn node_infos(set: &RegisteredNodeSet) -> Vec<NodeInfo> {
+    set.nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| NodeInfo {
+            index: i as u32,
+            url: n.url.clone(),
+            identity_key: hex::encode(n.identity_key),
+            encryption_key: hex::encode(n.encryption_key),
+        })
+        .collect()
+}
+
 impl Node {
     /// Load keys and storage and start the background loops.
     pub fn start(cfg: NodeConfig) -> anyhow::Result<Arc<Node>> {
-        let set: NodeSet = serde_json::from_slice(&std::fs::read(&cfg.node_set)?)?;
         let identity = Identity::from_secret_string(&std::fs::read_to_string(&cfg.identity_file)?)?;
-        let directory = Directory::new(&set.nodes)?;
-        let me = cfg.index;
-        let mine = set
-            .nodes
-            .get(me as usize)
-            .ok_or_else(|| anyhow::anyhow!("index {me} not in node set"))?;
-        if mine.identity_key != identity.identity_key_hex() {
-            anyhow::bail!("identity file does not match node {me} in the node set");
-        }
+        let registry: Arc<dyn Registry> = Arc::from(candela_registry::open(&cfg.registry)?);
+        let set = read_node_set(registry.as_ref())?;
+        let nodes = node_infos(&set);
+        let me = nodes
+            .iter()
+            .position(|n| n.identity_key == identity.identity_key_hex())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "this node's identity key {} is not in the registry's node set",
+                    identity.identity_key_hex()
+                )
+            })? as u32;
+        let directory = Directory::new(&nodes)?;
         let storage_key = load_storage_key(&cfg)?;
         std::fs::create_dir_all(&cfg.data_dir)?;
         let store = Store::open(&cfg.data_dir.join("node.sqlite"), &storage_key)?;
-        let RegistryLocation::Sqlite { path } = &set.registry;
-        let registry = SqliteRegistry::open(std::path::Path::new(path))?;
         let key = match store.get_secret(ROOT_SECRET)? {
             Some(bytes) => Some(Arc::new(KeyShare::from_bytes(&bytes)?)),
             None => None,
@@ -112,11 +142,11 @@ impl Node {
             .connect_timeout(Duration::from_millis(500))
             .pool_max_idle_per_host(32)
             .build()?;
-        let n = set.nodes.len();
+        let n = nodes.len();
         let node = Arc::new(Node {
             me,
             threshold: set.threshold,
-            nodes: set.nodes,
+            nodes,
             identity,
             directory,
             store,
@@ -692,16 +722,15 @@ impl Node {
         let pk = derive::parse_public_key(&req.pubkey)
             .map_err(|e| ApiError::bad_request("NodeInvalidPubkey", format!("pubkey: {e}")))?;
         let caller = verify_auth(&req.auth_sig)?;
-        let pkp = self.signable_pkp(&pk)?;
-        if pkp.owner != caller {
-            return Err(ApiError::forbidden(
-                "NodeUnauthorized",
-                format!(
-                    "{} does not own this PKP",
-                    derive::checksum_address(&caller)
-                ),
-            ));
-        }
+        let pkp = self.signable_pkp(&pk).await?;
+        let cache = crate::permit::PermissionCache::new(self.registry.clone());
+        let who = crate::permit::Requester {
+            caller,
+            action_cid: None,
+        };
+        let pkp = blocking(move || cache.authorise(&pkp, &who).map(|_| pkp))
+            .await?
+            .map_err(permit_error)?;
         self.claim_request(request_id, "pkp-sign")?;
         self.sign_share(request_id, &digest, &pkp).await
     }
@@ -723,17 +752,18 @@ impl Node {
 
     /// The PKP with this key, if the registry knows it and it is derived
     /// from the root key (checked by every node before it signs).
-    pub(crate) fn signable_pkp(
+    pub(crate) async fn signable_pkp(
         &self,
         pk: &candela_crypto::AffinePoint,
     ) -> Result<PkpRecord, ApiError> {
         let key = self
             .key()
             .ok_or_else(|| ApiError::unavailable("NodeNotReady", "root key not generated yet"))?;
-        let pkp = self.registry.by_public_key(pk).map_err(|e| match e {
-            RegistryError::UnknownPkp(_) => ApiError::not_found("NodeUnknownPkp", e.to_string()),
-            other => ApiError::internal(other),
-        })?;
+        let registry = self.registry.clone();
+        let pk = *pk;
+        let pkp = blocking(move || registry.by_public_key(&pk))
+            .await?
+            .map_err(registry_error)?;
         pkp.check_derivation(&key.public_key)
             .map_err(|e| ApiError::forbidden("NodePkpNotDerived", e.to_string()))?;
         Ok(pkp)
@@ -854,6 +884,38 @@ impl Node {
 }
 
 /// Verify an auth signature now; the caller's address.
+/// Run registry calls off the async workers: the EVM registry blocks on
+/// JSON-RPC.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// A registry failure as the API reports it: an unknown PKP is 404, bad
+/// input 400, a chain that is down or slow 503.
+pub(crate) fn registry_error(e: RegistryError) -> ApiError {
+    match e {
+        RegistryError::UnknownPkp(_) => ApiError::not_found("NodeUnknownPkp", e.to_string()),
+        RegistryError::InvalidCid(_) | RegistryError::Invalid(_) => {
+            ApiError::bad_request("NodeInvalidRegistryInput", e.to_string())
+        }
+        RegistryError::Chain(_) => ApiError::unavailable("NodeRegistryUnavailable", e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// A refused permission check as the API reports it (403), or the registry
+/// failure behind it.
+pub(crate) fn permit_error(e: crate::permit::PermitError) -> ApiError {
+    match e {
+        crate::permit::PermitError::Denied(why) => ApiError::forbidden("NodeUnauthorized", why),
+        crate::permit::PermitError::Registry(e) => registry_error(e),
+    }
+}
+
 pub(crate) fn verify_auth(auth: &AuthSig) -> Result<[u8; 20], ApiError> {
     auth.verify(time::OffsetDateTime::now_utc())
         .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))

@@ -112,12 +112,22 @@ impl Identity {
 
     /// Hex of the public identity key.
     pub fn identity_key_hex(&self) -> String {
-        hex::encode(self.signing.verifying_key().as_bytes())
+        hex::encode(self.identity_key_bytes())
+    }
+
+    /// The public ed25519 identity key.
+    pub fn identity_key_bytes(&self) -> [u8; 32] {
+        self.signing.verifying_key().to_bytes()
+    }
+
+    /// The public x25519 key.
+    pub fn encryption_key_bytes(&self) -> [u8; 32] {
+        PublicKey::from(&self.x25519).to_bytes()
     }
 
     /// Hex of the public x25519 key.
     pub fn encryption_key_hex(&self) -> String {
-        hex::encode(PublicKey::from(&self.x25519).as_bytes())
+        hex::encode(self.encryption_key_bytes())
     }
 
     /// Serialize the secrets (`ed25519_hex:x25519_hex`).

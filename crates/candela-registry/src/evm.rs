@@ -619,10 +619,33 @@ impl EvmRegistry {
         root_pubkey: &AffinePoint,
         artifacts: &Artifacts,
     ) -> Result<(EvmRegistry, EvmAddresses), RegistryError> {
+        let addresses = Self::deploy_contracts_with(rpc_url, deployer_key, artifacts)?;
+        let reg = Self::connect(rpc_url, addresses)?;
+        reg.set_root_pubkey(deployer_key, root_pubkey)?;
+        Ok((reg, addresses))
+    }
+
+    /// Deploy the contracts of [`Artifacts::default_dir`] and wire them
+    /// together, without the root key: a network sets it
+    /// ([`EvmRegistry::set_root_pubkey`]) once its key generation is done,
+    /// after its node set is registered.
+    pub fn deploy_contracts(
+        rpc_url: &str,
+        deployer_key: &SigningKey,
+    ) -> Result<EvmAddresses, RegistryError> {
+        let artifacts = Artifacts::load(&Artifacts::default_dir())?;
+        Self::deploy_contracts_with(rpc_url, deployer_key, &artifacts)
+    }
+
+    /// [`EvmRegistry::deploy_contracts`] with given artifacts.
+    pub fn deploy_contracts_with(
+        rpc_url: &str,
+        deployer_key: &SigningKey,
+        artifacts: &Artifacts,
+    ) -> Result<EvmAddresses, RegistryError> {
         let url = parse_url(rpc_url)?;
         let rt = runtime()?;
         let key = deployer_key.clone();
-        let root = uncompressed(root_pubkey);
         let art = artifacts.clone();
         let rpc = rpc_url.to_string();
         let addresses = block_on(&rt, async move {
@@ -692,11 +715,6 @@ impl EvmRegistry {
                     "setStakingAddress",
                     nft.setStakingAddress(staking).into_transaction_request(),
                 ),
-                (
-                    "setRootPubkey",
-                    nft.setRootPubkey(root.clone().into())
-                        .into_transaction_request(),
-                ),
             ] {
                 let r = provider
                     .send_transaction(call)
@@ -717,7 +735,47 @@ impl EvmRegistry {
             })
         })?;
         drop(rt);
-        Ok((Self::connect(rpc_url, addresses)?, addresses))
+        Ok(addresses)
+    }
+
+    /// The network root key the contracts derive PKP keys from, if set.
+    pub fn root_pubkey(&self) -> Result<Option<AffinePoint>, RegistryError> {
+        let on_chain = self.run(|i| async move {
+            IPKPNFT::new(i.addresses.pkp_nft, &i.provider)
+                .getRootPubkey()
+                .call()
+                .await
+                .map_err(|e| contract_err(&i.url, "getRootPubkey", e))
+        })?;
+        if on_chain.is_empty() {
+            return Ok(None);
+        }
+        derive::parse_public_key(&hex::encode(&on_chain))
+            .map(Some)
+            .map_err(|e| RegistryError::Encoding(format!("getRootPubkey: {e}")))
+    }
+
+    /// Set the network root key (once; only the deployer may).
+    pub fn set_root_pubkey(
+        &self,
+        admin: &SigningKey,
+        root: &AffinePoint,
+    ) -> Result<(), RegistryError> {
+        let key = admin.clone();
+        let root = uncompressed(root);
+        self.run(move |i| async move {
+            let _serialised = i.tx_lock.lock().await;
+            let provider = i.signing(&key);
+            let r = IPKPNFT::new(i.addresses.pkp_nft, &provider)
+                .setRootPubkey(root.into())
+                .send()
+                .await
+                .map_err(|e| contract_err(&i.url, "setRootPubkey", e))?
+                .get_receipt()
+                .await
+                .map_err(|e| pending_err(&i.url, "setRootPubkey", e))?;
+            check_status("setRootPubkey", &r)
+        })
     }
 
     /// The deployment this registry talks to.

@@ -251,7 +251,7 @@ pub fn owner() -> k256::ecdsa::SigningKey {
 /// Mint through the CLI and parse its JSON.
 pub fn mint_cli(net: &TestNet, owner: &k256::ecdsa::SigningKey) -> serde_json::Value {
     let out = Command::new(BIN)
-        .args(["pkp", "mint", "--network"])
+        .args(["pkp", "mint", "--json", "--network"])
         .arg(net.network_path())
         .arg("--private-key")
         .arg(hex::encode(owner.to_bytes()))
@@ -289,4 +289,9 @@ pub fn assert_only_liar_named(err: candela_client::ClientError, valid: usize, li
         }
         other => panic!("{other}"),
     }
+}
+
+/// The network's registry, as the nodes open it.
+pub fn registry(client: &Client) -> Box<dyn candela_registry::Registry> {
+    candela_registry::open(&client.network().registry).expect("registry")
 }

@@ -1,0 +1,281 @@
+//! The registry a devnet runs on: the embedded SQLite file, a local anvil
+//! the devnet starts (contracts deployed to it), or any EVM chain by URL.
+//!
+//! `DIR/registry.json` remembers the choice, so a restart on the same DIR
+//! finds the same registry (and restarts anvil on the same port with the
+//! same state file).
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use candela_api::network::{EvmContracts, RegistryLocation};
+use candela_registry::{EvmAddresses, EvmRegistry, Registry};
+use k256::ecdsa::SigningKey;
+use serde::{Deserialize, Serialize};
+
+/// Which registry `candela devnet --chain` runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainKind {
+    /// One SQLite file in the devnet directory.
+    Sqlite,
+    /// A local anvil, started and stopped with the devnet.
+    Anvil,
+    /// An EVM chain given by `--rpc-url`.
+    Rpc,
+}
+
+/// Anvil's first well-known development account (funded on every anvil).
+pub const ANVIL_DEV_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// What `DIR/registry.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Remembered {
+    kind: ChainKind,
+    location: RegistryLocation,
+    /// The anvil port, for `anvil`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    anvil_port: Option<u16>,
+}
+
+/// The registry of a running devnet.
+pub struct DevnetChain {
+    /// Where the nodes read the registry.
+    pub location: RegistryLocation,
+    kind: ChainKind,
+    admin: SigningKey,
+    anvil: Option<tokio::process::Child>,
+}
+
+/// Find the anvil binary: `$CANDELA_ANVIL`, the npm package installed by
+/// `contracts/setup.sh`, or `anvil` on the PATH.
+pub fn anvil_binary() -> anyhow::Result<PathBuf> {
+    if let Ok(p) = std::env::var("CANDELA_ANVIL") {
+        return Ok(PathBuf::from(p));
+    }
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let package = format!(
+        "contracts/node_modules/@foundry-rs/anvil-{}-{arch}/bin/anvil",
+        std::env::consts::OS
+    );
+    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for base in [PathBuf::from("."), source_tree] {
+        let p = base.join(&package);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join("anvil");
+            if p.exists() {
+                return Ok(p);
+            }
+        }
+    }
+    bail!("anvil not found: run `bash contracts/setup.sh` (installs @foundry-rs/anvil) or set CANDELA_ANVIL")
+}
+
+/// Start anvil on loopback `port`, keeping its chain in `state` across
+/// restarts; waits until it answers.
+pub async fn start_anvil(port: u16, state: &Path) -> anyhow::Result<tokio::process::Child> {
+    let child = tokio::process::Command::new(anvil_binary()?)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--silent",
+        ])
+        .arg("--state")
+        .arg(state)
+        .args(["--state-interval", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting anvil")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            bail!("anvil did not start on port {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(child)
+}
+
+fn evm_location(rpc_url: &str, a: &EvmAddresses) -> RegistryLocation {
+    RegistryLocation::Evm {
+        rpc_url: rpc_url.to_string(),
+        contracts: EvmContracts {
+            chain_id: a.chain_id,
+            deployer: a.deployer.to_string(),
+            pkp_nft: a.pkp_nft.to_string(),
+            pkp_permissions: a.pkp_permissions.to_string(),
+            staking: a.staking.to_string(),
+            key_deriver: a.key_deriver.to_string(),
+        },
+    }
+}
+
+/// Deploy the contracts to `rpc_url` with `key` (blocking: run it off the
+/// async workers).
+async fn deploy(rpc_url: &str, key: &SigningKey) -> anyhow::Result<EvmAddresses> {
+    let (url, key) = (rpc_url.to_string(), key.clone());
+    let addresses =
+        tokio::task::spawn_blocking(move || EvmRegistry::deploy_contracts(&url, &key)).await??;
+    Ok(addresses)
+}
+
+/// Open the registry `DIR/registry.json` names, or create the one the
+/// arguments ask for.
+pub async fn open_or_create(
+    args: &crate::devnet::DevnetArgs,
+    dir: &Path,
+) -> anyhow::Result<DevnetChain> {
+    let wanted = if args.rpc_url.is_some() {
+        ChainKind::Rpc
+    } else {
+        args.chain
+    };
+    let path = dir.join("registry.json");
+    let remembered: Option<Remembered> = match std::fs::read(&path) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).context("reading registry.json")?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(r) = &remembered {
+        if r.kind != wanted {
+            bail!(
+                "{} runs on the {:?} registry, not {wanted:?}; use another --dir",
+                dir.display(),
+                r.kind
+            );
+        }
+    }
+    let admin_path = dir.join("admin.key");
+    let (admin, anvil, location, anvil_port) = match wanted {
+        ChainKind::Sqlite => {
+            if !admin_path.exists() {
+                let key = SigningKey::random(&mut rand_core::OsRng);
+                crate::devnet::write_secret(&admin_path, &hex::encode(key.to_bytes()))?;
+            }
+            let admin = crate::pkp::signing_key(&std::fs::read_to_string(&admin_path)?)?;
+            let location = RegistryLocation::Sqlite {
+                path: dir.join("registry.sqlite").display().to_string(),
+            };
+            (admin, None, location, None)
+        }
+        ChainKind::Anvil => {
+            let admin = crate::pkp::signing_key(ANVIL_DEV_KEY)?;
+            let state = dir.join("anvil-state.json");
+            match &remembered {
+                Some(r) => {
+                    let port = r.anvil_port.context("registry.json: no anvil port")?;
+                    let child = start_anvil(port, &state).await?;
+                    (admin, Some(child), r.location.clone(), Some(port))
+                }
+                None => {
+                    let port = crate::devnet::free_ports(1)?[0];
+                    let child = start_anvil(port, &state).await?;
+                    let url = format!("http://127.0.0.1:{port}");
+                    let addresses = deploy(&url, &admin).await?;
+                    (
+                        admin,
+                        Some(child),
+                        evm_location(&url, &addresses),
+                        Some(port),
+                    )
+                }
+            }
+        }
+        ChainKind::Rpc => {
+            let key = args
+                .deployer_key
+                .as_deref()
+                .context("--rpc-url needs --deployer-key (or CANDELA_DEPLOYER_KEY)")?;
+            let admin = crate::pkp::signing_key(key)?;
+            match &remembered {
+                Some(r) => (admin, None, r.location.clone(), None),
+                None => {
+                    let url = args.rpc_url.clone().unwrap_or_default();
+                    let addresses = deploy(&url, &admin).await?;
+                    (admin, None, evm_location(&url, &addresses), None)
+                }
+            }
+        }
+    };
+    if remembered.is_none() {
+        let r = Remembered {
+            kind: wanted,
+            location: location.clone(),
+            anvil_port,
+        };
+        crate::devnet::write_atomic(&path, &serde_json::to_vec_pretty(&r)?)?;
+    }
+    Ok(DevnetChain {
+        location,
+        kind: wanted,
+        admin,
+        anvil,
+    })
+}
+
+impl DevnetChain {
+    /// Open the registry (as the nodes do).
+    pub fn registry(&self) -> anyhow::Result<Box<dyn Registry>> {
+        Ok(candela_registry::open(&self.location)?)
+    }
+
+    /// The key that administers the node set.
+    pub fn admin_key(&self) -> anyhow::Result<SigningKey> {
+        Ok(self.admin.clone())
+    }
+
+    /// The chain's URL, when the devnet started it, for actions.
+    pub fn action_rpc_url(&self) -> Option<String> {
+        match (&self.location, self.kind) {
+            (RegistryLocation::Evm { rpc_url, .. }, ChainKind::Anvil) => Some(rpc_url.clone()),
+            _ => None,
+        }
+    }
+
+    /// Record the network's root key where the registry needs it: the EVM
+    /// registry derives every PKP key from it on-chain (set once).
+    pub fn record_root_key(&self, root_hex: &str) -> anyhow::Result<()> {
+        let RegistryLocation::Evm { rpc_url, contracts } = &self.location else {
+            return Ok(());
+        };
+        let root = candela_crypto::derive::parse_public_key(root_hex)?;
+        let addresses: EvmAddresses = serde_json::from_value(serde_json::to_value(contracts)?)?;
+        let reg = EvmRegistry::connect(rpc_url, addresses)?;
+        if reg.root_pubkey()? != Some(root) {
+            reg.set_root_pubkey(&self.admin, &root)?;
+        }
+        Ok(())
+    }
+
+    /// Stop the anvil the devnet started (SIGTERM, so it saves its state).
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.anvil.take() {
+            if let Some(pid) = child.id() {
+                crate::devnet::send_signal(pid, libc::SIGTERM);
+            }
+            if tokio::time::timeout(Duration::from_secs(5), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Whether a request may make a PKP sign: the registry's permissions read at
+//! the moment of the request, cached for the rest of that request.
+//!
+//! The rules (Lit's, see `PKPPermissions`):
+//! - from inside an action, the action's CID must be permitted on the PKP
+//!   (any scope), or the authenticated caller must be allowed as below;
+//! - outside an action, the authenticated caller must be the owner of a live
+//!   PKP or a permitted address with scope 1 ("sign anything"): a raw digest
+//!   cannot be shown to be an EIP-191 message, so scope 2 ("personal sign")
+//!   alone does not let a caller sign one.
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use candela_crypto::derive;
+use candela_registry::{
+    AuthMethod, PkpRecord, Registry, RegistryError, AUTH_METHOD_TYPE_ACTION,
+    AUTH_METHOD_TYPE_ADDRESS, BURNED_OWNER, SCOPE_SIGN_ANYTHING,
+};
+
+/// Who asks for a signature share.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    /// The address the request's auth signature proves.
+    pub caller: [u8; 20],
+    /// The CID of the action making the request, if any.
+    pub action_cid: Option<String>,
+}
+
+/// Why a request may sign (for logs and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowed {
+    /// The caller owns the (live) PKP.
+    Owner,
+    /// The caller is a permitted address with scope 1.
+    PermittedAddress,
+    /// The action is permitted on the PKP.
+    PermittedAction,
+}
+
+/// Why a request may not sign.
+#[derive(Debug, thiserror::Error)]
+pub enum PermitError {
+    /// The registry answered that it may not.
+    #[error("{0}")]
+    Denied(String),
+    /// The registry could not be read.
+    #[error("registry: {0}")]
+    Registry(#[from] RegistryError),
+}
+
+type Key = ([u8; 32], u64, Vec<u8>);
+
+/// Permission reads of one request: each (PKP, auth method) is read from the
+/// registry once, however many signatures the request asks for.
+pub struct PermissionCache {
+    registry: Arc<dyn Registry>,
+    answers: Mutex<HashMap<Key, Option<BTreeSet<u64>>>>,
+}
+
+impl PermissionCache {
+    /// An empty cache over `registry`.
+    pub fn new(registry: Arc<dyn Registry>) -> PermissionCache {
+        PermissionCache {
+            registry,
+            answers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The scopes of one auth method on the PKP (`None`: not permitted).
+    pub fn scopes(
+        &self,
+        token_id: &[u8; 32],
+        auth_method_type: u64,
+        id: &[u8],
+    ) -> Result<Option<BTreeSet<u64>>, RegistryError> {
+        let key = (*token_id, auth_method_type, id.to_vec());
+        if let Some(hit) = self.lock().get(&key) {
+            return Ok(hit.clone());
+        }
+        let answer = self.registry.permission(token_id, auth_method_type, id)?;
+        self.lock().insert(key, answer.clone());
+        Ok(answer)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Option<BTreeSet<u64>>>> {
+        self.answers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Decide whether `who` may make `pkp` sign.
+    pub fn authorise(&self, pkp: &PkpRecord, who: &Requester) -> Result<Allowed, PermitError> {
+        if pkp.owner == who.caller && pkp.owner != BURNED_OWNER {
+            return Ok(Allowed::Owner);
+        }
+        if let Some(cid) = &who.action_cid {
+            let action = AuthMethod::action(cid)?;
+            if self
+                .scopes(&pkp.token_id, AUTH_METHOD_TYPE_ACTION, &action.id)?
+                .is_some()
+            {
+                return Ok(Allowed::PermittedAction);
+            }
+        }
+        match self.scopes(&pkp.token_id, AUTH_METHOD_TYPE_ADDRESS, &who.caller)? {
+            Some(s) if s.contains(&SCOPE_SIGN_ANYTHING) => return Ok(Allowed::PermittedAddress),
+            Some(_) => {
+                return Err(PermitError::Denied(format!(
+                    "{} is permitted on PKP {} but without scope 1 (sign anything)",
+                    derive::checksum_address(&who.caller),
+                    derive::checksum_address(&pkp.eth_address())
+                )))
+            }
+            None => {}
+        }
+        let pkp_name = derive::checksum_address(&pkp.eth_address());
+        let caller = derive::checksum_address(&who.caller);
+        Err(PermitError::Denied(match &who.action_cid {
+            Some(cid) => format!(
+                "action {cid} is not permitted to sign with PKP {pkp_name}, and {caller} neither owns it nor is a permitted address"
+            ),
+            None => format!("{caller} neither owns PKP {pkp_name} nor is a permitted address"),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candela_crypto::{ProjectivePoint, Scalar};
+    use candela_registry::{signer_address, Permission, SigningKey, SqliteRegistry};
+    use k256::elliptic_curve::Field;
+    use rand_core::OsRng;
+
+    const CID: &str = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o";
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        reg: Arc<dyn Registry>,
+        owner: SigningKey,
+        pkp: PkpRecord,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let reg: Arc<dyn Registry> =
+            Arc::new(SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap());
+        let root = (ProjectivePoint::GENERATOR * Scalar::random(&mut OsRng)).to_affine();
+        let owner = SigningKey::random(&mut OsRng);
+        let pkp = reg.mint(&owner, &root).unwrap();
+        Fixture {
+            _dir: dir,
+            reg,
+            owner,
+            pkp,
+        }
+    }
+
+    fn stranger() -> [u8; 20] {
+        signer_address(&SigningKey::random(&mut OsRng))
+    }
+
+    #[test]
+    fn the_owner_may_sign_and_a_stranger_may_not() {
+        let f = fixture();
+        let cache = PermissionCache::new(f.reg.clone());
+        let owner = Requester {
+            caller: signer_address(&f.owner),
+            action_cid: None,
+        };
+        assert_eq!(cache.authorise(&f.pkp, &owner).unwrap(), Allowed::Owner);
+        let other = Requester {
+            caller: stranger(),
+            action_cid: Some(CID.into()),
+        };
+        let e = cache.authorise(&f.pkp, &other).unwrap_err();
+        assert!(e.to_string().contains("is not permitted"), "{e}");
+    }
+
+    #[test]
+    fn a_permitted_address_needs_scope_one() {
+        let f = fixture();
+        let (personal, anything) = (stranger(), stranger());
+        f.reg
+            .grant(
+                &f.owner,
+                &f.pkp.token_id,
+                &Permission::new(AuthMethod::address(personal), [2]),
+            )
+            .unwrap();
+        f.reg
+            .grant(
+                &f.owner,
+                &f.pkp.token_id,
+                &Permission::new(AuthMethod::address(anything), [1]),
+            )
+            .unwrap();
+        let cache = PermissionCache::new(f.reg.clone());
+        let ask = |caller| Requester {
+            caller,
+            action_cid: None,
+        };
+        assert_eq!(
+            cache.authorise(&f.pkp, &ask(anything)).unwrap(),
+            Allowed::PermittedAddress
+        );
+        let e = cache.authorise(&f.pkp, &ask(personal)).unwrap_err();
+        assert!(e.to_string().contains("without scope 1"), "{e}");
+    }
+
+    #[test]
+    fn a_bound_action_may_sign_an_unbound_one_may_not() {
+        let f = fixture();
+        f.reg
+            .add_permitted_action(&f.owner, &f.pkp.token_id, CID, 1)
+            .unwrap();
+        let cache = PermissionCache::new(f.reg.clone());
+        let bound = Requester {
+            caller: stranger(),
+            action_cid: Some(CID.into()),
+        };
+        assert_eq!(
+            cache.authorise(&f.pkp, &bound).unwrap(),
+            Allowed::PermittedAction
+        );
+        let unbound = Requester {
+            caller: stranger(),
+            action_cid: Some(candela_cid::cid_v0(b"another action")),
+        };
+        assert!(matches!(
+            cache.authorise(&f.pkp, &unbound),
+            Err(PermitError::Denied(_))
+        ));
+    }
+
+    #[test]
+    fn answers_are_read_once_per_request_and_fresh_for_the_next() {
+        let f = fixture();
+        let cache = PermissionCache::new(f.reg.clone());
+        let who = Requester {
+            caller: stranger(),
+            action_cid: Some(CID.into()),
+        };
+        assert!(cache.authorise(&f.pkp, &who).is_err());
+        // Granted after the first read: this request keeps its answer...
+        f.reg
+            .add_permitted_action(&f.owner, &f.pkp.token_id, CID, 1)
+            .unwrap();
+        assert!(cache.authorise(&f.pkp, &who).is_err());
+        // ...and the next request reads the registry again.
+        let next = PermissionCache::new(f.reg.clone());
+        assert_eq!(
+            next.authorise(&f.pkp, &who).unwrap(),
+            Allowed::PermittedAction
+        );
+    }
+
+    #[test]
+    fn a_burned_pkp_has_no_owner_to_sign_for_it() {
+        let f = fixture();
+        f.reg.burn(&f.owner, &f.pkp.token_id).unwrap();
+        let pkp = f.reg.by_token_id(&f.pkp.token_id).unwrap();
+        let cache = PermissionCache::new(f.reg.clone());
+        let old_owner = Requester {
+            caller: signer_address(&f.owner),
+            action_cid: None,
+        };
+        assert!(matches!(
+            cache.authorise(&pkp, &old_owner),
+            Err(PermitError::Denied(_))
+        ));
+    }
+}
