@@ -279,3 +279,50 @@ impl DevnetChain {
         }
     }
 }
+
+/// `candela contracts ...`.
+#[derive(clap::Subcommand)]
+pub enum ContractsCommand {
+    /// Deploy PKPNFT, PKPPermissions, Staking and the key deriver to any
+    /// Ethereum-compatible chain and print where they are (the JSON a
+    /// network's registry location holds).
+    Deploy {
+        /// The chain's JSON-RPC URL.
+        #[arg(long)]
+        rpc_url: String,
+        /// The deployer's private key (hex); it administers the contracts.
+        #[arg(long, env = "CANDELA_DEPLOYER_KEY")]
+        private_key: String,
+        /// The network root key to set now (it can be set once, later).
+        #[arg(long)]
+        root_public_key: Option<String>,
+    },
+}
+
+/// Run a `contracts` command.
+pub async fn run_contracts(cmd: ContractsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ContractsCommand::Deploy {
+            rpc_url,
+            private_key,
+            root_public_key,
+        } => {
+            let key = crate::pkp::signing_key(&private_key)?;
+            let addresses = deploy(&rpc_url, &key).await?;
+            if let Some(root) = root_public_key {
+                let root = candela_crypto::derive::parse_public_key(&root)
+                    .context("--root-public-key is not a public key")?;
+                let url = rpc_url.clone();
+                tokio::task::spawn_blocking(move || {
+                    EvmRegistry::connect(&url, addresses)?.set_root_pubkey(&key, &root)
+                })
+                .await??;
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&evm_location(&rpc_url, &addresses))?
+            );
+        }
+    }
+    Ok(())
+}

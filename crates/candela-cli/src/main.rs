@@ -47,6 +47,9 @@ enum Command {
     /// Actions: CIDs, deploying and running them.
     #[command(subcommand)]
     Action(action::ActionCommand),
+    /// The registry's EVM contracts.
+    #[command(subcommand)]
+    Contracts(chain::ContractsCommand),
     /// Load generators and benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -96,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Pkp(cmd) => pkp::run(cmd).await,
         Command::Action(cmd) => action::run(cmd).await,
+        Command::Contracts(cmd) => chain::run_contracts(cmd).await,
         Command::Bench(cmd) => {
             init_tracing("warn");
             bench::run(cmd).await
