@@ -19,6 +19,8 @@ use crate::{
 /// address), `permissions` (one row per permitted auth method of a PKP,
 /// keyed by `keccak256(abi.encode(type, id))`, its scopes as a bit set),
 /// `nodes` and `meta` (the node set, its threshold and administrator).
+/// Permissions list in the order first granted: the order of their rowids
+/// (an upsert keeps the row, a new grant gets a rowid above every live one).
 pub struct SqliteRegistry {
     conn: Mutex<Connection>,
 }
@@ -39,7 +41,6 @@ const SCHEMA: &str = "
         id               BLOB NOT NULL,
         user_pubkey      BLOB NOT NULL,
         scopes           INTEGER NOT NULL,
-        seq              INTEGER NOT NULL,
         PRIMARY KEY (token_id, auth_method_id)
     );
     CREATE TABLE IF NOT EXISTS nodes (
@@ -187,9 +188,8 @@ fn grant_in(
     let m = &grant.method;
     conn.prepare_cached(
         "INSERT INTO permissions
-            (token_id, auth_method_id, auth_method_type, id, user_pubkey, scopes, seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-            (SELECT coalesce(max(seq), 0) + 1 FROM permissions))
+            (token_id, auth_method_id, auth_method_type, id, user_pubkey, scopes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (token_id, auth_method_id) DO UPDATE
             SET scopes = scopes | excluded.scopes, user_pubkey = excluded.user_pubkey",
     )?
@@ -257,7 +257,7 @@ impl Registry for SqliteRegistry {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
             "SELECT auth_method_type, id, user_pubkey, scopes FROM permissions
-             WHERE token_id = ?1 ORDER BY seq",
+             WHERE token_id = ?1 ORDER BY rowid",
         )?;
         let rows = stmt.query_map(params![hex::encode(token_id)], |r| {
             Ok((
