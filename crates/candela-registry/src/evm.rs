@@ -5,11 +5,30 @@
 //!   derives the public key there; every record read back is checked with
 //!   [`PkpRecord::check_derivation`] against the root the caller expects.
 //! * Mutations are real transactions signed by the owner's key (the PKP
-//!   contracts check `msg.sender`). The owner's account pays the gas.
+//!   contracts check `msg.sender`). The owner's account pays the gas. Input
+//!   is validated before anything is sent, and a transaction the contract
+//!   would refuse fails its gas estimate, so a refused mutation sends
+//!   nothing; the contracts' custom errors become the matching
+//!   [`RegistryError`] variants.
+//! * [`Registry::mint_with`] takes one transaction for a plain mint
+//!   (`mintNext`) and for one action with scope 1 that is burned
+//!   (`mintGrantAndBurnNext`); otherwise `mintNext`, one
+//!   `batchAddRemoveAuthMethods` with every grant, then `burn`, in that
+//!   order: a failure part-way leaves the PKP with its owner (the error
+//!   names it), never burned with grants missing.
 //! * A mint's gas is estimated and then raised by [`MINT_GAS_MARGIN_PERCENT`]:
 //!   the derivation's cost depends on the key id the mined block yields, not
 //!   the one the estimate saw (contracts/README.md, "Gas depends on the key
 //!   id").
+//! * The node set is `Staking`'s validator set, administered by the
+//!   `Staking` owner. A node's `Staking` address is [`node_address`] of its
+//!   identity key; its URL is stored next to Lit's `ip`/`port`, so the host
+//!   must be an IPv4 literal.
+//! * Order of [`Registry::permissions`]: the contract keeps each PKP's auth
+//!   methods in an insertion-ordered set whose removal moves the last entry
+//!   into the hole, so after a revoke the order is the contract's, not
+//!   strictly "first granted". The `user_pubkey` of an auth method is stored
+//!   once per auth method (not per PKP), as in Lit: the latest grant's wins.
 //! * [`Registry`] is synchronous. The registry owns a small multi-threaded
 //!   tokio runtime; each call is spawned on it and the caller waits on a
 //!   channel, so it may be called from plain threads and from inside another
@@ -20,18 +39,20 @@
 //!   (the build does not depend on them). The interfaces the registry calls
 //!   are declared below with `sol!`; a test checks each selector against the
 //!   compiled ABI.
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::network::{Ethereum, TransactionBuilder};
-use alloy::primitives::{Bytes, U256};
+use alloy::primitives::{keccak256, Bytes, U256};
 use alloy::providers::{Provider, ProviderBuilder, RootProvider};
 use alloy::rpc::types::{Filter, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol;
-use alloy::sol_types::{SolEvent, SolValue};
+use alloy::sol_types::{SolCall, SolEvent, SolValue};
 use alloy::transports::RpcError;
 use candela_crypto::derive;
 use candela_crypto::AffinePoint;
@@ -40,8 +61,9 @@ use serde::{Deserialize, Serialize};
 pub use alloy::primitives::Address;
 
 use crate::{
-    signer_address, PkpRecord, Registry, RegistryError, SigningKey, BURNED_OWNER,
-    SCOPE_SIGN_ANYTHING,
+    signer_address, validate_auth_method, validate_scopes, AuthMethod, Permission, PkpRecord,
+    RegisteredNode, RegisteredNodeSet, Registry, RegistryError, SigningKey,
+    AUTH_METHOD_TYPE_ACTION, BURNED_OWNER, MAX_SCOPE_ID, SCOPE_SIGN_ANYTHING,
 };
 
 /// Extra gas added to a mint's estimate, in percent. The contracts README
@@ -61,6 +83,10 @@ const EPOCH_TIMEOUT_SECS: u64 = 60;
 /// How long one call may take before it fails with a clear error.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Placeholder for an address a revert does not name; replaced by the real
+/// one (read from the chain) before the error is returned.
+const UNNAMED: &str = "another address";
+
 sol! {
     #[sol(rpc)]
     #[derive(Debug)]
@@ -71,6 +97,8 @@ sol! {
         error DerivationMismatch();
         error ERC721NonexistentToken(uint256 tokenId);
         error ERC721InsufficientApproval(address operator, uint256 tokenId);
+        error ERC721IncorrectOwner(address sender, uint256 tokenId, address owner);
+        error ERC721InvalidReceiver(address receiver);
         error InvalidPubkey();
         error PkpCollision(uint256 tokenId);
         error PkpPermissionsNotSet();
@@ -78,11 +106,13 @@ sol! {
         error RootPubkeyNotSet();
         error UnsupportedKeyType(uint256 keyType);
         error WrongMintCost(uint256 sent, uint256 required);
-        error InvalidIpfsCID(bytes ipfsCID);
+        error AlreadySet();
+        error ZeroAddress();
 
         function mintNext(uint256 keyType) external payable returns (uint256);
         function mintGrantAndBurnNext(uint256 keyType, bytes ipfsCID) external payable returns (uint256);
         function burn(uint256 tokenId) external;
+        function transferFrom(address from, address to, uint256 tokenId) external;
         function mintCost() external view returns (uint256);
         function getPubkey(uint256 tokenId) external view returns (bytes);
         function getDerivedKeyId(uint256 tokenId) external view returns (bytes32);
@@ -97,19 +127,89 @@ sol! {
         function getPkpPermissionsAddress() external view returns (address);
     }
 
+    // batchAddRemoveAuthMethods is Lit's seven-argument call.
     #[sol(rpc)]
     #[derive(Debug)]
+    #[allow(clippy::too_many_arguments)]
     interface IPKPPermissions {
+        struct AuthMethod {
+            uint256 authMethodType;
+            bytes id;
+            bytes userPubkey;
+        }
+
         error NotPKPOwner(uint256 tokenId, address caller);
         error PKPBurned(uint256 tokenId);
         error UnknownPKP(uint256 tokenId);
         error InvalidIpfsCID(bytes ipfsCID);
         error InvalidAuthMethodType(uint256 authMethodType);
+        error InvalidAddressId(bytes id);
+        error WebAuthnPubkeyMismatch();
+        error LengthMismatch();
 
-        function addPermittedAction(uint256 tokenId, bytes ipfsCID, uint256[] scopes) external;
+        function addPermittedAuthMethod(uint256 tokenId, AuthMethod authMethod, uint256[] scopes) external;
+        function removePermittedAuthMethod(uint256 tokenId, uint256 authMethodType, bytes id) external;
+        function batchAddRemoveAuthMethods(
+            uint256 tokenId,
+            uint256[] permittedAuthMethodTypesToAdd,
+            bytes[] permittedAuthMethodIdsToAdd,
+            bytes[] permittedAuthMethodPubkeysToAdd,
+            uint256[][] permittedAuthMethodScopesToAdd,
+            uint256[] permittedAuthMethodTypesToRemove,
+            bytes[] permittedAuthMethodIdsToRemove
+        ) external;
+        function getPermittedAuthMethods(uint256 tokenId) external view returns (AuthMethod[]);
+        function getPermittedAuthMethodScopes(uint256 tokenId, uint256 authMethodType, bytes id, uint256 maxScopeId) external view returns (bool[]);
+        function isPermittedAuthMethod(uint256 tokenId, uint256 authMethodType, bytes id) external view returns (bool);
         function isPermittedAction(uint256 tokenId, bytes ipfsCID) external view returns (bool);
+        function isPermittedAddress(uint256 tokenId, address user) external view returns (bool);
         function getPermittedActions(uint256 tokenId) external view returns (bytes[]);
+        function getPermittedAddresses(uint256 tokenId) external view returns (address[]);
+        function getAuthMethodId(uint256 authMethodType, bytes id) external pure returns (uint256);
     }
+
+    #[sol(rpc)]
+    #[derive(Debug)]
+    interface IStaking {
+        struct Epoch {
+            uint256 epochLength;
+            uint256 number;
+            uint256 endTime;
+            uint256 retries;
+            uint256 timeout;
+        }
+
+        struct Validator {
+            uint32 ip;
+            uint128 ipv6;
+            uint32 port;
+            address nodeAddress;
+            uint256 reward;
+            uint256 senderPubKey;
+            uint256 receiverPubKey;
+        }
+
+        error CallerNotOwner();
+        error InvalidThreshold(uint256 threshold, uint256 activeCount);
+        error InvalidValidator(uint256 index);
+        error DuplicateValidator(address nodeAddress);
+        error LengthMismatch();
+
+        function owner() external view returns (address owner_);
+        function getActiveUnkickedValidatorStructsAndCounts() external view returns (Epoch, uint256, Validator[]);
+        function getNodeUrl(address nodeAddress) external view returns (string);
+        function getNodeIdentityKey(address nodeAddress) external view returns (bytes32);
+        function setValidators(Validator[] newValidators, string[] urls, uint256 threshold) external;
+    }
+}
+
+/// A node's address in `Staking` (`Validator.nodeAddress`): the low 20
+/// bytes of `keccak256(identity_key)`. Candela nodes have no Ethereum
+/// account of their own; this gives each node a stable, distinct address
+/// derived from its ed25519 identity key (which `Staking` also stores, as
+/// `senderPubKey`).
+pub fn node_address(identity_key: &[u8; 32]) -> Address {
+    Address::from_slice(&keccak256(identity_key)[12..])
 }
 
 /// Where a deployment lives; the same JSON shape `contracts/deploy.mjs`
@@ -262,27 +362,177 @@ fn uncompressed(pk: &AffinePoint) -> Vec<u8> {
 
 /// Turn an alloy contract error into a registry error: the contracts'
 /// custom errors become the matching variants, an unreachable chain says so.
+///
+/// A revert does not always name everything the variant carries: the PKP
+/// owner of a [`RegistryError::NotOwner`] and the addresses of a
+/// [`RegistryError::NotAdmin`] are then [`UNNAMED`], and a nonexistent
+/// token is [`RegistryError::UnknownPkp`] even when it was burned;
+/// [`Inner::explain`] and the node-set path complete them from the chain.
 fn contract_err(url: &str, what: &str, e: alloy::contract::Error) -> RegistryError {
     if let Some(err) = e.as_decoded_interface_error::<IPKPPermissions::IPKPPermissionsErrors>() {
         use IPKPPermissions::IPKPPermissionsErrors as P;
         return match err {
-            P::PKPBurned(x) => RegistryError::Burned(hex_id(&x.tokenId.to_be_bytes())),
-            P::UnknownPKP(x) => RegistryError::UnknownPkp(hex_id(&x.tokenId.to_be_bytes())),
+            P::PKPBurned(x) => RegistryError::Burned(u256_hex(x.tokenId)),
+            P::UnknownPKP(x) => RegistryError::UnknownPkp(u256_hex(x.tokenId)),
             P::NotPKPOwner(x) => RegistryError::NotOwner {
-                token_id: hex_id(&x.tokenId.to_be_bytes()),
-                owner: "another address".into(),
+                token_id: u256_hex(x.tokenId),
+                owner: UNNAMED.into(),
                 signer: checksum(x.caller),
             },
+            P::InvalidAuthMethodType(_) | P::InvalidAddressId(_) | P::InvalidIpfsCID(_) => {
+                RegistryError::Invalid(format!("{what}: the contract refused {err:?}"))
+            }
+            P::WebAuthnPubkeyMismatch(_) => RegistryError::Invalid(format!(
+                "{what}: this WebAuthn credential is registered with another user public key"
+            )),
             other => RegistryError::Chain(format!("{what}: reverted with {other:?}")),
         };
     }
     if let Some(err) = e.as_decoded_interface_error::<IPKPNFT::IPKPNFTErrors>() {
-        return RegistryError::Chain(format!("{what}: reverted with {err:?}"));
+        use IPKPNFT::IPKPNFTErrors as N;
+        return match err {
+            N::ERC721NonexistentToken(x) => RegistryError::UnknownPkp(u256_hex(x.tokenId)),
+            N::ERC721IncorrectOwner(x) => RegistryError::NotOwner {
+                token_id: u256_hex(x.tokenId),
+                owner: checksum(x.owner),
+                signer: checksum(x.sender),
+            },
+            N::ERC721InsufficientApproval(x) => RegistryError::NotOwner {
+                token_id: u256_hex(x.tokenId),
+                owner: UNNAMED.into(),
+                signer: checksum(x.operator),
+            },
+            N::ERC721InvalidReceiver(x) => RegistryError::Invalid(format!(
+                "{what}: a PKP cannot be given to {}",
+                checksum(x.receiver)
+            )),
+            // Same selector as Staking's (both are `Owned`).
+            N::CallerNotOwner(_) => RegistryError::NotAdmin {
+                admin: UNNAMED.into(),
+                signer: UNNAMED.into(),
+            },
+            other => RegistryError::Chain(format!("{what}: reverted with {other:?}")),
+        };
+    }
+    if let Some(err) = e.as_decoded_interface_error::<IStaking::IStakingErrors>() {
+        use IStaking::IStakingErrors as S;
+        return match err {
+            S::CallerNotOwner(_) => RegistryError::NotAdmin {
+                admin: UNNAMED.into(),
+                signer: UNNAMED.into(),
+            },
+            S::InvalidThreshold(_) | S::InvalidValidator(_) | S::DuplicateValidator(_) => {
+                RegistryError::Invalid(format!("{what}: the contract refused {err:?}"))
+            }
+            other => RegistryError::Chain(format!("{what}: reverted with {other:?}")),
+        };
     }
     match &e {
         alloy::contract::Error::TransportError(t) => transport_err(url, what, t),
         _ => RegistryError::Chain(format!("{what}: {e}")),
     }
+}
+
+fn u256_hex(x: U256) -> String {
+    hex_id(&x.to_be_bytes())
+}
+
+/// An auth method type read from the chain (a uint256 there).
+fn auth_method_type(x: U256) -> Result<u64, RegistryError> {
+    u64::try_from(x)
+        .map_err(|_| RegistryError::Encoding(format!("auth method type {x} does not fit in u64")))
+}
+
+/// A transaction request calling `call` on `to` (sender, nonce and gas are
+/// filled when it is sent).
+fn call_tx(to: Address, call: impl SolCall) -> TransactionRequest {
+    TransactionRequest::default()
+        .with_to(to)
+        .with_input(call.abi_encode())
+}
+
+/// The action multihash when `mint_with` can be one `mintGrantAndBurnNext`:
+/// exactly one grant, an action with no user key and scopes {1}, burned.
+fn one_transaction_action(grants: &[Permission], burn: bool) -> Option<Vec<u8>> {
+    match grants {
+        [g] if burn
+            && g.method.auth_method_type == AUTH_METHOD_TYPE_ACTION
+            && g.method.user_pubkey.is_empty()
+            && g.scopes.len() == 1
+            && g.scopes.contains(&SCOPE_SIGN_ANYTHING) =>
+        {
+            Some(g.method.id.clone())
+        }
+        _ => None,
+    }
+}
+
+/// `batchAddRemoveAuthMethods` adding every grant (and removing nothing).
+fn batch_grant_call(
+    token_id: [u8; 32],
+    grants: &[Permission],
+) -> IPKPPermissions::batchAddRemoveAuthMethodsCall {
+    IPKPPermissions::batchAddRemoveAuthMethodsCall {
+        tokenId: U256::from_be_bytes(token_id),
+        permittedAuthMethodTypesToAdd: grants
+            .iter()
+            .map(|g| U256::from(g.method.auth_method_type))
+            .collect(),
+        permittedAuthMethodIdsToAdd: grants.iter().map(|g| g.method.id.clone().into()).collect(),
+        permittedAuthMethodPubkeysToAdd: grants
+            .iter()
+            .map(|g| g.method.user_pubkey.clone().into())
+            .collect(),
+        permittedAuthMethodScopesToAdd: grants.iter().map(|g| scopes_arg(&g.scopes)).collect(),
+        permittedAuthMethodTypesToRemove: Vec::new(),
+        permittedAuthMethodIdsToRemove: Vec::new(),
+    }
+}
+
+fn scopes_arg(scopes: &BTreeSet<u64>) -> Vec<U256> {
+    scopes.iter().map(|s| U256::from(*s)).collect()
+}
+
+/// A mint that failed after its PKP was minted: say which PKP, and that it
+/// is still its owner's and not burned.
+fn part_way(token_id: [u8; 32], owner: Address, stage: &str, e: RegistryError) -> RegistryError {
+    let context = format!(
+        "PKP {} was minted to {} and is not burned, but {stage} failed",
+        hex_id(&token_id),
+        checksum(owner)
+    );
+    match e {
+        RegistryError::Chain(m) => RegistryError::Chain(format!("{context}: {m}")),
+        RegistryError::Invalid(m) => RegistryError::Invalid(format!("{context}: {m}")),
+        other => other,
+    }
+}
+
+/// Lit's validator struct for one node: the URL's IPv4 host and port, the
+/// node address of [`node_address`], the identity key as `senderPubKey`
+/// and the encryption key as `receiverPubKey`.
+fn validator(node: &RegisteredNode) -> Result<IStaking::Validator, RegistryError> {
+    let invalid = |why: &str| RegistryError::Invalid(format!("node URL {:?}: {why}", node.url));
+    let url: reqwest_url::Url = node.url.parse().map_err(|e| invalid(&format!("{e}")))?;
+    let ip: Ipv4Addr = url
+        .host_str()
+        .and_then(|h| h.parse().ok())
+        .ok_or_else(|| {
+            invalid("the EVM registry records the node's IPv4 address and port (Lit's validator struct): the host must be an IPv4 literal")
+        })?;
+    let port = url
+        .port_or_known_default()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| invalid("no port"))?;
+    Ok(IStaking::Validator {
+        ip: u32::from(ip),
+        ipv6: 0,
+        port: u32::from(port),
+        nodeAddress: node_address(&node.identity_key),
+        reward: U256::ZERO,
+        senderPubKey: U256::from_be_bytes(node.identity_key),
+        receiverPubKey: U256::from_be_bytes(node.encryption_key),
+    })
 }
 
 fn transport_err(url: &str, what: &str, e: &alloy::transports::TransportError) -> RegistryError {
@@ -414,11 +664,82 @@ impl Inner {
         Ok(())
     }
 
-    async fn mint(
+    /// Send `tx` with `provider` (which signs it), wait for its receipt and
+    /// check that it succeeded. A transaction the contract would refuse
+    /// fails its gas estimate, so nothing is sent.
+    async fn send_tx<P: Provider<Ethereum>>(
+        &self,
+        provider: &P,
+        what: &str,
+        tx: TransactionRequest,
+    ) -> Result<TransactionReceipt, RegistryError> {
+        let url = &self.url;
+        let r = provider
+            .send_transaction(tx)
+            .await
+            .map_err(|e| contract_err(url, what, e.into()))?
+            .get_receipt()
+            .await
+            .map_err(|e| pending_err(url, what, e))?;
+        check_status(what, &r)?;
+        Ok(r)
+    }
+
+    /// One transaction on an existing PKP, signed by `key`; a refusal is
+    /// completed by [`Inner::explain`].
+    async fn mutate_pkp(
+        &self,
+        key: &SigningKey,
+        token_id: [u8; 32],
+        what: &str,
+        tx: TransactionRequest,
+    ) -> Result<(), RegistryError> {
+        let from = Address::from(signer_address(key));
+        let result = {
+            let _serialised = self.tx_lock.lock().await;
+            let provider = self.signing(key);
+            self.send_tx(&provider, what, tx.with_from(from)).await
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.explain(token_id, e).await),
+        }
+    }
+
+    /// Complete a refusal from the chain's state: a nonexistent token that
+    /// was burned is [`RegistryError::Burned`], and
+    /// [`RegistryError::NotOwner`] names the real owner.
+    async fn explain(&self, token_id: [u8; 32], e: RegistryError) -> RegistryError {
+        let nft = IPKPNFT::new(self.addresses.pkp_nft, &self.provider);
+        let id = U256::from_be_bytes(token_id);
+        match e {
+            RegistryError::UnknownPkp(t) => match nft.isBurned(id).call().await {
+                Ok(true) => RegistryError::Burned(t),
+                Ok(false) => RegistryError::UnknownPkp(t),
+                Err(e) => contract_err(&self.url, "isBurned", e),
+            },
+            RegistryError::NotOwner {
+                token_id: t,
+                owner,
+                signer,
+            } if owner == UNNAMED => {
+                let owner = nft.ownerOf(id).call().await.map(checksum).unwrap_or(owner);
+                RegistryError::NotOwner {
+                    token_id: t,
+                    owner,
+                    signer,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Mint (see [`Registry::mint_with`]); `grants` are already validated.
+    async fn mint_with(
         &self,
         key: SigningKey,
         root: AffinePoint,
-        multihashes: Vec<Vec<u8>>,
+        grants: Vec<Permission>,
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
         self.check_root(&root).await?;
@@ -433,12 +754,12 @@ impl Inner {
             .await
             .map_err(|e| contract_err(url, "mintCost", e))?;
         let key_type = U256::from(KEY_TYPE_ECDSA);
-        let grant_and_burn = burn && multihashes.len() == 1;
-        let call = if grant_and_burn {
-            nft.mintGrantAndBurnNext(key_type, multihashes[0].clone().into())
-                .into_transaction_request()
-        } else {
-            nft.mintNext(key_type).into_transaction_request()
+        let one_tx_action = one_transaction_action(&grants, burn);
+        let call = match &one_tx_action {
+            Some(multihash) => nft
+                .mintGrantAndBurnNext(key_type, multihash.clone().into())
+                .into_transaction_request(),
+            None => nft.mintNext(key_type).into_transaction_request(),
         };
         let mut tx = call.with_from(from).with_value(cost);
         let estimate = provider
@@ -446,59 +767,164 @@ impl Inner {
             .await
             .map_err(|e| contract_err(url, "mint", e.into()))?;
         tx.set_gas_limit(estimate + estimate * MINT_GAS_MARGIN_PERCENT / 100);
-        let receipt = provider
-            .send_transaction(tx)
-            .await
-            .map_err(|e| contract_err(url, "mint", e.into()))?
-            .get_receipt()
-            .await
-            .map_err(|e| pending_err(url, "mint", e))?;
-        check_status("mint", &receipt)?;
+        let receipt = self.send_tx(&provider, "mint", tx).await?;
         let token_id = minted_token_id(self.addresses.pkp_nft, &receipt)?;
-        if !grant_and_burn {
-            for mh in &multihashes {
-                self.permit(&provider, token_id, mh.clone(), SCOPE_SIGN_ANYTHING)
-                    .await?;
+        if one_tx_action.is_none() {
+            if !grants.is_empty() {
+                let tx = call_tx(
+                    self.addresses.pkp_permissions,
+                    batch_grant_call(token_id, &grants),
+                );
+                self.send_tx(&provider, "batchAddRemoveAuthMethods", tx.with_from(from))
+                    .await
+                    .map_err(|e| part_way(token_id, from, "granting its permissions", e))?;
             }
             if burn {
-                let r = nft
-                    .burn(U256::from_be_bytes(token_id))
-                    .send()
+                let tx = call_tx(
+                    self.addresses.pkp_nft,
+                    IPKPNFT::burnCall {
+                        tokenId: U256::from_be_bytes(token_id),
+                    },
+                );
+                self.send_tx(&provider, "burn", tx.with_from(from))
                     .await
-                    .map_err(|e| contract_err(url, "burn", e))?
-                    .get_receipt()
-                    .await
-                    .map_err(|e| pending_err(url, "burn", e))?;
-                check_status("burn", &r)?;
+                    .map_err(|e| part_way(token_id, from, "burning it", e))?;
             }
         }
         self.minted(&receipt, &root).await
     }
 
-    async fn permit<P: Provider<Ethereum>>(
+    /// The scopes `0..MAX_SCOPE_ID` of one auth method on a PKP.
+    async fn scopes(
         &self,
-        provider: &P,
-        token_id: [u8; 32],
-        multihash: Vec<u8>,
-        scope: u64,
-    ) -> Result<(), RegistryError> {
-        let url = &self.url;
-        let perms = IPKPPermissions::new(self.addresses.pkp_permissions, provider);
-        let r = perms
-            .addPermittedAction(
-                U256::from_be_bytes(token_id),
-                multihash.into(),
-                vec![U256::from(scope)],
-            )
-            .send()
+        token_id: U256,
+        auth_method_type: U256,
+        id: Bytes,
+    ) -> Result<BTreeSet<u64>, RegistryError> {
+        let bits = IPKPPermissions::new(self.addresses.pkp_permissions, &self.provider)
+            .getPermittedAuthMethodScopes(token_id, auth_method_type, id, U256::from(MAX_SCOPE_ID))
+            .call()
             .await
-            .map_err(|e| contract_err(url, "addPermittedAction", e))?
-            .get_receipt()
-            .await
-            .map_err(|e| pending_err(url, "addPermittedAction", e))?;
-        check_status("addPermittedAction", &r)
+            .map_err(|e| contract_err(&self.url, "getPermittedAuthMethodScopes", e))?;
+        Ok((0..MAX_SCOPE_ID)
+            .zip(bits)
+            .filter_map(|(scope, set)| set.then_some(scope))
+            .collect())
     }
 
+    async fn auth_methods(&self, token_id: [u8; 32]) -> Result<Vec<AuthMethod>, RegistryError> {
+        IPKPPermissions::new(self.addresses.pkp_permissions, &self.provider)
+            .getPermittedAuthMethods(U256::from_be_bytes(token_id))
+            .call()
+            .await
+            .map_err(|e| contract_err(&self.url, "getPermittedAuthMethods", e))?
+            .into_iter()
+            .map(|m| {
+                Ok(AuthMethod {
+                    auth_method_type: auth_method_type(m.authMethodType)?,
+                    id: m.id.to_vec(),
+                    user_pubkey: m.userPubkey.to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    async fn permissions(&self, token_id: [u8; 32]) -> Result<Vec<Permission>, RegistryError> {
+        let id = U256::from_be_bytes(token_id);
+        let mut out = Vec::new();
+        for method in self.auth_methods(token_id).await? {
+            let scopes = self
+                .scopes(
+                    id,
+                    U256::from(method.auth_method_type),
+                    method.id.clone().into(),
+                )
+                .await?;
+            out.push(Permission { method, scopes });
+        }
+        Ok(out)
+    }
+
+    async fn is_permitted(
+        &self,
+        token_id: U256,
+        auth_method_type: U256,
+        id: Bytes,
+    ) -> Result<bool, RegistryError> {
+        IPKPPermissions::new(self.addresses.pkp_permissions, &self.provider)
+            .isPermittedAuthMethod(token_id, auth_method_type, id)
+            .call()
+            .await
+            .map_err(|e| contract_err(&self.url, "isPermittedAuthMethod", e))
+    }
+
+    async fn node_set(&self) -> Result<Option<RegisteredNodeSet>, RegistryError> {
+        let url = &self.url;
+        let staking = IStaking::new(self.addresses.staking, &self.provider);
+        let current = staking
+            .getActiveUnkickedValidatorStructsAndCounts()
+            .call()
+            .await
+            .map_err(|e| contract_err(url, "getActiveUnkickedValidatorStructsAndCounts", e))?;
+        let (threshold, validators) = (current._1, current._2);
+        if validators.is_empty() {
+            return Ok(None);
+        }
+        let mut nodes = Vec::with_capacity(validators.len());
+        for v in validators {
+            let stored = staking
+                .getNodeUrl(v.nodeAddress)
+                .call()
+                .await
+                .map_err(|e| contract_err(url, "getNodeUrl", e))?;
+            let url = if !stored.is_empty() {
+                stored
+            } else if v.ip == 0 && v.ipv6 != 0 {
+                format!("http://[{}]:{}", Ipv6Addr::from(v.ipv6), v.port)
+            } else {
+                format!("http://{}:{}", Ipv4Addr::from(v.ip), v.port)
+            };
+            nodes.push(RegisteredNode {
+                url,
+                identity_key: v.senderPubKey.to_be_bytes(),
+                encryption_key: v.receiverPubKey.to_be_bytes(),
+            });
+        }
+        let threshold = usize::try_from(threshold)
+            .map_err(|_| RegistryError::Encoding(format!("threshold {threshold} out of range")))?;
+        Ok(Some(RegisteredNodeSet { nodes, threshold }))
+    }
+
+    /// `Staking.setValidators`, signed by `key`; a signer that is not the
+    /// `Staking` owner is [`RegistryError::NotAdmin`] naming the owner.
+    async fn set_node_set(
+        &self,
+        key: SigningKey,
+        call: IStaking::setValidatorsCall,
+    ) -> Result<(), RegistryError> {
+        let from = Address::from(signer_address(&key));
+        let result = {
+            let _serialised = self.tx_lock.lock().await;
+            let provider = self.signing(&key);
+            let tx = call_tx(self.addresses.staking, call).with_from(from);
+            self.send_tx(&provider, "setValidators", tx).await
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(RegistryError::NotAdmin { .. }) => {
+                let admin = IStaking::new(self.addresses.staking, &self.provider)
+                    .owner()
+                    .call()
+                    .await
+                    .map_err(|e| contract_err(&self.url, "owner", e))?;
+                Err(RegistryError::NotAdmin {
+                    admin: checksum(admin),
+                    signer: checksum(from),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
     async fn owned_by(&self, owner: [u8; 20]) -> Result<Vec<PkpRecord>, RegistryError> {
         let url = &self.url;
         let nft = IPKPNFT::new(self.addresses.pkp_nft, &self.provider);
@@ -791,6 +1217,21 @@ impl EvmRegistry {
     }
 }
 
+impl EvmRegistry {
+    /// One transaction on an existing PKP, signed by `owner`.
+    fn mutate_pkp(
+        &self,
+        owner: &SigningKey,
+        token_id: &[u8; 32],
+        what: &'static str,
+        tx: TransactionRequest,
+    ) -> Result<(), RegistryError> {
+        let key = owner.clone();
+        let token_id = *token_id;
+        self.run(move |i| async move { i.mutate_pkp(&key, token_id, what, tx).await })
+    }
+}
+
 impl Registry for EvmRegistry {
     fn by_public_key(&self, public_key: &AffinePoint) -> Result<PkpRecord, RegistryError> {
         let token_id = derive::token_id(public_key);
@@ -815,59 +1256,240 @@ impl Registry for EvmRegistry {
         self.run(move |i| async move { i.owned_by(owner).await })
     }
 
-    // TEMPORARY (being replaced on branch evm-registry): the full model.
-    fn permissions(&self, _: &[u8; 32]) -> Result<Vec<crate::Permission>, RegistryError> {
-        Err(RegistryError::Chain("not implemented yet".into()))
+    fn permissions(&self, token_id: &[u8; 32]) -> Result<Vec<Permission>, RegistryError> {
+        let token_id = *token_id;
+        self.run(move |i| async move { i.permissions(token_id).await })
     }
+
     fn permission(
         &self,
-        _: &[u8; 32],
-        _: u64,
-        _: &[u8],
-    ) -> Result<Option<std::collections::BTreeSet<u64>>, RegistryError> {
-        Err(RegistryError::Chain("not implemented yet".into()))
+        token_id: &[u8; 32],
+        auth_method_type: u64,
+        id: &[u8],
+    ) -> Result<Option<BTreeSet<u64>>, RegistryError> {
+        let token_id = U256::from_be_bytes(*token_id);
+        let auth_method_type = U256::from(auth_method_type);
+        let id = Bytes::copy_from_slice(id);
+        self.run(move |i| async move {
+            if !i
+                .is_permitted(token_id, auth_method_type, id.clone())
+                .await?
+            {
+                return Ok(None);
+            }
+            Ok(Some(i.scopes(token_id, auth_method_type, id).await?))
+        })
     }
-    fn node_set(&self) -> Result<Option<crate::RegisteredNodeSet>, RegistryError> {
-        Err(RegistryError::Chain("not implemented yet".into()))
+
+    fn node_set(&self) -> Result<Option<RegisteredNodeSet>, RegistryError> {
+        self.run(|i| async move { i.node_set().await })
     }
+
     fn mint_with(
         &self,
         owner: &SigningKey,
         root: &AffinePoint,
-        grants: &[crate::Permission],
+        grants: &[Permission],
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
-        let multihashes = grants.iter().map(|g| g.method.id.clone()).collect();
+        for g in grants {
+            g.method.validate()?;
+            validate_scopes(&g.scopes)?;
+        }
         let key = owner.clone();
         let root = *root;
-        self.run(move |i| async move { i.mint(key, root, multihashes, burn).await })
+        let grants = grants.to_vec();
+        self.run(move |i| async move { i.mint_with(key, root, grants, burn).await })
     }
+
     fn grant(
         &self,
-        _: &SigningKey,
-        _: &[u8; 32],
-        _: &crate::Permission,
+        owner: &SigningKey,
+        token_id: &[u8; 32],
+        grant: &Permission,
     ) -> Result<(), RegistryError> {
-        Err(RegistryError::Chain("not implemented yet".into()))
+        grant.method.validate()?;
+        validate_scopes(&grant.scopes)?;
+        let call = IPKPPermissions::addPermittedAuthMethodCall {
+            tokenId: U256::from_be_bytes(*token_id),
+            authMethod: IPKPPermissions::AuthMethod {
+                authMethodType: U256::from(grant.method.auth_method_type),
+                id: grant.method.id.clone().into(),
+                userPubkey: grant.method.user_pubkey.clone().into(),
+            },
+            scopes: scopes_arg(&grant.scopes),
+        };
+        self.mutate_pkp(
+            owner,
+            token_id,
+            "addPermittedAuthMethod",
+            call_tx(self.inner.addresses.pkp_permissions, call),
+        )
     }
-    fn revoke(&self, _: &SigningKey, _: &[u8; 32], _: u64, _: &[u8]) -> Result<(), RegistryError> {
-        Err(RegistryError::Chain("not implemented yet".into()))
+
+    fn revoke(
+        &self,
+        owner: &SigningKey,
+        token_id: &[u8; 32],
+        auth_method_type: u64,
+        id: &[u8],
+    ) -> Result<(), RegistryError> {
+        validate_auth_method(auth_method_type, id)?;
+        let call = IPKPPermissions::removePermittedAuthMethodCall {
+            tokenId: U256::from_be_bytes(*token_id),
+            authMethodType: U256::from(auth_method_type),
+            id: Bytes::copy_from_slice(id),
+        };
+        self.mutate_pkp(
+            owner,
+            token_id,
+            "removePermittedAuthMethod",
+            call_tx(self.inner.addresses.pkp_permissions, call),
+        )
     }
-    fn transfer(&self, _: &SigningKey, _: &[u8; 32], _: [u8; 20]) -> Result<(), RegistryError> {
-        Err(RegistryError::Chain("not implemented yet".into()))
+
+    fn transfer(
+        &self,
+        owner: &SigningKey,
+        token_id: &[u8; 32],
+        to: [u8; 20],
+    ) -> Result<(), RegistryError> {
+        if to == BURNED_OWNER {
+            return Err(RegistryError::Invalid(
+                "a PKP cannot be transferred to the zero address (burn it instead)".into(),
+            ));
+        }
+        let call = IPKPNFT::transferFromCall {
+            from: Address::from(signer_address(owner)),
+            to: Address::from(to),
+            tokenId: U256::from_be_bytes(*token_id),
+        };
+        self.mutate_pkp(
+            owner,
+            token_id,
+            "transferFrom",
+            call_tx(self.inner.addresses.pkp_nft, call),
+        )
     }
-    fn burn(&self, _: &SigningKey, _: &[u8; 32]) -> Result<(), RegistryError> {
-        Err(RegistryError::Chain("not implemented yet".into()))
+
+    fn burn(&self, owner: &SigningKey, token_id: &[u8; 32]) -> Result<(), RegistryError> {
+        let call = IPKPNFT::burnCall {
+            tokenId: U256::from_be_bytes(*token_id),
+        };
+        self.mutate_pkp(
+            owner,
+            token_id,
+            "burn",
+            call_tx(self.inner.addresses.pkp_nft, call),
+        )
     }
+
     fn set_node_set(
         &self,
-        _: &SigningKey,
-        _: &crate::RegisteredNodeSet,
+        admin: &SigningKey,
+        set: &RegisteredNodeSet,
     ) -> Result<(), RegistryError> {
-        Err(RegistryError::Chain("not implemented yet".into()))
+        set.validate()?;
+        let call = IStaking::setValidatorsCall {
+            newValidators: set
+                .nodes
+                .iter()
+                .map(validator)
+                .collect::<Result<Vec<_>, _>>()?,
+            urls: set.nodes.iter().map(|n| n.url.clone()).collect(),
+            threshold: U256::from(set.threshold),
+        };
+        let key = admin.clone();
+        self.run(move |i| async move { i.set_node_set(key, call).await })
+    }
+
+    // One contract call each, where the provided method would make several.
+
+    fn is_permitted_auth_method(
+        &self,
+        token_id: &[u8; 32],
+        auth_method_type: u64,
+        id: &[u8],
+    ) -> Result<bool, RegistryError> {
+        let token_id = U256::from_be_bytes(*token_id);
+        let auth_method_type = U256::from(auth_method_type);
+        let id = Bytes::copy_from_slice(id);
+        self.run(move |i| async move { i.is_permitted(token_id, auth_method_type, id).await })
+    }
+
+    fn is_permitted_action(
+        &self,
+        token_id: &[u8; 32],
+        ipfs_id: &str,
+    ) -> Result<bool, RegistryError> {
+        let multihash = candela_cid::parse_cid_v0(ipfs_id)?;
+        let id = U256::from_be_bytes(*token_id);
+        self.run(move |i| async move {
+            IPKPPermissions::new(i.addresses.pkp_permissions, &i.provider)
+                .isPermittedAction(id, multihash.to_vec().into())
+                .call()
+                .await
+                .map_err(|e| contract_err(&i.url, "isPermittedAction", e))
+        })
+    }
+
+    fn is_permitted_address(
+        &self,
+        token_id: &[u8; 32],
+        address: [u8; 20],
+    ) -> Result<bool, RegistryError> {
+        let id = U256::from_be_bytes(*token_id);
+        self.run(move |i| async move {
+            IPKPPermissions::new(i.addresses.pkp_permissions, &i.provider)
+                .isPermittedAddress(id, Address::from(address))
+                .call()
+                .await
+                .map_err(|e| contract_err(&i.url, "isPermittedAddress", e))
+        })
+    }
+
+    fn permitted_actions(&self, token_id: &[u8; 32]) -> Result<Vec<String>, RegistryError> {
+        let id = U256::from_be_bytes(*token_id);
+        let list = self.run(move |i| async move {
+            IPKPPermissions::new(i.addresses.pkp_permissions, &i.provider)
+                .getPermittedActions(id)
+                .call()
+                .await
+                .map_err(|e| contract_err(&i.url, "getPermittedActions", e))
+        })?;
+        list.iter()
+            .map(|mh| Ok(candela_cid::multihash_to_cid_v0(mh)?))
+            .collect()
+    }
+
+    fn permitted_addresses(&self, token_id: &[u8; 32]) -> Result<Vec<[u8; 20]>, RegistryError> {
+        let id = U256::from_be_bytes(*token_id);
+        let list = self.run(move |i| async move {
+            IPKPPermissions::new(i.addresses.pkp_permissions, &i.provider)
+                .getPermittedAddresses(id)
+                .call()
+                .await
+                .map_err(|e| contract_err(&i.url, "getPermittedAddresses", e))
+        })?;
+        // The contract lists an owner who is also permitted explicitly twice.
+        let mut out: Vec<[u8; 20]> = Vec::with_capacity(list.len());
+        for a in list {
+            let a = a.into_array();
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    fn permitted_auth_methods(
+        &self,
+        token_id: &[u8; 32],
+    ) -> Result<Vec<AuthMethod>, RegistryError> {
+        let token_id = *token_id;
+        self.run(move |i| async move { i.auth_methods(token_id).await })
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -978,6 +1600,238 @@ mod tests {
         };
         let reg: Box<dyn Registry> = Box::new(reg);
         conformance::run_all_with(reg.as_ref(), &root, &keys);
+    }
+
+    #[test]
+    fn evm_node_set_roundtrip() {
+        // A fresh deployment: its Staking has no validators yet. The
+        // deployer administers it.
+        let anvil = Anvil::start();
+        let root = conformance::random_root();
+        let (reg, _) = deploy(&anvil, &root);
+        conformance::node_set_roundtrip(&reg, &dev_key(0), &dev_key(1));
+    }
+
+    #[test]
+    fn auth_method_id_matches_the_contract() {
+        let anvil = Anvil::start();
+        let (reg, _) = deploy(&anvil, &conformance::random_root());
+        let action = candela_cid::parse_cid_v0(conformance::CID_A)
+            .unwrap()
+            .to_vec();
+        let custom: Vec<u8> = (0..100u8).collect();
+        for (ty, id) in [
+            (
+                crate::AUTH_METHOD_TYPE_ADDRESS,
+                signer_address(&dev_key(1)).to_vec(),
+            ),
+            (AUTH_METHOD_TYPE_ACTION, action),
+            (6, custom),
+            (u64::MAX, Vec::new()),
+        ] {
+            let on_chain = reg
+                .run({
+                    let id = id.clone();
+                    move |i| async move {
+                        Ok(
+                            IPKPPermissions::new(i.addresses.pkp_permissions, &i.provider)
+                                .getAuthMethodId(U256::from(ty), id.into())
+                                .call()
+                                .await
+                                .unwrap(),
+                        )
+                    }
+                })
+                .unwrap();
+            assert_eq!(
+                on_chain.to_be_bytes::<32>(),
+                crate::auth_method_id(ty, &id),
+                "{ty}"
+            );
+        }
+    }
+
+    fn node(port: u16, url: &str) -> RegisteredNode {
+        let mut identity_key = [0u8; 32];
+        identity_key[..2].copy_from_slice(&port.to_be_bytes());
+        identity_key[31] = 1;
+        RegisteredNode {
+            url: url.to_string(),
+            identity_key,
+            encryption_key: [port as u8; 32],
+        }
+    }
+
+    #[test]
+    fn node_urls_need_an_ipv4_host_and_default_to_ip_and_port() {
+        let anvil = Anvil::start();
+        let (reg, addrs) = deploy(&anvil, &conformance::random_root());
+        let admin = dev_key(0);
+        // Lit's validator struct holds an IPv4 address (or IPv6, which
+        // Candela does not write) and a port: a host name is refused.
+        for url in [
+            "http://localhost:7001",
+            "http://[::1]:7001",
+            "http://10.0.0.1:0",
+        ] {
+            let set = RegisteredNodeSet {
+                nodes: vec![node(7001, url)],
+                threshold: 1,
+            };
+            let e = reg.set_node_set(&admin, &set).unwrap_err();
+            assert!(matches!(e, RegistryError::Invalid(_)), "{url}: {e}");
+        }
+        assert_eq!(reg.node_set().unwrap(), None);
+        // The URL is stored as given; ip and port are Lit's view of it, and
+        // the node address is derived from the identity key.
+        let set = RegisteredNodeSet {
+            nodes: vec![
+                node(7001, "http://10.0.0.1:7001/"),
+                node(7002, "https://10.0.0.2"),
+            ],
+            threshold: 2,
+        };
+        reg.set_node_set(&admin, &set).unwrap();
+        assert_eq!(reg.node_set().unwrap(), Some(set.clone()));
+        let (v, key) = reg
+            .run({
+                let n = set.nodes[1].clone();
+                move |i| async move {
+                    let s = IStaking::new(i.addresses.staking, &i.provider);
+                    let all = s
+                        .getActiveUnkickedValidatorStructsAndCounts()
+                        .call()
+                        .await
+                        .unwrap();
+                    let key = s
+                        .getNodeIdentityKey(node_address(&n.identity_key))
+                        .call()
+                        .await
+                        .unwrap();
+                    Ok((all._2[1].clone(), key))
+                }
+            })
+            .unwrap();
+        assert_eq!(key.0, set.nodes[1].identity_key);
+        assert_eq!(
+            (Ipv4Addr::from(v.ip), v.port),
+            ("10.0.0.2".parse().unwrap(), 443)
+        );
+        assert_eq!(v.nodeAddress, node_address(&set.nodes[1].identity_key));
+        // A validator registered without a URL (as Lit's tooling does) reads
+        // back as http://ip:port.
+        let mut call = IStaking::setValidatorsCall {
+            newValidators: vec![validator(&node(7003, "http://10.0.0.3:7003")).unwrap()],
+            urls: Vec::new(),
+            threshold: U256::from(1),
+        };
+        call.newValidators[0].reward = U256::from(5);
+        reg.run(move |i| async move {
+            let tx = call_tx(addrs.staking, call).with_from(addrs.deployer);
+            i.send_tx(&i.signing(&dev_key(0)), "setValidators", tx)
+                .await
+                .map(|_| ())
+        })
+        .unwrap();
+        let read = reg.node_set().unwrap().unwrap();
+        assert_eq!(read.nodes, vec![node(7003, "http://10.0.0.3:7003")]);
+        assert_eq!(read.threshold, 1);
+    }
+
+    fn block_number(reg: &EvmRegistry) -> u64 {
+        reg.run(|i| async move { Ok(i.provider.get_block_number().await.unwrap()) })
+            .unwrap()
+    }
+
+    #[test]
+    fn mint_with_takes_one_transaction_where_the_contract_allows() {
+        let anvil = Anvil::start();
+        let root = conformance::random_root();
+        let (reg, _) = deploy(&anvil, &root);
+        let owner = dev_key(1);
+        let action = |cid: &str, scopes: &[u64]| {
+            Permission::new(AuthMethod::action(cid).unwrap(), scopes.iter().copied())
+        };
+        let cid_b = conformance::cid_b();
+        // (grants, burn, transactions): anvil mines one block per transaction.
+        let cases: Vec<(Vec<Permission>, bool, u64)> = vec![
+            (vec![], false, 1),
+            (vec![action(conformance::CID_A, &[1])], true, 1),
+            (vec![], true, 2),
+            (vec![action(conformance::CID_A, &[1])], false, 2),
+            (vec![action(conformance::CID_A, &[1, 2])], true, 3),
+            (
+                vec![action(conformance::CID_A, &[1]), action(&cid_b, &[1])],
+                true,
+                3,
+            ),
+        ];
+        for (grants, burn, txs) in cases {
+            let before = block_number(&reg);
+            let rec = reg.mint_with(&owner, &root, &grants, burn).unwrap();
+            assert_eq!(block_number(&reg) - before, txs, "{grants:?} burn={burn}");
+            assert_eq!(reg.permissions(&rec.token_id).unwrap(), grants);
+            let expected_owner = if burn {
+                BURNED_OWNER
+            } else {
+                signer_address(&owner)
+            };
+            assert_eq!(rec.owner, expected_owner);
+        }
+    }
+
+    #[test]
+    fn a_mint_that_fails_part_way_keeps_its_owner_and_is_not_burned() {
+        let anvil = Anvil::start();
+        let root = conformance::random_root();
+        let (reg, _) = deploy(&anvil, &root);
+        let owner = dev_key(1);
+        // A WebAuthn credential is pinned to the user key it was first
+        // registered with: a grant with another key passes local validation
+        // and is refused by the contract, after the mint.
+        let webauthn = |pubkey: &[u8]| AuthMethod {
+            auth_method_type: crate::AUTH_METHOD_TYPE_WEBAUTHN,
+            id: b"credential-1".to_vec(),
+            user_pubkey: pubkey.to_vec(),
+        };
+        let first = reg
+            .mint_with(
+                &owner,
+                &root,
+                &[Permission::new(webauthn(b"key-1"), [1])],
+                false,
+            )
+            .unwrap();
+        let before = conformance::token_ids(&reg.owned_by(signer_address(&owner)).unwrap());
+        let burned_before = conformance::token_ids(&reg.owned_by(BURNED_OWNER).unwrap());
+        let grants = [
+            Permission::new(AuthMethod::action(conformance::CID_A).unwrap(), [1]),
+            Permission::new(webauthn(b"key-2"), [1]),
+        ];
+        let e = reg.mint_with(&owner, &root, &grants, true).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, RegistryError::Invalid(_)), "{e}");
+        assert!(
+            msg.contains("is not burned") && msg.contains("WebAuthn"),
+            "{msg}"
+        );
+        let after = conformance::token_ids(&reg.owned_by(signer_address(&owner)).unwrap());
+        let new: Vec<_> = after.difference(&before).copied().collect();
+        assert_eq!(new.len(), 1, "the PKP was minted and kept by its owner");
+        assert!(msg.contains(&hex::encode(new[0])), "{msg}");
+        assert_eq!(
+            conformance::token_ids(&reg.owned_by(BURNED_OWNER).unwrap()),
+            burned_before
+        );
+        // None of the batch landed; the owner can still grant and burn.
+        assert!(reg.permissions(&new[0]).unwrap().is_empty());
+        reg.grant(&owner, &new[0], &grants[0]).unwrap();
+        reg.burn(&owner, &new[0]).unwrap();
+        assert_eq!(reg.by_token_id(&new[0]).unwrap().owner, BURNED_OWNER);
+        assert_eq!(
+            reg.permissions(&first.token_id).unwrap(),
+            vec![Permission::new(webauthn(b"key-1"), [1])]
+        );
     }
 
     #[test]
@@ -1141,14 +1995,21 @@ mod tests {
     fn the_declared_interfaces_match_the_compiled_abi() {
         use alloy::sol_types::SolInterface;
         let dir = Artifacts::default_dir();
-        for (name, selectors) in [
+        for (name, functions, errors) in [
             (
                 "PKPNFT",
                 IPKPNFT::IPKPNFTCalls::selectors().collect::<Vec<_>>(),
+                IPKPNFT::IPKPNFTErrors::selectors().collect::<Vec<_>>(),
             ),
             (
                 "PKPPermissions",
                 IPKPPermissions::IPKPPermissionsCalls::selectors().collect::<Vec<_>>(),
+                IPKPPermissions::IPKPPermissionsErrors::selectors().collect::<Vec<_>>(),
+            ),
+            (
+                "Staking",
+                IStaking::IStakingCalls::selectors().collect::<Vec<_>>(),
+                IStaking::IStakingErrors::selectors().collect::<Vec<_>>(),
             ),
         ] {
             let path = dir.join(format!("{name}.json"));
@@ -1162,10 +2023,34 @@ mod tests {
                 .values()
                 .map(|s| s.as_str().unwrap().to_string())
                 .collect();
-            for sel in selectors {
+            for sel in functions {
                 assert!(
                     known.contains(&hex::encode(sel)),
-                    "{name}: selector {sel:?}"
+                    "{name}: function selector {sel:?}"
+                );
+            }
+            // The errors' selectors, from their ABI signatures (every error
+            // of these contracts has elementary parameter types).
+            let known_errors: Vec<String> = v["abi"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["type"] == "error")
+                .map(|x| {
+                    let types: Vec<&str> = x["inputs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|i| i["type"].as_str().unwrap())
+                        .collect();
+                    let sig = format!("{}({})", x["name"].as_str().unwrap(), types.join(","));
+                    hex::encode(&keccak256(sig)[..4])
+                })
+                .collect();
+            for sel in errors {
+                assert!(
+                    known_errors.contains(&hex::encode(sel)),
+                    "{name}: error selector {sel:?}"
                 );
             }
         }
