@@ -185,6 +185,9 @@ pub fn validate_auth_method(auth_method_type: u64, id: &[u8]) -> Result<(), Regi
         0 => Err(RegistryError::Invalid(
             "auth method type 0 (none) cannot be permitted".into(),
         )),
+        t if t > i64::MAX as u64 => Err(RegistryError::Invalid(format!(
+            "auth method type {t} is out of range (1..2^63)"
+        ))),
         AUTH_METHOD_TYPE_ADDRESS if id.len() != 20 => Err(RegistryError::Invalid(format!(
             "an address auth method id is 20 bytes, not {}",
             id.len()
@@ -335,7 +338,11 @@ pub trait Registry: Send + Sync {
     fn by_token_id(&self, token_id: &[u8; 32]) -> Result<PkpRecord, RegistryError>;
     /// Every PKP owned by `owner` ([`BURNED_OWNER`]: every burned PKP).
     fn owned_by(&self, owner: [u8; 20]) -> Result<Vec<PkpRecord>, RegistryError>;
-    /// Every permission of the PKP, in the order first granted.
+    /// Every permission of the PKP, in the order first granted (the EVM
+    /// registry may reorder after a revoke: the contract's set moves its
+    /// last entry into the removed slot). An auth method's `user_pubkey` is
+    /// per PKP on SQLite and global on the EVM (the latest grant wins, as in
+    /// Lit's contract).
     fn permissions(&self, token_id: &[u8; 32]) -> Result<Vec<Permission>, RegistryError>;
     /// The scopes of one auth method on the PKP, or `None` when it is not
     /// permitted. One indexed read: this is the signing path's check.

@@ -503,6 +503,16 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_node_set_round_trips_and_only_its_admin_changes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        conformance::node_set_roundtrip(
+            &open(&dir),
+            &conformance::random_key(),
+            &conformance::random_key(),
+        );
+    }
+
+    #[test]
     fn a_broken_database_is_a_storage_error() {
         let dir = tempfile::tempdir().unwrap();
         let reg = open(&dir);
