@@ -4,12 +4,12 @@
 //! `DIR/registry.json` remembers the choice, so a restart on the same DIR
 //! finds the same registry (and restarts anvil on the same port with the
 //! same state file).
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use candela_api::network::{EvmContracts, RegistryLocation};
-use candela_registry::{EvmAddresses, EvmRegistry, Registry};
+use candela_registry::{anvil, EvmAddresses, EvmRegistry, Registry};
 use k256::ecdsa::SigningKey;
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +24,6 @@ pub enum ChainKind {
     /// An EVM chain given by `--rpc-url`.
     Rpc,
 }
-
-/// Anvil's first well-known development account (funded on every anvil).
-pub const ANVIL_DEV_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 /// What `DIR/registry.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,50 +45,11 @@ pub struct DevnetChain {
     anvil: Option<tokio::process::Child>,
 }
 
-/// Find the anvil binary: `$CANDELA_ANVIL`, the npm package installed by
-/// `contracts/setup.sh`, or `anvil` on the PATH.
-pub fn anvil_binary() -> anyhow::Result<PathBuf> {
-    if let Ok(p) = std::env::var("CANDELA_ANVIL") {
-        return Ok(PathBuf::from(p));
-    }
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let package = format!(
-        "contracts/node_modules/@foundry-rs/anvil-{}-{arch}/bin/anvil",
-        std::env::consts::OS
-    );
-    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for base in [PathBuf::from("."), source_tree] {
-        let p = base.join(&package);
-        if p.exists() {
-            return Ok(p);
-        }
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join("anvil");
-            if p.exists() {
-                return Ok(p);
-            }
-        }
-    }
-    bail!("anvil not found: run `bash contracts/setup.sh` (installs @foundry-rs/anvil) or set CANDELA_ANVIL")
-}
-
 /// Start anvil on loopback `port`, keeping its chain in `state` across
 /// restarts; waits until it answers.
 pub async fn start_anvil(port: u16, state: &Path) -> anyhow::Result<tokio::process::Child> {
-    let child = tokio::process::Command::new(anvil_binary()?)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--silent",
-        ])
+    let child = tokio::process::Command::new(anvil::binary()?)
+        .args(anvil::args(port))
         .arg("--state")
         .arg(state)
         .args(["--state-interval", "2"])
@@ -100,16 +58,8 @@ pub async fn start_anvil(port: u16, state: &Path) -> anyhow::Result<tokio::proce
         .kill_on_drop(true)
         .spawn()
         .context("starting anvil")?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        if Instant::now() > deadline {
-            bail!("anvil did not start on port {port}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tokio::task::spawn_blocking(move || anvil::wait_for_port(port, Duration::from_secs(30)))
+        .await??;
     Ok(child)
 }
 
@@ -176,7 +126,7 @@ pub async fn open_or_create(
             (admin, None, location, None)
         }
         ChainKind::Anvil => {
-            let admin = crate::pkp::signing_key(ANVIL_DEV_KEY)?;
+            let admin = anvil::dev_key(0);
             let state = dir.join("anvil-state.json");
             match &remembered {
                 Some(r) => {

@@ -10,6 +10,7 @@ use base64::Engine;
 use candela_api::auth::AuthSig;
 use candela_client::{new_request_id, ActionSource, Client, ClientError};
 use candela_crypto::derive;
+use candela_registry::anvil::Anvil;
 use candela_registry::{PkpRecord, Registry};
 use common::*;
 use serde_json::{json, Value};
@@ -710,54 +711,12 @@ async fn a_stored_action_is_verified_against_its_cid_before_it_runs() {
     assert!(out.faults.iter().any(|f| f.node == 1), "{:?}", out.faults);
 }
 
-/// A real anvil (from the npm package `@foundry-rs/anvil`, installed by
-/// `contracts/setup.sh`) on a free loopback port, killed on drop.
-struct Anvil {
-    child: std::process::Child,
-    url: String,
+/// JSON-RPC to a real anvil (`candela_registry::anvil`).
+trait Rpc {
+    async fn rpc(&self, method: &str, params: serde_json::Value) -> serde_json::Value;
 }
 
-impl Anvil {
-    fn start() -> Anvil {
-        // the platform package's binary itself: `.bin/anvil` is a Node
-        // wrapper, and killing it would leave anvil running
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            other => other,
-        };
-        let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-            "../../contracts/node_modules/@foundry-rs/anvil-{}-{arch}/bin/anvil",
-            std::env::consts::OS
-        ));
-        assert!(
-            bin.exists(),
-            "anvil not installed at {}: run `bash contracts/setup.sh` (scripts/test.sh does)",
-            bin.display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = Command::new(bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--silent",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start anvil");
-        Anvil {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
+impl Rpc for Anvil {
     async fn rpc(&self, method: &str, params: serde_json::Value) -> serde_json::Value {
         let http = reqwest::Client::new();
         for _ in 0..100 {
@@ -776,16 +735,9 @@ impl Anvil {
     }
 }
 
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_rpc_url_get_latest_nonce_and_ethers_provider_read_a_real_anvil_chain() {
-    let anvil = Anvil::start();
+    let anvil = Anvil::start().expect("anvil (bash contracts/setup.sh installs it)");
     let accounts = anvil.rpc("eth_accounts", serde_json::json!([])).await;
     let from = accounts[0].as_str().expect("account").to_string();
     // two transactions: the account's nonce becomes 2

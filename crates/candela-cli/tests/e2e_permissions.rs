@@ -15,11 +15,7 @@ const PRIME: &str = include_str!("../../../examples/actions/prime.js");
 /// Anvil's funded development accounts 1 and 2: on the EVM registry every
 /// mutation is a transaction paid by its signer.
 fn dev_key(i: usize) -> SigningKey {
-    let hex_key = [
-        "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-        "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    ][i];
-    SigningKey::from_slice(&hex::decode(hex_key).expect("hex")).expect("key")
+    candela_registry::anvil::dev_key(i + 1)
 }
 
 fn pk_hex(rec: &PkpRecord) -> String {

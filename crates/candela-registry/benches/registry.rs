@@ -4,11 +4,8 @@
 //!
 //! The EVM group runs when anvil is installed (`bash contracts/setup.sh`)
 //! and the contracts are built; otherwise it says so and is skipped.
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use candela_crypto::{ProjectivePoint, Scalar};
+use candela_registry::anvil::{self, Anvil};
 use candela_registry::{
     AuthMethod, EvmRegistry, Permission, Registry, SigningKey, SqliteRegistry,
     AUTH_METHOD_TYPE_ACTION,
@@ -19,7 +16,6 @@ use k256::elliptic_curve::Field;
 use rand_core::OsRng;
 
 const CID: &str = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o";
-const ANVIL_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 fn root() -> candela_crypto::AffinePoint {
     (ProjectivePoint::GENERATOR * Scalar::random(&mut OsRng)).to_affine()
@@ -77,48 +73,16 @@ fn sqlite(c: &mut Criterion) {
     registry_group(c, "sqlite", &reg, 1000);
 }
 
-fn anvil_binary() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    p.exists().then_some(p)
-}
-
-struct Anvil(Child);
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn evm(c: &mut Criterion) {
-    let Some(bin) = anvil_binary() else {
-        eprintln!("evm: anvil not installed (bash contracts/setup.sh); skipped");
-        return;
+    let anvil = match Anvil::start() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("evm: {e}; skipped");
+            return;
+        }
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let child = Command::new(bin)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--silent",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("anvil");
-    let _anvil = Anvil(child);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let url = format!("http://127.0.0.1:{port}");
-    let key = SigningKey::from_slice(&hex::decode(ANVIL_KEY).expect("hex")).expect("key");
+    let url = anvil.url.clone();
+    let key = anvil::dev_key(0);
     let root = root();
     let (reg, _) = match EvmRegistry::deploy(&url, &key, &root) {
         Ok(r) => r,

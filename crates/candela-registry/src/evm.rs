@@ -1494,91 +1494,11 @@ impl Registry for EvmRegistry {
 mod tests {
     use super::*;
     use crate::conformance::{self, Keys};
-    use std::process::{Child, Command, Stdio};
 
-    /// Anvil's well-known development accounts 0, 1 and 2 (funded).
-    const DEV_KEYS: [&str; 3] = [
-        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-        "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-        "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    ];
+    use crate::anvil::{dev_key, free_port, Anvil};
 
-    fn dev_key(i: usize) -> SigningKey {
-        SigningKey::from_slice(&hex::decode(DEV_KEYS[i]).unwrap()).unwrap()
-    }
-
-    /// A real anvil on a free loopback port, killed on drop.
-    struct Anvil {
-        child: Child,
-        url: String,
-    }
-
-    fn anvil_binary() -> PathBuf {
-        let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/node_modules");
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            other => other,
-        };
-        // The platform package holds the binary itself; `.bin/anvil` is a
-        // Node wrapper that would outlive a kill.
-        let platform = modules.join(format!(
-            "@foundry-rs/anvil-{}-{arch}/bin/anvil",
-            std::env::consts::OS
-        ));
-        if platform.exists() {
-            return platform;
-        }
-        let wrapper = modules.join(".bin/anvil");
-        assert!(
-            wrapper.exists(),
-            "anvil is not installed (looked for {} and {}): run `bash contracts/setup.sh`",
-            platform.display(),
-            wrapper.display()
-        );
-        wrapper
-    }
-
-    impl Anvil {
-        fn start() -> Anvil {
-            let port = free_port();
-            let child = Command::new(anvil_binary())
-                .args([
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                    "--silent",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start anvil");
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(std::time::Instant::now() < deadline, "anvil did not start");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Anvil {
-                child,
-                url: format!("http://127.0.0.1:{port}"),
-            }
-        }
-    }
-
-    impl Drop for Anvil {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
+    fn start_anvil() -> Anvil {
+        Anvil::start().unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn artifacts() -> Artifacts {
@@ -1591,7 +1511,7 @@ mod tests {
 
     #[test]
     fn evm_passes_the_registry_conformance_suite() {
-        let anvil = Anvil::start();
+        let anvil = start_anvil();
         let root = conformance::random_root();
         let (reg, _) = deploy(&anvil, &root);
         let keys = Keys {
@@ -1606,7 +1526,7 @@ mod tests {
     fn evm_node_set_roundtrip() {
         // A fresh deployment: its Staking has no validators yet. The
         // deployer administers it.
-        let anvil = Anvil::start();
+        let anvil = start_anvil();
         let root = conformance::random_root();
         let (reg, _) = deploy(&anvil, &root);
         conformance::node_set_roundtrip(&reg, &dev_key(0), &dev_key(1));
@@ -1614,7 +1534,7 @@ mod tests {
 
     #[test]
     fn auth_method_id_matches_the_contract() {
-        let anvil = Anvil::start();
+        let anvil = start_anvil();
         let (reg, _) = deploy(&anvil, &conformance::random_root());
         let action = candela_cid::parse_cid_v0(conformance::CID_A)
             .unwrap()
@@ -1664,7 +1584,7 @@ mod tests {
 
     #[test]
     fn node_urls_need_an_ipv4_host_and_default_to_ip_and_port() {
-        let anvil = Anvil::start();
+        let anvil = start_anvil();
         let (reg, addrs) = deploy(&anvil, &conformance::random_root());
         let admin = dev_key(0);
         // Lit's validator struct holds an IPv4 address (or IPv6, which
@@ -1745,7 +1665,7 @@ mod tests {
 
     #[test]
     fn mint_with_takes_one_transaction_where_the_contract_allows() {
-        let anvil = Anvil::start();
+        let anvil = start_anvil();
         let root = conformance::random_root();
         let (reg, _) = deploy(&anvil, &root);
         let owner = dev_key(1);
@@ -1782,7 +1702,7 @@ mod tests {
 
     #[test]
     fn a_mint_that_fails_part_way_keeps_its_owner_and_is_not_burned() {
-        let anvil = Anvil::start();
+        let anvil = start_anvil();
         let root = conformance::random_root();
         let (reg, _) = deploy(&anvil, &root);
         let owner = dev_key(1);
@@ -1836,7 +1756,7 @@ mod tests {
 
     #[test]
     fn connect_reads_a_deployment_and_checks_it() {
-        let anvil = Anvil::start();
+        let anvil = start_anvil();
         let root = conformance::random_root();
         let (reg, addrs) = deploy(&anvil, &root);
         let rec = reg.mint(&dev_key(1), &root).unwrap();
@@ -1909,7 +1829,7 @@ mod tests {
 
     #[test]
     fn the_registry_works_from_inside_a_tokio_runtime() {
-        let anvil = Anvil::start();
+        let anvil = start_anvil();
         let root = conformance::random_root();
         let url = anvil.url.clone();
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -1934,7 +1854,7 @@ mod tests {
 
     #[test]
     fn a_chain_that_is_down_is_a_clear_error() {
-        let url = format!("http://127.0.0.1:{}", free_port());
+        let url = format!("http://127.0.0.1:{}", free_port().unwrap());
         let e =
             EvmRegistry::deploy_with(&url, &dev_key(0), &conformance::random_root(), &artifacts())
                 .err()
@@ -1944,7 +1864,7 @@ mod tests {
             "{e}"
         );
         // A chain that stops after connecting.
-        let anvil = Anvil::start();
+        let anvil = start_anvil();
         let root = conformance::random_root();
         let (reg, addrs) = deploy(&anvil, &root);
         let rec = reg.mint(&dev_key(1), &root).unwrap();
@@ -1966,7 +1886,7 @@ mod tests {
 
     #[test]
     fn concurrent_mutations_signed_by_one_key_all_land() {
-        let anvil = Anvil::start();
+        let anvil = start_anvil();
         let root = conformance::random_root();
         let (reg, _) = deploy(&anvil, &root);
         let owner = dev_key(1);

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod anvil;
 #[cfg(test)]
 mod conformance;
 pub mod evm;
