@@ -16,8 +16,43 @@ pub struct AuthSig {
     pub derived_via: String,
     /// The SIWE message that was signed.
     pub signed_message: String,
-    /// The signer's address (EIP-55).
+    /// The signer's address (EIP-55); for a session signature, the session
+    /// public key (hex).
     pub address: String,
+    /// `ed25519` for session signatures; absent for wallet signatures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algo: Option<String>,
+}
+
+/// What a node requires of a wallet-signed SIWE message beyond its
+/// signature and validity times.
+#[derive(Debug, Clone, Default)]
+pub struct AuthPolicy {
+    /// Accepted SIWE domains; empty accepts any.
+    pub allowed_domains: Vec<String>,
+    /// The network's nonce secret input (its root public key, hex); when
+    /// set, a message's nonce must be the network nonce of the time window
+    /// of its `Issued At` (or a neighbouring window), see [`network_nonce`].
+    pub nonce_seed: Option<String>,
+}
+
+/// Length of a nonce window, in seconds.
+pub const NONCE_WINDOW_SECONDS: i64 = 300;
+
+/// The network nonce of window `window` (= unix time / 300), the value the
+/// handshake publishes as `latestBlockhash`: `keccak256("candela-nonce" ||
+/// seed || window)`, hex with `0x`.
+pub fn network_nonce(seed: &str, window: i64) -> String {
+    let mut h = Keccak256::new();
+    h.update(b"candela-nonce");
+    h.update(seed.as_bytes());
+    h.update(window.to_be_bytes());
+    format!("0x{}", hex::encode(h.finalize()))
+}
+
+/// The window of a time.
+pub fn nonce_window(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp().div_euclid(NONCE_WINDOW_SECONDS)
 }
 
 /// Why an auth signature was refused.
@@ -36,9 +71,27 @@ pub enum AuthError {
     /// `address` differs from the SIWE message's address.
     #[error("authSig address does not match the signed message")]
     AddressMismatch,
-    /// The message's validity window does not include now.
-    #[error("auth signature expired or not yet valid")]
+    /// The message's validity ended.
+    #[error("auth signature expired")]
     Expired,
+    /// A session signature that does not hold together.
+    #[error("invalid session signature: {0}")]
+    BadSession(String),
+    /// A session signature made for another node.
+    #[error("this session signature was made for {0}, not for this node")]
+    WrongNode(String),
+    /// Not valid yet.
+    #[error("auth signature is not valid yet")]
+    NotYetValid,
+    /// The session or its capability does not grant what is asked.
+    #[error("missing capability: {0}")]
+    MissingCapability(String),
+    /// The SIWE domain is not one this node accepts.
+    #[error("SIWE domain {0:?} is not accepted by this node")]
+    WrongDomain(String),
+    /// The SIWE nonce is not the network's nonce for the message's time.
+    #[error("SIWE nonce {0:?} is not the network's nonce for the message's issue time (get it from the handshake's latestBlockhash)")]
+    StaleNonce(String),
     /// The auth material is larger than allowed.
     #[error("auth material too large ({0} bytes)")]
     TooLarge(usize),
@@ -72,13 +125,25 @@ fn random_nonce() -> String {
 }
 
 impl AuthSig {
-    /// Sign a fresh SIWE message for `domain`/`uri`, valid for `ttl_seconds`.
+    /// Sign a fresh SIWE message for `domain`/`uri`, valid for
+    /// `ttl_seconds`, with a random nonce (for nodes that do not check it).
     pub fn create(key: &SigningKey, domain: &str, uri: &str, ttl_seconds: i64) -> Self {
+        Self::create_with_nonce(key, domain, uri, ttl_seconds, &random_nonce())
+    }
+
+    /// [`AuthSig::create`] with the network's `nonce` (the handshake's
+    /// `latestBlockhash`, or [`network_nonce`] of the current window).
+    pub fn create_with_nonce(
+        key: &SigningKey,
+        domain: &str,
+        uri: &str,
+        ttl_seconds: i64,
+        nonce: &str,
+    ) -> Self {
         let address = checksum_address(&eth_address(key.verifying_key().as_affine()));
         let now = OffsetDateTime::now_utc();
         let message = format!(
             "{domain} wants you to sign in with your Ethereum account:\n{address}\n\nSign in to a Candela network.\n\nURI: {uri}\nVersion: 1\nChain ID: 1\nNonce: {nonce}\nIssued At: {issued}\nExpiration Time: {exp}",
-            nonce = random_nonce(),
             issued = rfc3339(now),
             exp = rfc3339(now + time::Duration::seconds(ttl_seconds)),
         );
@@ -100,7 +165,38 @@ impl AuthSig {
             derived_via: "web3.eth.personal.sign".into(),
             signed_message: message,
             address,
+            algo: None,
         }
+    }
+
+    /// [`AuthSig::verify`], then the node's domain and nonce rules.
+    pub fn verify_with(
+        &self,
+        policy: &AuthPolicy,
+        now: OffsetDateTime,
+    ) -> Result<[u8; 20], AuthError> {
+        let address = self.verify(now)?;
+        let msg: siwe::Message = self
+            .signed_message
+            .parse()
+            .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
+        let domain = msg.domain.to_string();
+        if !policy.allowed_domains.is_empty()
+            && !policy.allowed_domains.iter().any(|d| *d == domain)
+        {
+            return Err(AuthError::WrongDomain(domain));
+        }
+        let issued: OffsetDateTime = *msg.issued_at.as_ref();
+        if issued - time::Duration::seconds(CLOCK_SKEW_SECONDS) > now {
+            return Err(AuthError::NotYetValid);
+        }
+        if let Some(seed) = &policy.nonce_seed {
+            let w = nonce_window(issued);
+            if !(w - 1..=w + 1).any(|w| network_nonce(seed, w) == msg.nonce) {
+                return Err(AuthError::StaleNonce(msg.nonce.clone()));
+            }
+        }
+        Ok(address)
     }
 
     /// Verify signature, address and validity window at `now`; returns the
@@ -150,7 +246,7 @@ impl AuthSig {
         }
         if let Some(nbf) = &msg.not_before {
             if *nbf.as_ref() - skew > now {
-                return Err(AuthError::Expired);
+                return Err(AuthError::NotYetValid);
             }
         }
         Ok(claimed)

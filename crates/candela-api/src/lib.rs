@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod combine;
 pub mod network;
+pub mod session;
 pub mod v7;
 
 /// The header that carries the id shared by every node for one operation.

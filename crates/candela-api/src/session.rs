@@ -1,0 +1,631 @@
+//! Session signatures, as Lit defines them.
+//!
+//! A client makes an ed25519 **session key** and has a wallet sign a SIWE
+//! **capability** message (EIP-191) whose URI is `lit:session:<session key>`
+//! and whose ReCap resource (`urn:recap:<base64url JSON>`) grants abilities
+//! on resources: `{"att": {"lit-pkp://*": {"Threshold/Signing": [{}]}}, "prf": []}`.
+//! For each node, the session key then signs
+//! `{sessionKey, resourceAbilityRequests, capabilities, issuedAt, expiration, nodeAddress}`
+//! (JSON); that signature is the request's `authSig`, with
+//! `derivedVia: "litSessionSignViaNacl"` and `algo: "ed25519"`.
+//!
+//! A node accepts it when: the ed25519 signature is the session key's; the
+//! message names this node; it is within its validity; the requested
+//! resource and ability are among the message's requests; and a capability
+//! signed by a wallet (checked as an [`AuthSig`] with the node's domain and
+//! nonce rules) delegates to this session key and grants that ability on that
+//! resource. The wallet's address is then the caller.
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use ed25519_dalek::{Signature as EdSignature, Signer, SigningKey as EdSigningKey, Verifier};
+use k256::ecdsa::SigningKey;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::auth::{AuthError, AuthPolicy, AuthSig, CLOCK_SKEW_SECONDS};
+
+/// `derivedVia` of a session signature.
+pub const SESSION_DERIVATION: &str = "litSessionSignViaNacl";
+/// Largest session-signed message accepted (capabilities included).
+pub const MAX_SESSION_MESSAGE: usize = 64 * 1024;
+
+/// What a request asks to do (Lit's `LIT_ABILITY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Ability {
+    /// Sign with a PKP (`pkp/sign`).
+    #[serde(rename = "pkp-signing")]
+    PkpSigning,
+    /// Run an action (`execute`).
+    #[serde(rename = "lit-action-execution")]
+    LitActionExecution,
+    /// Decrypt data under access control conditions.
+    #[serde(rename = "access-control-condition-decryption")]
+    AccessControlConditionDecryption,
+    /// Sign under access control conditions.
+    #[serde(rename = "access-control-condition-signing")]
+    AccessControlConditionSigning,
+}
+
+impl Ability {
+    /// The resource prefix the ability applies to.
+    pub fn resource_prefix(self) -> &'static str {
+        match self {
+            Ability::PkpSigning => "lit-pkp",
+            Ability::LitActionExecution => "lit-litaction",
+            Ability::AccessControlConditionDecryption | Ability::AccessControlConditionSigning => {
+                "lit-accesscontrolcondition"
+            }
+        }
+    }
+
+    /// The ReCap `namespace/ability` that grants it.
+    pub fn recap(self) -> &'static str {
+        match self {
+            Ability::PkpSigning | Ability::AccessControlConditionSigning => "Threshold/Signing",
+            Ability::LitActionExecution => "Threshold/Execution",
+            Ability::AccessControlConditionDecryption => "Threshold/Decryption",
+        }
+    }
+
+    /// Parse Lit's ability name (`pkp-signing`, ...).
+    pub fn parse(name: &str) -> Option<Ability> {
+        serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+    }
+}
+
+/// A Lit resource: `{resource, resourcePrefix}`; `resource` is `*` or an id
+/// (a PKP token id, an action CID, a condition hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LitResource {
+    /// The id, or `*`.
+    pub resource: String,
+    /// `lit-pkp`, `lit-litaction` or `lit-accesscontrolcondition`.
+    pub resource_prefix: String,
+}
+
+impl LitResource {
+    /// `prefix://resource`, the key ReCap uses.
+    pub fn key(&self) -> String {
+        format!("{}://{}", self.resource_prefix, self.resource)
+    }
+
+    /// Whether this (possibly wildcard) resource covers `id`.
+    pub fn covers(&self, prefix: &str, id: &str) -> bool {
+        self.resource_prefix == prefix && (self.resource == "*" || same_id(&self.resource, id))
+    }
+}
+
+fn same_id(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim_start_matches("0x").to_ascii_lowercase();
+    norm(a) == norm(b)
+}
+
+/// One `{resource, ability}` a session asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceAbilityRequest {
+    /// The resource.
+    pub resource: LitResource,
+    /// The ability.
+    pub ability: Ability,
+}
+
+impl ResourceAbilityRequest {
+    /// `ability` on `resource` (`*` for any).
+    pub fn new(ability: Ability, resource: &str) -> ResourceAbilityRequest {
+        ResourceAbilityRequest {
+            resource: LitResource {
+                resource: resource.to_string(),
+                resource_prefix: ability.resource_prefix().to_string(),
+            },
+            ability,
+        }
+    }
+}
+
+/// What the session key signs for one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSignedMessage {
+    /// The session public key (hex, 32 bytes).
+    pub session_key: String,
+    /// What the session may do.
+    pub resource_ability_requests: Vec<ResourceAbilityRequest>,
+    /// Wallet-signed SIWE messages delegating to the session key.
+    pub capabilities: Vec<AuthSig>,
+    /// RFC 3339.
+    pub issued_at: String,
+    /// RFC 3339.
+    pub expiration: String,
+    /// The node this signature is for (its base URL).
+    pub node_address: String,
+}
+
+/// The ReCap grants of a SIWE message: resource key → `namespace/ability`s.
+pub type Grants = BTreeMap<String, BTreeMap<String, Vec<serde_json::Value>>>;
+
+#[derive(Serialize, Deserialize)]
+struct Recap {
+    att: Grants,
+    #[serde(default)]
+    prf: Vec<serde_json::Value>,
+}
+
+/// The `urn:recap:` resource of a SIWE message for `requests`.
+pub fn recap_resource(requests: &[ResourceAbilityRequest]) -> String {
+    let mut att: Grants = BTreeMap::new();
+    for r in requests {
+        att.entry(r.resource.key())
+            .or_default()
+            .insert(r.ability.recap().to_string(), vec![serde_json::json!({})]);
+    }
+    let json = serde_json::to_vec(&Recap { att, prf: vec![] }).unwrap_or_default();
+    format!(
+        "urn:recap:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    )
+}
+
+/// The ReCap grants of a parsed SIWE message (none if it has no recap).
+pub fn recap_grants(msg: &siwe::Message) -> Result<Grants, AuthError> {
+    let mut grants = Grants::new();
+    for r in &msg.resources {
+        let Some(b64) = r.as_str().strip_prefix("urn:recap:") else {
+            continue;
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(b64.trim_end_matches('='))
+            .map_err(|e| AuthError::BadMessage(format!("recap is not base64url: {e}")))?;
+        let recap: Recap = serde_json::from_slice(&bytes)
+            .map_err(|e| AuthError::BadMessage(format!("recap JSON: {e}")))?;
+        for (k, v) in recap.att {
+            grants.entry(k).or_default().extend(v);
+        }
+    }
+    Ok(grants)
+}
+
+fn grants_cover(grants: &Grants, ability: Ability, id: &str) -> bool {
+    let prefix = ability.resource_prefix();
+    grants.iter().any(|(key, abilities)| {
+        let Some(res) = key.strip_prefix(&format!("{prefix}://")) else {
+            return false;
+        };
+        (res == "*" || same_id(res, id))
+            && (abilities.contains_key(ability.recap()) || abilities.contains_key("*/*"))
+    })
+}
+
+/// Who a verified request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The wallet address that signed (directly or through a capability).
+    pub address: [u8; 20],
+    /// The session key, when the request came through a session.
+    pub session_key: Option<[u8; 32]>,
+}
+
+/// Verify a request's `authSig` for `ability` on resource `id` at node
+/// `node_url`: a wallet auth signature (full authority of its address), or a
+/// session signature whose capability grants exactly that.
+pub fn verify_request_auth(
+    auth: &AuthSig,
+    ability: Ability,
+    id: &str,
+    node_url: &str,
+    policy: &AuthPolicy,
+    now: OffsetDateTime,
+) -> Result<Caller, AuthError> {
+    if auth.derived_via != SESSION_DERIVATION {
+        let address = auth.verify_with(policy, now)?;
+        return Ok(Caller {
+            address,
+            session_key: None,
+        });
+    }
+    if auth.signed_message.len() > MAX_SESSION_MESSAGE || auth.sig.len() > 200 {
+        return Err(AuthError::TooLarge(
+            auth.signed_message.len() + auth.sig.len(),
+        ));
+    }
+    if auth.algo.as_deref().is_some_and(|a| a != "ed25519") {
+        return Err(AuthError::UnsupportedDerivation(format!(
+            "session algo {:?}",
+            auth.algo
+        )));
+    }
+    let key_bytes: [u8; 32] = hex::decode(auth.address.trim_start_matches("0x"))
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| AuthError::BadSession("the session key is not 32 bytes of hex".into()))?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
+        .map_err(|_| AuthError::BadSession("the session key is not an ed25519 key".into()))?;
+    let sig_bytes: [u8; 64] = hex::decode(auth.sig.trim_start_matches("0x"))
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| AuthError::BadSession("the session signature is not 64 bytes".into()))?;
+    key.verify(
+        auth.signed_message.as_bytes(),
+        &EdSignature::from_bytes(&sig_bytes),
+    )
+    .map_err(|_| AuthError::BadSession("the session key did not sign this message".into()))?;
+    let m: SessionSignedMessage = serde_json::from_str(&auth.signed_message)
+        .map_err(|e| AuthError::BadSession(format!("session message: {e}")))?;
+    if !same_id(&m.session_key, &auth.address) {
+        return Err(AuthError::BadSession(
+            "the message names another session key".into(),
+        ));
+    }
+    if m.node_address.trim_end_matches('/') != node_url.trim_end_matches('/') {
+        return Err(AuthError::WrongNode(m.node_address));
+    }
+    let skew = time::Duration::seconds(CLOCK_SKEW_SECONDS);
+    let parse = |s: &str| {
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| AuthError::BadSession(format!("bad time {s:?}")))
+    };
+    if parse(&m.expiration)? + skew < now {
+        return Err(AuthError::Expired);
+    }
+    if parse(&m.issued_at)? - skew > now {
+        return Err(AuthError::NotYetValid);
+    }
+    let asked = m
+        .resource_ability_requests
+        .iter()
+        .any(|r| r.ability == ability && r.resource.covers(ability.resource_prefix(), id));
+    if !asked {
+        return Err(AuthError::MissingCapability(format!(
+            "the session does not request {ability:?} on {}://{id}",
+            ability.resource_prefix()
+        )));
+    }
+    let uri = format!("lit:session:{}", hex::encode(key_bytes));
+    let mut last = AuthError::MissingCapability("the session has no capability".into());
+    for cap in &m.capabilities {
+        let address = match cap.verify_with(policy, now) {
+            Ok(a) => a,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let msg: siwe::Message = match cap.signed_message.parse() {
+            Ok(m) => m,
+            Err(e) => {
+                last = AuthError::BadMessage(format!("{e}"));
+                continue;
+            }
+        };
+        if msg.uri.as_str() != uri {
+            last = AuthError::MissingCapability(format!(
+                "the capability is for {}, not this session key",
+                msg.uri
+            ));
+            continue;
+        }
+        if !grants_cover(&recap_grants(&msg)?, ability, id) {
+            last = AuthError::MissingCapability(format!(
+                "no capability grants {} on {}://{id}",
+                ability.recap(),
+                ability.resource_prefix()
+            ));
+            continue;
+        }
+        return Ok(Caller {
+            address,
+            session_key: Some(key_bytes),
+        });
+    }
+    Err(last)
+}
+
+/// A client's session: an ed25519 key and the wallet capability that
+/// delegates `requests` to it until `expiration`.
+pub struct Session {
+    key: EdSigningKey,
+    /// The wallet-signed capability.
+    pub capability: AuthSig,
+    /// What the session may do.
+    pub requests: Vec<ResourceAbilityRequest>,
+    /// When it ends.
+    pub expiration: OffsetDateTime,
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Session {
+    /// A new session key, and the SIWE capability `wallet` signs for it
+    /// (`domain`, the network's `nonce`, valid for `ttl`).
+    pub fn new(
+        wallet: &SigningKey,
+        requests: Vec<ResourceAbilityRequest>,
+        domain: &str,
+        nonce: &str,
+        ttl: time::Duration,
+    ) -> Session {
+        let key = EdSigningKey::generate(&mut rand_core::OsRng);
+        let now = OffsetDateTime::now_utc();
+        let expiration = now + ttl;
+        let session_hex = hex::encode(key.verifying_key().as_bytes());
+        let address = candela_crypto::derive::checksum_address(
+            &candela_crypto::derive::eth_address(wallet.verifying_key().as_affine()),
+        );
+        let actions: Vec<String> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let (ns, ab) = r.ability.recap().split_once('/').unwrap_or(("", ""));
+                format!("({}) '{ns}': '{ab}' for '{}'.", i + 1, r.resource.key())
+            })
+            .collect();
+        let message = format!(
+            "{domain} wants you to sign in with your Ethereum account:\n{address}\n\nThis session key may act for this account on a Candela network. I further authorize the stated URI to perform the following actions on my behalf: {}\n\nURI: lit:session:{session_hex}\nVersion: 1\nChain ID: 1\nNonce: {nonce}\nIssued At: {}\nExpiration Time: {}\nResources:\n- {}",
+            actions.join(" "),
+            rfc3339(now),
+            rfc3339(expiration),
+            recap_resource(&requests),
+        );
+        Session {
+            key,
+            capability: AuthSig::sign_message(wallet, message),
+            requests,
+            expiration,
+        }
+    }
+
+    /// The session public key (hex).
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().as_bytes())
+    }
+
+    /// Whether the session ends within `margin`.
+    pub fn expires_within(&self, margin: time::Duration) -> bool {
+        OffsetDateTime::now_utc() + margin >= self.expiration
+    }
+
+    /// The session signature for the node at `node_url` (its request
+    /// `authSig`), valid until the session ends.
+    pub fn sign_for(&self, node_url: &str) -> AuthSig {
+        let message = SessionSignedMessage {
+            session_key: self.public_key_hex(),
+            resource_ability_requests: self.requests.clone(),
+            capabilities: vec![self.capability.clone()],
+            issued_at: rfc3339(OffsetDateTime::now_utc()),
+            expiration: rfc3339(self.expiration),
+            node_address: node_url.trim_end_matches('/').to_string(),
+        };
+        let signed_message = serde_json::to_string(&message).unwrap_or_default();
+        AuthSig {
+            sig: hex::encode(self.key.sign(signed_message.as_bytes()).to_bytes()),
+            derived_via: SESSION_DERIVATION.to_string(),
+            signed_message,
+            address: self.public_key_hex(),
+            algo: Some("ed25519".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{network_nonce, nonce_window};
+
+    const NODE: &str = "http://127.0.0.1:7470";
+    const SEED: &str = "04abcdef";
+
+    fn wallet() -> SigningKey {
+        SigningKey::random(&mut rand_core::OsRng)
+    }
+
+    fn policy() -> AuthPolicy {
+        AuthPolicy {
+            allowed_domains: vec!["localhost".into()],
+            nonce_seed: Some(SEED.into()),
+        }
+    }
+
+    fn nonce() -> String {
+        network_nonce(SEED, nonce_window(OffsetDateTime::now_utc()))
+    }
+
+    fn session(w: &SigningKey, requests: Vec<ResourceAbilityRequest>) -> Session {
+        Session::new(w, requests, "localhost", &nonce(), time::Duration::hours(1))
+    }
+
+    fn exec_any() -> Vec<ResourceAbilityRequest> {
+        vec![ResourceAbilityRequest::new(
+            Ability::LitActionExecution,
+            "*",
+        )]
+    }
+
+    fn check(auth: &AuthSig, ability: Ability, id: &str) -> Result<Caller, AuthError> {
+        verify_request_auth(
+            auth,
+            ability,
+            id,
+            NODE,
+            &policy(),
+            OffsetDateTime::now_utc(),
+        )
+    }
+
+    fn address_of(w: &SigningKey) -> [u8; 20] {
+        candela_crypto::derive::eth_address(w.verifying_key().as_affine())
+    }
+
+    /// Re-sign a modified session message with the session's own key.
+    fn resign(s: &Session, edit: impl FnOnce(&mut SessionSignedMessage)) -> AuthSig {
+        let mut auth = s.sign_for(NODE);
+        let mut m: SessionSignedMessage = serde_json::from_str(&auth.signed_message).unwrap();
+        edit(&mut m);
+        auth.signed_message = serde_json::to_string(&m).unwrap();
+        auth.sig = hex::encode(s.key.sign(auth.signed_message.as_bytes()).to_bytes());
+        auth
+    }
+
+    #[test]
+    fn a_session_signature_verifies_to_the_wallet_that_delegated() {
+        let w = wallet();
+        let s = session(&w, exec_any());
+        let caller = check(&s.sign_for(NODE), Ability::LitActionExecution, "QmX").unwrap();
+        assert_eq!(caller.address, address_of(&w));
+        assert_eq!(
+            caller.session_key.map(hex::encode),
+            Some(s.public_key_hex())
+        );
+        // the recap round-trips through the SIWE message
+        let msg: siwe::Message = s.capability.signed_message.parse().unwrap();
+        let grants = recap_grants(&msg).unwrap();
+        assert!(grants["lit-litaction://*"].contains_key("Threshold/Execution"));
+    }
+
+    #[test]
+    fn a_session_signature_for_one_node_is_refused_by_another() {
+        let s = session(&wallet(), exec_any());
+        let auth = s.sign_for("http://127.0.0.1:7471");
+        assert!(matches!(
+            check(&auth, Ability::LitActionExecution, "QmX"),
+            Err(AuthError::WrongNode(_))
+        ));
+    }
+
+    #[test]
+    fn a_tampered_session_message_is_refused() {
+        let s = session(&wallet(), exec_any());
+        let mut auth = s.sign_for(NODE);
+        auth.signed_message = auth.signed_message.replace("2026", "2027");
+        assert!(matches!(
+            check(&auth, Ability::LitActionExecution, "QmX"),
+            Err(AuthError::BadSession(_))
+        ));
+    }
+
+    #[test]
+    fn a_session_signed_by_another_key_is_refused() {
+        let s = session(&wallet(), exec_any());
+        let other = session(&wallet(), exec_any());
+        let mut auth = s.sign_for(NODE);
+        auth.sig = other.sign_for(NODE).sig;
+        assert!(matches!(
+            check(&auth, Ability::LitActionExecution, "QmX"),
+            Err(AuthError::BadSession(_))
+        ));
+        // a capability delegating to another session key does not count
+        let stolen = resign(&s, |m| m.capabilities = vec![other.capability.clone()]);
+        let e = check(&stolen, Ability::LitActionExecution, "QmX").unwrap_err();
+        assert!(matches!(e, AuthError::MissingCapability(_)), "{e}");
+    }
+
+    #[test]
+    fn an_expired_or_future_session_is_refused() {
+        let s = session(&wallet(), exec_any());
+        let expired = resign(&s, |m| m.expiration = "2020-01-01T00:00:00Z".into());
+        assert_eq!(
+            check(&expired, Ability::LitActionExecution, "QmX"),
+            Err(AuthError::Expired)
+        );
+        let future = resign(&s, |m| m.issued_at = "2099-01-01T00:00:00Z".into());
+        assert_eq!(
+            check(&future, Ability::LitActionExecution, "QmX"),
+            Err(AuthError::NotYetValid)
+        );
+        // the capability's own expiry counts too
+        let w = wallet();
+        let short = Session::new(
+            &w,
+            exec_any(),
+            "localhost",
+            &nonce(),
+            time::Duration::seconds(-3600),
+        );
+        assert_eq!(
+            check(&short.sign_for(NODE), Ability::LitActionExecution, "QmX"),
+            Err(AuthError::Expired)
+        );
+    }
+
+    #[test]
+    fn an_ability_the_session_does_not_hold_is_refused() {
+        let s = session(&wallet(), exec_any());
+        let e = check(&s.sign_for(NODE), Ability::PkpSigning, "0x01").unwrap_err();
+        assert!(matches!(e, AuthError::MissingCapability(_)), "{e}");
+        // asking in the session message for more than the capability grants
+        let greedy = resign(&s, |m| {
+            m.resource_ability_requests
+                .push(ResourceAbilityRequest::new(Ability::PkpSigning, "*"))
+        });
+        let e = check(&greedy, Ability::PkpSigning, "0x01").unwrap_err();
+        assert!(matches!(e, AuthError::MissingCapability(_)), "{e}");
+    }
+
+    #[test]
+    fn a_capability_for_one_resource_does_not_cover_another() {
+        let s = session(
+            &wallet(),
+            vec![ResourceAbilityRequest::new(Ability::PkpSigning, "0xabc")],
+        );
+        assert!(check(&s.sign_for(NODE), Ability::PkpSigning, "abc").is_ok());
+        assert!(matches!(
+            check(&s.sign_for(NODE), Ability::PkpSigning, "0xabd"),
+            Err(AuthError::MissingCapability(_))
+        ));
+    }
+
+    #[test]
+    fn a_wrong_domain_or_a_stale_nonce_is_refused() {
+        let w = wallet();
+        let s = Session::new(
+            &w,
+            exec_any(),
+            "evil.example",
+            &nonce(),
+            time::Duration::hours(1),
+        );
+        assert_eq!(
+            check(&s.sign_for(NODE), Ability::LitActionExecution, "QmX"),
+            Err(AuthError::WrongDomain("evil.example".into()))
+        );
+        let s = Session::new(
+            &w,
+            exec_any(),
+            "localhost",
+            "0xdeadbeef",
+            time::Duration::hours(1),
+        );
+        assert!(matches!(
+            check(&s.sign_for(NODE), Ability::LitActionExecution, "QmX"),
+            Err(AuthError::StaleNonce(_))
+        ));
+        // a plain wallet authSig follows the same rules
+        let a = AuthSig::create_with_nonce(&w, "localhost", "lit:x", 600, &nonce());
+        assert_eq!(
+            check(&a, Ability::PkpSigning, "0x01").unwrap().address,
+            address_of(&w)
+        );
+        let a = AuthSig::create(&w, "localhost", "lit:x", 600);
+        assert!(matches!(
+            check(&a, Ability::PkpSigning, "0x01"),
+            Err(AuthError::StaleNonce(_))
+        ));
+    }
+
+    #[test]
+    fn oversize_session_material_is_refused_before_parsing() {
+        let s = session(&wallet(), exec_any());
+        let mut auth = s.sign_for(NODE);
+        auth.signed_message = "x".repeat(MAX_SESSION_MESSAGE + 1);
+        assert!(matches!(
+            check(&auth, Ability::LitActionExecution, "QmX"),
+            Err(AuthError::TooLarge(_))
+        ));
+    }
+}
