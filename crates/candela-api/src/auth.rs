@@ -181,9 +181,7 @@ impl AuthSig {
             .parse()
             .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
         let domain = msg.domain.to_string();
-        if !policy.allowed_domains.is_empty()
-            && !policy.allowed_domains.iter().any(|d| *d == domain)
-        {
+        if !policy.allowed_domains.is_empty() && !policy.allowed_domains.contains(&domain) {
             return Err(AuthError::WrongDomain(domain));
         }
         let issued: OffsetDateTime = *msg.issued_at.as_ref();

@@ -207,6 +207,18 @@ pub struct Caller {
     pub session_key: Option<[u8; 32]>,
 }
 
+/// Refuse auth material larger than any valid one, before any other work.
+pub fn check_auth_size(auth: &AuthSig) -> Result<(), AuthError> {
+    let size = auth.signed_message.len() + auth.sig.len() + auth.address.len();
+    if auth.signed_message.len() > MAX_SESSION_MESSAGE
+        || auth.sig.len() > 200
+        || auth.address.len() > 200
+    {
+        return Err(AuthError::TooLarge(size));
+    }
+    Ok(())
+}
+
 /// Verify a request's `authSig` for `ability` on resource `id` at node
 /// `node_url`: a wallet auth signature (full authority of its address), or a
 /// session signature whose capability grants exactly that.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use candela_api::network::NetworkInfo;
 use candela_client::Client;
-use candela_node::config::{ActionsConfig, NodeConfig, PoolConfig};
+use candela_node::config::{ActionsConfig, AuthConfig, NodeConfig, PoolConfig};
 use candela_node::peer::Identity;
 use candela_registry::{RegisteredNode, RegisteredNodeSet};
 use rand_core::RngCore;
@@ -55,6 +55,12 @@ pub struct DevnetArgs {
     /// The deployer's key for --rpc-url (it administers the node set).
     #[arg(long, env = "CANDELA_DEPLOYER_KEY", requires = "rpc_url")]
     pub deployer_key: Option<String>,
+    /// Requests one identity may make per minute, per node (0: unlimited).
+    #[arg(long, default_value_t = 10_000)]
+    pub rate_limit_per_minute: u32,
+    /// Actions one identity may run at once, per node (0: unlimited).
+    #[arg(long, default_value_t = 64)]
+    pub max_concurrent_actions: u32,
     /// Print no progress.
     #[arg(long)]
     pub quiet: bool,
@@ -209,6 +215,12 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
                 fetch_allow_loopback: true,
                 rpc_urls: rpc_urls.clone(),
                 ..ActionsConfig::default()
+            },
+            auth: AuthConfig {
+                allowed_domains: vec!["localhost".into()],
+                check_nonce: true,
+                requests_per_minute: args.rate_limit_per_minute,
+                concurrent_actions: args.max_concurrent_actions,
             },
         };
         let cfg_path = node_dir.join("config.json");

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::process::Command;
 
 use base64::Engine;
-use candela_api::auth::AuthSig;
 use candela_client::{new_request_id, ActionSource, Client, ClientError};
 use candela_crypto::derive;
 use candela_registry::anvil::Anvil;
@@ -267,7 +266,7 @@ async fn code_that_does_not_match_its_cid_is_refused() {
         assert_eq!(r["ipfsId"], candela_cid::cid_v0(PRIME.as_bytes()));
     }
     // execute with code and a CID it does not hash to
-    let auth = AuthSig::create(&owner(), "localhost", "lit:session:test", 600);
+    let auth = client.wallet_auth(&owner(), 600);
     let r = http
         .post(format!("{url}/web/execute/v1/"))
         .header("X-Request-Id", new_request_id())
@@ -358,7 +357,7 @@ async fn a_limit_error_is_clear_and_the_node_keeps_serving() {
         3,
         &[
             "--action-wall-time-ms",
-            "1500",
+            "5000",
             "--action-max-signatures",
             "2",
         ],
@@ -377,12 +376,12 @@ async fn a_limit_error_is_clear_and_the_node_keeps_serving() {
     let text = err.to_string();
     assert!(text.contains("NodeActionLimitExceeded"), "{text}");
     assert!(
-        text.contains("wall time limit exceeded") && text.contains("1500 ms"),
+        text.contains("wall time limit exceeded") && text.contains("5000 ms"),
         "{text}"
     );
     // the error carries the logs so far
     let http = reqwest::Client::new();
-    let auth = AuthSig::create(&owner(), "localhost", "lit:session:test", 600);
+    let auth = client.wallet_auth(&owner(), 600);
     let body: Value = http
         .post(format!("{}/web/execute/v1", client.network().nodes[0].url))
         .header("X-Request-Id", new_request_id())
@@ -448,16 +447,16 @@ async fn a_limit_error_is_clear_and_the_node_keeps_serving() {
 async fn a_replayed_execute_request_id_is_refused() {
     let net = TestNet::start(3, &[]);
     let client = net.client();
-    let auth = AuthSig::create(&owner(), "localhost", "lit:session:test", 600);
+    let auth = client.wallet_auth(&owner(), 600);
     let rid = new_request_id();
     let source = ActionSource::Code("Lit.Actions.setResponse({response: 'once'})".into());
     let first = client
-        .execute_once(&rid, &source, None, &auth)
+        .execute_once(&rid, &source, None, &auth.clone().into())
         .await
         .expect("first run");
     assert_eq!(first.response, "once");
     let err = client
-        .execute_once(&rid, &source, None, &auth)
+        .execute_once(&rid, &source, None, &auth.clone().into())
         .await
         .expect_err("replay");
     let text = err.to_string();
@@ -551,7 +550,7 @@ async fn a_tampered_action_share_is_named_and_left_out() {
     let client = net.client();
     let the_owner = owner();
     let rec = mint(&client, &the_owner, &[], false);
-    let auth = AuthSig::create(&the_owner, "localhost", "lit:session:test", 600);
+    let auth = client.wallet_auth(&the_owner, 600);
     let rid = new_request_id();
     let digest = random_digest();
     let body = Client::execute_request(

@@ -181,7 +181,7 @@ async fn a_replayed_request_id_is_refused_by_every_node_and_uses_no_presignature
     let owner = owner();
     let (rec, _) = mint(&client, &owner);
     let pk = derive::public_key_hex(&rec.public_key);
-    let auth = AuthSig::create(&owner, "localhost", "lit:session:test", 600);
+    let auth = client.wallet_auth(&owner, 600);
     let rid = new_request_id();
     let d = random_digest();
     let first = raw_sign(&net, &rid, &auth, &pk, &d).await;
@@ -227,7 +227,7 @@ async fn a_tampered_share_is_named_and_left_out() {
     let owner = owner();
     let (rec, _) = mint(&client, &owner);
     let pk = derive::public_key_hex(&rec.public_key);
-    let auth = AuthSig::create(&owner, "localhost", "lit:session:test", 600);
+    let auth = client.wallet_auth(&owner, 600);
     let rid = new_request_id();
     let d = random_digest();
     let raw = raw_sign(&net, &rid, &auth, &pk, &d).await;
@@ -346,10 +346,10 @@ async fn bad_requests_get_json_errors_with_proper_status_and_the_node_keeps_serv
     let pk = derive::public_key_hex(&rec.public_key);
     let url = format!("{}/web/pkp/sign/v1", client.network().nodes[0].url);
     let http = reqwest::Client::new();
-    let auth = AuthSig::create(&owner, "localhost", "lit:session:test", 600);
+    let auth = client.wallet_auth(&owner, 600);
     let good = |to_sign: Vec<u8>| serde_json::json!({"toSign": to_sign, "pubkey": pk, "authSig": auth, "epoch": 1});
-    let stranger = AuthSig::create(&common::owner(), "localhost", "lit:session:test", 600);
-    let mut expired = AuthSig::create(&owner, "localhost", "lit:session:test", -3600);
+    let stranger = client.wallet_auth(&common::owner(), 600);
+    let mut expired = client.wallet_auth(&owner, -3600);
     expired.address = auth.address.clone();
     let mut tampered = auth.clone();
     tampered.signed_message = tampered.signed_message.replace("Candela", "Kandela");

@@ -13,7 +13,7 @@ use candela_crypto::ecdsa::Signature;
 use candela_crypto::AffinePoint;
 use k256::ecdsa::SigningKey;
 
-use crate::{answer, join_all, new_request_id, Client, ClientError, NodeFault};
+use crate::{answer, join_all, new_request_id, Client, ClientError, NodeFault, RequestAuth};
 
 /// The action to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +136,7 @@ impl Client {
         js_params: Option<serde_json::Value>,
         owner: &SigningKey,
     ) -> Result<ExecuteOutcome, ClientError> {
-        let auth = AuthSig::create(owner, "localhost", "lit:session:candela", 3600);
+        let auth = RequestAuth::Session(self.session(owner));
         self.execute_once(&new_request_id(), source, js_params, &auth)
             .await
     }
@@ -170,11 +170,21 @@ impl Client {
         request_id: &str,
         source: &ActionSource,
         js_params: Option<serde_json::Value>,
-        auth: &AuthSig,
+        auth: &RequestAuth,
     ) -> Result<ExecuteOutcome, ClientError> {
-        let answers = self
-            .execute_raw(request_id, &Self::execute_request(source, js_params, auth))
-            .await;
+        let calls = self.net.nodes.iter().map(|n| {
+            let body = Self::execute_request(source, js_params.clone(), &auth.for_node(&n.url));
+            let req = self
+                .http
+                .post(format!("{}/web/execute/v1", n.url))
+                .header(REQUEST_ID_HEADER, request_id)
+                .timeout(self.action_timeout)
+                .json(&body);
+            let index = n.index;
+            async move { (index, answer::<ExecuteResponse>(req).await) }
+        });
+        let answers: BTreeMap<u32, Result<ExecuteResponse, String>> =
+            join_all(calls).await.into_iter().collect();
         self.verify_execute(request_id, &answers)
     }
 

@@ -10,11 +10,13 @@
 
 mod actions;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use candela_api::auth::AuthSig;
+use candela_api::auth::{network_nonce, nonce_window, AuthSig};
 use candela_api::network::NetworkInfo;
+pub use candela_api::session::{Ability, ResourceAbilityRequest, Session};
 use candela_api::v7::{ErrorBody, NodeStatus, PkpSignRequest, PkpSignResponse};
 use candela_api::REQUEST_ID_HEADER;
 use candela_crypto::derive;
@@ -127,6 +129,46 @@ pub struct Client {
     /// Per-node timeout of an action execution (actions may run for the
     /// nodes' wall-time limit, 30 s by default).
     pub action_timeout: Duration,
+    /// Session keys by wallet address, reused until they near expiry.
+    sessions: Arc<Mutex<HashMap<[u8; 20], Arc<Session>>>>,
+    /// How long a new session lasts.
+    pub session_ttl: Duration,
+}
+
+/// How a request proves who asks: one wallet auth signature for every node,
+/// or a session that signs for each node.
+#[derive(Clone)]
+pub enum RequestAuth {
+    /// A wallet's SIWE auth signature (valid at any node).
+    Wallet(AuthSig),
+    /// A session key with its wallet capability.
+    Session(Arc<Session>),
+}
+
+impl From<AuthSig> for RequestAuth {
+    fn from(a: AuthSig) -> Self {
+        RequestAuth::Wallet(a)
+    }
+}
+
+impl RequestAuth {
+    /// The `authSig` to send to the node at `url`.
+    pub fn for_node(&self, url: &str) -> AuthSig {
+        match self {
+            RequestAuth::Wallet(a) => a.clone(),
+            RequestAuth::Session(s) => s.sign_for(url),
+        }
+    }
+}
+
+/// The abilities a client session asks for: signing with PKPs, running
+/// actions and decrypting, on any resource.
+pub fn default_session_requests() -> Vec<ResourceAbilityRequest> {
+    vec![
+        ResourceAbilityRequest::new(Ability::PkpSigning, "*"),
+        ResourceAbilityRequest::new(Ability::LitActionExecution, "*"),
+        ResourceAbilityRequest::new(Ability::AccessControlConditionDecryption, "*"),
+    ]
 }
 
 /// A fresh random request id.
@@ -153,7 +195,60 @@ impl Client {
             timeout: Duration::from_secs(10),
             attempts: 3,
             action_timeout: Duration::from_secs(45),
+            sessions: Arc::new(Mutex::new(HashMap::new())),
+            session_ttl: Duration::from_secs(3600),
         })
+    }
+
+    /// The network's current SIWE nonce (what the handshake publishes as
+    /// `latestBlockhash`).
+    pub fn nonce(&self) -> String {
+        network_nonce(
+            &self.net.root_public_key,
+            nonce_window(time::OffsetDateTime::now_utc()),
+        )
+    }
+
+    /// A wallet auth signature valid at every node for `ttl_seconds`.
+    pub fn wallet_auth(&self, wallet: &SigningKey, ttl_seconds: i64) -> AuthSig {
+        AuthSig::create_with_nonce(
+            wallet,
+            "localhost",
+            "lit:session:candela",
+            ttl_seconds,
+            &self.nonce(),
+        )
+    }
+
+    /// A new session for `wallet` with `requests`, valid for `ttl`.
+    pub fn new_session(
+        &self,
+        wallet: &SigningKey,
+        requests: Vec<ResourceAbilityRequest>,
+        ttl: Duration,
+    ) -> Session {
+        Session::new(
+            wallet,
+            requests,
+            "localhost",
+            &self.nonce(),
+            time::Duration::seconds(ttl.as_secs() as i64),
+        )
+    }
+
+    /// `wallet`'s cached session, or a new one if there is none or it ends
+    /// within five minutes.
+    pub fn session(&self, wallet: &SigningKey) -> Arc<Session> {
+        let address = derive::eth_address(wallet.verifying_key().as_affine());
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = sessions.get(&address) {
+            if !s.expires_within(time::Duration::minutes(5)) {
+                return Arc::clone(s);
+            }
+        }
+        let s = Arc::new(self.new_session(wallet, default_session_requests(), self.session_ttl));
+        sessions.insert(address, Arc::clone(&s));
+        s
     }
 
     /// Load `network.json`.
@@ -196,7 +291,7 @@ impl Client {
         pkp: &AffinePoint,
         digest: [u8; 32],
     ) -> Result<SignOutcome, ClientError> {
-        let auth = AuthSig::create(owner, "localhost", "lit:session:candela", 3600);
+        let auth = RequestAuth::Session(self.session(owner));
         let mut last = None;
         for attempt in 1..=self.attempts.max(1) {
             let rid = new_request_id();
@@ -226,22 +321,22 @@ impl Client {
         Err(last.unwrap_or_else(|| ClientError::Input("no attempt made".into())))
     }
 
-    /// One signing attempt with a given request id and auth signature.
+    /// One signing attempt with a given request id and auth.
     pub async fn pkp_sign_once(
         &self,
         request_id: &str,
-        auth: &AuthSig,
+        auth: &RequestAuth,
         pkp: &AffinePoint,
         digest: [u8; 32],
     ) -> Result<SignOutcome, ClientError> {
-        let body = PkpSignRequest {
-            to_sign: digest.to_vec(),
-            pubkey: derive::public_key_hex(pkp),
-            auth_sig: auth.clone(),
-            auth_methods: None,
-            epoch: 1,
-        };
         let calls = self.net.nodes.iter().map(|n| {
+            let body = PkpSignRequest {
+                to_sign: digest.to_vec(),
+                pubkey: derive::public_key_hex(pkp),
+                auth_sig: auth.for_node(&n.url),
+                auth_methods: None,
+                epoch: 1,
+            };
             let req = self
                 .http
                 .post(format!("{}/web/pkp/sign/v1", n.url))

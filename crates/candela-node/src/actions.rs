@@ -33,8 +33,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::ActionsConfig;
 use crate::error::ApiError;
-use crate::node::{verify_auth, Node};
+use crate::node::Node;
 use crate::peer::PeerBody;
+use candela_api::session::Ability;
 
 /// Longest `sigName` accepted.
 const MAX_SIG_NAME: usize = 128;
@@ -339,7 +340,8 @@ impl Node {
         request_id: &str,
         req: ExecuteRequest,
     ) -> Result<ExecuteResponse, ApiError> {
-        let caller = verify_auth(&req.auth_sig)?;
+        candela_api::session::check_auth_size(&req.auth_sig)
+            .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
         let (code, cid) = match (&req.code, &req.ipfs_id) {
             (Some(code), ipfs_id) => {
                 let bytes = decode_code(code, self.cfg.actions.code_bytes)?;
@@ -368,6 +370,8 @@ impl Node {
                 "root key not generated yet",
             ));
         }
+        let caller = self.authenticate(&req.auth_sig, Ability::LitActionExecution, &cid)?;
+        let _run = self.rate_limiter.run(caller)?;
         let _slot = Arc::clone(&self.action_slots)
             .try_acquire_owned()
             .map_err(|_| {

@@ -97,6 +97,32 @@ impl Default for ActionsConfig {
     }
 }
 
+/// How requests authenticate, and how much one identity may ask.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AuthConfig {
+    /// SIWE domains accepted; empty accepts any.
+    pub allowed_domains: Vec<String>,
+    /// Check that SIWE nonces are the network's (see the handshake's
+    /// `latestBlockhash`).
+    pub check_nonce: bool,
+    /// Requests one identity may make per minute (0: unlimited).
+    pub requests_per_minute: u32,
+    /// Actions one identity may run at once (0: unlimited).
+    pub concurrent_actions: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            allowed_domains: Vec::new(),
+            check_nonce: true,
+            requests_per_minute: 600,
+            concurrent_actions: 16,
+        }
+    }
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -126,6 +152,9 @@ pub struct NodeConfig {
     /// Actions: limits and `fetch` policy.
     #[serde(default)]
     pub actions: ActionsConfig,
+    /// Authentication and per-identity rate limits.
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 fn default_max_body() -> usize {

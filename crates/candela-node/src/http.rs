@@ -171,7 +171,7 @@ async fn handshake(
                 })
                 .unwrap_or_default(),
             epoch: 1,
-            latest_blockhash: format!("0x{}", hex::encode([0u8; 32])),
+            latest_blockhash: node.current_nonce(),
             node_index: node.me,
             threshold: node.threshold,
         })

@@ -6,6 +6,7 @@ pub mod actions;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod node;
 pub mod peer;
 pub mod permit;

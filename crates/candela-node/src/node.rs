@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use candela_api::auth::AuthSig;
+use candela_api::auth::{AuthPolicy, AuthSig};
 use candela_api::network::NodeInfo;
+use candela_api::session::Ability;
 use candela_api::v7::{
     CommitmentWire, NodeStatus, PkpSignRequest, PkpSignResponse, ShareProof, SignatureShareWire,
 };
@@ -81,6 +82,7 @@ pub struct Node {
     pub(crate) mailbox: crate::actions::Mailbox,
     pub(crate) action_http: reqwest::Client,
     pub(crate) action_slots: Arc<tokio::sync::Semaphore>,
+    pub(crate) rate_limiter: Arc<crate::limits::RateLimiter>,
 }
 
 /// The registry's node set; a devnet writes it just before starting the
@@ -166,6 +168,10 @@ impl Node {
             action_slots: Arc::new(tokio::sync::Semaphore::new(
                 cfg.actions.max_concurrent.max(1),
             )),
+            rate_limiter: crate::limits::RateLimiter::new(crate::limits::RateLimits {
+                per_minute: cfg.auth.requests_per_minute,
+                concurrent: cfg.auth.concurrent_actions,
+            }),
             cfg,
         });
         tokio::spawn(Arc::clone(&node).outbox_loop(outbox_rx));
@@ -721,7 +727,8 @@ impl Node {
         })?;
         let pk = derive::parse_public_key(&req.pubkey)
             .map_err(|e| ApiError::bad_request("NodeInvalidPubkey", format!("pubkey: {e}")))?;
-        let caller = verify_auth(&req.auth_sig)?;
+        let token = hex::encode(derive::token_id(&pk));
+        let caller = self.authenticate(&req.auth_sig, Ability::PkpSigning, &token)?;
         let pkp = self.signable_pkp(&pk).await?;
         let cache = crate::permit::PermissionCache::new(self.registry.clone());
         let who = crate::permit::Requester {
@@ -733,6 +740,56 @@ impl Node {
             .map_err(permit_error)?;
         self.claim_request(request_id, "pkp-sign")?;
         self.sign_share(request_id, &digest, &pkp).await
+    }
+
+    /// Who asks, from the request's `authSig` (a wallet auth signature or a
+    /// session signature made for this node) for `ability` on resource `id`,
+    /// counted against that identity's rate limit.
+    pub(crate) fn authenticate(
+        &self,
+        auth: &AuthSig,
+        ability: Ability,
+        id: &str,
+    ) -> Result<[u8; 20], ApiError> {
+        let caller = candela_api::session::verify_request_auth(
+            auth,
+            ability,
+            id,
+            &self.nodes[self.me as usize].url,
+            &self.auth_policy(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
+        self.rate_limiter.request(caller.address, Instant::now())?;
+        Ok(caller.address)
+    }
+
+    /// The domain and nonce rules of this node.
+    pub(crate) fn auth_policy(&self) -> AuthPolicy {
+        AuthPolicy {
+            allowed_domains: self.cfg.auth.allowed_domains.clone(),
+            nonce_seed: self.nonce_seed(),
+        }
+    }
+
+    /// The input of the network nonce: the root public key, once generated.
+    fn nonce_seed(&self) -> Option<String> {
+        if !self.cfg.auth.check_nonce {
+            return None;
+        }
+        self.key().map(|k| derive::public_key_hex(&k.public_key))
+    }
+
+    /// The nonce the handshake publishes (`latestBlockhash`).
+    pub fn current_nonce(&self) -> String {
+        let seed = self
+            .key()
+            .map(|k| derive::public_key_hex(&k.public_key))
+            .unwrap_or_default();
+        candela_api::auth::network_nonce(
+            &seed,
+            candela_api::auth::nonce_window(time::OffsetDateTime::now_utc()),
+        )
     }
 
     /// Record a request id once on this node; a second use is a replay (409).
@@ -914,11 +971,6 @@ pub(crate) fn permit_error(e: crate::permit::PermitError) -> ApiError {
         crate::permit::PermitError::Denied(why) => ApiError::forbidden("NodeUnauthorized", why),
         crate::permit::PermitError::Registry(e) => registry_error(e),
     }
-}
-
-pub(crate) fn verify_auth(auth: &AuthSig) -> Result<[u8; 20], ApiError> {
-    auth.verify(time::OffsetDateTime::now_utc())
-        .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))
 }
 
 fn load_storage_key(cfg: &NodeConfig) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
