@@ -1,0 +1,156 @@
+//! End-to-end: authentication at real nodes — session signatures bound to
+//! one node and to their capabilities, the SIWE domain and network nonce,
+//! and per-identity rate limits.
+mod common;
+
+use candela_api::auth::AuthSig;
+use candela_client::{Ability, ActionSource, RequestAuth, ResourceAbilityRequest};
+use candela_crypto::derive;
+use common::*;
+use serde_json::{json, Value};
+
+/// POST a pkp/sign body to one node; its status and JSON answer.
+async fn sign_at(url: &str, auth: &AuthSig, pkp: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/web/pkp/sign/v1"))
+        .header("X-Request-Id", candela_client::new_request_id())
+        .json(&json!({"toSign": random_digest().to_vec(), "pubkey": pkp, "authSig": auth, "epoch": 1}))
+        .send()
+        .await
+        .expect("send");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_bound_to_their_node_and_capabilities_and_wallet_sigs_to_domain_and_nonce() {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let nodes: Vec<String> = client
+        .network()
+        .nodes
+        .iter()
+        .map(|n| n.url.clone())
+        .collect();
+    let owner = owner();
+    let reg = registry(&client);
+    let pkp = reg.mint(&owner, client.root_public_key()).expect("mint");
+    let pk = derive::public_key_hex(&pkp.public_key);
+
+    // the handshake publishes the nonce the client computes
+    let hs: Value = reqwest::Client::new()
+        .post(format!("{}/web/handshake", nodes[0]))
+        .json(&json!({"clientPublicKey": "test", "challenge": "0x00"}))
+        .send()
+        .await
+        .expect("handshake")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(hs["latestBlockhash"], client.nonce());
+
+    // the client's session signs at every node
+    let signed = client
+        .pkp_sign(&owner, &pkp.public_key, random_digest())
+        .await
+        .expect("session signing");
+    assert!(signed.faults.is_empty());
+
+    // a session signature made for node 0 is refused by node 1
+    let session = client.session(&owner);
+    let (status, body) = sign_at(&nodes[1], &session.sign_for(&nodes[0]), &pk).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("was made for"),
+        "{body}"
+    );
+
+    // a session that may only run actions cannot sign with a PKP
+    let exec_only = client.new_session(
+        &owner,
+        vec![ResourceAbilityRequest::new(
+            Ability::LitActionExecution,
+            "*",
+        )],
+        std::time::Duration::from_secs(600),
+    );
+    let (status, body) = sign_at(&nodes[0], &exec_only.sign_for(&nodes[0]), &pk).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("missing capability"),
+        "{body}"
+    );
+    // ...but runs an action, where Lit.Auth names the wallet behind it
+    let code =
+        "(async () => { Lit.Actions.setResponse({ response: Lit.Auth.authSigAddress }); })();";
+    let out = client
+        .execute_once(
+            &candela_client::new_request_id(),
+            &ActionSource::Code(code.into()),
+            None,
+            &RequestAuth::Session(std::sync::Arc::new(exec_only)),
+        )
+        .await
+        .expect("execution session");
+    assert_eq!(
+        out.response,
+        derive::checksum_address(&derive::eth_address(owner.verifying_key().as_affine()))
+    );
+
+    // wallet auth signatures: the network nonce and an accepted domain
+    let good = client.wallet_auth(&owner, 600);
+    assert_eq!(sign_at(&nodes[0], &good, &pk).await.0, 200);
+    let random_nonce = AuthSig::create(&owner, "localhost", "lit:session:x", 600);
+    let (status, body) = sign_at(&nodes[0], &random_nonce, &pk).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("nonce"),
+        "{body}"
+    );
+    let wrong_domain = AuthSig::create_with_nonce(
+        &owner,
+        "evil.example",
+        "lit:session:x",
+        600,
+        &client.nonce(),
+    );
+    let (status, body) = sign_at(&nodes[0], &wrong_domain, &pk).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("domain"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_over_its_rate_limit_gets_429_and_others_are_still_served() {
+    let net = TestNet::start(3, &["--rate-limit-per-minute", "3"]);
+    let client = net.client();
+    let node = client.network().nodes[0].url.clone();
+    let (busy, other) = (owner(), owner());
+    let reg = registry(&client);
+    let pkp = reg.mint(&busy, client.root_public_key()).expect("mint");
+    let pk = derive::public_key_hex(&pkp.public_key);
+    let auth = client.wallet_auth(&busy, 600);
+    for _ in 0..3 {
+        let (status, body) = sign_at(&node, &auth, &pk).await;
+        assert_ne!(status, 429, "{body}");
+    }
+    let (status, body) = sign_at(&node, &auth, &pk).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["errorCode"], "NodeRateLimited", "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("retry in"),
+        "{body}"
+    );
+    // another identity has its own budget (refused for not owning the PKP,
+    // not for the rate)
+    let (status, body) = sign_at(&node, &client.wallet_auth(&other, 600), &pk).await;
+    assert_eq!(status, 403, "{body}");
+}
