@@ -334,6 +334,24 @@ pub fn verify_request_auth(
     Err(last)
 }
 
+/// A session saved to a file (`candela auth session`): the session secret
+/// key is in it, so keep the file private; it is only as powerful as its
+/// capability and only until it expires.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionFile {
+    /// The session public key (hex).
+    pub session_key: String,
+    /// The session secret key (hex, 32 bytes).
+    pub session_secret: String,
+    /// The wallet-signed capability.
+    pub capability: AuthSig,
+    /// What the session may do.
+    pub resource_ability_requests: Vec<ResourceAbilityRequest>,
+    /// RFC 3339.
+    pub expiration: String,
+}
+
 /// A client's session: an ed25519 key and the wallet capability that
 /// delegates `requests` to it until `expiration`.
 pub struct Session {
@@ -391,6 +409,42 @@ impl Session {
             requests,
             expiration,
         }
+    }
+
+    /// The session as a file (secret included).
+    pub fn to_file(&self) -> SessionFile {
+        SessionFile {
+            session_key: self.public_key_hex(),
+            session_secret: hex::encode(self.key.to_bytes()),
+            capability: self.capability.clone(),
+            resource_ability_requests: self.requests.clone(),
+            expiration: rfc3339(self.expiration),
+        }
+    }
+
+    /// A session read back from its file.
+    pub fn from_file(f: &SessionFile) -> Result<Session, AuthError> {
+        let secret: [u8; 32] = hex::decode(f.session_secret.trim_start_matches("0x"))
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| AuthError::BadSession("sessionSecret is not 32 bytes of hex".into()))?;
+        let key = EdSigningKey::from_bytes(&secret);
+        if !same_id(&hex::encode(key.verifying_key().as_bytes()), &f.session_key) {
+            return Err(AuthError::BadSession(
+                "sessionSecret does not match sessionKey".into(),
+            ));
+        }
+        let expiration = OffsetDateTime::parse(
+            &f.expiration,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|_| AuthError::BadSession(format!("bad expiration {:?}", f.expiration)))?;
+        Ok(Session {
+            key,
+            capability: f.capability.clone(),
+            requests: f.resource_ability_requests.clone(),
+            expiration,
+        })
     }
 
     /// The session public key (hex).
@@ -628,6 +682,17 @@ mod tests {
             check(&a, Ability::PkpSigning, "0x01"),
             Err(AuthError::StaleNonce(_))
         ));
+    }
+
+    #[test]
+    fn a_saved_session_signs_like_the_original() {
+        let s = session(&wallet(), exec_any());
+        let back = Session::from_file(&s.to_file()).unwrap();
+        assert_eq!(back.public_key_hex(), s.public_key_hex());
+        assert!(check(&back.sign_for(NODE), Ability::LitActionExecution, "QmX").is_ok());
+        let mut f = s.to_file();
+        f.session_key = session(&wallet(), exec_any()).public_key_hex();
+        assert!(Session::from_file(&f).is_err());
     }
 
     #[test]

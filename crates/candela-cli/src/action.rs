@@ -39,7 +39,10 @@ pub enum ActionCommand {
         network: PathBuf,
         /// The caller's Ethereum private key (hex).
         #[arg(long, env = "CANDELA_PRIVATE_KEY")]
-        private_key: String,
+        private_key: Option<String>,
+        /// A session from `candela auth session` (instead of the key).
+        #[arg(long)]
+        session: Option<PathBuf>,
     },
 }
 
@@ -115,6 +118,7 @@ pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
             params,
             network,
             private_key,
+            session,
         } => {
             let source = match (file, cid) {
                 (Some(f), None) => ActionSource::Code(
@@ -127,9 +131,15 @@ pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
                 _ => bail!("give an action FILE or --cid CID"),
             };
             let client = Client::from_file(&network)?;
-            let key = crate::pkp::signing_key(&private_key)?;
+            let auth =
+                crate::auth::request_auth(&client, session.as_deref(), private_key.as_deref())?;
             let outcome = client
-                .execute(&source, Some(parse_params(&params)?), &key)
+                .execute_once(
+                    &candela_client::new_request_id(),
+                    &source,
+                    Some(parse_params(&params)?),
+                    &auth,
+                )
                 .await?;
             println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
         }

@@ -1,5 +1,6 @@
 //! The `candela` command.
 mod action;
+mod auth;
 mod bench;
 mod chain;
 mod devnet;
@@ -47,6 +48,9 @@ enum Command {
     /// Actions: CIDs, deploying and running them.
     #[command(subcommand)]
     Action(action::ActionCommand),
+    /// Sessions: a key the wallet delegates to, reusable until it expires.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// The registry's EVM contracts.
     #[command(subcommand)]
     Contracts(chain::ContractsCommand),
@@ -100,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Pkp(cmd) => pkp::run(cmd).await,
         Command::Action(cmd) => action::run(cmd).await,
         Command::Contracts(cmd) => chain::run_contracts(cmd).await,
+        Command::Auth(cmd) => auth::run(cmd).await,
         Command::Bench(cmd) => {
             init_tracing("warn");
             bench::run(cmd).await

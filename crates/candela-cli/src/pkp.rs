@@ -166,7 +166,10 @@ pub enum PkpCommand {
         network: PathBuf,
         /// The caller's Ethereum private key (hex).
         #[arg(long, env = "CANDELA_PRIVATE_KEY")]
-        private_key: String,
+        private_key: Option<String>,
+        /// A session from `candela auth session` (instead of the key).
+        #[arg(long)]
+        session: Option<PathBuf>,
         /// The PKP public key (hex).
         #[arg(long)]
         pkp: String,
@@ -543,14 +546,15 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
         PkpCommand::Sign {
             network,
             private_key,
+            session,
             pkp,
             hash,
         } => {
             let client = Client::from_file(&network)?;
             let pk = derive::parse_public_key(&pkp).context("--pkp is not a public key")?;
-            let outcome = client
-                .pkp_sign(&signing_key(&private_key)?, &pk, parse_hash(&hash)?)
-                .await?;
+            let auth =
+                crate::auth::request_auth(&client, session.as_deref(), private_key.as_deref())?;
+            let outcome = client.pkp_sign_with(&auth, &pk, parse_hash(&hash)?).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&signature_json(&outcome))?

@@ -154,3 +154,85 @@ async fn an_identity_over_its_rate_limit_gets_429_and_others_are_still_served() 
     let (status, body) = sign_at(&node, &client.wallet_auth(&other, 600), &pk).await;
     assert_eq!(status, 403, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_session_is_reusable_by_later_commands_within_its_capabilities() {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let network = net.network_path().display().to_string();
+    let owner = owner();
+    let key = hex::encode(owner.to_bytes());
+    let pkp = registry(&client)
+        .mint(&owner, client.root_public_key())
+        .expect("mint");
+    let pk = derive::public_key_hex(&pkp.public_key);
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(args)
+            .output()
+            .expect("run candela")
+    };
+    let make_session = |resources: &str, file: &std::path::Path| {
+        let out = run(&[
+            "auth",
+            "session",
+            "--network",
+            &network,
+            "--private-key",
+            &key,
+            "--resources",
+            resources,
+            "--expires",
+            "10m",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("session json");
+        assert!(v["capability"]["signedMessage"]
+            .as_str()
+            .unwrap_or("")
+            .contains("urn:recap:"));
+        std::fs::write(file, &out.stdout).expect("write session");
+    };
+    let signing = net.path().join("signing.json");
+    make_session("pkp-signing:*", &signing);
+    let hash = format!("0x{}", hex::encode(random_digest()));
+    let signing_s = signing.display().to_string();
+    let out = run(&[
+        "pkp",
+        "sign",
+        "--network",
+        &network,
+        "--session",
+        &signing_s,
+        "--pkp",
+        &pk,
+        "--hash",
+        &hash,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the same session cannot run actions: it was not granted that
+    let out = run(&[
+        "action",
+        "run",
+        "--network",
+        &network,
+        "--session",
+        &signing_s,
+        "--cid",
+        &candela_cid::cid_v0(b"x"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing capability"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -292,10 +292,21 @@ impl Client {
         digest: [u8; 32],
     ) -> Result<SignOutcome, ClientError> {
         let auth = RequestAuth::Session(self.session(owner));
+        self.pkp_sign_with(&auth, pkp, digest).await
+    }
+
+    /// [`Client::pkp_sign`] with given auth (a saved session, a wallet
+    /// auth signature).
+    pub async fn pkp_sign_with(
+        &self,
+        auth: &RequestAuth,
+        pkp: &AffinePoint,
+        digest: [u8; 32],
+    ) -> Result<SignOutcome, ClientError> {
         let mut last = None;
         for attempt in 1..=self.attempts.max(1) {
             let rid = new_request_id();
-            match self.pkp_sign_once(&rid, &auth, pkp, digest).await {
+            match self.pkp_sign_once(&rid, auth, pkp, digest).await {
                 Ok(mut o) => {
                     o.attempts = attempt;
                     return Ok(o);

@@ -342,6 +342,14 @@ impl Node {
     ) -> Result<ExecuteResponse, ApiError> {
         candela_api::session::check_auth_size(&req.auth_sig)
             .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
+        // Who asks, before any code is loaded: by the claimed CID when there
+        // is one, else once the code's CID is computed.
+        let early_caller = match &req.ipfs_id {
+            Some(cid) => {
+                Some(self.authenticate(&req.auth_sig, Ability::LitActionExecution, cid)?)
+            }
+            None => None,
+        };
         let (code, cid) = match (&req.code, &req.ipfs_id) {
             (Some(code), ipfs_id) => {
                 let bytes = decode_code(code, self.cfg.actions.code_bytes)?;
@@ -370,7 +378,10 @@ impl Node {
                 "root key not generated yet",
             ));
         }
-        let caller = self.authenticate(&req.auth_sig, Ability::LitActionExecution, &cid)?;
+        let caller = match early_caller {
+            Some(c) => c,
+            None => self.authenticate(&req.auth_sig, Ability::LitActionExecution, &cid)?,
+        };
         let _run = self.rate_limiter.run(caller)?;
         let _slot = Arc::clone(&self.action_slots)
             .try_acquire_owned()
