@@ -76,6 +76,9 @@ pub struct NetworkInfo {
     pub threshold: usize,
     /// Root ECDSA public key, uncompressed SEC1 hex with `0x`.
     pub root_public_key: String,
+    /// Root BLS public key (48-byte compressed G1, hex), when generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bls_public_key: Option<String>,
     /// The registry.
     pub registry: RegistryLocation,
     /// The signing protocol in use.

@@ -105,6 +105,9 @@ pub struct NodeStatus {
     pub ready: bool,
     /// The root public key, when ready.
     pub root_public_key: Option<String>,
+    /// The network's BLS root public key (48-byte compressed G1, hex), once generated.
+    #[serde(default)]
+    pub bls_public_key: Option<String>,
     /// Unused presignatures this node holds.
     pub presignatures_free: u64,
     /// Presignatures used (or assigned) so far.
@@ -141,6 +144,11 @@ pub struct HandshakeResponse {
     pub epoch: u64,
     /// The node's latest nonce for auth messages.
     pub latest_blockhash: String,
+    /// The network's BLS public key (hex, 48-byte compressed G1), Lit's
+    /// `networkPublicKey`: session capabilities signed by the network (PKP
+    /// sessions) verify against it.
+    #[serde(default)]
+    pub network_public_key: Option<String>,
     /// The node's index.
     pub node_index: u32,
     /// Threshold.

@@ -263,6 +263,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
         ),
         registry: devnet.chain.location.clone(),
         ecdsa_protocol: String::new(),
+        bls_public_key: None,
     };
     wait_until_ready(&mut devnet, probe, args.quiet).await?;
     Ok(devnet)
@@ -306,13 +307,18 @@ async fn wait_until_ready(
                 ready.len()
             ),
         );
-        if ready.len() == n && roots.len() == 1 && free >= 1 {
+        let bls_roots: std::collections::BTreeSet<_> = ready
+            .iter()
+            .filter_map(|s| s.bls_public_key.clone())
+            .collect();
+        if ready.len() == n && roots.len() == 1 && bls_roots.len() == 1 && free >= 1 {
             let root = roots.into_iter().next().unwrap_or_default();
             devnet.chain.record_root_key(&root)?;
             let info = NetworkInfo {
                 nodes: set.nodes.clone(),
                 threshold: set.threshold,
                 root_public_key: root,
+                bls_public_key: bls_roots.into_iter().next(),
                 registry: set.registry.clone(),
                 ecdsa_protocol: <candela_crypto::session::CaitSith as candela_crypto::session::EcdsaBackend>::NAME.to_string(),
             };

@@ -64,6 +64,12 @@ async fn cli_mint_and_sign_give_a_signature_that_recovers_to_the_pkp_and_restart
 
     // Restart on the same directory: same root key, the PKP still signs.
     let root_before = net.client().network().root_public_key.clone();
+    let bls_before = net.client().network().bls_public_key.clone();
+    assert_eq!(
+        bls_before.as_ref().map(String::len),
+        Some(96),
+        "the BLS root key is generated too: 48-byte compressed G1"
+    );
     net.stop();
     for i in 0..3 {
         assert!(
@@ -78,6 +84,11 @@ async fn cli_mint_and_sign_give_a_signature_that_recovers_to_the_pkp_and_restart
         root_before,
         "restart must reuse the stored key shares"
     );
+    assert_eq!(
+        client.network().bls_public_key,
+        bls_before,
+        "and the stored BLS share"
+    );
     let logs: String = (0..3)
         .map(|i| {
             std::fs::read_to_string(net.path().join(format!("node-{i}/node.log")))
@@ -85,9 +96,14 @@ async fn cli_mint_and_sign_give_a_signature_that_recovers_to_the_pkp_and_restart
         })
         .collect();
     assert_eq!(
-        logs.matches("root key generated").count(),
+        logs.matches("BLS root key generated").count(),
         3,
-        "exactly one key generation per node across both runs"
+        "exactly one BLS key generation per node across both runs"
+    );
+    assert_eq!(
+        logs.matches("root key generated").count(),
+        6,
+        "exactly one ECDSA and one BLS key generation per node across both runs"
     );
     let o = client
         .pkp_sign(&owner, &pk, digest)

@@ -172,6 +172,7 @@ async fn handshake(
                 .unwrap_or_default(),
             epoch: 1,
             latest_blockhash: node.current_nonce(),
+            network_public_key: node.bls_key().map(|k| k.public_key_hex()),
             node_index: node.me,
             threshold: node.threshold,
         })

@@ -11,9 +11,10 @@ use candela_api::session::Ability;
 use candela_api::v7::{
     CommitmentWire, NodeStatus, PkpSignRequest, PkpSignResponse, ShareProof, SignatureShareWire,
 };
+use candela_bls::BlsKeyShare;
 use candela_crypto::derive::{self, point_to_bytes, scalar_to_bytes};
 use candela_crypto::ecdsa::{signature_share, signing_commitments};
-use candela_crypto::session::{CaitSith, EcdsaBackend, KeyShare, Presignature};
+use candela_crypto::session::{BoxedSession, CaitSith, EcdsaBackend, KeyShare, Presignature};
 use candela_registry::{PkpRecord, RegisteredNodeSet, Registry, RegistryError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -26,6 +27,7 @@ use crate::store::{Store, Take};
 
 /// Name of the root key share in the store.
 const ROOT_SECRET: &str = "ecdsa-root-share";
+const BLS_SECRET: &str = "bls-root-share";
 /// A peer is live if it answered a ping this recently.
 const LIVE_WINDOW: Duration = Duration::from_millis(5000);
 /// A generation session is cancelled when a participant was silent this long.
@@ -70,6 +72,7 @@ pub struct Node {
     pub(crate) store: Store,
     pub(crate) registry: Arc<dyn Registry>,
     key: RwLock<Option<Arc<KeyShare>>>,
+    bls: RwLock<Option<Arc<BlsKeyShare>>>,
     hub: Arc<SessionHub>,
     outbox: UnboundedSender<Outbound>,
     http: reqwest::Client,
@@ -83,6 +86,24 @@ pub struct Node {
     pub(crate) action_http: reqwest::Client,
     pub(crate) action_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) rate_limiter: Arc<crate::limits::RateLimiter>,
+}
+
+/// A root key share the node stores sealed.
+trait RootShare {
+    /// The bytes to seal.
+    fn sealed_bytes(&self) -> Vec<u8>;
+}
+
+impl RootShare for KeyShare {
+    fn sealed_bytes(&self) -> Vec<u8> {
+        self.to_bytes()
+    }
+}
+
+impl RootShare for BlsKeyShare {
+    fn sealed_bytes(&self) -> Vec<u8> {
+        self.to_bytes().to_vec()
+    }
 }
 
 /// The registry's node set; a devnet writes it just before starting the
@@ -138,6 +159,10 @@ impl Node {
             Some(bytes) => Some(Arc::new(KeyShare::from_bytes(&bytes)?)),
             None => None,
         };
+        let bls = match store.get_secret(BLS_SECRET)? {
+            Some(bytes) => Some(Arc::new(BlsKeyShare::from_bytes(&bytes)?)),
+            None => None,
+        };
         let (outbox, outbox_rx) = unbounded_channel();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.peer_timeout_ms.max(500) * 5))
@@ -154,6 +179,7 @@ impl Node {
             store,
             registry,
             key: RwLock::new(key),
+            bls: RwLock::new(bls),
             hub: Arc::new(SessionHub::default()),
             outbox,
             http,
@@ -183,6 +209,11 @@ impl Node {
     /// The root key share, once the DKG has run.
     pub fn key(&self) -> Option<Arc<KeyShare>> {
         self.key.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The BLS root key share, once its DKG has run.
+    pub fn bls_key(&self) -> Option<Arc<BlsKeyShare>> {
+        self.bls.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub(crate) fn live_set(&self) -> BTreeSet<u32> {
@@ -218,8 +249,9 @@ impl Node {
         let key = self.key();
         NodeStatus {
             index: self.me,
-            ready: key.is_some(),
+            ready: key.is_some() && self.bls_key().is_some(),
             root_public_key: key.map(|k| derive::public_key_hex(&k.public_key)),
+            bls_public_key: self.bls_key().map(|k| k.public_key_hex()),
             presignatures_free: free,
             presignatures_used: used,
             presignatures_generated: self.stats.generated.load(Ordering::Relaxed),
@@ -384,21 +416,56 @@ impl Node {
     // ---- root key generation ----
 
     async fn bootstrap_then_pool(self: Arc<Self>) {
+        let ecdsa = |parts: &[u32], me: u32, t: usize| CaitSith::keygen(parts, me, t);
+        let share = self
+            .generate_root("dkg-ecdsa-root", ROOT_SECRET, || self.key(), ecdsa)
+            .await;
+        if let Some(share) = share {
+            tracing::info!(root = %derive::public_key_hex(&share.public_key), "root key generated");
+            *self.key.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
+        }
+        let bls = |parts: &[u32], me: u32, t: usize| {
+            candela_bls::keygen(parts, me, t, b"candela-bls-root")
+        };
+        let share = self
+            .generate_root("dkg-bls-root", BLS_SECRET, || self.bls_key(), bls)
+            .await;
+        if let Some(share) = share {
+            tracing::info!(root = %share.public_key_hex(), "BLS root key generated");
+            *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
+        }
+        self.pool_loop().await;
+    }
+
+    /// Run a DKG among every node of the set until it succeeds, unless
+    /// `existing` already has the key; the share is stored sealed before it
+    /// is returned.
+    async fn generate_root<T, E, S>(
+        &self,
+        name: &str,
+        secret_name: &str,
+        existing: impl Fn() -> Option<E>,
+        start: S,
+    ) -> Option<T>
+    where
+        T: Send + 'static + RootShare,
+        S: Fn(&[u32], u32, usize) -> Result<BoxedSession<T>, candela_crypto::CryptoError>,
+    {
         let mut attempt = 0u32;
-        while self.key().is_none() {
+        while existing().is_none() {
             // A DKG over every node of the set: wait until all are reachable.
             if self.live_set().len() < self.nodes.len() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
             let parts: Vec<u32> = (0..self.nodes.len() as u32).collect();
-            let session = format!("dkg-ecdsa-root-{attempt}");
+            let session = format!("{name}-{attempt}");
             tracing::info!(%session, "starting distributed key generation");
-            let proto = match CaitSith::keygen(&parts, self.me, self.threshold) {
+            let proto = match start(&parts, self.me, self.threshold) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start keygen");
-                    return;
+                    return None;
                 }
             };
             let run = self.hub.run(
@@ -412,13 +479,11 @@ impl Node {
             match run {
                 Ok(rx) => match rx.await {
                     Ok(Ok(share)) => {
-                        if let Err(e) = self.store.put_secret(ROOT_SECRET, &share.to_bytes()) {
+                        if let Err(e) = self.store.put_secret(secret_name, &share.sealed_bytes()) {
                             tracing::error!(error = %e, "cannot store key share");
-                            return;
+                            return None;
                         }
-                        tracing::info!(root = %derive::public_key_hex(&share.public_key), "root key generated");
-                        *self.key.write().unwrap_or_else(|p| p.into_inner()) =
-                            Some(Arc::new(share));
+                        return Some(share);
                     }
                     Ok(Err(e)) => tracing::warn!(error = %e, %session, "keygen failed; retrying"),
                     Err(_) => tracing::warn!(%session, "keygen thread vanished"),
@@ -427,7 +492,7 @@ impl Node {
             }
             attempt += 1;
         }
-        self.pool_loop().await;
+        None
     }
 
     // ---- presignature pool ----
