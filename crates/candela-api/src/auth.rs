@@ -34,6 +34,23 @@ pub struct AuthPolicy {
     /// set, a message's nonce must be the network nonce of the time window
     /// of its `Issued At` (or a neighbouring window), see [`network_nonce`].
     pub nonce_seed: Option<String>,
+    /// The network's BLS public key (hex): capabilities the network signed
+    /// for a PKP (`derivedVia: "lit.bls"`) verify against it.
+    pub bls_public_key: Option<String>,
+}
+
+/// `derivedVia` of a capability the network signed for a PKP.
+pub const BLS_DERIVATION: &str = "lit.bls";
+
+/// What the network signs (BLS) to authorise a PKP session:
+/// `sha256("lit_session:" + hex(EIP-191 hash of the SIWE message))`.
+pub fn pkp_session_digest(siwe_message: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    let text = format!(
+        "lit_session:{}",
+        hex::encode(eip191_hash(siwe_message.as_bytes()))
+    );
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 /// Length of a nonce window, in seconds.
@@ -175,11 +192,79 @@ impl AuthSig {
         policy: &AuthPolicy,
         now: OffsetDateTime,
     ) -> Result<[u8; 20], AuthError> {
+        if self.derived_via == BLS_DERIVATION {
+            return self.verify_network_signed(policy, now);
+        }
         let address = self.verify(now)?;
         let msg: siwe::Message = self
             .signed_message
             .parse()
             .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
+        check_siwe_policy(&msg, policy, now)?;
+        Ok(address)
+    }
+
+    /// A capability the network signed with its BLS key for a PKP: the
+    /// signature over [`pkp_session_digest`] must verify under the
+    /// network's key, and the message's address is the PKP's.
+    fn verify_network_signed(
+        &self,
+        policy: &AuthPolicy,
+        now: OffsetDateTime,
+    ) -> Result<[u8; 20], AuthError> {
+        if self.signed_message.len() > MAX_SIGNED_MESSAGE || self.sig.len() > 400 {
+            return Err(AuthError::TooLarge(
+                self.signed_message.len() + self.sig.len(),
+            ));
+        }
+        let key = policy.bls_public_key.as_deref().ok_or_else(|| {
+            AuthError::UnsupportedDerivation("lit.bls: this node has no BLS key yet".into())
+        })?;
+        let key = candela_bls::encoding::public_key_from_hex(key)
+            .map_err(|e| AuthError::BadSignature(format!("network key: {e}")))?;
+        let sig = candela_bls::BlsSignature::from_hex(&self.sig)
+            .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
+        candela_bls::verify(&key, &pkp_session_digest(&self.signed_message), &sig)
+            .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
+        let msg: siwe::Message = self
+            .signed_message
+            .parse()
+            .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
+        let claimed = candela_crypto::derive::parse_address(&self.address)
+            .map_err(|_| AuthError::AddressMismatch)?;
+        if msg.address != claimed {
+            return Err(AuthError::AddressMismatch);
+        }
+        check_times(&msg, now)?;
+        check_siwe_policy(&msg, policy, now)?;
+        Ok(claimed)
+    }
+}
+
+/// Expiry and not-before of a SIWE message, with clock skew.
+pub fn check_times(msg: &siwe::Message, now: OffsetDateTime) -> Result<(), AuthError> {
+    let skew = time::Duration::seconds(CLOCK_SKEW_SECONDS);
+    if let Some(exp) = &msg.expiration_time {
+        if *exp.as_ref() + skew < now {
+            return Err(AuthError::Expired);
+        }
+    }
+    if let Some(nbf) = &msg.not_before {
+        if *nbf.as_ref() - skew > now {
+            return Err(AuthError::NotYetValid);
+        }
+    }
+    Ok(())
+}
+
+/// The node's rules on a SIWE message beyond its signature: domain, issue
+/// time and nonce.
+pub fn check_siwe_policy(
+    msg: &siwe::Message,
+    policy: &AuthPolicy,
+    now: OffsetDateTime,
+) -> Result<(), AuthError> {
+    {
         let domain = msg.domain.to_string();
         if !policy.allowed_domains.is_empty() && !policy.allowed_domains.contains(&domain) {
             return Err(AuthError::WrongDomain(domain));
@@ -194,9 +279,11 @@ impl AuthSig {
                 return Err(AuthError::StaleNonce(msg.nonce.clone()));
             }
         }
-        Ok(address)
+        Ok(())
     }
+}
 
+impl AuthSig {
     /// Verify signature, address and validity window at `now`; returns the
     /// signer's address.
     pub fn verify(&self, now: OffsetDateTime) -> Result<[u8; 20], AuthError> {
@@ -236,17 +323,7 @@ impl AuthSig {
         if eth_address(vk.as_affine()) != claimed {
             return Err(AuthError::BadSignature(self.address.clone()));
         }
-        let skew = time::Duration::seconds(CLOCK_SKEW_SECONDS);
-        if let Some(exp) = &msg.expiration_time {
-            if *exp.as_ref() + skew < now {
-                return Err(AuthError::Expired);
-            }
-        }
-        if let Some(nbf) = &msg.not_before {
-            if *nbf.as_ref() - skew > now {
-                return Err(AuthError::NotYetValid);
-            }
-        }
+        check_times(&msg, now)?;
         Ok(claimed)
     }
 }

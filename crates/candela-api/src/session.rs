@@ -334,6 +334,70 @@ pub fn verify_request_auth(
     Err(last)
 }
 
+/// A session key whose capability is still to be signed: by a wallet, or,
+/// for a PKP, by the network (`sign_session_key`).
+pub struct PendingSession {
+    key: EdSigningKey,
+    /// The SIWE capability message to sign.
+    pub siwe_message: String,
+    requests: Vec<ResourceAbilityRequest>,
+    expiration: OffsetDateTime,
+}
+
+impl PendingSession {
+    /// A fresh session key and the capability message by which `address`
+    /// grants it `requests` until `ttl` from now.
+    pub fn new(
+        address: [u8; 20],
+        requests: Vec<ResourceAbilityRequest>,
+        domain: &str,
+        nonce: &str,
+        ttl: time::Duration,
+    ) -> PendingSession {
+        let key = EdSigningKey::generate(&mut rand_core::OsRng);
+        let now = OffsetDateTime::now_utc();
+        let expiration = now + ttl;
+        let session_hex = hex::encode(key.verifying_key().as_bytes());
+        let address = candela_crypto::derive::checksum_address(&address);
+        let actions: Vec<String> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let (ns, ab) = r.ability.recap().split_once('/').unwrap_or(("", ""));
+                format!("({}) '{ns}': '{ab}' for '{}'.", i + 1, r.resource.key())
+            })
+            .collect();
+        let siwe_message = format!(
+            "{domain} wants you to sign in with your Ethereum account:\n{address}\n\nThis session key may act for this account on a Candela network. I further authorize the stated URI to perform the following actions on my behalf: {}\n\nURI: lit:session:{session_hex}\nVersion: 1\nChain ID: 1\nNonce: {nonce}\nIssued At: {}\nExpiration Time: {}\nResources:\n- {}",
+            actions.join(" "),
+            rfc3339(now),
+            rfc3339(expiration),
+            recap_resource(&requests),
+        );
+        PendingSession {
+            key,
+            siwe_message,
+            requests,
+            expiration,
+        }
+    }
+
+    /// The session key (hex).
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().as_bytes())
+    }
+
+    /// The session, with its signed capability.
+    pub fn finish(self, capability: AuthSig) -> Session {
+        Session {
+            key: self.key,
+            capability,
+            requests: self.requests,
+            expiration: self.expiration,
+        }
+    }
+}
+
 /// A session saved to a file (`candela auth session`): the session secret
 /// key is in it, so keep the file private; it is only as powerful as its
 /// capability and only until it expires.
@@ -381,34 +445,10 @@ impl Session {
         nonce: &str,
         ttl: time::Duration,
     ) -> Session {
-        let key = EdSigningKey::generate(&mut rand_core::OsRng);
-        let now = OffsetDateTime::now_utc();
-        let expiration = now + ttl;
-        let session_hex = hex::encode(key.verifying_key().as_bytes());
-        let address = candela_crypto::derive::checksum_address(
-            &candela_crypto::derive::eth_address(wallet.verifying_key().as_affine()),
-        );
-        let actions: Vec<String> = requests
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let (ns, ab) = r.ability.recap().split_once('/').unwrap_or(("", ""));
-                format!("({}) '{ns}': '{ab}' for '{}'.", i + 1, r.resource.key())
-            })
-            .collect();
-        let message = format!(
-            "{domain} wants you to sign in with your Ethereum account:\n{address}\n\nThis session key may act for this account on a Candela network. I further authorize the stated URI to perform the following actions on my behalf: {}\n\nURI: lit:session:{session_hex}\nVersion: 1\nChain ID: 1\nNonce: {nonce}\nIssued At: {}\nExpiration Time: {}\nResources:\n- {}",
-            actions.join(" "),
-            rfc3339(now),
-            rfc3339(expiration),
-            recap_resource(&requests),
-        );
-        Session {
-            key,
-            capability: AuthSig::sign_message(wallet, message),
-            requests,
-            expiration,
-        }
+        let address = candela_crypto::derive::eth_address(wallet.verifying_key().as_affine());
+        let pending = PendingSession::new(address, requests, domain, nonce, ttl);
+        let capability = AuthSig::sign_message(wallet, pending.siwe_message.clone());
+        pending.finish(capability)
     }
 
     /// The session as a file (secret included).
@@ -495,6 +535,7 @@ mod tests {
         AuthPolicy {
             allowed_domains: vec!["localhost".into()],
             nonce_seed: Some(SEED.into()),
+            bls_public_key: None,
         }
     }
 

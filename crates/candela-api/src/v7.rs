@@ -273,3 +273,70 @@ impl ExecuteSignedShare {
         }
     }
 }
+
+/// One auth method presented with a request: `{authMethodType, accessToken}`
+/// (type 1, Ethereum wallet: the access token is a JSON `authSig`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthMethodWire {
+    /// Lit's auth method type.
+    pub auth_method_type: u64,
+    /// The proof, type-specific.
+    pub access_token: String,
+}
+
+/// `POST /web/sign_session_key/v1`: the network signs (BLS) a session
+/// capability for a PKP after checking one of the PKP's auth methods.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SignSessionKeyRequest {
+    /// The session key, as `lit:session:<hex>` or bare hex.
+    pub session_key: String,
+    /// The auth methods offered.
+    #[serde(default)]
+    pub auth_methods: Vec<AuthMethodWire>,
+    /// The PKP's public key (hex).
+    pub pkp_public_key: String,
+    /// An optional wallet auth signature (used like an auth method of type 1).
+    #[serde(default)]
+    pub auth_sig: Option<crate::auth::AuthSig>,
+    /// The SIWE capability to sign: address = the PKP's, URI =
+    /// `lit:session:<session key>`, ReCap resources.
+    pub siwe_message: String,
+    /// Always `BLS`.
+    #[serde(default)]
+    pub curve_type: String,
+    /// Custom auth: an action (base64 code) that must be permitted on the
+    /// PKP and answer `true`.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Custom auth by CID.
+    #[serde(default)]
+    pub lit_action_ipfs_id: Option<String>,
+    /// Parameters of the custom auth action.
+    #[serde(default)]
+    pub js_params: Option<serde_json::Value>,
+    /// The network epoch.
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+/// One node's answer to `sign_session_key`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SignSessionKeyResponse {
+    /// `success`.
+    pub result: String,
+    /// `{"ProofOfPossession": "<hex share: 1-byte id + 96-byte G2>"}`.
+    pub signature_share: BTreeMap<String, String>,
+    /// `BLS`.
+    pub curve_type: String,
+    /// This node's index.
+    pub share_index: u32,
+    /// The SIWE message signed.
+    pub siwe_message: String,
+    /// Hex of the 32 bytes signed ([`crate::auth::pkp_session_digest`]).
+    pub data_signed: String,
+    /// The network's BLS public key (hex).
+    pub bls_root_pubkey: String,
+}

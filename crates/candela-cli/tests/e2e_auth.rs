@@ -236,3 +236,85 @@ async fn a_cli_session_is_reusable_by_later_commands_within_its_capabilities() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pkp_session_signed_by_the_network_lets_the_pkp_act_as_itself() {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let (owner, stranger) = (owner(), owner());
+    let reg = registry(&client);
+    let pkp = reg.mint(&owner, client.root_public_key()).expect("mint");
+    let pkp_address = derive::checksum_address(&pkp.eth_address());
+    let requests = candela_client::default_session_requests();
+    let ttl = std::time::Duration::from_secs(600);
+
+    // the owner's wallet is a permitted auth method: the network signs
+    let session = client
+        .pkp_session(&owner, &pkp.public_key, requests.clone(), ttl)
+        .await
+        .expect("PKP session");
+    assert_eq!(session.capability.derived_via, "lit.bls");
+    assert_eq!(session.capability.address, pkp_address);
+    let auth = RequestAuth::Session(session.clone());
+    let digest = random_digest();
+    let signed = client
+        .pkp_sign_with(&auth, &pkp.public_key, digest)
+        .await
+        .expect("the PKP signs through its own session");
+    signed
+        .signature
+        .verify(&pkp.public_key, &digest)
+        .expect("verifies");
+    let code =
+        "(async () => { Lit.Actions.setResponse({ response: Lit.Auth.authSigAddress }); })();";
+    let out = client
+        .execute_once(
+            &candela_client::new_request_id(),
+            &ActionSource::Code(code.into()),
+            None,
+            &auth,
+        )
+        .await
+        .expect("execute");
+    assert_eq!(out.response, pkp_address, "the caller is the PKP itself");
+
+    // a capability whose message was changed after the network signed it
+    let mut forged = session.to_file();
+    forged.capability.signed_message = forged
+        .capability
+        .signed_message
+        .replace("Threshold", "Threshold ");
+    let forged = candela_client::Session::from_file(&forged).expect("file");
+    let nodes = client.network().nodes.clone();
+    let (status, body) = sign_at(
+        &nodes[0].url,
+        &forged.sign_for(&nodes[0].url),
+        &derive::public_key_hex(&pkp.public_key),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+
+    // a wallet that is not a permitted auth method gets nothing...
+    let err = client
+        .pkp_session(&stranger, &pkp.public_key, requests.clone(), ttl)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("NodeUnauthorized"), "{err}");
+    // ...until the owner permits it
+    reg.grant(
+        &owner,
+        &pkp.token_id,
+        &candela_registry::Permission::new(
+            candela_registry::AuthMethod::address(derive::eth_address(
+                stranger.verifying_key().as_affine(),
+            )),
+            [1],
+        ),
+    )
+    .expect("grant");
+    client
+        .pkp_session(&stranger, &pkp.public_key, requests, ttl)
+        .await
+        .expect("now permitted");
+}

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod actions;
+mod pkp_session;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -115,6 +115,22 @@ async fn pkp_sign(
     respond(result, corr)
 }
 
+async fn sign_session_key(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let corr = correlation(&headers);
+    let result = async {
+        let bytes = body_bytes(body, node.cfg.max_body_bytes)?;
+        let rid = request_id(&headers)?;
+        let req: candela_api::v7::SignSessionKeyRequest = parse_json(&bytes)?;
+        node.sign_session_key(&rid, req).await
+    }
+    .await;
+    respond(result, corr)
+}
+
 async fn execute(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -256,6 +272,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/web/handshake/", post(handshake))
         .route("/web/pkp/sign/v1", post(pkp_sign))
         .route("/web/pkp/sign/v1/", post(pkp_sign))
+        .route("/web/sign_session_key/v1", post(sign_session_key))
+        .route("/web/sign_session_key/v1/", post(sign_session_key))
         .route("/web/status", get(status))
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(limit))

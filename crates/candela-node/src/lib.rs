@@ -11,6 +11,7 @@ pub mod node;
 pub mod peer;
 pub mod permit;
 pub mod runner;
+pub mod session_key;
 pub mod store;
 
 pub use config::NodeConfig;

@@ -834,6 +834,7 @@ impl Node {
         AuthPolicy {
             allowed_domains: self.cfg.auth.allowed_domains.clone(),
             nonce_seed: self.nonce_seed(),
+            bls_public_key: self.bls_key().map(|k| k.public_key_hex()),
         }
     }
 

@@ -4,7 +4,8 @@
 //! The rules (Lit's, see `PKPPermissions`):
 //! - from inside an action, the action's CID must be permitted on the PKP
 //!   (any scope), or the authenticated caller must be allowed as below;
-//! - outside an action, the authenticated caller must be the owner of a live
+//! - outside an action, the authenticated caller must be the PKP itself (a
+//!   PKP session), the owner of a live
 //!   PKP or a permitted address with scope 1 ("sign anything"): a raw digest
 //!   cannot be shown to be an EIP-191 message, so scope 2 ("personal sign")
 //!   alone does not let a caller sign one.
@@ -31,6 +32,9 @@ pub struct Requester {
 pub enum Allowed {
     /// The caller owns the (live) PKP.
     Owner,
+    /// The caller is the PKP itself (a session the network authorised for
+    /// it through one of its auth methods).
+    Itself,
     /// The caller is a permitted address with scope 1.
     PermittedAddress,
     /// The action is permitted on the PKP.
@@ -90,6 +94,9 @@ impl PermissionCache {
     pub fn authorise(&self, pkp: &PkpRecord, who: &Requester) -> Result<Allowed, PermitError> {
         if pkp.owner == who.caller && pkp.owner != BURNED_OWNER {
             return Ok(Allowed::Owner);
+        }
+        if pkp.eth_address() == who.caller {
+            return Ok(Allowed::Itself);
         }
         if let Some(cid) = &who.action_cid {
             let action = AuthMethod::action(cid)?;

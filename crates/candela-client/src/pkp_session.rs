@@ -1,0 +1,121 @@
+//! PKP sessions: a session whose capability the network signs (BLS) for a
+//! PKP after one of the PKP's auth methods checks out at each node.
+use std::sync::Arc;
+use std::time::Duration;
+
+use candela_api::auth::{pkp_session_digest, AuthSig, BLS_DERIVATION};
+use candela_api::session::PendingSession;
+use candela_api::v7::{AuthMethodWire, SignSessionKeyRequest, SignSessionKeyResponse};
+use candela_api::REQUEST_ID_HEADER;
+use candela_crypto::derive;
+use candela_crypto::AffinePoint;
+use k256::ecdsa::SigningKey;
+
+use crate::{
+    answer, join_all, new_request_id, Client, ClientError, NodeFault, ResourceAbilityRequest,
+    Session,
+};
+
+impl Client {
+    /// A session for the PKP `pkp`, authorised by the network because
+    /// `wallet` is a permitted auth method (type 1) of it. Requests signed
+    /// with it come from the PKP's own address.
+    pub async fn pkp_session(
+        &self,
+        wallet: &SigningKey,
+        pkp: &AffinePoint,
+        requests: Vec<ResourceAbilityRequest>,
+        ttl: Duration,
+    ) -> Result<Arc<Session>, ClientError> {
+        let bls_key = self
+            .network()
+            .bls_public_key
+            .clone()
+            .ok_or_else(|| ClientError::Network("network.json has no BLS public key".into()))?;
+        let network_key = candela_bls::encoding::public_key_from_hex(&bls_key)
+            .map_err(|e| ClientError::Network(format!("BLS public key: {e}")))?;
+        let pending = PendingSession::new(
+            derive::eth_address(pkp),
+            requests,
+            "localhost",
+            &self.nonce(),
+            time::Duration::seconds(ttl.as_secs() as i64),
+        );
+        let wallet_auth = self.wallet_auth(wallet, 600);
+        let token = serde_json::to_string(&wallet_auth)
+            .map_err(|e| ClientError::Input(format!("authSig: {e}")))?;
+        let body = SignSessionKeyRequest {
+            session_key: format!("lit:session:{}", pending.public_key_hex()),
+            auth_methods: vec![AuthMethodWire {
+                auth_method_type: 1,
+                access_token: token,
+            }],
+            pkp_public_key: derive::public_key_hex(pkp),
+            auth_sig: None,
+            siwe_message: pending.siwe_message.clone(),
+            curve_type: "BLS".into(),
+            code: None,
+            lit_action_ipfs_id: None,
+            js_params: None,
+            epoch: 1,
+        };
+        let rid = new_request_id();
+        let calls = self.network().nodes.iter().map(|n| {
+            let req = self
+                .http
+                .post(format!("{}/web/sign_session_key/v1", n.url))
+                .header(REQUEST_ID_HEADER, &rid)
+                .timeout(self.timeout)
+                .json(&body);
+            let (index, url) = (n.index, n.url.clone());
+            async move { (index, url, answer::<SignSessionKeyResponse>(req).await) }
+        });
+        let digest = pkp_session_digest(&pending.siwe_message);
+        let mut shares = Vec::new();
+        let mut faults = Vec::new();
+        for (node, url, a) in join_all(calls).await {
+            let share = a.and_then(|r| {
+                let hex_share = r
+                    .signature_share
+                    .get("ProofOfPossession")
+                    .ok_or_else(|| "no ProofOfPossession share".to_string())?;
+                candela_bls::BlsSignatureShare::from_hex(hex_share).map_err(|e| e.to_string())
+            });
+            match share {
+                Ok(s) if s.node() == node => shares.push(s),
+                Ok(s) => faults.push(NodeFault {
+                    node,
+                    url,
+                    reason: format!("answered a share for node {}", s.node()),
+                    misbehaved: true,
+                }),
+                Err(reason) => faults.push(NodeFault {
+                    node,
+                    url,
+                    reason,
+                    misbehaved: false,
+                }),
+            }
+        }
+        let needed = self.network().threshold;
+        if shares.len() < needed {
+            return Err(ClientError::NotEnoughShares {
+                needed,
+                valid: shares.len(),
+                faults,
+            });
+        }
+        shares.truncate(needed);
+        let sig = candela_bls::combine(&shares)
+            .and_then(|sig| candela_bls::verify(&network_key, &digest, &sig).map(|_| sig))
+            .map_err(|e| ClientError::Combine(format!("PKP session capability: {e}")))?;
+        let capability = AuthSig {
+            sig: sig.to_hex(),
+            derived_via: BLS_DERIVATION.into(),
+            signed_message: pending.siwe_message.clone(),
+            address: derive::checksum_address(&derive::eth_address(pkp)),
+            algo: None,
+        };
+        Ok(Arc::new(pending.finish(capability)))
+    }
+}

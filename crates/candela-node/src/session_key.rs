@@ -1,0 +1,159 @@
+//! `POST /web/sign_session_key/v1`: the network authorises a session for a
+//! PKP. Each node checks that one of the offered auth methods is permitted on
+//! the PKP, then returns its BLS share over
+//! `sha256("lit_session:" + hex(EIP-191 hash of the SIWE message))`; the client
+//! combines t shares into a capability (`derivedVia: "lit.bls"`) that every
+//! node verifies against the network's BLS key.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use candela_api::auth::{
+    check_siwe_policy, check_times, pkp_session_digest, AuthSig, MAX_SIGNED_MESSAGE,
+};
+use candela_api::v7::{SignSessionKeyRequest, SignSessionKeyResponse};
+use candela_crypto::derive;
+use candela_registry::{AUTH_METHOD_TYPE_ADDRESS, BURNED_OWNER};
+
+use crate::error::ApiError;
+use crate::node::Node;
+
+/// Auth methods one request may offer.
+const MAX_AUTH_METHODS: usize = 8;
+/// Largest access token accepted.
+const MAX_ACCESS_TOKEN: usize = 32 * 1024;
+
+impl Node {
+    /// This node's BLS share of a PKP session capability.
+    pub async fn sign_session_key(
+        self: &Arc<Self>,
+        request_id: &str,
+        req: SignSessionKeyRequest,
+    ) -> Result<SignSessionKeyResponse, ApiError> {
+        if req.siwe_message.len() > MAX_SIGNED_MESSAGE
+            || req.auth_methods.len() > MAX_AUTH_METHODS
+            || req
+                .auth_methods
+                .iter()
+                .any(|m| m.access_token.len() > MAX_ACCESS_TOKEN)
+        {
+            return Err(ApiError::unauthorized(
+                "NodeInvalidAuthSig",
+                format!(
+                    "auth material too large: at most {MAX_AUTH_METHODS} auth methods of {MAX_ACCESS_TOKEN} bytes and a {MAX_SIGNED_MESSAGE}-byte SIWE message"
+                ),
+            ));
+        }
+        if !req.curve_type.is_empty() && req.curve_type != "BLS" {
+            return Err(ApiError::bad_request(
+                "NodeInvalidCurve",
+                format!("curveType {:?}: only BLS", req.curve_type),
+            ));
+        }
+        if req.code.is_some() || req.lit_action_ipfs_id.is_some() {
+            return Err(ApiError::bad_request(
+                "NodeUnsupportedAuthMethod",
+                "custom auth by action in sign_session_key is not supported yet; authenticate with a permitted wallet (auth method type 1)",
+            ));
+        }
+        let bls = self
+            .bls_key()
+            .ok_or_else(|| ApiError::unavailable("NodeNotReady", "BLS key not generated yet"))?;
+        let msg: siwe::Message = req.siwe_message.parse().map_err(|e: siwe::ParseError| {
+            ApiError::bad_request("NodeInvalidSiwe", format!("siweMessage: {e}"))
+        })?;
+        let pk = derive::parse_public_key(&req.pkp_public_key).map_err(|e| {
+            ApiError::bad_request("NodeInvalidPubkey", format!("pkpPublicKey: {e}"))
+        })?;
+        let pkp = self.signable_pkp(&pk).await?;
+        if msg.address != pkp.eth_address() {
+            return Err(ApiError::bad_request(
+                "NodeInvalidSiwe",
+                format!(
+                    "the SIWE message is for {}, not for the PKP {}",
+                    derive::checksum_address(&msg.address),
+                    derive::checksum_address(&pkp.eth_address())
+                ),
+            ));
+        }
+        let session = req.session_key.trim_start_matches("lit:session:");
+        if msg.uri.as_str() != format!("lit:session:{session}") {
+            return Err(ApiError::bad_request(
+                "NodeInvalidSiwe",
+                format!("the SIWE URI {} is not lit:session:{session}", msg.uri),
+            ));
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let policy = self.auth_policy();
+        check_times(&msg, now)
+            .and_then(|_| check_siwe_policy(&msg, &policy, now))
+            .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
+
+        // One offered wallet must be permitted on the PKP.
+        let mut wallets: Vec<AuthSig> = req.auth_sig.iter().cloned().collect();
+        for m in &req.auth_methods {
+            if m.auth_method_type != AUTH_METHOD_TYPE_ADDRESS {
+                continue;
+            }
+            let a: AuthSig = serde_json::from_str(&m.access_token).map_err(|e| {
+                ApiError::bad_request(
+                    "NodeInvalidAuthMethod",
+                    format!("auth method type 1 wants a JSON authSig as accessToken: {e}"),
+                )
+            })?;
+            wallets.push(a);
+        }
+        if wallets.is_empty() {
+            return Err(ApiError::unauthorized(
+                "NodeInvalidAuthMethod",
+                "no usable auth method: offer a wallet authSig (auth method type 1)",
+            ));
+        }
+        let mut refusals = Vec::new();
+        let mut allowed = None;
+        for w in &wallets {
+            let address = match w.verify_with(&policy, now) {
+                Ok(a) => a,
+                Err(e) => {
+                    refusals.push(e.to_string());
+                    continue;
+                }
+            };
+            self.rate_limiter
+                .request(address, std::time::Instant::now())?;
+            let owner = pkp.owner == address && pkp.owner != BURNED_OWNER;
+            let registry = self.registry.clone();
+            let token = pkp.token_id;
+            let permitted = owner
+                || crate::node::blocking(move || {
+                    registry.permission(&token, AUTH_METHOD_TYPE_ADDRESS, &address)
+                })
+                .await?
+                .map_err(crate::node::registry_error)?
+                .is_some();
+            if permitted {
+                allowed = Some(address);
+                break;
+            }
+            refusals.push(format!(
+                "{} is not a permitted auth method of PKP {}",
+                derive::checksum_address(&address),
+                derive::checksum_address(&pkp.eth_address())
+            ));
+        }
+        if allowed.is_none() {
+            return Err(ApiError::forbidden("NodeUnauthorized", refusals.join("; ")));
+        }
+        self.claim_request(request_id, "sign-session-key")?;
+        let digest = pkp_session_digest(&req.siwe_message);
+        let share = bls.sign_share(&digest).map_err(ApiError::internal)?;
+        Ok(SignSessionKeyResponse {
+            result: "success".into(),
+            signature_share: BTreeMap::from([("ProofOfPossession".to_string(), share.to_hex())]),
+            curve_type: "BLS".into(),
+            share_index: self.me,
+            siwe_message: req.siwe_message,
+            data_signed: hex::encode(digest),
+            bls_root_pubkey: bls.public_key_hex(),
+        })
+    }
+}
