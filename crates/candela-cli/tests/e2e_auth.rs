@@ -4,7 +4,7 @@
 mod common;
 
 use candela_api::auth::AuthSig;
-use candela_client::{Ability, ActionSource, RequestAuth, ResourceAbilityRequest};
+use candela_client::{Ability, ActionSource, PkpAuth, RequestAuth, ResourceAbilityRequest};
 use candela_crypto::derive;
 use common::*;
 use serde_json::{json, Value};
@@ -250,7 +250,12 @@ async fn a_pkp_session_signed_by_the_network_lets_the_pkp_act_as_itself() {
 
     // the owner's wallet is a permitted auth method: the network signs
     let session = client
-        .pkp_session(&owner, &pkp.public_key, requests.clone(), ttl)
+        .pkp_session(
+            PkpAuth::Wallet(&owner),
+            &pkp.public_key,
+            requests.clone(),
+            ttl,
+        )
         .await
         .expect("PKP session");
     assert_eq!(session.capability.derived_via, "lit.bls");
@@ -296,7 +301,12 @@ async fn a_pkp_session_signed_by_the_network_lets_the_pkp_act_as_itself() {
 
     // a wallet that is not a permitted auth method gets nothing...
     let err = client
-        .pkp_session(&stranger, &pkp.public_key, requests.clone(), ttl)
+        .pkp_session(
+            PkpAuth::Wallet(&stranger),
+            &pkp.public_key,
+            requests.clone(),
+            ttl,
+        )
         .await
         .err()
         .expect("refused");
@@ -314,7 +324,82 @@ async fn a_pkp_session_signed_by_the_network_lets_the_pkp_act_as_itself() {
     )
     .expect("grant");
     client
-        .pkp_session(&stranger, &pkp.public_key, requests, ttl)
+        .pkp_session(PkpAuth::Wallet(&stranger), &pkp.public_key, requests, ttl)
         .await
         .expect("now permitted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_auth_by_a_permitted_action_authorises_a_pkp_session_only_when_it_answers_true() {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    // a custom auth method: a one-time code checked by the action
+    let code = r#"(async () => {
+        Lit.Actions.setResponse({ response: jsParams.code === "4242" ? "true" : "false" });
+    })();"#;
+    let (cid, _) = client.deploy_action(code.as_bytes()).await.expect("deploy");
+    let reg = registry(&client);
+    // mint-grant-burn: only this action can ever authorise sessions for it
+    let pkp = reg
+        .mint_with_actions(&owner(), client.root_public_key(), &[&cid], true)
+        .expect("mint");
+    let source = ActionSource::IpfsId(cid.clone());
+    let requests = candela_client::default_session_requests();
+    let ttl = std::time::Duration::from_secs(600);
+    let session = client
+        .pkp_session(
+            PkpAuth::Action {
+                source: &source,
+                js_params: Some(json!({"code": "4242"})),
+            },
+            &pkp.public_key,
+            requests.clone(),
+            ttl,
+        )
+        .await
+        .expect("the action says yes");
+    let digest = random_digest();
+    let signed = client
+        .pkp_sign_with(&RequestAuth::Session(session), &pkp.public_key, digest)
+        .await
+        .expect("signs");
+    signed
+        .signature
+        .verify(&pkp.public_key, &digest)
+        .expect("verifies");
+    let err = client
+        .pkp_session(
+            PkpAuth::Action {
+                source: &source,
+                js_params: Some(json!({"code": "0000"})),
+            },
+            &pkp.public_key,
+            requests.clone(),
+            ttl,
+        )
+        .await
+        .err()
+        .expect("the action says no");
+    assert!(err.to_string().contains("did not authorise"), "{err}");
+    // an action that is not bound to the PKP cannot authorise anything
+    let other = ActionSource::Code(
+        "(async () => { Lit.Actions.setResponse({ response: \"true\" }); })();".into(),
+    );
+    let err = client
+        .pkp_session(
+            PkpAuth::Action {
+                source: &other,
+                js_params: None,
+            },
+            &pkp.public_key,
+            requests,
+            ttl,
+        )
+        .await
+        .err()
+        .expect("unbound action");
+    assert!(
+        err.to_string().contains("is not a permitted auth method"),
+        "{err}"
+    );
 }

@@ -24,6 +24,19 @@ pub enum ActionSource {
     IpfsId(String),
 }
 
+impl ActionSource {
+    /// As a request carries it: `(code in base64, ipfsId)`.
+    pub fn wire(&self) -> (Option<String>, Option<String>) {
+        match self {
+            ActionSource::Code(c) => (
+                Some(base64::engine::general_purpose::STANDARD.encode(c.as_bytes())),
+                None,
+            ),
+            ActionSource::IpfsId(id) => (None, Some(id.clone())),
+        }
+    }
+}
+
 /// What one node did for an operation.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -147,13 +160,7 @@ impl Client {
         js_params: Option<serde_json::Value>,
         auth: &AuthSig,
     ) -> ExecuteRequest {
-        let (code, ipfs_id) = match source {
-            ActionSource::Code(c) => (
-                Some(base64::engine::general_purpose::STANDARD.encode(c.as_bytes())),
-                None,
-            ),
-            ActionSource::IpfsId(id) => (None, Some(id.clone())),
-        };
+        let (code, ipfs_id) = source.wire();
         ExecuteRequest {
             code,
             ipfs_id,

@@ -27,6 +27,7 @@ use k256::ecdsa::SigningKey;
 use rand_core::RngCore;
 
 pub use actions::{ActionSignature, ActionSource, ExecuteOutcome, NodeReport};
+pub use pkp_session::PkpAuth;
 
 /// A node that did not contribute a valid share, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

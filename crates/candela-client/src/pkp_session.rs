@@ -12,17 +12,31 @@ use candela_crypto::AffinePoint;
 use k256::ecdsa::SigningKey;
 
 use crate::{
-    answer, join_all, new_request_id, Client, ClientError, NodeFault, ResourceAbilityRequest,
-    Session,
+    answer, join_all, new_request_id, ActionSource, Client, ClientError, NodeFault,
+    ResourceAbilityRequest, Session,
 };
 
+/// How a PKP session is authorised at the nodes.
+pub enum PkpAuth<'a> {
+    /// A wallet that is a permitted auth method (type 1) of the PKP.
+    Wallet(&'a SigningKey),
+    /// Custom auth: an action that is a permitted auth method (type 2) of
+    /// the PKP and answers `true` (`Lit.Actions.setResponse({response: "true"})`).
+    Action {
+        /// The action.
+        source: &'a ActionSource,
+        /// Its parameters.
+        js_params: Option<serde_json::Value>,
+    },
+}
+
 impl Client {
-    /// A session for the PKP `pkp`, authorised by the network because
-    /// `wallet` is a permitted auth method (type 1) of it. Requests signed
-    /// with it come from the PKP's own address.
+    /// A session for the PKP `pkp`, whose capability the network signs
+    /// once `auth` checks out at each node. Requests signed with it come
+    /// from the PKP's own address.
     pub async fn pkp_session(
         &self,
-        wallet: &SigningKey,
+        auth: PkpAuth<'_>,
         pkp: &AffinePoint,
         requests: Vec<ResourceAbilityRequest>,
         ttl: Duration,
@@ -41,15 +55,9 @@ impl Client {
             &self.nonce(),
             time::Duration::seconds(ttl.as_secs() as i64),
         );
-        let wallet_auth = self.wallet_auth(wallet, 600);
-        let token = serde_json::to_string(&wallet_auth)
-            .map_err(|e| ClientError::Input(format!("authSig: {e}")))?;
-        let body = SignSessionKeyRequest {
+        let mut body = SignSessionKeyRequest {
             session_key: format!("lit:session:{}", pending.public_key_hex()),
-            auth_methods: vec![AuthMethodWire {
-                auth_method_type: 1,
-                access_token: token,
-            }],
+            auth_methods: vec![],
             pkp_public_key: derive::public_key_hex(pkp),
             auth_sig: None,
             siwe_message: pending.siwe_message.clone(),
@@ -59,13 +67,29 @@ impl Client {
             js_params: None,
             epoch: 1,
         };
+        match auth {
+            PkpAuth::Wallet(wallet) => {
+                let token = serde_json::to_string(&self.wallet_auth(wallet, 600))
+                    .map_err(|e| ClientError::Input(format!("authSig: {e}")))?;
+                body.auth_methods.push(AuthMethodWire {
+                    auth_method_type: 1,
+                    access_token: token,
+                });
+            }
+            PkpAuth::Action { source, js_params } => {
+                let (code, ipfs_id) = source.wire();
+                body.code = code;
+                body.lit_action_ipfs_id = ipfs_id;
+                body.js_params = js_params;
+            }
+        }
         let rid = new_request_id();
         let calls = self.network().nodes.iter().map(|n| {
             let req = self
                 .http
                 .post(format!("{}/web/sign_session_key/v1", n.url))
                 .header(REQUEST_ID_HEADER, &rid)
-                .timeout(self.timeout)
+                .timeout(self.action_timeout)
                 .json(&body);
             let (index, url) = (n.index, n.url.clone());
             async move { (index, url, answer::<SignSessionKeyResponse>(req).await) }

@@ -350,28 +350,7 @@ impl Node {
             }
             None => None,
         };
-        let (code, cid) = match (&req.code, &req.ipfs_id) {
-            (Some(code), ipfs_id) => {
-                let bytes = decode_code(code, self.cfg.actions.code_bytes)?;
-                if let Some(expected) = ipfs_id {
-                    candela_cid::verify(&bytes, expected).map_err(|e| {
-                        ApiError::bad_request("NodeActionCidMismatch", e.to_string())
-                    })?;
-                }
-                let cid = candela_cid::cid_v0(&bytes);
-                let code = String::from_utf8(bytes).map_err(|_| {
-                    ApiError::bad_request("NodeInvalidCode", "the code is not UTF-8")
-                })?;
-                (code, cid)
-            }
-            (None, Some(cid)) => (self.stored_action(cid)?, cid.clone()),
-            (None, None) => {
-                return Err(ApiError::bad_request(
-                    "NodeInvalidRequest",
-                    "give the action as code (base64) or ipfsId",
-                ))
-            }
-        };
+        let (code, cid) = self.load_action(req.code.as_deref(), req.ipfs_id.as_deref())?;
         if self.key().is_none() {
             return Err(ApiError::unavailable(
                 "NodeNotReady",
@@ -395,11 +374,64 @@ impl Node {
                 )
             })?;
         self.claim_request(request_id, "execute")?;
+        let run = self
+            .run_action(request_id, &code, &cid, caller, req.js_params.clone())
+            .await?;
+        Ok(ExecuteResponse {
+            success: true,
+            signed_data: run.signed_data,
+            claim_data: serde_json::Map::new(),
+            decrypted_data: serde_json::Map::new(),
+            response: run.response,
+            logs: run.logs,
+        })
+    }
+
+    /// The code of an action given as base64 `code` (checked against
+    /// `ipfs_id` when both are given) or by `ipfs_id` from the store, and its
+    /// CID.
+    pub(crate) fn load_action(
+        &self,
+        code: Option<&str>,
+        ipfs_id: Option<&str>,
+    ) -> Result<(String, String), ApiError> {
+        match (code, ipfs_id) {
+            (Some(code), ipfs_id) => {
+                let bytes = decode_code(code, self.cfg.actions.code_bytes)?;
+                if let Some(expected) = ipfs_id {
+                    candela_cid::verify(&bytes, expected).map_err(|e| {
+                        ApiError::bad_request("NodeActionCidMismatch", e.to_string())
+                    })?;
+                }
+                let cid = candela_cid::cid_v0(&bytes);
+                let code = String::from_utf8(bytes).map_err(|_| {
+                    ApiError::bad_request("NodeInvalidCode", "the code is not UTF-8")
+                })?;
+                Ok((code, cid))
+            }
+            (None, Some(cid)) => Ok((self.stored_action(cid)?, cid.to_string())),
+            (None, None) => Err(ApiError::bad_request(
+                "NodeInvalidRequest",
+                "give the action as code (base64) or ipfsId",
+            )),
+        }
+    }
+
+    /// Run `code` (whose CID is `cid`) for `caller` under this node's limits,
+    /// for an already claimed request id.
+    pub(crate) async fn run_action(
+        self: &Arc<Self>,
+        request_id: &str,
+        code: &str,
+        cid: &str,
+        caller: [u8; 20],
+        js_params: Option<serde_json::Value>,
+    ) -> Result<ActionRun, ApiError> {
         let host = Arc::new(ExecHost {
             node: Arc::clone(self),
             request_id: request_id.to_string(),
             caller,
-            action_cid: cid.clone(),
+            action_cid: cid.to_string(),
             permissions: Arc::new(crate::permit::PermissionCache::new(Arc::clone(
                 &self.registry,
             ))),
@@ -408,16 +440,16 @@ impl Node {
             leaders: Mutex::new(HashMap::new()),
         });
         let ctx = ExecutionContext {
-            js_params: req.js_params.clone(),
+            js_params,
             auth: AuthContext {
-                action_ipfs_id_stack: vec![cid],
+                action_ipfs_id_stack: vec![cid.to_string()],
                 auth_sig_address: Some(derive::checksum_address(&caller)),
                 ..AuthContext::default()
             },
         };
         let limits = limits(&self.cfg.actions);
         let dyn_host: Arc<dyn Host> = host.clone();
-        let report = candela_actions::execute_with_report(&code, ctx, dyn_host, &limits).await;
+        let report = candela_actions::execute_with_report(code, ctx, dyn_host, &limits).await;
         let logs = report.outcome.logs.clone();
         if let Some(e) = report.error {
             // The shares computed so far are dropped with the host; their
@@ -437,11 +469,8 @@ impl Node {
         }
         let signed_data =
             std::mem::take(&mut *host.shares.lock().unwrap_or_else(|p| p.into_inner()));
-        Ok(ExecuteResponse {
-            success: true,
+        Ok(ActionRun {
             signed_data,
-            claim_data: serde_json::Map::new(),
-            decrypted_data: serde_json::Map::new(),
             response: report.outcome.response,
             logs,
         })
@@ -550,6 +579,16 @@ fn parse_token_id(v: &serde_json::Value) -> Result<[u8; 32], HostError> {
         }
     }
     Ok(out)
+}
+
+/// What one run of an action produced at this node.
+pub(crate) struct ActionRun {
+    /// Signature shares by name.
+    pub signed_data: BTreeMap<String, ExecuteSignedShare>,
+    /// What the action passed to `setResponse`.
+    pub response: String,
+    /// Console output.
+    pub logs: String,
 }
 
 // ---- the host ----

@@ -49,12 +49,6 @@ impl Node {
                 format!("curveType {:?}: only BLS", req.curve_type),
             ));
         }
-        if req.code.is_some() || req.lit_action_ipfs_id.is_some() {
-            return Err(ApiError::bad_request(
-                "NodeUnsupportedAuthMethod",
-                "custom auth by action in sign_session_key is not supported yet; authenticate with a permitted wallet (auth method type 1)",
-            ));
-        }
         let bls = self
             .bls_key()
             .ok_or_else(|| ApiError::unavailable("NodeNotReady", "BLS key not generated yet"))?;
@@ -102,10 +96,11 @@ impl Node {
             })?;
             wallets.push(a);
         }
-        if wallets.is_empty() {
+        let custom = req.code.is_some() || req.lit_action_ipfs_id.is_some();
+        if wallets.is_empty() && !custom {
             return Err(ApiError::unauthorized(
                 "NodeInvalidAuthMethod",
-                "no usable auth method: offer a wallet authSig (auth method type 1)",
+                "no usable auth method: offer a wallet authSig (auth method type 1) or a permitted action (code or litActionIpfsId)",
             ));
         }
         let mut refusals = Vec::new();
@@ -140,10 +135,55 @@ impl Node {
                 derive::checksum_address(&pkp.eth_address())
             ));
         }
-        if allowed.is_none() {
+        if allowed.is_none() && !custom {
             return Err(ApiError::forbidden("NodeUnauthorized", refusals.join("; ")));
         }
         self.claim_request(request_id, "sign-session-key")?;
+        if allowed.is_none() {
+            // Custom auth: a permitted action decides, by answering `true`.
+            let (code, cid) =
+                self.load_action(req.code.as_deref(), req.lit_action_ipfs_id.as_deref())?;
+            let action =
+                candela_registry::AuthMethod::action(&cid).map_err(crate::node::registry_error)?;
+            let registry = self.registry.clone();
+            let token = pkp.token_id;
+            let permitted = crate::node::blocking(move || {
+                registry.permission(
+                    &token,
+                    candela_registry::AUTH_METHOD_TYPE_ACTION,
+                    &action.id,
+                )
+            })
+            .await?
+            .map_err(crate::node::registry_error)?
+            .is_some();
+            if !permitted {
+                refusals.push(format!(
+                    "action {cid} is not a permitted auth method of PKP {}",
+                    derive::checksum_address(&pkp.eth_address())
+                ));
+                return Err(ApiError::forbidden("NodeUnauthorized", refusals.join("; ")));
+            }
+            let caller = pkp.eth_address();
+            self.rate_limiter
+                .request(caller, std::time::Instant::now())?;
+            let _slot = self.rate_limiter.run(caller)?;
+            let run = self
+                .run_action(request_id, &code, &cid, caller, req.js_params.clone())
+                .await?;
+            let said_yes = run.response.trim() == "true"
+                || serde_json::from_str::<serde_json::Value>(&run.response)
+                    .is_ok_and(|v| v == serde_json::Value::Bool(true));
+            if !said_yes {
+                return Err(ApiError::forbidden(
+                    "NodeUnauthorized",
+                    format!(
+                        "the custom auth action {cid} did not authorise this session (it answered {:?}, not true)",
+                        run.response
+                    ),
+                ));
+            }
+        }
         let digest = pkp_session_digest(&req.siwe_message);
         let share = bls.sign_share(&digest).map_err(ApiError::internal)?;
         Ok(SignSessionKeyResponse {
