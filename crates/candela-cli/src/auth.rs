@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use candela_client::{Ability, Client, RequestAuth, ResourceAbilityRequest, Session};
+use candela_client::{Ability, Client, PkpAuth, RequestAuth, ResourceAbilityRequest, Session};
 
 /// `candela auth ...`.
 #[derive(clap::Subcommand)]
@@ -29,6 +29,11 @@ pub enum AuthCommand {
         /// How long the session lasts: 30s, 10m, 1h, 1d.
         #[arg(long, default_value = "1h")]
         expires: String,
+        /// Make a session for this PKP (public key hex) instead: the network
+        /// signs its capability once the wallet proves to be a permitted
+        /// auth method of the PKP; requests then come from the PKP itself.
+        #[arg(long)]
+        pkp: Option<String>,
     },
 }
 
@@ -97,15 +102,23 @@ pub async fn run(cmd: AuthCommand) -> anyhow::Result<()> {
             private_key,
             resources,
             expires,
+            pkp,
         } => {
             let client = Client::from_file(&network)?;
             let wallet = crate::pkp::signing_key(&private_key)?;
-            let session = client.new_session(
-                &wallet,
-                parse_resources(&resources)?,
-                parse_duration(&expires)?,
-            );
-            println!("{}", serde_json::to_string_pretty(&session.to_file())?);
+            let (requests, ttl) = (parse_resources(&resources)?, parse_duration(&expires)?);
+            let file = match pkp {
+                Some(pk) => {
+                    let pk = candela_crypto::derive::parse_public_key(&pk)
+                        .context("--pkp is not a public key")?;
+                    client
+                        .pkp_session(PkpAuth::Wallet(&wallet), &pk, requests, ttl)
+                        .await?
+                        .to_file()
+                }
+                None => client.new_session(&wallet, requests, ttl).to_file(),
+            };
+            println!("{}", serde_json::to_string_pretty(&file)?);
         }
     }
     Ok(())

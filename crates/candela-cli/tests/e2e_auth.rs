@@ -218,6 +218,47 @@ async fn a_cli_session_is_reusable_by_later_commands_within_its_capabilities() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // a PKP session from the CLI: the network signs it, the PKP signs with it
+    let pkp_session = net.path().join("pkp-session.json");
+    let out = run(&[
+        "auth",
+        "session",
+        "--network",
+        &network,
+        "--private-key",
+        &key,
+        "--pkp",
+        &pk,
+        "--resources",
+        "pkp-signing:*",
+        "--expires",
+        "10m",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["capability"]["derivedVia"], "lit.bls");
+    std::fs::write(&pkp_session, &out.stdout).expect("write");
+    let out = run(&[
+        "pkp",
+        "sign",
+        "--network",
+        &network,
+        "--session",
+        &pkp_session.display().to_string(),
+        "--pkp",
+        &pk,
+        "--hash",
+        &hash,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // the same session cannot run actions: it was not granted that
     let out = run(&[
         "action",

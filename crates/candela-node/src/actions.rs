@@ -375,7 +375,14 @@ impl Node {
             })?;
         self.claim_request(request_id, "execute")?;
         let run = self
-            .run_action(request_id, &code, &cid, caller, req.js_params.clone())
+            .run_action(
+                request_id,
+                &code,
+                &cid,
+                caller,
+                req.js_params.clone(),
+                Vec::new(),
+            )
             .await?;
         Ok(ExecuteResponse {
             success: true,
@@ -426,6 +433,7 @@ impl Node {
         cid: &str,
         caller: [u8; 20],
         js_params: Option<serde_json::Value>,
+        auth_method_contexts: Vec<serde_json::Value>,
     ) -> Result<ActionRun, ApiError> {
         let host = Arc::new(ExecHost {
             node: Arc::clone(self),
@@ -444,6 +452,7 @@ impl Node {
             auth: AuthContext {
                 action_ipfs_id_stack: vec![cid.to_string()],
                 auth_sig_address: Some(derive::checksum_address(&caller)),
+                auth_method_contexts,
                 ..AuthContext::default()
             },
         };

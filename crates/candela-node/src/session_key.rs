@@ -105,6 +105,9 @@ impl Node {
         }
         let mut refusals = Vec::new();
         let mut allowed = None;
+        // Verified wallets, shown to a custom auth action as
+        // `Lit.Auth.authMethodContexts`.
+        let mut contexts = Vec::new();
         for w in &wallets {
             let address = match w.verify_with(&policy, now) {
                 Ok(a) => a,
@@ -115,6 +118,12 @@ impl Node {
             };
             self.rate_limiter
                 .request(address, std::time::Instant::now())?;
+            contexts.push(serde_json::json!({
+                "authMethodType": AUTH_METHOD_TYPE_ADDRESS,
+                "userId": derive::checksum_address(&address),
+                "appId": "candela",
+                "usedForSignSessionKeyRequest": true,
+            }));
             let owner = pkp.owner == address && pkp.owner != BURNED_OWNER;
             let registry = self.registry.clone();
             let token = pkp.token_id;
@@ -169,7 +178,14 @@ impl Node {
                 .request(caller, std::time::Instant::now())?;
             let _slot = self.rate_limiter.run(caller)?;
             let run = self
-                .run_action(request_id, &code, &cid, caller, req.js_params.clone())
+                .run_action(
+                    request_id,
+                    &code,
+                    &cid,
+                    caller,
+                    req.js_params.clone(),
+                    std::mem::take(&mut contexts),
+                )
                 .await?;
             let said_yes = run.response.trim() == "true"
                 || serde_json::from_str::<serde_json::Value>(&run.response)
