@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Contract, hexlify, randomBytes, Wallet } from 'ethers';
-import { setup, send, expectRevert } from './helpers.mjs';
+import { setup, send, expectRevert, gasMargin } from './helpers.mjs';
 import { ROOT } from '../scripts/lib.mjs';
 
 const LIT_STAKING_ABI = JSON.parse(
@@ -48,7 +48,7 @@ test('fresh network: no validators, threshold 0 (the SDK refuses it: "Minimum va
 
 test('setValidators: visible through Lit ABI as (epoch, minNodeCount = threshold, validators); SDK URLs', async () => {
   const nodes = [node(0), node(1), node(2)];
-  const r = await send(env.staking.setValidators(nodes, [], 2));
+  const r = await send(env.staking.setValidators(nodes, [], 2, await gasMargin(env.staking.setValidators, [nodes, [], 2])));
   const names = r.logs.map((l) => env.staking.interface.parseLog(l).name);
   assert.ok(names.includes('StateChanged') && names.includes('ValidatorSetChanged'));
   const [epoch, minNodeCount, validators] = await lit.getActiveUnkickedValidatorStructsAndCounts();
@@ -76,7 +76,7 @@ test('setValidators: visible through Lit ABI as (epoch, minNodeCount = threshold
 
 test('URLs are optional per node', async () => {
   const nodes = [node(0), node(1)];
-  await send(env.staking.setValidators(nodes, ['https://node0.example:443', ''], 1));
+  await send(env.staking.setValidators(nodes, ['https://node0.example:443', ''], 1, await gasMargin(env.staking.setValidators, [nodes, ['https://node0.example:443', ''], 1])));
   assert.equal(await env.staking.getNodeUrl(nodes[0].nodeAddress), 'https://node0.example:443');
   assert.equal(await env.staking.getNodeUrl(nodes[1].nodeAddress), '');
   await expectRevert(env.staking.setValidators(nodes, ['only one'], 1), 'LengthMismatch');
@@ -95,12 +95,12 @@ test('validation of the node set and the threshold', async () => {
   await expectRevert(env.staking.setValidators([node(0, { nodeAddress: '0x' + '00'.repeat(20) })], [], 1), 'InvalidValidator');
   await expectRevert(env.staking.setValidators([node(0), node(1)], [], 3), 'InvalidThreshold');
   await expectRevert(env.staking.setValidators([node(0), node(1)], [], 0), 'InvalidThreshold');
-  await send(env.staking.setValidators([node(0, { ip: 0, ipv6: 1n })], [], 1)); // IPv6-only is fine
+  await send(env.staking.setValidators([node(0, { ip: 0, ipv6: 1n })], [], 1, await gasMargin(env.staking.setValidators, [[node(0, { ip: 0, ipv6: 1n })], [], 1]))); // IPv6-only is fine
 });
 
 test('threshold, kick, rejoin and epoch advance', async () => {
   const nodes = [node(0), node(1), node(2), node(3)];
-  await send(env.staking.setValidators(nodes, [], 3));
+  await send(env.staking.setValidators(nodes, [], 3, await gasMargin(env.staking.setValidators, [nodes, [], 3])));
   const epochBefore = (await lit.epoch()).number;
   await expectRevert(env.staking.setThreshold(5), 'InvalidThreshold');
   await send(env.staking.setThreshold(2));

@@ -226,15 +226,7 @@ impl AuthSig {
             .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
         candela_bls::verify(&key, &pkp_session_digest(&self.signed_message), &sig)
             .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
-        let msg: siwe::Message = self
-            .signed_message
-            .parse()
-            .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
-        let claimed = candela_crypto::derive::parse_address(&self.address)
-            .map_err(|_| AuthError::AddressMismatch)?;
-        if msg.address != claimed {
-            return Err(AuthError::AddressMismatch);
-        }
+        let (msg, claimed) = self.message_and_address()?;
         check_times(&msg, now)?;
         check_siwe_policy(&msg, policy, now)?;
         Ok(claimed)
@@ -284,6 +276,21 @@ pub fn check_siwe_policy(
 }
 
 impl AuthSig {
+    /// The parsed SIWE message and the claimed address, which must be the
+    /// message's.
+    fn message_and_address(&self) -> Result<(siwe::Message, [u8; 20]), AuthError> {
+        let msg: siwe::Message = self
+            .signed_message
+            .parse()
+            .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
+        let claimed = candela_crypto::derive::parse_address(&self.address)
+            .map_err(|_| AuthError::AddressMismatch)?;
+        if msg.address != claimed {
+            return Err(AuthError::AddressMismatch);
+        }
+        Ok((msg, claimed))
+    }
+
     /// Verify signature, address and validity window at `now`; returns the
     /// signer's address.
     pub fn verify(&self, now: OffsetDateTime) -> Result<[u8; 20], AuthError> {
@@ -295,15 +302,7 @@ impl AuthSig {
         if self.derived_via != "web3.eth.personal.sign" {
             return Err(AuthError::UnsupportedDerivation(self.derived_via.clone()));
         }
-        let msg: siwe::Message = self
-            .signed_message
-            .parse()
-            .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
-        let claimed = candela_crypto::derive::parse_address(&self.address)
-            .map_err(|_| AuthError::AddressMismatch)?;
-        if msg.address != claimed {
-            return Err(AuthError::AddressMismatch);
-        }
+        let (msg, claimed) = self.message_and_address()?;
         let raw = hex::decode(self.sig.strip_prefix("0x").unwrap_or(&self.sig))
             .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
         if raw.len() != 65 {

@@ -362,17 +362,7 @@ impl Node {
             None => self.authenticate(&req.auth_sig, Ability::LitActionExecution, &cid)?,
         };
         let _run = self.rate_limiter.run(caller)?;
-        let _slot = Arc::clone(&self.action_slots)
-            .try_acquire_owned()
-            .map_err(|_| {
-                ApiError::unavailable(
-                    "NodeActionsBusy",
-                    format!(
-                        "this node is already running {} actions; try again shortly",
-                        self.cfg.actions.max_concurrent
-                    ),
-                )
-            })?;
+        let _slot = self.action_slot()?;
         self.claim_request(request_id, "execute")?;
         let run = self
             .run_action(
@@ -392,6 +382,21 @@ impl Node {
             response: run.response,
             logs: run.logs,
         })
+    }
+
+    /// One of the node's action slots (503 when every one is busy).
+    pub(crate) fn action_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.action_slots)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::unavailable(
+                    "NodeActionsBusy",
+                    format!(
+                        "this node is already running {} actions; try again shortly",
+                        self.cfg.actions.max_concurrent
+                    ),
+                )
+            })
     }
 
     /// The code of an action given as base64 `code` (checked against

@@ -99,20 +99,45 @@ fn respond<T: serde::Serialize>(result: Result<T, ApiError>, corr: String) -> Re
     }
 }
 
+/// A request with a request id and a JSON body of at most `limit` bytes,
+/// answered by `handle`.
+async fn with_request<Req, Resp, Fut>(
+    node: Arc<Node>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+    handle: impl FnOnce(Arc<Node>, String, Req) -> Fut,
+) -> Response
+where
+    Req: serde::de::DeserializeOwned,
+    Resp: serde::Serialize,
+    Fut: std::future::Future<Output = Result<Resp, ApiError>>,
+{
+    let corr = correlation(&headers);
+    let result = async {
+        let bytes = body_bytes(body, limit)?;
+        let rid = request_id(&headers)?;
+        let req: Req = parse_json(&bytes)?;
+        handle(node, rid, req).await
+    }
+    .await;
+    respond(result, corr)
+}
+
 async fn pkp_sign(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let corr = correlation(&headers);
-    let result = async {
-        let bytes = body_bytes(body, node.cfg.max_body_bytes)?;
-        let rid = request_id(&headers)?;
-        let req: PkpSignRequest = parse_json(&bytes)?;
-        node.pkp_sign(&rid, req).await
-    }
-    .await;
-    respond(result, corr)
+    let limit = node.cfg.max_body_bytes;
+    with_request(
+        node,
+        headers,
+        body,
+        limit,
+        |node, rid, req: PkpSignRequest| async move { node.pkp_sign(&rid, req).await },
+    )
+    .await
 }
 
 async fn sign_session_key(
@@ -120,15 +145,17 @@ async fn sign_session_key(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let corr = correlation(&headers);
-    let result = async {
-        let bytes = body_bytes(body, node.cfg.max_body_bytes)?;
-        let rid = request_id(&headers)?;
-        let req: candela_api::v7::SignSessionKeyRequest = parse_json(&bytes)?;
-        node.sign_session_key(&rid, req).await
-    }
-    .await;
-    respond(result, corr)
+    let limit = node.cfg.max_body_bytes;
+    with_request(
+        node,
+        headers,
+        body,
+        limit,
+        |node, rid, req: candela_api::v7::SignSessionKeyRequest| async move {
+            node.sign_session_key(&rid, req).await
+        },
+    )
+    .await
 }
 
 async fn execute(
@@ -136,15 +163,15 @@ async fn execute(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let corr = correlation(&headers);
-    let result = async {
-        let bytes = body_bytes(body, crate::actions::body_limit(&node.cfg.actions))?;
-        let rid = request_id(&headers)?;
-        let req: ExecuteRequest = parse_json(&bytes)?;
-        node.execute(&rid, req).await
-    }
-    .await;
-    respond(result, corr)
+    let limit = crate::actions::body_limit(&node.cfg.actions);
+    with_request(
+        node,
+        headers,
+        body,
+        limit,
+        |node, rid, req: ExecuteRequest| async move { node.execute(&rid, req).await },
+    )
+    .await
 }
 
 async fn upload_action(

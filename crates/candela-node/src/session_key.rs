@@ -176,7 +176,8 @@ impl Node {
             let caller = pkp.eth_address();
             self.rate_limiter
                 .request(caller, std::time::Instant::now())?;
-            let _slot = self.rate_limiter.run(caller)?;
+            let _run = self.rate_limiter.run(caller)?;
+            let _slot = self.action_slot()?;
             let run = self
                 .run_action(
                     request_id,

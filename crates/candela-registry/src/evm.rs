@@ -71,6 +71,8 @@ use crate::{
 /// 0.24 M gas above a ~0.78 M average (and estimates can land on a cheap key
 /// id), so 40 % also covers the rare worst cases. Unused gas is not charged.
 pub const MINT_GAS_MARGIN_PERCENT: u64 = 40;
+/// Gas margin of every other transaction, over its estimate.
+pub const TX_GAS_MARGIN_PERCENT: u64 = 20;
 
 /// `PKPNFT.KEY_TYPE_ECDSA`.
 const KEY_TYPE_ECDSA: u64 = 2;
@@ -674,6 +676,16 @@ impl Inner {
         tx: TransactionRequest,
     ) -> Result<TransactionReceipt, RegistryError> {
         let url = &self.url;
+        let mut tx = tx;
+        if tx.gas.is_none() {
+            // Storage refunds (clearing an old node set, revoking) can make
+            // an exact estimate fall short: give every transaction a margin.
+            let estimate = provider
+                .estimate_gas(tx.clone())
+                .await
+                .map_err(|e| contract_err(url, what, e.into()))?;
+            tx.set_gas_limit(estimate + estimate * TX_GAS_MARGIN_PERCENT / 100);
+        }
         let r = provider
             .send_transaction(tx)
             .await
