@@ -38,17 +38,38 @@ pub struct MethodRef {
     pub auth_method: Option<String>,
 }
 
+/// The network, the owner's key and the output form of a change.
+#[derive(clap::Args, Clone)]
+pub struct OwnerArgs {
+    /// network.json.
+    #[arg(long)]
+    pub network: PathBuf,
+    /// The owner's Ethereum private key (hex).
+    #[arg(long, env = "CANDELA_PRIVATE_KEY")]
+    pub private_key: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The network and the output form of a read.
+#[derive(clap::Args, Clone)]
+pub struct ReadArgs {
+    /// network.json.
+    #[arg(long)]
+    pub network: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Subcommand)]
 pub enum PkpCommand {
     /// Mint a PKP owned by the given Ethereum key's address, optionally
     /// permitting actions and addresses and burning it, in one operation.
     Mint {
-        /// network.json.
-        #[arg(long)]
-        network: PathBuf,
-        /// The owner's Ethereum private key (hex).
-        #[arg(long, env = "CANDELA_PRIVATE_KEY")]
-        private_key: String,
+        #[command(flatten)]
+        owner: OwnerArgs,
         /// Permit the action with this CID to sign with the PKP, scope 1
         /// (repeatable).
         #[arg(long = "permit-action")]
@@ -61,19 +82,12 @@ pub enum PkpCommand {
         /// can change.
         #[arg(long)]
         burn: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Permit an action, address or auth method on a PKP you own, with
     /// scopes (added to the ones it has).
     Grant {
-        /// network.json.
-        #[arg(long)]
-        network: PathBuf,
-        /// The owner's Ethereum private key (hex).
-        #[arg(long, env = "CANDELA_PRIVATE_KEY")]
-        private_key: String,
+        #[command(flatten)]
+        owner: OwnerArgs,
         #[command(flatten)]
         pkp: PkpRef,
         #[command(flatten)]
@@ -84,80 +98,48 @@ pub enum PkpCommand {
         /// The auth method's user public key (hex), where it has one.
         #[arg(long)]
         user_pubkey: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Remove an action, address or auth method (and its scopes) from a PKP
     /// you own.
     Revoke {
-        /// network.json.
-        #[arg(long)]
-        network: PathBuf,
-        /// The owner's Ethereum private key (hex).
-        #[arg(long, env = "CANDELA_PRIVATE_KEY")]
-        private_key: String,
+        #[command(flatten)]
+        owner: OwnerArgs,
         #[command(flatten)]
         pkp: PkpRef,
         #[command(flatten)]
         method: MethodRef,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Give a PKP you own to another address.
     Transfer {
-        /// network.json.
-        #[arg(long)]
-        network: PathBuf,
-        /// The owner's Ethereum private key (hex).
-        #[arg(long, env = "CANDELA_PRIVATE_KEY")]
-        private_key: String,
+        #[command(flatten)]
+        owner: OwnerArgs,
         #[command(flatten)]
         pkp: PkpRef,
         /// The new owner's address.
         #[arg(long)]
         to: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Burn a PKP you own: no owner, permissions frozen forever.
     Burn {
-        /// network.json.
-        #[arg(long)]
-        network: PathBuf,
-        /// The owner's Ethereum private key (hex).
-        #[arg(long, env = "CANDELA_PRIVATE_KEY")]
-        private_key: String,
+        #[command(flatten)]
+        owner: OwnerArgs,
         #[command(flatten)]
         pkp: PkpRef,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Show a PKP: keys, owner and every permission with its scopes.
     Show {
-        /// network.json.
-        #[arg(long)]
-        network: PathBuf,
+        #[command(flatten)]
+        read: ReadArgs,
         #[command(flatten)]
         pkp: PkpRef,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// List the PKPs an address owns (`--owner 0x000…0` lists burned ones).
     List {
-        /// network.json.
-        #[arg(long)]
-        network: PathBuf,
+        #[command(flatten)]
+        read: ReadArgs,
         /// The owner's address.
         #[arg(long)]
         owner: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Sign a 32-byte hash with a PKP you own or are permitted to use.
     Sign {
@@ -410,12 +392,15 @@ pub fn signature_json(o: &candela_client::SignOutcome) -> serde_json::Value {
 pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
     match cmd {
         PkpCommand::Mint {
-            network,
-            private_key,
+            owner:
+                OwnerArgs {
+                    network,
+                    private_key,
+                    json,
+                },
             permit_actions,
             permit_addresses,
             burn,
-            json,
         } => {
             let client = Client::from_file(&network)?;
             let mut grants = Vec::new();
@@ -435,13 +420,16 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             print(json, &out, pkp_text)?;
         }
         PkpCommand::Grant {
-            network,
-            private_key,
+            owner:
+                OwnerArgs {
+                    network,
+                    private_key,
+                    json,
+                },
             pkp,
             method,
             scopes,
             user_pubkey,
-            json,
         } => {
             let client = Client::from_file(&network)?;
             let reg = registry(&client)?;
@@ -462,11 +450,14 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             )?;
         }
         PkpCommand::Revoke {
-            network,
-            private_key,
+            owner:
+                OwnerArgs {
+                    network,
+                    private_key,
+                    json,
+                },
             pkp,
             method,
-            json,
         } => {
             let client = Client::from_file(&network)?;
             let reg = registry(&client)?;
@@ -485,11 +476,14 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             )?;
         }
         PkpCommand::Transfer {
-            network,
-            private_key,
+            owner:
+                OwnerArgs {
+                    network,
+                    private_key,
+                    json,
+                },
             pkp,
             to,
-            json,
         } => {
             let client = Client::from_file(&network)?;
             let reg = registry(&client)?;
@@ -502,10 +496,13 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             )?;
         }
         PkpCommand::Burn {
-            network,
-            private_key,
+            owner:
+                OwnerArgs {
+                    network,
+                    private_key,
+                    json,
+                },
             pkp,
-            json,
         } => {
             let client = Client::from_file(&network)?;
             let reg = registry(&client)?;
@@ -517,16 +514,18 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
                 pkp_text,
             )?;
         }
-        PkpCommand::Show { network, pkp, json } => {
+        PkpCommand::Show {
+            read: ReadArgs { network, json },
+            pkp,
+        } => {
             let client = Client::from_file(&network)?;
             let reg = registry(&client)?;
             let rec = reg.by_token_id(&token_id_of(&pkp)?)?;
             print(json, &pkp_json(reg.as_ref(), &rec)?, pkp_text)?;
         }
         PkpCommand::List {
-            network,
+            read: ReadArgs { network, json },
             owner,
-            json,
         } => {
             let client = Client::from_file(&network)?;
             let reg = registry(&client)?;
