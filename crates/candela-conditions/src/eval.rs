@@ -22,8 +22,12 @@ use crate::types::{
 #[async_trait]
 pub trait ChainReader: Send + Sync {
     /// `eth_call` of `data` to `to` at the latest block; the returned bytes.
-    async fn eth_call(&self, chain: &str, to: Address, data: Vec<u8>)
-        -> Result<Vec<u8>, ChainError>;
+    async fn eth_call(
+        &self,
+        chain: &str,
+        to: Address,
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, ChainError>;
     /// `eth_getBalance` of `address` at the latest block, in wei.
     async fn balance(&self, chain: &str, address: Address) -> Result<U256, ChainError>;
     /// The timestamp (seconds) of the latest block.
@@ -126,7 +130,10 @@ impl Context {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Observed {
     /// An integer: sign and magnitude.
-    Number { negative: bool, magnitude: U256 },
+    Number {
+        negative: bool,
+        magnitude: U256,
+    },
     Address(Address),
     Bool(bool),
     Str(String),
@@ -233,7 +240,9 @@ fn compare(observed: &Observed, comparator: Comparator, expected: &str) -> Resul
             magnitude,
         } => {
             if matches!(comparator, C::Contains | C::NotContains) {
-                return Err(format!("comparator \"{comparator}\" does not apply to a number"));
+                return Err(format!(
+                    "comparator \"{comparator}\" does not apply to a number"
+                ));
             }
             let want = parse_number(expected)
                 .ok_or_else(|| format!("value \"{expected}\" is not an integer"))?;
@@ -616,11 +625,19 @@ mod tests {
     fn addresses_compare_case_insensitively() {
         let a = Observed::from_text("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".into());
         assert_eq!(
-            compare(&a, Comparator::Eq, "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"),
+            compare(
+                &a,
+                Comparator::Eq,
+                "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+            ),
             Ok(true)
         );
         assert_eq!(
-            compare(&a, Comparator::Ne, "0xF39FD6E51AAD88F6F4CE6AB8827279CFFFB92266"),
+            compare(
+                &a,
+                Comparator::Ne,
+                "0xF39FD6E51AAD88F6F4CE6AB8827279CFFFB92266"
+            ),
             Ok(false)
         );
         assert!(compare(&a, Comparator::Gt, "0x00").is_err());

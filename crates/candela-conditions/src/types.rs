@@ -87,9 +87,9 @@ impl Operator {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
     /// Lit's "evmBasic" condition (`accessControlConditions`).
-    EvmBasic(EvmBasicCondition),
+    EvmBasic(Box<EvmBasicCondition>),
     /// Lit's "evmContract" condition (`evmContractConditions`).
-    EvmContract(EvmContractCondition),
+    EvmContract(Box<EvmContractCondition>),
 }
 
 /// The `standardContractType` values this implementation evaluates.
@@ -393,12 +393,12 @@ fn parse_items(
                 }
                 Item::Condition(parse_condition(kind, obj, &path)?)
             }
-            _ => {
-                return Err(ParseError::Structure {
-                    at: path,
-                    message: "each element must be a condition object, an operator object or a nested list".into(),
-                })
-            }
+            _ => return Err(ParseError::Structure {
+                at: path,
+                message:
+                    "each element must be a condition object, an operator object or a nested list"
+                        .into(),
+            }),
         };
         let is_operator = matches!(item, Item::Operator(_));
         if is_operator != expect_operator {
@@ -463,20 +463,20 @@ fn parse_condition(
     };
     match kind {
         ConditionsKind::AccessControl => match condition_type {
-            None | Some("evmBasic") => Ok(Condition::EvmBasic(parse_basic(obj, at)?)),
+            None | Some("evmBasic") => Ok(Condition::EvmBasic(Box::new(parse_basic(obj, at)?))),
             Some(t) => Err(invalid_type(format!(
                 "\"{t}\" in accessControlConditions (only evmBasic conditions go there)"
             ))),
         },
         ConditionsKind::EvmContract => match condition_type {
-            None | Some("evmContract") => Ok(Condition::EvmContract(parse_contract(obj, at)?)),
+            None | Some("evmContract") => Ok(Condition::EvmContract(Box::new(parse_contract(obj, at)?))),
             Some(t) => Err(invalid_type(format!(
                 "\"{t}\" in evmContractConditions (only evmContract conditions go there)"
             ))),
         },
         ConditionsKind::Unified => match condition_type {
-            Some("evmBasic") => Ok(Condition::EvmBasic(parse_basic(obj, at)?)),
-            Some("evmContract") => Ok(Condition::EvmContract(parse_contract(obj, at)?)),
+            Some("evmBasic") => Ok(Condition::EvmBasic(Box::new(parse_basic(obj, at)?))),
+            Some("evmContract") => Ok(Condition::EvmContract(Box::new(parse_contract(obj, at)?))),
             Some(t @ ("solRpc" | "cosmos")) => Err(invalid_type(format!(
                 "\"{t}\" conditions are not supported by this node (EVM chains only)"
             ))),
@@ -729,11 +729,13 @@ pub(crate) fn is_js_identifier(s: &str) -> bool {
 }
 
 fn check_address(s: &str, at: &str, field: &'static str) -> Result<(), ParseError> {
-    parse_address(s).map(|_| ()).ok_or_else(|| ParseError::InvalidValue {
-        at: at.to_string(),
-        field,
-        message: format!("\"{s}\" is not a 0x-prefixed 20-byte hex address"),
-    })
+    parse_address(s)
+        .map(|_| ())
+        .ok_or_else(|| ParseError::InvalidValue {
+            at: at.to_string(),
+            field,
+            message: format!("\"{s}\" is not a 0x-prefixed 20-byte hex address"),
+        })
 }
 
 /// A 0x-prefixed 40-hex-digit address in any letter case (checksums are not

@@ -210,7 +210,14 @@ async fn eth_get_balance_true_and_false() {
     assert_eq!(eval(&chain, c.clone(), BOB).await, Ok(true));
     assert_eq!(eval(&chain, c, CAROL).await, Ok(false));
     // An explicit address parameter, and a hex value.
-    let c = basic("", "", "eth_getBalance", json!([CAROL, "latest"]), "=", "0x0");
+    let c = basic(
+        "",
+        "",
+        "eth_getBalance",
+        json!([CAROL, "latest"]),
+        "=",
+        "0x0",
+    );
     assert_eq!(eval(&chain, c, ALICE).await, Ok(true));
 }
 
@@ -218,7 +225,16 @@ async fn eth_get_balance_true_and_false() {
 async fn erc20_balance_of_true_and_false() {
     let chain = start_chain().await;
     let token = chain.erc20.to_string();
-    let c = |cmp: &str, v: &str| basic("ERC20", &token, "balanceOf", json!([":userAddress"]), cmp, v);
+    let c = |cmp: &str, v: &str| {
+        basic(
+            "ERC20",
+            &token,
+            "balanceOf",
+            json!([":userAddress"]),
+            cmp,
+            v,
+        )
+    };
     assert_eq!(eval(&chain, c(">=", "1000"), ALICE).await, Ok(true));
     assert_eq!(eval(&chain, c(">", "1000"), ALICE).await, Ok(false));
     assert_eq!(eval(&chain, c(">", "0"), BOB).await, Ok(false));
@@ -253,7 +269,9 @@ async fn erc721_owner_of_true_and_false() {
     match eval(&chain, owner_of("99"), ALICE).await {
         Err(ConditionError::Chain {
             condition,
-            source: ChainError::Rpc { method, message, .. },
+            source: ChainError::Rpc {
+                method, message, ..
+            },
         }) => {
             assert_eq!(condition, "#0");
             assert_eq!(method, "eth_call");
@@ -354,12 +372,27 @@ async fn evm_contract_named_output_true_and_false() {
         }
     };
     let t = chain.erc20;
-    assert_eq!(run(holder_info(t, "holder", "=", "true"), ALICE).await, Ok(true));
-    assert_eq!(run(holder_info(t, "holder", "=", "true"), BOB).await, Ok(false));
-    assert_eq!(run(holder_info(t, "balance", ">=", "1000"), ALICE).await, Ok(true));
-    assert_eq!(run(holder_info(t, "balance", ">", "1000"), ALICE).await, Ok(false));
+    assert_eq!(
+        run(holder_info(t, "holder", "=", "true"), ALICE).await,
+        Ok(true)
+    );
+    assert_eq!(
+        run(holder_info(t, "holder", "=", "true"), BOB).await,
+        Ok(false)
+    );
+    assert_eq!(
+        run(holder_info(t, "balance", ">=", "1000"), ALICE).await,
+        Ok(true)
+    );
+    assert_eq!(
+        run(holder_info(t, "balance", ">", "1000"), ALICE).await,
+        Ok(false)
+    );
     // `supply` is the same for everyone.
-    assert_eq!(run(holder_info(t, "supply", "=", "1000"), BOB).await, Ok(true));
+    assert_eq!(
+        run(holder_info(t, "supply", "=", "1000"), BOB).await,
+        Ok(true)
+    );
     // A mistyped comparison is an error, not false.
     assert!(matches!(
         run(holder_info(t, "holder", ">", "1"), ALICE).await,
@@ -405,8 +438,7 @@ impl ActionRunner for SandboxRunner {
             .code
             .get(ipfs_id)
             .ok_or_else(|| ActionRunError(format!("no action {ipfs_id}")))?;
-        candela_cid::verify(code.as_bytes(), ipfs_id)
-            .map_err(|e| ActionRunError(e.to_string()))?;
+        candela_cid::verify(code.as_bytes(), ipfs_id).map_err(|e| ActionRunError(e.to_string()))?;
         let script = lit_action_driver(code, method, &params)
             .ok_or_else(|| ActionRunError(format!("bad method {method}")))?;
         let outcome = candela_actions::execute(
@@ -437,7 +469,14 @@ async fn lit_action_true_and_false() {
     let (runner, cids) = SandboxRunner::with(&[THRESHOLD_ACTION, FAILING_ACTION]);
     let reader = JsonRpcChainReader::new(BTreeMap::new(), Duration::from_secs(1)).unwrap();
     let action = |cid: &str, params: Value, cmp: &str, value: &str| {
-        json!([basic("LitAction", &format!("ipfs://{cid}"), "go", params, cmp, value)])
+        json!([basic(
+            "LitAction",
+            &format!("ipfs://{cid}"),
+            "go",
+            params,
+            cmp,
+            value
+        )])
     };
     let run = |list: Value, lit_params: Value| {
         let (runner, reader) = (&runner, &reader);
@@ -453,15 +492,27 @@ async fn lit_action_true_and_false() {
     };
     let t = &cids[0];
     assert_eq!(
-        run(action(t, json!(["40", ":userAddress"]), "=", "true"), json!({})).await,
+        run(
+            action(t, json!(["40", ":userAddress"]), "=", "true"),
+            json!({})
+        )
+        .await,
         Ok(true)
     );
     assert_eq!(
-        run(action(t, json!(["30", ":userAddress"]), "=", "true"), json!({})).await,
+        run(
+            action(t, json!(["30", ":userAddress"]), "=", "true"),
+            json!({})
+        )
+        .await,
         Ok(false)
     );
     assert_eq!(
-        run(action(t, json!(["30", ":userAddress"]), "!=", "true"), json!({})).await,
+        run(
+            action(t, json!(["30", ":userAddress"]), "!=", "true"),
+            json!({})
+        )
+        .await,
         Ok(true)
     );
     // :litParam: substitution feeds the action.
@@ -500,7 +551,14 @@ async fn lit_action_true_and_false() {
 #[tokio::test]
 async fn wallet_address_and_current_action_conditions() {
     let reader = JsonRpcChainReader::new(BTreeMap::new(), Duration::from_secs(1)).unwrap();
-    let wallet = json!([basic("", "", "", json!([":userAddress"]), "=", &ALICE.to_lowercase())]);
+    let wallet = json!([basic(
+        "",
+        "",
+        "",
+        json!([":userAddress"]),
+        "=",
+        &ALICE.to_lowercase()
+    )]);
     let c = Conditions::from_value(ConditionsKind::AccessControl, &wallet).unwrap();
     assert_eq!(
         evaluate(&c, &Context::for_user(ALICE), &reader, &NoActions).await,
@@ -567,7 +625,10 @@ async fn nested_unified_and_or() {
         ),
         "evmBasic",
     );
-    let holder = unified(holder_info(chain.erc20, "holder", "=", "true"), "evmContract");
+    let holder = unified(
+        holder_info(chain.erc20, "holder", "=", "true"),
+        "evmContract",
+    );
     // (ERC20 holder or owner of NFT 2) and (action says yes and holderInfo.holder)
     let list = json!([
         [erc20_holder, {"operator": "or"}, owns_nft_2],
@@ -602,8 +663,14 @@ async fn operators_short_circuit_left_to_right() {
         let reader = &reader;
         async move { eval_with(list, ALICE, reader, &NoActions).await }
     };
-    assert_eq!(run(json!([yes, {"operator": "or"}, broken])).await, Ok(true));
-    assert_eq!(run(json!([no, {"operator": "and"}, broken])).await, Ok(false));
+    assert_eq!(
+        run(json!([yes, {"operator": "or"}, broken])).await,
+        Ok(true)
+    );
+    assert_eq!(
+        run(json!([no, {"operator": "and"}, broken])).await,
+        Ok(false)
+    );
     // Left to right, no precedence: (no or yes) and no = false.
     assert_eq!(
         run(json!([no, {"operator": "or"}, yes, {"operator": "and"}, no])).await,

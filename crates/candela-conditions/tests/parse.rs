@@ -84,10 +84,16 @@ fn not_json_or_not_a_list() {
 #[test]
 fn operators_must_alternate() {
     let e = basic_err(json!([wallet(), wallet()]));
-    assert!(matches!(&e, ParseError::Structure { at, .. } if at == "/1"), "{e}");
+    assert!(
+        matches!(&e, ParseError::Structure { at, .. } if at == "/1"),
+        "{e}"
+    );
     assert!(e.to_string().contains("joined by"), "{e}");
     let e = basic_err(json!([{"operator": "and"}, wallet()]));
-    assert!(matches!(&e, ParseError::Structure { at, .. } if at == "/0"), "{e}");
+    assert!(
+        matches!(&e, ParseError::Structure { at, .. } if at == "/0"),
+        "{e}"
+    );
     let e = basic_err(json!([wallet(), {"operator": "and"}]));
     assert!(e.to_string().contains("end with an operator"), "{e}");
     let e = basic_err(json!([wallet(), {"operator": "xor"}, wallet()]));
@@ -98,7 +104,13 @@ fn operators_must_alternate() {
     let e = basic_err(json!([wallet(), {"operator": "AND"}, wallet()]));
     assert!(matches!(e, ParseError::InvalidValue { .. }));
     let e = basic_err(json!([wallet(), {"operator": 1}, wallet()]));
-    assert!(matches!(e, ParseError::WrongType { field: "operator", .. }));
+    assert!(matches!(
+        e,
+        ParseError::WrongType {
+            field: "operator",
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -121,7 +133,11 @@ fn fields_missing_or_mistyped() {
         }
     );
     assert_eq!(
-        basic_err(json!([with(wallet(), &["returnValueTest", "value"], json!(5))])),
+        basic_err(json!([with(
+            wallet(),
+            &["returnValueTest", "value"],
+            json!(5)
+        )])),
         ParseError::WrongType {
             at: "/0/returnValueTest".into(),
             field: "value",
@@ -145,9 +161,19 @@ fn fields_missing_or_mistyped() {
 
 #[test]
 fn unsupported_condition_shapes() {
-    let e = basic_err(json!([with(wallet(), &["standardContractType"], json!("POAP"))]));
+    let e = basic_err(json!([with(
+        wallet(),
+        &["standardContractType"],
+        json!("POAP")
+    )]));
     assert!(
-        matches!(&e, ParseError::InvalidValue { field: "standardContractType", .. }),
+        matches!(
+            &e,
+            ParseError::InvalidValue {
+                field: "standardContractType",
+                ..
+            }
+        ),
         "{e}"
     );
     let erc20 = json!({
@@ -160,7 +186,10 @@ fn unsupported_condition_shapes() {
     });
     assert!(matches!(
         basic_err(json!([erc20.clone()])),
-        ParseError::InvalidValue { field: "method", .. }
+        ParseError::InvalidValue {
+            field: "method",
+            ..
+        }
     ));
     let bad_arity = with(
         with(erc20.clone(), &["method"], json!("balanceOf")),
@@ -208,7 +237,10 @@ fn unsupported_condition_shapes() {
     );
     assert!(matches!(
         basic_err(json!([injected])),
-        ParseError::InvalidValue { field: "method", .. }
+        ParseError::InvalidValue {
+            field: "method",
+            ..
+        }
     ));
     let e = basic_err(json!([with(
         wallet(),
@@ -253,7 +285,8 @@ fn condition_types_by_list() {
 
 #[test]
 fn evm_contract_abi_checks() {
-    let err = |c: Value| Conditions::from_value(ConditionsKind::EvmContract, &json!([c])).unwrap_err();
+    let err =
+        |c: Value| Conditions::from_value(ConditionsKind::EvmContract, &json!([c])).unwrap_err();
     assert!(matches!(
         err(with(contract(), &["functionName"], json!("other"))),
         ParseError::InvalidValue {
@@ -276,7 +309,11 @@ fn evm_contract_abi_checks() {
         }
     ));
     assert!(matches!(
-        err(with(contract(), &["functionParams"], json!(["not-an-address"]))),
+        err(with(
+            contract(),
+            &["functionParams"],
+            json!(["not-an-address"])
+        )),
         ParseError::InvalidValue {
             field: "functionParams",
             ..
@@ -299,7 +336,11 @@ fn evm_contract_abi_checks() {
         ParseError::InvalidValue { field: "type", .. }
     ));
     assert!(matches!(
-        err(with(contract(), &["functionAbi"], json!("holderInfo(address)"))),
+        err(with(
+            contract(),
+            &["functionAbi"],
+            json!("holderInfo(address)")
+        )),
         ParseError::WrongType {
             field: "functionAbi",
             ..

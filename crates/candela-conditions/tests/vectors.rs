@@ -94,7 +94,11 @@ fn committed_vectors_are_what_the_generator_makes() {
             return;
         }
     };
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let fresh: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(Value::Array(vectors()), fresh);
 }
