@@ -469,7 +469,9 @@ fn parse_condition(
             ))),
         },
         ConditionsKind::EvmContract => match condition_type {
-            None | Some("evmContract") => Ok(Condition::EvmContract(Box::new(parse_contract(obj, at)?))),
+            None | Some("evmContract") => {
+                Ok(Condition::EvmContract(Box::new(parse_contract(obj, at)?)))
+            }
             Some(t) => Err(invalid_type(format!(
                 "\"{t}\" in evmContractConditions (only evmContract conditions go there)"
             ))),
