@@ -25,7 +25,11 @@ const deriverDir = path.join(srcDir, 'deriver');
 const outDir = path.join(root, 'out');
 
 // Contracts whose artifacts are written (the deployable ones).
-const ARTIFACTS = ['PKPNFT', 'PKPPermissions', 'Staking', 'Secp256k1KeyDeriver'];
+const ARTIFACTS = [
+  'PKPNFT', 'PKPPermissions', 'Staking', 'Secp256k1KeyDeriver',
+  // Test tokens for the access-control condition tests (crates/candela-conditions).
+  'TestERC20', 'TestERC721', 'TestERC1155',
+];
 
 export const SETTINGS = {
   evmVersion: 'cancun',
