@@ -158,6 +158,24 @@ async fn sign_session_key(
     .await
 }
 
+async fn encryption_sign(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let limit = node.cfg.max_body_bytes;
+    with_request(
+        node,
+        headers,
+        body,
+        limit,
+        |node, rid, req: crate::decrypt::EncryptionSignRequest| async move {
+            node.encryption_sign(&rid, req).await
+        },
+    )
+    .await
+}
+
 async fn execute(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -300,6 +318,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/web/pkp/sign/v1", post(pkp_sign))
         .route("/web/pkp/sign/v1/", post(pkp_sign))
         .route("/web/sign_session_key/v1", post(sign_session_key))
+        .route("/web/encryption/sign", post(encryption_sign))
+        .route("/web/encryption/sign/", post(encryption_sign))
         .route("/web/sign_session_key/v1/", post(sign_session_key))
         .route("/web/status", get(status))
         .route("/openapi.json", get(openapi))

@@ -4,6 +4,7 @@
 //! Read [`node`] first: it holds the node's state and the signing flow.
 pub mod actions;
 pub mod config;
+pub mod decrypt;
 pub mod error;
 pub mod http;
 pub mod limits;
