@@ -117,7 +117,11 @@ struct Header {
 }
 
 impl Header {
-    fn new(identity: &[u8], nonce: &[u8; NONCE_PREFIX_BYTES], key_ct: &[u8]) -> Result<Self, BlsError> {
+    fn new(
+        identity: &[u8],
+        nonce: &[u8; NONCE_PREFIX_BYTES],
+        key_ct: &[u8],
+    ) -> Result<Self, BlsError> {
         let len = u16::try_from(key_ct.len())
             .ok()
             .filter(|&l| usize::from(l) <= MAX_KEY_CIPHERTEXT_BYTES)

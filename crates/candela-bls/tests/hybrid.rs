@@ -236,9 +236,19 @@ fn flip(ct: &[u8], at: usize) -> Vec<u8> {
 fn an_altered_header_is_refused() {
     let ct = encrypt(&pattern(1000, 2));
     let h = header_len();
-    assert!(matches!(decrypt(&flip(&ct, 0)), Err(BlsError::BadHeader(_))), "magic");
-    assert!(matches!(decrypt(&flip(&ct, 4)), Err(BlsError::BadHeader(_))), "version");
-    assert_eq!(decrypt(&flip(&ct, 20)), Err(BlsError::WrongIdentity), "identity hash");
+    assert!(
+        matches!(decrypt(&flip(&ct, 0)), Err(BlsError::BadHeader(_))),
+        "magic"
+    );
+    assert!(
+        matches!(decrypt(&flip(&ct, 4)), Err(BlsError::BadHeader(_))),
+        "version"
+    );
+    assert_eq!(
+        decrypt(&flip(&ct, 20)),
+        Err(BlsError::WrongIdentity),
+        "identity hash"
+    );
     assert_eq!(
         decrypt(&flip(&ct, 40)),
         Err(BlsError::Corrupt {
@@ -247,7 +257,10 @@ fn an_altered_header_is_refused() {
         }),
         "nonce prefix"
     );
-    assert!(matches!(decrypt(&flip(&ct, 57)), Err(BlsError::BadHeader(_))), "length");
+    assert!(
+        matches!(decrypt(&flip(&ct, 57)), Err(BlsError::BadHeader(_))),
+        "length"
+    );
     for at in [58, 58 + 60, h - 2] {
         assert!(
             matches!(decrypt(&flip(&ct, at)), Err(BlsError::BadHeader(_))),
@@ -256,7 +269,10 @@ fn an_altered_header_is_refused() {
         );
     }
     for cut in [0, 3, 30, h - 1] {
-        assert!(matches!(decrypt(&ct[..cut]), Err(BlsError::BadHeader(_))), "cut {cut}");
+        assert!(
+            matches!(decrypt(&ct[..cut]), Err(BlsError::BadHeader(_))),
+            "cut {cut}"
+        );
     }
 }
 
@@ -401,7 +417,12 @@ fn a_container_for_another_identity_is_refused() {
     let mut forged = ct.clone();
     forged[5..37].copy_from_slice(&Sha256::digest(OTHER_ID));
     assert!(matches!(
-        decrypt_bytes_with_shares(&f.public, OTHER_ID, &shares(OTHER_ID, &[0, 1, 2, 3]), &forged),
+        decrypt_bytes_with_shares(
+            &f.public,
+            OTHER_ID,
+            &shares(OTHER_ID, &[0, 1, 2, 3]),
+            &forged
+        ),
         Err(BlsError::BadHeader(_))
     ));
     // Shares for another identity, presented for ID: not a valid key for ID.
@@ -478,7 +499,16 @@ fn io_errors_are_reported_as_io() {
         FailingWriter { left: 1000 },
     )
     .expect_err("writer fails");
-    assert!(matches!(err, BlsError::Io { kind: std::io::ErrorKind::Other, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            BlsError::Io {
+                kind: std::io::ErrorKind::Other,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let ct = encrypt(&pt);
     let err = decrypt_stream_with_shares(
         &f.public,
