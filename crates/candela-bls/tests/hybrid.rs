@@ -204,6 +204,9 @@ fn small_sizes_round_trip_with_the_documented_container_length() {
         assert_eq!(ct.len() as u64, container_len(len as u64), "len {len}");
         assert_eq!(&ct[..5], b"cbhy\x01");
         assert_eq!(&ct[5..37], Sha256::digest(ID).as_slice());
+        // Nonce prefix at 37..56, then the data-key ciphertext length.
+        assert_eq!(u16::from_be_bytes([ct[56], ct[57]]), 115);
+        assert_eq!(header_len(), 58 + 115);
         assert_eq!(decrypt(&ct).expect("decrypt"), pt, "len {len}");
     }
     // Fresh data key and nonce every time.
