@@ -38,6 +38,39 @@ impl fmt::Display for Fault {
     }
 }
 
+/// Why a hybrid container's data was refused ([`BlsError::Corrupt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The chunk fails authentication: it was altered, moved, cut short,
+    /// taken from another container or placed under another header, or
+    /// extra bytes follow the final chunk.
+    Tampered,
+    /// The data ends after a whole chunk, before the final chunk: the
+    /// container was cut short at a chunk boundary.
+    Truncated,
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Corruption::Tampered => {
+                "does not authenticate (altered, reordered, cut short, from another container or header, or followed by extra bytes)"
+            }
+            Corruption::Truncated => "the data ends before the final chunk (truncated)",
+        })
+    }
+}
+
+impl From<std::io::Error> for BlsError {
+    fn from(e: std::io::Error) -> Self {
+        BlsError::Io {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Everything that can go wrong in this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -110,6 +143,33 @@ pub enum BlsError {
     /// another identity or key, or it was altered.
     #[error("ciphertext does not decrypt (made for another identity or key, or altered)")]
     DecryptionFailed,
+    /// A hybrid container ([`crate::hybrid`]) was made for another identity:
+    /// the identity hash in its header is not the hash of the identity given.
+    #[error("the container was encrypted to another identity")]
+    WrongIdentity,
+    /// A hybrid container's header is not one this crate reads: wrong magic,
+    /// unknown version, cut short, or a data-key ciphertext that is malformed
+    /// or does not open under the verified key (the header was altered).
+    #[error("bad hybrid header: {0}")]
+    BadHeader(String),
+    /// A hybrid container's data does not authenticate; nothing from chunk
+    /// `chunk` on may be trusted, and what was already written must be
+    /// discarded.
+    #[error("hybrid data corrupt at chunk {chunk}: {reason}")]
+    Corrupt {
+        /// The zero-based chunk where the check failed.
+        chunk: u64,
+        /// What is wrong.
+        reason: Corruption,
+    },
+    /// Reading the input or writing the output failed.
+    #[error("io ({kind:?}): {message}")]
+    Io {
+        /// The IO error's kind.
+        kind: std::io::ErrorKind,
+        /// The IO error's message.
+        message: String,
+    },
     /// Bytes that should encode a point, scalar, share or record do not.
     #[error("malformed encoding: {0}")]
     Encoding(String),

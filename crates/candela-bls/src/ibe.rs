@@ -78,6 +78,21 @@ fn open(ct: &TimeCryptCiphertext<Bls12381G2Impl>, key: &BlsSignature) -> Result<
     Option::<Vec<u8>>::from(ct.decrypt(&key.to_blsful())).ok_or(BlsError::DecryptionFailed)
 }
 
+/// Decrypt with a decryption key that is already combined **and verified**
+/// (the BLS signature over the ciphertext's identity, checked with
+/// [`sign::verify`] or produced by [`sign::combine_verified`]). This is the
+/// second half of [`decrypt_with_shares`], for callers that open several
+/// ciphertexts under one identity or combine the shares themselves, such as
+/// [`crate::hybrid`].
+///
+/// A ciphertext made for another identity or key, or altered, is
+/// [`BlsError::DecryptionFailed`]; bytes that are not a ciphertext are
+/// [`BlsError::Encoding`].
+pub fn decrypt_with_key(ciphertext: &[u8], key: &BlsSignature) -> Result<Vec<u8>, BlsError> {
+    let ct = parse(ciphertext)?;
+    open(&ct, key)
+}
+
 /// Combine decryption shares for `identity`, verify the combined key against
 /// the set's public key, and decrypt.
 ///

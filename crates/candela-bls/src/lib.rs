@@ -13,6 +13,9 @@
 //!   public keys in G1, signatures in G2).
 //! - [`ibe`]: identity-based encryption (blsful's time-lock construction):
 //!   a decryption share is a signature share over the identity.
+//! - [`hybrid`]: encryption of large data, streamed in bounded memory: a
+//!   fresh data key under [`ibe`], the data under XChaCha20-Poly1305 (STREAM)
+//!   in a versioned container.
 //! - [`sim`]: an in-process simulator used by tests and benchmarks.
 //! - [`encoding`]: byte and hex forms of points and scalars.
 //!
@@ -26,6 +29,7 @@
 pub mod dkg;
 pub mod encoding;
 pub mod error;
+pub mod hybrid;
 pub mod ibe;
 pub mod key;
 mod poly;
@@ -36,10 +40,14 @@ pub use blsful::inner_types::{G1Projective, G2Projective, Scalar};
 pub use blsful::Bls12381G2Impl;
 pub use candela_crypto::{threshold_for, NodeIndex};
 pub use dkg::{keygen, BlsDkg};
-pub use error::{BlsError, Fault};
+pub use error::{BlsError, Corruption, Fault};
+pub use hybrid::{
+    decrypt_bytes_with_shares, decrypt_stream_with_key, decrypt_stream_with_shares, encrypt_bytes,
+    encrypt_stream,
+};
 pub use ibe::{
-    decrypt_with_shares, decrypt_with_shares_unattributed, decryption_share, encrypt,
-    verify_decryption_share,
+    decrypt_with_key, decrypt_with_shares, decrypt_with_shares_unattributed, decryption_share,
+    encrypt, verify_decryption_share,
 };
 pub use key::{BlsKeyShare, BlsPublicKeySet};
 pub use sign::{
