@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod actions;
+mod encryption;
 mod pkp_session;
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +28,7 @@ use k256::ecdsa::SigningKey;
 use rand_core::RngCore;
 
 pub use actions::{ActionSignature, ActionSource, ExecuteOutcome, NodeReport};
+pub use encryption::Encrypted;
 pub use pkp_session::PkpAuth;
 
 /// A node that did not contribute a valid share, and why.
