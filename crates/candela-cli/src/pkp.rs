@@ -331,6 +331,24 @@ fn method_of(m: &MethodRef) -> anyhow::Result<AuthMethod> {
     }
 }
 
+/// Make one change to a PKP with the owner's key, then print the PKP as it
+/// now stands.
+fn change_pkp(
+    owner: &OwnerArgs,
+    pkp: &PkpRef,
+    change: impl FnOnce(&dyn Registry, &SigningKey, &[u8; 32]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let client = Client::from_file(&owner.network)?;
+    let reg = registry(&client)?;
+    let token = token_id_of(pkp)?;
+    change(reg.as_ref(), &signing_key(&owner.private_key)?, &token)?;
+    print(
+        owner.json,
+        &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
+        pkp_text,
+    )
+}
+
 /// Print `value` as JSON, or `text` for people.
 fn print(json_out: bool, value: &Value, text: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
     if json_out {
@@ -420,99 +438,34 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             print(json, &out, pkp_text)?;
         }
         PkpCommand::Grant {
-            owner:
-                OwnerArgs {
-                    network,
-                    private_key,
-                    json,
-                },
+            owner,
             pkp,
             method,
             scopes,
             user_pubkey,
         } => {
-            let client = Client::from_file(&network)?;
-            let reg = registry(&client)?;
-            let token = token_id_of(&pkp)?;
             let mut m = method_of(&method)?;
             if let Some(pk) = &user_pubkey {
                 m.user_pubkey = hex_arg(pk, "--user-pubkey")?;
             }
-            reg.grant(
-                &signing_key(&private_key)?,
-                &token,
-                &Permission::new(m, scopes),
-            )?;
-            print(
-                json,
-                &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
-                pkp_text,
-            )?;
+            change_pkp(&owner, &pkp, |reg, key, token| {
+                Ok(reg.grant(key, token, &Permission::new(m, scopes))?)
+            })?;
         }
-        PkpCommand::Revoke {
-            owner:
-                OwnerArgs {
-                    network,
-                    private_key,
-                    json,
-                },
-            pkp,
-            method,
-        } => {
-            let client = Client::from_file(&network)?;
-            let reg = registry(&client)?;
-            let token = token_id_of(&pkp)?;
+        PkpCommand::Revoke { owner, pkp, method } => {
             let m = method_of(&method)?;
-            reg.revoke(
-                &signing_key(&private_key)?,
-                &token,
-                m.auth_method_type,
-                &m.id,
-            )?;
-            print(
-                json,
-                &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
-                pkp_text,
-            )?;
+            change_pkp(&owner, &pkp, |reg, key, token| {
+                Ok(reg.revoke(key, token, m.auth_method_type, &m.id)?)
+            })?;
         }
-        PkpCommand::Transfer {
-            owner:
-                OwnerArgs {
-                    network,
-                    private_key,
-                    json,
-                },
-            pkp,
-            to,
-        } => {
-            let client = Client::from_file(&network)?;
-            let reg = registry(&client)?;
-            let token = token_id_of(&pkp)?;
-            reg.transfer(&signing_key(&private_key)?, &token, address_arg(&to)?)?;
-            print(
-                json,
-                &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
-                pkp_text,
-            )?;
+        PkpCommand::Transfer { owner, pkp, to } => {
+            let to = address_arg(&to)?;
+            change_pkp(&owner, &pkp, |reg, key, token| {
+                Ok(reg.transfer(key, token, to)?)
+            })?;
         }
-        PkpCommand::Burn {
-            owner:
-                OwnerArgs {
-                    network,
-                    private_key,
-                    json,
-                },
-            pkp,
-        } => {
-            let client = Client::from_file(&network)?;
-            let reg = registry(&client)?;
-            let token = token_id_of(&pkp)?;
-            reg.burn(&signing_key(&private_key)?, &token)?;
-            print(
-                json,
-                &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
-                pkp_text,
-            )?;
+        PkpCommand::Burn { owner, pkp } => {
+            change_pkp(&owner, &pkp, |reg, key, token| Ok(reg.burn(key, token)?))?;
         }
         PkpCommand::Show {
             read: ReadArgs { network, json },
