@@ -23,6 +23,23 @@ const MAX_AUTH_METHODS: usize = 8;
 const MAX_ACCESS_TOKEN: usize = 32 * 1024;
 
 impl Node {
+    /// Whether the auth method is permitted on the PKP (any scope), read
+    /// from the registry off the async workers.
+    async fn permits(
+        &self,
+        token_id: [u8; 32],
+        auth_method_type: u64,
+        id: Vec<u8>,
+    ) -> Result<bool, ApiError> {
+        let registry = self.registry.clone();
+        Ok(
+            crate::node::blocking(move || registry.permission(&token_id, auth_method_type, &id))
+                .await?
+                .map_err(crate::node::registry_error)?
+                .is_some(),
+        )
+    }
+
     /// This node's BLS share of a PKP session capability.
     pub async fn sign_session_key(
         self: &Arc<Self>,
@@ -104,7 +121,7 @@ impl Node {
             ));
         }
         let mut refusals = Vec::new();
-        let mut allowed = None;
+        let mut allowed = false;
         // Verified wallets, shown to a custom auth action as
         // `Lit.Auth.authMethodContexts`.
         let mut contexts = Vec::new();
@@ -125,17 +142,12 @@ impl Node {
                 "usedForSignSessionKeyRequest": true,
             }));
             let owner = pkp.owner == address && pkp.owner != BURNED_OWNER;
-            let registry = self.registry.clone();
-            let token = pkp.token_id;
-            let permitted = owner
-                || crate::node::blocking(move || {
-                    registry.permission(&token, AUTH_METHOD_TYPE_ADDRESS, &address)
-                })
-                .await?
-                .map_err(crate::node::registry_error)?
-                .is_some();
-            if permitted {
-                allowed = Some(address);
+            if owner
+                || self
+                    .permits(pkp.token_id, AUTH_METHOD_TYPE_ADDRESS, address.to_vec())
+                    .await?
+            {
+                allowed = true;
                 break;
             }
             refusals.push(format!(
@@ -144,29 +156,24 @@ impl Node {
                 derive::checksum_address(&pkp.eth_address())
             ));
         }
-        if allowed.is_none() && !custom {
+        if !allowed && !custom {
             return Err(ApiError::forbidden("NodeUnauthorized", refusals.join("; ")));
         }
         self.claim_request(request_id, "sign-session-key")?;
-        if allowed.is_none() {
+        if !allowed {
             // Custom auth: a permitted action decides, by answering `true`.
             let (code, cid) =
                 self.load_action(req.code.as_deref(), req.lit_action_ipfs_id.as_deref())?;
             let action =
                 candela_registry::AuthMethod::action(&cid).map_err(crate::node::registry_error)?;
-            let registry = self.registry.clone();
-            let token = pkp.token_id;
-            let permitted = crate::node::blocking(move || {
-                registry.permission(
-                    &token,
+            if !self
+                .permits(
+                    pkp.token_id,
                     candela_registry::AUTH_METHOD_TYPE_ACTION,
-                    &action.id,
+                    action.id,
                 )
-            })
-            .await?
-            .map_err(crate::node::registry_error)?
-            .is_some();
-            if !permitted {
+                .await?
+            {
                 refusals.push(format!(
                     "action {cid} is not a permitted auth method of PKP {}",
                     derive::checksum_address(&pkp.eth_address())
@@ -185,7 +192,7 @@ impl Node {
                     &cid,
                     caller,
                     req.js_params.clone(),
-                    std::mem::take(&mut contexts),
+                    contexts,
                 )
                 .await?;
             let said_yes = run.response.trim() == "true"
