@@ -250,7 +250,7 @@ impl Node {
         NodeStatus {
             index: self.me,
             ready: key.is_some() && self.bls_key().is_some(),
-            root_public_key: key.map(|k| derive::public_key_hex(&k.public_key)),
+            root_public_key: self.root_public_key_hex(),
             bls_public_key: self.bls_key().map(|k| k.public_key_hex()),
             presignatures_free: free,
             presignatures_used: used,
@@ -843,15 +843,17 @@ impl Node {
         if !self.cfg.auth.check_nonce {
             return None;
         }
+        self.root_public_key_hex()
+    }
+
+    /// The root ECDSA public key (SEC1 hex), once generated.
+    fn root_public_key_hex(&self) -> Option<String> {
         self.key().map(|k| derive::public_key_hex(&k.public_key))
     }
 
     /// The nonce the handshake publishes (`latestBlockhash`).
     pub fn current_nonce(&self) -> String {
-        let seed = self
-            .key()
-            .map(|k| derive::public_key_hex(&k.public_key))
-            .unwrap_or_default();
+        let seed = self.root_public_key_hex().unwrap_or_default();
         candela_api::auth::network_nonce(
             &seed,
             candela_api::auth::nonce_window(time::OffsetDateTime::now_utc()),
