@@ -2,11 +2,10 @@
 //! Lit conditions; decrypt with decryption shares the nodes give only when
 //! the conditions hold for the caller.
 use base64::Engine;
-use candela_api::REQUEST_ID_HEADER;
 use candela_conditions::{data_hash, identity, Conditions};
 use serde::{Deserialize, Serialize};
 
-use crate::{answer, join_all, new_request_id, Client, ClientError, NodeFault, RequestAuth};
+use crate::{Client, ClientError, RequestAuth};
 
 /// What `encrypt` produces and `decrypt` takes (the CLI's JSON).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -20,12 +19,6 @@ pub struct Encrypted {
     /// `evmContractConditions`, `unifiedAccessControlConditions`.
     #[serde(flatten)]
     pub conditions: serde_json::Map<String, serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ShareAnswer {
-    signature_share: std::collections::BTreeMap<String, String>,
 }
 
 impl Client {
@@ -82,52 +75,26 @@ impl Client {
         let container = base64::engine::general_purpose::STANDARD
             .decode(&enc.ciphertext)
             .map_err(|e| ClientError::Input(format!("ciphertext is not base64: {e}")))?;
-        let rid = new_request_id();
-        let calls = self.network().nodes.iter().map(|n| {
-            let mut body = enc.conditions.clone();
-            body.insert(
-                "dataToEncryptHash".into(),
-                enc.data_to_encrypt_hash.clone().into(),
-            );
-            body.insert("chain".into(), "".into());
-            body.insert(
-                "authSig".into(),
-                serde_json::to_value(auth.for_node(&n.url)).unwrap_or_default(),
-            );
-            body.insert("epoch".into(), 1.into());
-            let req = self
-                .http
-                .post(format!("{}/web/encryption/sign/", n.url))
-                .header(REQUEST_ID_HEADER, &rid)
-                .timeout(self.action_timeout)
-                .json(&body);
-            let (index, url) = (n.index, n.url.clone());
-            async move { (index, url, answer::<ShareAnswer>(req).await) }
-        });
+        let (shares, faults) = self
+            .collect_bls_shares("/web/encryption/sign/", |n| {
+                let mut body = enc.conditions.clone();
+                body.insert(
+                    "dataToEncryptHash".into(),
+                    enc.data_to_encrypt_hash.clone().into(),
+                );
+                body.insert("chain".into(), "".into());
+                body.insert(
+                    "authSig".into(),
+                    serde_json::to_value(auth.for_node(&n.url)).unwrap_or_default(),
+                );
+                body.insert("epoch".into(), 1.into());
+                serde_json::Value::Object(body)
+            })
+            .await;
         let key = self.bls_key()?;
-        let mut shares = Vec::new();
-        let mut faults = Vec::new();
-        for (node, url, a) in join_all(calls).await {
-            let share = a.and_then(|r| {
-                let h = r
-                    .signature_share
-                    .get("ProofOfPossession")
-                    .ok_or_else(|| "no ProofOfPossession share".to_string())?;
-                candela_bls::BlsSignatureShare::from_hex(h).map_err(|e| e.to_string())
-            });
-            match share {
-                Ok(s) => shares.push((node, url, s)),
-                Err(reason) => faults.push(NodeFault {
-                    node,
-                    url,
-                    reason,
-                    misbehaved: false,
-                }),
-            }
-        }
         let t = self.network().threshold;
-        // Find t shares whose combination verifies; a share left out of
-        // every verifying subset is named as bad.
+        // Find t shares whose combination verifies under the network key
+        // (a bad share is left out, not yet named).
         let n = shares.len();
         if n >= t {
             for skip in subsets_to_skip(n, t) {
@@ -135,7 +102,7 @@ impl Client {
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| !skip.contains(i))
-                    .map(|(_, (_, _, s))| *s)
+                    .map(|(_, s)| *s)
                     .collect();
                 let Ok(sig) = candela_bls::combine(&chosen) else {
                     continue;

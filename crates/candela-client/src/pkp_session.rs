@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use candela_api::auth::{pkp_session_digest, AuthSig, BLS_DERIVATION};
 use candela_api::session::PendingSession;
-use candela_api::v7::{AuthMethodWire, SignSessionKeyRequest, SignSessionKeyResponse};
+use candela_api::v7::{AuthMethodWire, SignSessionKeyRequest};
 use candela_api::REQUEST_ID_HEADER;
+use candela_bls::BlsSignatureShare;
 use candela_crypto::derive;
 use candela_crypto::AffinePoint;
 use k256::ecdsa::SigningKey;
@@ -30,7 +31,63 @@ pub enum PkpAuth<'a> {
     },
 }
 
+/// The part of a node's answer that carries its BLS share.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShareAnswer {
+    signature_share: std::collections::BTreeMap<String, String>,
+}
+
 impl Client {
+    /// POST the body `body_for` gives each node to `path` (one request id
+    /// for all) and read each node's BLS share from
+    /// `signatureShare.ProofOfPossession`. A share that names another node
+    /// is a misbehaviour; a node that answers no share is a fault.
+    pub(crate) async fn collect_bls_shares(
+        &self,
+        path: &str,
+        body_for: impl Fn(&candela_api::network::NodeInfo) -> serde_json::Value,
+    ) -> (Vec<BlsSignatureShare>, Vec<NodeFault>) {
+        let rid = new_request_id();
+        let calls = self.network().nodes.iter().map(|n| {
+            let req = self
+                .http
+                .post(format!("{}{path}", n.url))
+                .header(REQUEST_ID_HEADER, &rid)
+                .timeout(self.action_timeout)
+                .json(&body_for(n));
+            let (index, url) = (n.index, n.url.clone());
+            async move { (index, url, answer::<ShareAnswer>(req).await) }
+        });
+        let mut shares = Vec::new();
+        let mut faults = Vec::new();
+        for (node, url, a) in join_all(calls).await {
+            let share = a.and_then(|r| {
+                let hex_share = r
+                    .signature_share
+                    .get("ProofOfPossession")
+                    .ok_or_else(|| "no ProofOfPossession share".to_string())?;
+                BlsSignatureShare::from_hex(hex_share).map_err(|e| e.to_string())
+            });
+            match share {
+                Ok(s) if s.node() == node => shares.push(s),
+                Ok(s) => faults.push(NodeFault {
+                    node,
+                    url,
+                    reason: format!("answered a share for node {}", s.node()),
+                    misbehaved: true,
+                }),
+                Err(reason) => faults.push(NodeFault {
+                    node,
+                    url,
+                    reason,
+                    misbehaved: false,
+                }),
+            }
+        }
+        (shares, faults)
+    }
+
     /// A session for the PKP `pkp`, whose capability the network signs
     /// once `auth` checks out at each node. Requests signed with it come
     /// from the PKP's own address.
@@ -83,44 +140,12 @@ impl Client {
                 body.js_params = js_params;
             }
         }
-        let rid = new_request_id();
-        let calls = self.network().nodes.iter().map(|n| {
-            let req = self
-                .http
-                .post(format!("{}/web/sign_session_key/v1", n.url))
-                .header(REQUEST_ID_HEADER, &rid)
-                .timeout(self.action_timeout)
-                .json(&body);
-            let (index, url) = (n.index, n.url.clone());
-            async move { (index, url, answer::<SignSessionKeyResponse>(req).await) }
-        });
         let digest = pkp_session_digest(&pending.siwe_message);
-        let mut shares = Vec::new();
-        let mut faults = Vec::new();
-        for (node, url, a) in join_all(calls).await {
-            let share = a.and_then(|r| {
-                let hex_share = r
-                    .signature_share
-                    .get("ProofOfPossession")
-                    .ok_or_else(|| "no ProofOfPossession share".to_string())?;
-                candela_bls::BlsSignatureShare::from_hex(hex_share).map_err(|e| e.to_string())
-            });
-            match share {
-                Ok(s) if s.node() == node => shares.push(s),
-                Ok(s) => faults.push(NodeFault {
-                    node,
-                    url,
-                    reason: format!("answered a share for node {}", s.node()),
-                    misbehaved: true,
-                }),
-                Err(reason) => faults.push(NodeFault {
-                    node,
-                    url,
-                    reason,
-                    misbehaved: false,
-                }),
-            }
-        }
+        let body =
+            serde_json::to_value(&body).map_err(|e| ClientError::Input(format!("request: {e}")))?;
+        let (mut shares, faults) = self
+            .collect_bls_shares("/web/sign_session_key/v1", |_| body.clone())
+            .await;
         let needed = self.network().threshold;
         if shares.len() < needed {
             return Err(ClientError::NotEnoughShares {
