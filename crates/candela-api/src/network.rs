@@ -79,6 +79,11 @@ pub struct NetworkInfo {
     /// Root BLS public key (48-byte compressed G1, hex), when generated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bls_public_key: Option<String>,
+    /// Every node's public BLS share (48-byte compressed G1, hex) by node
+    /// index: a client verifies each node's BLS share against its public
+    /// share and names the node whose share fails.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub bls_public_shares: std::collections::BTreeMap<u32, String>,
     /// The registry.
     pub registry: RegistryLocation,
     /// The signing protocol in use.

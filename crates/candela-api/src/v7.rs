@@ -108,6 +108,11 @@ pub struct NodeStatus {
     /// The network's BLS root public key (48-byte compressed G1, hex), once generated.
     #[serde(default)]
     pub bls_public_key: Option<String>,
+    /// Every node's public BLS share (48-byte compressed G1, hex) by node
+    /// index, once generated: clients verify each decryption or session
+    /// share against it and name the node whose share fails.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub bls_public_shares: std::collections::BTreeMap<u32, String>,
     /// Unused presignatures this node holds.
     pub presignatures_free: u64,
     /// Presignatures used (or assigned) so far.

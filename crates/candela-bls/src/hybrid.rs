@@ -337,6 +337,14 @@ pub fn decrypt_stream_with_shares(
     decrypt_body(&header, &key, reader, writer)
 }
 
+/// Check, before asking anyone for a decryption key, that the container
+/// read from `container` was made for `identity` (its header carries the
+/// identity's hash): [`BlsError::WrongIdentity`] if not, [`BlsError::BadHeader`]
+/// if the header does not parse.
+pub fn check_identity(mut container: impl Read, identity: &[u8]) -> Result<(), BlsError> {
+    Header::read(&mut container)?.check_identity(identity)
+}
+
 /// [`decrypt_stream_with_shares`] with a decryption key the caller has
 /// already combined (the BLS signature over `identity`): it is verified
 /// under `public_key` first ([`BlsError::SignatureDoesNotVerify`]).

@@ -64,6 +64,10 @@ pub struct DevnetArgs {
     /// Print no progress.
     #[arg(long)]
     pub quiet: bool,
+    /// Tests only: node INDEX misbehaves as MODE (e.g. `2=bad-bls-share`);
+    /// repeatable.
+    #[arg(long, value_name = "INDEX=MODE", hide = true)]
+    pub misbehave: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -222,6 +226,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
                 requests_per_minute: args.rate_limit_per_minute,
                 concurrent_actions: args.max_concurrent_actions,
             },
+            misbehave: misbehaviour_of(&args.misbehave, n.index as usize)?,
         };
         let cfg_path = node_dir.join("config.json");
         write_atomic(&cfg_path, &serde_json::to_vec_pretty(&cfg)?)?;
@@ -264,6 +269,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
         registry: devnet.chain.location.clone(),
         ecdsa_protocol: String::new(),
         bls_public_key: None,
+        bls_public_shares: Default::default(),
     };
     wait_until_ready(&mut devnet, probe, args.quiet).await?;
     Ok(devnet)
@@ -311,7 +317,12 @@ async fn wait_until_ready(
             .iter()
             .filter_map(|s| s.bls_public_key.clone())
             .collect();
-        if ready.len() == n && roots.len() == 1 && bls_roots.len() == 1 && free >= 1 {
+        // every node must report the same public shares, one per node
+        let bls_shares: std::collections::BTreeSet<_> =
+            ready.iter().map(|s| s.bls_public_shares.clone()).collect();
+        let shares_agree = bls_shares.len() == 1 && bls_shares.iter().all(|m| m.len() == n);
+        if ready.len() == n && roots.len() == 1 && bls_roots.len() == 1 && shares_agree && free >= 1
+        {
             let root = roots.into_iter().next().unwrap_or_default();
             devnet.chain.record_root_key(&root)?;
             let info = NetworkInfo {
@@ -319,6 +330,7 @@ async fn wait_until_ready(
                 threshold: set.threshold,
                 root_public_key: root,
                 bls_public_key: bls_roots.into_iter().next(),
+                bls_public_shares: bls_shares.into_iter().next().unwrap_or_default(),
                 registry: set.registry.clone(),
                 ecdsa_protocol: <candela_crypto::session::CaitSith as candela_crypto::session::EcdsaBackend>::NAME.to_string(),
             };
@@ -503,4 +515,25 @@ pub async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
     .await;
     devnet.stop().await;
     result
+}
+
+/// The misbehaviour `--misbehave INDEX=MODE` gives node `node`, if any.
+fn misbehaviour_of(
+    specs: &[String],
+    node: usize,
+) -> anyhow::Result<Option<candela_node::config::Misbehaviour>> {
+    for spec in specs {
+        let (index, mode) = spec
+            .split_once('=')
+            .with_context(|| format!("--misbehave {spec:?}: expected INDEX=MODE"))?;
+        let index: usize = index
+            .parse()
+            .with_context(|| format!("--misbehave {spec:?}: {index:?} is not a node index"))?;
+        if index == node {
+            let mode = serde_json::from_value(serde_json::Value::String(mode.into()))
+                .with_context(|| format!("--misbehave {spec:?}: unknown mode {mode:?}"))?;
+            return Ok(Some(mode));
+        }
+    }
+    Ok(None)
 }

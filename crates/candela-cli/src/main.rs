@@ -4,6 +4,7 @@ mod auth;
 mod bench;
 mod chain;
 mod devnet;
+mod encrypt;
 mod pkp;
 
 use std::path::PathBuf;
@@ -51,6 +52,12 @@ enum Command {
     /// Sessions: a key the wallet delegates to, reusable until it expires.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
+    /// Encrypt data to the network under access-control conditions; prints
+    /// `{ciphertext, dataToEncryptHash, <conditions>}`.
+    Encrypt(encrypt::EncryptArgs),
+    /// Decrypt what `encrypt` printed, with decryption shares the nodes
+    /// give only if the conditions hold for the caller.
+    Decrypt(encrypt::DecryptArgs),
     /// The registry's EVM contracts.
     #[command(subcommand)]
     Contracts(chain::ContractsCommand),
@@ -103,6 +110,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Pkp(cmd) => pkp::run(cmd).await,
         Command::Action(cmd) => action::run(cmd).await,
+        Command::Encrypt(args) => encrypt::encrypt(args),
+        Command::Decrypt(args) => encrypt::decrypt(args).await,
         Command::Contracts(cmd) => chain::run_contracts(cmd).await,
         Command::Auth(cmd) => auth::run(cmd).await,
         Command::Bench(cmd) => {

@@ -3,8 +3,10 @@
 //! conditions hold.
 mod common;
 
-use candela_client::RequestAuth;
+use candela_client::{ClientError, RequestAuth};
 use candela_crypto::derive;
+use candela_registry::anvil::test_tokens::TestTokens;
+use candela_registry::anvil::Anvil;
 use common::*;
 use serde_json::json;
 
@@ -26,7 +28,8 @@ async fn data_decrypts_for_the_wallet_the_conditions_name_and_not_for_another() 
         .decrypt(&enc, &RequestAuth::Session(client.session(&reader)))
         .await
         .expect("the named wallet decrypts");
-    assert_eq!(plain, secret);
+    assert_eq!(plain.plaintext, secret);
+    assert!(plain.faulty_nodes.is_empty(), "{:?}", plain.faulty_nodes);
     let err = client
         .decrypt(&enc, &RequestAuth::Session(client.session(&stranger)))
         .await
@@ -36,4 +39,335 @@ async fn data_decrypts_for_the_wallet_the_conditions_name_and_not_for_another() 
             .contains("NodeAccessControlConditionsReturnedNotAuthorized"),
         "{err}"
     );
+}
+
+fn address_of(key: &k256::ecdsa::SigningKey) -> [u8; 20] {
+    derive::eth_address(key.verifying_key().as_affine())
+}
+
+fn basic(
+    contract: &str,
+    sct: &str,
+    method: &str,
+    params: serde_json::Value,
+    cmp: &str,
+    value: &str,
+) -> serde_json::Value {
+    json!({
+        "contractAddress": contract, "standardContractType": sct, "chain": "anvil",
+        "method": method, "parameters": params,
+        "returnValueTest": {"comparator": cmp, "value": value}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_reads_erc20_and_erc721_conditions_from_the_chain_and_decrypts_once_they_hold() {
+    let anvil = Anvil::start().expect("anvil");
+    let tokens = TestTokens::deploy(&anvil.url).await.expect("tokens");
+    let rpc = format!("anvil={}", anvil.url);
+    let net = TestNet::start(3, &["--chain-rpc", &rpc]);
+    let client = net.client();
+    let (holder, newcomer) = (owner(), owner());
+    tokens
+        .mint_erc20(address_of(&holder), 5)
+        .await
+        .expect("mint erc20");
+    tokens
+        .mint_erc721(address_of(&holder), 42)
+        .await
+        .expect("mint erc721");
+    // ERC20 balance > 0 and (owns ERC721 #42 or the chain's clock has passed 2020)
+    let conditions = json!({"accessControlConditions": [
+        basic(&tokens.erc20.to_string(), "ERC20", "balanceOf", json!([":userAddress"]), ">", "0"),
+        {"operator": "and"},
+        [
+            basic(&tokens.erc721.to_string(), "ERC721", "ownerOf", json!(["42"]), "=", ":userAddress"),
+            {"operator": "or"},
+            basic("", "timestamp", "eth_getBlockByNumber", json!(["latest"]), "<=", "1577836800"),
+        ]
+    ]});
+    let secret = b"only token holders read this".to_vec();
+    let enc = client.encrypt(&conditions, &secret).expect("encrypt");
+    let got = client
+        .decrypt(&enc, &RequestAuth::Session(client.session(&holder)))
+        .await
+        .expect("the holder of both tokens decrypts");
+    assert_eq!(got.plaintext, secret);
+
+    let err = client
+        .decrypt(&enc, &RequestAuth::Session(client.session(&newcomer)))
+        .await
+        .expect_err("a wallet without tokens is refused");
+    assert!(
+        err.to_string()
+            .contains("NodeAccessControlConditionsReturnedNotAuthorized"),
+        "{err}"
+    );
+    // ERC20 alone is not enough: the ERC721 / time branch is false for it
+    tokens
+        .mint_erc20(address_of(&newcomer), 1)
+        .await
+        .expect("mint");
+    let err = client
+        .decrypt(&enc, &RequestAuth::Session(client.session(&newcomer)))
+        .await
+        .expect_err("an ERC20 holder without the ERC721 is refused");
+    assert!(err.to_string().contains("NotAuthorized"), "{err}");
+    // once it holds the NFT too, the same request succeeds: nodes read the chain per request
+    tokens
+        .mint_erc721(address_of(&newcomer), 43)
+        .await
+        .expect("mint");
+    let only_43 = json!({"accessControlConditions": [
+        basic(&tokens.erc721.to_string(), "ERC721", "ownerOf", json!(["43"]), "=", ":userAddress"),
+    ]});
+    let enc43 = client.encrypt(&only_43, &secret).expect("encrypt");
+    let got = client
+        .decrypt(&enc43, &RequestAuth::Session(client.session(&newcomer)))
+        .await
+        .expect("the owner of #43 decrypts");
+    assert_eq!(got.plaintext, secret);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_decryption_share_is_named_and_left_out_and_too_few_valid_shares_say_which_nodes_failed(
+) {
+    // node 1 is built to answer BLS shares over the wrong message
+    let net = TestNet::start(5, &["--misbehave", "1=bad-bls-share"]);
+    let client = net.client();
+    let reader = owner();
+    let conditions = json!({"accessControlConditions": [{
+        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
+        "parameters": [":userAddress"],
+        "returnValueTest": {"comparator": "=", "value": derive::checksum_address(&address_of(&reader))}
+    }]});
+    let enc = client.encrypt(&conditions, b"attested").expect("encrypt");
+    let auth = RequestAuth::Session(client.session(&reader));
+    let got = client
+        .decrypt(&enc, &auth)
+        .await
+        .expect("4 honest of 5 suffice");
+    assert_eq!(got.plaintext, b"attested");
+    let named: Vec<_> = got
+        .faulty_nodes
+        .iter()
+        .filter(|f| f.misbehaved)
+        .map(|f| f.node)
+        .collect();
+    assert_eq!(named, vec![1], "{:?}", got.faulty_nodes);
+    assert!(
+        got.faulty_nodes[0].reason.contains("invalid BLS share"),
+        "{:?}",
+        got.faulty_nodes
+    );
+
+    // an honest node down as well: 3 valid shares of the 4 needed, a clear
+    // error naming the liar and the node that did not answer
+    net.crash_node(3);
+    let err = client
+        .decrypt(&enc, &auth)
+        .await
+        .expect_err("3 valid shares are too few");
+    match &err {
+        ClientError::NotEnoughShares {
+            needed: 4,
+            valid: 3,
+            faults,
+        } => {
+            assert!(
+                faults.iter().any(|f| f.node == 1 && f.misbehaved),
+                "{faults:?}"
+            );
+            assert!(
+                faults.iter().any(|f| f.node == 3 && !f.misbehaved),
+                "{faults:?}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_down_does_not_stop_decryption_and_bad_ciphertexts_and_conditions_are_refused() {
+    let net = TestNet::start(5, &[]);
+    let client = net.client();
+    let reader = owner();
+    let conditions = json!({"accessControlConditions": [{
+        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
+        "parameters": [":userAddress"],
+        "returnValueTest": {"comparator": "=", "value": derive::checksum_address(&address_of(&reader))}
+    }]});
+    let secret = vec![7u8; 300_000];
+    let enc = client.encrypt(&conditions, &secret).expect("encrypt");
+    let auth = RequestAuth::Session(client.session(&reader));
+    net.crash_node(2);
+    let got = client
+        .decrypt(&enc, &auth)
+        .await
+        .expect("4 of 5 nodes suffice");
+    assert_eq!(got.plaintext, secret);
+    assert_eq!(got.faulty_nodes.len(), 1);
+    assert!(got.faulty_nodes[0].node == 2 && !got.faulty_nodes[0].misbehaved);
+
+    // a ciphertext altered in its body fails to authenticate, locally
+    let mut container = enc.container().unwrap();
+    let mid = container.len() / 2;
+    container[mid] ^= 1;
+    let mut tampered = enc.clone();
+    tampered.ciphertext =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &container);
+    let err = client
+        .decrypt(&tampered, &auth)
+        .await
+        .expect_err("tampered ciphertext");
+    assert!(matches!(err, ClientError::Decryption(_)), "{err}");
+    assert!(err.to_string().contains("chunk"), "{err}");
+
+    // the same ciphertext presented under other conditions: refused before any node is asked
+    let mut swapped = enc.clone();
+    swapped.conditions = json!({"accessControlConditions": [{
+        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
+        "parameters": [":userAddress"],
+        "returnValueTest": {"comparator": "=", "value": "0x0000000000000000000000000000000000000001"}
+    }]}).as_object().unwrap().clone();
+    let err = client
+        .decrypt(&swapped, &auth)
+        .await
+        .expect_err("other conditions");
+    assert!(
+        err.to_string().contains("not made for these conditions"),
+        "{err}"
+    );
+
+    // malformed conditions: the client refuses to encrypt, and a node refuses with 400
+    let bad = json!({"accessControlConditions": [{"chain": "ethereum", "returnValueTest": 5}]});
+    assert!(matches!(
+        client.encrypt(&bad, b"x"),
+        Err(ClientError::Input(_))
+    ));
+    let url = &client.network().nodes[0].url;
+    let mut body = bad.as_object().unwrap().clone();
+    body.insert(
+        "dataToEncryptHash".into(),
+        enc.data_to_encrypt_hash.clone().into(),
+    );
+    body.insert("chain".into(), "ethereum".into());
+    body.insert(
+        "authSig".into(),
+        serde_json::to_value(auth.for_node(url)).unwrap(),
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/web/encryption/sign/"))
+        .header(
+            candela_api::REQUEST_ID_HEADER,
+            candela_client::new_request_id(),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let err: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        err["errorCode"], "NodeInvalidAccessControlConditions",
+        "{err}"
+    );
+}
+
+#[test]
+fn the_cli_encrypts_and_decrypts_a_100_mib_file() {
+    use sha2::Digest;
+    let net = TestNet::start(3, &[]);
+    let reader = owner();
+    let dir = net.path();
+    let conditions = json!([{
+        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
+        "parameters": [":userAddress"],
+        "returnValueTest": {"comparator": "=", "value": derive::checksum_address(&address_of(&reader))}
+    }]);
+    std::fs::write(dir.join("conditions.json"), conditions.to_string()).unwrap();
+    let mut data = vec![0u8; 100 << 20];
+    for (i, chunk) in data.chunks_mut(4096).enumerate() {
+        chunk.fill((i % 251) as u8);
+    }
+    std::fs::write(dir.join("big.bin"), &data).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(args)
+            .arg("--network")
+            .arg(net.network_path())
+            .current_dir(dir)
+            .output()
+            .expect("candela runs")
+    };
+    let out = run(&[
+        "encrypt",
+        "--conditions",
+        "conditions.json",
+        "--file",
+        "big.bin",
+        "--out",
+        "big.json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("big.json")).unwrap()).unwrap();
+    assert_eq!(
+        printed["dataToEncryptHash"],
+        hex::encode(sha2::Sha256::digest(&data))
+    );
+    assert!(printed["accessControlConditions"].is_array() && printed["ciphertext"].is_string());
+
+    let key = hex::encode(reader.to_bytes());
+    let out = run(&[
+        "decrypt",
+        "--input",
+        "big.json",
+        "--private-key",
+        &key,
+        "--out",
+        "big.out",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back = std::fs::read(dir.join("big.out")).unwrap();
+    assert!(back == data, "the 100 MiB plaintext comes back unchanged");
+
+    // a small string to stdout, and a stranger refused with a clear message and no output file
+    let out = run(&[
+        "encrypt",
+        "--conditions",
+        "conditions.json",
+        "--string",
+        "hello",
+    ]);
+    assert!(out.status.success());
+    std::fs::write(dir.join("small.json"), &out.stdout).unwrap();
+    let out = run(&["decrypt", "--input", "small.json", "--private-key", &key]);
+    assert_eq!(
+        out.stdout,
+        b"hello",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stranger = hex::encode(owner().to_bytes());
+    let out = run(&[
+        "decrypt",
+        "--input",
+        "small.json",
+        "--private-key",
+        &stranger,
+        "--out",
+        "no.out",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotAuthorized"));
+    assert!(!dir.join("no.out").exists() && !dir.join("no.out.partial").exists());
 }

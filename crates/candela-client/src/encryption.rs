@@ -5,7 +5,9 @@ use base64::Engine;
 use candela_conditions::{data_hash, identity, Conditions};
 use serde::{Deserialize, Serialize};
 
-use crate::{Client, ClientError, RequestAuth};
+use candela_bls::BlsSignature;
+
+use crate::{Client, ClientError, NodeFault, RequestAuth};
 
 /// What `encrypt` produces and `decrypt` takes (the CLI's JSON).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -21,15 +23,40 @@ pub struct Encrypted {
     pub conditions: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A decryption the network allowed.
+#[derive(Debug, Clone)]
+pub struct Decrypted {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// Nodes left out (down, refusing, or answering a bad share; those that
+    /// misbehaved are marked so).
+    pub faulty_nodes: Vec<NodeFault>,
+}
+
+impl Encrypted {
+    /// The identity this ciphertext was encrypted to:
+    /// `lit-accesscontrolcondition://<conditions hash>/<data hash>`.
+    pub fn identity(&self) -> Result<String, ClientError> {
+        let parsed = Conditions::from_request(&serde_json::Value::Object(self.conditions.clone()))
+            .map_err(|e| ClientError::Input(format!("conditions: {e}")))?;
+        let data_hash: [u8; 32] = hex::decode(self.data_to_encrypt_hash.trim_start_matches("0x"))
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ClientError::Input("dataToEncryptHash is not 32 bytes of hex".into()))?;
+        Ok(identity(&parsed.hash(), &data_hash))
+    }
+
+    /// The hybrid container's bytes.
+    pub fn container(&self) -> Result<Vec<u8>, ClientError> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.ciphertext)
+            .map_err(|e| ClientError::Input(format!("ciphertext is not base64: {e}")))
+    }
+}
+
 impl Client {
     fn bls_key(&self) -> Result<candela_bls::G1Projective, ClientError> {
-        let hex_key = self
-            .network()
-            .bls_public_key
-            .clone()
-            .ok_or_else(|| ClientError::Network("network.json has no BLS public key".into()))?;
-        candela_bls::encoding::public_key_from_hex(&hex_key)
-            .map_err(|e| ClientError::Network(format!("BLS public key: {e}")))
+        Ok(self.bls_public_set()?.public_key)
     }
 
     /// Encrypt `plaintext` so that the network releases the key only to
@@ -58,93 +85,85 @@ impl Client {
         })
     }
 
-    /// Ask every node for its decryption share, combine t that verify, and
-    /// decrypt locally.
+    /// The decryption key of `enc`: ask every node for its decryption share
+    /// (each evaluates the conditions for the caller), verify each share
+    /// against its node's public share, and combine t valid ones.
+    pub async fn decryption_key(
+        &self,
+        enc: &Encrypted,
+        auth: &RequestAuth,
+    ) -> Result<(BlsSignature, Vec<NodeFault>), ClientError> {
+        let id = enc.identity()?;
+        let chain = first_chain(&enc.conditions);
+        self.combine_bls_shares("/web/encryption/sign/", id.as_bytes(), |n| {
+            let mut body = enc.conditions.clone();
+            body.insert(
+                "dataToEncryptHash".into(),
+                enc.data_to_encrypt_hash.clone().into(),
+            );
+            body.insert("chain".into(), chain.clone().into());
+            body.insert(
+                "authSig".into(),
+                serde_json::to_value(auth.for_node(&n.url)).unwrap_or_default(),
+            );
+            body.insert("epoch".into(), 1.into());
+            serde_json::Value::Object(body)
+        })
+        .await
+    }
+
+    /// Decrypt `enc` into `out`, streaming: check that the ciphertext was
+    /// made for these conditions and this data hash, get the decryption
+    /// key from the nodes, and decrypt locally (the nodes never see the
+    /// data). Returns the nodes left out. On error, discard what was
+    /// written: only a successful return vouches for the whole.
+    pub async fn decrypt_to(
+        &self,
+        enc: &Encrypted,
+        auth: &RequestAuth,
+        out: impl std::io::Write,
+    ) -> Result<Vec<NodeFault>, ClientError> {
+        let id = enc.identity()?;
+        let container = enc.container()?;
+        candela_bls::hybrid::check_identity(container.as_slice(), id.as_bytes()).map_err(|e| {
+            ClientError::Decryption(format!(
+                "the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"
+            ))
+        })?;
+        let (key, faults) = self.decryption_key(enc, auth).await?;
+        candela_bls::hybrid::decrypt_stream_with_key(
+            &self.bls_key()?,
+            id.as_bytes(),
+            &key,
+            container.as_slice(),
+            out,
+        )
+        .map_err(|e| ClientError::Decryption(e.to_string()))?;
+        Ok(faults)
+    }
+
+    /// [`Client::decrypt_to`] into memory.
     pub async fn decrypt(
         &self,
         enc: &Encrypted,
         auth: &RequestAuth,
-    ) -> Result<Vec<u8>, ClientError> {
-        let parsed = Conditions::from_request(&serde_json::Value::Object(enc.conditions.clone()))
-            .map_err(|e| ClientError::Input(format!("conditions: {e}")))?;
-        let data_hash: [u8; 32] = hex::decode(&enc.data_to_encrypt_hash)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| ClientError::Input("dataToEncryptHash is not 32 bytes of hex".into()))?;
-        let id = identity(&parsed.hash(), &data_hash);
-        let container = base64::engine::general_purpose::STANDARD
-            .decode(&enc.ciphertext)
-            .map_err(|e| ClientError::Input(format!("ciphertext is not base64: {e}")))?;
-        let (shares, faults) = self
-            .collect_bls_shares("/web/encryption/sign/", |n| {
-                let mut body = enc.conditions.clone();
-                body.insert(
-                    "dataToEncryptHash".into(),
-                    enc.data_to_encrypt_hash.clone().into(),
-                );
-                body.insert("chain".into(), "".into());
-                body.insert(
-                    "authSig".into(),
-                    serde_json::to_value(auth.for_node(&n.url)).unwrap_or_default(),
-                );
-                body.insert("epoch".into(), 1.into());
-                serde_json::Value::Object(body)
-            })
-            .await;
-        let key = self.bls_key()?;
-        let t = self.network().threshold;
-        // Find t shares whose combination verifies under the network key
-        // (a bad share is left out, not yet named).
-        let n = shares.len();
-        if n >= t {
-            for skip in subsets_to_skip(n, t) {
-                let chosen: Vec<_> = shares
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !skip.contains(i))
-                    .map(|(_, s)| *s)
-                    .collect();
-                let Ok(sig) = candela_bls::combine(&chosen) else {
-                    continue;
-                };
-                if candela_bls::verify(&key, id.as_bytes(), &sig).is_ok() {
-                    let mut out = Vec::new();
-                    candela_bls::hybrid::decrypt_stream_with_key(
-                        &key,
-                        id.as_bytes(),
-                        &sig,
-                        container.as_slice(),
-                        &mut out,
-                    )
-                    .map_err(|e| ClientError::Combine(format!("decrypt: {e}")))?;
-                    return Ok(out);
-                }
-            }
-        }
-        Err(ClientError::NotEnoughShares {
-            needed: t,
-            valid: 0,
-            faults,
+    ) -> Result<Decrypted, ClientError> {
+        let mut plaintext = Vec::new();
+        let faulty_nodes = self.decrypt_to(enc, auth, &mut plaintext).await?;
+        Ok(Decrypted {
+            plaintext,
+            faulty_nodes,
         })
     }
 }
 
-/// Index sets to leave out so that exactly `t` of `n` remain, smallest first.
-fn subsets_to_skip(n: usize, t: usize) -> Vec<Vec<usize>> {
-    let k = n - t;
-    let mut out = Vec::new();
-    let mut cur = Vec::new();
-    fn rec(start: usize, n: usize, k: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
-        if cur.len() == k {
-            out.push(cur.clone());
-            return;
-        }
-        for i in start..n {
-            cur.push(i);
-            rec(i + 1, n, k, cur, out);
-            cur.pop();
-        }
-    }
-    rec(0, n, k, &mut cur, &mut out);
-    out
+/// The chain the first condition names (Lit's `chain` request field).
+fn first_chain(conditions: &serde_json::Map<String, serde_json::Value>) -> String {
+    conditions
+        .values()
+        .filter_map(|v| v.as_array())
+        .flatten()
+        .find_map(|c| c.get("chain").and_then(|c| c.as_str()))
+        .unwrap_or("ethereum")
+        .to_string()
 }

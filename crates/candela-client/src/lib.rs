@@ -28,7 +28,7 @@ use k256::ecdsa::SigningKey;
 use rand_core::RngCore;
 
 pub use actions::{ActionSignature, ActionSource, ExecuteOutcome, NodeReport};
-pub use encryption::Encrypted;
+pub use encryption::{Decrypted, Encrypted};
 pub use pkp_session::PkpAuth;
 
 /// A node that did not contribute a valid share, and why.
@@ -73,6 +73,10 @@ pub enum ClientError {
         /// Every node that did not contribute, with the reason.
         faults: Vec<NodeFault>,
     },
+    /// Local decryption failed: the ciphertext was altered or was not made
+    /// for the conditions and data hash it came with.
+    #[error("decryption failed: {0}")]
+    Decryption(String),
     /// The shares verified one by one but the sum does not (should not happen).
     #[error("combined signature failed to verify: {0}")]
     Combine(String),

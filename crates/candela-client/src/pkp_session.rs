@@ -7,7 +7,8 @@ use candela_api::auth::{pkp_session_digest, AuthSig, BLS_DERIVATION};
 use candela_api::session::PendingSession;
 use candela_api::v7::{AuthMethodWire, SignSessionKeyRequest};
 use candela_api::REQUEST_ID_HEADER;
-use candela_bls::BlsSignatureShare;
+use candela_bls::encoding::public_key_from_hex;
+use candela_bls::{BlsPublicKeySet, BlsSignature, BlsSignatureShare};
 use candela_crypto::derive;
 use candela_crypto::AffinePoint;
 use k256::ecdsa::SigningKey;
@@ -39,15 +40,48 @@ struct ShareAnswer {
 }
 
 impl Client {
+    /// The network's BLS public key set from `network.json`: the root key
+    /// and every node's public share.
+    pub(crate) fn bls_public_set(&self) -> Result<BlsPublicKeySet, ClientError> {
+        let net = self.network();
+        let key = net
+            .bls_public_key
+            .as_deref()
+            .ok_or_else(|| ClientError::Network("network.json has no BLS public key".into()))?;
+        if net.bls_public_shares.is_empty() {
+            return Err(ClientError::Network(
+                "network.json has no BLS public shares (blsPublicShares); write it again with `candela devnet`".into(),
+            ));
+        }
+        let bad =
+            |e: candela_bls::BlsError| ClientError::Network(format!("BLS public key set: {e}"));
+        let shares = net
+            .bls_public_shares
+            .iter()
+            .map(|(i, hex_share)| Ok((*i, public_key_from_hex(hex_share).map_err(bad)?)))
+            .collect::<Result<_, ClientError>>()?;
+        BlsPublicKeySet::new(
+            net.threshold,
+            public_key_from_hex(key).map_err(bad)?,
+            shares,
+        )
+        .map_err(bad)
+    }
+
     /// POST the body `body_for` gives each node to `path` (one request id
-    /// for all) and read each node's BLS share from
-    /// `signatureShare.ProofOfPossession`. A share that names another node
-    /// is a misbehaviour; a node that answers no share is a fault.
-    pub(crate) async fn collect_bls_shares(
+    /// for all), read each node's BLS share over `msg` from
+    /// `signatureShare.ProofOfPossession`, verify every share against its
+    /// node's public share, and combine t valid ones into a signature that
+    /// verifies under the network key. A share that names another node or
+    /// fails verification is a misbehaviour, named in the faults returned
+    /// with the signature; a node that answers no share is a fault.
+    pub(crate) async fn combine_bls_shares(
         &self,
         path: &str,
+        msg: &[u8],
         body_for: impl Fn(&candela_api::network::NodeInfo) -> serde_json::Value,
-    ) -> (Vec<BlsSignatureShare>, Vec<NodeFault>) {
+    ) -> Result<(BlsSignature, Vec<NodeFault>), ClientError> {
+        let public = self.bls_public_set()?;
         let rid = new_request_id();
         let calls = self.network().nodes.iter().map(|n| {
             let req = self
@@ -69,14 +103,21 @@ impl Client {
                     .ok_or_else(|| "no ProofOfPossession share".to_string())?;
                 BlsSignatureShare::from_hex(hex_share).map_err(|e| e.to_string())
             });
+            let misbehaved = |reason: String| NodeFault {
+                node,
+                url: url.clone(),
+                reason,
+                misbehaved: true,
+            };
             match share {
-                Ok(s) if s.node() == node => shares.push(s),
-                Ok(s) => faults.push(NodeFault {
-                    node,
-                    url,
-                    reason: format!("answered a share for node {}", s.node()),
-                    misbehaved: true,
-                }),
+                Ok(s) if s.node() != node => faults.push(misbehaved(format!(
+                    "answered a share for node {}",
+                    s.node()
+                ))),
+                Ok(s) => match public.verify_share(msg, &s) {
+                    Ok(()) => shares.push(s),
+                    Err(e) => faults.push(misbehaved(format!("invalid BLS share: {e}"))),
+                },
                 Err(reason) => faults.push(NodeFault {
                     node,
                     url,
@@ -85,7 +126,19 @@ impl Client {
                 }),
             }
         }
-        (shares, faults)
+        let needed = public.threshold;
+        if shares.len() < needed {
+            return Err(ClientError::NotEnoughShares {
+                needed,
+                valid: shares.len(),
+                faults,
+            });
+        }
+        shares.truncate(needed);
+        let sig = candela_bls::combine(&shares)
+            .and_then(|sig| candela_bls::verify(&public.public_key, msg, &sig).map(|_| sig))
+            .map_err(|e| ClientError::Combine(format!("BLS shares: {e}")))?;
+        Ok((sig, faults))
     }
 
     /// A session for the PKP `pkp`, whose capability the network signs
@@ -98,13 +151,6 @@ impl Client {
         requests: Vec<ResourceAbilityRequest>,
         ttl: Duration,
     ) -> Result<Arc<Session>, ClientError> {
-        let bls_key = self
-            .network()
-            .bls_public_key
-            .clone()
-            .ok_or_else(|| ClientError::Network("network.json has no BLS public key".into()))?;
-        let network_key = candela_bls::encoding::public_key_from_hex(&bls_key)
-            .map_err(|e| ClientError::Network(format!("BLS public key: {e}")))?;
         let pending = PendingSession::new(
             derive::eth_address(pkp),
             requests,
@@ -143,21 +189,9 @@ impl Client {
         let digest = pkp_session_digest(&pending.siwe_message);
         let body =
             serde_json::to_value(&body).map_err(|e| ClientError::Input(format!("request: {e}")))?;
-        let (mut shares, faults) = self
-            .collect_bls_shares("/web/sign_session_key/v1", |_| body.clone())
-            .await;
-        let needed = self.network().threshold;
-        if shares.len() < needed {
-            return Err(ClientError::NotEnoughShares {
-                needed,
-                valid: shares.len(),
-                faults,
-            });
-        }
-        shares.truncate(needed);
-        let sig = candela_bls::combine(&shares)
-            .and_then(|sig| candela_bls::verify(&network_key, &digest, &sig).map(|_| sig))
-            .map_err(|e| ClientError::Combine(format!("PKP session capability: {e}")))?;
+        let (sig, _faults) = self
+            .combine_bls_shares("/web/sign_session_key/v1", &digest, |_| body.clone())
+            .await?;
         let capability = AuthSig {
             sig: sig.to_hex(),
             derived_via: BLS_DERIVATION.into(),

@@ -4,37 +4,19 @@
 //! through the real [`JsonRpcChainReader`], and `LitAction` conditions run by
 //! the real QuickJS sandbox of `candela-actions`.
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, Bytes, U256};
-use alloy::providers::{Provider, ProviderBuilder};
-use alloy::rpc::types::TransactionRequest;
-use alloy::signers::local::PrivateKeySigner;
-use alloy::sol;
-use alloy::sol_types::{SolCall, SolValue};
+use alloy::primitives::Address;
 use async_trait::async_trait;
 use candela_actions::{ExecutionContext, Host, Limits};
 use candela_conditions::{
     evaluate, lit_action_driver, ActionRunError, ActionRunner, ChainError, ConditionError,
     Conditions, ConditionsKind, Context, JsonRpcChainReader, NoActions,
 };
-use candela_registry::anvil::{dev_key, Anvil};
+use candela_registry::anvil::test_tokens::TestTokens;
+use candela_registry::anvil::Anvil;
 use serde_json::{json, Value};
-
-sol! {
-    interface ITestERC20 {
-        function mint(address to, uint256 amount) external;
-    }
-    interface ITestERC721 {
-        function mint(address to, uint256 tokenId) external;
-    }
-    interface ITestERC1155 {
-        function mint(address to, uint256 id, uint256 amount) external;
-    }
-}
 
 /// Anvil's account 0 (deployer, holds the tokens).
 const ALICE: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -51,103 +33,22 @@ struct Chain {
     erc1155: Address,
 }
 
-fn artifacts_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
-}
-
-fn bytecode(name: &str) -> Vec<u8> {
-    let dir = artifacts_dir();
-    let path = dir.join(format!("out/{name}.json"));
-    if !path.exists() {
-        let status = std::process::Command::new("node")
-            .arg("scripts/build.mjs")
-            .current_dir(&dir)
-            .status()
-            .expect("node runs contracts/scripts/build.mjs (run `bash contracts/setup.sh`)");
-        assert!(status.success(), "contracts/scripts/build.mjs failed");
-    }
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    hex::decode(v["bytecode"].as_str().unwrap().trim_start_matches("0x")).unwrap()
-}
-
 async fn start_chain() -> Chain {
     let anvil = Anvil::start().expect("anvil starts");
     let url = anvil.url.clone();
-    let provider = ProviderBuilder::new()
-        .wallet(PrivateKeySigner::from_signing_key(dev_key(0)))
-        .connect_http(url.parse().unwrap());
-    let alice: Address = ALICE.parse().unwrap();
-    let bob: Address = BOB.parse().unwrap();
-    let send = |tx: TransactionRequest| {
-        let provider = &provider;
-        async move {
-            let receipt = provider
-                .send_transaction(tx.with_from(alice))
-                .await
-                .unwrap()
-                .get_receipt()
-                .await
-                .unwrap();
-            assert!(receipt.status(), "transaction reverted");
-            receipt
-        }
-    };
-    let deploy = |name: &'static str, args: Vec<u8>| {
-        let mut code = bytecode(name);
-        code.extend(args);
-        let send = &send;
-        async move {
-            send(TransactionRequest::default().with_deploy_code(Bytes::from(code)))
-                .await
-                .contract_address
-                .unwrap()
-        }
-    };
-    let names = ("Test".to_string(), "TST".to_string()).abi_encode_params();
-    let erc20 = deploy("TestERC20", names.clone()).await;
-    let erc721 = deploy("TestERC721", names).await;
-    let erc1155 = deploy("TestERC1155", vec![]).await;
-    let call = |to: Address, data: Vec<u8>| {
-        TransactionRequest::default()
-            .with_to(to)
-            .with_input(Bytes::from(data))
-    };
-    send(call(
-        erc20,
-        ITestERC20::mintCall {
-            to: alice,
-            amount: U256::from(1000u64),
-        }
-        .abi_encode(),
-    ))
-    .await;
+    let tokens = TestTokens::deploy(&url).await.expect("test tokens deploy");
+    let (alice, bob): (Address, Address) = (ALICE.parse().unwrap(), BOB.parse().unwrap());
+    tokens.mint_erc20(alice, 1000).await.unwrap();
     for (owner, id) in [(alice, 1u64), (bob, 2u64)] {
-        send(call(
-            erc721,
-            ITestERC721::mintCall {
-                to: owner,
-                tokenId: U256::from(id),
-            }
-            .abi_encode(),
-        ))
-        .await;
+        tokens.mint_erc721(owner, id).await.unwrap();
     }
-    send(call(
-        erc1155,
-        ITestERC1155::mintCall {
-            to: alice,
-            id: U256::from(7u64),
-            amount: U256::from(5u64),
-        }
-        .abi_encode(),
-    ))
-    .await;
+    tokens.mint_erc1155(alice, 7, 5).await.unwrap();
     Chain {
         _anvil: anvil,
         url,
-        erc20,
-        erc721,
-        erc1155,
+        erc20: tokens.erc20,
+        erc721: tokens.erc721,
+        erc1155: tokens.erc1155,
     }
 }
 

@@ -155,6 +155,29 @@ pub struct NodeConfig {
     /// Authentication and per-identity rate limits.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Tests only: make this node misbehave in one way, so that tests can
+    /// check that clients survive it and name the node. Never set by
+    /// default; a node with it set logs a warning at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misbehave: Option<Misbehaviour>,
+}
+
+/// How a node built to misbehave (tests only) lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Misbehaviour {
+    /// BLS shares (decryption and PKP-session shares) over the wrong message:
+    /// well-formed points that fail verification.
+    BadBlsShare,
+}
+
+impl Misbehaviour {
+    /// The message a lying node signs instead of `msg`.
+    pub fn corrupt_message(msg: &[u8]) -> Vec<u8> {
+        let mut m = msg.to_vec();
+        m.extend_from_slice(b"/byzantine");
+        m
+    }
 }
 
 fn default_max_body() -> usize {

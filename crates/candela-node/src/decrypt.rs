@@ -142,8 +142,7 @@ impl Node {
             ));
         }
         let id = identity(&conditions.hash(), &data_hash);
-        let share =
-            candela_bls::decryption_share(&bls, id.as_bytes()).map_err(ApiError::internal)?;
+        let share = self.bls_share(&bls, id.as_bytes())?;
         Ok(EncryptionSignResponse {
             signature_share: std::collections::BTreeMap::from([(
                 "ProofOfPossession".to_string(),

@@ -19,7 +19,7 @@ use candela_registry::{PkpRecord, RegisteredNodeSet, Registry, RegistryError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use crate::config::NodeConfig;
+use crate::config::{Misbehaviour, NodeConfig};
 use crate::error::ApiError;
 use crate::peer::{Directory, Identity, PeerBody};
 use crate::runner::{Outbound, SessionHub};
@@ -200,6 +200,12 @@ impl Node {
             }),
             cfg,
         });
+        if let Some(m) = node.cfg.misbehave {
+            tracing::warn!(
+                misbehaviour = ?m,
+                "this node is built to MISBEHAVE (a test setting): never run it in a real network"
+            );
+        }
         tokio::spawn(Arc::clone(&node).outbox_loop(outbox_rx));
         tokio::spawn(Arc::clone(&node).heartbeat_loop());
         tokio::spawn(Arc::clone(&node).bootstrap_then_pool());
@@ -209,6 +215,20 @@ impl Node {
     /// The root key share, once the DKG has run.
     pub fn key(&self) -> Option<Arc<KeyShare>> {
         self.key.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// This node's BLS share over `msg` (a decryption share when `msg` is
+    /// an identity). A node built to misbehave signs another message.
+    pub(crate) fn bls_share(
+        &self,
+        bls: &BlsKeyShare,
+        msg: &[u8],
+    ) -> Result<candela_bls::BlsSignatureShare, ApiError> {
+        let share = match self.cfg.misbehave {
+            Some(Misbehaviour::BadBlsShare) => bls.sign_share(&Misbehaviour::corrupt_message(msg)),
+            None => bls.sign_share(msg),
+        };
+        share.map_err(ApiError::internal)
     }
 
     /// The BLS root key share, once its DKG has run.
@@ -252,6 +272,16 @@ impl Node {
             ready: key.is_some() && self.bls_key().is_some(),
             root_public_key: self.root_public_key_hex(),
             bls_public_key: self.bls_key().map(|k| k.public_key_hex()),
+            bls_public_shares: self
+                .bls_key()
+                .map(|k| {
+                    k.public_set()
+                        .public_shares
+                        .iter()
+                        .map(|(i, p)| (*i, candela_bls::encoding::public_key_to_hex(p)))
+                        .collect()
+                })
+                .unwrap_or_default(),
             presignatures_free: free,
             presignatures_used: used,
             presignatures_generated: self.stats.generated.load(Ordering::Relaxed),

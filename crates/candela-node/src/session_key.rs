@@ -209,7 +209,7 @@ impl Node {
             }
         }
         let digest = pkp_session_digest(&req.siwe_message);
-        let share = bls.sign_share(&digest).map_err(ApiError::internal)?;
+        let share = self.bls_share(&bls, &digest)?;
         Ok(SignSessionKeyResponse {
             result: "success".into(),
             signature_share: BTreeMap::from([("ProofOfPossession".to_string(), share.to_hex())]),

@@ -127,3 +127,193 @@ impl Drop for Anvil {
         let _ = self.child.wait();
     }
 }
+
+/// Test tokens on a local anvil: the ERC20, ERC721 and ERC1155 of
+/// `contracts/src/test/` (compiled into `contracts/out/` by
+/// `contracts/scripts/build.mjs`, run here if they are missing), deployed
+/// and minted from anvil's development account 0. For tests of chain
+/// conditions and chain events.
+pub mod test_tokens {
+    use std::path::PathBuf;
+
+    use alloy::network::TransactionBuilder;
+    use alloy::primitives::{Address, Bytes, U256};
+    use alloy::providers::{Provider, ProviderBuilder};
+    use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+    use alloy::signers::local::PrivateKeySigner;
+    use alloy::sol;
+    use alloy::sol_types::{SolCall, SolValue};
+
+    use crate::RegistryError;
+
+    sol! {
+        interface ITestERC20 {
+            function mint(address to, uint256 amount) external;
+            function transfer(address to, uint256 amount) external returns (bool);
+        }
+        interface ITestERC721 {
+            function mint(address to, uint256 tokenId) external;
+        }
+        interface ITestERC1155 {
+            function mint(address to, uint256 id, uint256 amount) external;
+        }
+    }
+
+    /// The three test token contracts on one chain.
+    #[derive(Debug, Clone)]
+    pub struct TestTokens {
+        /// JSON-RPC URL of the chain.
+        pub url: String,
+        /// `TestERC20` ("Test", "TST").
+        pub erc20: Address,
+        /// `TestERC721` ("Test", "TST").
+        pub erc721: Address,
+        /// `TestERC1155`.
+        pub erc1155: Address,
+    }
+
+    fn chain_err(what: &str, e: impl std::fmt::Display) -> RegistryError {
+        RegistryError::Chain(format!("{what}: {e}"))
+    }
+
+    /// The creation bytecode of `contracts/out/NAME.json`.
+    fn bytecode(name: &str) -> Result<Vec<u8>, RegistryError> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts");
+        let path = dir.join(format!("out/{name}.json"));
+        if !path.exists() {
+            let status = std::process::Command::new("node")
+                .arg("scripts/build.mjs")
+                .current_dir(&dir)
+                .status()
+                .map_err(|e| chain_err("running contracts/scripts/build.mjs (needs node)", e))?;
+            if !status.success() {
+                return Err(RegistryError::Chain(
+                    "contracts/scripts/build.mjs failed: run `bash contracts/setup.sh`".into(),
+                ));
+            }
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| chain_err(name, e))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| RegistryError::Encoding(e.to_string()))?;
+        hex::decode(
+            v["bytecode"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("0x"),
+        )
+        .map_err(|e| RegistryError::Encoding(format!("{name}: {e}")))
+    }
+
+    /// Send `tx` from development account 0 and wait for its receipt; a
+    /// reverted transaction is an error.
+    pub async fn send(
+        url: &str,
+        tx: TransactionRequest,
+    ) -> Result<TransactionReceipt, RegistryError> {
+        let signer = PrivateKeySigner::from_signing_key(super::dev_key(0));
+        let from = signer.address();
+        let provider = ProviderBuilder::new()
+            .wallet(signer)
+            .connect_http(url.parse().map_err(|e| chain_err(url, e))?);
+        let receipt = provider
+            .send_transaction(tx.with_from(from))
+            .await
+            .map_err(|e| chain_err("sending a transaction", e))?
+            .get_receipt()
+            .await
+            .map_err(|e| chain_err("waiting for a receipt", e))?;
+        if !receipt.status() {
+            return Err(RegistryError::Chain(format!(
+                "transaction {} reverted",
+                receipt.transaction_hash
+            )));
+        }
+        Ok(receipt)
+    }
+
+    fn call(to: Address, data: Vec<u8>) -> TransactionRequest {
+        TransactionRequest::default()
+            .with_to(to)
+            .with_input(Bytes::from(data))
+    }
+
+    async fn deploy(url: &str, name: &str, args: Vec<u8>) -> Result<Address, RegistryError> {
+        let mut code = bytecode(name)?;
+        code.extend(args);
+        send(
+            url,
+            TransactionRequest::default().with_deploy_code(Bytes::from(code)),
+        )
+        .await?
+        .contract_address
+        .ok_or_else(|| RegistryError::Chain(format!("deploying {name}: no contract address")))
+    }
+
+    impl TestTokens {
+        /// Deploy the three token contracts to the chain at `url`.
+        pub async fn deploy(url: &str) -> Result<TestTokens, RegistryError> {
+            let names = ("Test".to_string(), "TST".to_string()).abi_encode_params();
+            Ok(TestTokens {
+                url: url.to_string(),
+                erc20: deploy(url, "TestERC20", names.clone()).await?,
+                erc721: deploy(url, "TestERC721", names).await?,
+                erc1155: deploy(url, "TestERC1155", vec![]).await?,
+            })
+        }
+
+        /// Mint `amount` ERC20 tokens to `to`.
+        pub async fn mint_erc20(
+            &self,
+            to: impl Into<Address>,
+            amount: u64,
+        ) -> Result<TransactionReceipt, RegistryError> {
+            let data = ITestERC20::mintCall {
+                to: to.into(),
+                amount: U256::from(amount),
+            };
+            send(&self.url, call(self.erc20, data.abi_encode())).await
+        }
+
+        /// Transfer `amount` ERC20 tokens from account 0 to `to` (emits
+        /// `Transfer`).
+        pub async fn transfer_erc20(
+            &self,
+            to: impl Into<Address>,
+            amount: u64,
+        ) -> Result<TransactionReceipt, RegistryError> {
+            let data = ITestERC20::transferCall {
+                to: to.into(),
+                amount: U256::from(amount),
+            };
+            send(&self.url, call(self.erc20, data.abi_encode())).await
+        }
+
+        /// Mint ERC721 token `token_id` to `to`.
+        pub async fn mint_erc721(
+            &self,
+            to: impl Into<Address>,
+            token_id: u64,
+        ) -> Result<TransactionReceipt, RegistryError> {
+            let data = ITestERC721::mintCall {
+                to: to.into(),
+                tokenId: U256::from(token_id),
+            };
+            send(&self.url, call(self.erc721, data.abi_encode())).await
+        }
+
+        /// Mint `amount` of ERC1155 token `id` to `to`.
+        pub async fn mint_erc1155(
+            &self,
+            to: impl Into<Address>,
+            id: u64,
+            amount: u64,
+        ) -> Result<TransactionReceipt, RegistryError> {
+            let data = ITestERC1155::mintCall {
+                to: to.into(),
+                id: U256::from(id),
+                amount: U256::from(amount),
+            };
+            send(&self.url, call(self.erc1155, data.abi_encode())).await
+        }
+    }
+}
