@@ -341,7 +341,12 @@
     checkConditions: generic('checkConditions'),
     decryptAndCombine: generic('decryptAndCombine'),
     decryptToSingleNode: generic('decryptToSingleNode'),
-    encrypt: generic('encrypt'),
+    encrypt: ({ to_encrypt, ...conditions } = {}) => {
+      try {
+        const bytes = typeof to_encrypt === 'string' ? new TextEncoder().encode(to_encrypt) : bytesOf(to_encrypt, 'encrypt: to_encrypt');
+        return hostCall('encrypt', { ...conditions, to_encrypt: Array.from(bytes) });
+      } catch (e) { return PromiseCtor.reject(e); }
+    },
     callContract: generic('callContract'),
     claimKey: generic('claimKey'),
   };

@@ -371,3 +371,163 @@ fn the_cli_encrypts_and_decrypts_a_100_mib_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("NotAuthorized"));
     assert!(!dir.join("no.out").exists() && !dir.join("no.out.partial").exists());
 }
+
+/// Conditions that hold only inside the action with CID `cid`.
+fn only_action(cid: &str) -> serde_json::Value {
+    json!([{
+        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
+        "parameters": [":currentActionIpfsId"],
+        "returnValueTest": {"comparator": "=", "value": cid}
+    }])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_where_permitted() {
+    use candela_client::ActionSource;
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let caller = owner();
+
+    // an action that decrypts data only it may decrypt, on every node
+    let reader = r#"(async () => {
+  const { accessControlConditions, ciphertext, dataToEncryptHash } = jsParams;
+  const ok = await Lit.Actions.checkConditions({ conditions: accessControlConditions, authSig: null, chain: 'ethereum' });
+  const plain = await Lit.Actions.decryptAndCombine({ accessControlConditions, ciphertext, dataToEncryptHash, authSig: null, chain: 'ethereum' });
+  Lit.Actions.setResponse({ response: JSON.stringify({ ok, shout: plain.toUpperCase() }) });
+})();"#;
+    let (reader_cid, _) = client
+        .deploy_action(reader.as_bytes())
+        .await
+        .expect("deploy");
+    let enc = client
+        .encrypt(
+            &json!({"accessControlConditions": only_action(&reader_cid)}),
+            b"for the action only",
+        )
+        .expect("encrypt");
+    let params = json!({
+        "accessControlConditions": enc.conditions["accessControlConditions"],
+        "ciphertext": enc.ciphertext,
+        "dataToEncryptHash": enc.data_to_encrypt_hash,
+    });
+    let out = client
+        .execute(
+            &ActionSource::IpfsId(reader_cid.clone()),
+            Some(params.clone()),
+            &caller,
+        )
+        .await
+        .expect("the permitted action decrypts");
+    let response: serde_json::Value = serde_json::from_str(&out.response).unwrap();
+    assert_eq!(
+        response,
+        json!({"ok": true, "shout": "FOR THE ACTION ONLY"})
+    );
+    assert!(
+        out.nodes.iter().all(|n| n.response_agreed),
+        "{:?}",
+        out.nodes
+    );
+
+    // the same code with one more byte is another action: refused at every node
+    let other = format!("{reader}\n");
+    let err = client
+        .execute(&ActionSource::Code(other), Some(params.clone()), &caller)
+        .await
+        .expect_err("another action may not decrypt");
+    assert!(
+        err.to_string()
+            .contains("the access control conditions do not hold"),
+        "{err}"
+    );
+
+    // the caller can't get the key outside the action either
+    let err = client
+        .decrypt(&enc, &RequestAuth::Session(client.session(&caller)))
+        .await
+        .expect_err("no decryption outside the action");
+    assert!(
+        err.to_string().contains("not evaluated inside an action"),
+        "{err}"
+    );
+
+    // decryptToSingleNode: exactly one node ends with the plaintext
+    let single = r#"(async () => {
+  const { accessControlConditions, ciphertext, dataToEncryptHash } = jsParams;
+  const plain = await Lit.Actions.decryptToSingleNode({ accessControlConditions, ciphertext, dataToEncryptHash, authSig: null, chain: 'ethereum' });
+  Lit.Actions.setResponse({ response: plain === null ? 'not here' : plain });
+})();"#;
+    let (single_cid, _) = client
+        .deploy_action(single.as_bytes())
+        .await
+        .expect("deploy");
+    let enc = client
+        .encrypt(
+            &json!({"accessControlConditions": only_action(&single_cid)}),
+            b"one node sees this",
+        )
+        .expect("encrypt");
+    let body = candela_client::Client::execute_request(
+        &ActionSource::IpfsId(single_cid),
+        Some(json!({
+            "accessControlConditions": enc.conditions["accessControlConditions"],
+            "ciphertext": enc.ciphertext,
+            "dataToEncryptHash": enc.data_to_encrypt_hash,
+        })),
+        &client.wallet_auth(&caller, 600),
+    );
+    let answers = client
+        .execute_raw(&candela_client::new_request_id(), &body)
+        .await;
+    let responses: Vec<String> = answers
+        .values()
+        .map(|a| a.as_ref().expect("every node answers").response.clone())
+        .collect();
+    assert_eq!(
+        responses
+            .iter()
+            .filter(|r| *r == "one node sees this")
+            .count(),
+        1,
+        "{responses:?}"
+    );
+    assert_eq!(
+        responses.iter().filter(|r| *r == "not here").count(),
+        2,
+        "{responses:?}"
+    );
+
+    // Lit.Actions.encrypt inside an action (on one node), decrypted by the wallet it names
+    let address = derive::checksum_address(&address_of(&caller));
+    let writer = r#"(async () => {
+  const out = await Lit.Actions.runOnce({ waitForResponse: true, name: 'enc' }, async () =>
+    JSON.stringify(await Lit.Actions.encrypt({ accessControlConditions: jsParams.conditions, to_encrypt: new TextEncoder().encode('sealed by an action') })));
+  Lit.Actions.setResponse({ response: out });
+})();"#;
+    let conditions = json!([{
+        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
+        "parameters": [":userAddress"], "returnValueTest": {"comparator": "=", "value": address}
+    }]);
+    let out = client
+        .execute(
+            &ActionSource::Code(writer.into()),
+            Some(json!({"conditions": conditions})),
+            &caller,
+        )
+        .await
+        .expect("the action encrypts");
+    let made: serde_json::Value = serde_json::from_str(&out.response).unwrap();
+    let enc = candela_client::Encrypted {
+        ciphertext: made["ciphertext"].as_str().unwrap().into(),
+        data_to_encrypt_hash: made["dataToEncryptHash"].as_str().unwrap().into(),
+        conditions: json!({"accessControlConditions": conditions})
+            .as_object()
+            .unwrap()
+            .clone(),
+    };
+    let got = client
+        .decrypt(&enc, &RequestAuth::Session(client.session(&caller)))
+        .await
+        .expect("the named wallet decrypts what the action encrypted");
+    assert_eq!(got.plaintext, b"sealed by an action");
+}

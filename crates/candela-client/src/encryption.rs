@@ -2,7 +2,7 @@
 //! Lit conditions; decrypt with decryption shares the nodes give only when
 //! the conditions hold for the caller.
 use base64::Engine;
-use candela_conditions::{data_hash, identity, Conditions};
+use candela_conditions::{data_hash, identity, parse_data_hash, Conditions};
 use serde::{Deserialize, Serialize};
 
 use candela_bls::BlsSignature;
@@ -39,9 +39,7 @@ impl Encrypted {
     pub fn identity(&self) -> Result<String, ClientError> {
         let parsed = Conditions::from_request(&serde_json::Value::Object(self.conditions.clone()))
             .map_err(|e| ClientError::Input(format!("conditions: {e}")))?;
-        let data_hash: [u8; 32] = hex::decode(self.data_to_encrypt_hash.trim_start_matches("0x"))
-            .ok()
-            .and_then(|b| b.try_into().ok())
+        let data_hash = parse_data_hash(&self.data_to_encrypt_hash)
             .ok_or_else(|| ClientError::Input("dataToEncryptHash is not 32 bytes of hex".into()))?;
         Ok(identity(&parsed.hash(), &data_hash))
     }

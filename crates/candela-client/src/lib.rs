@@ -64,7 +64,7 @@ fn list(faults: &[NodeFault]) -> String {
 #[non_exhaustive]
 pub enum ClientError {
     /// Fewer than the threshold of valid shares.
-    #[error("signing failed: {valid} of {needed} required valid shares; {}", list(.faults))]
+    #[error("not enough valid shares: {valid} of {needed} required; {}", list(.faults))]
     NotEnoughShares {
         /// Threshold.
         needed: usize,

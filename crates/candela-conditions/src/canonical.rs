@@ -159,6 +159,14 @@ pub fn data_hash(plaintext: &[u8]) -> [u8; 32] {
     Sha256::digest(plaintext).into()
 }
 
+/// Parse a `dataToEncryptHash` as requests carry it: 32 bytes of hex,
+/// `0x` optional.
+pub fn parse_data_hash(text: &str) -> Option<[u8; 32]> {
+    hex::decode(text.trim_start_matches("0x"))
+        .ok()
+        .and_then(|b| b.try_into().ok())
+}
+
 /// The identity a ciphertext is encrypted to:
 /// `lit-accesscontrolcondition://<hex conditions hash>/<hex data hash>`,
 /// lowercase hex without `0x`.

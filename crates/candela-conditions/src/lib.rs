@@ -87,7 +87,7 @@ mod rpc;
 mod types;
 
 pub use alloy::primitives::{Address, U256};
-pub use canonical::{conditions_hash, data_hash, identity, IDENTITY_PREFIX};
+pub use canonical::{conditions_hash, data_hash, identity, parse_data_hash, IDENTITY_PREFIX};
 pub use error::{ActionRunError, ChainError, ConditionError, ParseError};
 pub use eval::{evaluate, lit_action_driver, ActionRunner, ChainReader, Context, NoActions};
 pub use rpc::{JsonRpcChainReader, DEFAULT_RPC_TIMEOUT};

@@ -104,7 +104,7 @@ impl Mailbox {
 
     /// Wait until `done` holds for the values of `key`, or the deadline;
     /// returns the values either way.
-    async fn wait(
+    pub(crate) async fn wait(
         &self,
         key: &str,
         deadline: tokio::time::Instant,
@@ -130,7 +130,13 @@ impl Mailbox {
     }
 }
 
-fn mailbox_key(request_id: &str, topic: &str) -> String {
+/// The associated data of a private shared value: binds its ciphertext to
+/// one execution and topic.
+pub(crate) fn private_collect_session(request_id: &str, topic: &str) -> String {
+    format!("collect\u{0}{request_id}\u{0}{topic}")
+}
+
+pub(crate) fn mailbox_key(request_id: &str, topic: &str) -> String {
     format!("{request_id}\u{0}{topic}")
 }
 
@@ -451,6 +457,7 @@ impl Node {
             names: Mutex::new(BTreeSet::new()),
             shares: Mutex::new(BTreeMap::new()),
             leaders: Mutex::new(HashMap::new()),
+            decryptions: std::sync::atomic::AtomicU32::new(0),
         });
         let ctx = ExecutionContext {
             js_params,
@@ -514,6 +521,7 @@ impl Node {
                 request_id: request_id.to_string(),
                 topic: topic.to_string(),
                 value: value.to_string(),
+                private: false,
             };
             tokio::spawn(async move {
                 for attempt in 0..3u64 {
@@ -526,6 +534,50 @@ impl Node {
                 }
             });
         }
+    }
+
+    /// Send this node's value for `topic` to node `to` only, encrypted to it
+    /// (in the background, with a few retries).
+    pub(crate) fn send_private(
+        self: &Arc<Self>,
+        to: u32,
+        request_id: &str,
+        topic: &str,
+        value: &str,
+    ) {
+        if to == self.me {
+            self.deliver_collect(self.me, request_id, topic, value.to_string());
+            return;
+        }
+        let session = private_collect_session(request_id, topic);
+        let sealed =
+            match self
+                .directory
+                .encrypt(&self.identity, self.me, to, &session, value.as_bytes())
+            {
+                Ok(c) => hex::encode(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot encrypt a shared value to node {to}");
+                    return;
+                }
+            };
+        let node = Arc::clone(self);
+        let body = PeerBody::Collect {
+            request_id: request_id.to_string(),
+            topic: topic.to_string(),
+            value: sealed,
+            private: true,
+        };
+        tokio::spawn(async move {
+            for attempt in 0..3u64 {
+                if let Ok(r) = node.post_peer(to, &body).await {
+                    if r.status().is_success() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+            }
+        });
     }
 
     /// `runOnce`'s chosen node: the first live node in the order of
@@ -609,10 +661,14 @@ pub(crate) struct ActionRun {
 
 /// The node's [`Host`] for one execution.
 pub struct ExecHost {
-    node: Arc<Node>,
-    request_id: String,
-    caller: [u8; 20],
-    action_cid: String,
+    pub(crate) node: Arc<Node>,
+    pub(crate) request_id: String,
+    pub(crate) caller: [u8; 20],
+    pub(crate) action_cid: String,
+    /// `decryptAndCombine` / `decryptToSingleNode` calls so far in this run
+    /// (each exchange gets its own topic; runs are deterministic, so every
+    /// node numbers its calls alike).
+    pub(crate) decryptions: std::sync::atomic::AtomicU32,
     /// This execution's permission reads, shared by all its signatures.
     permissions: Arc<crate::permit::PermissionCache>,
     names: Mutex<BTreeSet<String>>,
@@ -630,7 +686,7 @@ fn check_shared_size(value: &str) -> Result<(), HostError> {
     Ok(())
 }
 
-fn host_err(e: ApiError) -> HostError {
+pub(crate) fn host_err(e: ApiError) -> HostError {
     if e.status == axum::http::StatusCode::FORBIDDEN {
         HostError::Denied(e.message)
     } else {
@@ -639,7 +695,7 @@ fn host_err(e: ApiError) -> HostError {
 }
 
 impl ExecHost {
-    fn deadline(&self) -> tokio::time::Instant {
+    pub(crate) fn deadline(&self) -> tokio::time::Instant {
         tokio::time::Instant::now()
             + Duration::from_millis(self.node.cfg.actions.collect_timeout_ms)
     }
@@ -684,10 +740,22 @@ impl ExecHost {
     }
 
     /// Send `value` to every node and wait for every live node's value.
-    async fn exchange(&self, topic: &str, value: &str) -> Result<BTreeMap<u32, String>, HostError> {
+    /// A `private` value is encrypted to each recipient.
+    pub(crate) async fn exchange(
+        &self,
+        topic: &str,
+        value: &str,
+        private: bool,
+    ) -> Result<BTreeMap<u32, String>, HostError> {
         check_shared_size(value)?;
         let live = self.node.live_set();
-        self.node.publish(&self.request_id, topic, value);
+        if private {
+            for to in 0..self.node.nodes.len() as u32 {
+                self.node.send_private(to, &self.request_id, topic, value);
+            }
+        } else {
+            self.node.publish(&self.request_id, topic, value);
+        }
         let key = mailbox_key(&self.request_id, topic);
         let values = self
             .node
@@ -792,7 +860,7 @@ impl Host for ExecHost {
         let share = self.share(&request).await?;
         let topic = format!("combine/{}", request.sig_name);
         let mine = serde_json::to_string(&share).map_err(|e| HostError::failed(e.to_string()))?;
-        let values = self.exchange(&topic, &mine).await?;
+        let values = self.exchange(&topic, &mine, false).await?;
         let answers: BTreeMap<u32, PkpSignResponse> = values
             .iter()
             .filter_map(|(i, v)| {
@@ -876,7 +944,7 @@ impl Host for ExecHost {
         name: String,
         value: String,
     ) -> Result<Vec<String>, HostError> {
-        let values = self.exchange(&format!("bc/{name}"), &value).await?;
+        let values = self.exchange(&format!("bc/{name}"), &value, false).await?;
         Ok(values.into_values().collect())
     }
 
@@ -923,6 +991,9 @@ impl Host for ExecHost {
         op: String,
         args: serde_json::Value,
     ) -> Result<serde_json::Value, HostError> {
+        if crate::action_encryption::OPS.contains(&op.as_str()) {
+            return self.encryption_op(&op, args).await;
+        }
         if !PERMISSION_OPS.contains(&op.as_str()) {
             return Err(HostError::Unsupported(op));
         }

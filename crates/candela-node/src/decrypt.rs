@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use candela_api::session::Ability;
 use candela_conditions::{
-    evaluate, identity, lit_action_driver, ActionRunError, ActionRunner, Conditions, Context,
-    JsonRpcChainReader,
+    evaluate, identity, lit_action_driver, parse_data_hash, ActionRunError, ActionRunner,
+    Conditions, Context, JsonRpcChainReader,
 };
 use candela_crypto::derive;
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,62 @@ impl ActionRunner for SandboxRunner {
 }
 
 impl Node {
+    /// Evaluate `conditions` at this node for `ctx`: chain reads over
+    /// JSON-RPC to the chains this node is configured for, `LitAction`
+    /// conditions in its sandbox (run for `caller`).
+    pub(crate) async fn conditions_hold(
+        self: &Arc<Self>,
+        request_id: &str,
+        conditions: &Conditions,
+        ctx: &Context,
+        caller: [u8; 20],
+    ) -> Result<bool, ApiError> {
+        let reader = JsonRpcChainReader::new(
+            self.cfg.actions.rpc_urls.clone(),
+            Duration::from_millis(self.cfg.actions.fetch_timeout_ms),
+        )
+        .map_err(ApiError::internal)?;
+        let runner = SandboxRunner {
+            node: Arc::clone(self),
+            request_id: request_id.to_string(),
+            caller,
+        };
+        evaluate(conditions, ctx, &reader, &runner)
+            .await
+            .map_err(|e| {
+                ApiError::bad_request("NodeAccessControlConditionsCheckFailed", e.to_string())
+            })
+    }
+
+    /// This node's decryption share for data with hash `data_hash`
+    /// encrypted under `conditions`, only if they hold for `ctx`.
+    pub(crate) async fn decryption_share_for(
+        self: &Arc<Self>,
+        request_id: &str,
+        conditions: &Conditions,
+        data_hash: &[u8; 32],
+        ctx: &Context,
+        caller: [u8; 20],
+    ) -> Result<candela_bls::BlsSignatureShare, ApiError> {
+        let bls = self
+            .bls_key()
+            .ok_or_else(|| ApiError::unavailable("NodeNotReady", "BLS key not generated yet"))?;
+        if !self
+            .conditions_hold(request_id, conditions, ctx, caller)
+            .await?
+        {
+            return Err(ApiError::forbidden(
+                "NodeAccessControlConditionsReturnedNotAuthorized",
+                format!(
+                    "the access control conditions do not hold for {}",
+                    ctx.user_address
+                ),
+            ));
+        }
+        let id = identity(&conditions.hash(), data_hash);
+        self.bls_share(&bls, id.as_bytes())
+    }
+
     /// This node's decryption share, if the conditions hold for the caller.
     pub async fn encryption_sign(
         self: &Arc<Self>,
@@ -93,15 +149,12 @@ impl Node {
             .map_err(|e| {
                 ApiError::bad_request("NodeInvalidAccessControlConditions", e.to_string())
             })?;
-        let data_hash: [u8; 32] = hex::decode(req.data_to_encrypt_hash.trim_start_matches("0x"))
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "NodeInvalidDataHash",
-                    "dataToEncryptHash must be 32 bytes of hex (sha256 of the plaintext)",
-                )
-            })?;
+        let data_hash = parse_data_hash(&req.data_to_encrypt_hash).ok_or_else(|| {
+            ApiError::bad_request(
+                "NodeInvalidDataHash",
+                "dataToEncryptHash must be 32 bytes of hex (sha256 of the plaintext)",
+            )
+        })?;
         let resource = format!(
             "{}/{}",
             hex::encode(conditions.hash()),
@@ -112,37 +165,11 @@ impl Node {
             Ability::AccessControlConditionDecryption,
             &resource,
         )?;
-        let bls = self
-            .bls_key()
-            .ok_or_else(|| ApiError::unavailable("NodeNotReady", "BLS key not generated yet"))?;
         self.claim_request(request_id, "encryption-sign")?;
-        let reader = JsonRpcChainReader::new(
-            self.cfg.actions.rpc_urls.clone(),
-            Duration::from_millis(self.cfg.actions.fetch_timeout_ms),
-        )
-        .map_err(ApiError::internal)?;
-        let runner = SandboxRunner {
-            node: Arc::clone(self),
-            request_id: request_id.to_string(),
-            caller,
-        };
         let ctx = Context::for_user(derive::checksum_address(&caller));
-        let holds = evaluate(&conditions, &ctx, &reader, &runner)
-            .await
-            .map_err(|e| {
-                ApiError::bad_request("NodeAccessControlConditionsCheckFailed", e.to_string())
-            })?;
-        if !holds {
-            return Err(ApiError::forbidden(
-                "NodeAccessControlConditionsReturnedNotAuthorized",
-                format!(
-                    "the access control conditions do not hold for {}",
-                    derive::checksum_address(&caller)
-                ),
-            ));
-        }
-        let id = identity(&conditions.hash(), &data_hash);
-        let share = self.bls_share(&bls, id.as_bytes())?;
+        let share = self
+            .decryption_share_for(request_id, &conditions, &data_hash, &ctx, caller)
+            .await?;
         Ok(EncryptionSignResponse {
             signature_share: std::collections::BTreeMap::from([(
                 "ProofOfPossession".to_string(),

@@ -2,6 +2,7 @@
 //! the presignature pool and encrypted share storage.
 //!
 //! Read [`node`] first: it holds the node's state and the signing flow.
+mod action_encryption;
 pub mod actions;
 pub mod config;
 pub mod decrypt;

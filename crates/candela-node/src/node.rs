@@ -67,8 +67,8 @@ pub struct Node {
     pub nodes: Vec<NodeInfo>,
     /// Parties needed.
     pub threshold: usize,
-    identity: Identity,
-    directory: Directory,
+    pub(crate) identity: Identity,
+    pub(crate) directory: Directory,
     pub(crate) store: Store,
     pub(crate) registry: Arc<dyn Registry>,
     key: RwLock<Option<Arc<KeyShare>>>,
@@ -403,7 +403,20 @@ impl Node {
                 request_id,
                 topic,
                 value,
+                private,
             } => {
+                let value = if private {
+                    let refused = |why: String| ApiError::forbidden("PeerMessageRefused", why);
+                    let sealed = hex::decode(&value).map_err(|e| refused(e.to_string()))?;
+                    let session = crate::actions::private_collect_session(&request_id, &topic);
+                    let plain = self
+                        .directory
+                        .decrypt(&self.identity, self.me, from, &session, &sealed)
+                        .map_err(|e| refused(e.to_string()))?;
+                    String::from_utf8(plain).map_err(|e| refused(e.to_string()))?
+                } else {
+                    value
+                };
                 self.deliver_collect(from, &request_id, &topic, value);
                 Ok(serde_json::json!({"ok": true}))
             }

@@ -75,8 +75,11 @@ pub enum PeerBody {
         request_id: String,
         /// What the value is for, e.g. `bc/{name}`.
         topic: String,
-        /// The value.
+        /// The value (hex of its ciphertext when private).
         value: String,
+        /// Encrypted to the recipient (decryption shares).
+        #[serde(default)]
+        private: bool,
     },
 }
 
