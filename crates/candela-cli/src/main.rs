@@ -5,6 +5,7 @@ mod bench;
 mod chain;
 mod devnet;
 mod pkp;
+mod project;
 
 use std::path::PathBuf;
 
@@ -57,6 +58,9 @@ enum Command {
     /// Load generators and benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Action projects: init, new, build, watch, test.
+    #[command(flatten)]
+    Project(project::ProjectCommand),
 }
 
 fn init_tracing(default: &str) {
@@ -105,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Action(cmd) => action::run(cmd).await,
         Command::Contracts(cmd) => chain::run_contracts(cmd).await,
         Command::Auth(cmd) => auth::run(cmd).await,
+        Command::Project(cmd) => project::run(cmd).await,
         Command::Bench(cmd) => {
             init_tracing("warn");
             bench::run(cmd).await
