@@ -370,3 +370,96 @@ fn watch_rebuilds_on_change_and_prints_the_new_cid() {
     let status = child.wait().expect("wait");
     assert!(status.success(), "watch exits after --max-builds");
 }
+
+/// Replace the code node `node` stores under `cid` (its devnet is stopped).
+fn corrupt_stored_action(p: &TempProject, node: usize, cid: &str, code: &[u8]) {
+    let db =
+        rusqlite::Connection::open(p.path(&format!(".candela/devnet/node-{node}/node.sqlite")))
+            .expect("node db");
+    db.busy_timeout(Duration::from_secs(5)).expect("busy");
+    let n = db
+        .execute(
+            "UPDATE actions SET code = ?1 WHERE cid = ?2",
+            rusqlite::params![code.to_vec(), cid],
+        )
+        .expect("update");
+    assert_eq!(n, 1, "node {node} stores {cid}");
+}
+
+#[test]
+fn an_action_imports_a_deployed_action_by_cid_on_a_devnet_and_a_forged_copy_is_refused() {
+    let p = TempProject::init("importer");
+    // 4 nodes (threshold 3): one node may fail and the network still answers.
+    let toml = std::fs::read_to_string(p.path("candela.toml")).expect("toml");
+    p.write(
+        "candela.toml",
+        &toml.replace("devnet_nodes = 3", "devnet_nodes = 4"),
+    );
+    p.write(
+        "actions/mathlib.js",
+        "// a library action: deployed, then imported by CID\nexport function double(x) {\n  return 2 * x;\n}\n",
+    );
+    let built = p.build();
+    let lib = built
+        .iter()
+        .find(|b| b["action"] == "mathlib")
+        .expect("mathlib built");
+    let lib_cid = lib["cid"].as_str().expect("cid").to_string();
+    p.write(
+        "actions/importer.js",
+        &format!(
+            "import {{ double }} from \"ipfs://{lib_cid}\";\n\n\
+             const n = await Promise.resolve(jsParams.n);\n\
+             console.log(`doubling ${{n}}`);\n\
+             Lit.Actions.setResponse({{ response: String(double(n)) }});\n"
+        ),
+    );
+    p.write(
+        "tests/importer.test.json",
+        r#"{
+  "action": "importer",
+  "cases": [{
+    "name": "double imported by CID doubles 21",
+    "jsParams": { "n": 21 },
+    "expect": { "response": "42", "logsContain": ["doubling 21"] }
+  }]
+}
+"#,
+    );
+    p.build();
+    let bundle = std::fs::read_to_string(p.path("dist/importer.js")).expect("bundle");
+    assert!(
+        bundle.contains(&format!("from \"ipfs://{lib_cid}\"")),
+        "the import by CID is kept in the bundle: {bundle}"
+    );
+
+    let (ok, report) = p.test(&["importer"]);
+    assert!(ok, "{report:#}");
+    for n in report["results"][0]["nodes"].as_array().expect("nodes") {
+        assert_eq!(n["response"], "42", "{n}");
+    }
+
+    // Node 1's copy of the library is forged: node 1 refuses to run the
+    // import and says why; the three others still agree.
+    let forged = b"export function double(x) {\n  return 3 * x;\n}\n";
+    corrupt_stored_action(&p, 1, &lib_cid, forged);
+    let (ok, report) = p.test(&["importer"]);
+    assert!(ok, "3 of 4 nodes are enough: {report:#}");
+    let nodes = report["results"][0]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes[1]["ok"], false, "{:#}", nodes[1]);
+    let why = nodes[1]["error"].as_str().unwrap_or("");
+    assert!(
+        why.contains(&format!("import of ipfs://{lib_cid}")) && why.contains("fails its CID check"),
+        "{why}"
+    );
+    for i in [0, 2, 3] {
+        assert_eq!(nodes[i]["response"], "42", "{:#}", nodes[i]);
+    }
+
+    // With a second forged copy too few nodes agree: the test fails.
+    corrupt_stored_action(&p, 2, &lib_cid, forged);
+    let (ok, report) = p.test(&["importer"]);
+    assert!(!ok, "{report:#}");
+    let error = report["results"][0]["error"].as_str().unwrap_or("");
+    assert!(error.contains("fails its CID check"), "{error}");
+}

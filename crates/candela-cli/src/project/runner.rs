@@ -400,17 +400,29 @@ async fn run_on(
     } else {
         None
     };
+    // Every action is deployed, tested or not: tested ones may import the
+    // others by CID.
+    for b in built {
+        let code = std::fs::read(&b.path)?;
+        eprintln!("[test] deploying {} ({})", b.action, b.cid);
+        let (_, nodes) = client
+            .deploy_action(&code)
+            .await
+            .with_context(|| format!("deploying {}", b.action))?;
+        for n in nodes.iter().filter(|n| !n.ok) {
+            eprintln!(
+                "[test] warning: node {} did not store {}: {}",
+                n.node,
+                b.action,
+                n.error.as_deref().unwrap_or("")
+            );
+        }
+    }
     let mut results = Vec::new();
     for (_, file) in files {
         let Some(b) = built.iter().find(|b| b.action == file.action) else {
             continue;
         };
-        let code = std::fs::read(&b.path)?;
-        eprintln!("[test] deploying {} ({})", b.action, b.cid);
-        client
-            .deploy_action(&code)
-            .await
-            .with_context(|| format!("deploying {}", b.action))?;
         for case in &file.cases {
             eprintln!("[test] {} › {}", b.action, case.name);
             let r = run_case(client, &auth, b, case, pkp.as_deref()).await;
