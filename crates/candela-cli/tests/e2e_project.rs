@@ -172,6 +172,23 @@ fn init_scaffolds_a_project_whose_settings_are_git_ignored_and_new_adds_an_actio
 }
 
 #[test]
+fn build_without_esbuild_or_npm_says_what_to_install() {
+    let p = TempProject::init("hello");
+    let out = Command::new(BIN)
+        .arg("build")
+        .current_dir(&p.root)
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("run candela");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("npm was not found") && err.contains("npm install --save-dev esbuild@0.24.2"),
+        "{err}"
+    );
+}
+
+#[test]
 fn build_bundles_each_action_and_prints_the_cid_of_the_bundle_bytes() {
     let p = TempProject::init("hello");
     let out = candela(&p.root, &["new", "other"]);

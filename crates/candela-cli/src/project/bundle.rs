@@ -87,6 +87,7 @@ pub fn actions(project: &Project) -> anyhow::Result<Vec<(String, PathBuf)>> {
 pub fn ensure_esbuild(root: &Path) -> anyhow::Result<PathBuf> {
     let bin = root.join("node_modules/.bin/esbuild");
     if bin.is_file() {
+        warn_if_not_pinned(&bin);
         return Ok(bin);
     }
     let npm_ok = Command::new("npm")
@@ -118,6 +119,7 @@ pub fn ensure_esbuild(root: &Path) -> anyhow::Result<PathBuf> {
         ])
         .arg(format!("esbuild@{ESBUILD_VERSION}"))
         .current_dir(root)
+        // npm's output is progress: stderr, so stdout carries only results
         .stdout(Stdio::from(std::io::stderr()))
         .status()
         .context("running npm")?;
@@ -129,6 +131,25 @@ pub fn ensure_esbuild(root: &Path) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(bin)
+}
+
+/// Warns when the project's esbuild is not the pinned version (its output,
+/// and so the CIDs, may differ from what this version of candela makes).
+fn warn_if_not_pinned(bin: &Path) {
+    let version = Command::new(bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match version {
+        Some(v) if v == ESBUILD_VERSION => {}
+        Some(v) => eprintln!(
+            "[build] warning: the project's esbuild is {v}, not {ESBUILD_VERSION}; bundles (and their \
+             CIDs) may differ: npm install --save-dev --save-exact esbuild@{ESBUILD_VERSION}"
+        ),
+        None => eprintln!("[build] warning: {} --version failed", bin.display()),
+    }
 }
 
 /// Bundle every action of `project` into `dist/`; returns each action's

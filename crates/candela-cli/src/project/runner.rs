@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use candela_api::auth::AuthSig;
 use candela_api::v7::ExecuteResponse;
-use candela_client::{ActionSignature, ActionSource, Client, RequestAuth};
+use candela_client::{ActionSignature, ActionSource, Client};
 use candela_crypto::derive;
 use k256::ecdsa::SigningKey;
 use serde_json::{json, Value};
@@ -207,7 +208,7 @@ fn node_reports(
 
 async fn run_case(
     client: &Client,
-    auth: &RequestAuth,
+    auth: &AuthSig,
     built: &Built,
     case: &Case,
     pkp: Option<&str>,
@@ -218,11 +219,7 @@ async fn run_case(
         (p, _) => p.clone(),
     };
     let request_id = candela_client::new_request_id();
-    let body = Client::execute_request(
-        &ActionSource::IpfsId(built.cid.clone()),
-        params,
-        &auth.for_node(""),
-    );
+    let body = Client::execute_request(&ActionSource::IpfsId(built.cid.clone()), params, auth);
     let answers = client.execute_raw(&request_id, &body).await;
     let verified = client.verify_execute(&request_id, &answers);
     let mut signatures = BTreeMap::new();
@@ -389,7 +386,8 @@ async fn run_on(
 ) -> anyhow::Result<bool> {
     let client = &net.client;
     let owner = wallet(project)?;
-    let auth = RequestAuth::Wallet(client.wallet_auth(&owner, 3600));
+    // One wallet signature, valid at every node, for the whole run.
+    let auth = client.wallet_auth(&owner, 3600);
     let needs_pkp = files.iter().any(|(_, f)| {
         f.cases
             .iter()
