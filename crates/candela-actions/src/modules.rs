@@ -62,8 +62,23 @@ pub(crate) fn compile_action(run: &Run, ctx: &Ctx<'_>, code: &str) -> Result<Vec
 }
 
 /// Compiles `code` as the ES module `name`, in a runtime of its own under
-/// the run's memory and stack limits (the sandbox context cannot compile).
+/// the run's memory and stack limits (the sandbox context cannot compile),
+/// on a thread of its own: a dynamic import may come from deep in the
+/// action's stack, and the compiler gets the whole stack limit again.
 fn compile_module(run: &Run, code: &str, name: &str) -> Result<Vec<u8>, String> {
+    let stack = run.limits.stack_bytes;
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("candela-module-compiler".into())
+            .stack_size(stack.saturating_add(2 * 1024 * 1024))
+            .spawn_scoped(scope, || compile_module_here(run, code, name))
+            .map_err(|e| format!("cannot start the module compiler thread: {e}"))?
+            .join()
+            .map_err(|_| "the module compiler thread panicked".to_string())?
+    })
+}
+
+fn compile_module_here(run: &Run, code: &str, name: &str) -> Result<Vec<u8>, String> {
     let rt = Runtime::new_with_alloc(engine::BudgetAllocator::new(
         run.limits.memory_bytes,
         run.out_of_memory.clone(),

@@ -165,3 +165,32 @@ async fn an_action_with_a_syntax_error_still_reports_it_as_one() {
     let r = run(&host_with(&[]), "let = ;\n", json!({})).await;
     assert!(matches!(r, Err(ActionError::Syntax { .. })), "{r:?}");
 }
+
+#[tokio::test]
+async fn a_deeply_nested_module_imported_from_deep_recursion_loads_or_hits_the_stack_limit_without_a_crash(
+) {
+    // A module nested deeply enough to need real compiler stack, imported
+    // from a deep call chain: a stack-limit error or success, never a crash.
+    let nested = format!(
+        "export const v = {}1{};\n",
+        "[".repeat(2000),
+        "]".repeat(2000)
+    );
+    let id = cid(&nested);
+    let h = host_with(&[(&id, &nested)]);
+    let code = format!(
+        "async function deep(n) {{ if (n > 0) return deep(n - 1); const m = await import(\"ipfs://{id}\"); return m.v; }}\n\
+         try {{ await deep(300); Lit.Actions.setResponse({{ response: \"loaded\" }}) }}\n\
+         catch (e) {{ Lit.Actions.setResponse({{ response: String(e) }}) }}\n"
+    );
+    let out = run(&h, &code, json!({}))
+        .await
+        .expect("the run itself ends normally");
+    assert!(
+        out.response == "loaded"
+            || (out.response.contains(&format!("import of ipfs://{id}"))
+                && out.response.contains("stack size exceeded")),
+        "{}",
+        out.response
+    );
+}
