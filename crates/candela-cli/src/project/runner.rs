@@ -1,6 +1,11 @@
 //! `candela test`: build, find a network (or start a devnet), deploy the
 //! bundles, run every case on every node, and report per node what
 //! happened.
+//!
+//! A case runs like `Client::execute` (one request id, one body for every
+//! node) but through its two halves, `execute_raw` and `verify_execute`, so
+//! that each node's own response, logs and shares can be shown next to the
+//! verified, combined result.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
