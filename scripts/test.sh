@@ -11,6 +11,13 @@ if [ -f crates/candela-actions/js/setup.sh ]; then
   bash crates/candela-actions/js/setup.sh
 fi
 
+# npm packages the action-project tests (crates/candela-cli/tests/e2e_project.rs)
+# install into their temporary projects: esbuild (the pin of `candela build`,
+# with this platform's binary package) and js-sha3, fetched into npm's cache
+# here so that a registry outage fails here, early and clearly.
+npm cache add esbuild@0.24.2 js-sha3@0.9.3 \
+  "@esbuild/$(node -p 'process.platform + "-" + process.arch')@0.24.2"
+
 # Solidity registry contracts: pinned solc from npm, tests against a real
 # anvil (npm @foundry-rs/anvil) on loopback.
 bash contracts/test.sh

@@ -83,16 +83,35 @@ pub(crate) fn compile(
     filename: &str,
     options: CompileOptions,
 ) -> Result<Vec<u8>, String> {
+    let mut flags = qjs::JS_EVAL_TYPE_GLOBAL;
+    if options.top_level_await {
+        flags |= qjs::JS_EVAL_FLAG_ASYNC;
+    }
+    compile_with_flags(ctx, source, filename, flags, options.strip)
+}
+
+/// Compiles `source` as an ES module named `name` in `ctx` (which must have
+/// the `Eval` intrinsic) to bytecode. Its imports are resolved when the
+/// bytecode is run (see `crate::modules`). Returns the syntax error's
+/// message on failure.
+pub(crate) fn compile_module(ctx: &Ctx<'_>, source: &str, name: &str) -> Result<Vec<u8>, String> {
+    compile_with_flags(ctx, source, name, qjs::JS_EVAL_TYPE_MODULE, false)
+}
+
+fn compile_with_flags(
+    ctx: &Ctx<'_>,
+    source: &str,
+    filename: &str,
+    flags: u32,
+    strip: bool,
+) -> Result<Vec<u8>, String> {
     let mut input = Vec::with_capacity(source.len() + 1);
     input.extend_from_slice(source.as_bytes());
     input.push(0);
     let filename = CString::new(filename).map_err(|e| e.to_string())?;
-    let mut flags = qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY;
-    if options.top_level_await {
-        flags |= qjs::JS_EVAL_FLAG_ASYNC;
-    }
+    let flags = flags | qjs::JS_EVAL_FLAG_COMPILE_ONLY;
     let mut write_flags = qjs::JS_WRITE_OBJ_BYTECODE;
-    if options.strip {
+    if strip {
         write_flags |= qjs::JS_WRITE_OBJ_STRIP_SOURCE | qjs::JS_WRITE_OBJ_STRIP_DEBUG;
     }
     // SAFETY: `input` is NUL-terminated and outlives the call; the returned value
@@ -123,8 +142,9 @@ pub(crate) fn compile(
     }
 }
 
-/// Loads bytecode produced by [`compile`] into `ctx` and runs it, returning the
-/// completion value (a promise when compiled with top-level await).
+/// Loads bytecode produced by [`compile`] or [`compile_module`] into `ctx` and
+/// runs it, returning the completion value (a promise when compiled with
+/// top-level await, or for a module, whose imports are linked first).
 /// On a JavaScript exception returns `Err(rquickjs::Error::Exception)` with the
 /// exception pending in `ctx`.
 pub(crate) fn run_bytecode<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::Result<Value<'js>> {

@@ -20,6 +20,8 @@ pub const OPS: &[&str] = &[
     "runOnce",
     "broadcastAndCollect",
     "call",
+    // `import … from "ipfs://<CIDv0>"`: see `Host::load_module`.
+    "import",
     "getRpcUrl",
     "getLatestNonce",
     // Generic operations, forwarded to `Host::call_op` with their JSON arguments.
@@ -182,6 +184,14 @@ pub trait Host: Send + Sync + 'static {
     async fn load_action(&self, ipfs_id: String) -> Result<String, HostError> {
         let _ = ipfs_id;
         Err(HostError::Unsupported("call".into()))
+    }
+
+    /// `import … from "ipfs://<CIDv0>"`: the source of the deployed action
+    /// with this CID, imported as an ES module. The sandbox checks that it
+    /// hashes to the CID before using it, whatever the host did. By default
+    /// the same code [`Host::load_action`] serves.
+    async fn load_module(&self, ipfs_id: String) -> Result<String, HostError> {
+        self.load_action(ipfs_id).await
     }
 
     /// `getRpcUrl`: the JSON-RPC URL the node uses for `chain`.

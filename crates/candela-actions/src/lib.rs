@@ -17,7 +17,10 @@
 //! `Response`, `TextEncoder`, `TextDecoder`, `atob`, `btoa`, `crypto`
 //! (`getRandomValues`, `randomUUID`), `setTimeout` & co, and `ethers` (v5,
 //! loaded on first touch, see [`ethers_status`]). There is no `eval`, no
-//! `Function` constructor, no modules, no file system, process or environment.
+//! `Function` constructor, no file system, process or environment. The only
+//! modules an action can import are other deployed actions, as
+//! `import { f } from "ipfs://<CIDv0>"`, loaded through
+//! [`Host::load_module`] and refused unless their bytes hash to that CID.
 //!
 //! Threading: each action runs on a dedicated OS thread (QuickJS may spin
 //! for the whole wall time and must not hold a tokio worker); host operations
@@ -31,6 +34,7 @@ mod error;
 mod ethers;
 mod host;
 mod limits;
+mod modules;
 mod ops;
 mod sandbox;
 mod text;
@@ -45,6 +49,7 @@ pub use error::{ActionError, HostError, Limit};
 pub use ethers::{ethers_status, EthersStatus, SETUP_HINT};
 pub use host::{FetchRequest, FetchResponse, Host, SignKind, SignRequest, GENERIC_OPS, OPS};
 pub use limits::Limits;
+pub use modules::{IMPORT_OP, IMPORT_SCHEME, MAX_MODULES};
 
 /// Hashing helpers used by the API, public so hosts and tests can agree with it.
 pub mod hashing {

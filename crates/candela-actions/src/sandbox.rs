@@ -25,7 +25,7 @@ use rquickjs::{
 };
 
 use crate::context::{AuthContext, ExecutionOutcome};
-use crate::engine::{self, CompileOptions, CompilerIntrinsics, SandboxIntrinsics};
+use crate::engine::{self, CompilerIntrinsics, SandboxIntrinsics};
 use crate::error::{ActionError, Limit};
 use crate::host::{FetchResponse, Host, SignRequest};
 use crate::ops::{self, OpValue, Scope, StartError};
@@ -85,7 +85,7 @@ impl Run {
         self.lock().fatal.clone()
     }
 
-    fn must_stop(&self) -> bool {
+    pub(crate) fn must_stop(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
             || self.out_of_memory.load(Ordering::SeqCst)
             || Instant::now() >= self.deadline
@@ -202,6 +202,10 @@ pub(crate) fn run_blocking(
     ))
     .map_err(internal)?;
     rt.set_max_stack_size(run.limits.stack_bytes);
+    rt.set_loader(
+        crate::modules::CidResolver,
+        crate::modules::CidLoader::new(run.clone()),
+    );
     {
         let run = run.clone();
         rt.set_interrupt_handler(Some(Box::new(move || run.must_stop())));
@@ -228,17 +232,7 @@ pub(crate) fn run_blocking(
     // Compile in a context that has the compiler, then drop it.
     let bytecode = {
         let compiler = Context::custom::<CompilerIntrinsics>(&rt).map_err(internal)?;
-        let compiled = compiler.with(|ctx| {
-            engine::compile(
-                &ctx,
-                code,
-                "action.js",
-                CompileOptions {
-                    top_level_await: true,
-                    strip: false,
-                },
-            )
-        });
+        let compiled = compiler.with(|ctx| crate::modules::compile_action(run, &ctx, code));
         compiled.map_err(|message| classify_message(run, message, None, true))?
     };
     let prelude = engine::prelude_bytecode().map_err(ActionError::Internal)?;

@@ -6,6 +6,7 @@ mod chain;
 mod devnet;
 mod encrypt;
 mod pkp;
+mod project;
 
 use std::path::PathBuf;
 
@@ -64,6 +65,9 @@ enum Command {
     /// Load generators and benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Action projects: init, new, build, watch, test.
+    #[command(flatten)]
+    Project(project::ProjectCommand),
 }
 
 fn init_tracing(default: &str) {
@@ -114,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Decrypt(args) => encrypt::decrypt(args).await,
         Command::Contracts(cmd) => chain::run_contracts(cmd).await,
         Command::Auth(cmd) => auth::run(cmd).await,
+        Command::Project(cmd) => project::run(cmd).await,
         Command::Bench(cmd) => {
             init_tracing("warn");
             bench::run(cmd).await
