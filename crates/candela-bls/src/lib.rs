@@ -29,6 +29,7 @@
 pub mod dkg;
 pub mod encoding;
 pub mod error;
+mod fast;
 pub mod hybrid;
 pub mod ibe;
 pub mod key;
@@ -51,7 +52,8 @@ pub use ibe::{
 };
 pub use key::{BlsKeyShare, BlsPublicKeySet};
 pub use sign::{
-    combine, combine_verified, sign_share, verify, verify_share, BlsSignature, BlsSignatureShare,
+    combine, combine_verified, sign_share, verify, verify_share, verify_shares, BlsSignature,
+    BlsSignatureShare,
 };
 
 /// The largest node index this crate accepts: the share identifier

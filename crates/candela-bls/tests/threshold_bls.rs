@@ -584,3 +584,70 @@ fn a_single_node_key_signs_and_decrypts_alone() {
         b"pt"
     );
 }
+
+#[test]
+fn batch_share_verification_accepts_valid_shares_and_names_every_bad_one() {
+    for n in [5u32, 7, 10] {
+        let keys = keys(n);
+        let public = keys[&0].public_set();
+        let msg = b"lit-accesscontrolcondition://batch/verify";
+        let shares: Vec<BlsSignatureShare> =
+            keys.values().map(|k| k.sign_share(msg).unwrap()).collect();
+        assert!(
+            candela_bls::verify_shares(&public, msg, &shares).is_empty(),
+            "n = {n}: every valid share passes the batch check"
+        );
+        // two liars: one signs another message, one claims another node's index
+        let mut bad = shares.clone();
+        bad[1] = keys[&1].sign_share(b"another message").unwrap();
+        bad[3] = BlsSignatureShare::new(3, *shares[2].value()).unwrap();
+        let named: Vec<_> = candela_bls::verify_shares(&public, msg, &bad)
+            .iter()
+            .filter_map(|e| e.culprit())
+            .collect();
+        assert_eq!(named, vec![1, 3], "n = {n}: both bad shares are named");
+        // a share from a node outside the set
+        let stranger = BlsSignatureShare::new(n + 5, *shares[0].value()).unwrap();
+        let errs = candela_bls::verify_shares(&public, msg, &[shares[0], stranger]);
+        assert!(
+            matches!(errs.as_slice(), [BlsError::UnknownNode { node }] if *node == n + 5),
+            "{errs:?}"
+        );
+    }
+}
+
+#[test]
+fn shares_signed_on_blst_equal_blsfuls_and_verify_both_ways() {
+    let keys = keys(5);
+    let public = keys[&0].public_set();
+    for msg in [&b""[..], b"x", b"lit-accesscontrolcondition://a/b"] {
+        for k in keys.values() {
+            let fast = k.sign_share(msg).unwrap();
+            assert_eq!(
+                fast,
+                candela_bls::sign::sign_share_reference(k, msg).unwrap()
+            );
+            public
+                .verify_share(msg, &fast)
+                .expect("valid share verifies");
+            assert!(public.verify_share(b"other", &fast).is_err());
+        }
+    }
+}
+
+#[test]
+fn combining_on_blst_equals_blsfuls_lagrange_interpolation() {
+    for n in [3u32, 5, 7] {
+        let keys = keys(n);
+        let shares: Vec<BlsSignatureShare> =
+            keys.values().map(|k| k.sign_share(b"m").unwrap()).collect();
+        let t = threshold_for(n as usize);
+        for start in 0..=(n as usize - t) {
+            let part = &shares[start..start + t];
+            assert_eq!(
+                combine(part).unwrap(),
+                candela_bls::sign::combine_reference(part).unwrap()
+            );
+        }
+    }
+}

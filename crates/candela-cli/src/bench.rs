@@ -45,6 +45,29 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Access-control decryption against a running network: latency of one
+    /// decryption with a simple condition (every node authenticates the
+    /// caller, evaluates the condition and signs its share; the client
+    /// verifies each share and decrypts locally), next to in-process
+    /// baselines, and the hybrid encryption's throughput on a large file.
+    Decrypt {
+        /// network.json.
+        #[arg(long)]
+        network: PathBuf,
+        /// Decryptions per phase.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// Decryptions in flight at once in the throughput phase (the
+        /// latency phase runs one at a time).
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Size of the file for the encryption throughput, in MiB.
+        #[arg(long, default_value_t = 64)]
+        file_mib: usize,
+        /// Print only the JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The benchmark's action: one signature of `toSign` with `publicKey`
@@ -89,39 +112,23 @@ impl Summary {
     }
 }
 
-async fn action_load(
-    client: &Client,
-    caller: &k256::ecdsa::SigningKey,
-    cid: &str,
-    pkp: &str,
-    sign: bool,
-    n: usize,
-    concurrency: usize,
-) -> Summary {
+/// Run `one` `n` times, at most `concurrency` at once; each run says
+/// whether it succeeded.
+async fn run_load<F, Fut>(n: usize, concurrency: usize, one: F) -> Summary
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
         let permit = Arc::clone(&sem).acquire_owned().await;
-        let client = client.clone();
-        let caller = caller.clone();
-        let source = candela_client::ActionSource::IpfsId(cid.to_string());
-        let pkp = pkp.to_string();
+        let run = one();
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            let mut digest = [0u8; 32];
-            rand_core::OsRng.fill_bytes(&mut digest);
-            let params =
-                serde_json::json!({"sign": sign, "toSign": digest.to_vec(), "publicKey": pkp});
             let t0 = Instant::now();
-            let r = client.execute(&source, Some(params), &caller).await;
-            let ok = match r {
-                Ok(o) => !sign || o.signatures.contains_key("sig"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "execution failed");
-                    false
-                }
-            };
+            let ok = run.await;
             (t0.elapsed().as_secs_f64() * 1000.0, ok)
         }));
     }
@@ -139,6 +146,94 @@ async fn action_load(
     out.seconds = start.elapsed().as_secs_f64();
     out.latencies_ms.sort_by(|a, b| a.total_cmp(b));
     out
+}
+
+async fn action_load(
+    client: &Client,
+    caller: &k256::ecdsa::SigningKey,
+    cid: &str,
+    pkp: &str,
+    sign: bool,
+    n: usize,
+    concurrency: usize,
+) -> Summary {
+    run_load(n, concurrency, || {
+        let client = client.clone();
+        let caller = caller.clone();
+        let source = candela_client::ActionSource::IpfsId(cid.to_string());
+        let pkp = pkp.to_string();
+        async move {
+            let mut digest = [0u8; 32];
+            rand_core::OsRng.fill_bytes(&mut digest);
+            let params =
+                serde_json::json!({"sign": sign, "toSign": digest.to_vec(), "publicKey": pkp});
+            match client.execute(&source, Some(params), &caller).await {
+                Ok(o) => !sign || o.signatures.contains_key("sig"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "execution failed");
+                    false
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Decryptions of `enc` by `reader` (each asks every node for its share).
+async fn decrypt_load(
+    client: &Client,
+    enc: &candela_client::Encrypted,
+    auth: &candela_client::RequestAuth,
+    n: usize,
+    concurrency: usize,
+) -> Summary {
+    run_load(n, concurrency, || {
+        let (client, enc, auth) = (client.clone(), enc.clone(), auth.clone());
+        async move {
+            match client.decrypt(&enc, &auth).await {
+                Ok(d) => !d.plaintext.is_empty(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "decryption failed");
+                    false
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// In-process hybrid encryption and decryption of `mib` MiB: MB/s each.
+fn hybrid_throughput(mib: usize) -> anyhow::Result<(f64, f64)> {
+    let keys = candela_bls::sim::dkg(5, 4)?;
+    let public = keys
+        .values()
+        .next()
+        .map(|k| k.public_set())
+        .ok_or_else(|| anyhow::anyhow!("no key shares"))?;
+    let id = b"lit-accesscontrolcondition://bench/bench";
+    let data = vec![0x5au8; mib << 20];
+    let t0 = Instant::now();
+    let container = candela_bls::hybrid::encrypt_bytes(&public.public_key, id, &data)?;
+    let enc_s = t0.elapsed().as_secs_f64();
+    let shares = keys
+        .values()
+        .take(public.threshold)
+        .map(|k| k.sign_share(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = candela_bls::combine(&shares)?;
+    let t0 = Instant::now();
+    let mut out = Vec::with_capacity(data.len());
+    candela_bls::hybrid::decrypt_stream_with_key(
+        &public.public_key,
+        id,
+        &key,
+        container.as_slice(),
+        &mut out,
+    )?;
+    let dec_s = t0.elapsed().as_secs_f64();
+    anyhow::ensure!(out == data, "hybrid round trip changed the data");
+    let mb = data.len() as f64 / 1e6;
+    Ok((mb / enc_s, mb / dec_s))
 }
 
 /// The smallest free presignature stock over the nodes that answer.
@@ -427,6 +522,62 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 anyhow::bail!(
                     "{} executions failed (run with CANDELA_LOG=warn for the reasons)",
                     signing.failures + plain.failures
+                );
+            }
+        }
+        BenchCommand::Decrypt {
+            network,
+            requests,
+            concurrency,
+            file_mib,
+            json,
+        } => {
+            let client = Client::from_file(&network)?;
+            let say = |s: String| {
+                if !json {
+                    eprintln!("[bench] {s}");
+                }
+            };
+            let reader = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+            let address = candela_crypto::derive::checksum_address(
+                &candela_crypto::derive::eth_address(reader.verifying_key().as_affine()),
+            );
+            let conditions = serde_json::json!({"accessControlConditions": [{
+                "contractAddress": "", "standardContractType": "", "chain": "ethereum",
+                "method": "", "parameters": [":userAddress"],
+                "returnValueTest": {"comparator": "=", "value": address}
+            }]});
+            let enc = client.encrypt(&conditions, &[7u8; 1024])?;
+            let auth = candela_client::RequestAuth::Session(client.session(&reader));
+            say(format!(
+                "latency phase: {requests} decryptions of 1 KiB, one at a time"
+            ));
+            let latency = decrypt_load(&client, &enc, &auth, requests, 1).await;
+            say(format!(
+                "throughput phase: {requests} decryptions, concurrency {concurrency}"
+            ));
+            let loaded = decrypt_load(&client, &enc, &auth, requests, concurrency).await;
+            say(format!("hybrid encryption of {file_mib} MiB in process"));
+            let (enc_mbs, dec_mbs) = hybrid_throughput(file_mib)?;
+            let k256_us = baseline_k256_sign_us();
+            let p50 = percentile(&latency.latencies_ms, 0.5);
+            let summary = serde_json::json!({
+                "nodes": client.network().nodes.len(),
+                "threshold": client.network().threshold,
+                "decryptOneAtATime": latency.json(),
+                "decryptConcurrent": loaded.json(),
+                "concurrency": concurrency,
+                "baselineK256SignUs": k256_us,
+                "p50OverK256Sign": p50 * 1000.0 / k256_us,
+                "hybridFileMiB": file_mib,
+                "hybridEncryptMBps": enc_mbs,
+                "hybridDecryptMBps": dec_mbs,
+            });
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            if latency.failures > 0 || loaded.failures > 0 {
+                anyhow::bail!(
+                    "{} decryptions failed (run with CANDELA_LOG=warn for the reasons)",
+                    latency.failures + loaded.failures
                 );
             }
         }

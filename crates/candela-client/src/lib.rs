@@ -129,6 +129,8 @@ pub struct SignOutcome {
 pub struct Client {
     net: NetworkInfo,
     root: AffinePoint,
+    /// The network's BLS public key set, when `network.json` has one.
+    bls: Option<Arc<candela_bls::BlsPublicKeySet>>,
     http: reqwest::Client,
     /// Per-request timeout for each node.
     pub timeout: Duration,
@@ -191,6 +193,7 @@ impl Client {
     pub fn new(net: NetworkInfo) -> Result<Self, ClientError> {
         let root = derive::parse_public_key(&net.root_public_key)
             .map_err(|e| ClientError::Network(format!("root key: {e}")))?;
+        let bls = pkp_session::parse_bls_public_set(&net)?.map(Arc::new);
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .connect_timeout(Duration::from_millis(500))
@@ -199,6 +202,7 @@ impl Client {
         Ok(Client {
             net,
             root,
+            bls,
             http,
             timeout: Duration::from_secs(10),
             attempts: 3,

@@ -39,33 +39,40 @@ struct ShareAnswer {
     signature_share: std::collections::BTreeMap<String, String>,
 }
 
+/// The BLS public key set `network.json` describes, if it has one: the
+/// root key and every node's public share, checked to lie on one polynomial.
+pub(crate) fn parse_bls_public_set(
+    net: &candela_api::network::NetworkInfo,
+) -> Result<Option<BlsPublicKeySet>, ClientError> {
+    let Some(key) = net.bls_public_key.as_deref() else {
+        return Ok(None);
+    };
+    if net.bls_public_shares.is_empty() {
+        return Ok(None);
+    }
+    let bad = |e: candela_bls::BlsError| ClientError::Network(format!("BLS public key set: {e}"));
+    let shares = net
+        .bls_public_shares
+        .iter()
+        .map(|(i, hex_share)| Ok((*i, public_key_from_hex(hex_share).map_err(bad)?)))
+        .collect::<Result<_, ClientError>>()?;
+    BlsPublicKeySet::new(
+        net.threshold,
+        public_key_from_hex(key).map_err(bad)?,
+        shares,
+    )
+    .map(Some)
+    .map_err(bad)
+}
+
 impl Client {
-    /// The network's BLS public key set from `network.json`: the root key
-    /// and every node's public share.
-    pub(crate) fn bls_public_set(&self) -> Result<BlsPublicKeySet, ClientError> {
-        let net = self.network();
-        let key = net
-            .bls_public_key
-            .as_deref()
-            .ok_or_else(|| ClientError::Network("network.json has no BLS public key".into()))?;
-        if net.bls_public_shares.is_empty() {
-            return Err(ClientError::Network(
-                "network.json has no BLS public shares (blsPublicShares); write it again with `candela devnet`".into(),
-            ));
-        }
-        let bad =
-            |e: candela_bls::BlsError| ClientError::Network(format!("BLS public key set: {e}"));
-        let shares = net
-            .bls_public_shares
-            .iter()
-            .map(|(i, hex_share)| Ok((*i, public_key_from_hex(hex_share).map_err(bad)?)))
-            .collect::<Result<_, ClientError>>()?;
-        BlsPublicKeySet::new(
-            net.threshold,
-            public_key_from_hex(key).map_err(bad)?,
-            shares,
-        )
-        .map_err(bad)
+    /// The network's BLS public key set (parsed from `network.json` once).
+    pub(crate) fn bls_public_set(&self) -> Result<Arc<BlsPublicKeySet>, ClientError> {
+        self.bls.clone().ok_or_else(|| {
+            ClientError::Network(
+                "network.json has no BLS public key and shares (blsPublicKey, blsPublicShares); write it again with `candela devnet`".into(),
+            )
+        })
     }
 
     /// POST the body `body_for` gives each node to `path` (one request id
@@ -95,6 +102,7 @@ impl Client {
         });
         let mut shares = Vec::new();
         let mut faults = Vec::new();
+        let mut urls = std::collections::BTreeMap::new();
         for (node, url, a) in join_all(calls).await {
             let share = a.and_then(|r| {
                 let hex_share = r
@@ -103,21 +111,17 @@ impl Client {
                     .ok_or_else(|| "no ProofOfPossession share".to_string())?;
                 BlsSignatureShare::from_hex(hex_share).map_err(|e| e.to_string())
             });
-            let misbehaved = |reason: String| NodeFault {
-                node,
-                url: url.clone(),
-                reason,
-                misbehaved: true,
-            };
             match share {
-                Ok(s) if s.node() != node => faults.push(misbehaved(format!(
-                    "answered a share for node {}",
-                    s.node()
-                ))),
-                Ok(s) => match public.verify_share(msg, &s) {
-                    Ok(()) => shares.push(s),
-                    Err(e) => faults.push(misbehaved(format!("invalid BLS share: {e}"))),
-                },
+                Ok(s) if s.node() != node => faults.push(NodeFault {
+                    node,
+                    url,
+                    reason: format!("answered a share for node {}", s.node()),
+                    misbehaved: true,
+                }),
+                Ok(s) => {
+                    urls.insert(node, url);
+                    shares.push(s);
+                }
                 Err(reason) => faults.push(NodeFault {
                     node,
                     url,
@@ -126,6 +130,21 @@ impl Client {
                 }),
             }
         }
+        // one batch check for all shares; every bad one is named
+        for e in candela_bls::verify_shares(&public, msg, &shares) {
+            let node = match &e {
+                candela_bls::BlsError::UnknownNode { node } => *node,
+                other => other.culprit().unwrap_or(u32::MAX),
+            };
+            shares.retain(|s| s.node() != node);
+            faults.push(NodeFault {
+                node,
+                url: urls.get(&node).cloned().unwrap_or_default(),
+                reason: format!("invalid BLS share: {e}"),
+                misbehaved: true,
+            });
+        }
+        faults.sort_by_key(|f| f.node);
         let needed = public.threshold;
         if shares.len() < needed {
             return Err(ClientError::NotEnoughShares {
@@ -135,8 +154,9 @@ impl Client {
             });
         }
         shares.truncate(needed);
+        // t shares that each verified under consistent public shares
+        // interpolate to the valid signature: no second pairing check
         let sig = candela_bls::combine(&shares)
-            .and_then(|sig| candela_bls::verify(&public.public_key, msg, &sig).map(|_| sig))
             .map_err(|e| ClientError::Combine(format!("BLS shares: {e}")))?;
         Ok((sig, faults))
     }

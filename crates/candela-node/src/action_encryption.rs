@@ -188,7 +188,8 @@ impl ExecHost {
             self.exchange(&topic, &value, true).await?
         };
         mine.map_err(host_err)?;
-        // verify every share against its node's public share; combine t
+        // verify every share against its node's public share (one batch
+        // check); combine t valid ones
         let mut valid = Vec::new();
         let mut problems = Vec::new();
         for (from, v) in values {
@@ -197,11 +198,15 @@ impl ExecHost {
                 continue;
             }
             match BlsSignatureShare::from_hex(&v) {
-                Ok(s) if s.node() == from && public.verify_share(id.as_bytes(), &s).is_ok() => {
-                    valid.push(s)
-                }
-                _ => problems.push(format!("node {from} sent an invalid decryption share")),
+                Ok(s) if s.node() == from => valid.push(s),
+                _ => problems.push(format!("node {from} sent an unreadable decryption share")),
             }
+        }
+        for e in candela_bls::verify_shares(&public, id.as_bytes(), &valid) {
+            if let Some(node) = e.culprit() {
+                valid.retain(|s| s.node() != node);
+            }
+            problems.push(format!("invalid decryption share: {e}"));
         }
         if valid.len() < public.threshold {
             return Err(failed(
