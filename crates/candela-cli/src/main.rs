@@ -4,6 +4,7 @@ mod auth;
 mod bench;
 mod chain;
 mod devnet;
+mod listen;
 mod pkp;
 
 use std::path::PathBuf;
@@ -57,6 +58,9 @@ enum Command {
     /// Load generators and benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run actions when events happen (cron, intervals, webhooks, EVM
+    /// blocks and logs, polled URLs); `listen status` shows each trigger.
+    Listen(listen::ListenArgs),
 }
 
 fn init_tracing(default: &str) {
@@ -109,5 +113,6 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("warn");
             bench::run(cmd).await
         }
+        Command::Listen(args) => listen::run(args).await,
     }
 }
