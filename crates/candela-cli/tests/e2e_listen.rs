@@ -693,7 +693,7 @@ async fn a_failing_action_is_retried_with_backoff_then_shown_as_a_dead_letter_by
     let started = Instant::now();
     let st = s
         .wait_status("doomed", "a dead letter", Duration::from_secs(120), Some(&proc), |v| {
-            n(v, "deadLetters") == 1
+            n(v, "deadLetterCount") == 1
         })
         .await;
     let took = started.elapsed();

@@ -71,7 +71,7 @@ pub fn render_text(all: &[TriggerStatus]) -> String {
         out.push_str(&format!("{} ({}, {})\n", t.name, t.source, t.action));
         out.push_str(&format!(
             "  events seen {}  duplicates {}  runs succeeded {}  runs failed {}  pending {}  dead letters {}  source errors {}\n",
-            c.events_seen, c.duplicates, c.runs_succeeded, c.runs_failed, c.pending, c.dead_letters, c.source_errors
+            c.events_seen, c.duplicates, c.runs_succeeded, c.runs_failed, c.pending, c.dead_letter_count, c.source_errors
         ));
         out.push_str(&format!(
             "  cursor {}\n",

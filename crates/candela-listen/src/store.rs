@@ -136,7 +136,7 @@ pub struct Counters {
     /// Events waiting for an attempt (or running).
     pub pending: u64,
     /// Events in the dead-letter list.
-    pub dead_letters: u64,
+    pub dead_letter_count: u64,
     /// Failures reading the source.
     pub source_errors: u64,
 }
@@ -478,7 +478,7 @@ impl Store {
                 runs_succeeded: succeeded,
                 runs_failed: failed,
                 pending: count("'pending', 'running'")?,
-                dead_letters: count("'dead'")?,
+                dead_letter_count: count("'dead'")?,
                 source_errors,
             },
             last,
@@ -642,7 +642,7 @@ mod tests {
                 c.runs_succeeded,
                 c.runs_failed,
                 c.pending,
-                c.dead_letters
+                c.dead_letter_count
             ),
             (2, 1, 2, 0, 1)
         );
