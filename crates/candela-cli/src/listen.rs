@@ -52,9 +52,7 @@ async fn stop_signal() {
 }
 
 pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
-    let path = args
-        .config
-        .context("give --config triggers.toml")?;
+    let path = args.config.context("give --config triggers.toml")?;
     let config = Config::load(&path)?;
     match args.command {
         Some(ListenCommand::Status { json }) => {

@@ -34,6 +34,8 @@ const NODES: usize = 3;
 #[derive(Clone, Default)]
 struct Counter {
     hits: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
+    /// Events whose `/hit` arrived (counted in `hits` only once answered).
+    arrivals: Arc<Mutex<Vec<String>>>,
     /// The value `/poll` serves under `price`.
     price: Arc<AtomicU64>,
     /// Served with every poll, so the body changes even when the price does not.
@@ -61,19 +63,22 @@ async fn start_counter() -> (SocketAddr, Counter) {
     let app = axum::Router::new()
         .route(
             "/hit",
-            get(|State(c): State<Counter>, Query(h): Query<Hit>| async move {
-                let delay = c.delay_ms.load(Ordering::SeqCst);
-                if delay > 0 {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                }
-                c.hits
-                    .lock()
-                    .unwrap()
-                    .entry(h.event)
-                    .or_default()
-                    .push(h.value.unwrap_or_default());
-                "ok"
-            }),
+            get(
+                |State(c): State<Counter>, Query(h): Query<Hit>| async move {
+                    c.arrivals.lock().unwrap().push(h.event.clone());
+                    let delay = c.delay_ms.load(Ordering::SeqCst);
+                    if delay > 0 {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                    }
+                    c.hits
+                        .lock()
+                        .unwrap()
+                        .entry(h.event)
+                        .or_default()
+                        .push(h.value.unwrap_or_default());
+                    "ok"
+                },
+            ),
         )
         .route(
             "/poll",
@@ -278,7 +283,9 @@ impl Setup {
 }
 
 fn n(v: &Value, field: &str) -> u64 {
-    v[field].as_u64().unwrap_or_else(|| panic!("{field} in {v}"))
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
 }
 
 fn free_addr() -> SocketAddr {
@@ -306,14 +313,22 @@ async fn interval_and_cron_triggers_fire_on_schedule_and_record_each_action_resu
     );
     let proc = s.listen();
     let interval = s
-        .wait_status("every-second", "3 runs", Duration::from_secs(90), Some(&proc), |v| {
-            n(v, "runsSucceeded") >= 3
-        })
+        .wait_status(
+            "every-second",
+            "3 runs",
+            Duration::from_secs(90),
+            Some(&proc),
+            |v| n(v, "runsSucceeded") >= 3,
+        )
         .await;
     let cron = s
-        .wait_status("even-seconds", "2 runs", Duration::from_secs(90), Some(&proc), |v| {
-            n(v, "runsSucceeded") >= 2
-        })
+        .wait_status(
+            "even-seconds",
+            "2 runs",
+            Duration::from_secs(90),
+            Some(&proc),
+            |v| n(v, "runsSucceeded") >= 2,
+        )
         .await;
     drop(proc);
     for st in [&interval, &cron] {
@@ -331,7 +346,10 @@ async fn interval_and_cron_triggers_fire_on_schedule_and_record_each_action_resu
     // Every fire ran on every node once; both triggers fired.
     let hits = s.assert_each_event_ran_once_per_node();
     for name in ["every-second", "even-seconds"] {
-        let fires = hits.keys().filter(|k| k.starts_with(&format!("{name}/fire-"))).count();
+        let fires = hits
+            .keys()
+            .filter(|k| k.starts_with(&format!("{name}/fire-")))
+            .count();
         assert!(fires >= 2, "{name}: {hits:?}");
     }
     // Cron fires fall on even seconds exactly.
@@ -340,7 +358,11 @@ async fn interval_and_cron_triggers_fire_on_schedule_and_record_each_action_resu
     // Interval fires keep their phase: whole seconds apart.
     let a = n(&interval["lastDelivered"]["payload"], "scheduledAtMs") as i64;
     let anchor = interval["cursor"]["anchor"].as_i64().unwrap();
-    assert_eq!((a - anchor) % 1000, 0, "interval fire {a} off its anchor {anchor}");
+    assert_eq!(
+        (a - anchor) % 1000,
+        0,
+        "interval fire {a} off its anchor {anchor}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +385,11 @@ async fn webhook_with_the_right_hmac_runs_the_action_and_a_wrong_or_missing_one_
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "webhook server did not start: {}", proc.log());
+        assert!(
+            Instant::now() < deadline,
+            "webhook server did not start: {}",
+            proc.log()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let body = br#"{"order": "A-17"}"#.to_vec();
@@ -378,39 +404,69 @@ async fn webhook_with_the_right_hmac_runs_the_action_and_a_wrong_or_missing_one_
         req.send()
     };
     // Wrong secret, tampered body, and no signature: all 401.
-    let wrong = post(Some(hmac_header(b"not-the-secret", &body)), "e1").await.unwrap();
-    assert_eq!(wrong.status(), 401);
-    let tampered = post(Some(hmac_header(secret.as_bytes(), br#"{"order": "B-1"}"#)), "e1")
+    let wrong = post(Some(hmac_header(b"not-the-secret", &body)), "e1")
         .await
         .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let tampered = post(
+        Some(hmac_header(secret.as_bytes(), br#"{"order": "B-1"}"#)),
+        "e1",
+    )
+    .await
+    .unwrap();
     assert_eq!(tampered.status(), 401);
     let missing = post(None, "e1").await.unwrap();
     assert_eq!(missing.status(), 401);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let st = s.status("hook");
-    assert_eq!(n(&st, "eventsSeen"), 0, "a refused webhook records nothing: {st:#}");
-    assert!(s.counter.hits().is_empty(), "a refused webhook runs nothing");
+    assert_eq!(
+        n(&st, "eventsSeen"),
+        0,
+        "a refused webhook records nothing: {st:#}"
+    );
+    assert!(
+        s.counter.hits().is_empty(),
+        "a refused webhook runs nothing"
+    );
     // The right signature: 202, then the action runs once.
     let sent = Instant::now();
-    let ok = post(Some(hmac_header(secret.as_bytes(), &body)), "e1").await.unwrap();
+    let ok = post(Some(hmac_header(secret.as_bytes(), &body)), "e1")
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 202);
     let answer: Value = ok.json().await.unwrap();
     assert_eq!(answer, json!({"eventId": "hook-e1", "duplicate": false}));
     let st = s
-        .wait_status("hook", "delivery", Duration::from_secs(60), Some(&proc), |v| {
-            n(v, "runsSucceeded") == 1
-        })
+        .wait_status(
+            "hook",
+            "delivery",
+            Duration::from_secs(60),
+            Some(&proc),
+            |v| n(v, "runsSucceeded") == 1,
+        )
         .await;
-    eprintln!("webhook accepted → action result recorded: {:?}", sent.elapsed());
+    eprintln!(
+        "webhook accepted → action result recorded: {:?}",
+        sent.elapsed()
+    );
     assert_eq!(st["lastDelivered"]["response"], "A-17");
     assert_eq!(st["lastDelivered"]["key"], "hook-e1");
     // The same event id again: accepted as a duplicate, not run again.
-    let again = post(Some(hmac_header(secret.as_bytes(), &body)), "e1").await.unwrap();
+    let again = post(Some(hmac_header(secret.as_bytes(), &body)), "e1")
+        .await
+        .unwrap();
     assert_eq!(again.status(), 202);
     assert_eq!(again.json::<Value>().await.unwrap()["duplicate"], true);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let st = s.status("hook");
-    assert_eq!((n(&st, "eventsSeen"), n(&st, "duplicates"), n(&st, "runsSucceeded")), (1, 1, 1));
+    assert_eq!(
+        (
+            n(&st, "eventsSeen"),
+            n(&st, "duplicates"),
+            n(&st, "runsSucceeded")
+        ),
+        (1, 1, 1)
+    );
     let hits = s.assert_each_event_ran_once_per_node();
     assert_eq!(hits.keys().collect::<Vec<_>>(), vec!["hook-e1"]);
     assert_eq!(hits["hook-e1"], vec!["A-17"; NODES]);
@@ -474,7 +530,9 @@ impl Token {
     /// Mint `amount` to a fixed holder (one Transfer log per call).
     async fn mint(&self, amount: u64) {
         let data = ITestERC20::mintCall {
-            to: "0x70997970C51812dc3A010C7d01b50e0d17dC79C8".parse().unwrap(),
+            to: "0x70997970C51812dc3A010C7d01b50e0d17dC79C8"
+                .parse()
+                .unwrap(),
             amount: U256::from(amount),
         }
         .abi_encode();
@@ -523,9 +581,13 @@ async fn each_new_anvil_block_runs_the_action_once_with_its_number() {
     let proc = s.listen();
     // The first start begins after the head of that moment.
     let st = s
-        .wait_status("blocks", "a cursor", Duration::from_secs(60), Some(&proc), |v| {
-            !v["cursor"].is_null()
-        })
+        .wait_status(
+            "blocks",
+            "a cursor",
+            Duration::from_secs(60),
+            Some(&proc),
+            |v| !v["cursor"].is_null(),
+        )
         .await;
     let first = n(&st["cursor"], "nextBlock");
     assert_eq!(first, chain.head().await + 1);
@@ -533,9 +595,13 @@ async fn each_new_anvil_block_runs_the_action_once_with_its_number() {
     let started = Instant::now();
     chain.mine(blocks).await;
     let st = s
-        .wait_status("blocks", "every block", Duration::from_secs(120), Some(&proc), |v| {
-            n(v, "runsSucceeded") == blocks
-        })
+        .wait_status(
+            "blocks",
+            "every block",
+            Duration::from_secs(120),
+            Some(&proc),
+            |v| n(v, "runsSucceeded") == blocks,
+        )
         .await;
     let took = started.elapsed();
     eprintln!(
@@ -577,10 +643,28 @@ async fn erc20_transfer_logs_are_each_run_exactly_once_across_a_listener_crash()
     }
     let mut proc = s.listen();
     chain.mint(5).await;
-    s.wait_status("transfers", "2 runs", Duration::from_secs(90), Some(&proc), |v| {
-        n(v, "runsSucceeded") >= 2
-    })
-    .await;
+    // Crash once two events are recorded and a third is running on the
+    // nodes (its request reached them; its answer is not recorded yet).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let hits = s.counter.hits();
+        let in_flight = s
+            .counter
+            .arrivals
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| !hits.contains_key(e));
+        if hits.len() >= 2 && in_flight {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no run in flight: {}",
+            proc.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     proc.crash();
     let before = s.status("transfers");
     for amount in 6..=8 {
@@ -591,17 +675,27 @@ async fn erc20_transfer_logs_are_each_run_exactly_once_across_a_listener_crash()
         chain.mint(amount).await;
     }
     let st = s
-        .wait_status("transfers", "all 10 runs", Duration::from_secs(120), Some(&proc), |v| {
-            n(v, "runsSucceeded") == 10 && n(v, "pending") == 0
-        })
+        .wait_status(
+            "transfers",
+            "all 10 runs",
+            Duration::from_secs(120),
+            Some(&proc),
+            |v| n(v, "runsSucceeded") == 10 && n(v, "pending") == 0,
+        )
         .await;
     let log = proc.log();
     drop(proc);
     eprintln!(
-        "crashed with {} delivered and {} pending; resent in flight after restart: {}",
+        "crashed with {} delivered and {} pending",
         n(&before, "runsSucceeded"),
         n(&before, "pending"),
-        log.contains("resending an attempt left in flight")
+    );
+    // The attempt in flight at the crash was sent again with its request id
+    // and the nodes refused to run it twice.
+    assert!(log.contains("resending an attempt left in flight"), "{log}");
+    assert!(
+        log.contains("the nodes had already run this attempt"),
+        "{log}"
     );
     assert_eq!(n(&st, "eventsSeen"), 10, "{st:#}");
     assert_eq!(n(&st, "runsFailed"), 0, "{st:#}");
@@ -635,26 +729,45 @@ async fn http_poll_fires_only_when_the_watched_value_changes() {
     );
     let proc = s.listen();
     // The body changes at every poll (`served`), the price does not: no event.
-    s.wait_status("price", "a baseline", Duration::from_secs(60), Some(&proc), |v| {
-        !v["cursor"].is_null()
-    })
+    s.wait_status(
+        "price",
+        "a baseline",
+        Duration::from_secs(60),
+        Some(&proc),
+        |v| !v["cursor"].is_null(),
+    )
     .await;
     let polls = s.counter.polls.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(s.counter.polls.load(Ordering::SeqCst) >= polls + 3, "it keeps polling");
+    assert!(
+        s.counter.polls.load(Ordering::SeqCst) >= polls + 3,
+        "it keeps polling"
+    );
     assert_eq!(n(&s.status("price"), "eventsSeen"), 0);
     s.counter.price.store(2, Ordering::SeqCst);
-    s.wait_status("price", "the first change run", Duration::from_secs(60), Some(&proc), |v| {
-        n(v, "runsSucceeded") == 1
-    })
+    s.wait_status(
+        "price",
+        "the first change run",
+        Duration::from_secs(60),
+        Some(&proc),
+        |v| n(v, "runsSucceeded") == 1,
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(n(&s.status("price"), "eventsSeen"), 1, "an unchanged value fires nothing");
+    assert_eq!(
+        n(&s.status("price"), "eventsSeen"),
+        1,
+        "an unchanged value fires nothing"
+    );
     s.counter.price.store(3, Ordering::SeqCst);
     let st = s
-        .wait_status("price", "the second change run", Duration::from_secs(60), Some(&proc), |v| {
-            n(v, "runsSucceeded") == 2
-        })
+        .wait_status(
+            "price",
+            "the second change run",
+            Duration::from_secs(60),
+            Some(&proc),
+            |v| n(v, "runsSucceeded") == 2,
+        )
         .await;
     drop(proc);
     assert_eq!(n(&st, "eventsSeen"), 2);
@@ -677,7 +790,11 @@ async fn a_failing_action_is_retried_with_backoff_then_shown_as_a_dead_letter_by
     let proc = s.listen();
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "webhook server did not start: {}", proc.log());
+        assert!(
+            Instant::now() < deadline,
+            "webhook server did not start: {}",
+            proc.log()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let body = b"{}";
@@ -692,14 +809,21 @@ async fn a_failing_action_is_retried_with_backoff_then_shown_as_a_dead_letter_by
     assert_eq!(resp.status(), 202);
     let started = Instant::now();
     let st = s
-        .wait_status("doomed", "a dead letter", Duration::from_secs(120), Some(&proc), |v| {
-            n(v, "deadLetterCount") == 1
-        })
+        .wait_status(
+            "doomed",
+            "a dead letter",
+            Duration::from_secs(120),
+            Some(&proc),
+            |v| n(v, "deadLetterCount") == 1,
+        )
         .await;
     let took = started.elapsed();
     drop(proc);
     // Three attempts, waiting 300 ms then 600 ms between them.
-    assert!(took >= Duration::from_millis(900), "backoff respected: {took:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "backoff respected: {took:?}"
+    );
     assert_eq!(n(&st, "runsFailed"), 3, "{st:#}");
     assert_eq!(n(&st, "runsSucceeded"), 0);
     assert_eq!(n(&st, "pending"), 0);
@@ -708,11 +832,20 @@ async fn a_failing_action_is_retried_with_backoff_then_shown_as_a_dead_letter_by
     assert_eq!(dead["attempts"], 3);
     assert_eq!(dead["state"], "dead");
     let error = dead["lastError"].as_str().unwrap();
-    assert!(error.contains("deliberate failure for hook-only"), "{error}");
+    assert!(
+        error.contains("deliberate failure for hook-only"),
+        "{error}"
+    );
     // Each attempt had its own request id (the last one is kept).
-    assert!(dead["requestId"].as_str().unwrap().ends_with("-3"), "{dead}");
+    assert!(
+        dead["requestId"].as_str().unwrap().ends_with("-3"),
+        "{dead}"
+    );
     // The text form lists it too.
     let text = s.status_cli(false);
-    assert!(text.contains("dead letter hook-only after 3 attempts"), "{text}");
+    assert!(
+        text.contains("dead letter hook-only after 3 attempts"),
+        "{text}"
+    );
     assert!(text.contains("runs failed 3"), "{text}");
 }

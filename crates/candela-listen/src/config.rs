@@ -838,10 +838,8 @@ mod tests {
 
     #[test]
     fn per_trigger_retry_and_key_override_the_file_defaults() {
-        let text = format!(
-            "network = \"n.json\"\nprivate_key_env = \"K\"\n[retry]\nmax_attempts = 7\ninitial_backoff = \"2s\"\n[[trigger]]\nname = \"a\"\naction.file = \"act.js\"\nprivate_key = \"0xabc\"\nretry.max_attempts = 2\n[trigger.source]\ntype = \"interval\"\nevery = \"1s\"\n"
-        );
-        let c = parse(&text).unwrap();
+        let text = "network = \"n.json\"\nprivate_key_env = \"K\"\n[retry]\nmax_attempts = 7\ninitial_backoff = \"2s\"\n[[trigger]]\nname = \"a\"\naction.file = \"act.js\"\nprivate_key = \"0xabc\"\nretry.max_attempts = 2\n[trigger.source]\ntype = \"interval\"\nevery = \"1s\"\n";
+        let c = parse(text).unwrap();
         let t = &c.triggers[0];
         assert_eq!(t.retry.max_attempts, 2);
         assert_eq!(t.retry.initial, Duration::from_secs(2));

@@ -36,7 +36,7 @@ impl Interval {
 #[derive(Debug, Clone)]
 pub struct CronSchedule {
     pattern: String,
-    cron: croner::Cron,
+    cron: Box<croner::Cron>,
 }
 
 impl CronSchedule {
@@ -46,7 +46,7 @@ impl CronSchedule {
             .map_err(|e| format!("cron schedule {pattern:?}: {e}"))?;
         let s = CronSchedule {
             pattern: pattern.to_string(),
-            cron,
+            cron: Box::new(cron),
         };
         // A pattern that can never match (31 February) fails here, not at run time.
         if s.next_after(0).is_none() {
