@@ -848,6 +848,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_is_valid() {
+        let text = include_str!("../../../examples/listen/triggers.toml");
+        let c = parse(text).unwrap_or_else(|e| panic!("examples/listen/triggers.toml: {e}"));
+        let kinds: Vec<&str> = c.triggers.iter().map(|t| t.source.kind()).collect();
+        assert_eq!(
+            kinds,
+            ["interval", "cron", "webhook", "evm_blocks", "evm_logs", "http_poll"]
+        );
+        assert_eq!(c.database, PathBuf::from("/cfg/listener.db"));
+    }
+
+    #[test]
     fn durations_take_whole_numbers_and_units() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
