@@ -854,7 +854,14 @@ mod tests {
         let kinds: Vec<&str> = c.triggers.iter().map(|t| t.source.kind()).collect();
         assert_eq!(
             kinds,
-            ["interval", "cron", "webhook", "evm_blocks", "evm_logs", "http_poll"]
+            [
+                "interval",
+                "cron",
+                "webhook",
+                "evm_blocks",
+                "evm_logs",
+                "http_poll"
+            ]
         );
         assert_eq!(c.database, PathBuf::from("/cfg/listener.db"));
     }

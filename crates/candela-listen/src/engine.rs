@@ -21,7 +21,7 @@ use crate::config::{ActionRef, Config, Source, Trigger};
 use crate::runner::{ActionRun, ActionRunner, RunError};
 use crate::schedule::{now_ms, Schedule};
 use crate::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER};
-use crate::sources::{self, Chain, SourceError, MAX_BLOCKS_PER_POLL};
+use crate::sources::{self, Chain, ChainCursor, SourceError, MAX_BLOCKS_PER_POLL};
 use crate::store::{NewEvent, Store, StoreError};
 
 /// Largest webhook body accepted.
@@ -395,10 +395,6 @@ async fn timer_loop(
     }
 }
 
-fn next_block(cursor: Option<&Value>) -> Option<u64> {
-    cursor?.get("nextBlock")?.as_u64()
-}
-
 async fn chain_loop(
     store: Arc<Store>,
     p: Arc<Prepared>,
@@ -425,62 +421,50 @@ async fn chain_loop(
             return Ok(());
         }
     };
-    let mut next = next_block(store.cursor(&name)?.as_ref());
+    let per_poll = logs.as_ref().map_or(MAX_BLOCKS_PER_POLL, |l| l.2);
+    let mut cursor: Option<ChainCursor> = store
+        .cursor(&name)?
+        .and_then(|v| serde_json::from_value(v).ok());
     loop {
         let step: Result<(), SourceError> = async {
             let head = chain.head().await?;
-            let mut n = match next {
-                Some(n) => n,
+            let mut c = match cursor {
+                Some(c) => c,
                 None => {
                     // First start: from start_block, or the block after the head.
-                    let n = evm.start_block.unwrap_or(head.saturating_add(1));
-                    record(&store, &p, &[], &json!({"nextBlock": n}))
-                        .map_err(|e| SourceError::Chain(e.to_string()))?;
-                    next = Some(n);
-                    n
+                    let c = ChainCursor {
+                        next_block: evm.start_block.unwrap_or(head.saturating_add(1)),
+                        last_log: None,
+                    };
+                    record(&store, &p, &[], &c.to_json())?;
+                    c
                 }
             };
-            let per_poll = match &logs {
-                Some((_, _, range)) => *range,
-                None => MAX_BLOCKS_PER_POLL,
-            };
-            while let Some((from, to)) = sources::next_range(n, head, evm.confirmations, per_poll) {
-                let (events, mut cursor) = match &logs {
+            cursor = Some(c);
+            while let Some((from, to)) =
+                sources::next_range(c.next_block, head, evm.confirmations, per_poll)
+            {
+                let mut events = Vec::new();
+                match &logs {
                     None => {
-                        let mut events = Vec::new();
                         for b in from..=to {
                             events.push(sources::block_event(&chain.block(b).await?)?);
                         }
-                        (events, json!({"nextBlock": to + 1, "lastBlock": to}))
                     }
                     Some((address, topics, _)) => {
-                        let mut events = Vec::new();
-                        let mut last_log = None;
                         for l in chain.logs(address, topics, from, to).await? {
                             if l.get("removed").and_then(Value::as_bool) == Some(true) {
                                 continue;
                             }
                             let (b, i, e) = sources::log_event(&l)?;
-                            last_log = Some(json!([b, i]));
+                            c.last_log = Some((b, i));
                             events.push(e);
                         }
-                        (events, json!({"nextBlock": to + 1, "lastLog": last_log}))
                     }
-                };
-                if cursor.get("lastLog") == Some(&Value::Null) {
-                    // Keep the last log position across ranges without logs.
-                    let prev = store
-                        .cursor(&name)
-                        .ok()
-                        .flatten()
-                        .and_then(|c| c.get("lastLog").cloned())
-                        .unwrap_or(Value::Null);
-                    cursor["lastLog"] = prev;
                 }
-                record(&store, &p, &events, &cursor)
-                    .map_err(|e| SourceError::Chain(e.to_string()))?;
-                n = to + 1;
-                next = Some(n);
+                c.next_block = to.saturating_add(1);
+                record(&store, &p, &events, &c.to_json())?;
+                cursor = Some(c);
                 if *stop.borrow() {
                     break;
                 }
@@ -670,20 +654,27 @@ impl<R: ActionRunner> Listener<R> {
         }
         for p in &self.triggers {
             let span = tracing::info_span!("trigger", name = %p.trigger.name, source = p.trigger.source.kind());
-            let (store, p1, s1) = (self.store.clone(), p.clone(), stop.clone());
+            let (store, p1, mut s1) = (self.store.clone(), p.clone(), stop.clone());
             let src = async move {
-                let r = match p1.trigger.source {
-                    Source::Interval { .. } | Source::Cron { .. } => {
-                        timer_loop(store, p1, s1).await
+                loop {
+                    let (store, p1, s2) = (store.clone(), p1.clone(), s1.clone());
+                    let r = match p1.trigger.source {
+                        Source::Interval { .. } | Source::Cron { .. } => {
+                            timer_loop(store, p1, s2).await
+                        }
+                        Source::EvmBlocks(_) | Source::EvmLogs { .. } => {
+                            chain_loop(store, p1, s2).await
+                        }
+                        Source::HttpPoll { .. } => poll_loop(store, p1, s2).await,
+                        Source::Webhook { .. } => Ok(()),
+                    };
+                    let Err(e) = r else { return };
+                    // The database failed: start the source again from its
+                    // stored cursor.
+                    tracing::error!(error = %e, "the source failed; starting it again in 1 s");
+                    if sleep_or_stop(Duration::from_secs(1), &mut s1).await {
+                        return;
                     }
-                    Source::EvmBlocks(_) | Source::EvmLogs { .. } => {
-                        chain_loop(store, p1, s1).await
-                    }
-                    Source::HttpPoll { .. } => poll_loop(store, p1, s1).await,
-                    Source::Webhook { .. } => Ok(()),
-                };
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "the source stopped");
                 }
             };
             tasks.spawn(src.instrument(span.clone()));
@@ -704,5 +695,268 @@ impl<R: ActionRunner> Listener<R> {
             tasks.shutdown().await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::runner::RunOutput;
+    use crate::store::EventState;
+
+    /// Answers runs from a script, in order, and remembers what it was asked.
+    #[derive(Default)]
+    struct Scripted {
+        answers: Mutex<VecDeque<Result<RunOutput, RunError>>>,
+        runs: Mutex<Vec<ActionRun>>,
+    }
+
+    impl Scripted {
+        fn new(answers: Vec<Result<RunOutput, RunError>>) -> Scripted {
+            Scripted {
+                answers: Mutex::new(answers.into()),
+                runs: Mutex::default(),
+            }
+        }
+
+        fn request_ids(&self) -> Vec<String> {
+            self.runs
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|r| r.request_id.clone())
+                .collect()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ActionRunner for Scripted {
+        async fn run(&self, run: &ActionRun) -> Result<RunOutput, RunError> {
+            self.runs.lock().unwrap().push(run.clone());
+            self.answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or_else(|| Err(RunError::Failed("no scripted answer".into())))
+        }
+    }
+
+    const KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+
+    fn prepared(params: &str, retry: &str, source: &str) -> Prepared {
+        let text = format!(
+            "network = \"n.json\"\nprivate_key = \"{KEY}\"\n[webhook]\nlisten = \"127.0.0.1:0\"\n[[trigger]]\nname = \"t\"\naction.cid = \"QmSYPYqkkDz7ZpUdrWhMnVe2WcpNMxoQZkrUchPzWAxPTR\"\n{params}\n{retry}\n[trigger.source]\n{source}\n"
+        );
+        let c = Config::parse(&text, Path::new("/"), Path::new("/x.db")).unwrap();
+        Prepared::new(c.triggers[0].clone()).unwrap()
+    }
+
+    fn interval_trigger(params: &str, retry: &str) -> Prepared {
+        prepared(params, retry, "type = \"interval\"\nevery = \"1h\"")
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("l.db")).unwrap();
+        (dir, s)
+    }
+
+    fn ok(r: &str) -> Result<RunOutput, RunError> {
+        Ok(RunOutput { response: r.into() })
+    }
+
+    fn event(key: &str, payload: Value) -> NewEvent {
+        NewEvent {
+            key: key.into(),
+            payload,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_that_keeps_failing_is_retried_with_new_request_ids_then_dead_lettered() {
+        let (_d, s) = store();
+        let p = interval_trigger(
+            "",
+            "retry = { max_attempts = 3, initial_backoff = \"5ms\", max_backoff = \"5ms\" }",
+        );
+        s.record("t", &[event("e", json!({}))], None, now_ms())
+            .unwrap();
+        let r = Scripted::new(vec![
+            Err(RunError::Failed("one".into())),
+            Err(RunError::Failed("two".into())),
+            Err(RunError::Failed("three".into())),
+        ]);
+        let mut steps = Vec::new();
+        while steps.len() < 3 {
+            match deliver_next(&s, &r, &p).await.unwrap() {
+                Step::Idle => tokio::time::sleep(Duration::from_millis(2)).await,
+                other => steps.push(other),
+            }
+        }
+        assert_eq!(
+            steps,
+            vec![
+                Step::Retrying("one".into()),
+                Step::Retrying("two".into()),
+                Step::DeadLettered("three".into())
+            ]
+        );
+        let ids = r.request_ids();
+        assert_eq!(
+            ids,
+            (1..=3)
+                .map(|a| s.request_id("t", "e", a))
+                .collect::<Vec<_>>()
+        );
+        // Nothing more to do: the dead letter is not retried.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(deliver_next(&s, &r, &p).await.unwrap(), Step::Idle);
+        let (c, _) = s.counters("t").unwrap();
+        assert_eq!((c.runs_failed, c.dead_letter_count, c.pending), (3, 1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_retry_waits_for_its_backoff() {
+        let (_d, s) = store();
+        let p = interval_trigger(
+            "",
+            "retry = { initial_backoff = \"1h\", max_backoff = \"2h\" }",
+        );
+        s.record("t", &[event("e", json!({}))], None, now_ms())
+            .unwrap();
+        let r = Scripted::new(vec![Err(RunError::Failed("x".into())), ok("late")]);
+        assert_eq!(
+            deliver_next(&s, &r, &p).await.unwrap(),
+            Step::Retrying("x".into())
+        );
+        assert_eq!(deliver_next(&s, &r, &p).await.unwrap(), Step::Idle);
+        let wake = s.next_wakeup("t").unwrap().unwrap();
+        assert!(wake >= now_ms() + 3_500_000, "due in an hour: {wake}");
+    }
+
+    #[tokio::test]
+    async fn an_attempt_in_flight_at_a_stop_is_resent_with_its_request_id_and_a_replay_counts_as_delivered(
+    ) {
+        let (_d, s) = store();
+        let p = interval_trigger("", "");
+        s.record(
+            "t",
+            &[event("e", json!({})), event("f", json!({}))],
+            None,
+            1,
+        )
+        .unwrap();
+        // A previous process started attempt 1 of "e" and stopped.
+        let due = s.next_due("t", 1).unwrap().unwrap();
+        s.begin_attempt(due.seq, 1, &s.request_id("t", "e", 1))
+            .unwrap();
+        let r = Scripted::new(vec![
+            Err(RunError::AlreadyRun(s.request_id("t", "e", 1))),
+            ok("f ran"),
+        ]);
+        assert_eq!(
+            deliver_next(&s, &r, &p).await.unwrap(),
+            Step::DeliveredEarlier
+        );
+        assert_eq!(
+            deliver_next(&s, &r, &p).await.unwrap(),
+            Step::Delivered("f ran".into())
+        );
+        assert_eq!(
+            r.request_ids(),
+            vec![s.request_id("t", "e", 1), s.request_id("t", "f", 1)],
+            "the in-flight attempt keeps its request id"
+        );
+        let delivered = s.events("t", Some(EventState::Delivered), 10).unwrap();
+        assert_eq!(delivered.len(), 2);
+        let e = delivered.iter().find(|x| x.key == "e").unwrap();
+        assert_eq!((e.attempts, e.response.as_deref()), (1, None));
+    }
+
+    #[tokio::test]
+    async fn params_are_rendered_from_the_event_and_an_unfillable_template_dead_letters_without_running(
+    ) {
+        let (_d, s) = store();
+        let p = interval_trigger(
+            "params = { n = \"{{event.block.number}}\", id = \"{{eventId}}\" }",
+            "",
+        );
+        s.record(
+            "t",
+            &[
+                event("good", json!({"block": {"number": 7}})),
+                event("bad", json!({"log": {}})),
+            ],
+            None,
+            1,
+        )
+        .unwrap();
+        let r = Scripted::new(vec![ok("7")]);
+        assert_eq!(
+            deliver_next(&s, &r, &p).await.unwrap(),
+            Step::Delivered("7".into())
+        );
+        assert_eq!(
+            r.runs.lock().unwrap()[0].params,
+            json!({"n": 7, "id": "good"})
+        );
+        match deliver_next(&s, &r, &p).await.unwrap() {
+            Step::DeadLettered(m) => assert!(m.contains("{{event.block.number}}"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.runs.lock().unwrap().len(), 1, "the bad event never ran");
+    }
+
+    #[test]
+    fn a_webhook_is_recorded_only_with_the_right_signature_and_once_per_event_id() {
+        let (_d, s) = store();
+        let p = prepared(
+            "",
+            "",
+            "type = \"webhook\"\npath = \"/h\"\nsecret = \"sekrit\"",
+        );
+        let body = br#"{"x": 1}"#;
+        let headers = |sig: Option<&str>, id: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(sig) = sig {
+                h.insert(SIGNATURE_HEADER, sig.parse().unwrap());
+            }
+            if let Some(id) = id {
+                h.insert(EVENT_ID_HEADER, id.parse().unwrap());
+            }
+            h
+        };
+        let good = signature::sign(b"sekrit", body);
+        let bad = signature::sign(b"guess", body);
+        for h in [headers(Some(&bad), Some("1")), headers(None, Some("1"))] {
+            let r = accept_webhook(&s, &p, &h, body);
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(s.counters("t").unwrap().0.events_seen, 0);
+        let h = headers(Some(&good), Some("1"));
+        assert_eq!(
+            accept_webhook(&s, &p, &h, body).status(),
+            StatusCode::ACCEPTED
+        );
+        assert_eq!(
+            accept_webhook(&s, &p, &h, body).status(),
+            StatusCode::ACCEPTED
+        );
+        // Without an id, each delivery is its own event.
+        let h = headers(Some(&good), None);
+        assert_eq!(
+            accept_webhook(&s, &p, &h, body).status(),
+            StatusCode::ACCEPTED
+        );
+        let (c, _) = s.counters("t").unwrap();
+        assert_eq!((c.events_seen, c.duplicates), (2, 1));
+        let e = s.events("t", None, 10).unwrap();
+        assert!(e
+            .iter()
+            .any(|x| x.key == "hook-1" && x.payload["body"] == json!({"x": 1})));
     }
 }

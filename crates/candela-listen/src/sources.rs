@@ -22,6 +22,35 @@ pub enum SourceError {
     /// The polled URL failed or answered something unusable.
     #[error("{0}")]
     Http(String),
+    /// What was read could not be recorded.
+    #[error("recording what was read: {0}")]
+    Record(String),
+}
+
+impl From<crate::store::StoreError> for SourceError {
+    fn from(e: crate::store::StoreError) -> Self {
+        SourceError::Record(e.to_string())
+    }
+}
+
+/// How far a chain source has read: every block below `nextBlock` is
+/// recorded; `lastLog` is the position `[block, logIndex]` of the last log
+/// recorded (log sources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainCursor {
+    /// The next block to read.
+    pub next_block: u64,
+    /// The last log recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_log: Option<(u64, u64)>,
+}
+
+impl ChainCursor {
+    /// As stored.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
 }
 
 /// Most blocks turned into events in one poll (the rest wait for the next).
@@ -327,6 +356,21 @@ mod tests {
             next_range(u64::MAX - 1, u64::MAX, 0, 10),
             Some((u64::MAX - 1, u64::MAX))
         );
+    }
+
+    #[test]
+    fn a_chain_cursor_is_stored_as_next_block_and_last_log() {
+        let c = ChainCursor {
+            next_block: 9,
+            last_log: Some((8, 2)),
+        };
+        assert_eq!(c.to_json(), json!({"nextBlock": 9, "lastLog": [8, 2]}));
+        assert_eq!(
+            serde_json::from_value::<ChainCursor>(c.to_json()).unwrap(),
+            c
+        );
+        let fresh: ChainCursor = serde_json::from_value(json!({"nextBlock": 3})).unwrap();
+        assert_eq!(fresh.last_log, None);
     }
 
     #[test]
