@@ -27,8 +27,8 @@ enum ListenCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Put a trigger's dead letters back in the queue (the running
-    /// listener picks them up within its next wait).
+    /// Put a trigger's dead letters back in the queue, each with a fresh
+    /// set of attempts (a running listener picks them up within 5 s).
     Requeue {
         /// The trigger.
         #[arg(long)]

@@ -146,6 +146,26 @@ impl ListenProc {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM: a clean stop; the exit status once it exits.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on a process this test started; no memory effects.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "listener ignored SIGTERM: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -469,6 +489,9 @@ async fn webhook_with_the_right_hmac_runs_the_action_and_a_wrong_or_missing_one_
     );
     let hits = s.assert_each_event_ran_once_per_node();
     assert_eq!(hits.keys().collect::<Vec<_>>(), vec!["hook-e1"]);
+    // SIGTERM stops it cleanly.
+    let mut proc = proc;
+    assert!(proc.terminate().success(), "{}", proc.log());
     assert_eq!(hits["hook-e1"], vec!["A-17"; NODES]);
 }
 
@@ -818,7 +841,6 @@ async fn a_failing_action_is_retried_with_backoff_then_shown_as_a_dead_letter_by
         )
         .await;
     let took = started.elapsed();
-    drop(proc);
     // Three attempts, waiting 300 ms then 600 ms between them.
     assert!(
         took >= Duration::from_millis(900),
@@ -848,4 +870,33 @@ async fn a_failing_action_is_retried_with_backoff_then_shown_as_a_dead_letter_by
         "{text}"
     );
     assert!(text.contains("runs failed 3"), "{text}");
+    // `listen requeue` gives it a fresh retry budget; the running listener
+    // tries three more times (attempts 4 to 6) and it is a dead letter again.
+    let out = Command::new(BIN)
+        .args(["listen", "requeue", "--trigger", "doomed", "--config"])
+        .arg(s.config_path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    let st = s
+        .wait_status(
+            "doomed",
+            "a second dead letter",
+            Duration::from_secs(60),
+            Some(&proc),
+            |v| n(v, "runsFailed") == 6 && n(v, "deadLetterCount") == 1,
+        )
+        .await;
+    drop(proc);
+    let dead = &st["deadLetters"][0];
+    assert_eq!(dead["attempts"], 6);
+    assert!(
+        dead["requestId"].as_str().unwrap().ends_with("-6"),
+        "{dead}"
+    );
 }

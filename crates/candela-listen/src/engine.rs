@@ -24,6 +24,9 @@ use crate::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER};
 use crate::sources::{self, Chain, ChainCursor, SourceError, MAX_BLOCKS_PER_POLL};
 use crate::store::{NewEvent, Store, StoreError};
 
+/// The longest an idle delivery task waits before looking at the queue.
+pub const IDLE_RECHECK: Duration = Duration::from_secs(5);
+
 /// Largest webhook body accepted.
 pub const MAX_WEBHOOK_BODY: usize = 1 << 20;
 
@@ -196,7 +199,9 @@ pub async fn deliver_next<R: ActionRunner + ?Sized>(
         let decision = if permanent {
             AfterFailure::DeadLetter
         } else {
-            p.trigger.retry.after_failure(attempt)
+            p.trigger
+                .retry
+                .after_failure(attempt.saturating_sub(ev.retry_base))
         };
         match decision {
             AfterFailure::RetryIn(d) => {
@@ -272,9 +277,11 @@ async fn delivery_loop<R: ActionRunner + ?Sized>(
         }
         match deliver_next(&store, runner.as_ref(), &p).await {
             Ok(Step::Idle) => {
+                // Look again at least every IDLE_RECHECK: another process
+                // (`listen requeue`) may have changed the queue.
                 let wake = match store.next_wakeup(p.name()) {
-                    Ok(Some(t)) => ms_until(t),
-                    Ok(None) => Duration::from_secs(3600),
+                    Ok(Some(t)) => ms_until(t).min(IDLE_RECHECK),
+                    Ok(None) => IDLE_RECHECK,
                     Err(e) => {
                         tracing::error!(error = %e, "reading the next retry time");
                         Duration::from_secs(1)
@@ -817,6 +824,27 @@ mod tests {
         assert_eq!(deliver_next(&s, &r, &p).await.unwrap(), Step::Idle);
         let (c, _) = s.counters("t").unwrap();
         assert_eq!((c.runs_failed, c.dead_letter_count, c.pending), (3, 1, 0));
+        // Requeued, it gets three more attempts, numbered on (new request ids).
+        s.requeue_dead("t", now_ms()).unwrap();
+        let r2 = Scripted::new(vec![
+            Err(RunError::Failed("four".into())),
+            Err(RunError::Failed("five".into())),
+            ok("six"),
+        ]);
+        let mut steps = Vec::new();
+        while steps.len() < 3 {
+            match deliver_next(&s, &r2, &p).await.unwrap() {
+                Step::Idle => tokio::time::sleep(Duration::from_millis(2)).await,
+                other => steps.push(other),
+            }
+        }
+        assert_eq!(steps[2], Step::Delivered("six".into()));
+        assert_eq!(
+            r2.request_ids(),
+            (4..=6)
+                .map(|a| s.request_id("t", "e", a))
+                .collect::<Vec<_>>()
+        );
     }
 
     #[tokio::test]

@@ -55,6 +55,10 @@ pub struct DueEvent {
     pub payload: Value,
     /// Attempts already started.
     pub attempts: u32,
+    /// Attempts made before the event was last requeued from the dead
+    /// letters: the retry budget counts from here (attempt numbers, and so
+    /// request ids, never repeat).
+    pub retry_base: u32,
     /// True when the last attempt was started but never recorded (the
     /// listener stopped while it ran): it must be sent again with the same
     /// request id, not a new one.
@@ -155,6 +159,7 @@ CREATE TABLE IF NOT EXISTS events (
     payload TEXT NOT NULL,
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    retry_base INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     request_id TEXT,
     response TEXT,
@@ -331,7 +336,7 @@ impl Store {
         let row = self
             .lock()
             .query_row(
-                "SELECT seq, event_key, payload, attempts, state, request_id FROM events
+                "SELECT seq, event_key, payload, attempts, state, request_id, retry_base FROM events
                  WHERE trigger = ?1 AND (state = 'running' OR (state = 'pending' AND next_attempt_at <= ?2))
                  ORDER BY state = 'running' DESC, seq LIMIT 1",
                 params![trigger, now],
@@ -343,11 +348,12 @@ impl Store {
                         r.get::<_, u32>(3)?,
                         r.get::<_, String>(4)?,
                         r.get::<_, Option<String>>(5)?,
+                        r.get::<_, u32>(6)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((seq, key, payload, attempts, state, request_id)) = row else {
+        let Some((seq, key, payload, attempts, state, request_id, retry_base)) = row else {
             return Ok(None);
         };
         let in_flight = state == "running";
@@ -356,6 +362,7 @@ impl Store {
             key,
             payload: serde_json::from_str(&payload)?,
             attempts,
+            retry_base,
             in_flight,
             request_id: if in_flight { request_id } else { None },
         }))
@@ -542,11 +549,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Put the trigger's dead letters back in the queue with a fresh set of
-    /// attempts; returns how many.
+    /// Put the trigger's dead letters back in the queue with a fresh retry
+    /// budget (attempt numbers go on from where they were, so no request id
+    /// is reused); returns how many.
     pub fn requeue_dead(&self, trigger: &str, now: i64) -> Result<u64, StoreError> {
         let n = self.lock().execute(
-            "UPDATE events SET state = 'pending', next_attempt_at = ?2, finished_at = NULL
+            "UPDATE events SET state = 'pending', next_attempt_at = ?2, finished_at = NULL, retry_base = attempts
              WHERE trigger = ?1 AND state = 'dead'",
             params![trigger, now],
         )?;
@@ -655,9 +663,10 @@ mod tests {
         assert_eq!(delivered[0].response.as_deref(), Some("ok"));
         // Requeued dead letters are due again.
         assert_eq!(s.requeue_dead("t", 700).unwrap(), 1);
+        let again = s.next_due("t", 700).unwrap().unwrap();
         assert_eq!(
-            s.next_due("t", 700).unwrap().map(|d| d.key),
-            Some("a".into())
+            (again.key.as_str(), again.attempts, again.retry_base),
+            ("a", 2, 2)
         );
     }
 
