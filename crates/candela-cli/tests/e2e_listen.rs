@@ -166,6 +166,19 @@ impl ListenProc {
         }
     }
 
+    /// Wait until the webhook server accepts connections.
+    async fn wait_port(&self, addr: SocketAddr) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "webhook server did not start: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -261,12 +274,12 @@ impl Setup {
     /// Wait until `pred` holds for the trigger's status.
     async fn wait_status(
         &self,
+        proc: &ListenProc,
         trigger: &str,
         what: &str,
-        timeout: Duration,
-        proc: Option<&ListenProc>,
         pred: impl Fn(&Value) -> bool,
     ) -> Value {
+        let timeout = Duration::from_secs(120);
         let deadline = Instant::now() + timeout;
         loop {
             if self.config_path().with_extension("db").exists() {
@@ -277,7 +290,7 @@ impl Setup {
                 if Instant::now() > deadline {
                     panic!(
                         "{trigger}: {what} not reached in {timeout:?}; status {s:#}\nlistener log:\n{}",
-                        proc.map(|p| p.log()).unwrap_or_default()
+                        proc.log()
                     );
                 }
             } else {
@@ -333,22 +346,14 @@ async fn interval_and_cron_triggers_fire_on_schedule_and_record_each_action_resu
     );
     let proc = s.listen();
     let interval = s
-        .wait_status(
-            "every-second",
-            "3 runs",
-            Duration::from_secs(90),
-            Some(&proc),
-            |v| n(v, "runsSucceeded") >= 3,
-        )
+        .wait_status(&proc, "every-second", "3 runs", |v| {
+            n(v, "runsSucceeded") >= 3
+        })
         .await;
     let cron = s
-        .wait_status(
-            "even-seconds",
-            "2 runs",
-            Duration::from_secs(90),
-            Some(&proc),
-            |v| n(v, "runsSucceeded") >= 2,
-        )
+        .wait_status(&proc, "even-seconds", "2 runs", |v| {
+            n(v, "runsSucceeded") >= 2
+        })
         .await;
     drop(proc);
     for st in [&interval, &cron] {
@@ -403,15 +408,7 @@ async fn webhook_with_the_right_hmac_runs_the_action_and_a_wrong_or_missing_one_
     let proc = s.listen();
     let url = format!("http://{addr}/hooks/orders");
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "webhook server did not start: {}",
-            proc.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    proc.wait_port(addr).await;
     let body = br#"{"order": "A-17"}"#.to_vec();
     let post = |sig: Option<String>, id: &str| {
         let mut req = http
@@ -457,13 +454,7 @@ async fn webhook_with_the_right_hmac_runs_the_action_and_a_wrong_or_missing_one_
     let answer: Value = ok.json().await.unwrap();
     assert_eq!(answer, json!({"eventId": "hook-e1", "duplicate": false}));
     let st = s
-        .wait_status(
-            "hook",
-            "delivery",
-            Duration::from_secs(60),
-            Some(&proc),
-            |v| n(v, "runsSucceeded") == 1,
-        )
+        .wait_status(&proc, "hook", "delivery", |v| n(v, "runsSucceeded") == 1)
         .await;
     eprintln!(
         "webhook accepted → action result recorded: {:?}",
@@ -604,13 +595,7 @@ async fn each_new_anvil_block_runs_the_action_once_with_its_number() {
     let proc = s.listen();
     // The first start begins after the head of that moment.
     let st = s
-        .wait_status(
-            "blocks",
-            "a cursor",
-            Duration::from_secs(60),
-            Some(&proc),
-            |v| !v["cursor"].is_null(),
-        )
+        .wait_status(&proc, "blocks", "a cursor", |v| !v["cursor"].is_null())
         .await;
     let first = n(&st["cursor"], "nextBlock");
     assert_eq!(first, chain.head().await + 1);
@@ -618,13 +603,9 @@ async fn each_new_anvil_block_runs_the_action_once_with_its_number() {
     let started = Instant::now();
     chain.mine(blocks).await;
     let st = s
-        .wait_status(
-            "blocks",
-            "every block",
-            Duration::from_secs(120),
-            Some(&proc),
-            |v| n(v, "runsSucceeded") == blocks,
-        )
+        .wait_status(&proc, "blocks", "every block", |v| {
+            n(v, "runsSucceeded") == blocks
+        })
         .await;
     let took = started.elapsed();
     eprintln!(
@@ -698,13 +679,9 @@ async fn erc20_transfer_logs_are_each_run_exactly_once_across_a_listener_crash()
         chain.mint(amount).await;
     }
     let st = s
-        .wait_status(
-            "transfers",
-            "all 10 runs",
-            Duration::from_secs(120),
-            Some(&proc),
-            |v| n(v, "runsSucceeded") == 10 && n(v, "pending") == 0,
-        )
+        .wait_status(&proc, "transfers", "all 10 runs", |v| {
+            n(v, "runsSucceeded") == 10 && n(v, "pending") == 0
+        })
         .await;
     let log = proc.log();
     drop(proc);
@@ -752,14 +729,8 @@ async fn http_poll_fires_only_when_the_watched_value_changes() {
     );
     let proc = s.listen();
     // The body changes at every poll (`served`), the price does not: no event.
-    s.wait_status(
-        "price",
-        "a baseline",
-        Duration::from_secs(60),
-        Some(&proc),
-        |v| !v["cursor"].is_null(),
-    )
-    .await;
+    s.wait_status(&proc, "price", "a baseline", |v| !v["cursor"].is_null())
+        .await;
     let polls = s.counter.polls.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
@@ -768,13 +739,9 @@ async fn http_poll_fires_only_when_the_watched_value_changes() {
     );
     assert_eq!(n(&s.status("price"), "eventsSeen"), 0);
     s.counter.price.store(2, Ordering::SeqCst);
-    s.wait_status(
-        "price",
-        "the first change run",
-        Duration::from_secs(60),
-        Some(&proc),
-        |v| n(v, "runsSucceeded") == 1,
-    )
+    s.wait_status(&proc, "price", "the first change run", |v| {
+        n(v, "runsSucceeded") == 1
+    })
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
@@ -784,13 +751,9 @@ async fn http_poll_fires_only_when_the_watched_value_changes() {
     );
     s.counter.price.store(3, Ordering::SeqCst);
     let st = s
-        .wait_status(
-            "price",
-            "the second change run",
-            Duration::from_secs(60),
-            Some(&proc),
-            |v| n(v, "runsSucceeded") == 2,
-        )
+        .wait_status(&proc, "price", "the second change run", |v| {
+            n(v, "runsSucceeded") == 2
+        })
         .await;
     drop(proc);
     assert_eq!(n(&st, "eventsSeen"), 2);
@@ -811,15 +774,7 @@ async fn a_failing_action_is_retried_with_backoff_then_shown_as_a_dead_letter_by
         "[[trigger]]\nname = \"doomed\"\naction.file = \"fail.js\"\nparams = { id = \"{{eventId}}\" }\nretry = { max_attempts = 3, initial_backoff = \"300ms\", multiplier = 2.0 }\n[trigger.source]\ntype = \"webhook\"\npath = \"/doomed\"\nsecret = \"inline-secret\"\n",
     );
     let proc = s.listen();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "webhook server did not start: {}",
-            proc.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    proc.wait_port(addr).await;
     let body = b"{}";
     let resp = reqwest::Client::new()
         .post(format!("http://{addr}/doomed"))
@@ -832,13 +787,9 @@ async fn a_failing_action_is_retried_with_backoff_then_shown_as_a_dead_letter_by
     assert_eq!(resp.status(), 202);
     let started = Instant::now();
     let st = s
-        .wait_status(
-            "doomed",
-            "a dead letter",
-            Duration::from_secs(120),
-            Some(&proc),
-            |v| n(v, "deadLetterCount") == 1,
-        )
+        .wait_status(&proc, "doomed", "a dead letter", |v| {
+            n(v, "deadLetterCount") == 1
+        })
         .await;
     let took = started.elapsed();
     // Three attempts, waiting 300 ms then 600 ms between them.
@@ -884,13 +835,9 @@ async fn a_failing_action_is_retried_with_backoff_then_shown_as_a_dead_letter_by
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
     let st = s
-        .wait_status(
-            "doomed",
-            "a second dead letter",
-            Duration::from_secs(60),
-            Some(&proc),
-            |v| n(v, "runsFailed") == 6 && n(v, "deadLetterCount") == 1,
-        )
+        .wait_status(&proc, "doomed", "a second dead letter", |v| {
+            n(v, "runsFailed") == 6 && n(v, "deadLetterCount") == 1
+        })
         .await;
     drop(proc);
     let dead = &st["deadLetters"][0];
