@@ -161,8 +161,8 @@ pub enum Step {
     Idle,
     /// The action ran; its response.
     Delivered(String),
-    /// An attempt sent before a stop had reached the nodes; recorded as
-    /// delivered, its response unknown.
+    /// An attempt sent before a stop had reached the nodes (some or all);
+    /// recorded as delivered, its response unknown, never sent again.
     DeliveredEarlier,
     /// The attempt failed and will be retried.
     Retrying(String),
@@ -236,9 +236,9 @@ pub async fn deliver_next<R: ActionRunner + ?Sized>(
             tracing::info!(event = %ev.key, attempt, request_id = %request_id, ms = started.elapsed().as_millis() as u64, "action ran");
             Ok(Step::Delivered(out.response))
         }
-        Err(RunError::AlreadyRun(_)) => {
+        Err(RunError::AlreadyRun(detail)) => {
             store.succeed(ev.seq, None, now_ms())?;
-            tracing::info!(event = %ev.key, attempt, request_id = %request_id, "the nodes had already run this attempt (before a stop); recorded as delivered, response unknown");
+            tracing::info!(event = %ev.key, attempt, request_id = %request_id, %detail, "the nodes had already run this attempt (before a stop); recorded as delivered, response unknown, not sent again");
             Ok(Step::DeliveredEarlier)
         }
         Err(RunError::Failed(e)) => fail(e, false),

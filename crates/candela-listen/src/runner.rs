@@ -33,9 +33,11 @@ pub struct RunOutput {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
-    /// The nodes had already seen this request id: the attempt reached them
-    /// before (the listener stopped before it could record the answer).
-    #[error("the nodes already ran request {0}")]
+    /// Nodes had already seen this request id: the attempt reached the
+    /// network before (the listener stopped before it could record the
+    /// answer). It must not be sent again. The text says what each node
+    /// answered to the resend.
+    #[error("the attempt had already reached the nodes: {0}")]
     AlreadyRun(String),
     /// Anything else: the action threw, too few nodes agreed, the network
     /// was unreachable.
@@ -66,16 +68,14 @@ impl ClientRunner {
 /// The error code a node answers for a request id it has already seen.
 const REPLAYED: &str = "NodeRequestReplayed";
 
-/// True when at least `threshold` nodes refused the run as a replay of a
-/// request id they had already run.
-fn replayed_by_threshold(err: &ClientError, threshold: usize) -> bool {
+/// True when any node refused the run as a replay of a request id it had
+/// already seen: this attempt reached the network before (a resend after a
+/// stop). Nodes that had not received it ran it just now, so every node has
+/// run it at most once, and sending it again would break that.
+fn replayed(err: &ClientError) -> bool {
     match err {
         ClientError::ActionFailed { faults, .. } => {
-            faults
-                .iter()
-                .filter(|f| f.reason.contains(REPLAYED))
-                .count()
-                >= threshold
+            faults.iter().any(|f| f.reason.contains(REPLAYED))
         }
         _ => false,
     }
@@ -98,9 +98,7 @@ impl ActionRunner for ClientRunner {
             Ok(out) => Ok(RunOutput {
                 response: out.response,
             }),
-            Err(e) if replayed_by_threshold(&e, self.client.network().threshold) => {
-                Err(RunError::AlreadyRun(run.request_id.clone()))
-            }
+            Err(e) if replayed(&e) => Err(RunError::AlreadyRun(e.to_string())),
             Err(e) => Err(RunError::Failed(e.to_string())),
         }
     }
@@ -121,29 +119,23 @@ mod tests {
     }
 
     #[test]
-    fn a_replay_refused_by_a_threshold_of_nodes_means_already_run() {
+    fn a_replay_refused_by_any_node_means_the_attempt_reached_the_network() {
         let replay = "409 NodeRequestReplayed: request id x was already used";
         let err = |faults| ClientError::ActionFailed {
-            needed: 2,
-            agreed: 0,
+            needed: 3,
+            agreed: 1,
             faults,
         };
-        assert!(replayed_by_threshold(
-            &err(vec![
-                fault(0, replay),
-                fault(1, replay),
-                fault(2, "timed out")
-            ]),
-            2
-        ));
-        assert!(!replayed_by_threshold(
-            &err(vec![
-                fault(0, replay),
-                fault(1, "500 boom"),
-                fault(2, "timed out")
-            ]),
-            2
-        ));
-        assert!(!replayed_by_threshold(&ClientError::Input("x".into()), 1));
+        // Two nodes had it; the third ran it on the resend.
+        assert!(replayed(&err(vec![
+            fault(0, replay),
+            fault(1, "response not agreed by enough nodes"),
+            fault(2, replay)
+        ])));
+        assert!(!replayed(&err(vec![
+            fault(0, "500 boom"),
+            fault(2, "timed out")
+        ])));
+        assert!(!replayed(&ClientError::Input("x".into())));
     }
 }
