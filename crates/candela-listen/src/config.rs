@@ -52,13 +52,23 @@ fn trigger_err(trigger: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A secret given inline or by the name of an environment variable.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A secret given inline or by the name of an environment variable. Its
+/// `Debug` form never shows an inline value.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Secret {
     /// The value itself, written in the file.
     Inline(String),
     /// The name of the environment variable that holds it.
     Env(String),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Inline(_) => f.write_str("Secret::Inline(<redacted>)"),
+            Secret::Env(name) => write!(f, "Secret::Env({name:?})"),
+        }
+    }
 }
 
 impl Secret {
@@ -864,6 +874,19 @@ mod tests {
             ]
         );
         assert_eq!(c.database, PathBuf::from("/cfg/listener.db"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_an_inline_secret() {
+        let text = one("type = \"webhook\"\npath = \"/h\"\nsecret = \"hunter2\"")
+            .replace("private_key_env = \"KEY\"", "private_key = \"0xdeadbeef\"");
+        let c = parse(&text).unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("deadbeef"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"));
     }
 
     #[test]
