@@ -517,8 +517,11 @@ async fn poll_loop(
             Ok(value) => {
                 let cursor = store.cursor(p.name())?;
                 let seen = sources::observe(url, cursor.as_ref(), value, *fire_on_first);
-                let events: Vec<NewEvent> = seen.event.into_iter().collect();
-                record(&store, &p, &events, &seen.cursor)?;
+                // An unchanged value leaves the cursor as it is: no write.
+                if seen.event.is_some() || cursor.is_none() {
+                    let events: Vec<NewEvent> = seen.event.into_iter().collect();
+                    record(&store, &p, &events, &seen.cursor)?;
+                }
             }
             Err(e) => source_failed(&store, &p, &e),
         }
