@@ -5,6 +5,7 @@ mod bench;
 mod chain;
 mod devnet;
 mod encrypt;
+mod listen;
 mod pkp;
 mod project;
 
@@ -68,6 +69,9 @@ enum Command {
     /// Action projects: init, new, build, watch, test.
     #[command(flatten)]
     Project(project::ProjectCommand),
+    /// Run actions when events happen (cron, intervals, webhooks, EVM
+    /// blocks and logs, polled URLs); `listen status` shows each trigger.
+    Listen(listen::ListenArgs),
 }
 
 fn init_tracing(default: &str) {
@@ -123,5 +127,6 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("warn");
             bench::run(cmd).await
         }
+        Command::Listen(args) => listen::run(args).await,
     }
 }
