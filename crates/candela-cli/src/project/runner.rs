@@ -78,6 +78,7 @@ async fn network(project: &Project) -> anyhow::Result<Network> {
         rate_limit_per_minute: 10_000,
         max_concurrent_actions: 64,
         quiet: false,
+        misbehave: Vec::new(),
     };
     let devnet = devnet::start(&args).await.context(
         "starting a devnet for the tests failed; set [network] network_json in candela.toml \
