@@ -32,6 +32,13 @@ fuzz_target!(|data: &[u8]| {
             algo: Some("ed25519".into()),
         };
         let _ = auth.verify_with(&policy, now);
-        let _ = verify_request_auth(&auth, Ability::LitActionExecution, "Qm", "http://127.0.0.1:1", &policy, now);
+        let _ = verify_request_auth(
+            &auth,
+            Ability::LitActionExecution,
+            "Qm",
+            "http://127.0.0.1:1",
+            &policy,
+            now,
+        );
     }
 });

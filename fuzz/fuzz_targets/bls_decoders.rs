@@ -13,12 +13,22 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.to_bytes(), k.to_bytes());
     }
     if let Ok(s) = BlsPublicKeySet::from_bytes(data) {
-        assert_eq!(BlsPublicKeySet::from_bytes(&s.to_bytes()).map(|t| t.to_bytes()).ok(), Some(s.to_bytes()));
+        assert_eq!(
+            BlsPublicKeySet::from_bytes(&s.to_bytes())
+                .map(|t| t.to_bytes())
+                .ok(),
+            Some(s.to_bytes())
+        );
     }
     let _ = candela_bls::hybrid::check_identity(data, b"lit-accesscontrolcondition://x/y");
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(s) = BlsSignatureShare::from_hex(text) {
-            assert_eq!(BlsSignatureShare::from_hex(&s.to_hex()).ok().map(|t| t.to_bytes()), Some(s.to_bytes()));
+            assert_eq!(
+                BlsSignatureShare::from_hex(&s.to_hex())
+                    .ok()
+                    .map(|t| t.to_bytes()),
+                Some(s.to_bytes())
+            );
         }
         let _ = BlsSignature::from_hex(text);
     }

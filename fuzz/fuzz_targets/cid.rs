@@ -7,7 +7,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(mh) = candela_cid::parse_cid_v0(text) {
-            assert_eq!(candela_cid::multihash_to_cid_v0(&mh).ok().as_deref(), Some(text));
+            assert_eq!(
+                candela_cid::multihash_to_cid_v0(&mh).ok().as_deref(),
+                Some(text)
+            );
         }
         let _ = candela_cid::verify(b"", text);
     }

@@ -16,6 +16,9 @@ fuzz_target!(|data: &[u8]| {
         let canonical = c.canonical_json();
         let hash = c.hash();
         let _ = candela_conditions::identity(&hash, &[0u8; 32]);
-        assert!(serde_json::from_str::<serde_json::Value>(&canonical).is_ok(), "canonical JSON is JSON: {canonical}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&canonical).is_ok(),
+            "canonical JSON is JSON: {canonical}"
+        );
     }
 });

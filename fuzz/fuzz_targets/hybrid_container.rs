@@ -22,11 +22,21 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let shares = candela_bls::sim::dkg(3, 2).expect("dkg");
         let set = shares.values().next().expect("a share").public_set();
-        let sig: Vec<_> = shares.values().take(2).map(|s| s.sign_share(ID).expect("share")).collect();
+        let sig: Vec<_> = shares
+            .values()
+            .take(2)
+            .map(|s| s.sign_share(ID).expect("share"))
+            .collect();
         let key = candela_bls::combine(&sig).expect("combine");
         let plaintext: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
-        let container = candela_bls::hybrid::encrypt_bytes(&set.public_key, ID, &plaintext).expect("encrypt");
-        Fixture { public_key: set.public_key, key, container, plaintext }
+        let container =
+            candela_bls::hybrid::encrypt_bytes(&set.public_key, ID, &plaintext).expect("encrypt");
+        Fixture {
+            public_key: set.public_key,
+            key,
+            container,
+            plaintext,
+        }
     })
 }
 
@@ -51,7 +61,18 @@ fuzz_target!(|data: &[u8]| {
         _ => c.splice(pos..pos, rest.iter().copied()).for_each(drop),
     }
     let mut out = Vec::new();
-    if candela_bls::hybrid::decrypt_stream_with_key(&f.public_key, ID, &f.key, c.as_slice(), &mut out).is_ok() {
-        assert_eq!(out, f.plaintext, "an altered container decrypted to other bytes");
+    if candela_bls::hybrid::decrypt_stream_with_key(
+        &f.public_key,
+        ID,
+        &f.key,
+        c.as_slice(),
+        &mut out,
+    )
+    .is_ok()
+    {
+        assert_eq!(
+            out, f.plaintext,
+            "an altered container decrypted to other bytes"
+        );
     }
 });

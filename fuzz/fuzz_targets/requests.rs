@@ -15,8 +15,16 @@ fn check_auth(auth: &AuthSig) {
         nonce_seed: Some("04".into()),
         bls_public_key: None,
     };
-    let now = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let _ = verify_request_auth(auth, Ability::PkpSigning, "1", "http://127.0.0.1:1", &policy, now);
+    let now = time::OffsetDateTime::from_unix_timestamp(1_700_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let _ = verify_request_auth(
+        auth,
+        Ability::PkpSigning,
+        "1",
+        "http://127.0.0.1:1",
+        &policy,
+        now,
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
