@@ -13,6 +13,9 @@ SECONDS_PER_TARGET="${1:-20}"
 # the fuzz build has its own target dir inside the worktree (fuzz/target)
 unset CARGO_TARGET_DIR
 export CARGO_INCREMENTAL=0
+# rustix 0.37 (pulled in through alloy) sees nightly's rustc_attrs in its
+# linux_raw backend and fails to build; its libc backend builds everywhere
+export RUSTFLAGS="${RUSTFLAGS:-} --cfg=rustix_use_libc"
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
