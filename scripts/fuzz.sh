@@ -21,7 +21,7 @@ rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly -
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
 targets="${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}"
-cargo +nightly fuzz build -O $targets 2>&1 | tail -n 3
+cargo +nightly fuzz build -O 2>&1 | tail -n 3
 for t in $targets; do
   mkdir -p "corpus/$t"
   echo "[fuzz] $t for ${SECONDS_PER_TARGET}s"
