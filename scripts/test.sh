@@ -30,3 +30,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+# Fuzz smoke run: every cargo-fuzz target of fuzz/ for a few seconds each
+# (7 targets; the instrumented build is the larger part of the time on a
+# 2-core machine). Longer runs: scripts/fuzz.sh 3600.
+bash scripts/fuzz.sh "${CANDELA_FUZZ_SECONDS:-8}"

@@ -67,6 +67,33 @@ pub fn body_limit(cfg: &ActionsConfig) -> usize {
     cfg.code_bytes.div_ceil(3) * 4 + 1024 * 1024
 }
 
+/// Largest `jsParams` of an execution, in bytes of JSON.
+pub const MAX_JS_PARAMS_BYTES: usize = 1024 * 1024;
+
+/// Refuse an execute body whose `jsParams` is larger than
+/// [`MAX_JS_PARAMS_BYTES`] (413), measured on the raw JSON before it is
+/// parsed into values. A body that does not parse is left to the parser to
+/// explain.
+pub fn check_js_params_size(body: &[u8]) -> Result<(), ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Peek<'a> {
+        #[serde(borrow, rename = "jsParams", default)]
+        js_params: Option<&'a serde_json::value::RawValue>,
+    }
+    if let Ok(Peek {
+        js_params: Some(raw),
+    }) = serde_json::from_slice::<Peek>(body)
+    {
+        let len = raw.get().len();
+        if len > MAX_JS_PARAMS_BYTES {
+            return Err(ApiError::too_large(format!(
+                "jsParams is {len} bytes of JSON; at most {MAX_JS_PARAMS_BYTES} bytes are accepted"
+            )));
+        }
+    }
+    Ok(())
+}
+
 // ---- mailbox ----
 
 /// The values of one key, by sender, with the time the first arrived.
@@ -1188,6 +1215,22 @@ mod tests {
             "NodeRequestTooLarge"
         );
         assert_eq!(decode_code(&big, 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn js_params_larger_than_the_limit_are_refused_before_parsing() {
+        let body = |n: usize| {
+            serde_json::to_vec(&serde_json::json!({"code": "", "jsParams": {"s": "a".repeat(n)}}))
+                .unwrap()
+        };
+        // {"s":"…"} is 8 bytes of JSON around the string
+        assert!(check_js_params_size(&body(MAX_JS_PARAMS_BYTES - 8)).is_ok());
+        let e = check_js_params_size(&body(MAX_JS_PARAMS_BYTES - 7)).unwrap_err();
+        assert_eq!(e.code, "NodeRequestTooLarge");
+        assert!(e.message.contains("jsParams"), "{}", e.message);
+        // no jsParams, or a body the parser will explain, pass through
+        assert!(check_js_params_size(br#"{"code": ""}"#).is_ok());
+        assert!(check_js_params_size(b"{not json").is_ok());
     }
 
     #[tokio::test]

@@ -181,15 +181,17 @@ async fn execute(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let limit = crate::actions::body_limit(&node.cfg.actions);
-    with_request(
-        node,
-        headers,
-        body,
-        limit,
-        |node, rid, req: ExecuteRequest| async move { node.execute(&rid, req).await },
-    )
-    .await
+    let corr = correlation(&headers);
+    let result = async {
+        let bytes = body_bytes(body, crate::actions::body_limit(&node.cfg.actions))?;
+        let rid = request_id(&headers)?;
+        // measured on the raw JSON, before it becomes values in memory
+        crate::actions::check_js_params_size(&bytes)?;
+        let req: ExecuteRequest = parse_json(&bytes)?;
+        node.execute(&rid, req).await
+    }
+    .await;
+    respond(result, corr)
 }
 
 async fn upload_action(
@@ -264,6 +266,18 @@ async fn peer_message(
 async fn not_found(headers: HeaderMap) -> Response {
     Answer(
         ApiError::not_found("NodeNotFound", "no such endpoint"),
+        correlation(&headers),
+    )
+    .into_response()
+}
+
+async fn method_not_allowed(headers: HeaderMap) -> Response {
+    Answer(
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "NodeMethodNotAllowed",
+            "this endpoint does not take this HTTP method (POST for /web/ requests, GET for status)",
+        ),
         correlation(&headers),
     )
     .into_response()
@@ -345,6 +359,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(actions)
         .merge(peer)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(node)
 }
 

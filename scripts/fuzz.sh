@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Run every cargo-fuzz target of fuzz/ for SECONDS each (default 20):
+#   scripts/fuzz.sh            # 20 s per target
+#   scripts/fuzz.sh 3600       # an hour per target
+#   FUZZ_TARGETS="cid auth" scripts/fuzz.sh 600
+# Installs the nightly toolchain and cargo-fuzz when missing. Corpora grow
+# in fuzz/corpus/<target>/ (only the committed seed-* files are tracked);
+# a crash leaves its input in fuzz/artifacts/<target>/ and fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+SECONDS_PER_TARGET="${1:-20}"
+
+# the fuzz build has its own target dir inside the worktree (fuzz/target)
+unset CARGO_TARGET_DIR
+export CARGO_INCREMENTAL=0
+# rustix 0.37 (pulled in through alloy) sees nightly's rustc_attrs in its
+# linux_raw backend and fails to build; its libc backend builds everywhere
+export RUSTFLAGS="${RUSTFLAGS:-} --cfg=rustix_use_libc"
+
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+targets="${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}"
+cargo +nightly fuzz build -O 2>&1 | tail -n 3
+for t in $targets; do
+  mkdir -p "corpus/$t"
+  echo "[fuzz] $t for ${SECONDS_PER_TARGET}s"
+  # -rss_limit_mb: the hybrid target keeps a 150 KB container; 2 GB is plenty
+  cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
+    -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=65536 \
+    -print_final_stats=1 2>&1 | grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec|ERROR|panicked|SUMMARY' || true
+  if ls "artifacts/$t"/crash-* >/dev/null 2>&1; then
+    echo "[fuzz] $t crashed: see fuzz/artifacts/$t/" >&2
+    exit 1
+  fi
+done
+# incremental build state only costs disk
+rm -rf target/*/release/incremental
