@@ -3,7 +3,10 @@
 #   scripts/fuzz.sh            # 20 s per target
 #   scripts/fuzz.sh 3600       # an hour per target
 #   FUZZ_TARGETS="cid auth" scripts/fuzz.sh 600
-# Installs the nightly toolchain and cargo-fuzz when missing. Corpora grow
+# Uses the machine's own toolchain (libFuzzer needs unstable rustc flags,
+# allowed with RUSTC_BOOTSTRAP=1; no sanitizer, as the stable toolchain ships
+# none) and installs cargo-fuzz when missing. With a nightly toolchain,
+# FUZZ_SANITIZER=address runs under AddressSanitizer. Corpora grow
 # in fuzz/corpus/<target>/ (only the committed seed-* files are tracked);
 # a crash leaves its input in fuzz/artifacts/<target>/ and fails the run.
 set -euo pipefail
@@ -17,16 +20,22 @@ export CARGO_INCREMENTAL=0
 # linux_raw backend and fails to build; its libc backend builds everywhere
 export RUSTFLAGS="${RUSTFLAGS:-} --cfg=rustix_use_libc"
 
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
-targets="${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}"
-cargo +nightly fuzz build -O 2>&1 | tail -n 3
+SANITIZER="${FUZZ_SANITIZER:-none}"
+if [ "$SANITIZER" = none ]; then
+  export RUSTC_BOOTSTRAP=1
+  fuzz() { cargo fuzz "$@"; }
+else
+  fuzz() { cargo +nightly fuzz "$@"; }
+fi
+targets="${FUZZ_TARGETS:-$(fuzz list)}"
+fuzz build -O -s "$SANITIZER" 2>&1 | tail -n 3
 for t in $targets; do
   mkdir -p "corpus/$t"
   echo "[fuzz] $t for ${SECONDS_PER_TARGET}s"
   # -rss_limit_mb: the hybrid target keeps a 150 KB container; 2 GB is plenty
-  cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
+  fuzz run -O -s "$SANITIZER" "$t" "corpus/$t" -- \
     -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 2>&1 | grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec|ERROR|panicked|SUMMARY' || true
   if ls "artifacts/$t"/crash-* >/dev/null 2>&1; then
