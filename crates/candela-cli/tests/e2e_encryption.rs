@@ -17,11 +17,7 @@ async fn data_decrypts_for_the_wallet_the_conditions_name_and_not_for_another() 
     let (reader, stranger) = (owner(), owner());
     let address =
         derive::checksum_address(&derive::eth_address(reader.verifying_key().as_affine()));
-    let conditions = json!({"accessControlConditions": [{
-        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
-        "parameters": [":userAddress"],
-        "returnValueTest": {"comparator": "=", "value": address}
-    }]});
+    let conditions = json!({"accessControlConditions": equals(":userAddress", &address)});
     let secret = b"the plans for the heist".repeat(1000);
     let enc = client.encrypt(&conditions, &secret).expect("encrypt");
     let plain = client
@@ -39,6 +35,38 @@ async fn data_decrypts_for_the_wallet_the_conditions_name_and_not_for_another() 
             .contains("NodeAccessControlConditionsReturnedNotAuthorized"),
         "{err}"
     );
+}
+
+/// One evmBasic condition: the substitution `param` (`:userAddress`,
+/// `:currentActionIpfsId`) equals `value`.
+fn equals(param: &str, value: &str) -> serde_json::Value {
+    json!([{
+        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
+        "parameters": [param],
+        "returnValueTest": {"comparator": "=", "value": value}
+    }])
+}
+
+/// Deploy an action and encrypt `secret` so that only it may decrypt;
+/// returns its CID, the ciphertext and the action's jsParams.
+async fn encrypted_for_action(
+    client: &candela_client::Client,
+    code: &str,
+    secret: &[u8],
+) -> (String, candela_client::Encrypted, serde_json::Value) {
+    let (cid, _) = client.deploy_action(code.as_bytes()).await.expect("deploy");
+    let enc = client
+        .encrypt(
+            &json!({"accessControlConditions": only_action(&cid)}),
+            secret,
+        )
+        .expect("encrypt");
+    let params = json!({
+        "accessControlConditions": enc.conditions["accessControlConditions"],
+        "ciphertext": enc.ciphertext,
+        "dataToEncryptHash": enc.data_to_encrypt_hash,
+    });
+    (cid, enc, params)
 }
 
 fn address_of(key: &k256::ecdsa::SigningKey) -> [u8; 20] {
@@ -136,11 +164,7 @@ async fn a_bad_decryption_share_is_named_and_left_out_and_too_few_valid_shares_s
     let net = TestNet::start(5, &["--misbehave", "1=bad-bls-share"]);
     let client = net.client();
     let reader = owner();
-    let conditions = json!({"accessControlConditions": [{
-        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
-        "parameters": [":userAddress"],
-        "returnValueTest": {"comparator": "=", "value": derive::checksum_address(&address_of(&reader))}
-    }]});
+    let conditions = json!({"accessControlConditions": equals(":userAddress", &derive::checksum_address(&address_of(&reader)))});
     let enc = client.encrypt(&conditions, b"attested").expect("encrypt");
     let auth = RequestAuth::Session(client.session(&reader));
     let got = client
@@ -192,11 +216,7 @@ async fn a_node_down_does_not_stop_decryption_and_bad_ciphertexts_and_conditions
     let net = TestNet::start(5, &[]);
     let client = net.client();
     let reader = owner();
-    let conditions = json!({"accessControlConditions": [{
-        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
-        "parameters": [":userAddress"],
-        "returnValueTest": {"comparator": "=", "value": derive::checksum_address(&address_of(&reader))}
-    }]});
+    let conditions = json!({"accessControlConditions": equals(":userAddress", &derive::checksum_address(&address_of(&reader)))});
     let secret = vec![7u8; 300_000];
     let enc = client.encrypt(&conditions, &secret).expect("encrypt");
     let auth = RequestAuth::Session(client.session(&reader));
@@ -225,11 +245,7 @@ async fn a_node_down_does_not_stop_decryption_and_bad_ciphertexts_and_conditions
 
     // the same ciphertext presented under other conditions: refused before any node is asked
     let mut swapped = enc.clone();
-    swapped.conditions = json!({"accessControlConditions": [{
-        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
-        "parameters": [":userAddress"],
-        "returnValueTest": {"comparator": "=", "value": "0x0000000000000000000000000000000000000001"}
-    }]}).as_object().unwrap().clone();
+    swapped.conditions = json!({"accessControlConditions": equals(":userAddress", "0x0000000000000000000000000000000000000001")}).as_object().unwrap().clone();
     let err = client
         .decrypt(&swapped, &auth)
         .await
@@ -280,11 +296,10 @@ fn the_cli_encrypts_and_decrypts_a_100_mib_file() {
     let net = TestNet::start(3, &[]);
     let reader = owner();
     let dir = net.path();
-    let conditions = json!([{
-        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
-        "parameters": [":userAddress"],
-        "returnValueTest": {"comparator": "=", "value": derive::checksum_address(&address_of(&reader))}
-    }]);
+    let conditions = equals(
+        ":userAddress",
+        &derive::checksum_address(&address_of(&reader)),
+    );
     std::fs::write(dir.join("conditions.json"), conditions.to_string()).unwrap();
     let mut data = vec![0u8; 100 << 20];
     for (i, chunk) in data.chunks_mut(4096).enumerate() {
@@ -374,11 +389,7 @@ fn the_cli_encrypts_and_decrypts_a_100_mib_file() {
 
 /// Conditions that hold only inside the action with CID `cid`.
 fn only_action(cid: &str) -> serde_json::Value {
-    json!([{
-        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
-        "parameters": [":currentActionIpfsId"],
-        "returnValueTest": {"comparator": "=", "value": cid}
-    }])
+    equals(":currentActionIpfsId", cid)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,21 +406,8 @@ async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_wh
   const plain = await Lit.Actions.decryptAndCombine({ accessControlConditions, ciphertext, dataToEncryptHash, authSig: null, chain: 'ethereum' });
   Lit.Actions.setResponse({ response: JSON.stringify({ ok, shout: plain.toUpperCase() }) });
 })();"#;
-    let (reader_cid, _) = client
-        .deploy_action(reader.as_bytes())
-        .await
-        .expect("deploy");
-    let enc = client
-        .encrypt(
-            &json!({"accessControlConditions": only_action(&reader_cid)}),
-            b"for the action only",
-        )
-        .expect("encrypt");
-    let params = json!({
-        "accessControlConditions": enc.conditions["accessControlConditions"],
-        "ciphertext": enc.ciphertext,
-        "dataToEncryptHash": enc.data_to_encrypt_hash,
-    });
+    let (reader_cid, enc, params) =
+        encrypted_for_action(&client, reader, b"for the action only").await;
     let out = client
         .execute(
             &ActionSource::IpfsId(reader_cid.clone()),
@@ -457,23 +455,11 @@ async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_wh
   const plain = await Lit.Actions.decryptToSingleNode({ accessControlConditions, ciphertext, dataToEncryptHash, authSig: null, chain: 'ethereum' });
   Lit.Actions.setResponse({ response: plain === null ? 'not here' : plain });
 })();"#;
-    let (single_cid, _) = client
-        .deploy_action(single.as_bytes())
-        .await
-        .expect("deploy");
-    let enc = client
-        .encrypt(
-            &json!({"accessControlConditions": only_action(&single_cid)}),
-            b"one node sees this",
-        )
-        .expect("encrypt");
+    let (single_cid, _, params) =
+        encrypted_for_action(&client, single, b"one node sees this").await;
     let body = candela_client::Client::execute_request(
         &ActionSource::IpfsId(single_cid),
-        Some(json!({
-            "accessControlConditions": enc.conditions["accessControlConditions"],
-            "ciphertext": enc.ciphertext,
-            "dataToEncryptHash": enc.data_to_encrypt_hash,
-        })),
+        Some(params),
         &client.wallet_auth(&caller, 600),
     );
     let answers = client
@@ -504,10 +490,7 @@ async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_wh
     JSON.stringify(await Lit.Actions.encrypt({ accessControlConditions: jsParams.conditions, to_encrypt: new TextEncoder().encode('sealed by an action') })));
   Lit.Actions.setResponse({ response: out });
 })();"#;
-    let conditions = json!([{
-        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
-        "parameters": [":userAddress"], "returnValueTest": {"comparator": "=", "value": address}
-    }]);
+    let conditions = equals(":userAddress", &address);
     let out = client
         .execute(
             &ActionSource::Code(writer.into()),

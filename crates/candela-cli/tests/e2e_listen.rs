@@ -16,13 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, Bytes, U256};
+use alloy::primitives::Address;
 use alloy::providers::{Provider, ProviderBuilder};
-use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol;
-use alloy::sol_types::{SolCall, SolValue};
+use candela_registry::anvil::test_tokens::TestTokens;
 use candela_registry::anvil::{dev_key, Anvil};
 use common::*;
 use hmac::Mac;
@@ -486,33 +483,13 @@ async fn webhook_with_the_right_hmac_runs_the_action_and_a_wrong_or_missing_one_
     assert_eq!(hits["hook-e1"], vec!["A-17"; NODES]);
 }
 
-sol! {
-    interface ITestERC20 {
-        function mint(address to, uint256 amount) external;
-    }
-}
-
 /// The Transfer(address,address,uint256) event's topic.
 const TRANSFER: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
-
-fn erc20_bytecode() -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts");
-    let path = dir.join("out/TestERC20.json");
-    if !path.exists() {
-        let status = Command::new("node")
-            .arg("scripts/build.mjs")
-            .current_dir(&dir)
-            .status()
-            .expect("node runs contracts/scripts/build.mjs (run `bash contracts/setup.sh`)");
-        assert!(status.success(), "contracts/scripts/build.mjs failed");
-    }
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    hex::decode(v["bytecode"].as_str().unwrap().trim_start_matches("0x")).unwrap()
-}
 
 /// A real anvil with a deployed TestERC20, and a way to mint.
 struct Token {
     anvil: Anvil,
+    tokens: TestTokens,
     address: Address,
 }
 
@@ -525,44 +502,23 @@ impl Token {
 
     async fn deploy() -> Token {
         let anvil = Anvil::start().expect("anvil starts");
-        let mut code = erc20_bytecode();
-        code.extend(("Test".to_string(), "TST".to_string()).abi_encode_params());
-        let provider = ProviderBuilder::new()
-            .wallet(PrivateKeySigner::from_signing_key(dev_key(0)))
-            .connect_http(anvil.url.parse().unwrap());
-        let receipt = provider
-            .send_transaction(TransactionRequest::default().with_deploy_code(Bytes::from(code)))
+        let tokens = TestTokens::deploy(&anvil.url)
             .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        let address = receipt.contract_address.unwrap();
-        Token { anvil, address }
+            .expect("test tokens deploy");
+        let address = tokens.erc20;
+        Token {
+            anvil,
+            tokens,
+            address,
+        }
     }
 
     /// Mint `amount` to a fixed holder (one Transfer log per call).
     async fn mint(&self, amount: u64) {
-        let data = ITestERC20::mintCall {
-            to: "0x70997970C51812dc3A010C7d01b50e0d17dC79C8"
-                .parse()
-                .unwrap(),
-            amount: U256::from(amount),
-        }
-        .abi_encode();
-        let receipt = self
-            .provider()
-            .send_transaction(
-                TransactionRequest::default()
-                    .with_to(self.address)
-                    .with_input(Bytes::from(data)),
-            )
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
+        let holder: Address = "0x70997970C51812dc3A010C7d01b50e0d17dC79C8"
+            .parse()
             .unwrap();
-        assert!(receipt.status());
+        self.tokens.mint_erc20(holder, amount).await.expect("mint");
     }
 
     async fn mine(&self, blocks: u64) {

@@ -543,24 +543,32 @@ impl Node {
             if to == self.me {
                 continue;
             }
-            let node = Arc::clone(self);
-            let body = PeerBody::Collect {
-                request_id: request_id.to_string(),
-                topic: topic.to_string(),
-                value: value.to_string(),
-                private: false,
-            };
-            tokio::spawn(async move {
-                for attempt in 0..3u64 {
-                    if let Ok(r) = node.post_peer(to, &body).await {
-                        if r.status().is_success() {
-                            return;
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
-                }
-            });
+            self.post_collect(
+                to,
+                PeerBody::Collect {
+                    request_id: request_id.to_string(),
+                    topic: topic.to_string(),
+                    value: value.to_string(),
+                    private: false,
+                },
+            );
         }
+    }
+
+    /// Post a shared value to node `to` in the background, with a few
+    /// retries.
+    fn post_collect(self: &Arc<Self>, to: u32, body: PeerBody) {
+        let node = Arc::clone(self);
+        tokio::spawn(async move {
+            for attempt in 0..3u64 {
+                if let Ok(r) = node.post_peer(to, &body).await {
+                    if r.status().is_success() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+            }
+        });
     }
 
     /// Send this node's value for `topic` to node `to` only, encrypted to it
@@ -588,23 +596,15 @@ impl Node {
                     return;
                 }
             };
-        let node = Arc::clone(self);
-        let body = PeerBody::Collect {
-            request_id: request_id.to_string(),
-            topic: topic.to_string(),
-            value: sealed,
-            private: true,
-        };
-        tokio::spawn(async move {
-            for attempt in 0..3u64 {
-                if let Ok(r) = node.post_peer(to, &body).await {
-                    if r.status().is_success() {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
-            }
-        });
+        self.post_collect(
+            to,
+            PeerBody::Collect {
+                request_id: request_id.to_string(),
+                topic: topic.to_string(),
+                value: sealed,
+                private: true,
+            },
+        );
     }
 
     /// `runOnce`'s chosen node: the first live node in the order of

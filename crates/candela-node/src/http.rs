@@ -110,18 +110,30 @@ async fn with_request<Req, Resp, Fut>(
 ) -> Response
 where
     Req: serde::de::DeserializeOwned,
-    Resp: serde::Serialize,
-    Fut: std::future::Future<Output = Result<Resp, ApiError>>,
+    Resp: serde::Serialize + Send + 'static,
+    Fut: std::future::Future<Output = Result<Resp, ApiError>> + Send + 'static,
 {
     let corr = correlation(&headers);
     let result = async {
         let bytes = body_bytes(body, limit)?;
         let rid = request_id(&headers)?;
         let req: Req = parse_json(&bytes)?;
-        handle(node, rid, req).await
+        to_completion(handle(node, rid, req)).await
     }
     .await;
     respond(result, corr)
+}
+
+/// Run a request's work on its own task, so that it finishes even when the
+/// client goes away: once a request id is claimed, dropping the work half
+/// way would lose it for good (a retry with the same id is refused as a
+/// replay).
+async fn to_completion<Resp: Send + 'static>(
+    work: impl std::future::Future<Output = Result<Resp, ApiError>> + Send + 'static,
+) -> Result<Resp, ApiError> {
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("the request's task failed: {e}"))))
 }
 
 async fn pkp_sign(
@@ -188,7 +200,8 @@ async fn execute(
         // measured on the raw JSON, before it becomes values in memory
         crate::actions::check_js_params_size(&bytes)?;
         let req: ExecuteRequest = parse_json(&bytes)?;
-        node.execute(&rid, req).await
+        let node = Arc::clone(&node);
+        to_completion(async move { node.execute(&rid, req).await }).await
     }
     .await;
     respond(result, corr)
