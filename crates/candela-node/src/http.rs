@@ -131,9 +131,11 @@ where
 async fn to_completion<Resp: Send + 'static>(
     work: impl std::future::Future<Output = Result<Resp, ApiError>> + Send + 'static,
 ) -> Result<Resp, ApiError> {
-    tokio::spawn(work)
-        .await
-        .unwrap_or_else(|e| Err(ApiError::internal(format!("the request's task failed: {e}"))))
+    tokio::spawn(work).await.unwrap_or_else(|e| {
+        Err(ApiError::internal(format!(
+            "the request's task failed: {e}"
+        )))
+    })
 }
 
 async fn pkp_sign(
