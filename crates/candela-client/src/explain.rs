@@ -193,7 +193,12 @@ fn push_if_differs(path: String, values: BTreeMap<u32, String>, out: &mut Vec<Di
         .map(|(value, nodes)| ValueGroup { value, nodes })
         .collect();
     // Most common first; ties by lowest node.
-    values.sort_by(|a, b| b.nodes.len().cmp(&a.nodes.len()).then(a.nodes.cmp(&b.nodes)));
+    values.sort_by(|a, b| {
+        b.nodes
+            .len()
+            .cmp(&a.nodes.len())
+            .then(a.nodes.cmp(&b.nodes))
+    });
     out.push(Difference { path, values });
 }
 
@@ -229,8 +234,10 @@ fn json_diff(
             .max()
             .unwrap_or(0);
         for n in 0..len {
-            let child: BTreeMap<u32, Option<&Value>> =
-                at.iter().map(|(i, v)| (*i, v.and_then(|v| v.get(n)))).collect();
+            let child: BTreeMap<u32, Option<&Value>> = at
+                .iter()
+                .map(|(i, v)| (*i, v.and_then(|v| v.get(n))))
+                .collect();
             json_diff(&format!("{path}[{n}]"), &child, out);
         }
     } else {
@@ -246,7 +253,9 @@ fn json_diff(
 fn join_key(path: &str, key: &str) -> String {
     let plain = !key.is_empty()
         && !key.starts_with(|c: char| c.is_ascii_digit())
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
     if plain {
         format!("{path}.{key}")
     } else {
@@ -270,8 +279,13 @@ mod tests {
         })
     }
 
-    fn answers(list: Vec<Result<ExecuteResponse, String>>) -> BTreeMap<u32, Result<ExecuteResponse, String>> {
-        list.into_iter().enumerate().map(|(i, a)| (i as u32, a)).collect()
+    fn answers(
+        list: Vec<Result<ExecuteResponse, String>>,
+    ) -> BTreeMap<u32, Result<ExecuteResponse, String>> {
+        list.into_iter()
+            .enumerate()
+            .map(|(i, a)| (i as u32, a))
+            .collect()
     }
 
     #[test]
