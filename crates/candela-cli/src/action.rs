@@ -52,6 +52,9 @@ pub enum ActionCommand {
         #[arg(long, requires = "explain")]
         json: bool,
     },
+    /// Re-run a recorded execution locally, in the same sandbox, with the
+    /// node's recorded fetch answers, clock and other external inputs.
+    Replay(crate::replay::ReplayArgs),
 }
 
 fn read_code(file: &Path) -> anyhow::Result<Vec<u8>> {
@@ -180,6 +183,7 @@ pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        ActionCommand::Replay(args) => crate::replay::run(args).await?,
     }
     Ok(())
 }
