@@ -160,3 +160,102 @@ async fn explain_says_so_when_every_node_agrees() {
         "{out}"
     );
 }
+
+const TIMED_FETCH_ACTION: &str = r#"
+const started = Date.now();
+const r = await fetch(url);
+const { n } = await r.json();
+console.log("tick " + n + " at " + new Date(started).toISOString());
+Lit.Actions.setResponse({ response: JSON.stringify({ tick: n, started }) });
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_reruns_a_recorded_run_with_its_fetch_answers_and_clock_after_the_server_is_gone() {
+    let net = TestNet::start(3, &[]);
+    let key = hex::encode(owner().to_bytes());
+    let file = net.path().join("timed.js");
+    std::fs::write(&file, TIMED_FETCH_ACTION).expect("write");
+    // A server this test starts and stops: its own runtime, dropped later.
+    let server = std::thread::spawn(|| {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let addr = rt.block_on(start_counter_server());
+        (rt, addr)
+    })
+    .join()
+    .expect("server thread");
+    let (server_rt, addr) = server;
+    let params = json!({"url": format!("http://{addr}/tick")});
+    let (_, out, err) = cli(run_args(
+        &net.network_path(),
+        &file,
+        params,
+        &key,
+        &["--explain", "--json"],
+    ))
+    .await;
+    let run_id = err
+        .lines()
+        .find_map(|l| l.strip_prefix("run id: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no run id in {err}"))
+        .to_string();
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["requestId"], run_id.as_str());
+    // Stop the server: the replay must not need it.
+    server_rt.shutdown_background();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+
+    for node in ["0", "2"] {
+        let (code, out, err) = cli(vec![
+            "action".into(),
+            "replay".into(),
+            run_id.clone(),
+            "--network".into(),
+            net.network_path().display().to_string(),
+            "--node".into(),
+            node.into(),
+            "--private-key".into(),
+            key.clone(),
+            "--json".into(),
+        ])
+        .await;
+        assert_eq!(code, 0, "replay matched: {out}\n{err}");
+        let r: Value = serde_json::from_str(&out).expect("replay json");
+        assert_eq!(r["matched"], true, "{r}");
+        assert_eq!(r["response"], r["recordedResponse"]);
+        assert_eq!(r["divergences"], json!([]));
+        let resp: Value =
+            serde_json::from_str(r["response"].as_str().expect("response")).expect("json");
+        assert!(resp["tick"].as_u64().is_some_and(|n| n >= 100), "{resp}");
+        assert_eq!(resp["started"].as_f64(), r["startedAtMs"].as_f64());
+        assert!(r["logs"].as_str().is_some_and(|l| l.starts_with("tick ")));
+    }
+
+    // Another wallet cannot read the record.
+    let stranger = hex::encode(owner().to_bytes());
+    let (code, _, err) = cli(vec![
+        "action".into(),
+        "replay".into(),
+        run_id.clone(),
+        "--network".into(),
+        net.network_path().display().to_string(),
+        "--private-key".into(),
+        stranger,
+    ])
+    .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("NodeRunNotYours"), "{err}");
+    // An unknown run id is a clear 404.
+    let (code, _, err) = cli(vec![
+        "action".into(),
+        "replay".into(),
+        "no-such-run".into(),
+        "--network".into(),
+        net.network_path().display().to_string(),
+        "--private-key".into(),
+        key,
+    ])
+    .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("NodeRunNotFound"), "{err}");
+}
