@@ -46,6 +46,9 @@ pub enum Take {
     Missing,
 }
 
+/// A kept run record: the caller (hex address) and the record's bytes.
+pub type KeptRun = (String, Zeroizing<Vec<u8>>);
+
 /// The node's database.
 pub struct Store {
     conn: Mutex<Connection>,
@@ -257,7 +260,7 @@ impl Store {
     pub fn get_run(
         &self,
         request_id: &str,
-    ) -> Result<Option<(String, Zeroizing<Vec<u8>>)>, StoreError> {
+    ) -> Result<Option<KeptRun>, StoreError> {
         let row: Option<(String, Vec<u8>)> = self
             .lock()
             .query_row(
