@@ -257,10 +257,7 @@ impl Store {
     }
 
     /// The caller (hex address) and record of an execution, if kept.
-    pub fn get_run(
-        &self,
-        request_id: &str,
-    ) -> Result<Option<KeptRun>, StoreError> {
+    pub fn get_run(&self, request_id: &str) -> Result<Option<KeptRun>, StoreError> {
         let row: Option<(String, Vec<u8>)> = self
             .lock()
             .query_row(
