@@ -129,6 +129,15 @@ pub trait Host: Send + Sync + 'static {
         true
     }
 
+    /// The clock `Date.now()` and `new Date()` read, in milliseconds since
+    /// the Unix epoch. By default the system clock; a replay answers the
+    /// recorded readings (see [`crate::replay`]).
+    fn now_ms(&self) -> f64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_millis() as f64)
+    }
+
     /// Performs an HTTP request for `fetch`.
     async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, HostError> {
         let _ = request;

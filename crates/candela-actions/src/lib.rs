@@ -36,6 +36,7 @@ mod host;
 mod limits;
 mod modules;
 mod ops;
+pub mod replay;
 mod sandbox;
 mod text;
 

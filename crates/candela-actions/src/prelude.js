@@ -362,6 +362,22 @@
   lockGlobal('Lit', Lit);
   lockGlobal('LitActions', Actions);
   lockGlobal('LitAuth', Auth);
+  // ---- the clock ------------------------------------------------------------
+  // Date reads the host's clock, so that a replay can answer the readings the
+  // node recorded. `new Date(x)` and the rest of Date are unchanged.
+  const RealDate = Date;
+  const hostNow = () => native.now();
+  function CandelaDate(...args) {
+    if (new.target === undefined) return new RealDate(hostNow()).toString();
+    return Reflect.construct(RealDate, args.length === 0 ? [hostNow()] : args, new.target);
+  }
+  CandelaDate.prototype = RealDate.prototype;
+  defineProperty(RealDate.prototype, 'constructor', { value: CandelaDate, writable: true, configurable: true, enumerable: false });
+  CandelaDate.now = hostNow;
+  CandelaDate.parse = RealDate.parse;
+  CandelaDate.UTC = RealDate.UTC;
+  setGlobal('Date', CandelaDate);
+
   setGlobal('self', g);
   setGlobal('console', console);
   setGlobal('fetch', fetch);

@@ -686,6 +686,13 @@ fn natives<'js>(
             },
         )?,
     )?;
+    {
+        let run = run.clone();
+        native.set(
+            "now",
+            Function::new(ctx.clone(), move || run.host.now_ms())?,
+        )?;
+    }
     native.set(
         "randomBytes",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, n: u32| {

@@ -43,7 +43,18 @@ pub enum ActionCommand {
         /// A session from `candela auth session` (instead of the key).
         #[arg(long)]
         session: Option<PathBuf>,
+        /// Show how the nodes' answers differ (response JSON paths, logs,
+        /// signed digests, errors) and on which nodes; exit code 1 when
+        /// they differ.
+        #[arg(long)]
+        explain: bool,
+        /// With --explain: print the outcome and the differences as JSON.
+        #[arg(long, requires = "explain")]
+        json: bool,
     },
+    /// Re-run a recorded execution locally, in the same sandbox, with the
+    /// node's recorded fetch answers, clock and other external inputs.
+    Replay(crate::replay::ReplayArgs),
 }
 
 fn read_code(file: &Path) -> anyhow::Result<Vec<u8>> {
@@ -119,6 +130,8 @@ pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
             network,
             private_key,
             session,
+            explain,
+            json,
         } => {
             let source = match (file, cid) {
                 (Some(f), None) => ActionSource::Code(
@@ -133,16 +146,44 @@ pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
             let client = Client::from_file(&network)?;
             let auth =
                 crate::auth::request_auth(&client, session.as_deref(), private_key.as_deref())?;
-            let outcome = client
-                .execute_once(
-                    &candela_client::new_request_id(),
-                    &source,
-                    Some(parse_params(&params)?),
-                    &auth,
-                )
-                .await?;
-            println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
+            let request_id = candela_client::new_request_id();
+            eprintln!("run id: {request_id}  (candela action replay {request_id} --network …)");
+            let answers = client
+                .execute_answers(&request_id, &source, Some(parse_params(&params)?), &auth)
+                .await;
+            let outcome = client.verify_execute(&request_id, &answers);
+            if !explain {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome_json(&outcome?))?
+                );
+                return Ok(());
+            }
+            let diff = candela_client::explain(&answers);
+            if json {
+                let (outcome, error) = match &outcome {
+                    Ok(o) => (outcome_json(o), None),
+                    Err(e) => (serde_json::Value::Null, Some(e.to_string())),
+                };
+                let out = json!({
+                    "requestId": request_id,
+                    "outcome": outcome,
+                    "error": error,
+                    "explain": diff,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                match &outcome {
+                    Ok(o) => println!("response (agreed): {}", o.response),
+                    Err(e) => println!("no agreed response: {e}"),
+                }
+                print!("{diff}");
+            }
+            if !diff.all_agree {
+                std::process::exit(1);
+            }
         }
+        ActionCommand::Replay(args) => crate::replay::run(args).await?,
     }
     Ok(())
 }

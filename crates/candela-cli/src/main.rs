@@ -8,6 +8,7 @@ mod encrypt;
 mod listen;
 mod pkp;
 mod project;
+mod replay;
 
 use std::path::PathBuf;
 

@@ -179,6 +179,21 @@ impl Client {
         js_params: Option<serde_json::Value>,
         auth: &RequestAuth,
     ) -> Result<ExecuteOutcome, ClientError> {
+        let answers = self
+            .execute_answers(request_id, source, js_params, auth)
+            .await;
+        self.verify_execute(request_id, &answers)
+    }
+
+    /// Send one execution to every node; each node's raw answer or error,
+    /// unverified (see [`Client::verify_execute`] and [`crate::explain()`]).
+    pub async fn execute_answers(
+        &self,
+        request_id: &str,
+        source: &ActionSource,
+        js_params: Option<serde_json::Value>,
+        auth: &RequestAuth,
+    ) -> BTreeMap<u32, Result<ExecuteResponse, String>> {
         let calls = self.net.nodes.iter().map(|n| {
             let body = Self::execute_request(source, js_params.clone(), &auth.for_node(&n.url));
             let req = self
@@ -190,9 +205,7 @@ impl Client {
             let index = n.index;
             async move { (index, answer::<ExecuteResponse>(req).await) }
         });
-        let answers: BTreeMap<u32, Result<ExecuteResponse, String>> =
-            join_all(calls).await.into_iter().collect();
-        self.verify_execute(request_id, &answers)
+        join_all(calls).await.into_iter().collect()
     }
 
     /// Send an execute body to every node; each node's answer or error.

@@ -10,6 +10,7 @@
 
 mod actions;
 mod encryption;
+pub mod explain;
 mod pkp_session;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +30,7 @@ use rand_core::RngCore;
 
 pub use actions::{ActionSignature, ActionSource, ExecuteOutcome, NodeReport};
 pub use encryption::{Decrypted, Encrypted};
+pub use explain::{explain, Difference, Explanation, ValueGroup};
 pub use pkp_session::PkpAuth;
 
 /// A node that did not contribute a valid share, and why.

@@ -497,7 +497,12 @@ impl Node {
         };
         let limits = limits(&self.cfg.actions);
         let dyn_host: Arc<dyn Host> = host.clone();
-        let report = candela_actions::execute_with_report(code, ctx, dyn_host, &limits).await;
+        let recorder = Arc::new(candela_actions::replay::RecordingHost::new(dyn_host));
+        let recording: Arc<dyn Host> = recorder.clone();
+        let run_ctx = ctx.clone();
+        let report = candela_actions::execute_with_report(code, ctx, recording, &limits).await;
+        self.keep_run(request_id, caller, cid, code, run_ctx, &recorder, &report)
+            .await;
         let logs = report.outcome.logs.clone();
         if let Some(e) = report.error {
             // The shares computed so far are dropped with the host; their

@@ -71,6 +71,11 @@ pub struct ActionsConfig {
     /// Actions this node runs at once; further executions are refused
     /// (503) until one finishes.
     pub max_concurrent: usize,
+    /// Executions whose record (inputs, clock, fetch answers) this node
+    /// keeps for `candela action replay`, newest first (0: none).
+    pub record_runs: usize,
+    /// Largest record kept, in bytes; a larger one is not kept.
+    pub record_max_bytes: usize,
 }
 
 impl Default for ActionsConfig {
@@ -93,6 +98,8 @@ impl Default for ActionsConfig {
             collect_timeout_ms: 10_000,
             rpc_urls: BTreeMap::new(),
             max_concurrent: 64,
+            record_runs: 100,
+            record_max_bytes: 4 * 1024 * 1024,
         }
     }
 }

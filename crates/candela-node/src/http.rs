@@ -209,6 +209,32 @@ async fn execute(
     respond(result, corr)
 }
 
+/// `GET /candela/v1/runs/{requestId}`: the record of an execution, for its
+/// caller only (auth signature in the `X-Candela-Auth-Sig` header).
+async fn get_run(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    axum::extract::Path(rid): axum::extract::Path<String>,
+) -> Response {
+    let corr = correlation(&headers);
+    let result = async {
+        let auth = headers
+            .get(crate::runs::AUTH_SIG_HEADER)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "NodeMissingAuthSig",
+                    format!("the {} header is required", crate::runs::AUTH_SIG_HEADER),
+                )
+            })?
+            .as_bytes()
+            .to_vec();
+        let auth = parse_json(&auth)?;
+        node.read_run(&rid, &auth).await
+    }
+    .await;
+    respond(result, corr)
+}
+
 async fn upload_action(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -351,6 +377,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/web/encryption/sign/", post(encryption_sign))
         .route("/web/sign_session_key/v1/", post(sign_session_key))
         .route("/web/status", get(status))
+        .route("/candela/v1/runs/{request_id}", get(get_run))
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(limit, reject_oversize));

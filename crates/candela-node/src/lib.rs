@@ -13,6 +13,7 @@ pub mod node;
 pub mod peer;
 pub mod permit;
 pub mod runner;
+pub mod runs;
 pub mod session_key;
 pub mod store;
 

@@ -46,6 +46,9 @@ pub enum Take {
     Missing,
 }
 
+/// A kept run record: the caller (hex address) and the record's bytes.
+pub type KeptRun = (String, Zeroizing<Vec<u8>>);
+
 /// The node's database.
 pub struct Store {
     conn: Mutex<Connection>,
@@ -94,6 +97,12 @@ impl Store {
                 cid  TEXT PRIMARY KEY,
                 code BLOB NOT NULL,
                 at   INTEGER NOT NULL DEFAULT (unixepoch())
+            );
+            CREATE TABLE IF NOT EXISTS runs (
+                seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+                request_id TEXT NOT NULL UNIQUE,
+                caller     TEXT NOT NULL,
+                sealed     BLOB NOT NULL
             );
             CREATE TABLE IF NOT EXISTS assignments (
                 request_id      TEXT PRIMARY KEY,
@@ -223,6 +232,47 @@ impl Store {
             params![cid, code],
         )?;
         Ok(())
+    }
+
+    /// Keep the record of an execution (sealed), for `caller` (hex address),
+    /// then drop the oldest records beyond the newest `keep`.
+    pub fn put_run(
+        &self,
+        request_id: &str,
+        caller: &str,
+        record: &[u8],
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let sealed = self.seal(&format!("run:{request_id}"), record);
+        let conn = self.lock();
+        conn.execute(
+            "INSERT OR REPLACE INTO runs (request_id, caller, sealed) VALUES (?1, ?2, ?3)",
+            params![request_id, caller, sealed],
+        )?;
+        conn.execute(
+            "DELETE FROM runs WHERE seq NOT IN (SELECT seq FROM runs ORDER BY seq DESC LIMIT ?1)",
+            params![keep as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The caller (hex address) and record of an execution, if kept.
+    pub fn get_run(&self, request_id: &str) -> Result<Option<KeptRun>, StoreError> {
+        let row: Option<(String, Vec<u8>)> = self
+            .lock()
+            .query_row(
+                "SELECT caller, sealed FROM runs WHERE request_id = ?1",
+                params![request_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some((caller, sealed)) => Ok(Some((
+                caller,
+                self.open_sealed(&format!("run:{request_id}"), &sealed)?,
+            ))),
+        }
     }
 
     /// The code stored under `cid`, unverified (the caller verifies it).

@@ -1,0 +1,505 @@
+//! Recording a run's external inputs and replaying them.
+//!
+//! [`RecordingHost`] wraps a node's [`Host`] and notes every answer that
+//! came from outside the sandbox: clock readings, `fetch` responses, RPC
+//! answers, values other nodes shared (`runOnce`, `broadcastAndCollect`),
+//! child action code and generic operations. A [`RunRecord`] holds them
+//! with the run's inputs; [`ReplayHost`] answers the same operations from
+//! the record, so [`crate::execute_with_report`] can run the action again,
+//! anywhere, with the same inputs. Signing is never repeated in a replay:
+//! `signEcdsa` succeeds without producing a share, `signAndCombineEcdsa`
+//! returns the recorded combined signature.
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::context::AuthContext;
+use crate::error::HostError;
+use crate::host::{FetchRequest, FetchResponse, Host, SignRequest};
+
+/// One host operation of a run and its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostCall {
+    /// The operation (`fetch`, `getRpcUrl`, `runOnce.collect`, …).
+    pub op: String,
+    /// What the action asked, as JSON.
+    pub request: Value,
+    /// The answer, when the operation succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Value>,
+    /// The error, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Everything needed to run an execution again: its inputs, every external
+/// answer in order, and what the node produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    /// The execution's request id.
+    pub request_id: String,
+    /// The CID of the action's code.
+    pub action_cid: String,
+    /// The action's code.
+    pub code: String,
+    /// The `jsParams` of the request.
+    pub js_params: Option<Value>,
+    /// What `Lit.Auth` showed.
+    pub auth: AuthContext,
+    /// The first clock reading (ms since the Unix epoch), if the action read
+    /// the clock.
+    pub started_at_ms: Option<f64>,
+    /// Every clock reading, in order.
+    pub clock: Vec<f64>,
+    /// Every other external answer, in order.
+    pub calls: Vec<HostCall>,
+    /// The response the node returned.
+    pub response: String,
+    /// The node's logs.
+    pub logs: String,
+    /// The run's error, when it failed.
+    pub error: Option<String>,
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// A [`Host`] that forwards to `inner` and records every external answer.
+pub struct RecordingHost {
+    inner: Arc<dyn Host>,
+    calls: Mutex<Vec<HostCall>>,
+    clock: Mutex<Vec<f64>>,
+}
+
+impl RecordingHost {
+    /// Record what `inner` answers.
+    pub fn new(inner: Arc<dyn Host>) -> Self {
+        RecordingHost {
+            inner,
+            calls: Mutex::new(Vec::new()),
+            clock: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The clock readings and host calls recorded so far.
+    pub fn recorded(&self) -> (Vec<f64>, Vec<HostCall>) {
+        (
+            self.clock.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        )
+    }
+
+    fn note<T: Serialize>(&self, op: &str, request: Value, answer: &Result<T, HostError>) {
+        let (answer, error) = match answer {
+            Ok(a) => (Some(to_value(a)), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(HostCall {
+                op: op.to_string(),
+                request,
+                answer,
+                error,
+            });
+    }
+}
+
+#[async_trait]
+impl Host for RecordingHost {
+    fn op_enabled(&self, op: &str) -> bool {
+        self.inner.op_enabled(op)
+    }
+
+    fn now_ms(&self) -> f64 {
+        let t = self.inner.now_ms();
+        self.clock.lock().unwrap_or_else(|p| p.into_inner()).push(t);
+        t
+    }
+
+    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, HostError> {
+        let req = to_value(&request);
+        let r = self.inner.fetch(request).await;
+        self.note("fetch", req, &r);
+        r
+    }
+
+    async fn sign_ecdsa(&self, request: SignRequest) -> Result<(), HostError> {
+        let req = to_value(&request);
+        let r = self.inner.sign_ecdsa(request).await;
+        self.note("signEcdsa", req, &r);
+        r
+    }
+
+    async fn sign_and_combine_ecdsa(&self, request: SignRequest) -> Result<String, HostError> {
+        let req = to_value(&request);
+        let r = self.inner.sign_and_combine_ecdsa(request).await;
+        self.note("signAndCombineEcdsa", req, &r);
+        r
+    }
+
+    async fn run_once_is_leader(&self, name: String) -> Result<bool, HostError> {
+        let r = self.inner.run_once_is_leader(name.clone()).await;
+        self.note("runOnce.isLeader", json!(name), &r);
+        r
+    }
+
+    async fn run_once_publish(&self, name: String, value: String) -> Result<(), HostError> {
+        self.inner.run_once_publish(name, value).await
+    }
+
+    async fn run_once_collect(&self, name: String) -> Result<String, HostError> {
+        let r = self.inner.run_once_collect(name.clone()).await;
+        self.note("runOnce.collect", json!(name), &r);
+        r
+    }
+
+    async fn broadcast_and_collect(
+        &self,
+        name: String,
+        value: String,
+    ) -> Result<Vec<String>, HostError> {
+        let req = json!({"name": name, "value": value});
+        let r = self.inner.broadcast_and_collect(name, value).await;
+        self.note("broadcastAndCollect", req, &r);
+        r
+    }
+
+    async fn load_action(&self, ipfs_id: String) -> Result<String, HostError> {
+        let r = self.inner.load_action(ipfs_id.clone()).await;
+        self.note("loadAction", json!(ipfs_id), &r);
+        r
+    }
+
+    async fn load_module(&self, ipfs_id: String) -> Result<String, HostError> {
+        let r = self.inner.load_module(ipfs_id.clone()).await;
+        self.note("loadModule", json!(ipfs_id), &r);
+        r
+    }
+
+    async fn get_rpc_url(&self, chain: String) -> Result<String, HostError> {
+        let r = self.inner.get_rpc_url(chain.clone()).await;
+        self.note("getRpcUrl", json!(chain), &r);
+        r
+    }
+
+    async fn get_latest_nonce(&self, address: String, chain: String) -> Result<String, HostError> {
+        let req = json!({"address": address, "chain": chain});
+        let r = self.inner.get_latest_nonce(address, chain).await;
+        self.note("getLatestNonce", req, &r);
+        r
+    }
+
+    async fn call_op(&self, op: String, args: Value) -> Result<Value, HostError> {
+        let req = json!({"op": op, "args": args});
+        let r = self.inner.call_op(op, args).await;
+        self.note("callOp", req, &r);
+        r
+    }
+}
+
+/// A [`Host`] that answers every operation from a [`RunRecord`]: nothing
+/// leaves the process and nothing is signed.
+pub struct ReplayHost {
+    calls: Mutex<Vec<(HostCall, bool)>>,
+    clock: Mutex<VecDeque<f64>>,
+    last_time: f64,
+    divergences: Mutex<Vec<String>>,
+}
+
+/// What `signEcdsa` leaves in a replay's place of a share.
+pub const NOT_SIGNED_IN_REPLAY: &str = "not signed in replay";
+
+impl ReplayHost {
+    /// Answer from `record`.
+    pub fn new(record: &RunRecord) -> Self {
+        ReplayHost {
+            calls: Mutex::new(record.calls.iter().cloned().map(|c| (c, false)).collect()),
+            clock: Mutex::new(record.clock.iter().copied().collect()),
+            last_time: record.clock.last().copied().unwrap_or(0.0),
+            divergences: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Where the replay asked something the record does not hold exactly
+    /// (answered with the next recorded call of the same operation, or
+    /// failed).
+    pub fn divergences(&self) -> Vec<String> {
+        self.divergences
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn diverged(&self, why: String) {
+        self.divergences
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(why);
+    }
+
+    /// The recorded answer to `op` with `request`: the first unused call
+    /// with the same request, else the first unused call of the same op.
+    fn answer(&self, op: &str, request: &Value) -> Result<Value, HostError> {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let exact = calls
+            .iter()
+            .position(|(c, used)| !used && c.op == op && &c.request == request);
+        let pos = match exact {
+            Some(p) => p,
+            None => {
+                let next = calls.iter().position(|(c, used)| !used && c.op == op);
+                drop(calls);
+                match next {
+                    Some(_) => self.diverged(format!(
+                        "{op} {request}: not in the record; answered with the next recorded {op}"
+                    )),
+                    None => {
+                        let why = format!("{op} {request}: not in the record");
+                        self.diverged(why.clone());
+                        return Err(HostError::failed(format!("replay: {why}")));
+                    }
+                }
+                calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+                match calls.iter().position(|(c, used)| !used && c.op == op) {
+                    Some(p) => p,
+                    None => {
+                        return Err(HostError::failed(format!("replay: {op} not in the record")))
+                    }
+                }
+            }
+        };
+        calls[pos].1 = true;
+        let call = &calls[pos].0;
+        match (&call.answer, &call.error) {
+            (_, Some(e)) => Err(HostError::Failed(e.clone())),
+            (Some(a), None) => Ok(a.clone()),
+            (None, None) => Ok(Value::Null),
+        }
+    }
+
+    fn typed<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &str,
+        request: Value,
+    ) -> Result<T, HostError> {
+        let v = self.answer(op, &request)?;
+        serde_json::from_value(v).map_err(|e| {
+            HostError::failed(format!(
+                "replay: the recorded {op} answer is malformed: {e}"
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl Host for ReplayHost {
+    fn now_ms(&self) -> f64 {
+        self.clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+            .unwrap_or(self.last_time)
+    }
+
+    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, HostError> {
+        self.typed("fetch", to_value(&request))
+    }
+
+    async fn sign_ecdsa(&self, request: SignRequest) -> Result<(), HostError> {
+        // Consume the recorded call so the order stays aligned; never sign.
+        let _ = self.answer("signEcdsa", &to_value(&request));
+        Ok(())
+    }
+
+    async fn sign_and_combine_ecdsa(&self, request: SignRequest) -> Result<String, HostError> {
+        self.typed("signAndCombineEcdsa", to_value(&request))
+    }
+
+    async fn run_once_is_leader(&self, name: String) -> Result<bool, HostError> {
+        self.typed("runOnce.isLeader", json!(name))
+    }
+
+    async fn run_once_publish(&self, _name: String, _value: String) -> Result<(), HostError> {
+        Ok(())
+    }
+
+    async fn run_once_collect(&self, name: String) -> Result<String, HostError> {
+        self.typed("runOnce.collect", json!(name))
+    }
+
+    async fn broadcast_and_collect(
+        &self,
+        name: String,
+        value: String,
+    ) -> Result<Vec<String>, HostError> {
+        self.typed("broadcastAndCollect", json!({"name": name, "value": value}))
+    }
+
+    async fn load_action(&self, ipfs_id: String) -> Result<String, HostError> {
+        self.typed("loadAction", json!(ipfs_id))
+    }
+
+    async fn load_module(&self, ipfs_id: String) -> Result<String, HostError> {
+        self.typed("loadModule", json!(ipfs_id))
+    }
+
+    async fn get_rpc_url(&self, chain: String) -> Result<String, HostError> {
+        self.typed("getRpcUrl", json!(chain))
+    }
+
+    async fn get_latest_nonce(&self, address: String, chain: String) -> Result<String, HostError> {
+        self.typed(
+            "getLatestNonce",
+            json!({"address": address, "chain": chain}),
+        )
+    }
+
+    async fn call_op(&self, op: String, args: Value) -> Result<Value, HostError> {
+        self.answer("callOp", &json!({"op": op, "args": args}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{execute_with_report, ExecutionContext, Limits};
+
+    /// A host with a real clock and a fetch whose answer changes per call.
+    struct Changing(std::sync::atomic::AtomicU32);
+
+    #[async_trait]
+    impl Host for Changing {
+        async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, HostError> {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(FetchResponse {
+                status: 200,
+                status_text: "OK".into(),
+                url: request.url,
+                headers: vec![("content-type".into(), "text/plain".into())],
+                body: format!("answer {n}").into_bytes(),
+            })
+        }
+    }
+
+    const CODE: &str = r#"
+        const t0 = Date.now();
+        const d = new Date();
+        const body = await (await fetch("http://example.test/x")).text();
+        console.log("body " + body);
+        Lit.Actions.setResponse({ response: JSON.stringify({ t0, iso: d.toISOString(), body, isDate: d instanceof Date }) });
+    "#;
+
+    async fn record_once() -> RunRecord {
+        let inner: Arc<dyn Host> = Arc::new(Changing(std::sync::atomic::AtomicU32::new(7)));
+        let rec = Arc::new(RecordingHost::new(inner));
+        let host: Arc<dyn Host> = rec.clone();
+        let report = execute_with_report(
+            CODE,
+            ExecutionContext::with_params(json!({})),
+            host,
+            &Limits::default(),
+        )
+        .await;
+        assert!(report.error.is_none(), "{:?}", report.error);
+        let (clock, calls) = rec.recorded();
+        RunRecord {
+            request_id: "r1".into(),
+            action_cid: "QmTest".into(),
+            code: CODE.into(),
+            js_params: Some(json!({})),
+            auth: AuthContext::default(),
+            started_at_ms: clock.first().copied(),
+            clock,
+            calls,
+            response: report.outcome.response,
+            logs: report.outcome.logs,
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replay_answers_fetch_and_the_clock_from_the_record_and_matches() {
+        let record = record_once().await;
+        assert_eq!(
+            record.clock.len(),
+            2,
+            "Date.now and new Date read the host clock"
+        );
+        assert_eq!(record.calls.len(), 1);
+        // Wait so that a real clock would differ.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let replay = Arc::new(ReplayHost::new(&record));
+        let host: Arc<dyn Host> = replay.clone();
+        let report = execute_with_report(
+            &record.code,
+            ExecutionContext {
+                js_params: record.js_params.clone(),
+                auth: record.auth.clone(),
+            },
+            host,
+            &Limits::default(),
+        )
+        .await;
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert_eq!(report.outcome.response, record.response);
+        assert_eq!(report.outcome.logs, record.logs);
+        assert!(
+            record.response.contains(r#""body":"answer 7""#),
+            "{}",
+            record.response
+        );
+        assert!(record.response.contains(r#""isDate":true"#));
+        assert!(replay.divergences().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_fetch_missing_from_the_record_fails_and_is_named() {
+        let mut record = record_once().await;
+        record.calls.clear();
+        let replay = Arc::new(ReplayHost::new(&record));
+        let host: Arc<dyn Host> = replay.clone();
+        let report = execute_with_report(
+            &record.code,
+            ExecutionContext::default(),
+            host,
+            &Limits::default(),
+        )
+        .await;
+        let err = report.error.expect("fails").to_string();
+        assert!(err.contains("not in the record"), "{err}");
+        assert_eq!(replay.divergences().len(), 1);
+    }
+
+    #[test]
+    fn a_record_survives_json() {
+        let r = RunRecord {
+            request_id: "r".into(),
+            action_cid: "Qm".into(),
+            code: "1".into(),
+            js_params: None,
+            auth: AuthContext::default(),
+            started_at_ms: Some(1.0),
+            clock: vec![1.0],
+            calls: vec![HostCall {
+                op: "fetch".into(),
+                request: json!({"url": "u"}),
+                answer: None,
+                error: Some("refused".into()),
+            }],
+            response: "x".into(),
+            logs: String::new(),
+            error: None,
+        };
+        let back: RunRecord =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap_or_default()).expect("parse");
+        assert_eq!(back, r);
+    }
+}
