@@ -86,6 +86,11 @@ pub struct Node {
     pub(crate) action_http: reqwest::Client,
     pub(crate) action_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) rate_limiter: Arc<crate::limits::RateLimiter>,
+    /// Nodes a client asked to leave out of the signing sets of a request
+    /// (by request id), for as long as the request runs.
+    exclusions: Mutex<std::collections::HashMap<String, Vec<u32>>>,
+    /// Tests only ([`Misbehaviour::StaleData`]): the last execution answer.
+    stale_execution: Mutex<Option<candela_api::v7::ExecuteResponse>>,
 }
 
 /// A root key share the node stores sealed.
@@ -198,6 +203,8 @@ impl Node {
                 per_minute: cfg.auth.requests_per_minute,
                 concurrent: cfg.auth.concurrent_actions,
             }),
+            exclusions: Mutex::new(std::collections::HashMap::new()),
+            stale_execution: Mutex::new(None),
             cfg,
         });
         if let Some(m) = node.cfg.misbehave {
@@ -226,9 +233,69 @@ impl Node {
     ) -> Result<candela_bls::BlsSignatureShare, ApiError> {
         let share = match self.cfg.misbehave {
             Some(Misbehaviour::BadBlsShare) => bls.sign_share(&Misbehaviour::corrupt_message(msg)),
-            None => bls.sign_share(msg),
+            _ => bls.sign_share(msg),
         };
         share.map_err(ApiError::internal)
+    }
+
+    /// Leave `exclude` out of the signing sets of `request_id` (and of the
+    /// signatures its action asks for) while the request runs; the guard
+    /// forgets it.
+    pub(crate) fn exclude_while(
+        self: &Arc<Self>,
+        request_id: &str,
+        exclude: Vec<u32>,
+    ) -> Option<ExclusionGuard> {
+        if exclude.is_empty() {
+            return None;
+        }
+        self.exclusions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(request_id.to_string(), exclude);
+        Some(ExclusionGuard {
+            node: Arc::clone(self),
+            request_id: request_id.to_string(),
+        })
+    }
+
+    /// The nodes excluded for `request_id` (an action's signature
+    /// `{request id}:{sigName}` inherits its execution's).
+    fn excluded_for(&self, request_id: &str) -> Vec<u32> {
+        let base = request_id.split(':').next().unwrap_or(request_id);
+        self.exclusions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(base)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Tests only: what a node that misbehaves answers for an execution
+    /// instead of `honest` (unchanged for an honest node).
+    pub(crate) fn misbehave_execution(
+        &self,
+        mut honest: candela_api::v7::ExecuteResponse,
+    ) -> candela_api::v7::ExecuteResponse {
+        match self.cfg.misbehave {
+            Some(Misbehaviour::WrongActionResponse) => {
+                honest.response = Misbehaviour::wrong_response(&honest.response);
+                honest
+            }
+            Some(Misbehaviour::StaleData) => {
+                let mut last = self
+                    .stale_execution
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let previous = last.replace(honest.clone());
+                previous.unwrap_or_else(|| {
+                    honest.response = String::new();
+                    honest.logs = String::new();
+                    honest
+                })
+            }
+            _ => honest,
+        }
     }
 
     /// The BLS root key share, once its DKG has run.
@@ -313,6 +380,9 @@ impl Node {
         timeout: Duration,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let url = format!("{}/peer/v1/message", self.nodes[to as usize].url);
+        if self.cfg.misbehave == Some(Misbehaviour::SlowLinks) {
+            tokio::time::sleep(Misbehaviour::SLOW_LINK_DELAY).await;
+        }
         let bytes = self
             .directory
             .seal(&self.identity, self.me, to, now_ms(), body);
@@ -395,8 +465,11 @@ impl Node {
                 self.join_presign(from, session, participants, count as usize)?;
                 Ok(serde_json::json!({"ok": true}))
             }
-            PeerBody::Assign { request_id } => {
-                let a = self.assign_local(&request_id).await?;
+            PeerBody::Assign {
+                request_id,
+                exclude,
+            } => {
+                let a = self.assign_local(&request_id, &exclude).await?;
                 Ok(serde_json::to_value(a).unwrap_or_default())
             }
             PeerBody::Collect {
@@ -729,11 +802,15 @@ impl Node {
     // ---- coordination ----
 
     /// As coordinator: fix the presignature and signing set of a request.
-    async fn assign_local(&self, request_id: &str) -> Result<Assignment, ApiError> {
+    async fn assign_local(
+        &self,
+        request_id: &str,
+        exclude: &[u32],
+    ) -> Result<Assignment, ApiError> {
         // An empty pool is usually a refill away: queue briefly before refusing.
         let deadline = Instant::now() + Duration::from_millis(self.cfg.pool.assign_wait_ms);
         loop {
-            match self.try_assign(request_id).await {
+            match self.try_assign(request_id, exclude).await {
                 Err(e) if e.code == "NodePresignaturePoolEmpty" && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
@@ -742,13 +819,21 @@ impl Node {
         }
     }
 
-    async fn try_assign(&self, request_id: &str) -> Result<Assignment, ApiError> {
+    async fn try_assign(&self, request_id: &str, exclude: &[u32]) -> Result<Assignment, ApiError> {
         let _guard = self.assign_lock.lock().await;
         let live = self.live_set();
         let t = self.threshold;
         let chosen = self
             .store
-            .assign(request_id, |parts| {
+            .assign(request_id, |all| {
+                // Leave out the nodes the client excludes (ones it caught
+                // lying), unless too few makers would remain.
+                let kept: Vec<u32> = all
+                    .iter()
+                    .copied()
+                    .filter(|p| !exclude.contains(p))
+                    .collect();
+                let parts = if kept.len() >= t { &kept[..] } else { all };
                 // Prefer nodes seen live; fill up from the other makers
                 // rather than refuse (a slow heartbeat is not a dead node;
                 // a dead signer makes the attempt fail and the client retry).
@@ -782,16 +867,18 @@ impl Node {
     /// Ask the coordinators, in index order, for this request's assignment.
     async fn assignment(self: &Arc<Self>, request_id: &str) -> Result<Assignment, ApiError> {
         let live = self.live_set();
+        let exclude = self.excluded_for(request_id);
         let mut last = ApiError::unavailable("NodeNoCoordinator", "no coordinator reachable");
         for c in 0..self.nodes.len() as u32 {
             if !live.contains(&c) {
                 continue;
             }
             if c == self.me {
-                return self.assign_local(request_id).await;
+                return self.assign_local(request_id, &exclude).await;
             }
             let body = PeerBody::Assign {
                 request_id: request_id.to_string(),
+                exclude: exclude.clone(),
             };
             let wait =
                 Duration::from_millis(self.cfg.pool.assign_wait_ms + self.cfg.peer_timeout_ms);
@@ -983,8 +1070,11 @@ impl Node {
             }
         };
         let share = if assignment.signers.contains(&self.me) {
-            let s = signature_share(&presig, self.me, &assignment.signers, &tweak, digest)
+            let mut s = signature_share(&presig, self.me, &assignment.signers, &tweak, digest)
                 .map_err(ApiError::internal)?;
+            if self.cfg.misbehave == Some(Misbehaviour::BadEcdsaShare) {
+                s += candela_crypto::Scalar::ONE;
+            }
             hex::encode(scalar_to_bytes(&s))
         } else {
             String::new()
@@ -1048,6 +1138,22 @@ impl Node {
                 commitments,
             },
         }
+    }
+}
+
+/// Forgets a request's exclusions when dropped.
+pub(crate) struct ExclusionGuard {
+    node: Arc<Node>,
+    request_id: String,
+}
+
+impl Drop for ExclusionGuard {
+    fn drop(&mut self) {
+        self.node
+            .exclusions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.request_id);
     }
 }
 
