@@ -408,7 +408,27 @@ impl Client {
         pkp: &AffinePoint,
         digest: [u8; 32],
     ) -> Result<SignOutcome, ClientError> {
-        let exclude = self.exclude_header();
+        let liars: Vec<u32> = self.caught_lying().into_keys().collect();
+        self.pkp_sign_leaving_out(request_id, auth, pkp, digest, &liars)
+            .await
+    }
+
+    /// One signing attempt that asks the nodes to leave `leave_out` out of
+    /// the signing set (they still answer; ignored by the nodes when fewer
+    /// than the threshold would remain).
+    pub async fn pkp_sign_leaving_out(
+        &self,
+        request_id: &str,
+        auth: &RequestAuth,
+        pkp: &AffinePoint,
+        digest: [u8; 32],
+        leave_out: &[u32],
+    ) -> Result<SignOutcome, ClientError> {
+        let exclude = leave_out
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let calls = self.net.nodes.iter().map(|n| {
             let body = PkpSignRequest {
                 to_sign: digest.to_vec(),
