@@ -41,7 +41,9 @@ pub struct ChaosArgs {
 /// attempts and timeouts end far sooner).
 const LOST_AFTER: Duration = Duration::from_secs(120);
 /// The client's per-node timeout during the run; the pause outlasts it.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(8);
+/// Signing attempts per request.
+const CLIENT_ATTEMPTS: u32 = 5;
 /// How long a restarted node has to be ready again.
 const REJOIN_WITHIN: Duration = Duration::from_secs(90);
 
@@ -49,10 +51,10 @@ const REJOIN_WITHIN: Duration = Duration::from_secs(90);
 const PHASES: [(&str, f64); 7] = [
     ("steady", 0.0),
     ("two nodes crashed", 0.10),
-    ("two nodes restarted", 0.25),
-    ("one node paused", 0.45),
-    ("paused node resumed", 0.45),
-    ("one node with slow links", 0.65),
+    ("two nodes restarted", 0.22),
+    ("one node paused", 0.38),
+    ("paused node resumed", 0.38),
+    ("one node with slow links", 0.68),
     ("recovered", 0.85),
 ];
 
@@ -265,6 +267,9 @@ async fn chaos(
 ) -> anyhow::Result<()> {
     let mut client = Client::from_file(network)?;
     client.timeout = CLIENT_TIMEOUT;
+    // attempts spaced 0.4, 0.8, 1.2, 1.6 s apart outlast the nodes' 5 s
+    // liveness window, so a crashed signer is dropped before the last one
+    client.attempts = CLIENT_ATTEMPTS;
     let threshold = client.network().threshold;
     let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let (rec, _) = crate::pkp::mint(&client, &owner)?;
@@ -476,7 +481,7 @@ async fn serves(
         .collect();
     let leave_out: Vec<u32> = (0..n).filter(|j| !keep.contains(j)).collect();
     let auth = candela_client::RequestAuth::Session(client.session(owner));
-    for _ in 0..10 {
+    for _ in 0..6 {
         let mut digest = [0u8; 32];
         rand_core::OsRng.fill_bytes(&mut digest);
         let rid = candela_client::new_request_id();
@@ -596,6 +601,7 @@ fn report(
         "rejoins": rejoins,
         "errors": errors,
         "clientTimeoutMs": CLIENT_TIMEOUT.as_millis() as u64,
+        "clientAttempts": CLIENT_ATTEMPTS,
         "lostAfterSecs": LOST_AFTER.as_secs(),
     });
     if !args.json {

@@ -389,7 +389,10 @@ pub fn router(node: Arc<Node>) -> Router {
         ));
     let peer = Router::new()
         .route("/peer/v1/message", post(peer_message))
-        .route("/peer/v1/ping", get(|| async { "ok" }))
+        .route(
+            "/peer/v1/ping",
+            get(|State(node): State<Arc<Node>>| async move { node.boot_id.to_string() }),
+        )
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024));
     client
         .merge(actions)

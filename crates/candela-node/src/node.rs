@@ -89,6 +89,11 @@ pub struct Node {
     /// Nodes a client asked to leave out of the signing sets of a request
     /// (by request id), for as long as the request runs.
     exclusions: Mutex<std::collections::HashMap<String, Vec<u32>>>,
+    /// A random id of this run of the process, answered to pings: a peer
+    /// that sees it change knows this node restarted.
+    pub boot_id: u64,
+    /// Each peer's boot id as last seen, and when it last changed.
+    peer_boots: Mutex<Vec<Option<(u64, Option<Instant>)>>>,
     /// Tests only ([`Misbehaviour::StaleData`]): the last execution answer.
     stale_execution: Mutex<Option<candela_api::v7::ExecuteResponse>>,
 }
@@ -204,6 +209,8 @@ impl Node {
                 concurrent: cfg.auth.concurrent_actions,
             }),
             exclusions: Mutex::new(std::collections::HashMap::new()),
+            boot_id: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+            peer_boots: Mutex::new(vec![None; n]),
             stale_execution: Mutex::new(None),
             cfg,
         });
@@ -314,6 +321,13 @@ impl Node {
             .collect();
         s.insert(self.me);
         s
+    }
+
+    /// Whether node `i` was seen to restart after `since` (its state of any
+    /// session running then is gone).
+    fn restarted_since(&self, i: u32, since: Instant) -> bool {
+        let boots = self.peer_boots.lock().unwrap_or_else(|p| p.into_inner());
+        matches!(boots.get(i as usize), Some(Some((_, Some(at)))) if *at > since)
     }
 
     /// How long node `i` has not answered a heartbeat (zero for this node).
@@ -510,18 +524,31 @@ impl Node {
                     .get(format!("{}/peer/v1/ping", n.url))
                     .timeout(Duration::from_millis(1500));
                 pings.push(async move {
-                    (
-                        i,
-                        req.send()
-                            .await
-                            .map(|r| r.status().is_success())
-                            .unwrap_or(false),
-                    )
+                    let boot = match req.send().await {
+                        Ok(r) if r.status().is_success() => Some(
+                            r.text()
+                                .await
+                                .ok()
+                                .and_then(|t| t.trim().parse::<u64>().ok()),
+                        ),
+                        _ => None,
+                    };
+                    (i, boot)
                 });
             }
-            for (i, ok) in futures_join_all(pings).await {
-                if ok {
-                    self.live.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(Instant::now());
+            for (i, boot) in futures_join_all(pings).await {
+                let Some(boot) = boot else { continue };
+                self.live.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(Instant::now());
+                if let Some(boot) = boot {
+                    let mut boots = self.peer_boots.lock().unwrap_or_else(|p| p.into_inner());
+                    match boots[i] {
+                        Some((seen, _)) if seen != boot => {
+                            tracing::info!(node = i, "peer restarted");
+                            boots[i] = Some((boot, Some(Instant::now())));
+                        }
+                        Some(_) => {}
+                        None => boots[i] = Some((boot, None)),
+                    }
                 }
             }
             self.hub.gc();
@@ -740,17 +767,19 @@ impl Node {
         let node = Arc::clone(self);
         let started = Instant::now();
         let watched = Arc::clone(self);
+        let watch_start = started;
         let watch_session = session.clone();
         let watch_parts = parts.clone();
         let watchdog = tokio::spawn(async move {
             // A session cannot finish without every participant: cancel it
-            // as soon as one stops answering heartbeats.
+            // as soon as one stops answering heartbeats or restarted (a
+            // restarted node lost the session's state).
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                if let Some(gone) = watch_parts
-                    .iter()
-                    .find(|&&p| watched.silent_for(p) > SESSION_SILENCE)
-                {
+                if let Some(gone) = watch_parts.iter().find(|&&p| {
+                    watched.silent_for(p) > SESSION_SILENCE
+                        || watched.restarted_since(p, watch_start)
+                }) {
                     watched
                         .hub
                         .cancel(&watch_session, &format!("participant {gone} is not live"));
