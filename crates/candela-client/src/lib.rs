@@ -300,8 +300,8 @@ impl Client {
         let mut liars = self.liars.lock().unwrap_or_else(|p| p.into_inner());
         let mut new = false;
         for f in faults.iter().filter(|f| f.misbehaved && f.node != u32::MAX) {
-            if !liars.contains_key(&f.node) {
-                liars.insert(f.node, f.reason.clone());
+            if let std::collections::btree_map::Entry::Vacant(e) = liars.entry(f.node) {
+                e.insert(f.reason.clone());
                 new = true;
             }
         }

@@ -57,6 +57,9 @@ struct Stats {
     presign_ms: AtomicU64,
 }
 
+/// A peer's boot id and when it last changed (None: not since first seen).
+type PeerBoot = (u64, Option<Instant>);
+
 /// A running node.
 pub struct Node {
     /// Configuration.
@@ -93,7 +96,7 @@ pub struct Node {
     /// that sees it change knows this node restarted.
     pub boot_id: u64,
     /// Each peer's boot id as last seen, and when it last changed.
-    peer_boots: Mutex<Vec<Option<(u64, Option<Instant>)>>>,
+    peer_boots: Mutex<Vec<Option<PeerBoot>>>,
     /// Tests only ([`Misbehaviour::StaleData`]): the last execution answer.
     stale_execution: Mutex<Option<candela_api::v7::ExecuteResponse>>,
 }
