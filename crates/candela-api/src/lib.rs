@@ -15,3 +15,8 @@ pub mod v7;
 
 /// The header that carries the id shared by every node for one operation.
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+
+/// The header by which a client asks the nodes to leave some nodes (ones it
+/// caught lying) out of a request's signing sets: comma-separated indices.
+/// Ignored when too few nodes would remain.
+pub const EXCLUDE_HEADER: &str = "X-Candela-Exclude";

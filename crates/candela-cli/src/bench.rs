@@ -68,6 +68,33 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Faults under load: start a devnet of its own, mint a PKP and sign
+    /// steadily while a schedule crashes two nodes (SIGKILL) and restarts
+    /// them from their stored shares, pauses one (SIGSTOP) past the client's
+    /// timeout, and slows one node's links. Every request must end in a
+    /// signature or a clear error (none lost) and no nonce `r` may repeat.
+    Chaos {
+        /// Number of nodes (at least 6: two are down at once).
+        #[arg(long, default_value_t = 7)]
+        nodes: usize,
+        /// Length of the run; the fault schedule scales with it.
+        #[arg(long, default_value_t = 120)]
+        duration_secs: u64,
+        /// Signing requests in flight at once.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// Requests started per second over all workers (0: each worker
+        /// sends its next request as soon as the last one ends). Sustained
+        /// signing is bounded by presignature generation.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// The devnet's directory (a fresh temporary one if absent).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print only the JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The benchmark's action: one signature of `toSign` with `publicKey`
@@ -94,14 +121,14 @@ impl candela_actions::Host for NullHost {
     }
 }
 
-struct Summary {
-    latencies_ms: Vec<f64>,
-    failures: usize,
-    seconds: f64,
+pub(crate) struct Summary {
+    pub(crate) latencies_ms: Vec<f64>,
+    pub(crate) failures: usize,
+    pub(crate) seconds: f64,
 }
 
 impl Summary {
-    fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "succeeded": self.latencies_ms.len(),
             "failed": self.failures,
@@ -273,7 +300,7 @@ async fn in_process_action(n: usize) -> Summary {
 }
 
 /// Latency percentiles in milliseconds.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -378,6 +405,24 @@ fn in_process_presign_rate(n: u32, batch: usize) -> anyhow::Result<f64> {
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Chaos {
+            nodes,
+            duration_secs,
+            concurrency,
+            rate,
+            dir,
+            json,
+        } => {
+            crate::chaos::run(crate::chaos::ChaosArgs {
+                nodes,
+                duration: Duration::from_secs(duration_secs),
+                concurrency,
+                rate,
+                dir,
+                json,
+            })
+            .await?
+        }
         BenchCommand::Sign {
             network,
             requests,

@@ -3,6 +3,7 @@ mod action;
 mod auth;
 mod bench;
 mod chain;
+mod chaos;
 mod devnet;
 mod encrypt;
 mod listen;

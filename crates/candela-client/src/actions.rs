@@ -7,7 +7,7 @@ use candela_api::auth::AuthSig;
 use candela_api::v7::{
     ActionUploadRequest, ActionUploadResponse, ExecuteRequest, ExecuteResponse, PkpSignResponse,
 };
-use candela_api::REQUEST_ID_HEADER;
+use candela_api::{EXCLUDE_HEADER, REQUEST_ID_HEADER};
 use candela_crypto::derive;
 use candela_crypto::ecdsa::Signature;
 use candela_crypto::AffinePoint;
@@ -141,8 +141,10 @@ impl Client {
     }
 
     /// Run an action on every node with a fresh request id, authorised by
-    /// `owner`'s auth signature. Actions are not retried (they may have
-    /// effects outside the network).
+    /// `owner`'s session. Actions are not retried (they may have effects
+    /// outside the network) except once when a signature lacks shares
+    /// because a node was caught lying: the rerun leaves it out of the
+    /// signing sets. Nodes caught lying are named in the result.
     pub async fn execute(
         &self,
         source: &ActionSource,
@@ -150,8 +152,34 @@ impl Client {
         owner: &SigningKey,
     ) -> Result<ExecuteOutcome, ClientError> {
         let auth = RequestAuth::Session(self.session(owner));
-        self.execute_once(&new_request_id(), source, js_params, &auth)
-            .await
+        let first = self
+            .execute_once(&new_request_id(), source, js_params.clone(), &auth)
+            .await;
+        let result = match first {
+            Err(ClientError::NotEnoughShares { faults, .. }) if self.learn(&faults) => {
+                self.execute_once(&new_request_id(), source, js_params, &auth)
+                    .await
+            }
+            other => other,
+        };
+        match result {
+            Ok(mut o) => {
+                self.learn(&o.faults);
+                self.name_liars(&mut o.faults);
+                Ok(o)
+            }
+            Err(mut e) => {
+                match &mut e {
+                    ClientError::NotEnoughShares { faults, .. }
+                    | ClientError::ActionFailed { faults, .. } => {
+                        self.learn(faults);
+                        self.name_liars(faults);
+                    }
+                    _ => {}
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The body sent to every node for one execution.
@@ -194,12 +222,14 @@ impl Client {
         js_params: Option<serde_json::Value>,
         auth: &RequestAuth,
     ) -> BTreeMap<u32, Result<ExecuteResponse, String>> {
+        let exclude = self.exclude_header();
         let calls = self.net.nodes.iter().map(|n| {
             let body = Self::execute_request(source, js_params.clone(), &auth.for_node(&n.url));
             let req = self
                 .http
                 .post(format!("{}/web/execute/v1", n.url))
                 .header(REQUEST_ID_HEADER, request_id)
+                .header(EXCLUDE_HEADER, &exclude)
                 .timeout(self.action_timeout)
                 .json(&body);
             let index = n.index;
@@ -292,7 +322,28 @@ impl Client {
         names.dedup();
         let mut signatures = BTreeMap::new();
         for name in names {
-            let sig = self.combine_action_signature(name, &agreeing)?;
+            let sig = match self.combine_action_signature(name, &agreeing) {
+                Ok(sig) => sig,
+                Err(ClientError::NotEnoughShares {
+                    needed,
+                    valid,
+                    faults: mut sig_faults,
+                }) => {
+                    // a signer left out for its response is the reason
+                    for f in faults.iter().filter(|f| f.misbehaved) {
+                        if !sig_faults.iter().any(|g| g.node == f.node && g.misbehaved) {
+                            sig_faults.push(f.clone());
+                        }
+                    }
+                    sig_faults.sort_by_key(|f| f.node);
+                    return Err(ClientError::NotEnoughShares {
+                        needed,
+                        valid,
+                        faults: sig_faults,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             for f in &sig.faults {
                 if !faults
                     .iter()

@@ -21,7 +21,7 @@ use candela_api::auth::{network_nonce, nonce_window, AuthSig};
 use candela_api::network::NetworkInfo;
 pub use candela_api::session::{Ability, ResourceAbilityRequest, Session};
 use candela_api::v7::{ErrorBody, NodeStatus, PkpSignRequest, PkpSignResponse};
-use candela_api::REQUEST_ID_HEADER;
+use candela_api::{EXCLUDE_HEADER, REQUEST_ID_HEADER};
 use candela_crypto::derive;
 use candela_crypto::ecdsa::Signature;
 use candela_crypto::AffinePoint;
@@ -145,6 +145,9 @@ pub struct Client {
     sessions: Arc<Mutex<HashMap<[u8; 20], Arc<Session>>>>,
     /// How long a new session lasts.
     pub session_ttl: Duration,
+    /// Nodes this client caught lying (a share or response provably
+    /// wrong), with the first proof: asked to be left out of signing sets.
+    liars: Arc<Mutex<BTreeMap<u32, String>>>,
 }
 
 /// How a request proves who asks: one wallet auth signature for every node,
@@ -211,6 +214,7 @@ impl Client {
             action_timeout: Duration::from_secs(45),
             sessions: Arc::new(Mutex::new(HashMap::new())),
             session_ttl: Duration::from_secs(3600),
+            liars: Arc::new(Mutex::new(BTreeMap::new())),
         })
     }
 
@@ -284,6 +288,48 @@ impl Client {
         &self.root
     }
 
+    /// The nodes this client caught lying, with the first proof. They are
+    /// asked to be left out of the signing sets of later requests
+    /// ([`EXCLUDE_HEADER`]; ignored by the nodes when fewer than the
+    /// threshold would remain) and are named in every later result.
+    pub fn caught_lying(&self) -> BTreeMap<u32, String> {
+        self.liars.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Remember the nodes that misbehaved among `faults`; true when one of
+    /// them was not known yet.
+    fn learn(&self, faults: &[NodeFault]) -> bool {
+        let mut liars = self.liars.lock().unwrap_or_else(|p| p.into_inner());
+        let mut new = false;
+        for f in faults.iter().filter(|f| f.misbehaved && f.node != u32::MAX) {
+            if let std::collections::btree_map::Entry::Vacant(e) = liars.entry(f.node) {
+                e.insert(f.reason.clone());
+                new = true;
+            }
+        }
+        new
+    }
+
+    /// Name every known liar that `faults` does not name yet (it was left
+    /// out of this request's signing sets because it lied before).
+    fn name_liars(&self, faults: &mut Vec<NodeFault>) {
+        for (node, why) in self.caught_lying() {
+            if !faults.iter().any(|f| f.node == node && f.misbehaved) {
+                faults.push(self.fault(node, format!("left out: misbehaved before ({why})"), true));
+            }
+        }
+        faults.sort_by_key(|f| f.node);
+    }
+
+    /// The [`EXCLUDE_HEADER`] value: the known liars.
+    fn exclude_header(&self) -> String {
+        self.caught_lying()
+            .keys()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Every node's status (None for nodes that did not answer).
     pub async fn statuses(&self) -> Vec<Option<NodeStatus>> {
         let calls = self.net.nodes.iter().map(|n| {
@@ -298,7 +344,8 @@ impl Client {
 
     /// Sign a 32-byte digest with a PKP owned by `owner`, retrying with a new
     /// request id (so a new presignature and signing set) when an attempt
-    /// fails without proof of misbehaviour.
+    /// fails for want of shares; a node caught lying is left out of the
+    /// next signing sets and named in the result.
     pub async fn pkp_sign(
         &self,
         owner: &SigningKey,
@@ -323,18 +370,23 @@ impl Client {
             match self.pkp_sign_once(&rid, auth, pkp, digest).await {
                 Ok(mut o) => {
                     o.attempts = attempt;
+                    self.learn(&o.faults);
+                    self.name_liars(&mut o.faults);
                     return Ok(o);
                 }
                 Err(e) => {
                     let retry = match &e {
                         ClientError::NotEnoughShares { faults, .. } => faults.iter().all(|f| {
-                            !f.misbehaved
-                                && !f.reason.contains("NodeUnknownPkp")
+                            // a liar is left out of the next attempt
+                            !f.reason.contains("NodeUnknownPkp")
                                 && !f.reason.contains("NodeUnauthorized")
                                 && !f.reason.contains("NodeInvalid")
                         }),
                         _ => false,
                     };
+                    if let ClientError::NotEnoughShares { faults, .. } = &e {
+                        self.learn(faults);
+                    }
                     last = Some(e);
                     if !retry {
                         break;
@@ -343,7 +395,11 @@ impl Client {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| ClientError::Input("no attempt made".into())))
+        let mut last = last.unwrap_or_else(|| ClientError::Input("no attempt made".into()));
+        if let ClientError::NotEnoughShares { faults, .. } = &mut last {
+            self.name_liars(faults);
+        }
+        Err(last)
     }
 
     /// One signing attempt with a given request id and auth.
@@ -354,6 +410,27 @@ impl Client {
         pkp: &AffinePoint,
         digest: [u8; 32],
     ) -> Result<SignOutcome, ClientError> {
+        let liars: Vec<u32> = self.caught_lying().into_keys().collect();
+        self.pkp_sign_leaving_out(request_id, auth, pkp, digest, &liars)
+            .await
+    }
+
+    /// One signing attempt that asks the nodes to leave `leave_out` out of
+    /// the signing set (they still answer; ignored by the nodes when fewer
+    /// than the threshold would remain).
+    pub async fn pkp_sign_leaving_out(
+        &self,
+        request_id: &str,
+        auth: &RequestAuth,
+        pkp: &AffinePoint,
+        digest: [u8; 32],
+        leave_out: &[u32],
+    ) -> Result<SignOutcome, ClientError> {
+        let exclude = leave_out
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let calls = self.net.nodes.iter().map(|n| {
             let body = PkpSignRequest {
                 to_sign: digest.to_vec(),
@@ -366,6 +443,7 @@ impl Client {
                 .http
                 .post(format!("{}/web/pkp/sign/v1", n.url))
                 .header(REQUEST_ID_HEADER, request_id)
+                .header(EXCLUDE_HEADER, &exclude)
                 .timeout(self.timeout)
                 .json(&body);
             let index = n.index;

@@ -176,9 +176,31 @@ pub enum Misbehaviour {
     /// BLS shares (decryption and PKP-session shares) over the wrong message:
     /// well-formed points that fail verification.
     BadBlsShare,
+    /// ECDSA signature shares (`pkp/sign` and an action's `signEcdsa`) off
+    /// by one: well-formed scalars that fail verification against the
+    /// presignature commitments.
+    BadEcdsaShare,
+    /// Executions answer a different `response` than the action set.
+    WrongActionResponse,
+    /// Executions answer from a stale view: the response and logs of the
+    /// previous execution this node ran (an empty response before the
+    /// first), as a node serving a cached old answer would.
+    StaleData,
+    /// Every peer message and every HTTP answer of this node is delayed by
+    /// [`Misbehaviour::SLOW_LINK_DELAY`] (a slow network link).
+    SlowLinks,
 }
 
 impl Misbehaviour {
+    /// How much a node with [`Misbehaviour::SlowLinks`] delays its messages.
+    pub const SLOW_LINK_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
+
+    /// The response a node with [`Misbehaviour::WrongActionResponse`]
+    /// answers instead of `response`.
+    pub fn wrong_response(response: &str) -> String {
+        format!("{response}/byzantine")
+    }
+
     /// The message a lying node signs instead of `msg`.
     pub fn corrupt_message(msg: &[u8]) -> Vec<u8> {
         let mut m = msg.to_vec();

@@ -12,9 +12,10 @@ use candela_api::v7::{
     ActionUploadRequest, ErrorBody, ExecuteRequest, HandshakeRequest, HandshakeResponse,
     PkpSignRequest,
 };
-use candela_api::REQUEST_ID_HEADER;
+use candela_api::{EXCLUDE_HEADER, REQUEST_ID_HEADER};
 use serde::de::DeserializeOwned;
 
+use crate::config::Misbehaviour;
 use crate::error::ApiError;
 use crate::node::Node;
 
@@ -67,6 +68,21 @@ fn request_id(headers: &HeaderMap) -> Result<String, ApiError> {
         ));
     }
     Ok(id.to_string())
+}
+
+/// The nodes the client asks to leave out of the signing sets
+/// ([`EXCLUDE_HEADER`]); an unreadable header excludes nothing.
+fn excluded(headers: &HeaderMap) -> Vec<u32> {
+    headers
+        .get(EXCLUDE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .filter_map(|i| i.trim().parse().ok())
+                .take(256)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
@@ -144,12 +160,16 @@ async fn pkp_sign(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let limit = node.cfg.max_body_bytes;
+    let exclude = excluded(&headers);
     with_request(
         node,
         headers,
         body,
         limit,
-        |node, rid, req: PkpSignRequest| async move { node.pkp_sign(&rid, req).await },
+        |node, rid, req: PkpSignRequest| async move {
+            let _forget = node.exclude_while(&rid, exclude);
+            node.pkp_sign(&rid, req).await
+        },
     )
     .await
 }
@@ -203,7 +223,13 @@ async fn execute(
         crate::actions::check_js_params_size(&bytes)?;
         let req: ExecuteRequest = parse_json(&bytes)?;
         let node = Arc::clone(&node);
-        to_completion(async move { node.execute(&rid, req).await }).await
+        let exclude = excluded(&headers);
+        to_completion(async move {
+            let _forget = node.exclude_while(&rid, exclude);
+            let honest = node.execute(&rid, req).await?;
+            Ok(node.misbehave_execution(honest))
+        })
+        .await
     }
     .await;
     respond(result, corr)
@@ -364,9 +390,23 @@ async fn reject_oversize(
     }
 }
 
+/// Tests only ([`Misbehaviour::SlowLinks`]): delay every answer.
+async fn slow_links(
+    State(slow): State<bool>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    if slow {
+        tokio::time::sleep(Misbehaviour::SLOW_LINK_DELAY).await;
+    }
+    resp
+}
+
 /// The node's router.
 pub fn router(node: Arc<Node>) -> Router {
     let limit = node.cfg.max_body_bytes;
+    let slow = node.cfg.misbehave == Some(Misbehaviour::SlowLinks);
     let client = Router::new()
         .route("/web/handshake", post(handshake))
         .route("/web/handshake/", post(handshake))
@@ -395,13 +435,17 @@ pub fn router(node: Arc<Node>) -> Router {
         ));
     let peer = Router::new()
         .route("/peer/v1/message", post(peer_message))
-        .route("/peer/v1/ping", get(|| async { "ok" }))
+        .route(
+            "/peer/v1/ping",
+            get(|State(node): State<Arc<Node>>| async move { node.boot_id.to_string() }),
+        )
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024));
     client
         .merge(actions)
         .merge(peer)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(slow, slow_links))
         .with_state(node)
 }
 

@@ -57,6 +57,9 @@ struct Stats {
     presign_ms: AtomicU64,
 }
 
+/// A peer's boot id and when it last changed (None: not since first seen).
+type PeerBoot = (u64, Option<Instant>);
+
 /// A running node.
 pub struct Node {
     /// Configuration.
@@ -86,6 +89,16 @@ pub struct Node {
     pub(crate) action_http: reqwest::Client,
     pub(crate) action_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) rate_limiter: Arc<crate::limits::RateLimiter>,
+    /// Nodes a client asked to leave out of the signing sets of a request
+    /// (by request id), for as long as the request runs.
+    exclusions: Mutex<std::collections::HashMap<String, Vec<u32>>>,
+    /// A random id of this run of the process, answered to pings: a peer
+    /// that sees it change knows this node restarted.
+    pub boot_id: u64,
+    /// Each peer's boot id as last seen, and when it last changed.
+    peer_boots: Mutex<Vec<Option<PeerBoot>>>,
+    /// Tests only ([`Misbehaviour::StaleData`]): the last execution answer.
+    stale_execution: Mutex<Option<candela_api::v7::ExecuteResponse>>,
 }
 
 /// A root key share the node stores sealed.
@@ -198,6 +211,10 @@ impl Node {
                 per_minute: cfg.auth.requests_per_minute,
                 concurrent: cfg.auth.concurrent_actions,
             }),
+            exclusions: Mutex::new(std::collections::HashMap::new()),
+            boot_id: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+            peer_boots: Mutex::new(vec![None; n]),
+            stale_execution: Mutex::new(None),
             cfg,
         });
         if let Some(m) = node.cfg.misbehave {
@@ -226,9 +243,69 @@ impl Node {
     ) -> Result<candela_bls::BlsSignatureShare, ApiError> {
         let share = match self.cfg.misbehave {
             Some(Misbehaviour::BadBlsShare) => bls.sign_share(&Misbehaviour::corrupt_message(msg)),
-            None => bls.sign_share(msg),
+            _ => bls.sign_share(msg),
         };
         share.map_err(ApiError::internal)
+    }
+
+    /// Leave `exclude` out of the signing sets of `request_id` (and of the
+    /// signatures its action asks for) while the request runs; the guard
+    /// forgets it.
+    pub(crate) fn exclude_while(
+        self: &Arc<Self>,
+        request_id: &str,
+        exclude: Vec<u32>,
+    ) -> Option<ExclusionGuard> {
+        if exclude.is_empty() {
+            return None;
+        }
+        self.exclusions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(request_id.to_string(), exclude);
+        Some(ExclusionGuard {
+            node: Arc::clone(self),
+            request_id: request_id.to_string(),
+        })
+    }
+
+    /// The nodes excluded for `request_id` (an action's signature
+    /// `{request id}:{sigName}` inherits its execution's).
+    fn excluded_for(&self, request_id: &str) -> Vec<u32> {
+        let base = request_id.split(':').next().unwrap_or(request_id);
+        self.exclusions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(base)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Tests only: what a node that misbehaves answers for an execution
+    /// instead of `honest` (unchanged for an honest node).
+    pub(crate) fn misbehave_execution(
+        &self,
+        mut honest: candela_api::v7::ExecuteResponse,
+    ) -> candela_api::v7::ExecuteResponse {
+        match self.cfg.misbehave {
+            Some(Misbehaviour::WrongActionResponse) => {
+                honest.response = Misbehaviour::wrong_response(&honest.response);
+                honest
+            }
+            Some(Misbehaviour::StaleData) => {
+                let mut last = self
+                    .stale_execution
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let previous = last.replace(honest.clone());
+                previous.unwrap_or_else(|| {
+                    honest.response = String::new();
+                    honest.logs = String::new();
+                    honest
+                })
+            }
+            _ => honest,
+        }
     }
 
     /// The BLS root key share, once its DKG has run.
@@ -247,6 +324,13 @@ impl Node {
             .collect();
         s.insert(self.me);
         s
+    }
+
+    /// Whether node `i` was seen to restart after `since` (its state of any
+    /// session running then is gone).
+    fn restarted_since(&self, i: u32, since: Instant) -> bool {
+        let boots = self.peer_boots.lock().unwrap_or_else(|p| p.into_inner());
+        matches!(boots.get(i as usize), Some(Some((_, Some(at)))) if *at > since)
     }
 
     /// How long node `i` has not answered a heartbeat (zero for this node).
@@ -313,6 +397,9 @@ impl Node {
         timeout: Duration,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let url = format!("{}/peer/v1/message", self.nodes[to as usize].url);
+        if self.cfg.misbehave == Some(Misbehaviour::SlowLinks) {
+            tokio::time::sleep(Misbehaviour::SLOW_LINK_DELAY).await;
+        }
         let bytes = self
             .directory
             .seal(&self.identity, self.me, to, now_ms(), body);
@@ -395,8 +482,11 @@ impl Node {
                 self.join_presign(from, session, participants, count as usize)?;
                 Ok(serde_json::json!({"ok": true}))
             }
-            PeerBody::Assign { request_id } => {
-                let a = self.assign_local(&request_id).await?;
+            PeerBody::Assign {
+                request_id,
+                exclude,
+            } => {
+                let a = self.assign_local(&request_id, &exclude).await?;
                 Ok(serde_json::to_value(a).unwrap_or_default())
             }
             PeerBody::Collect {
@@ -437,18 +527,31 @@ impl Node {
                     .get(format!("{}/peer/v1/ping", n.url))
                     .timeout(Duration::from_millis(1500));
                 pings.push(async move {
-                    (
-                        i,
-                        req.send()
-                            .await
-                            .map(|r| r.status().is_success())
-                            .unwrap_or(false),
-                    )
+                    let boot = match req.send().await {
+                        Ok(r) if r.status().is_success() => Some(
+                            r.text()
+                                .await
+                                .ok()
+                                .and_then(|t| t.trim().parse::<u64>().ok()),
+                        ),
+                        _ => None,
+                    };
+                    (i, boot)
                 });
             }
-            for (i, ok) in futures_join_all(pings).await {
-                if ok {
-                    self.live.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(Instant::now());
+            for (i, boot) in futures_join_all(pings).await {
+                let Some(boot) = boot else { continue };
+                self.live.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(Instant::now());
+                if let Some(boot) = boot {
+                    let mut boots = self.peer_boots.lock().unwrap_or_else(|p| p.into_inner());
+                    match boots[i] {
+                        Some((seen, _)) if seen != boot => {
+                            tracing::info!(node = i, "peer restarted");
+                            boots[i] = Some((boot, Some(Instant::now())));
+                        }
+                        Some(_) => {}
+                        None => boots[i] = Some((boot, None)),
+                    }
                 }
             }
             self.hub.gc();
@@ -667,17 +770,19 @@ impl Node {
         let node = Arc::clone(self);
         let started = Instant::now();
         let watched = Arc::clone(self);
+        let watch_start = started;
         let watch_session = session.clone();
         let watch_parts = parts.clone();
         let watchdog = tokio::spawn(async move {
             // A session cannot finish without every participant: cancel it
-            // as soon as one stops answering heartbeats.
+            // as soon as one stops answering heartbeats or restarted (a
+            // restarted node lost the session's state).
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                if let Some(gone) = watch_parts
-                    .iter()
-                    .find(|&&p| watched.silent_for(p) > SESSION_SILENCE)
-                {
+                if let Some(gone) = watch_parts.iter().find(|&&p| {
+                    watched.silent_for(p) > SESSION_SILENCE
+                        || watched.restarted_since(p, watch_start)
+                }) {
                     watched
                         .hub
                         .cancel(&watch_session, &format!("participant {gone} is not live"));
@@ -729,11 +834,15 @@ impl Node {
     // ---- coordination ----
 
     /// As coordinator: fix the presignature and signing set of a request.
-    async fn assign_local(&self, request_id: &str) -> Result<Assignment, ApiError> {
+    async fn assign_local(
+        &self,
+        request_id: &str,
+        exclude: &[u32],
+    ) -> Result<Assignment, ApiError> {
         // An empty pool is usually a refill away: queue briefly before refusing.
         let deadline = Instant::now() + Duration::from_millis(self.cfg.pool.assign_wait_ms);
         loop {
-            match self.try_assign(request_id).await {
+            match self.try_assign(request_id, exclude).await {
                 Err(e) if e.code == "NodePresignaturePoolEmpty" && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
@@ -742,13 +851,21 @@ impl Node {
         }
     }
 
-    async fn try_assign(&self, request_id: &str) -> Result<Assignment, ApiError> {
+    async fn try_assign(&self, request_id: &str, exclude: &[u32]) -> Result<Assignment, ApiError> {
         let _guard = self.assign_lock.lock().await;
         let live = self.live_set();
         let t = self.threshold;
         let chosen = self
             .store
-            .assign(request_id, |parts| {
+            .assign(request_id, |all| {
+                // Leave out the nodes the client excludes (ones it caught
+                // lying), unless too few makers would remain.
+                let kept: Vec<u32> = all
+                    .iter()
+                    .copied()
+                    .filter(|p| !exclude.contains(p))
+                    .collect();
+                let parts = if kept.len() >= t { &kept[..] } else { all };
                 // Prefer nodes seen live; fill up from the other makers
                 // rather than refuse (a slow heartbeat is not a dead node;
                 // a dead signer makes the attempt fail and the client retry).
@@ -782,16 +899,18 @@ impl Node {
     /// Ask the coordinators, in index order, for this request's assignment.
     async fn assignment(self: &Arc<Self>, request_id: &str) -> Result<Assignment, ApiError> {
         let live = self.live_set();
+        let exclude = self.excluded_for(request_id);
         let mut last = ApiError::unavailable("NodeNoCoordinator", "no coordinator reachable");
         for c in 0..self.nodes.len() as u32 {
             if !live.contains(&c) {
                 continue;
             }
             if c == self.me {
-                return self.assign_local(request_id).await;
+                return self.assign_local(request_id, &exclude).await;
             }
             let body = PeerBody::Assign {
                 request_id: request_id.to_string(),
+                exclude: exclude.clone(),
             };
             let wait =
                 Duration::from_millis(self.cfg.pool.assign_wait_ms + self.cfg.peer_timeout_ms);
@@ -983,8 +1102,11 @@ impl Node {
             }
         };
         let share = if assignment.signers.contains(&self.me) {
-            let s = signature_share(&presig, self.me, &assignment.signers, &tweak, digest)
+            let mut s = signature_share(&presig, self.me, &assignment.signers, &tweak, digest)
                 .map_err(ApiError::internal)?;
+            if self.cfg.misbehave == Some(Misbehaviour::BadEcdsaShare) {
+                s += candela_crypto::Scalar::ONE;
+            }
             hex::encode(scalar_to_bytes(&s))
         } else {
             String::new()
@@ -1048,6 +1170,22 @@ impl Node {
                 commitments,
             },
         }
+    }
+}
+
+/// Forgets a request's exclusions when dropped.
+pub(crate) struct ExclusionGuard {
+    node: Arc<Node>,
+    request_id: String,
+}
+
+impl Drop for ExclusionGuard {
+    fn drop(&mut self) {
+        self.node
+            .exclusions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.request_id);
     }
 }
 

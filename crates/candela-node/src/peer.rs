@@ -67,6 +67,9 @@ pub enum PeerBody {
     Assign {
         /// The request id.
         request_id: String,
+        /// Nodes the client asked to leave out of the signing set.
+        #[serde(default)]
+        exclude: Vec<u32>,
     },
     /// A value an action shares with the other nodes running the same
     /// execution (`broadcastAndCollect`, `runOnce`, `signAndCombineEcdsa`).
@@ -355,6 +358,7 @@ mod tests {
         let (ids, dir) = setup();
         let body = PeerBody::Assign {
             request_id: "r".into(),
+            exclude: Vec::new(),
         };
         let m = dir.seal(&ids[0], 0, 1, 1000, &body);
         assert_eq!(dir.open(1, &m, 1000).unwrap(), (0, body));
@@ -370,6 +374,7 @@ mod tests {
         let (ids, dir) = setup();
         let body = PeerBody::Assign {
             request_id: "r".into(),
+            exclude: Vec::new(),
         };
         // node 2 signs but claims to be node 0
         let mut env: Envelope =
