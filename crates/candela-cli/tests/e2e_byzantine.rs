@@ -64,14 +64,21 @@ async fn run_action(
         "publicKey": derive::public_key_hex(&rec.public_key),
         "n": n,
     });
-    let out = client
-        .execute(
-            &candela_client::ActionSource::IpfsId(cid.into()),
-            Some(params),
-            owner,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("execution {n} failed: {e}"));
+    // Leaving a liar out needs presignatures without it; on a loaded
+    // machine the pool may not have them yet: the node says "try again
+    // shortly" (NodePresignaturePoolEmpty), and so does this test.
+    let source = candela_client::ActionSource::IpfsId(cid.into());
+    let mut attempt = 0;
+    let out = loop {
+        match client.execute(&source, Some(params.clone()), owner).await {
+            Ok(out) => break out,
+            Err(e) if e.to_string().contains("NodePresignaturePoolEmpty") && attempt < 20 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            }
+            Err(e) => panic!("execution {n} failed: {e}"),
+        }
+    };
     assert_eq!(out.response, json!({ "n": n }).to_string());
     assert_eq!(
         recover(&out.signatures["sig"].signature, &digest),
