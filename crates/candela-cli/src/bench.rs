@@ -139,6 +139,15 @@ impl Summary {
     }
 }
 
+/// A progress printer for a benchmark: lines on stderr, none with `--json`.
+fn progress(json: bool) -> impl Fn(String) {
+    move |s: String| {
+        if !json {
+            eprintln!("[bench] {s}");
+        }
+    }
+}
+
 /// Run `one` `n` times, at most `concurrency` at once; each run says
 /// whether it succeeded.
 async fn run_load<F, Fut>(n: usize, concurrency: usize, one: F) -> Summary
@@ -433,11 +442,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let n = client.network().nodes.len();
             let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
             let (rec, _) = crate::pkp::mint(&client, &owner)?;
-            let say = |s: String| {
-                if !json {
-                    eprintln!("[bench] {s}");
-                }
-            };
+            let say = progress(json);
             // Warm phase: wait for stock, then spend at most that stock.
             let deadline = Instant::now() + Duration::from_secs(300);
             let (_, _, mut free) = pool_figures(&client).await;
@@ -514,11 +519,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             json,
         } => {
             let client = Client::from_file(&network)?;
-            let say = |s: String| {
-                if !json {
-                    eprintln!("[bench] {s}");
-                }
-            };
+            let say = progress(json);
             let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
             let (cid, _) = client.deploy_action(BENCH_ACTION.as_bytes()).await?;
             let (rec, _) = crate::pkp::mint_with_actions(&client, &owner, &[&cid], true)?;
@@ -578,11 +579,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             json,
         } => {
             let client = Client::from_file(&network)?;
-            let say = |s: String| {
-                if !json {
-                    eprintln!("[bench] {s}");
-                }
-            };
+            let say = progress(json);
             let reader = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
             let address = candela_crypto::derive::checksum_address(
                 &candela_crypto::derive::eth_address(reader.verifying_key().as_affine()),

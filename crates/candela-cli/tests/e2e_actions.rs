@@ -73,14 +73,7 @@ async fn start_http_server() -> SocketAddr {
             "/price",
             get(|| async { axum::Json(json!({"ethereum": {"usd": 3141.59}})) }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    serve_loopback(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,14 +65,7 @@ fn execute_body(code: &str, params: Value, auth: &AuthSig) -> Vec<u8> {
 /// A loopback HTTP server answering `ok` to every request (a fetch target).
 async fn start_http_server() -> std::net::SocketAddr {
     let app = axum::Router::new().fallback(|| async { "ok" });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    serve_loopback(app).await
 }
 
 /// Send `req` to the node at `url`: its status and JSON answer (`Null`

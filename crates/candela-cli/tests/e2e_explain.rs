@@ -22,14 +22,7 @@ async fn start_counter_server() -> SocketAddr {
             async move { axum::Json(json!({"n": c.fetch_add(1, Ordering::SeqCst)})) }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    serve_loopback(app).await
 }
 
 /// Run the CLI off the async runtime (the test's server keeps serving).

@@ -295,3 +295,15 @@ pub fn assert_only_liar_named(err: candela_client::ClientError, valid: usize, li
 pub fn registry(client: &Client) -> Box<dyn candela_registry::Registry> {
     candela_registry::open(&client.network().registry).expect("registry")
 }
+
+/// Serve `app` on a free loopback port in the background; its address.
+pub async fn serve_loopback(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
