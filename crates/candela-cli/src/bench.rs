@@ -273,7 +273,7 @@ fn hybrid_throughput(mib: usize) -> anyhow::Result<(f64, f64)> {
 }
 
 /// The smallest free presignature stock over the nodes that answer.
-async fn min_free(client: &Client) -> u64 {
+pub(crate) async fn min_free(client: &Client) -> u64 {
     client
         .statuses()
         .await

@@ -276,14 +276,7 @@ async fn chaos(
     let want = (4 * args.concurrency) as u64;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let free = client
-            .statuses()
-            .await
-            .iter()
-            .flatten()
-            .map(|s| s.presignatures_free)
-            .min()
-            .unwrap_or(0);
+        let free = crate::bench::min_free(&client).await;
         if free >= want || Instant::now() > deadline {
             say(format!("pool holds {free} presignatures; load starts"));
             break;

@@ -104,30 +104,7 @@ pub async fn decrypt(args: DecryptArgs) -> anyhow::Result<()> {
         args.private_key.as_deref(),
     )?;
     let faults = match &args.out {
-        Some(path) => {
-            let mut partial = path.as_os_str().to_owned();
-            partial.push(".partial");
-            let partial = PathBuf::from(partial);
-            let file = std::fs::File::create(&partial)
-                .with_context(|| format!("creating {}", partial.display()))?;
-            let mut writer = std::io::BufWriter::new(file);
-            let result = client.decrypt_to(&enc, &auth, &mut writer).await;
-            let faults = match result.map_err(anyhow::Error::from).and_then(|f| {
-                writer.flush()?;
-                Ok(f)
-            }) {
-                Ok(f) => f,
-                Err(e) => {
-                    drop(writer);
-                    let _ = std::fs::remove_file(&partial);
-                    return Err(e);
-                }
-            };
-            drop(writer);
-            std::fs::rename(&partial, path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            faults
-        }
+        Some(path) => decrypt_to_file(&client, &enc, &auth, path).await?,
         None => {
             let d = client.decrypt(&enc, &auth).await?;
             std::io::stdout().lock().write_all(&d.plaintext)?;
@@ -143,4 +120,37 @@ pub async fn decrypt(args: DecryptArgs) -> anyhow::Result<()> {
         eprintln!("warning: node {} ({}) {kind}: {}", f.node, f.url, f.reason);
     }
     Ok(())
+}
+
+/// Decrypt into `path`: written to `path.partial` first and renamed only
+/// once all of it authenticates; on any error the partial file is removed.
+async fn decrypt_to_file(
+    client: &Client,
+    enc: &Encrypted,
+    auth: &candela_client::RequestAuth,
+    path: &Path,
+) -> anyhow::Result<Vec<candela_client::NodeFault>> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let written = async {
+        let file = std::fs::File::create(&partial)
+            .with_context(|| format!("creating {}", partial.display()))?;
+        let mut writer = std::io::BufWriter::new(file);
+        let faults = client.decrypt_to(enc, auth, &mut writer).await?;
+        writer.flush()?;
+        anyhow::Ok(faults)
+    }
+    .await;
+    match written {
+        Ok(faults) => {
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(faults)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
 }

@@ -91,7 +91,16 @@ impl Client {
         enc: &Encrypted,
         auth: &RequestAuth,
     ) -> Result<(BlsSignature, Vec<NodeFault>), ClientError> {
-        let id = enc.identity()?;
+        self.decryption_key_for(enc, &enc.identity()?, auth).await
+    }
+
+    /// [`Client::decryption_key`] for `enc`'s identity `id`, already derived.
+    async fn decryption_key_for(
+        &self,
+        enc: &Encrypted,
+        id: &str,
+        auth: &RequestAuth,
+    ) -> Result<(BlsSignature, Vec<NodeFault>), ClientError> {
         let chain = first_chain(&enc.conditions);
         self.combine_bls_shares("/web/encryption/sign/", id.as_bytes(), |n| {
             let mut body = enc.conditions.clone();
@@ -128,7 +137,7 @@ impl Client {
                 "the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"
             ))
         })?;
-        let (key, faults) = self.decryption_key(enc, auth).await?;
+        let (key, faults) = self.decryption_key_for(enc, &id, auth).await?;
         candela_bls::hybrid::decrypt_stream_with_key(
             &self.bls_key()?,
             id.as_bytes(),

@@ -351,16 +351,15 @@ impl Node {
     pub fn status(&self) -> NodeStatus {
         let (free, used) = self.store.presignature_counts().unwrap_or((0, 0));
         let key = self.key();
+        let bls = self.bls_key();
         NodeStatus {
             index: self.me,
-            ready: key.is_some() && self.bls_key().is_some(),
+            ready: key.is_some() && bls.is_some(),
             root_public_key: self.root_public_key_hex(),
-            bls_public_key: self.bls_key().map(|k| k.public_key_hex()),
-            bls_public_shares: self
-                .bls_key()
+            bls_public_key: bls.as_ref().map(|k| k.public_key_hex()),
+            bls_public_shares: bls
                 .map(|k| {
-                    k.public_set()
-                        .public_shares
+                    k.public_shares
                         .iter()
                         .map(|(i, p)| (*i, candela_bls::encoding::public_key_to_hex(p)))
                         .collect()
