@@ -26,14 +26,21 @@ pub struct AuthSig {
 
 /// What a node requires of a wallet-signed SIWE message beyond its
 /// signature and validity times.
+///
+/// Nonces: with neither `nonce_seed` nor `chain_blocks` set any nonce is
+/// accepted; otherwise the nonce must pass one of the rules that are set.
 #[derive(Debug, Clone, Default)]
 pub struct AuthPolicy {
     /// Accepted SIWE domains; empty accepts any.
     pub allowed_domains: Vec<String>,
     /// The network's nonce secret input (its root public key, hex); when
-    /// set, a message's nonce must be the network nonce of the time window
+    /// set, a message's nonce may be the network nonce of the time window
     /// of its `Issued At` (or a neighbouring window), see [`network_nonce`].
     pub nonce_seed: Option<String>,
+    /// The registry chain's blocks (EVM registry): when set, a message's
+    /// nonce may be the hash of a recent block of that chain, see
+    /// [`block_nonce_fresh`].
+    pub chain_blocks: Option<std::sync::Arc<dyn ChainBlocks>>,
     /// The network's BLS public key (hex): capabilities the network signed
     /// for a PKP (`derivedVia: "lit.bls"`) verify against it.
     pub bls_public_key: Option<String>,
@@ -41,6 +48,25 @@ pub struct AuthPolicy {
 
 /// `derivedVia` of a capability the network signed for a PKP.
 pub const BLS_DERIVATION: &str = "lit.bls";
+
+/// `algo` of a capability the network signed for a PKP.
+pub const BLS_ALGO: &str = "LIT_BLS";
+
+/// The `sig` of a capability the network signed, as Lit's SDK writes it:
+/// `{"ProofOfPossession":"<96-byte G2 hex>"}`.
+pub fn network_signature_json(signature_hex: &str) -> String {
+    serde_json::json!({ "ProofOfPossession": signature_hex }).to_string()
+}
+
+/// The signature hex of a network-signed capability's `sig`: Lit's
+/// `{"ProofOfPossession": hex}` form, or bare hex.
+fn network_signature_hex(sig: &str) -> Option<String> {
+    if sig.trim_start().starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(sig).ok()?;
+        return v.get("ProofOfPossession")?.as_str().map(str::to_string);
+    }
+    Some(sig.to_string())
+}
 
 /// What the network signs (BLS) to authorise a PKP session:
 /// `sha256("lit_session:" + hex(EIP-191 hash of the SIWE message))`.
@@ -70,6 +96,63 @@ pub fn network_nonce(seed: &str, window: i64) -> String {
 /// The window of a time.
 pub fn nonce_window(t: OffsetDateTime) -> i64 {
     t.unix_timestamp().div_euclid(NONCE_WINDOW_SECONDS)
+}
+
+/// A block of the registry chain, as far as nonces need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockStamp {
+    /// Block number.
+    pub number: u64,
+    /// Block timestamp (unix seconds).
+    pub timestamp: i64,
+}
+
+/// What a node knows of a block hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockLookup {
+    /// The chain has this block.
+    Block(BlockStamp),
+    /// The chain answered that it has no such block.
+    NotOnChain,
+    /// Not asked yet: the caller must look it up and verify again
+    /// ([`AuthError::UnknownBlock`]).
+    NotLookedUp,
+}
+
+/// The registry chain's blocks as a node has seen them (the IO lives in the
+/// node; verification only reads).
+pub trait ChainBlocks: std::fmt::Debug + Send + Sync {
+    /// The latest block number the node has seen.
+    fn head(&self) -> u64;
+    /// What the node knows of the block with this hash (lowercase `0x` hex).
+    fn lookup(&self, hash: &str) -> BlockLookup;
+}
+
+/// A block-hash nonce is fresh for a message issued at `issued` when the
+/// block was made before the message (within clock skew) and is either among
+/// the chain's last [`MAX_NONCE_BLOCK_DEPTH`] blocks or at most
+/// [`MAX_NONCE_BLOCK_AGE_SECONDS`] older than the message. (The depth rule
+/// keeps an idle chain's latest block usable; the age rule keeps a session's
+/// capability valid for its whole lifetime on a busy chain.)
+pub fn block_nonce_fresh(block: BlockStamp, head: u64, issued: OffsetDateTime) -> bool {
+    let issued = issued.unix_timestamp();
+    let made_before = block.timestamp <= issued + CLOCK_SKEW_SECONDS;
+    let deep_enough = head.saturating_sub(block.number) <= MAX_NONCE_BLOCK_DEPTH;
+    let young_enough = issued - block.timestamp <= MAX_NONCE_BLOCK_AGE_SECONDS;
+    made_before && (deep_enough || young_enough)
+}
+
+/// A block within this many blocks of the chain's head is a fresh nonce.
+pub const MAX_NONCE_BLOCK_DEPTH: u64 = 256;
+
+/// A block at most this much older than the message is a fresh nonce.
+pub const MAX_NONCE_BLOCK_AGE_SECONDS: i64 = 3600;
+
+/// Whether `nonce` has the shape of a block hash (`0x` + 64 hex).
+pub fn is_block_hash(nonce: &str) -> bool {
+    nonce.len() == 66
+        && nonce.starts_with("0x")
+        && nonce[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Why an auth signature was refused.
@@ -106,9 +189,14 @@ pub enum AuthError {
     /// The SIWE domain is not one this node accepts.
     #[error("SIWE domain {0:?} is not accepted by this node")]
     WrongDomain(String),
-    /// The SIWE nonce is not the network's nonce for the message's time.
-    #[error("SIWE nonce {0:?} is not the network's nonce for the message's issue time (get it from the handshake's latestBlockhash)")]
+    /// The SIWE nonce is not the network's nonce for the message's time
+    /// (nor, with an EVM registry, a recent block hash of its chain).
+    #[error("SIWE nonce {0:?} is not a fresh nonce of this network for the message's issue time (use the handshake's latestBlockhash)")]
     StaleNonce(String),
+    /// The nonce is a block hash the node has not looked up yet: the node
+    /// asks its chain, then verifies again.
+    #[error("SIWE nonce {0} is a block hash this node has not looked up yet")]
+    UnknownBlock(String),
     /// The auth material is larger than allowed.
     #[error("auth material too large ({0} bytes)")]
     TooLarge(usize),
@@ -222,8 +310,9 @@ impl AuthSig {
         })?;
         let key = candela_bls::encoding::public_key_from_hex(key)
             .map_err(|e| AuthError::BadSignature(format!("network key: {e}")))?;
-        let sig = candela_bls::BlsSignature::from_hex(&self.sig)
-            .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
+        let sig = network_signature_hex(&self.sig)
+            .and_then(|hex| candela_bls::BlsSignature::from_hex(&hex).ok())
+            .ok_or_else(|| AuthError::BadSignature(self.address.clone()))?;
         candela_bls::verify(&key, &pkp_session_digest(&self.signed_message), &sig)
             .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
         let (msg, claimed) = self.message_and_address()?;
@@ -265,14 +354,35 @@ pub fn check_siwe_policy(
         if issued - time::Duration::seconds(CLOCK_SKEW_SECONDS) > now {
             return Err(AuthError::NotYetValid);
         }
-        if let Some(seed) = &policy.nonce_seed {
-            let w = nonce_window(issued);
-            if !(w - 1..=w + 1).any(|w| network_nonce(seed, w) == msg.nonce) {
-                return Err(AuthError::StaleNonce(msg.nonce.clone()));
+        check_nonce(&msg.nonce, issued, policy)
+    }
+}
+
+/// The nonce rules of [`AuthPolicy`] for a message issued at `issued`.
+fn check_nonce(nonce: &str, issued: OffsetDateTime, policy: &AuthPolicy) -> Result<(), AuthError> {
+    if policy.nonce_seed.is_none() && policy.chain_blocks.is_none() {
+        return Ok(());
+    }
+    if let Some(seed) = &policy.nonce_seed {
+        let w = nonce_window(issued);
+        if (w - 1..=w + 1).any(|w| network_nonce(seed, w) == nonce) {
+            return Ok(());
+        }
+    }
+    if let Some(blocks) = &policy.chain_blocks {
+        if is_block_hash(nonce) {
+            match blocks.lookup(&nonce.to_ascii_lowercase()) {
+                BlockLookup::Block(b) if block_nonce_fresh(b, blocks.head(), issued) => {
+                    return Ok(())
+                }
+                BlockLookup::NotLookedUp => {
+                    return Err(AuthError::UnknownBlock(nonce.to_ascii_lowercase()))
+                }
+                BlockLookup::Block(_) | BlockLookup::NotOnChain => {}
             }
         }
-        Ok(())
     }
+    Err(AuthError::StaleNonce(nonce.to_string()))
 }
 
 impl AuthSig {

@@ -88,4 +88,26 @@ pub struct NetworkInfo {
     pub registry: RegistryLocation,
     /// The signing protocol in use.
     pub ecdsa_protocol: String,
+    /// With an EVM registry: the chain's JSON-RPC URL, which Lit's SDK takes
+    /// as `rpcUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_url: Option<String>,
+    /// With an EVM registry: the `Staking` contract Lit's SDK reads the node
+    /// set from (`contractContext.Staking.address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staking_address: Option<String>,
+}
+
+impl RegistryLocation {
+    /// The chain's JSON-RPC URL and the `Staking` address, for an EVM
+    /// registry (what `network.json` records as `rpcUrl` and
+    /// `stakingAddress`).
+    pub fn chain_view(&self) -> (Option<String>, Option<String>) {
+        match self {
+            RegistryLocation::Evm { rpc_url, contracts } => {
+                (Some(rpc_url.clone()), Some(contracts.staking.clone()))
+            }
+            RegistryLocation::Sqlite { .. } => (None, None),
+        }
+    }
 }

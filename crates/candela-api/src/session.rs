@@ -299,6 +299,8 @@ pub fn verify_request_auth(
     for cap in &m.capabilities {
         let address = match cap.verify_with(policy, now) {
             Ok(a) => a,
+            // the caller looks the block up and verifies again
+            Err(e @ AuthError::UnknownBlock(_)) => return Err(e),
             Err(e) => {
                 last = e;
                 continue;
@@ -536,6 +538,7 @@ mod tests {
             allowed_domains: vec!["localhost".into()],
             nonce_seed: Some(SEED.into()),
             bls_public_key: None,
+            chain_blocks: None,
         }
     }
 
@@ -721,6 +724,120 @@ mod tests {
         let a = AuthSig::create(&w, "localhost", "lit:x", 600);
         assert!(matches!(
             check(&a, Ability::PkpSigning, "0x01"),
+            Err(AuthError::StaleNonce(_))
+        ));
+    }
+
+    /// The registry chain as a node would have looked it up.
+    #[derive(Debug)]
+    struct Chain {
+        head: u64,
+        blocks: BTreeMap<String, Option<crate::auth::BlockStamp>>,
+    }
+
+    impl crate::auth::ChainBlocks for Chain {
+        fn head(&self) -> u64 {
+            self.head
+        }
+        fn lookup(&self, hash: &str) -> crate::auth::BlockLookup {
+            use crate::auth::BlockLookup;
+            match self.blocks.get(hash) {
+                Some(Some(b)) => BlockLookup::Block(*b),
+                Some(None) => BlockLookup::NotOnChain,
+                None => BlockLookup::NotLookedUp,
+            }
+        }
+    }
+
+    fn block_hash(i: u8) -> String {
+        format!("0x{}", hex::encode([i; 32]))
+    }
+
+    #[test]
+    fn a_recent_block_hash_of_the_registry_chain_is_a_nonce_and_others_are_not() {
+        use crate::auth::BlockStamp;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let chain = Chain {
+            head: 10_000,
+            blocks: BTreeMap::from([
+                // the head: fresh
+                (
+                    block_hash(1),
+                    Some(BlockStamp {
+                        number: 10_000,
+                        timestamp: now - 7200,
+                    }),
+                ),
+                // deep, but minutes before the message: fresh by age
+                (
+                    block_hash(2),
+                    Some(BlockStamp {
+                        number: 9_000,
+                        timestamp: now - 600,
+                    }),
+                ),
+                // deep and two hours before the message: stale
+                (
+                    block_hash(3),
+                    Some(BlockStamp {
+                        number: 9_000,
+                        timestamp: now - 7200,
+                    }),
+                ),
+                // made after the message claims to be issued: refused
+                (
+                    block_hash(4),
+                    Some(BlockStamp {
+                        number: 10_000,
+                        timestamp: now + 600,
+                    }),
+                ),
+                // the chain has no such block
+                (block_hash(5), None),
+            ]),
+        };
+        let mut policy = policy();
+        policy.chain_blocks = Some(std::sync::Arc::new(chain));
+        let w = wallet();
+        let verify = |nonce: &str| {
+            let s = Session::new(&w, exec_any(), "localhost", nonce, time::Duration::hours(1));
+            verify_request_auth(
+                &s.sign_for(NODE),
+                Ability::LitActionExecution,
+                "QmX",
+                NODE,
+                &policy,
+                OffsetDateTime::now_utc(),
+            )
+        };
+        assert!(verify(&block_hash(1)).is_ok(), "the chain's head is fresh");
+        assert!(
+            verify(&block_hash(2)).is_ok(),
+            "a block minutes old is fresh"
+        );
+        assert!(matches!(
+            verify(&block_hash(3)),
+            Err(AuthError::StaleNonce(_))
+        ));
+        assert!(matches!(
+            verify(&block_hash(4)),
+            Err(AuthError::StaleNonce(_))
+        ));
+        assert!(matches!(
+            verify(&block_hash(5)),
+            Err(AuthError::StaleNonce(_))
+        ));
+        // upper-case hex is the same block
+        assert!(verify(&block_hash(1).to_uppercase().replace("0X", "0x")).is_ok());
+        // a block the node has not looked up yet: it must ask the chain first
+        assert_eq!(
+            verify(&block_hash(6)).err(),
+            Some(AuthError::UnknownBlock(block_hash(6)))
+        );
+        // the network nonce of the window stays valid beside block hashes
+        assert!(verify(&nonce()).is_ok());
+        assert!(matches!(
+            verify("0xdeadbeef"),
             Err(AuthError::StaleNonce(_))
         ));
     }

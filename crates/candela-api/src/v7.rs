@@ -147,13 +147,23 @@ pub struct HandshakeResponse {
     pub hd_root_pubkeys: Vec<String>,
     /// Epoch number.
     pub epoch: u64,
-    /// The node's latest nonce for auth messages.
+    /// The nonce auth messages must carry: with an EVM registry, the hash
+    /// of a recent block of the registry chain (`0x` + 64 hex); with the
+    /// SQLite registry, the network nonce of the current time window.
     pub latest_blockhash: String,
-    /// The network's BLS public key (hex, 48-byte compressed G1), Lit's
-    /// `networkPublicKey`: session capabilities signed by the network (PKP
-    /// sessions) verify against it.
+    /// The network's BLS public key (hex, 48-byte compressed G1, no `0x`),
+    /// Lit's `networkPublicKey`: session capabilities signed by the network
+    /// (PKP sessions) verify against it.
     #[serde(default)]
     pub network_public_key: Option<String>,
+    /// The key data is encrypted to (Lit's `subnetPublicKey`): the same BLS
+    /// key, as Candela has one network key.
+    #[serde(default)]
+    pub subnet_public_key: Option<String>,
+    /// Lit's `networkPublicKeySet`: the same BLS key (Lit's SDK only checks
+    /// that it is present before combining ECDSA shares).
+    #[serde(default)]
+    pub network_public_key_set: Option<String>,
     /// The node's index.
     pub node_index: u32,
     /// Threshold.

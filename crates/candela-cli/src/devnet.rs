@@ -221,7 +221,10 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
                 ..ActionsConfig::default()
             },
             auth: AuthConfig {
-                allowed_domains: vec!["localhost".into()],
+                // the domains Lit's SDK v7 writes by default: `localhost`
+                // (wallet SIWE messages) and `litprotocol.com` (the SIWE
+                // message of a PKP session, `signSessionKey`)
+                allowed_domains: vec!["localhost".into(), "litprotocol.com".into()],
                 check_nonce: true,
                 requests_per_minute: args.rate_limit_per_minute,
                 concurrent_actions: args.max_concurrent_actions,
@@ -270,6 +273,8 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
         ecdsa_protocol: String::new(),
         bls_public_key: None,
         bls_public_shares: Default::default(),
+        rpc_url: None,
+        staking_address: None,
     };
     wait_until_ready(&mut devnet, probe, args.quiet).await?;
     Ok(devnet)
@@ -325,6 +330,7 @@ async fn wait_until_ready(
         {
             let root = roots.into_iter().next().unwrap_or_default();
             devnet.chain.record_root_key(&root)?;
+            let (rpc_url, staking_address) = set.registry.chain_view();
             let info = NetworkInfo {
                 nodes: set.nodes.clone(),
                 threshold: set.threshold,
@@ -333,6 +339,8 @@ async fn wait_until_ready(
                 bls_public_shares: bls_shares.into_iter().next().unwrap_or_default(),
                 registry: set.registry.clone(),
                 ecdsa_protocol: <candela_crypto::session::CaitSith as candela_crypto::session::EcdsaBackend>::NAME.to_string(),
+                rpc_url,
+                staking_address,
             };
             write_atomic(&devnet.network_path, &serde_json::to_vec_pretty(&info)?)?;
             if !quiet {

@@ -213,11 +213,11 @@ impl Client {
             .combine_bls_shares("/web/sign_session_key/v1", &digest, |_| body.clone())
             .await?;
         let capability = AuthSig {
-            sig: sig.to_hex(),
+            sig: candela_api::auth::network_signature_json(&sig.to_hex()),
             derived_via: BLS_DERIVATION.into(),
             signed_message: pending.siwe_message.clone(),
             address: derive::checksum_address(&derive::eth_address(pkp)),
-            algo: None,
+            algo: Some(candela_api::auth::BLS_ALGO.into()),
         };
         Ok(Arc::new(pending.finish(capability)))
     }

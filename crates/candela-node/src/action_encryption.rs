@@ -73,7 +73,7 @@ impl ExecHost {
             "encrypt" => self.encrypt(&args),
             "checkConditions" => {
                 let conditions = conditions_list(&args)?;
-                let ctx = self.condition_context(op, &args, &conditions, "*")?;
+                let ctx = self.condition_context(op, &args, &conditions, "*").await?;
                 let holds = self
                     .node
                     .conditions_hold(&self.request_id, &conditions, &ctx, self.caller)
@@ -115,7 +115,7 @@ impl ExecHost {
     /// Who the conditions are evaluated for: the `authSig` of `args` when
     /// given (checked like a request's), else the execution's caller; the
     /// running action is `:currentActionIpfsId`.
-    fn condition_context(
+    async fn condition_context(
         &self,
         op: &str,
         args: &Value,
@@ -129,6 +129,7 @@ impl ExecHost {
                 let resource = format!("{}/{data}", hex::encode(conditions.hash()));
                 self.node
                     .authenticate(&sig, Ability::AccessControlConditionDecryption, &resource)
+                    .await
                     .map_err(host_err)?
             }
             None => self.caller,
@@ -163,7 +164,9 @@ impl ExecHost {
             .bls_key()
             .ok_or_else(|| failed(op, "the network's BLS key is not generated yet"))?;
         let public = bls.public_set();
-        let ctx = self.condition_context(op, args, &conditions, &hex::encode(hash))?;
+        let ctx = self
+            .condition_context(op, args, &conditions, &hex::encode(hash))
+            .await?;
         let mine = self
             .node
             .decryption_share_for(&self.request_id, &conditions, &hash, &ctx, self.caller)

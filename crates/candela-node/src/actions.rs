@@ -378,9 +378,10 @@ impl Node {
         // Who asks, before any code is loaded: by the claimed CID when there
         // is one, else once the code's CID is computed.
         let early_caller = match &req.ipfs_id {
-            Some(cid) => {
-                Some(self.authenticate(&req.auth_sig, Ability::LitActionExecution, cid)?)
-            }
+            Some(cid) => Some(
+                self.authenticate(&req.auth_sig, Ability::LitActionExecution, cid)
+                    .await?,
+            ),
             None => None,
         };
         let (code, cid) = self.load_action(req.code.as_deref(), req.ipfs_id.as_deref())?;
@@ -392,7 +393,10 @@ impl Node {
         }
         let caller = match early_caller {
             Some(c) => c,
-            None => self.authenticate(&req.auth_sig, Ability::LitActionExecution, &cid)?,
+            None => {
+                self.authenticate(&req.auth_sig, Ability::LitActionExecution, &cid)
+                    .await?
+            }
         };
         let _run = self.rate_limiter.run(caller)?;
         let _slot = self.action_slot()?;

@@ -160,11 +160,13 @@ impl Node {
             hex::encode(conditions.hash()),
             hex::encode(data_hash)
         );
-        let caller = self.authenticate(
-            &req.auth_sig,
-            Ability::AccessControlConditionDecryption,
-            &resource,
-        )?;
+        let caller = self
+            .authenticate(
+                &req.auth_sig,
+                Ability::AccessControlConditionDecryption,
+                &resource,
+            )
+            .await?;
         self.claim_request(request_id, "encryption-sign")?;
         let ctx = Context::for_user(derive::checksum_address(&caller));
         let share = self

@@ -290,6 +290,7 @@ async fn handshake(
             parse_json(&bytes)?
         };
         let key = node.key();
+        let bls = node.bls_key().map(|k| k.public_key_hex());
         Ok::<_, ApiError>(HandshakeResponse {
             server_public_key: node.identity_key_hex(),
             hd_root_pubkeys: key
@@ -301,8 +302,10 @@ async fn handshake(
                 })
                 .unwrap_or_default(),
             epoch: 1,
-            latest_blockhash: node.current_nonce(),
-            network_public_key: node.bls_key().map(|k| k.public_key_hex()),
+            latest_blockhash: node.latest_nonce().await?,
+            network_public_key: bls.clone(),
+            subnet_public_key: bls.clone(),
+            network_public_key_set: bls,
             node_index: node.me,
             threshold: node.threshold,
         })

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use candela_api::auth::{AuthPolicy, AuthSig};
+use candela_api::auth::{AuthError, AuthPolicy, AuthSig};
 use candela_api::network::NodeInfo;
 use candela_api::session::Ability;
 use candela_api::v7::{
@@ -99,6 +99,9 @@ pub struct Node {
     peer_boots: Mutex<Vec<Option<PeerBoot>>>,
     /// Tests only ([`Misbehaviour::StaleData`]): the last execution answer.
     stale_execution: Mutex<Option<candela_api::v7::ExecuteResponse>>,
+    /// With an EVM registry (and nonce checks on): the registry chain's
+    /// blocks, whose recent hashes are SIWE nonces.
+    pub(crate) chain: Option<Arc<crate::chain_blocks::RegistryChain>>,
 }
 
 /// A root key share the node stores sealed.
@@ -183,6 +186,12 @@ impl Node {
             .pool_max_idle_per_host(32)
             .build()?;
         let n = nodes.len();
+        let chain = match &cfg.registry {
+            candela_api::network::RegistryLocation::Evm { rpc_url, .. } if cfg.auth.check_nonce => {
+                Some(Arc::new(crate::chain_blocks::RegistryChain::new(rpc_url)?))
+            }
+            _ => None,
+        };
         let node = Arc::new(Node {
             me,
             threshold: set.threshold,
@@ -215,6 +224,7 @@ impl Node {
             boot_id: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
             peer_boots: Mutex::new(vec![None; n]),
             stale_execution: Mutex::new(None),
+            chain,
             cfg,
         });
         if let Some(m) = node.cfg.misbehave {
@@ -226,6 +236,9 @@ impl Node {
         tokio::spawn(Arc::clone(&node).outbox_loop(outbox_rx));
         tokio::spawn(Arc::clone(&node).heartbeat_loop());
         tokio::spawn(Arc::clone(&node).bootstrap_then_pool());
+        if let Some(chain) = &node.chain {
+            tokio::spawn(Arc::clone(chain).poll_head());
+        }
         Ok(node)
     }
 
@@ -954,7 +967,9 @@ impl Node {
         let pk = derive::parse_public_key(&req.pubkey)
             .map_err(|e| ApiError::bad_request("NodeInvalidPubkey", format!("pubkey: {e}")))?;
         let token = hex::encode(derive::token_id(&pk));
-        let caller = self.authenticate(&req.auth_sig, Ability::PkpSigning, &token)?;
+        let caller = self
+            .authenticate(&req.auth_sig, Ability::PkpSigning, &token)
+            .await?;
         let pkp = self.signable_pkp(&pk).await?;
         let cache = crate::permit::PermissionCache::new(self.registry.clone());
         let who = crate::permit::Requester {
@@ -971,23 +986,53 @@ impl Node {
     /// Who asks, from the request's `authSig` (a wallet auth signature or a
     /// session signature made for this node) for `ability` on resource `id`,
     /// counted against that identity's rate limit.
-    pub(crate) fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         auth: &AuthSig,
         ability: Ability,
         id: &str,
     ) -> Result<[u8; 20], ApiError> {
-        let caller = candela_api::session::verify_request_auth(
-            auth,
-            ability,
-            id,
-            &self.nodes[self.me as usize].url,
-            &self.auth_policy(),
-            time::OffsetDateTime::now_utc(),
-        )
-        .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
+        let caller = self
+            .with_block_nonces(|policy| {
+                candela_api::session::verify_request_auth(
+                    auth,
+                    ability,
+                    id,
+                    &self.nodes[self.me as usize].url,
+                    policy,
+                    time::OffsetDateTime::now_utc(),
+                )
+            })
+            .await
+            .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
         self.rate_limiter.request(caller.address, Instant::now())?;
         Ok(caller.address)
+    }
+
+    /// Run `verify` under this node's auth policy; when it stops at a block
+    /// hash nonce the node has not looked up, look it up on the registry
+    /// chain and run it again (a few times: a session may carry several
+    /// capabilities). Lookups happen only after the signature that carries
+    /// the nonce has verified.
+    pub(crate) async fn with_block_nonces<T>(
+        &self,
+        verify: impl Fn(&AuthPolicy) -> Result<T, AuthError>,
+    ) -> Result<T, AuthError> {
+        let policy = self.auth_policy();
+        let mut result = verify(&policy);
+        for _ in 0..4 {
+            let (Err(AuthError::UnknownBlock(hash)), Some(chain)) = (&result, &self.chain) else {
+                break;
+            };
+            if let Err(e) = chain.learn(hash).await {
+                tracing::warn!(error = %e, "cannot look a nonce's block up");
+                return Err(AuthError::StaleNonce(format!(
+                    "{hash} (the registry chain did not answer)"
+                )));
+            }
+            result = verify(&policy);
+        }
+        result
     }
 
     /// The domain and nonce rules of this node.
@@ -995,6 +1040,10 @@ impl Node {
         AuthPolicy {
             allowed_domains: self.cfg.auth.allowed_domains.clone(),
             nonce_seed: self.nonce_seed(),
+            chain_blocks: self
+                .chain
+                .clone()
+                .map(|c| c as Arc<dyn candela_api::auth::ChainBlocks>),
             bls_public_key: self.bls_key().map(|k| k.public_key_hex()),
         }
     }
@@ -1012,7 +1061,21 @@ impl Node {
         self.key().map(|k| derive::public_key_hex(&k.public_key))
     }
 
-    /// The nonce the handshake publishes (`latestBlockhash`).
+    /// The nonce the handshake publishes (`latestBlockhash`): with an EVM
+    /// registry, the registry chain's latest block hash; otherwise the
+    /// network nonce of the current window.
+    pub async fn latest_nonce(&self) -> Result<String, ApiError> {
+        match &self.chain {
+            Some(chain) => chain
+                .latest_hash()
+                .await
+                .map_err(|e| ApiError::unavailable("NodeChainUnavailable", e.to_string())),
+            None => Ok(self.current_nonce()),
+        }
+    }
+
+    /// The network nonce of the current window (what nodes without an EVM
+    /// registry publish, and what Candela's client computes itself).
     pub fn current_nonce(&self) -> String {
         let seed = self.root_public_key_hex().unwrap_or_default();
         candela_api::auth::network_nonce(

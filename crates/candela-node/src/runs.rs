@@ -103,7 +103,9 @@ impl Node {
         };
         let (caller, bytes) = row.ok_or_else(not_kept)?;
         let record: RunRecord = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
-        let asker = self.authenticate(auth, Ability::LitActionExecution, &record.action_cid)?;
+        let asker = self
+            .authenticate(auth, Ability::LitActionExecution, &record.action_cid)
+            .await?;
         if hex::encode(asker) != caller {
             return Err(ApiError::forbidden(
                 "NodeRunNotYours",

@@ -94,10 +94,11 @@ impl Node {
             ));
         }
         let now = time::OffsetDateTime::now_utc();
-        let policy = self.auth_policy();
-        check_times(&msg, now)
-            .and_then(|_| check_siwe_policy(&msg, &policy, now))
-            .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
+        self.with_block_nonces(|policy| {
+            check_times(&msg, now).and_then(|_| check_siwe_policy(&msg, policy, now))
+        })
+        .await
+        .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
 
         // One offered wallet must be permitted on the PKP.
         let mut wallets: Vec<AuthSig> = req.auth_sig.iter().cloned().collect();
@@ -126,7 +127,7 @@ impl Node {
         // `Lit.Auth.authMethodContexts`.
         let mut contexts = Vec::new();
         for w in &wallets {
-            let address = match w.verify_with(&policy, now) {
+            let address = match self.with_block_nonces(|p| w.verify_with(p, now)).await {
                 Ok(a) => a,
                 Err(e) => {
                     refusals.push(e.to_string());

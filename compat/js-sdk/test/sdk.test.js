@@ -1,0 +1,193 @@
+// The official Lit JS SDK v7, installed from npm and used as its
+// documentation shows, against a Candela devnet on anvil.
+//
+// One devnet serves every test of this file (they run in order): the
+// `before` hook starts `candela devnet --chain anvil`, mints a PKP owned by a
+// test wallet with the Candela CLI, and connects the SDK's client.
+'use strict';
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { ethers } = require('ethers');
+const { LitNodeClientNodeJs } = require('@lit-protocol/lit-node-client-nodejs');
+const { LIT_ABILITY } = require('@lit-protocol/constants');
+const {
+  LitActionResource,
+  LitPKPResource,
+  LitAccessControlConditionResource,
+  createSiweMessageWithRecaps,
+  generateAuthSig,
+} = require('@lit-protocol/auth-helpers');
+const { startDevnet, candela } = require('../lib/devnet');
+
+// anvil's well-known second account: the wallet of every test here.
+const WALLET_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
+
+let devnet;
+let client;
+let wallet;
+let pkp;
+let sessionSigs;
+
+before(async () => {
+  devnet = await startDevnet();
+  wallet = new ethers.Wallet(WALLET_KEY);
+  pkp = JSON.parse(
+    candela([
+      'pkp', 'mint', '--network', devnet.networkPath, '--private-key', WALLET_KEY,
+      '--permit-address', wallet.address, '--json',
+    ]),
+  );
+  client = new LitNodeClientNodeJs({
+    litNetwork: 'custom',
+    rpcUrl: devnet.network.rpcUrl,
+    checkNodeAttestation: false,
+    debug: !!process.env.LIT_DEBUG,
+    contractContext: {
+      Staking: { address: devnet.network.stakingAddress, abi: devnet.stakingAbi },
+    },
+  });
+});
+
+after(async () => {
+  if (client) await client.disconnect();
+  if (devnet) await devnet.stop();
+});
+
+/** The resources and abilities every session of these tests asks for. */
+function allAbilities() {
+  return [
+    { resource: new LitActionResource('*'), ability: LIT_ABILITY.LitActionExecution },
+    { resource: new LitPKPResource('*'), ability: LIT_ABILITY.PKPSigning },
+    {
+      resource: new LitAccessControlConditionResource('*'),
+      ability: LIT_ABILITY.AccessControlConditionDecryption,
+    },
+  ];
+}
+
+test('connect reads the node set from the Staking contract on anvil and handshakes with every node', async () => {
+  await client.connect();
+  assert.equal(client.ready, true);
+  const expected = devnet.network.nodes.map((n) => n.url).sort();
+  assert.deepEqual([...client.connectedNodes].sort(), expected);
+  assert.equal(client.config.minNodeCount, devnet.network.threshold);
+  assert.equal(client.networkPubKey, devnet.network.blsPublicKey);
+  assert.equal(client.subnetPubKey, devnet.network.blsPublicKey);
+  // the nonce is a real, recent block hash of the registry chain
+  const provider = new ethers.providers.JsonRpcProvider(devnet.network.rpcUrl);
+  const block = await provider.getBlock(client.latestBlockhash);
+  assert.ok(block, `latestBlockhash ${client.latestBlockhash} is a block of the chain`);
+});
+
+test('getSessionSigs with a wallet gives a session every node accepts', async () => {
+  sessionSigs = await client.getSessionSigs({
+    chain: 'ethereum',
+    expiration: new Date(Date.now() + 10 * 60 * 1000).toISOString(),
+    resourceAbilityRequests: allAbilities(),
+    authNeededCallback: async ({ uri, expiration, resourceAbilityRequests }) => {
+      const toSign = await createSiweMessageWithRecaps({
+        uri,
+        expiration,
+        resources: resourceAbilityRequests,
+        walletAddress: wallet.address,
+        nonce: await client.getLatestBlockhash(),
+        litNodeClient: client,
+      });
+      return generateAuthSig({ signer: wallet, toSign });
+    },
+  });
+  assert.deepEqual(Object.keys(sessionSigs).sort(), [...client.connectedNodes].sort());
+});
+
+test('executeJs runs an action on every node; its signEcdsa shares combine and verify in the SDK', async () => {
+  const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('candela')));
+  const res = await client.executeJs({
+    sessionSigs,
+    code: `(async () => {
+      const sig = await Lit.Actions.signEcdsa({ toSign, publicKey, sigName: 'sig1' });
+      Lit.Actions.setResponse({ response: JSON.stringify({ ok: true, n: magic * 2 }) });
+    })();`,
+    jsParams: { toSign: Array.from(toSign), publicKey: pkp.publicKey, magic: 21 },
+  });
+  assert.deepEqual(res.response, { ok: true, n: 42 });
+  const sig = res.signatures.sig1;
+  assert.ok(sig, 'the SDK combined signature sig1');
+  const recovered = ethers.utils.recoverAddress(toSign, sig.signature);
+  assert.equal(recovered, pkp.ethAddress);
+});
+
+test('pkpSign with a wallet session signs a digest with the PKP', async () => {
+  const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('pkp sign')));
+  const sig = await client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs });
+  assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress);
+});
+
+test('encrypt and decrypt under access-control conditions: the wallet decrypts, a stranger is refused', async () => {
+  const accessControlConditions = [
+    {
+      contractAddress: '',
+      standardContractType: '',
+      chain: 'ethereum',
+      method: '',
+      parameters: [':userAddress'],
+      returnValueTest: { comparator: '=', value: wallet.address },
+    },
+  ];
+  const secret = 'the candela secret';
+  const { ciphertext, dataToEncryptHash } = await client.encrypt({
+    accessControlConditions,
+    dataToEncrypt: new TextEncoder().encode(secret),
+  });
+  const { decryptedData } = await client.decrypt({
+    accessControlConditions,
+    ciphertext,
+    dataToEncryptHash,
+    sessionSigs,
+    chain: 'ethereum',
+  });
+  assert.equal(new TextDecoder().decode(decryptedData), secret);
+
+  const stranger = ethers.Wallet.createRandom();
+  const strangerSigs = await client.getSessionSigs({
+    chain: 'ethereum',
+    resourceAbilityRequests: allAbilities(),
+    authNeededCallback: async ({ uri, expiration, resourceAbilityRequests }) => {
+      const toSign = await createSiweMessageWithRecaps({
+        uri,
+        expiration,
+        resources: resourceAbilityRequests,
+        walletAddress: stranger.address,
+        nonce: await client.getLatestBlockhash(),
+        litNodeClient: client,
+      });
+      return generateAuthSig({ signer: stranger, toSign });
+    },
+  });
+  await assert.rejects(
+    client.decrypt({ accessControlConditions, ciphertext, dataToEncryptHash, sessionSigs: strangerSigs, chain: 'ethereum' }),
+    (e) => /NotAuthorized/i.test(JSON.stringify(e.info ?? e.message) + e.message),
+  );
+});
+
+test('getPkpSessionSigs: the network signs a session for the PKP through its wallet auth method, and the PKP session signs', async () => {
+  const authSig = await generateAuthSig({
+    signer: wallet,
+    toSign: await createSiweMessageWithRecaps({
+      uri: 'lit:session:auth-method',
+      expiration: new Date(Date.now() + 10 * 60 * 1000).toISOString(),
+      walletAddress: wallet.address,
+      nonce: await client.getLatestBlockhash(),
+      litNodeClient: client,
+    }),
+  });
+  const pkpSessionSigs = await client.getPkpSessionSigs({
+    pkpPublicKey: pkp.publicKey,
+    authMethods: [{ authMethodType: 1, accessToken: JSON.stringify(authSig) }],
+    resourceAbilityRequests: allAbilities(),
+    expiration: new Date(Date.now() + 10 * 60 * 1000).toISOString(),
+  });
+  const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('as the pkp')));
+  const sig = await client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs: pkpSessionSigs });
+  assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress);
+});
