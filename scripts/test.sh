@@ -18,6 +18,10 @@ fi
 npm cache add esbuild@0.24.2 js-sha3@0.9.3 \
   "@esbuild/$(node -p 'process.platform + "-" + process.arch')@0.24.2"
 
+# The official Lit JS SDK v7 (pinned in compat/js-sdk/package-lock.json),
+# for the compatibility suite at the end.
+npm ci --prefix compat/js-sdk --no-audit --no-fund
+
 # Solidity registry contracts: pinned solc from npm, tests against a real
 # anvil (npm @foundry-rs/anvil) on loopback.
 bash contracts/test.sh
@@ -30,6 +34,11 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+# Compatibility: the official Lit JS SDK v7, unchanged, against a devnet on
+# anvil started by the suite (compat/js-sdk/test/).
+cargo build -p candela-cli --bin candela
+npm test --prefix compat/js-sdk
 
 # Fuzz smoke run: every cargo-fuzz target of fuzz/ for a few seconds each
 # (7 targets; the instrumented build is the larger part of the time on a

@@ -62,6 +62,15 @@ async function startDevnet({ nodes = 3, timeoutMs = 240_000 } = {}) {
     network,
     stakingAbi: stakingAbi(),
     output: () => output,
+    /** Stop node `index` (SIGKILL), as a crash would. */
+    stopNode(index) {
+      const config = path.join(dir, `node-${index}`, 'config.json');
+      for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+        let cmdline;
+        try { cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
+        if (cmdline.split('\0').includes(config)) process.kill(Number(pid), 'SIGKILL');
+      }
+    },
     async stop() {
       if (child.exitCode === null) {
         process.kill(-child.pid, 'SIGINT');

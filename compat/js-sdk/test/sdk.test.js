@@ -18,6 +18,8 @@ const {
   createSiweMessageWithRecaps,
   generateAuthSig,
 } = require('@lit-protocol/auth-helpers');
+const fs = require('node:fs');
+const path = require('node:path');
 const { startDevnet, candela } = require('../lib/devnet');
 
 // anvil's well-known second account: the wallet of every test here.
@@ -30,7 +32,8 @@ let pkp;
 let sessionSigs;
 
 before(async () => {
-  devnet = await startDevnet();
+  // four nodes, threshold three: one node may be down (the last test)
+  devnet = await startDevnet({ nodes: 4 });
   wallet = new ethers.Wallet(WALLET_KEY);
   pkp = JSON.parse(
     candela([
@@ -53,6 +56,27 @@ after(async () => {
   if (client) await client.disconnect();
   if (devnet) await devnet.stop();
 });
+
+/** A wallet session whose SIWE capability carries `nonce`. */
+function walletSessionWithNonce(signer, nonce) {
+  return client.getSessionSigs({
+    chain: 'ethereum',
+    resourceAbilityRequests: allAbilities(),
+    authNeededCallback: async ({ uri, expiration, resourceAbilityRequests }) => {
+      const toSign = await createSiweMessageWithRecaps({
+        uri,
+        expiration,
+        resources: resourceAbilityRequests,
+        walletAddress: signer.address,
+        nonce: await nonce(),
+        litNodeClient: client,
+      });
+      return generateAuthSig({ signer, toSign });
+    },
+  });
+}
+
+const RESPOND_ONLY = `Lit.Actions.setResponse({ response: 'hello ' + who });`;
 
 /** The resources and abilities every session of these tests asks for. */
 function allAbilities() {
@@ -190,4 +214,73 @@ test('getPkpSessionSigs: the network signs a session for the PKP through its wal
   const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('as the pkp')));
   const sig = await client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs: pkpSessionSigs });
   assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress);
+});
+
+test('nodes accept any recent block hash of the registry chain as SIWE nonce, and refuse a hash that is no block of it', async () => {
+  const provider = new ethers.providers.JsonRpcProvider(devnet.network.rpcUrl);
+  const older = (await provider.getBlock('latest')).hash;
+  for (let i = 0; i < 3; i++) await provider.send('evm_mine', []);
+  assert.notEqual((await provider.getBlock('latest')).hash, older);
+
+  const recent = await walletSessionWithNonce(wallet, async () => older);
+  const res = await client.executeJs({ sessionSigs: recent, code: RESPOND_ONLY, jsParams: { who: 'block' } });
+  assert.equal(res.response, 'hello block');
+
+  const notABlock = await walletSessionWithNonce(wallet, async () => ethers.utils.hexlify(ethers.utils.randomBytes(32)));
+  await assert.rejects(
+    client.executeJs({ sessionSigs: notABlock, code: RESPOND_ONLY, jsParams: { who: 'nobody' } }),
+    (e) => e.info?.errorCode === 'NodeInvalidAuthSig' && /nonce/.test(e.info?.message),
+  );
+});
+
+test('executeJs by ipfsId runs an action deployed with `candela action deploy`', async () => {
+  const file = path.join(devnet.dir, 'hello.js');
+  fs.writeFileSync(file, RESPOND_ONLY);
+  const cid = candela(['action', 'deploy', '--network', devnet.networkPath, file]).trim().split(/\s+/).find((w) => w.startsWith('Qm'));
+  assert.match(cid, /^Qm[1-9A-HJ-NP-Za-km-z]{44}$/);
+  const res = await client.executeJs({ sessionSigs, ipfsId: cid, jsParams: { who: cid } });
+  assert.equal(res.response, `hello ${cid}`);
+});
+
+test('every v7 endpoint answers with and without a trailing slash, and errors are non-2xx JSON with errorCode and message', async () => {
+  const url = devnet.network.nodes[0].url;
+  for (const endpoint of ['/web/handshake', '/web/execute/v1', '/web/pkp/sign/v1', '/web/encryption/sign', '/web/sign_session_key/v1']) {
+    for (const suffix of ['', '/']) {
+      const res = await fetch(url + endpoint + suffix, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ clientPublicKey: 'test', challenge: 'ab' }),
+      });
+      const body = await res.json();
+      if (endpoint === '/web/handshake') {
+        assert.equal(res.status, 200, `${endpoint}${suffix}`);
+        assert.equal(body.networkPublicKey, devnet.network.blsPublicKey);
+      } else {
+        assert.ok(res.status >= 400 && res.status < 500, `${endpoint}${suffix}: ${res.status}`);
+        assert.notEqual(body.errorCode, 'NodeNotFound', `${endpoint}${suffix} exists`);
+        assert.equal(typeof body.errorCode, 'string');
+        assert.equal(typeof body.message, 'string');
+      }
+    }
+  }
+});
+
+test('with one node down the SDK cannot execute (it needs every node), while the candela client still signs with threshold nodes', async () => {
+  devnet.stopNode(3);
+  const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('one down')));
+  const code = `(async () => {
+    await Lit.Actions.signEcdsa({ toSign, publicKey, sigName: 'sig' });
+    Lit.Actions.setResponse({ response: 'signed' });
+  })();`;
+  await assert.rejects(
+    client.executeJs({ sessionSigs, code, jsParams: { toSign: Array.from(toSign), publicKey: pkp.publicKey } }),
+  );
+  const file = path.join(devnet.dir, 'one-down.js');
+  fs.writeFileSync(file, code);
+  const out = candela([
+    'action', 'run', '--network', devnet.networkPath, '--private-key', WALLET_KEY,
+    '--params', JSON.stringify({ toSign: Array.from(toSign), publicKey: pkp.publicKey }), file,
+  ]);
+  assert.match(out, /signed/);
+  assert.match(out, new RegExp(pkp.ethAddress.slice(2), 'i'), 'the verified signature recovers to the PKP');
 });
