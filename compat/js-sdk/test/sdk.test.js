@@ -216,6 +216,34 @@ test('getPkpSessionSigs: the network signs a session for the PKP through its wal
   assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress);
 });
 
+test('getLitActionSessionSigs: a custom-auth action permitted on the PKP authorises a session for it', async () => {
+  const authCode = `Lit.Actions.setResponse({ response: JSON.stringify(password === 'open sesame') });`;
+  const cid = candela(['action', 'cid', writeAction('auth.js', authCode)]).trim();
+  const gated = JSON.parse(
+    candela(['pkp', 'mint', '--network', devnet.networkPath, '--private-key', WALLET_KEY, '--permit-action', cid, '--burn', '--json']),
+  );
+  const session = (password) =>
+    client.getLitActionSessionSigs({
+      pkpPublicKey: gated.publicKey,
+      litActionCode: Buffer.from(authCode).toString('base64'),
+      jsParams: { password },
+      resourceAbilityRequests: allAbilities(),
+      expiration: new Date(Date.now() + 10 * 60 * 1000).toISOString(),
+    });
+  const pkpSessionSigs = await session('open sesame');
+  const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('custom auth')));
+  const sig = await client.pkpSign({ pubKey: gated.publicKey, toSign, sessionSigs: pkpSessionSigs });
+  assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), gated.ethAddress);
+  await assert.rejects(session('wrong'), (e) => /Unauthorized|NotAuthorized/i.test(e.info?.errorCode ?? e.message));
+});
+
+/** Write an action file into the devnet's directory; returns its path. */
+function writeAction(name, code) {
+  const file = path.join(devnet.dir, name);
+  fs.writeFileSync(file, code);
+  return file;
+}
+
 test('nodes accept any recent block hash of the registry chain as SIWE nonce, and refuse a hash that is no block of it', async () => {
   const provider = new ethers.providers.JsonRpcProvider(devnet.network.rpcUrl);
   const older = (await provider.getBlock('latest')).hash;
@@ -234,8 +262,7 @@ test('nodes accept any recent block hash of the registry chain as SIWE nonce, an
 });
 
 test('executeJs by ipfsId runs an action deployed with `candela action deploy`', async () => {
-  const file = path.join(devnet.dir, 'hello.js');
-  fs.writeFileSync(file, RESPOND_ONLY);
+  const file = writeAction('hello.js', RESPOND_ONLY);
   const cid = candela(['action', 'deploy', '--network', devnet.networkPath, file]).trim().split(/\s+/).find((w) => w.startsWith('Qm'));
   assert.match(cid, /^Qm[1-9A-HJ-NP-Za-km-z]{44}$/);
   const res = await client.executeJs({ sessionSigs, ipfsId: cid, jsParams: { who: cid } });
@@ -275,8 +302,7 @@ test('with one node down the SDK cannot execute (it needs every node), while the
   await assert.rejects(
     client.executeJs({ sessionSigs, code, jsParams: { toSign: Array.from(toSign), publicKey: pkp.publicKey } }),
   );
-  const file = path.join(devnet.dir, 'one-down.js');
-  fs.writeFileSync(file, code);
+  const file = writeAction('one-down.js', code);
   const out = candela([
     'action', 'run', '--network', devnet.networkPath, '--private-key', WALLET_KEY,
     '--params', JSON.stringify({ toSign: Array.from(toSign), publicKey: pkp.publicKey }), file,
