@@ -57,10 +57,16 @@ after(async () => {
   if (devnet) await devnet.stop();
 });
 
-/** A wallet session whose SIWE capability carries `nonce`. */
-function walletSessionWithNonce(signer, nonce) {
+/**
+ * A wallet session as the SDK's documentation makes one: the SDK asks the
+ * wallet, through `authNeededCallback`, to sign a SIWE + ReCap capability
+ * for its session key. `nonce` gives the SIWE nonce (by default the SDK's
+ * `getLatestBlockhash()`).
+ */
+function walletSession(signer, { nonce = () => client.getLatestBlockhash(), expiration } = {}) {
   return client.getSessionSigs({
     chain: 'ethereum',
+    expiration,
     resourceAbilityRequests: allAbilities(),
     authNeededCallback: async ({ uri, expiration, resourceAbilityRequests }) => {
       const toSign = await createSiweMessageWithRecaps({
@@ -105,21 +111,8 @@ test('connect reads the node set from the Staking contract on anvil and handshak
 });
 
 test('getSessionSigs with a wallet gives a session every node accepts', async () => {
-  sessionSigs = await client.getSessionSigs({
-    chain: 'ethereum',
+  sessionSigs = await walletSession(wallet, {
     expiration: new Date(Date.now() + 10 * 60 * 1000).toISOString(),
-    resourceAbilityRequests: allAbilities(),
-    authNeededCallback: async ({ uri, expiration, resourceAbilityRequests }) => {
-      const toSign = await createSiweMessageWithRecaps({
-        uri,
-        expiration,
-        resources: resourceAbilityRequests,
-        walletAddress: wallet.address,
-        nonce: await client.getLatestBlockhash(),
-        litNodeClient: client,
-      });
-      return generateAuthSig({ signer: wallet, toSign });
-    },
   });
   assert.deepEqual(Object.keys(sessionSigs).sort(), [...client.connectedNodes].sort());
 });
@@ -173,21 +166,7 @@ test('encrypt and decrypt under access-control conditions: the wallet decrypts, 
   assert.equal(new TextDecoder().decode(decryptedData), secret);
 
   const stranger = ethers.Wallet.createRandom();
-  const strangerSigs = await client.getSessionSigs({
-    chain: 'ethereum',
-    resourceAbilityRequests: allAbilities(),
-    authNeededCallback: async ({ uri, expiration, resourceAbilityRequests }) => {
-      const toSign = await createSiweMessageWithRecaps({
-        uri,
-        expiration,
-        resources: resourceAbilityRequests,
-        walletAddress: stranger.address,
-        nonce: await client.getLatestBlockhash(),
-        litNodeClient: client,
-      });
-      return generateAuthSig({ signer: stranger, toSign });
-    },
-  });
+  const strangerSigs = await walletSession(stranger);
   await assert.rejects(
     client.decrypt({ accessControlConditions, ciphertext, dataToEncryptHash, sessionSigs: strangerSigs, chain: 'ethereum' }),
     (e) => /NotAuthorized/i.test(JSON.stringify(e.info ?? e.message) + e.message),
@@ -250,11 +229,13 @@ test('nodes accept any recent block hash of the registry chain as SIWE nonce, an
   for (let i = 0; i < 3; i++) await provider.send('evm_mine', []);
   assert.notEqual((await provider.getBlock('latest')).hash, older);
 
-  const recent = await walletSessionWithNonce(wallet, async () => older);
+  const recent = await walletSession(wallet, { nonce: async () => older });
   const res = await client.executeJs({ sessionSigs: recent, code: RESPOND_ONLY, jsParams: { who: 'block' } });
   assert.equal(res.response, 'hello block');
 
-  const notABlock = await walletSessionWithNonce(wallet, async () => ethers.utils.hexlify(ethers.utils.randomBytes(32)));
+  const notABlock = await walletSession(wallet, {
+    nonce: async () => ethers.utils.hexlify(ethers.utils.randomBytes(32)),
+  });
   await assert.rejects(
     client.executeJs({ sessionSigs: notABlock, code: RESPOND_ONLY, jsParams: { who: 'nobody' } }),
     (e) => e.info?.errorCode === 'NodeInvalidAuthSig' && /nonce/.test(e.info?.message),

@@ -97,6 +97,36 @@ impl LitResource {
     }
 }
 
+/// Host (lowercase) and port of an `http(s)://host[:port][/]` URL, the
+/// port defaulting by scheme.
+fn node_endpoint(url: &str) -> Option<(String, u16)> {
+    let (rest, default_port) = if let Some(r) = url.strip_prefix("https://") {
+        (r, 443)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (r, 80)
+    } else {
+        return None;
+    };
+    let authority = rest.split('/').next()?;
+    let (host, port) = match authority.rsplit_once(':') {
+        // an IPv6 literal without a port ends in `]`
+        Some((h, p)) if !p.ends_with(']') => (h, p.parse().ok()?),
+        _ => (authority, default_port),
+    };
+    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
+}
+
+/// Whether a session's `nodeAddress` names the node at `node_url`: the same
+/// host and port. Lit's SDK writes the URL it derives from the chain
+/// (`http://ip:port`, `https://` for port 443), which may differ from the
+/// registered URL in scheme, default port or a trailing slash.
+pub fn same_node(node_address: &str, node_url: &str) -> bool {
+    match (node_endpoint(node_address), node_endpoint(node_url)) {
+        (Some(a), Some(b)) => a == b,
+        _ => node_address.trim_end_matches('/') == node_url.trim_end_matches('/'),
+    }
+}
+
 fn same_id(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.trim_start_matches("0x").to_ascii_lowercase();
     norm(a) == norm(b)
@@ -270,7 +300,7 @@ pub fn verify_request_auth(
             "the message names another session key".into(),
         ));
     }
-    if m.node_address.trim_end_matches('/') != node_url.trim_end_matches('/') {
+    if !same_node(&m.node_address, node_url) {
         return Err(AuthError::WrongNode(m.node_address));
     }
     let skew = time::Duration::seconds(CLOCK_SKEW_SECONDS);
@@ -840,6 +870,20 @@ mod tests {
             verify("0xdeadbeef"),
             Err(AuthError::StaleNonce(_))
         ));
+    }
+
+    #[test]
+    fn a_session_names_its_node_by_host_and_port_as_the_lit_sdk_derives_it() {
+        // the registered URL, and the URL Lit's SDK derives from the chain
+        assert!(same_node("https://10.0.0.2:443", "https://10.0.0.2"));
+        assert!(same_node("http://10.0.0.1:7001", "http://10.0.0.1:7001/"));
+        assert!(same_node("http://10.0.0.3:8443", "https://10.0.0.3:8443"));
+        assert!(same_node("http://[::1]:7001", "http://[::1]:7001/"));
+        // another port or host is another node
+        assert!(!same_node("http://10.0.0.1:7002", "http://10.0.0.1:7001"));
+        assert!(!same_node("http://10.0.0.9:7001", "http://10.0.0.1:7001"));
+        assert!(!same_node("http://10.0.0.1", "https://10.0.0.1"));
+        assert!(!same_node("garbage", "http://10.0.0.1:7001"));
     }
 
     #[test]
