@@ -173,6 +173,41 @@ test('encrypt and decrypt under access-control conditions: the wallet decrypts, 
   );
 });
 
+test('ciphertexts cross over: the candela CLI decrypts what the SDK encrypted, and the SDK decrypts what `candela encrypt --lit` wrote', async () => {
+  const accessControlConditions = [
+    {
+      contractAddress: '',
+      standardContractType: '',
+      chain: 'ethereum',
+      method: '',
+      parameters: [':userAddress'],
+      returnValueTest: { comparator: '=', value: wallet.address },
+    },
+  ];
+  const fromSdk = await client.encrypt({
+    accessControlConditions,
+    dataToEncrypt: new TextEncoder().encode('sealed by the SDK'),
+  });
+  const input = path.join(devnet.dir, 'from-sdk.json');
+  fs.writeFileSync(input, JSON.stringify({ ...fromSdk, accessControlConditions }));
+  const opened = candela(['decrypt', '--network', devnet.networkPath, '--input', input, '--private-key', WALLET_KEY]);
+  assert.equal(opened, 'sealed by the SDK');
+
+  const conditionsFile = path.join(devnet.dir, 'conditions.json');
+  fs.writeFileSync(conditionsFile, JSON.stringify({ accessControlConditions }));
+  const fromCandela = JSON.parse(
+    candela(['encrypt', '--network', devnet.networkPath, '--conditions', conditionsFile, '--string', 'sealed by candela', '--lit']),
+  );
+  const { decryptedData } = await client.decrypt({
+    accessControlConditions: fromCandela.accessControlConditions,
+    ciphertext: fromCandela.ciphertext,
+    dataToEncryptHash: fromCandela.dataToEncryptHash,
+    sessionSigs,
+    chain: 'ethereum',
+  });
+  assert.equal(new TextDecoder().decode(decryptedData), 'sealed by candela');
+});
+
 test('getPkpSessionSigs: the network signs a session for the PKP through its wallet auth method, and the PKP session signs', async () => {
   const authSig = await generateAuthSig({
     signer: wallet,

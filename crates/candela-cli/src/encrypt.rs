@@ -28,6 +28,11 @@ pub struct EncryptArgs {
     /// Write the JSON here instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write Lit's ciphertext format (one time-lock ciphertext, what the Lit
+    /// JS SDK's `encrypt` writes and its `decrypt` reads) instead of
+    /// Candela's streamed container; the whole file is held in memory.
+    #[arg(long)]
+    pub lit: bool,
 }
 
 /// `candela decrypt`.
@@ -36,7 +41,8 @@ pub struct DecryptArgs {
     /// network.json.
     #[arg(long, env = "CANDELA_NETWORK")]
     pub network: PathBuf,
-    /// What `candela encrypt` printed.
+    /// What `candela encrypt` printed, or the Lit JS SDK's `encrypt` result
+    /// (`{ciphertext, dataToEncryptHash}`) with its conditions.
     #[arg(long)]
     pub input: PathBuf,
     /// The caller's Ethereum private key (hex); the conditions are
@@ -72,9 +78,12 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
         (None, Some(s)) => s.as_bytes().to_vec(),
         (None, None) => bail!("give --file F or --string S"),
     };
-    let enc = client
-        .encrypt(&conditions, &plaintext)
-        .with_context(|| format!("conditions in {}", args.conditions.display()))?;
+    let enc = if args.lit {
+        client.encrypt_lit(&conditions, &plaintext)
+    } else {
+        client.encrypt(&conditions, &plaintext)
+    };
+    let enc = enc.with_context(|| format!("conditions in {}", args.conditions.display()))?;
     let json = serde_json::to_vec_pretty(&enc)?;
     match &args.out {
         Some(path) => crate::devnet::write_atomic(path, &json)?,

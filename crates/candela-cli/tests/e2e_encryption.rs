@@ -243,6 +243,53 @@ async fn a_node_down_does_not_stop_decryption_and_bad_ciphertexts_and_conditions
     assert!(matches!(err, ClientError::Decryption(_)), "{err}");
     assert!(err.to_string().contains("chunk"), "{err}");
 
+    // Lit's one-piece format decrypts too (with a node down), and refuses a
+    // tampered body and a plaintext that does not hash to the claimed hash
+    let lit = client
+        .encrypt_lit(&conditions, b"lit format")
+        .expect("encrypt_lit");
+    assert!(!lit
+        .container()
+        .unwrap()
+        .starts_with(candela_bls::hybrid::MAGIC));
+    let got = client.decrypt(&lit, &auth).await.expect("Lit format");
+    assert_eq!(got.plaintext, b"lit format");
+    let mut bytes = lit.container().unwrap();
+    bytes[60] ^= 1; // in V, the masked seed: U no longer matches it
+    let mut tampered = lit.clone();
+    tampered.ciphertext =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
+    let err = client
+        .decrypt(&tampered, &auth)
+        .await
+        .expect_err("tampered Lit ciphertext");
+    assert!(matches!(err, ClientError::Decryption(_)), "{err}");
+    // sealed to the identity of one hash, holding other bytes
+    let claimed = candela_conditions::data_hash(b"what the hash says");
+    let parsed = candela_conditions::Conditions::from_request(&conditions).unwrap();
+    let id = candela_conditions::identity(&parsed.hash(), &claimed);
+    let key = candela_bls::encoding::public_key_from_hex(
+        client.network().bls_public_key.as_deref().unwrap(),
+    )
+    .unwrap();
+    let liar = candela_client::Encrypted {
+        ciphertext: base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            candela_bls::ibe::encrypt(&key, id.as_bytes(), b"other bytes").unwrap(),
+        ),
+        data_to_encrypt_hash: hex::encode(claimed),
+        conditions: conditions.as_object().unwrap().clone(),
+    };
+    let err = client
+        .decrypt(&liar, &auth)
+        .await
+        .expect_err("hash mismatch");
+    assert!(
+        err.to_string()
+            .contains("does not hash to dataToEncryptHash"),
+        "{err}"
+    );
+
     // the same ciphertext presented under other conditions: refused before any node is asked
     let mut swapped = enc.clone();
     swapped.conditions = json!({"accessControlConditions": equals(":userAddress", "0x0000000000000000000000000000000000000001")}).as_object().unwrap().clone();

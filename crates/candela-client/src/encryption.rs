@@ -9,11 +9,14 @@ use candela_bls::BlsSignature;
 
 use crate::{Client, ClientError, NodeFault, RequestAuth};
 
-/// What `encrypt` produces and `decrypt` takes (the CLI's JSON).
+/// What `encrypt` produces and `decrypt` takes (the CLI's JSON; the same
+/// shape as the Lit JS SDK's `encrypt` result plus its conditions).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Encrypted {
-    /// The hybrid container, base64.
+    /// Base64 of either Candela's streamed hybrid container ([`Client::encrypt`])
+    /// or Lit's one-piece time-lock ciphertext ([`Client::encrypt_lit`], and
+    /// what the Lit JS SDK's `encrypt` writes); `decrypt` takes both.
     pub ciphertext: String,
     /// Hex of sha256 of the plaintext.
     pub data_to_encrypt_hash: String,
@@ -44,7 +47,7 @@ impl Encrypted {
         Ok(identity(&parsed.hash(), &data_hash))
     }
 
-    /// The hybrid container's bytes.
+    /// The ciphertext's bytes.
     pub fn container(&self) -> Result<Vec<u8>, ClientError> {
         base64::engine::general_purpose::STANDARD
             .decode(&self.ciphertext)
@@ -59,19 +62,42 @@ impl Client {
 
     /// Encrypt `plaintext` so that the network releases the key only to
     /// callers for whom `conditions` (an object holding one of Lit's three
-    /// condition fields) hold.
+    /// condition fields) hold: Candela's streamed hybrid container.
     pub fn encrypt(
         &self,
         conditions: &serde_json::Value,
         plaintext: &[u8],
     ) -> Result<Encrypted, ClientError> {
+        self.encrypt_as(conditions, plaintext, |key, id| {
+            candela_bls::hybrid::encrypt_bytes(key, id, plaintext)
+        })
+    }
+
+    /// [`Client::encrypt`] in Lit's format: the whole plaintext in one
+    /// blsful time-lock ciphertext, byte-compatible with the Lit JS SDK's
+    /// `encrypt`, so that the SDK's `decrypt` opens it.
+    pub fn encrypt_lit(
+        &self,
+        conditions: &serde_json::Value,
+        plaintext: &[u8],
+    ) -> Result<Encrypted, ClientError> {
+        self.encrypt_as(conditions, plaintext, |key, id| {
+            candela_bls::ibe::encrypt(key, id, plaintext)
+        })
+    }
+
+    fn encrypt_as(
+        &self,
+        conditions: &serde_json::Value,
+        plaintext: &[u8],
+        seal: impl FnOnce(&candela_bls::G1Projective, &[u8]) -> Result<Vec<u8>, candela_bls::BlsError>,
+    ) -> Result<Encrypted, ClientError> {
         let parsed = Conditions::from_request(conditions)
             .map_err(|e| ClientError::Input(format!("conditions: {e}")))?;
         let hash = data_hash(plaintext);
         let id = identity(&parsed.hash(), &hash);
-        let container =
-            candela_bls::hybrid::encrypt_bytes(&self.bls_key()?, id.as_bytes(), plaintext)
-                .map_err(|e| ClientError::Input(format!("encrypt: {e}")))?;
+        let container = seal(&self.bls_key()?, id.as_bytes())
+            .map_err(|e| ClientError::Input(format!("encrypt: {e}")))?;
         let conditions = conditions
             .as_object()
             .cloned()
@@ -124,14 +150,36 @@ impl Client {
     /// key from the nodes, and decrypt locally (the nodes never see the
     /// data). Returns the nodes left out. On error, discard what was
     /// written: only a successful return vouches for the whole.
+    ///
+    /// A ciphertext in Lit's format ([`Client::encrypt_lit`], the Lit JS
+    /// SDK's `encrypt`) is opened in one piece, and its plaintext must hash
+    /// to `dataToEncryptHash`.
     pub async fn decrypt_to(
         &self,
         enc: &Encrypted,
         auth: &RequestAuth,
-        out: impl std::io::Write,
+        mut out: impl std::io::Write,
     ) -> Result<Vec<NodeFault>, ClientError> {
         let id = enc.identity()?;
         let container = enc.container()?;
+        if !container.starts_with(candela_bls::hybrid::MAGIC) {
+            let (key, faults) = self.decryption_key_for(enc, &id, auth).await?;
+            let plaintext = candela_bls::ibe::decrypt_with_key(&container, &key)
+                .map_err(|e| ClientError::Decryption(format!("Lit-format ciphertext: {e}")))?;
+            if hex::encode(data_hash(&plaintext))
+                != enc
+                    .data_to_encrypt_hash
+                    .trim_start_matches("0x")
+                    .to_ascii_lowercase()
+            {
+                return Err(ClientError::Decryption(
+                    "the plaintext does not hash to dataToEncryptHash".into(),
+                ));
+            }
+            out.write_all(&plaintext)
+                .map_err(|e| ClientError::Decryption(format!("writing the plaintext: {e}")))?;
+            return Ok(faults);
+        }
         candela_bls::hybrid::check_identity(container.as_slice(), id.as_bytes()).map_err(|e| {
             ClientError::Decryption(format!(
                 "the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"
