@@ -30,7 +30,13 @@ else
   fuzz() { cargo +nightly fuzz "$@"; }
 fi
 targets="${FUZZ_TARGETS:-$(fuzz list)}"
-fuzz build -O -s "$SANITIZER" 2>&1 | tail -n 3
+# (on failure the compiler's errors are what the log needs, not the tail)
+if ! build_log="$(fuzz build -O -s "$SANITIZER" 2>&1)"; then
+  printf '%s\n' "$build_log" | grep -E -A12 '^(error|warning: unused)' | head -n 80 >&2
+  echo "[fuzz] the fuzz targets do not build" >&2
+  exit 1
+fi
+printf '%s\n' "$build_log" | tail -n 3
 for t in $targets; do
   mkdir -p "corpus/$t"
   echo "[fuzz] $t for ${SECONDS_PER_TARGET}s"

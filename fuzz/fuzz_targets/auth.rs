@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         allowed_domains: vec!["localhost".into()],
         nonce_seed: Some("04".into()),
         bls_public_key: None,
+        chain_blocks: Some(std::sync::Arc::new(OneBlock)),
     };
     if let Ok(msg) = text.parse::<siwe::Message>() {
         let _ = check_times(&msg, now);
@@ -42,3 +43,28 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+/// A registry chain that knows one block (`0x11…11`), knows that hashes
+/// starting `0x00` are no blocks, and has looked nothing else up: every
+/// branch of the block-hash nonce rule.
+#[derive(Debug)]
+struct OneBlock;
+
+impl candela_api::auth::ChainBlocks for OneBlock {
+    fn head(&self) -> u64 {
+        1_000
+    }
+    fn lookup(&self, hash: &str) -> candela_api::auth::BlockLookup {
+        use candela_api::auth::{BlockLookup, BlockStamp};
+        if hash.len() == 66 && hash[2..].bytes().all(|b| b == b'1') {
+            BlockLookup::Block(BlockStamp {
+                number: 900,
+                timestamp: 1_699_999_000,
+            })
+        } else if hash.starts_with("0x00") {
+            BlockLookup::NotOnChain
+        } else {
+            BlockLookup::NotLookedUp
+        }
+    }
+}
