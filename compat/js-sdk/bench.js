@@ -4,18 +4,9 @@
 'use strict';
 
 const { ethers } = require('ethers');
-const { LitNodeClientNodeJs } = require('@lit-protocol/lit-node-client-nodejs');
-const { LIT_ABILITY } = require('@lit-protocol/constants');
-const {
-  LitActionResource,
-  LitPKPResource,
-  LitAccessControlConditionResource,
-  createSiweMessageWithRecaps,
-  generateAuthSig,
-} = require('@lit-protocol/auth-helpers');
 const { startDevnet, candela } = require('./lib/devnet');
+const { WALLET_KEY, sdkClient, walletSession, onlyWallet } = require('./lib/sdk');
 
-const WALLET_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
 const ROUNDS = Number(process.argv[2] ?? 30);
 
 /** p50 and p99 of `n` runs of `f`, in milliseconds. */
@@ -52,30 +43,9 @@ async function main() {
     await poolHolds(devnet, Math.min(2 * ROUNDS, 60));
     const wallet = new ethers.Wallet(WALLET_KEY);
     const pkp = JSON.parse(candela(['pkp', 'mint', '--network', devnet.networkPath, '--private-key', WALLET_KEY, '--json']));
-    const client = new LitNodeClientNodeJs({
-      litNetwork: 'custom',
-      rpcUrl: devnet.network.rpcUrl,
-      checkNodeAttestation: false,
-      debug: false,
-      contractContext: { Staking: { address: devnet.network.stakingAddress, abi: devnet.stakingAbi } },
-    });
+    const client = sdkClient(devnet);
     const connect = await measure(1, () => client.connect());
-    const sessionSigs = await client.getSessionSigs({
-      chain: 'ethereum',
-      resourceAbilityRequests: [
-        { resource: new LitActionResource('*'), ability: LIT_ABILITY.LitActionExecution },
-        { resource: new LitPKPResource('*'), ability: LIT_ABILITY.PKPSigning },
-        { resource: new LitAccessControlConditionResource('*'), ability: LIT_ABILITY.AccessControlConditionDecryption },
-      ],
-      authNeededCallback: async ({ uri, expiration, resourceAbilityRequests }) =>
-        generateAuthSig({
-          signer: wallet,
-          toSign: await createSiweMessageWithRecaps({
-            uri, expiration, resources: resourceAbilityRequests, walletAddress: wallet.address,
-            nonce: await client.getLatestBlockhash(), litNodeClient: client,
-          }),
-        }),
-    });
+    const sessionSigs = await walletSession(client, wallet);
     const digest = (i) => ethers.utils.arrayify(ethers.utils.id(`bench ${i}`));
     const key = new ethers.utils.SigningKey(WALLET_KEY);
     const baseline = await measure(ROUNDS * 10, (i) => key.signDigest(digest(i)));
@@ -87,10 +57,7 @@ async function main() {
         jsParams: { toSign: Array.from(digest(i)), publicKey: pkp.publicKey },
       }),
     );
-    const accessControlConditions = [{
-      contractAddress: '', standardContractType: '', chain: 'ethereum', method: '',
-      parameters: [':userAddress'], returnValueTest: { comparator: '=', value: wallet.address },
-    }];
+    const accessControlConditions = onlyWallet(wallet.address);
     const sealed = await client.encrypt({ accessControlConditions, dataToEncrypt: new Uint8Array(1024) });
     const decrypt = await measure(ROUNDS, () =>
       client.decrypt({ accessControlConditions, ...sealed, sessionSigs, chain: 'ethereum' }),

@@ -8,22 +8,12 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { ethers } = require('ethers');
-const { LitNodeClientNodeJs } = require('@lit-protocol/lit-node-client-nodejs');
-const { LIT_ABILITY } = require('@lit-protocol/constants');
-const {
-  LitActionResource,
-  LitPKPResource,
-  LitAccessControlConditionResource,
-  createSiweMessageWithRecaps,
-  generateAuthSig,
-} = require('@lit-protocol/auth-helpers');
 const fs = require('node:fs');
 const path = require('node:path');
+const { ethers } = require('ethers');
 const { startDevnet, candela } = require('../lib/devnet');
-
-// anvil's well-known second account: the wallet of every test here.
-const WALLET_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
+const { WALLET_KEY, sdkClient, allAbilities, onlyWallet, walletSession: sessionOf } = require('../lib/sdk');
+const { createSiweMessageWithRecaps, generateAuthSig } = require('@lit-protocol/auth-helpers');
 
 let devnet;
 let client;
@@ -41,15 +31,7 @@ before(async () => {
       '--permit-address', wallet.address, '--json',
     ]),
   );
-  client = new LitNodeClientNodeJs({
-    litNetwork: 'custom',
-    rpcUrl: devnet.network.rpcUrl,
-    checkNodeAttestation: false,
-    debug: !!process.env.LIT_DEBUG,
-    contractContext: {
-      Staking: { address: devnet.network.stakingAddress, abi: devnet.stakingAbi },
-    },
-  });
+  client = sdkClient(devnet);
 });
 
 after(async () => {
@@ -57,44 +39,10 @@ after(async () => {
   if (devnet) await devnet.stop();
 });
 
-/**
- * A wallet session as the SDK's documentation makes one: the SDK asks the
- * wallet, through `authNeededCallback`, to sign a SIWE + ReCap capability
- * for its session key. `nonce` gives the SIWE nonce (by default the SDK's
- * `getLatestBlockhash()`).
- */
-function walletSession(signer, { nonce = () => client.getLatestBlockhash(), expiration } = {}) {
-  return client.getSessionSigs({
-    chain: 'ethereum',
-    expiration,
-    resourceAbilityRequests: allAbilities(),
-    authNeededCallback: async ({ uri, expiration, resourceAbilityRequests }) => {
-      const toSign = await createSiweMessageWithRecaps({
-        uri,
-        expiration,
-        resources: resourceAbilityRequests,
-        walletAddress: signer.address,
-        nonce: await nonce(),
-        litNodeClient: client,
-      });
-      return generateAuthSig({ signer, toSign });
-    },
-  });
-}
+/** A wallet session of `signer` on the test client (see lib/sdk.js). */
+const walletSession = (signer, options) => sessionOf(client, signer, options);
 
 const RESPOND_ONLY = `Lit.Actions.setResponse({ response: 'hello ' + who });`;
-
-/** The resources and abilities every session of these tests asks for. */
-function allAbilities() {
-  return [
-    { resource: new LitActionResource('*'), ability: LIT_ABILITY.LitActionExecution },
-    { resource: new LitPKPResource('*'), ability: LIT_ABILITY.PKPSigning },
-    {
-      resource: new LitAccessControlConditionResource('*'),
-      ability: LIT_ABILITY.AccessControlConditionDecryption,
-    },
-  ];
-}
 
 test('connect reads the node set from the Staking contract on anvil and handshakes with every node', async () => {
   await client.connect();
@@ -141,16 +89,7 @@ test('pkpSign with a wallet session signs a digest with the PKP', async () => {
 });
 
 test('encrypt and decrypt under access-control conditions: the wallet decrypts, a stranger is refused', async () => {
-  const accessControlConditions = [
-    {
-      contractAddress: '',
-      standardContractType: '',
-      chain: 'ethereum',
-      method: '',
-      parameters: [':userAddress'],
-      returnValueTest: { comparator: '=', value: wallet.address },
-    },
-  ];
+  const accessControlConditions = onlyWallet(wallet.address);
   const secret = 'the candela secret';
   const { ciphertext, dataToEncryptHash } = await client.encrypt({
     accessControlConditions,
@@ -174,16 +113,7 @@ test('encrypt and decrypt under access-control conditions: the wallet decrypts, 
 });
 
 test('ciphertexts cross over: the candela CLI decrypts what the SDK encrypted, and the SDK decrypts what `candela encrypt --lit` wrote', async () => {
-  const accessControlConditions = [
-    {
-      contractAddress: '',
-      standardContractType: '',
-      chain: 'ethereum',
-      method: '',
-      parameters: [':userAddress'],
-      returnValueTest: { comparator: '=', value: wallet.address },
-    },
-  ];
+  const accessControlConditions = onlyWallet(wallet.address);
   const fromSdk = await client.encrypt({
     accessControlConditions,
     dataToEncrypt: new TextEncoder().encode('sealed by the SDK'),
