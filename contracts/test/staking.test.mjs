@@ -117,7 +117,8 @@ test('threshold, kick, rejoin and epoch advance', async () => {
   await send(env.staking.adminKickValidatorInNextEpoch(nodes[3].nodeAddress));
   await send(env.staking.adminKickValidatorInNextEpoch(nodes[2].nodeAddress));
   await expectRevert(env.staking.adminKickValidatorInNextEpoch(nodes[1].nodeAddress), 'InvalidThreshold'); // would leave 1 < t
-  await send(env.staking.advanceEpoch());
+  // advanceEpoch frees storage: its gas refund makes an exact estimate run out (seen on CI)
+  await send(env.staking.advanceEpoch(await gasMargin(env.staking.advanceEpoch, [])));
   assert.equal((await lit.epoch()).number, epochBefore + 1n);
   assert.deepEqual([...(await lit.getValidatorsInCurrentEpoch())].sort(), [nodes[0].nodeAddress, nodes[1].nodeAddress].sort());
   assert.deepEqual([...(await lit.getKickedValidators())], []);
