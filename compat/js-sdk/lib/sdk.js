@@ -65,6 +65,25 @@ function walletSession(client, signer, { nonce = () => client.getLatestBlockhash
   });
 }
 
+/**
+ * An Ethereum wallet auth method (type 1) as Lit's apps make one: the
+ * wallet signs a SIWE message whose nonce is the network's latest block
+ * hash, and the access token is that auth signature as JSON.
+ */
+async function walletAuthMethod(client, signer) {
+  const authSig = await generateAuthSig({
+    signer,
+    toSign: await createSiweMessageWithRecaps({
+      uri: 'lit:session:auth-method',
+      expiration: new Date(Date.now() + 10 * 60 * 1000).toISOString(),
+      walletAddress: signer.address,
+      nonce: await client.getLatestBlockhash(),
+      litNodeClient: client,
+    }),
+  });
+  return { authMethodType: 1, accessToken: JSON.stringify(authSig) };
+}
+
 /** `accessControlConditions` that hold for `address` only. */
 function onlyWallet(address) {
   return [
@@ -79,4 +98,4 @@ function onlyWallet(address) {
   ];
 }
 
-module.exports = { WALLET_KEY, sdkClient, allAbilities, walletSession, onlyWallet };
+module.exports = { WALLET_KEY, sdkClient, allAbilities, walletSession, walletAuthMethod, onlyWallet };

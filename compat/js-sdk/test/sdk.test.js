@@ -12,8 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { ethers } = require('ethers');
 const { startDevnet, candela } = require('../lib/devnet');
-const { WALLET_KEY, sdkClient, allAbilities, onlyWallet, walletSession: sessionOf } = require('../lib/sdk');
-const { createSiweMessageWithRecaps, generateAuthSig } = require('@lit-protocol/auth-helpers');
+const { WALLET_KEY, sdkClient, allAbilities, onlyWallet, walletSession: sessionOf, walletAuthMethod } = require('../lib/sdk');
 
 let devnet;
 let client;
@@ -88,6 +87,23 @@ test('pkpSign with a wallet session signs a digest with the PKP', async () => {
   assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress);
 });
 
+test('pkpSign with authMethods: a stranger\'s session signs when a wallet auth method of the owner comes with it, and is refused alone', async () => {
+  const stranger = ethers.Wallet.createRandom();
+  const strangerSigs = await walletSession(stranger);
+  const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('with the owner')));
+  await assert.rejects(
+    client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs: strangerSigs }),
+    (e) => /NodeUnauthorized|neither owns/.test(JSON.stringify(e.info ?? {}) + e.message),
+  );
+  const sig = await client.pkpSign({
+    pubKey: pkp.publicKey,
+    toSign,
+    sessionSigs: strangerSigs,
+    authMethods: [await walletAuthMethod(client, wallet)],
+  });
+  assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress);
+});
+
 test('encrypt and decrypt under access-control conditions: the wallet decrypts, a stranger is refused', async () => {
   const accessControlConditions = onlyWallet(wallet.address);
   const secret = 'the candela secret';
@@ -108,6 +124,29 @@ test('encrypt and decrypt under access-control conditions: the wallet decrypts, 
   const strangerSigs = await walletSession(stranger);
   await assert.rejects(
     client.decrypt({ accessControlConditions, ciphertext, dataToEncryptHash, sessionSigs: strangerSigs, chain: 'ethereum' }),
+    (e) => /NotAuthorized/i.test(JSON.stringify(e.info ?? e.message) + e.message),
+  );
+});
+
+test('encrypt and decrypt under unifiedAccessControlConditions with an or: the SDK\'s condition hash and the nodes\' agree', async () => {
+  const stranger = ethers.Wallet.createRandom();
+  const isWallet = (address) => ({ conditionType: 'evmBasic', ...onlyWallet(address)[0] });
+  const unifiedAccessControlConditions = [isWallet(stranger.address), { operator: 'or' }, isWallet(wallet.address)];
+  const { ciphertext, dataToEncryptHash } = await client.encrypt({
+    unifiedAccessControlConditions,
+    dataToEncrypt: new TextEncoder().encode('either of two'),
+  });
+  const { decryptedData } = await client.decrypt({
+    unifiedAccessControlConditions,
+    ciphertext,
+    dataToEncryptHash,
+    sessionSigs,
+    chain: 'ethereum',
+  });
+  assert.equal(new TextDecoder().decode(decryptedData), 'either of two');
+  const third = await walletSession(ethers.Wallet.createRandom());
+  await assert.rejects(
+    client.decrypt({ unifiedAccessControlConditions, ciphertext, dataToEncryptHash, sessionSigs: third, chain: 'ethereum' }),
     (e) => /NotAuthorized/i.test(JSON.stringify(e.info ?? e.message) + e.message),
   );
 });
@@ -138,20 +177,63 @@ test('ciphertexts cross over: the candela CLI decrypts what the SDK encrypted, a
   assert.equal(new TextDecoder().decode(decryptedData), 'sealed by candela');
 });
 
-test('getPkpSessionSigs: the network signs a session for the PKP through its wallet auth method, and the PKP session signs', async () => {
-  const authSig = await generateAuthSig({
-    signer: wallet,
-    toSign: await createSiweMessageWithRecaps({
-      uri: 'lit:session:auth-method',
-      expiration: new Date(Date.now() + 10 * 60 * 1000).toISOString(),
-      walletAddress: wallet.address,
-      nonce: await client.getLatestBlockhash(),
-      litNodeClient: client,
-    }),
+test('a secret the SDK encrypted to one action opens inside that action with decryptAndCombine and nowhere else; what an action encrypts, the SDK decrypts', async () => {
+  const opener = `(async () => {
+    const secret = await Lit.Actions.decryptAndCombine({ accessControlConditions, ciphertext, dataToEncryptHash, authSig: null, chain: 'ethereum' });
+    Lit.Actions.setResponse({ response: 'opened: ' + secret });
+  })();`;
+  const cid = candela(['action', 'cid', writeAction('opener.js', opener)]).trim();
+  const onlyTheAction = [
+    {
+      contractAddress: '',
+      standardContractType: '',
+      chain: 'ethereum',
+      method: '',
+      parameters: [':currentActionIpfsId'],
+      returnValueTest: { comparator: '=', value: cid },
+    },
+  ];
+  const { ciphertext, dataToEncryptHash } = await client.encrypt({
+    accessControlConditions: onlyTheAction,
+    dataToEncrypt: new TextEncoder().encode('an api key'),
   });
+  const res = await client.executeJs({
+    sessionSigs,
+    code: opener,
+    jsParams: { accessControlConditions: onlyTheAction, ciphertext, dataToEncryptHash },
+  });
+  assert.equal(res.response, 'opened: an api key');
+  await assert.rejects(
+    client.decrypt({ accessControlConditions: onlyTheAction, ciphertext, dataToEncryptHash, sessionSigs, chain: 'ethereum' }),
+    (e) => /not evaluated inside an action/.test(e.message),
+  );
+
+  const accessControlConditions = onlyWallet(wallet.address);
+  const sealed = await client.executeJs({
+    sessionSigs,
+    code: `(async () => {
+      const sealed = await Lit.Actions.runOnce({ waitForResponse: true, name: 'seal' }, async () =>
+        JSON.stringify(await Lit.Actions.encrypt({ accessControlConditions, to_encrypt: new TextEncoder().encode('sealed in an action') })));
+      Lit.Actions.setResponse({ response: sealed });
+    })();`,
+    jsParams: { accessControlConditions },
+  });
+  // without signatures the SDK hands the action's response back as the string it set
+  const made = JSON.parse(sealed.response);
+  const { decryptedData } = await client.decrypt({
+    accessControlConditions,
+    ciphertext: made.ciphertext,
+    dataToEncryptHash: made.dataToEncryptHash,
+    sessionSigs,
+    chain: 'ethereum',
+  });
+  assert.equal(new TextDecoder().decode(decryptedData), 'sealed in an action');
+});
+
+test('getPkpSessionSigs: the network signs a session for the PKP through its wallet auth method, and the PKP session signs', async () => {
   const pkpSessionSigs = await client.getPkpSessionSigs({
     pkpPublicKey: pkp.publicKey,
-    authMethods: [{ authMethodType: 1, accessToken: JSON.stringify(authSig) }],
+    authMethods: [await walletAuthMethod(client, wallet)],
     resourceAbilityRequests: allAbilities(),
     expiration: new Date(Date.now() + 10 * 60 * 1000).toISOString(),
   });
@@ -179,6 +261,30 @@ test('getLitActionSessionSigs: a custom-auth action permitted on the PKP authori
   const sig = await client.pkpSign({ pubKey: gated.publicKey, toSign, sessionSigs: pkpSessionSigs });
   assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), gated.ethAddress);
   await assert.rejects(session('wrong'), (e) => /Unauthorized|NotAuthorized/i.test(e.info?.errorCode ?? e.message));
+});
+
+test('executeJs with authMethods: every node verifies a wallet auth method and the action sees it in Lit.Auth.authMethodContexts; a forged one is refused', async () => {
+  const code = `Lit.Actions.setResponse({ response: JSON.stringify(Lit.Auth.authMethodContexts) });`;
+  const other = ethers.Wallet.createRandom();
+  const method = await walletAuthMethod(client, other);
+  const res = await client.executeJs({ sessionSigs, code, authMethods: [method], jsParams: {} });
+  // without signatures the SDK hands the action's response back as the string it set
+  assert.deepEqual(JSON.parse(res.response), [
+    { authMethodType: 1, userId: other.address, appId: 'lit', usedForSignSessionKeyRequest: false },
+  ]);
+
+  const forged = JSON.parse(method.accessToken);
+  forged.signedMessage = forged.signedMessage.replace(other.address, wallet.address);
+  forged.address = wallet.address;
+  await assert.rejects(
+    client.executeJs({
+      sessionSigs,
+      code,
+      authMethods: [{ authMethodType: 1, accessToken: JSON.stringify(forged) }],
+      jsParams: {},
+    }),
+    (e) => e.info?.errorCode === 'NodeInvalidAuthMethod' && /does not verify/.test(e.info?.message),
+  );
 });
 
 /** Write an action file into the devnet's directory; returns its path. */

@@ -15,9 +15,11 @@ pub struct PkpSignRequest {
     pub pubkey: String,
     /// Who is asking.
     pub auth_sig: AuthSig,
-    /// Auth methods (not used by owner-authorised signing).
+    /// Auth methods besides `authSig`: each is verified by every node, and
+    /// a wallet (type 1) that may sign with the PKP authorises the request
+    /// when the `authSig`'s own wallet may not.
     #[serde(default)]
-    pub auth_methods: Option<serde_json::Value>,
+    pub auth_methods: Option<Vec<AuthMethodWire>>,
     /// The network epoch the client believes in.
     #[serde(default)]
     pub epoch: u64,
@@ -206,9 +208,12 @@ pub struct ExecuteRequest {
     pub js_params: Option<serde_json::Value>,
     /// Who is asking.
     pub auth_sig: AuthSig,
-    /// Auth methods (not used by Candela yet).
+    /// Auth methods the caller proves besides its `authSig`: each is
+    /// verified by every node and shown to the action as an entry of
+    /// `Lit.Auth.authMethodContexts` (Candela verifies type 1, Ethereum
+    /// wallets; other types are refused).
     #[serde(default)]
-    pub auth_methods: Option<serde_json::Value>,
+    pub auth_methods: Option<Vec<AuthMethodWire>>,
     /// The network epoch the client believes in.
     #[serde(default)]
     pub epoch: u64,

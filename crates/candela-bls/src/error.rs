@@ -143,6 +143,10 @@ pub enum BlsError {
     /// another identity or key, or it was altered.
     #[error("ciphertext does not decrypt (made for another identity or key, or altered)")]
     DecryptionFailed,
+    /// A one-piece ciphertext opened, but its plaintext does not hash to the
+    /// `dataToEncryptHash` it came with.
+    #[error("the plaintext does not hash to dataToEncryptHash")]
+    DataHashMismatch,
     /// A hybrid container ([`crate::hybrid`]) was made for another identity:
     /// the identity hash in its header is not the hash of the identity given.
     #[error("the container was encrypted to another identity")]

@@ -361,6 +361,40 @@ pub fn decrypt_stream_with_key(
     decrypt_body(&header, key, reader, writer)
 }
 
+/// Whether `ciphertext` is a container of this module (by its magic) rather
+/// than Lit's one-piece time-lock ciphertext ([`ibe`], what the Lit JS SDK's
+/// `encrypt` writes).
+pub fn is_container(ciphertext: &[u8]) -> bool {
+    ciphertext.starts_with(MAGIC)
+}
+
+/// Decrypt a ciphertext in either form Candela reads, with a decryption key
+/// the caller has combined (verified under `public_key` here first):
+/// - a container of this module, streamed as [`decrypt_stream_with_key`];
+/// - Lit's one-piece time-lock ciphertext, opened in memory; its plaintext
+///   must hash (SHA-256) to `data_hash`, the `dataToEncryptHash` it came
+///   with ([`BlsError::DataHashMismatch`] otherwise: the encryptor lied
+///   about what it sealed), and only then is it written.
+pub fn decrypt_either_with_key(
+    public_key: &G1Projective,
+    identity: &[u8],
+    key: &BlsSignature,
+    data_hash: &[u8; 32],
+    ciphertext: &[u8],
+    mut writer: impl Write,
+) -> Result<u64, BlsError> {
+    if is_container(ciphertext) {
+        return decrypt_stream_with_key(public_key, identity, key, ciphertext, writer);
+    }
+    sign::verify(public_key, identity, key)?;
+    let plaintext = Zeroizing::new(ibe::decrypt_with_key(ciphertext, key)?);
+    if Sha256::digest(plaintext.as_slice()).as_slice() != data_hash {
+        return Err(BlsError::DataHashMismatch);
+    }
+    writer.write_all(&plaintext)?;
+    Ok(plaintext.len() as u64)
+}
+
 /// [`decrypt_stream_with_shares`] from and to memory: the plaintext of
 /// `container`, returned only if all of it authenticates.
 pub fn decrypt_bytes_with_shares(

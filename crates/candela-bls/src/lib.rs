@@ -43,8 +43,8 @@ pub use candela_crypto::{threshold_for, NodeIndex};
 pub use dkg::{keygen, BlsDkg};
 pub use error::{BlsError, Corruption, Fault};
 pub use hybrid::{
-    decrypt_bytes_with_shares, decrypt_stream_with_key, decrypt_stream_with_shares, encrypt_bytes,
-    encrypt_stream,
+    decrypt_bytes_with_shares, decrypt_either_with_key, decrypt_stream_with_key,
+    decrypt_stream_with_shares, encrypt_bytes, encrypt_stream,
 };
 pub use ibe::{
     decrypt_with_key, decrypt_with_shares, decrypt_with_shares_unattributed, decryption_share,

@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 
 use candela_bls::hybrid::{container_len, header_len, CHUNK_BYTES, TAG_BYTES};
 use candela_bls::{
-    combine, decrypt_bytes_with_shares, decrypt_stream_with_key, decrypt_stream_with_shares,
-    decryption_share, encrypt_bytes, encrypt_stream, sim, BlsError, BlsKeyShare, BlsPublicKeySet,
-    BlsSignatureShare, Corruption, Fault, NodeIndex,
+    combine, decrypt_bytes_with_shares, decrypt_either_with_key, decrypt_stream_with_key,
+    decrypt_stream_with_shares, decryption_share, encrypt_bytes, encrypt_stream, sim, BlsError,
+    BlsKeyShare, BlsPublicKeySet, BlsSignatureShare, Corruption, Fault, NodeIndex,
 };
 use sha2::{Digest, Sha256};
 
@@ -227,6 +227,36 @@ fn decrypt_stream_with_key_takes_a_combined_key_and_verifies_it() {
         decrypt_stream_with_key(&f.public.public_key, ID, &wrong, &ct[..], Vec::new()),
         Err(BlsError::SignatureDoesNotVerify)
     );
+}
+
+#[test]
+fn decrypt_either_opens_both_formats_and_checks_a_one_piece_plaintext_against_its_hash() {
+    let f = fixture();
+    let key = combine(&shares(ID, &[0, 1, 2, 3])).expect("combine");
+    let pt = pattern(1000, 7);
+    let hash: [u8; 32] = Sha256::digest(&pt).into();
+    let open = |ct: &[u8], hash: &[u8; 32]| {
+        let mut out = Vec::new();
+        decrypt_either_with_key(&f.public.public_key, ID, &key, hash, ct, &mut out).map(|_| out)
+    };
+    // Candela's container: the identity in its header binds the hash.
+    assert_eq!(open(&encrypt(&pt), &hash).expect("container"), pt);
+    // Lit's one-piece ciphertext.
+    let lit = candela_bls::encrypt(&f.public.public_key, ID, &pt).expect("encrypt");
+    assert!(!candela_bls::hybrid::is_container(&lit));
+    assert_eq!(open(&lit, &hash).expect("one piece"), pt);
+    // An encryptor that lies about what it sealed is caught.
+    let other: [u8; 32] = Sha256::digest(b"something else").into();
+    assert_eq!(open(&lit, &other), Err(BlsError::DataHashMismatch));
+    // A key for another identity is refused before anything is opened.
+    let wrong = combine(&shares(OTHER_ID, &[0, 1, 2, 3])).expect("combine");
+    assert_eq!(
+        decrypt_either_with_key(&f.public.public_key, ID, &wrong, &hash, &lit, Vec::new()),
+        Err(BlsError::SignatureDoesNotVerify)
+    );
+    // A one-piece ciphertext made for another identity does not open.
+    let elsewhere = candela_bls::encrypt(&f.public.public_key, OTHER_ID, &pt).expect("encrypt");
+    assert_eq!(open(&elsewhere, &hash), Err(BlsError::DecryptionFailed));
 }
 
 fn flip(ct: &[u8], at: usize) -> Vec<u8> {

@@ -62,6 +62,14 @@ fn execute_body(code: &str, params: Value, auth: &AuthSig) -> Vec<u8> {
     to_json(&json!({"code": b64(code), "jsParams": params, "authSig": auth, "epoch": 1}))
 }
 
+/// An execution body of a trivial action presenting `auth_methods`.
+fn execute_with_methods(auth: &AuthSig, auth_methods: Value) -> Vec<u8> {
+    to_json(
+        &json!({"code": b64("Lit.Actions.setResponse({response: 'x'})"), "authSig": auth,
+        "authMethods": auth_methods, "epoch": 1}),
+    )
+}
+
 /// A loopback HTTP server answering `ok` to every request (a fetch target).
 async fn start_http_server() -> std::net::SocketAddr {
     let app = axum::Router::new().fallback(|| async { "ok" });
@@ -307,6 +315,42 @@ async fn every_bad_input_class_gets_a_clear_error_and_the_node_keeps_serving() {
             status: 413,
             error_code: "NodeRequestTooLarge",
             says: "jsParams",
+        },
+        Class {
+            name: "auth method of a type nodes cannot verify, in execute",
+            request: post(
+                "/web/execute/v1",
+                execute_with_methods(&auth, json!([{"authMethodType": 6, "accessToken": "eyJ"}])),
+            ),
+            status: 400,
+            error_code: "NodeInvalidAuthMethod",
+            says: "type 6 is not supported",
+        },
+        Class {
+            name: "wallet auth method with a forged signature, in execute",
+            request: post(
+                "/web/execute/v1",
+                execute_with_methods(
+                    &auth,
+                    json!([{"authMethodType": 1, "accessToken": serde_json::to_string(&tampered).unwrap_or_default()}]),
+                ),
+            ),
+            status: 401,
+            error_code: "NodeInvalidAuthMethod",
+            says: "does not verify",
+        },
+        Class {
+            name: "too many auth methods, in execute",
+            request: post(
+                "/web/execute/v1",
+                execute_with_methods(
+                    &auth,
+                    Value::Array(vec![json!({"authMethodType": 1, "accessToken": "{}"}); 9]),
+                ),
+            ),
+            status: 401,
+            error_code: "NodeInvalidAuthMethod",
+            says: "at most 8 auth methods",
         },
         Class {
             name: "missing X-Request-Id",

@@ -474,6 +474,32 @@ async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_wh
         out.nodes
     );
 
+    // the same with Lit's one-piece ciphertext, as the Lit JS SDK's encrypt writes it
+    let lit = client
+        .encrypt_lit(
+            &json!({"accessControlConditions": only_action(&reader_cid)}),
+            b"sealed in lit's format",
+        )
+        .expect("encrypt");
+    let lit_params = json!({
+        "accessControlConditions": lit.conditions["accessControlConditions"],
+        "ciphertext": lit.ciphertext,
+        "dataToEncryptHash": lit.data_to_encrypt_hash,
+    });
+    let out = client
+        .execute(
+            &ActionSource::IpfsId(reader_cid.clone()),
+            Some(lit_params),
+            &caller,
+        )
+        .await
+        .expect("the permitted action decrypts a one-piece ciphertext");
+    let response: serde_json::Value = serde_json::from_str(&out.response).unwrap();
+    assert_eq!(
+        response,
+        json!({"ok": true, "shout": "SEALED IN LIT'S FORMAT"})
+    );
+
     // the same code with one more byte is another action: refused at every node
     let other = format!("{reader}\n");
     let err = client

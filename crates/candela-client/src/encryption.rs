@@ -162,36 +162,26 @@ impl Client {
     ) -> Result<Vec<NodeFault>, ClientError> {
         let id = enc.identity()?;
         let container = enc.container()?;
-        if !container.starts_with(candela_bls::hybrid::MAGIC) {
-            let (key, faults) = self.decryption_key_for(enc, &id, auth).await?;
-            let plaintext = candela_bls::ibe::decrypt_with_key(&container, &key)
-                .map_err(|e| ClientError::Decryption(format!("Lit-format ciphertext: {e}")))?;
-            if hex::encode(data_hash(&plaintext))
-                != enc
-                    .data_to_encrypt_hash
-                    .trim_start_matches("0x")
-                    .to_ascii_lowercase()
-            {
-                return Err(ClientError::Decryption(
-                    "the plaintext does not hash to dataToEncryptHash".into(),
-                ));
-            }
-            out.write_all(&plaintext)
-                .map_err(|e| ClientError::Decryption(format!("writing the plaintext: {e}")))?;
-            return Ok(faults);
-        }
-        candela_bls::hybrid::check_identity(container.as_slice(), id.as_bytes()).map_err(|e| {
-            ClientError::Decryption(format!(
-                "the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"
-            ))
+        let data_hash = parse_data_hash(&enc.data_to_encrypt_hash).ok_or_else(|| {
+            ClientError::Input("dataToEncryptHash must be 32 bytes of hex".into())
         })?;
+        if candela_bls::hybrid::is_container(&container) {
+            candela_bls::hybrid::check_identity(container.as_slice(), id.as_bytes()).map_err(
+                |e| {
+                    ClientError::Decryption(format!(
+                        "the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"
+                    ))
+                },
+            )?;
+        }
         let (key, faults) = self.decryption_key_for(enc, &id, auth).await?;
-        candela_bls::hybrid::decrypt_stream_with_key(
+        candela_bls::hybrid::decrypt_either_with_key(
             &self.bls_key()?,
             id.as_bytes(),
             &key,
-            container.as_slice(),
-            out,
+            &data_hash,
+            &container,
+            &mut out,
         )
         .map_err(|e| ClientError::Decryption(e.to_string()))?;
         Ok(faults)

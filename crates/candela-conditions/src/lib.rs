@@ -16,7 +16,10 @@
 //!   functionParams, functionAbi, chain, returnValueTest: {key, comparator,
 //!   value}}` (any view function described by a JSON ABI fragment);
 //! - `unifiedAccessControlConditions`: either shape, each item with
-//!   `conditionType: "evmBasic" | "evmContract"`.
+//!   `conditionType: "evmBasic" | "evmContract"`, or without it (as Lit's
+//!   SDK sends them to the nodes, in canonical form), told apart by its
+//!   fields: `functionAbi` / `functionName` make an evmContract item,
+//!   `standardContractType` / `parameters` an evmBasic one.
 //!
 //! A list alternates conditions and `{"operator": "and" | "or"}`; an element
 //! may itself be a list (a group). Parsing ([`Conditions::parse`],

@@ -21,7 +21,8 @@ pub enum ConditionsKind {
     AccessControl,
     /// `evmContractConditions`: evmContract conditions only.
     EvmContract,
-    /// `unifiedAccessControlConditions`: every item names its `conditionType`.
+    /// `unifiedAccessControlConditions`: each item names its `conditionType`
+    /// or is told apart by its fields (Lit's SDK drops `conditionType`).
     Unified,
 }
 
@@ -485,6 +486,19 @@ fn parse_condition(
             Some(t) => Err(invalid_type(format!(
                 "\"{t}\" is not evmBasic or evmContract"
             ))),
+            // Lit's SDK sends unified conditions in their canonical form,
+            // which drops `conditionType`: tell the kinds apart by their
+            // fields, as Lit's nodes do.
+            None if obj.contains_key("functionAbi") || obj.contains_key("functionName") => {
+                Ok(Condition::EvmContract(Box::new(parse_contract(obj, at)?)))
+            }
+            None if obj.contains_key("standardContractType") || obj.contains_key("parameters") => {
+                Ok(Condition::EvmBasic(Box::new(parse_basic(obj, at)?)))
+            }
+            None if obj.contains_key("path") || obj.contains_key("params") => Err(invalid_type(
+                "a Solana or Cosmos condition (by its fields) is not supported by this node (EVM chains only)"
+                    .to_string(),
+            )),
             None => Err(ParseError::MissingField {
                 at: at.to_string(),
                 field: "conditionType",

@@ -268,8 +268,23 @@ fn condition_types_by_list() {
             ..
         }
     ));
-    // Unified items must say what they are, and only EVM types are supported.
-    let e = Conditions::from_value(ConditionsKind::Unified, &json!([wallet()])).unwrap_err();
+    // Unified items without conditionType (Lit's SDK sends them so) are told
+    // apart by their fields and parse as their typed forms do; an item of
+    // neither shape must say what it is; only EVM types are supported.
+    let mut typed_contract = contract();
+    typed_contract["conditionType"] = json!("evmContract");
+    let mut typed_wallet = wallet();
+    typed_wallet["conditionType"] = json!("evmBasic");
+    let untyped = json!([wallet(), {"operator": "or"}, contract()]);
+    let typed = json!([typed_wallet, {"operator": "or"}, typed_contract]);
+    let parse = |v: &Value| Conditions::from_value(ConditionsKind::Unified, v).unwrap();
+    assert_eq!(parse(&untyped), parse(&typed));
+    assert_eq!(parse(&untyped).hash(), parse(&typed).hash());
+    let e = Conditions::from_value(
+        ConditionsKind::Unified,
+        &json!([{"chain": "ethereum", "returnValueTest": {"comparator": "=", "value": "1"}}]),
+    )
+    .unwrap_err();
     assert_eq!(
         e,
         ParseError::MissingField {
@@ -277,6 +292,13 @@ fn condition_types_by_list() {
             field: "conditionType"
         }
     );
+    let e = Conditions::from_value(
+        ConditionsKind::Unified,
+        &json!([{"method": "getBalance", "params": [":userAddress"], "chain": "solana",
+            "returnValueTest": {"key": "", "comparator": ">=", "value": "1"}}]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not supported"), "{e}");
     let mut sol = wallet();
     sol["conditionType"] = json!("solRpc");
     let e = Conditions::from_value(ConditionsKind::Unified, &json!([sol])).unwrap_err();

@@ -88,7 +88,9 @@ impl ExecHost {
     }
 
     /// `encrypt({accessControlConditions, to_encrypt})`: `{ciphertext,
-    /// dataToEncryptHash}`, the same container `candela encrypt` makes.
+    /// dataToEncryptHash}` in Lit's one-piece format (what the Lit JS SDK's
+    /// `encrypt` and `candela encrypt --lit` write), so that the SDK's
+    /// `decrypt` opens it as well as Candela's client and actions.
     fn encrypt(&self, args: &Value) -> Result<Value, HostError> {
         let op = "encrypt";
         let conditions = conditions_field(op, args)?;
@@ -100,12 +102,9 @@ impl ExecHost {
             .ok_or_else(|| failed(op, "the network's BLS key is not generated yet"))?;
         let hash = data_hash(&plaintext);
         let id = identity(&conditions.hash(), &hash);
-        let container = candela_bls::hybrid::encrypt_bytes(
-            &bls.public_set().public_key,
-            id.as_bytes(),
-            &plaintext,
-        )
-        .map_err(|e| failed(op, e))?;
+        let container =
+            candela_bls::ibe::encrypt(&bls.public_set().public_key, id.as_bytes(), &plaintext)
+                .map_err(|e| failed(op, e))?;
         Ok(json!({
             "ciphertext": base64::engine::general_purpose::STANDARD.encode(container),
             "dataToEncryptHash": hex::encode(hash),
@@ -153,12 +152,18 @@ impl ExecHost {
             .decode(args["ciphertext"].as_str().unwrap_or_default())
             .map_err(|e| failed(op, format!("ciphertext is not base64: {e}")))?;
         let id = identity(&conditions.hash(), &hash);
-        candela_bls::hybrid::check_identity(container.as_slice(), id.as_bytes()).map_err(|e| {
-            failed(
-                op,
-                format!("the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"),
-            )
-        })?;
+        // Candela's container names its identity up front; Lit's one-piece
+        // ciphertext (the SDK's `encrypt`) shows it only by opening.
+        if candela_bls::hybrid::is_container(&container) {
+            candela_bls::hybrid::check_identity(container.as_slice(), id.as_bytes()).map_err(
+                |e| {
+                    failed(
+                        op,
+                        format!("the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"),
+                    )
+                },
+            )?;
+        }
         let bls = self
             .node
             .bls_key()
@@ -225,11 +230,12 @@ impl ExecHost {
         valid.truncate(public.threshold);
         let key = candela_bls::combine(&valid).map_err(|e| failed(op, e))?;
         let mut plaintext = Vec::new();
-        candela_bls::hybrid::decrypt_stream_with_key(
+        candela_bls::hybrid::decrypt_either_with_key(
             &public.public_key,
             id.as_bytes(),
             &key,
-            container.as_slice(),
+            &hash,
+            &container,
             &mut plaintext,
         )
         .map_err(|e| failed(op, e))?;

@@ -398,6 +398,12 @@ impl Node {
                     .await?
             }
         };
+        let contexts = self
+            .verified_wallets(req.auth_methods.as_deref().unwrap_or_default())
+            .await?
+            .iter()
+            .map(|w| crate::auth_methods::wallet_context(w, false))
+            .collect();
         let _run = self.rate_limiter.run(caller)?;
         let _slot = self.action_slot()?;
         self.claim_request(request_id, "execute")?;
@@ -408,7 +414,7 @@ impl Node {
                 &cid,
                 caller,
                 req.js_params.clone(),
-                Vec::new(),
+                contexts,
             )
             .await?;
         Ok(ExecuteResponse {

@@ -4,6 +4,7 @@
 //! Read [`node`] first: it holds the node's state and the signing flow.
 mod action_encryption;
 pub mod actions;
+mod auth_methods;
 pub mod chain_blocks;
 pub mod config;
 pub mod decrypt;

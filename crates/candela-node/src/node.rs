@@ -970,15 +970,18 @@ impl Node {
         let caller = self
             .authenticate(&req.auth_sig, Ability::PkpSigning, &token)
             .await?;
+        let wallets = self
+            .verified_wallets(req.auth_methods.as_deref().unwrap_or_default())
+            .await?;
         let pkp = self.signable_pkp(&pk).await?;
         let cache = crate::permit::PermissionCache::new(self.registry.clone());
-        let who = crate::permit::Requester {
-            caller,
-            action_cid: None,
-        };
-        let pkp = blocking(move || cache.authorise(&pkp, &who).map(|_| pkp))
-            .await?
-            .map_err(permit_error)?;
+        let pkp = blocking(move || {
+            cache
+                .authorise_any(&pkp, std::iter::once(caller).chain(wallets))
+                .map(|_| pkp)
+        })
+        .await?
+        .map_err(permit_error)?;
         self.claim_request(request_id, "pkp-sign")?;
         self.sign_share(request_id, &digest, &pkp).await
     }

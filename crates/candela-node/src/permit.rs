@@ -127,6 +127,33 @@ impl PermissionCache {
             None => format!("{caller} neither owns PKP {pkp_name} nor is a permitted address"),
         }))
     }
+
+    /// Decide whether any of `wallets` (the request's caller first, then the
+    /// wallets its auth methods proved) may make `pkp` sign, outside an
+    /// action. Refused with the first wallet's reason when none may.
+    pub fn authorise_any(
+        &self,
+        pkp: &PkpRecord,
+        wallets: impl IntoIterator<Item = [u8; 20]>,
+    ) -> Result<Allowed, PermitError> {
+        let mut first_refusal = None;
+        for caller in wallets {
+            let who = Requester {
+                caller,
+                action_cid: None,
+            };
+            match self.authorise(pkp, &who) {
+                Ok(allowed) => return Ok(allowed),
+                Err(PermitError::Denied(why)) => {
+                    first_refusal.get_or_insert(why);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(PermitError::Denied(
+            first_refusal.unwrap_or_else(|| "no wallet asked to sign".to_string()),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -211,6 +238,28 @@ mod tests {
         );
         let e = cache.authorise(&f.pkp, &ask(personal)).unwrap_err();
         assert!(e.to_string().contains("without scope 1"), "{e}");
+    }
+
+    #[test]
+    fn any_proved_wallet_that_may_sign_authorises_and_the_callers_refusal_is_named() {
+        let f = fixture();
+        let cache = PermissionCache::new(f.reg.clone());
+        let (caller, owner) = (stranger(), signer_address(&f.owner));
+        assert_eq!(
+            cache.authorise_any(&f.pkp, [caller, owner]).unwrap(),
+            Allowed::Owner
+        );
+        let e = cache
+            .authorise_any(&f.pkp, [caller, stranger()])
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(&derive::checksum_address(&caller)),
+            "the caller's refusal comes first: {e}"
+        );
+        assert!(matches!(
+            cache.authorise_any(&f.pkp, []),
+            Err(PermitError::Denied(_))
+        ));
     }
 
     #[test]

@@ -14,13 +14,9 @@ use candela_api::v7::{SignSessionKeyRequest, SignSessionKeyResponse};
 use candela_crypto::derive;
 use candela_registry::{AUTH_METHOD_TYPE_ADDRESS, BURNED_OWNER};
 
+use crate::auth_methods::{wallet_auth_sigs, wallet_context};
 use crate::error::ApiError;
 use crate::node::Node;
-
-/// Auth methods one request may offer.
-const MAX_AUTH_METHODS: usize = 8;
-/// Largest access token accepted.
-const MAX_ACCESS_TOKEN: usize = 32 * 1024;
 
 impl Node {
     /// Whether the auth method is permitted on the PKP (any scope), read
@@ -46,20 +42,13 @@ impl Node {
         request_id: &str,
         req: SignSessionKeyRequest,
     ) -> Result<SignSessionKeyResponse, ApiError> {
-        if req.siwe_message.len() > MAX_SIGNED_MESSAGE
-            || req.auth_methods.len() > MAX_AUTH_METHODS
-            || req
-                .auth_methods
-                .iter()
-                .any(|m| m.access_token.len() > MAX_ACCESS_TOKEN)
-        {
+        if req.siwe_message.len() > MAX_SIGNED_MESSAGE {
             return Err(ApiError::unauthorized(
                 "NodeInvalidAuthSig",
-                format!(
-                    "auth material too large: at most {MAX_AUTH_METHODS} auth methods of {MAX_ACCESS_TOKEN} bytes and a {MAX_SIGNED_MESSAGE}-byte SIWE message"
-                ),
+                format!("siweMessage too large: at most {MAX_SIGNED_MESSAGE} bytes"),
             ));
         }
+        let offered = wallet_auth_sigs(&req.auth_methods)?;
         if !req.curve_type.is_empty() && req.curve_type != "BLS" {
             return Err(ApiError::bad_request(
                 "NodeInvalidCurve",
@@ -101,19 +90,7 @@ impl Node {
         .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
 
         // One offered wallet must be permitted on the PKP.
-        let mut wallets: Vec<AuthSig> = req.auth_sig.iter().cloned().collect();
-        for m in &req.auth_methods {
-            if m.auth_method_type != AUTH_METHOD_TYPE_ADDRESS {
-                continue;
-            }
-            let a: AuthSig = serde_json::from_str(&m.access_token).map_err(|e| {
-                ApiError::bad_request(
-                    "NodeInvalidAuthMethod",
-                    format!("auth method type 1 wants a JSON authSig as accessToken: {e}"),
-                )
-            })?;
-            wallets.push(a);
-        }
+        let wallets: Vec<AuthSig> = req.auth_sig.iter().cloned().chain(offered).collect();
         let custom = req.code.is_some() || req.lit_action_ipfs_id.is_some();
         if wallets.is_empty() && !custom {
             return Err(ApiError::unauthorized(
@@ -136,12 +113,7 @@ impl Node {
             };
             self.rate_limiter
                 .request(address, std::time::Instant::now())?;
-            contexts.push(serde_json::json!({
-                "authMethodType": AUTH_METHOD_TYPE_ADDRESS,
-                "userId": derive::checksum_address(&address),
-                "appId": "candela",
-                "usedForSignSessionKeyRequest": true,
-            }));
+            contexts.push(wallet_context(&address, true));
             let owner = pkp.owner == address && pkp.owner != BURNED_OWNER;
             if owner
                 || self
