@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         allowed_domains: vec!["localhost".into()],
         nonce_seed: Some("04".into()),
         bls_public_key: None,
-        chain_blocks: Some(std::sync::Arc::new(OneBlock)),
+        chain_blocks: vec![std::sync::Arc::new(OneBlock)],
     };
     if let Ok(msg) = text.parse::<siwe::Message>() {
         let _ = check_times(&msg, now);

@@ -14,7 +14,7 @@ fn check_auth(auth: &AuthSig) {
         allowed_domains: vec!["localhost".into()],
         nonce_seed: Some("04".into()),
         bls_public_key: None,
-        chain_blocks: None,
+        chain_blocks: Vec::new(),
     };
     let now = time::OffsetDateTime::from_unix_timestamp(1_700_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);

@@ -20,7 +20,7 @@ fn bench(c: &mut Criterion) {
         allowed_domains: vec!["localhost".into()],
         nonce_seed: Some(SEED.into()),
         bls_public_key: None,
-        chain_blocks: None,
+        chain_blocks: Vec::new(),
     };
     let wallet_sig = AuthSig::create_with_nonce(&wallet, "localhost", "lit:x", 3600, &nonce);
     let session = Session::new(

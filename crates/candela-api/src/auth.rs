@@ -27,8 +27,8 @@ pub struct AuthSig {
 /// What a node requires of a wallet-signed SIWE message beyond its
 /// signature and validity times.
 ///
-/// Nonces: with neither `nonce_seed` nor `chain_blocks` set any nonce is
-/// accepted; otherwise the nonce must pass one of the rules that are set.
+/// Nonces: with neither `nonce_seed` nor any `chain_blocks` set any nonce
+/// is accepted; otherwise the nonce must pass one of the rules that are set.
 #[derive(Debug, Clone, Default)]
 pub struct AuthPolicy {
     /// Accepted SIWE domains; empty accepts any.
@@ -37,10 +37,12 @@ pub struct AuthPolicy {
     /// set, a message's nonce may be the network nonce of the time window
     /// of its `Issued At` (or a neighbouring window), see [`network_nonce`].
     pub nonce_seed: Option<String>,
-    /// The registry chain's blocks (EVM registry): when set, a message's
-    /// nonce may be the hash of a recent block of that chain, see
-    /// [`block_nonce_fresh`].
-    pub chain_blocks: Option<std::sync::Arc<dyn ChainBlocks>>,
+    /// Chains whose recent block hashes are nonces: the registry chain
+    /// (EVM registry) and any the node is configured to accept (such as
+    /// Ethereum mainnet, whose block hashes the Lit JS SDK takes as nonces).
+    /// A message's nonce may be the hash of a recent block of any of them,
+    /// judged against that chain's head, see [`block_nonce_fresh`].
+    pub chain_blocks: Vec<std::sync::Arc<dyn ChainBlocks>>,
     /// The network's BLS public key (hex): capabilities the network signed
     /// for a PKP (`derivedVia: "lit.bls"`) verify against it.
     pub bls_public_key: Option<String>,
@@ -360,7 +362,7 @@ pub fn check_siwe_policy(
 
 /// The nonce rules of [`AuthPolicy`] for a message issued at `issued`.
 fn check_nonce(nonce: &str, issued: OffsetDateTime, policy: &AuthPolicy) -> Result<(), AuthError> {
-    if policy.nonce_seed.is_none() && policy.chain_blocks.is_none() {
+    if policy.nonce_seed.is_none() && policy.chain_blocks.is_empty() {
         return Ok(());
     }
     if let Some(seed) = &policy.nonce_seed {
@@ -369,17 +371,20 @@ fn check_nonce(nonce: &str, issued: OffsetDateTime, policy: &AuthPolicy) -> Resu
             return Ok(());
         }
     }
-    if let Some(blocks) = &policy.chain_blocks {
-        if is_block_hash(nonce) {
-            match blocks.lookup(&nonce.to_ascii_lowercase()) {
+    if is_block_hash(nonce) {
+        let hash = nonce.to_ascii_lowercase();
+        let mut not_looked_up = false;
+        for blocks in &policy.chain_blocks {
+            match blocks.lookup(&hash) {
                 BlockLookup::Block(b) if block_nonce_fresh(b, blocks.head(), issued) => {
                     return Ok(())
                 }
-                BlockLookup::NotLookedUp => {
-                    return Err(AuthError::UnknownBlock(nonce.to_ascii_lowercase()))
-                }
+                BlockLookup::NotLookedUp => not_looked_up = true,
                 BlockLookup::Block(_) | BlockLookup::NotOnChain => {}
             }
+        }
+        if not_looked_up {
+            return Err(AuthError::UnknownBlock(hash));
         }
     }
     Err(AuthError::StaleNonce(nonce.to_string()))

@@ -568,7 +568,7 @@ mod tests {
             allowed_domains: vec!["localhost".into()],
             nonce_seed: Some(SEED.into()),
             bls_public_key: None,
-            chain_blocks: None,
+            chain_blocks: Vec::new(),
         }
     }
 
@@ -827,7 +827,7 @@ mod tests {
             ]),
         };
         let mut policy = policy();
-        policy.chain_blocks = Some(std::sync::Arc::new(chain));
+        policy.chain_blocks = vec![std::sync::Arc::new(chain)];
         let w = wallet();
         let verify = |nonce: &str| {
             let s = Session::new(&w, exec_any(), "localhost", nonce, time::Duration::hours(1));
@@ -870,6 +870,62 @@ mod tests {
             verify("0xdeadbeef"),
             Err(AuthError::StaleNonce(_))
         ));
+    }
+
+    #[test]
+    fn a_block_hash_of_any_nonce_chain_is_a_nonce_judged_by_that_chains_head() {
+        use crate::auth::BlockStamp;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let old_block = |number| {
+            Some(BlockStamp {
+                number,
+                timestamp: now - 7200,
+            })
+        };
+        // block 1 is the registry's head; block 2 the other chain's head;
+        // the registry has answered that it has neither block 3 nor 4
+        let registry = Chain {
+            head: 100,
+            blocks: BTreeMap::from([
+                (block_hash(1), old_block(100)),
+                (block_hash(3), None),
+                (block_hash(4), None),
+            ]),
+        };
+        let mainnet = Chain {
+            head: 20_000_000,
+            blocks: BTreeMap::from([
+                (block_hash(2), old_block(20_000_000)),
+                (block_hash(4), old_block(100)),
+            ]),
+        };
+        let mut policy = policy();
+        policy.chain_blocks = vec![std::sync::Arc::new(registry), std::sync::Arc::new(mainnet)];
+        let w = wallet();
+        let verify = |nonce: &str| {
+            let s = Session::new(&w, exec_any(), "localhost", nonce, time::Duration::hours(1));
+            verify_request_auth(
+                &s.sign_for(NODE),
+                Ability::LitActionExecution,
+                "QmX",
+                NODE,
+                &policy,
+                OffsetDateTime::now_utc(),
+            )
+        };
+        assert!(verify(&block_hash(1)).is_ok(), "the registry's head");
+        assert!(verify(&block_hash(2)).is_ok(), "the other chain's head");
+        // block 4 is number 100 of the other chain: fresh by the registry's
+        // head, but deep (and old) on its own chain, so stale
+        assert!(matches!(
+            verify(&block_hash(4)),
+            Err(AuthError::StaleNonce(_))
+        ));
+        // not on the registry, and the other chain was not asked yet
+        assert_eq!(
+            verify(&block_hash(3)).err(),
+            Some(AuthError::UnknownBlock(block_hash(3)))
+        );
     }
 
     #[test]

@@ -43,6 +43,13 @@ pub struct DevnetArgs {
     /// `getLatestNonce`), as NAME=URL; repeatable.
     #[arg(long = "chain-rpc", value_name = "NAME=URL")]
     pub chain_rpc: Vec<String>,
+    /// Another chain whose recent block hashes nodes accept as SIWE nonces
+    /// (besides the registry chain's), by JSON-RPC URL; repeatable. Give an
+    /// Ethereum mainnet RPC so that Lit JS SDK apps with internet access
+    /// keep working after the SDK's first 30 s (it then takes an Ethereum
+    /// block hash from Lit's block indexer as its nonce).
+    #[arg(long = "nonce-chain-rpc", value_name = "URL")]
+    pub nonce_chain_rpc: Vec<String>,
     /// Where PKPs, permissions and the node set live: `sqlite` (one file in
     /// --dir) or `anvil` (a local anvil started with the devnet, the
     /// contracts of contracts/ deployed to it).
@@ -226,6 +233,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
                 // message of a PKP session, `signSessionKey`)
                 allowed_domains: vec!["localhost".into(), "litprotocol.com".into()],
                 check_nonce: true,
+                nonce_chain_rpc_urls: args.nonce_chain_rpc.clone(),
                 requests_per_minute: args.rate_limit_per_minute,
                 concurrent_actions: args.max_concurrent_actions,
             },

@@ -444,3 +444,70 @@ async fn custom_auth_by_a_permitted_action_authorises_a_pkp_session_only_when_it
         "{err}"
     );
 }
+
+/// The hash of the latest block of the chain at `rpc_url`, after mining one.
+async fn fresh_block_hash(rpc_url: &str) -> String {
+    let rpc = |method: &str, params: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        async move {
+            let r: Value = reqwest::Client::new()
+                .post(rpc_url)
+                .json(&body)
+                .send()
+                .await
+                .expect("rpc")
+                .json()
+                .await
+                .expect("json");
+            r["result"].clone()
+        }
+    };
+    rpc("evm_mine", json!([])).await;
+    let block = rpc("eth_getBlockByNumber", json!(["latest", false])).await;
+    block["hash"].as_str().expect("a block hash").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_hashes_of_a_configured_nonce_chain_are_nonces_beside_the_registry_chains() {
+    // a second chain stands in for Ethereum mainnet, whose block hashes the
+    // Lit JS SDK takes as nonces once it is online for 30 s
+    let mainnet = candela_registry::anvil::Anvil::start().expect("anvil");
+    let net = TestNet::start(
+        3,
+        &[
+            "--chain",
+            "anvil",
+            "--nonce-chain-rpc",
+            mainnet.url.as_str(),
+        ],
+    );
+    let client = net.client();
+    let url = client.network().nodes[0].url.clone();
+    // a funded account of the registry's anvil pays for the mint
+    let owner = candela_registry::anvil::dev_key(3);
+    let pkp = registry(&client)
+        .mint(&owner, client.root_public_key())
+        .expect("mint");
+    let pk = derive::public_key_hex(&pkp.public_key);
+    let with_nonce = |nonce: &str| {
+        AuthSig::create_with_nonce(&owner, "localhost", "lit:session:candela", 600, nonce)
+    };
+
+    let mainnet_hash = fresh_block_hash(&mainnet.url).await;
+    let (status, body) = sign_at(&url, &with_nonce(&mainnet_hash), &pk).await;
+    assert_eq!(status, 200, "a block hash of the nonce chain: {body}");
+
+    let rpc_url = client.network().rpc_url.clone().expect("an EVM registry");
+    let registry_hash = fresh_block_hash(&rpc_url).await;
+    let (status, body) = sign_at(&url, &with_nonce(&registry_hash), &pk).await;
+    assert_eq!(status, 200, "a block hash of the registry chain: {body}");
+
+    let neither = format!("0x{}", hex::encode(random_digest()));
+    let (status, body) = sign_at(&url, &with_nonce(&neither), &pk).await;
+    assert_eq!(status, 401, "a hash of no block: {body}");
+    assert_eq!(body["errorCode"], "NodeInvalidAuthSig", "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("nonce"),
+        "{body}"
+    );
+}

@@ -1,11 +1,15 @@
-//! The registry chain's recent blocks, for SIWE nonces (EVM registry only):
-//! the handshake publishes the latest block hash as `latestBlockhash`, and
-//! auth messages may carry any recent block hash of that chain as nonce
-//! (the rule is [`candela_api::auth::block_nonce_fresh`]).
+//! Chains whose recent block hashes are SIWE nonces: the registry chain
+//! (EVM registry only), whose latest block hash the handshake publishes as
+//! `latestBlockhash`, and any other chain the node is configured to accept
+//! (`auth.nonceChainRpcUrls`, e.g. Ethereum mainnet, whose block hashes the
+//! Lit JS SDK takes as nonces from Lit's block indexer once it has been
+//! connected 30 s). Auth messages may carry any recent block hash of one of
+//! them as nonce (the rule is [`candela_api::auth::block_nonce_fresh`],
+//! judged against that chain's head).
 //!
-//! A poller keeps the head fresh; a block hash a message names is looked up
-//! once (`eth_getBlockByHash`) and remembered, so sessions stay valid across
-//! node restarts for as long as the rule allows.
+//! A poller keeps each head fresh; a block hash a message names is looked
+//! up once per chain (`eth_getBlockByHash`) and remembered, so sessions stay
+//! valid across node restarts for as long as the rule allows.
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,19 +19,22 @@ use candela_api::auth::{BlockLookup, BlockStamp, ChainBlocks};
 use candela_conditions::JsonRpcChainReader;
 use serde_json::{json, Value};
 
-/// The chain name of the registry chain in [`JsonRpcChainReader`].
-const REGISTRY: &str = "registry";
-
-/// How many looked-up block hashes a node remembers; past that it forgets
-/// them all and looks up again (a bound on memory that callers cannot grow).
+/// How many looked-up block hashes a node remembers per chain; past that it
+/// forgets them all and looks up again (a bound on memory that callers
+/// cannot grow).
 const MAX_REMEMBERED: usize = 100_000;
 
-/// How often the head is read.
+/// How often the registry chain's head is read.
 pub const HEAD_POLL: Duration = Duration::from_secs(1);
 
-/// The registry chain as far as nonces need it.
+/// How often the head of another nonce chain is read (a public chain's RPC
+/// is not asked every second; Ethereum makes a block every 12 s).
+pub const OTHER_HEAD_POLL: Duration = Duration::from_secs(12);
+
+/// One chain as far as nonces need it.
 #[derive(Debug)]
-pub struct RegistryChain {
+pub struct NonceChain {
+    name: String,
     reader: JsonRpcChainReader,
     head_number: AtomicU64,
     head_hash: Mutex<Option<String>>,
@@ -36,18 +43,25 @@ pub struct RegistryChain {
 
 /// Why the chain could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("registry chain: {0}")]
-pub struct ChainReadError(String);
+#[error("chain {chain}: {message}")]
+pub struct ChainReadError {
+    chain: String,
+    message: String,
+}
 
-impl RegistryChain {
-    /// The chain at JSON-RPC `rpc_url`.
-    pub fn new(rpc_url: &str) -> Result<Self, ChainReadError> {
+impl NonceChain {
+    /// The chain at JSON-RPC `rpc_url`, called `name` in logs and errors.
+    pub fn new(name: &str, rpc_url: &str) -> Result<Self, ChainReadError> {
         let reader = JsonRpcChainReader::new(
-            BTreeMap::from([(REGISTRY.to_string(), rpc_url.to_string())]),
+            BTreeMap::from([(name.to_string(), rpc_url.to_string())]),
             Duration::from_secs(5),
         )
-        .map_err(|e| ChainReadError(e.to_string()))?;
-        Ok(RegistryChain {
+        .map_err(|e| ChainReadError {
+            chain: name.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(NonceChain {
+            name: name.to_string(),
             reader,
             head_number: AtomicU64::new(0),
             head_hash: Mutex::new(None),
@@ -58,23 +72,43 @@ impl RegistryChain {
     /// The latest block hash seen (`0x` hex), reading the chain if none was
     /// seen yet.
     pub async fn latest_hash(&self) -> Result<String, ChainReadError> {
-        if let Some(h) = self.head_hash.lock().map_err(poisoned)?.clone() {
+        if let Some(h) = self
+            .head_hash
+            .lock()
+            .map_err(|_| self.error("lock poisoned"))?
+            .clone()
+        {
             return Ok(h);
         }
         self.refresh_head().await
+    }
+
+    /// The name the chain goes by in logs and errors.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> ChainReadError {
+        ChainReadError {
+            chain: self.name.clone(),
+            message: message.to_string(),
+        }
     }
 
     /// Read the chain's latest block; returns its hash.
     pub async fn refresh_head(&self) -> Result<String, ChainReadError> {
         let block = self
             .reader
-            .request(REGISTRY, "eth_getBlockByNumber", json!(["latest", false]))
+            .request(&self.name, "eth_getBlockByNumber", json!(["latest", false]))
             .await
-            .map_err(|e| ChainReadError(e.to_string()))?;
+            .map_err(|e| self.error(e))?;
         let (hash, stamp) =
-            parse_block(&block).ok_or_else(|| ChainReadError(format!("not a block: {block}")))?;
+            parse_block(&block).ok_or_else(|| self.error(format!("not a block: {block}")))?;
         self.head_number.fetch_max(stamp.number, Ordering::Relaxed);
-        *self.head_hash.lock().map_err(poisoned)? = Some(hash.clone());
+        *self
+            .head_hash
+            .lock()
+            .map_err(|_| self.error("lock poisoned"))? = Some(hash.clone());
         self.remember(hash.clone(), Some(stamp))?;
         Ok(hash)
     }
@@ -84,14 +118,14 @@ impl RegistryChain {
     pub async fn learn(&self, hash: &str) -> Result<(), ChainReadError> {
         let block = self
             .reader
-            .request(REGISTRY, "eth_getBlockByHash", json!([hash, false]))
+            .request(&self.name, "eth_getBlockByHash", json!([hash, false]))
             .await
-            .map_err(|e| ChainReadError(e.to_string()))?;
+            .map_err(|e| self.error(e))?;
         let stamp = match &block {
             Value::Null => None,
             b => Some(
                 parse_block(b)
-                    .ok_or_else(|| ChainReadError(format!("not a block: {b}")))?
+                    .ok_or_else(|| self.error(format!("not a block: {b}")))?
                     .1,
             ),
         };
@@ -99,7 +133,10 @@ impl RegistryChain {
     }
 
     fn remember(&self, hash: String, stamp: Option<BlockStamp>) -> Result<(), ChainReadError> {
-        let mut blocks = self.blocks.lock().map_err(poisoned)?;
+        let mut blocks = self
+            .blocks
+            .lock()
+            .map_err(|_| self.error("lock poisoned"))?;
         if blocks.len() >= MAX_REMEMBERED {
             blocks.clear();
         }
@@ -107,18 +144,19 @@ impl RegistryChain {
         Ok(())
     }
 
-    /// Keep the head fresh until the process ends.
-    pub async fn poll_head(self: Arc<Self>) {
+    /// Keep the head fresh, reading it every `every`, until the process
+    /// ends.
+    pub async fn poll_head(self: Arc<Self>, every: Duration) {
         loop {
             if let Err(e) = self.refresh_head().await {
-                tracing::debug!(error = %e, "registry chain head");
+                tracing::debug!(error = %e, "nonce chain head");
             }
-            tokio::time::sleep(HEAD_POLL).await;
+            tokio::time::sleep(every).await;
         }
     }
 }
 
-impl ChainBlocks for RegistryChain {
+impl ChainBlocks for NonceChain {
     fn head(&self) -> u64 {
         self.head_number.load(Ordering::Relaxed)
     }
@@ -133,10 +171,6 @@ impl ChainBlocks for RegistryChain {
             None => BlockLookup::NotLookedUp,
         }
     }
-}
-
-fn poisoned<T>(_: T) -> ChainReadError {
-    ChainReadError("lock poisoned".into())
 }
 
 /// `(hash, stamp)` of a JSON-RPC block object.

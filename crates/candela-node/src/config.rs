@@ -113,6 +113,12 @@ pub struct AuthConfig {
     /// Check that SIWE nonces are the network's (see the handshake's
     /// `latestBlockhash`).
     pub check_nonce: bool,
+    /// JSON-RPC URLs of other chains whose recent block hashes are accepted
+    /// as SIWE nonces besides the registry chain's: Ethereum mainnet here
+    /// lets Lit JS SDK apps with internet access keep working past the
+    /// SDK's first 30 s, when it takes its nonce from Lit's block indexer
+    /// (an Ethereum block hash) instead of the handshake.
+    pub nonce_chain_rpc_urls: Vec<String>,
     /// Requests one identity may make per minute (0: unlimited).
     pub requests_per_minute: u32,
     /// Actions one identity may run at once (0: unlimited).
@@ -124,6 +130,7 @@ impl Default for AuthConfig {
         AuthConfig {
             allowed_domains: Vec::new(),
             check_nonce: true,
+            nonce_chain_rpc_urls: Vec::new(),
             requests_per_minute: 600,
             concurrent_actions: 16,
         }

@@ -101,7 +101,10 @@ pub struct Node {
     stale_execution: Mutex<Option<candela_api::v7::ExecuteResponse>>,
     /// With an EVM registry (and nonce checks on): the registry chain's
     /// blocks, whose recent hashes are SIWE nonces.
-    pub(crate) chain: Option<Arc<crate::chain_blocks::RegistryChain>>,
+    pub(crate) chain: Option<Arc<crate::chain_blocks::NonceChain>>,
+    /// Every chain whose recent block hashes are SIWE nonces: the registry
+    /// chain first (when there is one), then `auth.nonceChainRpcUrls`.
+    nonce_chains: Vec<Arc<crate::chain_blocks::NonceChain>>,
 }
 
 /// A root key share the node stores sealed.
@@ -188,10 +191,21 @@ impl Node {
         let n = nodes.len();
         let chain = match &cfg.registry {
             candela_api::network::RegistryLocation::Evm { rpc_url, .. } if cfg.auth.check_nonce => {
-                Some(Arc::new(crate::chain_blocks::RegistryChain::new(rpc_url)?))
+                Some(Arc::new(crate::chain_blocks::NonceChain::new(
+                    "registry", rpc_url,
+                )?))
             }
             _ => None,
         };
+        let mut nonce_chains: Vec<_> = chain.iter().cloned().collect();
+        if cfg.auth.check_nonce {
+            for (i, url) in cfg.auth.nonce_chain_rpc_urls.iter().enumerate() {
+                nonce_chains.push(Arc::new(crate::chain_blocks::NonceChain::new(
+                    &format!("nonce chain {i}"),
+                    url,
+                )?));
+            }
+        }
         let node = Arc::new(Node {
             me,
             threshold: set.threshold,
@@ -225,6 +239,7 @@ impl Node {
             peer_boots: Mutex::new(vec![None; n]),
             stale_execution: Mutex::new(None),
             chain,
+            nonce_chains,
             cfg,
         });
         if let Some(m) = node.cfg.misbehave {
@@ -236,8 +251,13 @@ impl Node {
         tokio::spawn(Arc::clone(&node).outbox_loop(outbox_rx));
         tokio::spawn(Arc::clone(&node).heartbeat_loop());
         tokio::spawn(Arc::clone(&node).bootstrap_then_pool());
-        if let Some(chain) = &node.chain {
-            tokio::spawn(Arc::clone(chain).poll_head());
+        for chain in &node.nonce_chains {
+            let every = if node.chain.as_ref().is_some_and(|r| Arc::ptr_eq(r, chain)) {
+                crate::chain_blocks::HEAD_POLL
+            } else {
+                crate::chain_blocks::OTHER_HEAD_POLL
+            };
+            tokio::spawn(Arc::clone(chain).poll_head(every));
         }
         Ok(node)
     }
@@ -1021,19 +1041,31 @@ impl Node {
         &self,
         verify: impl Fn(&AuthPolicy) -> Result<T, AuthError>,
     ) -> Result<T, AuthError> {
+        use candela_api::auth::{BlockLookup, ChainBlocks};
         let policy = self.auth_policy();
         let mut result = verify(&policy);
         for _ in 0..4 {
-            let (Err(AuthError::UnknownBlock(hash)), Some(chain)) = (&result, &self.chain) else {
+            let Err(AuthError::UnknownBlock(hash)) = &result else {
                 break;
             };
-            if let Err(e) = chain.learn(hash).await {
-                tracing::warn!(error = %e, "cannot look a nonce's block up");
-                return Err(AuthError::StaleNonce(format!(
-                    "{hash} (the registry chain did not answer)"
-                )));
+            let hash = hash.clone();
+            let mut silent = Vec::new();
+            for chain in &self.nonce_chains {
+                if chain.lookup(&hash) != BlockLookup::NotLookedUp {
+                    continue;
+                }
+                if let Err(e) = chain.learn(&hash).await {
+                    tracing::warn!(error = %e, "cannot look a nonce's block up");
+                    silent.push(chain.name().to_string());
+                }
             }
             result = verify(&policy);
+            if !silent.is_empty() && matches!(result, Err(AuthError::UnknownBlock(_))) {
+                return Err(AuthError::StaleNonce(format!(
+                    "{hash} ({} did not answer)",
+                    silent.join(", ")
+                )));
+            }
         }
         result
     }
@@ -1044,9 +1076,10 @@ impl Node {
             allowed_domains: self.cfg.auth.allowed_domains.clone(),
             nonce_seed: self.nonce_seed(),
             chain_blocks: self
-                .chain
-                .clone()
-                .map(|c| c as Arc<dyn candela_api::auth::ChainBlocks>),
+                .nonce_chains
+                .iter()
+                .map(|c| Arc::clone(c) as Arc<dyn candela_api::auth::ChainBlocks>)
+                .collect(),
             bls_public_key: self.bls_key().map(|k| k.public_key_hex()),
         }
     }

@@ -72,6 +72,7 @@ async fn network(project: &Project) -> anyhow::Result<Network> {
         action_wall_time_ms: 30_000,
         action_max_signatures: 10,
         chain_rpc: Vec::new(),
+        nonce_chain_rpc: Vec::new(),
         chain: crate::chain::ChainKind::Sqlite,
         rpc_url: None,
         deployer_key: None,
