@@ -479,6 +479,9 @@ async fn block_hashes_of_a_configured_nonce_chain_are_nonces_beside_the_registry
             "anvil",
             "--nonce-chain-rpc",
             mainnet.url.as_str(),
+            // a nonce chain that never answers (nothing listens there)
+            "--nonce-chain-rpc",
+            "http://127.0.0.1:9",
         ],
     );
     let client = net.client();
@@ -502,12 +505,14 @@ async fn block_hashes_of_a_configured_nonce_chain_are_nonces_beside_the_registry
     let (status, body) = sign_at(&url, &with_nonce(&registry_hash), &pk).await;
     assert_eq!(status, 200, "a block hash of the registry chain: {body}");
 
+    // a hash of no block, which the silent chain could not rule out
     let neither = format!("0x{}", hex::encode(random_digest()));
     let (status, body) = sign_at(&url, &with_nonce(&neither), &pk).await;
     assert_eq!(status, 401, "a hash of no block: {body}");
     assert_eq!(body["errorCode"], "NodeInvalidAuthSig", "{body}");
+    let message = body["message"].as_str().unwrap_or("");
     assert!(
-        body["message"].as_str().unwrap_or("").contains("nonce"),
+        message.contains("nonce") && message.contains("nonce chain 1 did not answer"),
         "{body}"
     );
 }
