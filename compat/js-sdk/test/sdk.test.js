@@ -321,6 +321,11 @@ test('executeJs by ipfsId runs an action deployed with `candela action deploy`',
   assert.equal(res.response, `hello ${cid}`);
 });
 
+test('executeJs with useSingleNode: one node runs the action and its answer is the result', async () => {
+  const res = await client.executeJs({ sessionSigs, code: RESPOND_ONLY, useSingleNode: true, jsParams: { who: 'one node' } });
+  assert.equal(res.response, 'hello one node');
+});
+
 test('every v7 endpoint answers with and without a trailing slash, and errors are non-2xx JSON with errorCode and message', async () => {
   const url = devnet.network.nodes[0].url;
   for (const endpoint of ['/web/handshake', '/web/execute/v1', '/web/pkp/sign/v1', '/web/encryption/sign', '/web/sign_session_key/v1']) {
