@@ -14,6 +14,9 @@ const { ethers } = require('ethers');
 const { startDevnet, candela } = require('../lib/devnet');
 const { WALLET_KEY, sdkClient, allAbilities, onlyWallet, walletSession: sessionOf, walletAuthMethod } = require('../lib/sdk');
 
+// anvil's account 0, which deploys and owns the devnet's contracts
+const ANVIL_ADMIN_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+
 let devnet;
 let client;
 let wallet;
@@ -349,7 +352,7 @@ test('every v7 endpoint answers with and without a trailing slash, and errors ar
   }
 });
 
-test('with one node down the SDK cannot execute (it needs every node), while the candela client still signs with threshold nodes', async () => {
+test('with one node down the SDK cannot execute (it needs every node) while the candela client signs with threshold nodes; once the node is kicked from the Staking view the SDK connects to the others and signs', async () => {
   devnet.stopNode(3);
   const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('one down')));
   const code = `(async () => {
@@ -366,4 +369,34 @@ test('with one node down the SDK cannot execute (it needs every node), while the
   ]);
   assert.match(out, /signed/);
   assert.match(out, new RegExp(pkp.ethAddress.slice(2), 'i'), 'the verified signature recovers to the PKP');
+
+  // the SDK handshakes with every node the chain lists, so it cannot even
+  // connect while one is down...
+  const fresh = sdkClient(devnet);
+  await assert.rejects(fresh.connect());
+  // ...until the Staking owner kicks it from the set the SDK reads; the
+  // node keeps its key share, and the three others sign for the SDK
+  const admin = ['--network', devnet.networkPath, '--node', '3', '--private-key', ANVIL_ADMIN_KEY];
+  assert.deepEqual(JSON.parse(candela(['contracts', 'kick', ...admin])), { kicked: [3] });
+  await fresh.connect();
+  try {
+    assert.equal(fresh.connectedNodes.size, 3);
+    const freshSigs = await sessionOf(fresh, wallet);
+    // presignatures without the dead node may still be in the making: the
+    // nodes say so (503 NodePresignaturePoolEmpty), and a client tries again
+    let res;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        res = await fresh.executeJs({ sessionSigs: freshSigs, code, jsParams: { toSign: Array.from(toSign), publicKey: pkp.publicKey } });
+        break;
+      } catch (e) {
+        if (attempt >= 20 || !/PresignaturePoolEmpty/.test(e.message)) throw e;
+        await new Promise((r) => setTimeout(r, 3000));
+      }
+    }
+    assert.equal(ethers.utils.recoverAddress(toSign, res.signatures.sig.signature), pkp.ethAddress);
+  } finally {
+    await fresh.disconnect();
+  }
+  assert.deepEqual(JSON.parse(candela(['contracts', 'rejoin', ...admin])), { kicked: [] });
 });

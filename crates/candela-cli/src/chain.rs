@@ -4,7 +4,7 @@
 //! `DIR/registry.json` remembers the choice, so a restart on the same DIR
 //! finds the same registry (and restarts anvil on the same port with the
 //! same state file).
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -247,6 +247,30 @@ pub enum ContractsCommand {
         #[arg(long)]
         root_public_key: Option<String>,
     },
+    /// Hide a node from the node set Lit's SDK reads (Staking's "kicked"
+    /// validators), e.g. while it is down: the SDK handshakes with, and
+    /// waits for, every node it sees, so SDK apps then work with the
+    /// others. The node keeps its index and key share; `rejoin` shows it
+    /// again. Prints the kicked nodes' indices.
+    Kick(NodeAdmin),
+    /// Show a kicked node to Lit's SDK again.
+    Rejoin(NodeAdmin),
+}
+
+/// A node of a network with an EVM registry, and the key of its `Staking`
+/// owner.
+#[derive(clap::Args, Debug)]
+pub struct NodeAdmin {
+    /// network.json of the network.
+    #[arg(long)]
+    network: PathBuf,
+    /// The node's index in network.json.
+    #[arg(long)]
+    node: usize,
+    /// The `Staking` owner's private key (hex): the deployer; anvil's
+    /// account 0 on `devnet --chain anvil`.
+    #[arg(long, env = "CANDELA_DEPLOYER_KEY")]
+    private_key: String,
 }
 
 /// Run a `contracts` command.
@@ -273,6 +297,54 @@ pub async fn run_contracts(cmd: ContractsCommand) -> anyhow::Result<()> {
                 serde_json::to_string_pretty(&evm_location(&rpc_url, &addresses))?
             );
         }
+        ContractsCommand::Kick(a) => println!("{}", kick_or_rejoin(a, true).await?),
+        ContractsCommand::Rejoin(a) => println!("{}", kick_or_rejoin(a, false).await?),
     }
     Ok(())
+}
+
+/// Kick (or let back) node `a.node`; answers `{"kicked": [indices]}` after.
+async fn kick_or_rejoin(a: NodeAdmin, kick: bool) -> anyhow::Result<String> {
+    let net = candela_client::Client::from_file(&a.network)
+        .with_context(|| format!("reading {}", a.network.display()))?
+        .network()
+        .clone();
+    let key = crate::pkp::signing_key(&a.private_key)?;
+    let identity = |n: &candela_api::network::NodeInfo| -> anyhow::Result<[u8; 32]> {
+        hex::decode(&n.identity_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .with_context(|| format!("node {} has no 32-byte identity key", n.index))
+    };
+    let node = net.nodes.get(a.node).with_context(|| {
+        format!(
+            "--node {}: the network has nodes 0 to {}",
+            a.node,
+            net.nodes.len().saturating_sub(1)
+        )
+    })?;
+    let target = identity(node)?;
+    let keys = net
+        .nodes
+        .iter()
+        .map(identity)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let location = net.registry.clone();
+    let kicked = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<usize>> {
+        let reg = candela_registry::open_evm(&location)?;
+        if kick {
+            reg.kick_node(&key, &target)?;
+        } else {
+            reg.rejoin_node(&key, &target)?;
+        }
+        let kicked = reg.kicked_nodes()?;
+        Ok(keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| kicked.contains(k))
+            .map(|(i, _)| i)
+            .collect())
+    })
+    .await??;
+    Ok(serde_json::json!({ "kicked": kicked }).to_string())
 }

@@ -195,10 +195,16 @@ sol! {
         error InvalidThreshold(uint256 threshold, uint256 activeCount);
         error InvalidValidator(uint256 index);
         error DuplicateValidator(address nodeAddress);
+        error NotAValidator(address nodeAddress);
         error LengthMismatch();
 
         function owner() external view returns (address owner_);
         function getActiveUnkickedValidatorStructsAndCounts() external view returns (Epoch, uint256, Validator[]);
+        function getValidatorsStructsInCurrentEpoch() external view returns (Validator[]);
+        function currentValidatorCountForConsensus() external view returns (uint256);
+        function getKickedValidators() external view returns (address[]);
+        function adminKickValidatorInNextEpoch(address validatorStakerAddress) external;
+        function adminRejoinValidator(address staker) external;
         function getNodeUrl(address nodeAddress) external view returns (string);
         function getNodeIdentityKey(address nodeAddress) external view returns (bytes32);
         function setValidators(Validator[] newValidators, string[] urls, uint256 threshold) external;
@@ -423,7 +429,15 @@ fn contract_err(url: &str, what: &str, e: alloy::contract::Error) -> RegistryErr
                 admin: UNNAMED.into(),
                 signer: UNNAMED.into(),
             },
-            S::InvalidThreshold(_) | S::InvalidValidator(_) | S::DuplicateValidator(_) => {
+            S::InvalidThreshold(x) => RegistryError::Invalid(format!(
+                "{what}: threshold {} needs at least that many active nodes, and {} would remain",
+                x.threshold, x.activeCount
+            )),
+            S::NotAValidator(x) => RegistryError::Invalid(format!(
+                "{what}: {} is not a node of the current set in that state (already kicked, or not kicked)",
+                checksum(x.nodeAddress)
+            )),
+            S::InvalidValidator(_) | S::DuplicateValidator(_) => {
                 RegistryError::Invalid(format!("{what}: the contract refused {err:?}"))
             }
             other => RegistryError::Chain(format!("{what}: reverted with {other:?}")),
@@ -873,12 +887,19 @@ impl Inner {
     async fn node_set(&self) -> Result<Option<RegisteredNodeSet>, RegistryError> {
         let url = &self.url;
         let staking = IStaking::new(self.addresses.staking, &self.provider);
-        let current = staking
-            .getActiveUnkickedValidatorStructsAndCounts()
+        // The key's participants are the current epoch's whole set: a node
+        // kicked from the SDK's view (`getActiveUnkickedValidatorStructsAndCounts`)
+        // keeps its index and its share until the set is replaced.
+        let validators = staking
+            .getValidatorsStructsInCurrentEpoch()
             .call()
             .await
-            .map_err(|e| contract_err(url, "getActiveUnkickedValidatorStructsAndCounts", e))?;
-        let (threshold, validators) = (current._1, current._2);
+            .map_err(|e| contract_err(url, "getValidatorsStructsInCurrentEpoch", e))?;
+        let threshold = staking
+            .currentValidatorCountForConsensus()
+            .call()
+            .await
+            .map_err(|e| contract_err(url, "currentValidatorCountForConsensus", e))?;
         if validators.is_empty() {
             return Ok(None);
         }
@@ -907,19 +928,21 @@ impl Inner {
         Ok(Some(RegisteredNodeSet { nodes, threshold }))
     }
 
-    /// `Staking.setValidators`, signed by `key`; a signer that is not the
-    /// `Staking` owner is [`RegistryError::NotAdmin`] naming the owner.
-    async fn set_node_set(
+    /// An owner-only `Staking` call (`what`), signed by `key`; a signer that
+    /// is not the `Staking` owner is [`RegistryError::NotAdmin`] naming the
+    /// owner.
+    async fn staking_admin(
         &self,
         key: SigningKey,
-        call: IStaking::setValidatorsCall,
+        what: &str,
+        call: impl SolCall,
     ) -> Result<(), RegistryError> {
         let from = Address::from(signer_address(&key));
         let result = {
             let _serialised = self.tx_lock.lock().await;
             let provider = self.signing(&key);
             let tx = call_tx(self.addresses.staking, call).with_from(from);
-            self.send_tx(&provider, "setValidators", tx).await
+            self.send_tx(&provider, what, tx).await
         };
         match result {
             Ok(_) => Ok(()),
@@ -1216,6 +1239,67 @@ impl EvmRegistry {
         })
     }
 
+    /// Hide the node with `identity_key` from the node set Lit's SDK reads
+    /// (`Staking.adminKickValidatorInNextEpoch`): SDK clients then connect
+    /// to, and wait for, the other nodes only. The node keeps its index and
+    /// key share (the nodes read the whole current set), so it can be let
+    /// back in with [`EvmRegistry::rejoin_node`]. Only the `Staking` owner
+    /// may; refused if fewer than t nodes would remain visible.
+    pub fn kick_node(
+        &self,
+        admin: &SigningKey,
+        identity_key: &[u8; 32],
+    ) -> Result<(), RegistryError> {
+        let call = IStaking::adminKickValidatorInNextEpochCall {
+            validatorStakerAddress: node_address(identity_key),
+        };
+        self.staking_admin_tx(admin, "adminKickValidatorInNextEpoch", call)
+    }
+
+    /// Show a kicked node to Lit's SDK again (`Staking.adminRejoinValidator`).
+    pub fn rejoin_node(
+        &self,
+        admin: &SigningKey,
+        identity_key: &[u8; 32],
+    ) -> Result<(), RegistryError> {
+        let call = IStaking::adminRejoinValidatorCall {
+            staker: node_address(identity_key),
+        };
+        self.staking_admin_tx(admin, "adminRejoinValidator", call)
+    }
+
+    /// The identity keys of the nodes currently kicked from the SDK's view.
+    pub fn kicked_nodes(&self) -> Result<Vec<[u8; 32]>, RegistryError> {
+        self.run(move |i| async move {
+            let staking = IStaking::new(i.addresses.staking, &i.provider);
+            let kicked = staking
+                .getKickedValidators()
+                .call()
+                .await
+                .map_err(|e| contract_err(&i.url, "getKickedValidators", e))?;
+            let mut keys = Vec::with_capacity(kicked.len());
+            for a in kicked {
+                let key = staking
+                    .getNodeIdentityKey(a)
+                    .call()
+                    .await
+                    .map_err(|e| contract_err(&i.url, "getNodeIdentityKey", e))?;
+                keys.push(key.0);
+            }
+            Ok(keys)
+        })
+    }
+
+    fn staking_admin_tx(
+        &self,
+        admin: &SigningKey,
+        what: &'static str,
+        call: impl SolCall + Send + 'static,
+    ) -> Result<(), RegistryError> {
+        let key = admin.clone();
+        self.run(move |i| async move { i.staking_admin(key, what, call).await })
+    }
+
     /// The deployment this registry talks to.
     pub fn addresses(&self) -> EvmAddresses {
         self.inner.addresses
@@ -1411,8 +1495,7 @@ impl Registry for EvmRegistry {
             urls: set.nodes.iter().map(|n| n.url.clone()).collect(),
             threshold: U256::from(set.threshold),
         };
-        let key = admin.clone();
-        self.run(move |i| async move { i.set_node_set(key, call).await })
+        self.staking_admin_tx(admin, "setValidators", call)
     }
 
     // One contract call each, where the provided method would make several.
@@ -1592,6 +1675,56 @@ mod tests {
             identity_key,
             encryption_key: [port as u8; 32],
         }
+    }
+
+    #[test]
+    fn a_kicked_node_leaves_the_sdks_view_but_keeps_its_place_in_the_key_set() {
+        let anvil = start_anvil();
+        let (reg, _) = deploy(&anvil, &conformance::random_root());
+        let admin = dev_key(0);
+        let set = RegisteredNodeSet {
+            nodes: (0..4)
+                .map(|i| node(7001 + i, &format!("http://10.0.0.{}:{}", i + 1, 7001 + i)))
+                .collect(),
+            threshold: 3,
+        };
+        reg.set_node_set(&admin, &set).unwrap();
+        let sdk_view = || {
+            reg.run(|i| async move {
+                let s = IStaking::new(i.addresses.staking, &i.provider);
+                let all = s
+                    .getActiveUnkickedValidatorStructsAndCounts()
+                    .call()
+                    .await
+                    .unwrap();
+                Ok(all._2.iter().map(|v| v.port).collect::<Vec<_>>())
+            })
+            .unwrap()
+        };
+        let kicked = set.nodes[3].identity_key;
+        reg.kick_node(&admin, &kicked).unwrap();
+        assert_eq!(sdk_view(), vec![7001, 7002, 7003]);
+        assert_eq!(
+            reg.node_set().unwrap(),
+            Some(set.clone()),
+            "nodes keep the whole set"
+        );
+        assert_eq!(reg.kicked_nodes().unwrap(), vec![kicked]);
+        // not below t, not twice, only by the admin
+        let e = reg
+            .kick_node(&admin, &set.nodes[2].identity_key)
+            .unwrap_err();
+        assert!(e.to_string().contains("threshold 3"), "{e}");
+        let e = reg.kick_node(&admin, &kicked).unwrap_err();
+        assert!(
+            e.to_string().contains("not a node of the current set"),
+            "{e}"
+        );
+        let e = reg.rejoin_node(&dev_key(1), &kicked).unwrap_err();
+        assert!(matches!(e, RegistryError::NotAdmin { .. }), "{e}");
+        reg.rejoin_node(&admin, &kicked).unwrap();
+        assert_eq!(sdk_view(), vec![7001, 7002, 7003, 7004]);
+        assert!(reg.kicked_nodes().unwrap().is_empty());
     }
 
     #[test]

@@ -560,12 +560,25 @@ pub fn open(
         RegistryLocation::Sqlite { path } => {
             Ok(Box::new(SqliteRegistry::open(std::path::Path::new(path))?))
         }
-        RegistryLocation::Evm { rpc_url, contracts } => {
-            let value = serde_json::to_value(contracts)
-                .map_err(|e| RegistryError::Encoding(format!("EVM contract addresses: {e}")))?;
-            let addresses: EvmAddresses = serde_json::from_value(value)
-                .map_err(|e| RegistryError::Encoding(format!("EVM contract addresses: {e}")))?;
-            Ok(Box::new(EvmRegistry::connect(rpc_url, addresses)?))
-        }
+        RegistryLocation::Evm { .. } => Ok(Box::new(open_evm(location)?)),
     }
+}
+
+/// Open the EVM deployment a node set names, for what only the EVM registry
+/// does (kicking nodes from the SDK's view); a SQLite location is
+/// [`RegistryError::Invalid`].
+pub fn open_evm(
+    location: &candela_api::network::RegistryLocation,
+) -> Result<EvmRegistry, RegistryError> {
+    use candela_api::network::RegistryLocation;
+    let RegistryLocation::Evm { rpc_url, contracts } = location else {
+        return Err(RegistryError::Invalid(
+            "this network's registry is SQLite, not EVM contracts".into(),
+        ));
+    };
+    let value = serde_json::to_value(contracts)
+        .map_err(|e| RegistryError::Encoding(format!("EVM contract addresses: {e}")))?;
+    let addresses: EvmAddresses = serde_json::from_value(value)
+        .map_err(|e| RegistryError::Encoding(format!("EVM contract addresses: {e}")))?;
+    EvmRegistry::connect(rpc_url, addresses)
 }
