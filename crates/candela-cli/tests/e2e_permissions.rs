@@ -204,6 +204,15 @@ async fn permissions_are_enforced_by_every_node(net: &TestNet) {
 async fn permissions_are_enforced_on_the_sqlite_registry() {
     let net = TestNet::start(3, &[]);
     permissions_are_enforced_by_every_node(&net).await;
+    let out = std::process::Command::new(BIN)
+        .args(["contracts", "kick", "--node", "1", "--private-key"])
+        .arg(hex::encode(dev_key(0).to_bytes()))
+        .arg("--network")
+        .arg(net.network_path())
+        .output()
+        .expect("run candela");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("SQLite"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,6 +223,29 @@ async fn permissions_are_enforced_on_the_evm_registry_on_anvil() {
             .expect("json");
     assert_eq!(info["registry"]["kind"], "evm", "{info}");
     permissions_are_enforced_by_every_node(&net).await;
+
+    // kicking a node from the SDK's view: refused clearly when it may not be
+    let kick = |node: &str, key: &SigningKey| {
+        let out = std::process::Command::new(BIN)
+            .args(["contracts", "kick", "--node", node, "--private-key"])
+            .arg(hex::encode(key.to_bytes()))
+            .arg("--network")
+            .arg(net.network_path())
+            .output()
+            .expect("run candela");
+        assert!(!out.status.success(), "kick {node} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let owner = candela_registry::anvil::dev_key(0);
+    let e = kick("1", &owner);
+    assert!(
+        e.contains("threshold 3") && e.contains("2 would remain"),
+        "{e}"
+    );
+    let e = kick("1", &dev_key(0));
+    assert!(e.contains("administered by"), "not the Staking owner: {e}");
+    let e = kick("7", &owner);
+    assert!(e.contains("nodes 0 to 2"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

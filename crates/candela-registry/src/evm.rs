@@ -1722,6 +1722,10 @@ mod tests {
         );
         let e = reg.rejoin_node(&dev_key(1), &kicked).unwrap_err();
         assert!(matches!(e, RegistryError::NotAdmin { .. }), "{e}");
+        let e = reg
+            .kick_node(&dev_key(2), &set.nodes[2].identity_key)
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::NotAdmin { .. }), "{e}");
         reg.rejoin_node(&admin, &kicked).unwrap();
         assert_eq!(sdk_view(), vec![7001, 7002, 7003, 7004]);
         assert!(reg.kicked_nodes().unwrap().is_empty());
