@@ -779,6 +779,23 @@ mod tests {
         }
     }
 
+    /// Verify a fresh session of `w` whose wallet capability carries `nonce`.
+    fn verify_with_nonce(
+        w: &SigningKey,
+        nonce: &str,
+        policy: &AuthPolicy,
+    ) -> Result<Caller, AuthError> {
+        let s = Session::new(w, exec_any(), "localhost", nonce, time::Duration::hours(1));
+        verify_request_auth(
+            &s.sign_for(NODE),
+            Ability::LitActionExecution,
+            "QmX",
+            NODE,
+            policy,
+            OffsetDateTime::now_utc(),
+        )
+    }
+
     fn block_hash(i: u8) -> String {
         format!("0x{}", hex::encode([i; 32]))
     }
@@ -829,17 +846,7 @@ mod tests {
         let mut policy = policy();
         policy.chain_blocks = vec![std::sync::Arc::new(chain)];
         let w = wallet();
-        let verify = |nonce: &str| {
-            let s = Session::new(&w, exec_any(), "localhost", nonce, time::Duration::hours(1));
-            verify_request_auth(
-                &s.sign_for(NODE),
-                Ability::LitActionExecution,
-                "QmX",
-                NODE,
-                &policy,
-                OffsetDateTime::now_utc(),
-            )
-        };
+        let verify = |nonce: &str| verify_with_nonce(&w, nonce, &policy);
         assert!(verify(&block_hash(1)).is_ok(), "the chain's head is fresh");
         assert!(
             verify(&block_hash(2)).is_ok(),
@@ -902,17 +909,7 @@ mod tests {
         let mut policy = policy();
         policy.chain_blocks = vec![std::sync::Arc::new(registry), std::sync::Arc::new(mainnet)];
         let w = wallet();
-        let verify = |nonce: &str| {
-            let s = Session::new(&w, exec_any(), "localhost", nonce, time::Duration::hours(1));
-            verify_request_auth(
-                &s.sign_for(NODE),
-                Ability::LitActionExecution,
-                "QmX",
-                NODE,
-                &policy,
-                OffsetDateTime::now_utc(),
-            )
-        };
+        let verify = |nonce: &str| verify_with_nonce(&w, nonce, &policy);
         assert!(verify(&block_hash(1)).is_ok(), "the registry's head");
         assert!(verify(&block_hash(2)).is_ok(), "the other chain's head");
         // block 4 is number 100 of the other chain: fresh by the registry's
