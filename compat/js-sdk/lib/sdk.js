@@ -44,12 +44,14 @@ function allAbilities() {
  * A wallet session as the SDK's documentation makes one: the SDK asks the
  * wallet, through `authNeededCallback`, to sign a SIWE + ReCap capability
  * for its session key. `nonce` gives the SIWE nonce (by default the SDK's
- * `getLatestBlockhash()`).
+ * `getLatestBlockhash()`); `capabilityAuthSigs` are extra capabilities
+ * (such as a capacity-credit delegation) the SDK attaches to the session.
  */
-function walletSession(client, signer, { nonce = () => client.getLatestBlockhash(), expiration } = {}) {
+function walletSession(client, signer, { nonce = () => client.getLatestBlockhash(), expiration, capabilityAuthSigs } = {}) {
   return client.getSessionSigs({
     chain: 'ethereum',
     expiration,
+    capabilityAuthSigs,
     resourceAbilityRequests: allAbilities(),
     authNeededCallback: async ({ uri, expiration, resourceAbilityRequests }) => {
       const toSign = await createSiweMessageWithRecaps({

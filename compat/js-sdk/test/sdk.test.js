@@ -316,6 +316,36 @@ test('nodes accept any recent block hash of the registry chain as SIWE nonce, an
   );
 });
 
+test('a session carrying a capacity-credit delegation (as apps for Lit\'s paid networks make them) works, and the delegation gives its signer\'s rights to nobody', async () => {
+  const dAppOwner = ethers.Wallet.createRandom();
+  const { capacityDelegationAuthSig } = await client.createCapacityDelegationAuthSig({
+    dAppOwnerWallet: dAppOwner,
+    capacityTokenId: '7',
+    delegateeAddresses: [wallet.address],
+    uses: '10',
+  });
+  const delegated = await walletSession(wallet, { capabilityAuthSigs: [capacityDelegationAuthSig] });
+  const res = await client.executeJs({ sessionSigs: delegated, code: RESPOND_ONLY, jsParams: { who: 'delegated' } });
+  assert.equal(res.response, 'hello delegated');
+  const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('delegated')));
+  const sig = await client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs: delegated });
+  assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress);
+
+  // the session's own wallet is the caller: a delegation signed by the PKP's
+  // owner gives a stranger's session no right to sign with it
+  const { capacityDelegationAuthSig: fromOwner } = await client.createCapacityDelegationAuthSig({
+    dAppOwnerWallet: wallet,
+    capacityTokenId: '7',
+    delegateeAddresses: [],
+    uses: '10',
+  });
+  const stranger = await walletSession(ethers.Wallet.createRandom(), { capabilityAuthSigs: [fromOwner] });
+  await assert.rejects(
+    client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs: stranger }),
+    (e) => /NodeUnauthorized|neither owns/.test(JSON.stringify(e.info ?? {}) + e.message),
+  );
+});
+
 test('executeJs by ipfsId runs an action deployed with `candela action deploy`', async () => {
   const file = writeAction('hello.js', RESPOND_ONLY);
   const cid = candela(['action', 'deploy', '--network', devnet.networkPath, file]).trim().split(/\s+/).find((w) => w.startsWith('Qm'));
