@@ -35,6 +35,7 @@ pub const OTHER_HEAD_POLL: Duration = Duration::from_secs(12);
 #[derive(Debug)]
 pub struct NonceChain {
     name: String,
+    poll_every: Duration,
     reader: JsonRpcChainReader,
     head_number: AtomicU64,
     head_hash: Mutex<Option<String>>,
@@ -50,8 +51,9 @@ pub struct ChainReadError {
 }
 
 impl NonceChain {
-    /// The chain at JSON-RPC `rpc_url`, called `name` in logs and errors.
-    pub fn new(name: &str, rpc_url: &str) -> Result<Self, ChainReadError> {
+    /// The chain at JSON-RPC `rpc_url`, called `name` in logs and errors,
+    /// whose head [`NonceChain::poll_head`] reads every `poll_every`.
+    pub fn new(name: &str, rpc_url: &str, poll_every: Duration) -> Result<Self, ChainReadError> {
         let reader = JsonRpcChainReader::new(
             BTreeMap::from([(name.to_string(), rpc_url.to_string())]),
             Duration::from_secs(5),
@@ -62,6 +64,7 @@ impl NonceChain {
         })?;
         Ok(NonceChain {
             name: name.to_string(),
+            poll_every,
             reader,
             head_number: AtomicU64::new(0),
             head_hash: Mutex::new(None),
@@ -144,14 +147,13 @@ impl NonceChain {
         Ok(())
     }
 
-    /// Keep the head fresh, reading it every `every`, until the process
-    /// ends.
-    pub async fn poll_head(self: Arc<Self>, every: Duration) {
+    /// Keep the head fresh until the process ends.
+    pub async fn poll_head(self: Arc<Self>) {
         loop {
             if let Err(e) = self.refresh_head().await {
                 tracing::debug!(error = %e, "nonce chain head");
             }
-            tokio::time::sleep(every).await;
+            tokio::time::sleep(self.poll_every).await;
         }
     }
 }

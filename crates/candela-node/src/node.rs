@@ -192,7 +192,9 @@ impl Node {
         let chain = match &cfg.registry {
             candela_api::network::RegistryLocation::Evm { rpc_url, .. } if cfg.auth.check_nonce => {
                 Some(Arc::new(crate::chain_blocks::NonceChain::new(
-                    "registry", rpc_url,
+                    "registry",
+                    rpc_url,
+                    crate::chain_blocks::HEAD_POLL,
                 )?))
             }
             _ => None,
@@ -203,6 +205,7 @@ impl Node {
                 nonce_chains.push(Arc::new(crate::chain_blocks::NonceChain::new(
                     &format!("nonce chain {i}"),
                     url,
+                    crate::chain_blocks::OTHER_HEAD_POLL,
                 )?));
             }
         }
@@ -252,12 +255,7 @@ impl Node {
         tokio::spawn(Arc::clone(&node).heartbeat_loop());
         tokio::spawn(Arc::clone(&node).bootstrap_then_pool());
         for chain in &node.nonce_chains {
-            let every = if node.chain.as_ref().is_some_and(|r| Arc::ptr_eq(r, chain)) {
-                crate::chain_blocks::HEAD_POLL
-            } else {
-                crate::chain_blocks::OTHER_HEAD_POLL
-            };
-            tokio::spawn(Arc::clone(chain).poll_head(every));
+            tokio::spawn(Arc::clone(chain).poll_head());
         }
         Ok(node)
     }
