@@ -368,6 +368,18 @@ pub fn is_container(ciphertext: &[u8]) -> bool {
     ciphertext.starts_with(MAGIC)
 }
 
+/// What can be checked of either form before any decryption share is asked
+/// for: a container of this module must name `identity` in its header
+/// ([`check_identity`]); Lit's one-piece ciphertext names no identity and
+/// shows a mismatch only when [`decrypt_either_with_key`] opens it.
+pub fn check_identity_before_opening(ciphertext: &[u8], identity: &[u8]) -> Result<(), BlsError> {
+    if is_container(ciphertext) {
+        check_identity(ciphertext, identity)
+    } else {
+        Ok(())
+    }
+}
+
 /// Decrypt a ciphertext in either form Candela reads, with a decryption key
 /// the caller has combined (verified under `public_key` here first):
 /// - a container of this module, streamed as [`decrypt_stream_with_key`];

@@ -40,11 +40,16 @@ impl Encrypted {
     /// The identity this ciphertext was encrypted to:
     /// `lit-accesscontrolcondition://<conditions hash>/<data hash>`.
     pub fn identity(&self) -> Result<String, ClientError> {
+        self.identity_and_data_hash().map(|(id, _)| id)
+    }
+
+    /// [`Encrypted::identity`] and the parsed `dataToEncryptHash` it is made of.
+    fn identity_and_data_hash(&self) -> Result<(String, [u8; 32]), ClientError> {
         let parsed = Conditions::from_request(&serde_json::Value::Object(self.conditions.clone()))
             .map_err(|e| ClientError::Input(format!("conditions: {e}")))?;
         let data_hash = parse_data_hash(&self.data_to_encrypt_hash)
             .ok_or_else(|| ClientError::Input("dataToEncryptHash is not 32 bytes of hex".into()))?;
-        Ok(identity(&parsed.hash(), &data_hash))
+        Ok((identity(&parsed.hash(), &data_hash), data_hash))
     }
 
     /// The ciphertext's bytes.
@@ -160,20 +165,15 @@ impl Client {
         auth: &RequestAuth,
         mut out: impl std::io::Write,
     ) -> Result<Vec<NodeFault>, ClientError> {
-        let id = enc.identity()?;
+        let (id, data_hash) = enc.identity_and_data_hash()?;
         let container = enc.container()?;
-        let data_hash = parse_data_hash(&enc.data_to_encrypt_hash).ok_or_else(|| {
-            ClientError::Input("dataToEncryptHash must be 32 bytes of hex".into())
-        })?;
-        if candela_bls::hybrid::is_container(&container) {
-            candela_bls::hybrid::check_identity(container.as_slice(), id.as_bytes()).map_err(
-                |e| {
-                    ClientError::Decryption(format!(
-                        "the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"
-                    ))
-                },
-            )?;
-        }
+        candela_bls::hybrid::check_identity_before_opening(&container, id.as_bytes()).map_err(
+            |e| {
+                ClientError::Decryption(format!(
+                    "the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"
+                ))
+            },
+        )?;
         let (key, faults) = self.decryption_key_for(enc, &id, auth).await?;
         candela_bls::hybrid::decrypt_either_with_key(
             &self.bls_key()?,

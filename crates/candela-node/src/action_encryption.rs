@@ -152,18 +152,14 @@ impl ExecHost {
             .decode(args["ciphertext"].as_str().unwrap_or_default())
             .map_err(|e| failed(op, format!("ciphertext is not base64: {e}")))?;
         let id = identity(&conditions.hash(), &hash);
-        // Candela's container names its identity up front; Lit's one-piece
-        // ciphertext (the SDK's `encrypt`) shows it only by opening.
-        if candela_bls::hybrid::is_container(&container) {
-            candela_bls::hybrid::check_identity(container.as_slice(), id.as_bytes()).map_err(
-                |e| {
-                    failed(
-                        op,
-                        format!("the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"),
-                    )
-                },
-            )?;
-        }
+        candela_bls::hybrid::check_identity_before_opening(&container, id.as_bytes()).map_err(
+            |e| {
+                failed(
+                    op,
+                    format!("the ciphertext was not made for these conditions and this dataToEncryptHash: {e}"),
+                )
+            },
+        )?;
         let bls = self
             .node
             .bls_key()
