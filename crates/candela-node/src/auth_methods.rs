@@ -14,13 +14,13 @@ use crate::error::ApiError;
 use crate::node::Node;
 
 /// Auth methods one request may offer.
-pub(crate) const MAX_AUTH_METHODS: usize = 8;
+const MAX_AUTH_METHODS: usize = 8;
 /// Largest access token accepted.
-pub(crate) const MAX_ACCESS_TOKEN: usize = 32 * 1024;
+const MAX_ACCESS_TOKEN: usize = 32 * 1024;
 
 /// Refuse more than [`MAX_AUTH_METHODS`] methods or an access token over
 /// [`MAX_ACCESS_TOKEN`] bytes, before anything is parsed or verified.
-pub(crate) fn check_sizes(methods: &[AuthMethodWire]) -> Result<(), ApiError> {
+fn check_sizes(methods: &[AuthMethodWire]) -> Result<(), ApiError> {
     if methods.len() > MAX_AUTH_METHODS
         || methods
             .iter()
