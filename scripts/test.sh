@@ -21,6 +21,9 @@ npm cache add esbuild@0.24.2 js-sha3@0.9.3 \
 # The official Lit JS SDK v7 (pinned in compat/js-sdk/package-lock.json),
 # for the compatibility suite at the end.
 npm ci --prefix compat/js-sdk --no-audit --no-fund
+# The DeFi example's Uniswap V2 artifacts and ethers (pinned in
+# examples/defi-rebalance/package-lock.json), for crates/candela-cli/tests/e2e_defi.rs.
+npm ci --prefix examples/defi-rebalance --no-audit --no-fund
 
 # Solidity registry contracts: pinned solc from npm, tests against a real
 # anvil (npm @foundry-rs/anvil) on loopback.

@@ -205,33 +205,67 @@ pub(crate) fn prelude_bytecode() -> Result<&'static [u8], String> {
 /// the budget fails (QuickJS then throws "out of memory") and is remembered,
 /// so the sandbox can tell a memory-limit failure from any other error even
 /// when the engine could not allocate the error object itself.
+///
+/// The count of bytes in use is shared by every runtime of one run (the
+/// top-level action and each `Lit.Actions.call` child, which run on threads
+/// of their own), so the budget bounds the run as a whole: a parent and its
+/// children together never hold more than the run's memory limit.
 pub(crate) struct BudgetAllocator {
     inner: rquickjs::allocator::RustAllocator,
-    used: usize,
+    used: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     budget: usize,
     exceeded: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl BudgetAllocator {
+    /// An allocator charging `used`, the run's shared count, against `budget`.
     pub(crate) fn new(
         budget: usize,
+        used: std::sync::Arc<std::sync::atomic::AtomicUsize>,
         exceeded: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Self {
         BudgetAllocator {
             inner: rquickjs::allocator::RustAllocator,
-            used: 0,
+            used,
             budget,
             exceeded,
         }
     }
 
-    fn admit(&mut self, size: usize) -> bool {
-        if self.used.saturating_add(size) > self.budget {
-            self.exceeded
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-            return false;
+    /// Reserve `size` bytes of the run's budget (refused, and remembered,
+    /// when the run would go over it).
+    fn admit(&self, size: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let budget = self.budget;
+        let reserved = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(size).filter(|&total| total <= budget)
+            })
+            .is_ok();
+        if !reserved {
+            self.exceeded.store(true, Ordering::SeqCst);
         }
-        true
+        reserved
+    }
+
+    /// Settle a reservation of `reserved` bytes that became `actual` bytes in use.
+    fn settle(&self, reserved: usize, actual: usize) {
+        use std::sync::atomic::Ordering;
+        if actual >= reserved {
+            self.used.fetch_add(actual - reserved, Ordering::SeqCst);
+        } else {
+            self.release(reserved - actual);
+        }
+    }
+
+    fn release(&self, size: usize) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                Some(used.saturating_sub(size))
+            });
     }
 }
 
@@ -244,30 +278,35 @@ unsafe impl rquickjs::allocator::Allocator for BudgetAllocator {
             return std::ptr::null_mut();
         }
         let ptr = self.inner.alloc(size);
-        if !ptr.is_null() {
+        let actual = if ptr.is_null() {
+            0
+        } else {
             // SAFETY: `ptr` was just returned by RustAllocator.
-            self.used += unsafe { rquickjs::allocator::RustAllocator::usable_size(ptr) };
-        }
+            unsafe { rquickjs::allocator::RustAllocator::usable_size(ptr) }
+        };
+        self.settle(size, actual);
         ptr
     }
 
     fn calloc(&mut self, count: usize, size: usize) -> *mut u8 {
-        if !self.admit(count.saturating_mul(size)) {
+        let total = count.saturating_mul(size);
+        if !self.admit(total) {
             return std::ptr::null_mut();
         }
         let ptr = self.inner.calloc(count, size);
-        if !ptr.is_null() {
+        let actual = if ptr.is_null() {
+            0
+        } else {
             // SAFETY: `ptr` was just returned by RustAllocator.
-            self.used += unsafe { rquickjs::allocator::RustAllocator::usable_size(ptr) };
-        }
+            unsafe { rquickjs::allocator::RustAllocator::usable_size(ptr) }
+        };
+        self.settle(total, actual);
         ptr
     }
 
     unsafe fn dealloc(&mut self, ptr: *mut u8) {
         if !ptr.is_null() {
-            self.used = self
-                .used
-                .saturating_sub(rquickjs::allocator::RustAllocator::usable_size(ptr));
+            self.release(rquickjs::allocator::RustAllocator::usable_size(ptr));
         }
         self.inner.dealloc(ptr);
     }
@@ -278,18 +317,23 @@ unsafe impl rquickjs::allocator::Allocator for BudgetAllocator {
         } else {
             rquickjs::allocator::RustAllocator::usable_size(ptr)
         };
-        if new_size > old && !self.admit(new_size - old) {
+        let grow = new_size.saturating_sub(old);
+        if grow > 0 && !self.admit(grow) {
             return std::ptr::null_mut();
         }
         let new = self.inner.realloc(ptr, new_size);
-        if !new.is_null() || new_size == 0 {
-            let now = if new.is_null() {
-                0
-            } else {
-                rquickjs::allocator::RustAllocator::usable_size(new)
-            };
-            self.used = self.used.saturating_sub(old) + now;
+        if new.is_null() && new_size != 0 {
+            // failed: the old block is untouched
+            self.release(grow);
+            return new;
         }
+        let now = if new.is_null() {
+            0
+        } else {
+            rquickjs::allocator::RustAllocator::usable_size(new)
+        };
+        // in use went from `old` to `now`; `grow` of it is already reserved
+        self.settle(old + grow, now);
         new
     }
 

@@ -8,7 +8,7 @@ use std::fmt;
 pub enum Limit {
     /// Wall-clock time of the whole run, nested calls included.
     WallTime,
-    /// Heap memory of one JavaScript runtime.
+    /// Heap memory of the run (all of its JavaScript runtimes together).
     Memory,
     /// Native stack used by JavaScript (deep recursion).
     Stack,

@@ -99,6 +99,37 @@ pub enum SignKind {
     Combined,
 }
 
+/// The JSON string `Lit.Actions.signAndCombineEcdsa` resolves to, in Lit's
+/// exact shape: `{"r": <66 hex>, "s": <64 hex>, "v": <0|1>}`.
+///
+/// Lit's nodes (v7, "Datil") put the signature's nonce point `R` in `r` as a
+/// compressed SEC1 point (`02`/`03` then the 32-byte x coordinate, lowercase
+/// hex, no `0x`), `s` as 32 big-endian bytes (lowercase hex, no `0x`), and the
+/// recovery id in `v` (0 or 1, not 27/28). Lit's documented transaction code
+/// relies on this: it drops the first two characters of `r`
+/// (`"0x" + r.substring(2)`) and prefixes `s` with `0x` before
+/// `ethers.utils.joinSignature`. `r_x` is the signature's `r`, `s` its
+/// (low) `s`, and `recid` its recovery id; the prefix byte is the parity of
+/// the `R` that `(r, s, recid)` recovers with (`02 + (recid & 1)`).
+pub fn lit_combined_signature_json(r_x: &[u8; 32], s: &[u8; 32], recid: u8) -> String {
+    let prefix = if recid & 1 == 1 { "03" } else { "02" };
+    // A struct keeps Lit's field order (r, s, v).
+    #[derive(Serialize)]
+    struct Rsv {
+        r: String,
+        s: String,
+        v: u8,
+    }
+    let rsv = Rsv {
+        r: format!("{prefix}{}", hex::encode(r_x)),
+        s: hex::encode(s),
+        v: recid,
+    };
+    // Serializing three plain fields cannot fail; fall back to the same text by hand.
+    serde_json::to_string(&rsv)
+        .unwrap_or_else(|_| format!(r#"{{"r":"{}","s":"{}","v":{}}}"#, rsv.r, rsv.s, rsv.v))
+}
+
 /// A request to sign a 32-byte digest with a PKP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

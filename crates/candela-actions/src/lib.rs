@@ -48,7 +48,10 @@ use std::sync::Arc;
 pub use context::{AuthContext, ExecutionContext, ExecutionOutcome};
 pub use error::{ActionError, HostError, Limit};
 pub use ethers::{ethers_status, EthersStatus, SETUP_HINT};
-pub use host::{FetchRequest, FetchResponse, Host, SignKind, SignRequest, GENERIC_OPS, OPS};
+pub use host::{
+    lit_combined_signature_json, FetchRequest, FetchResponse, Host, SignKind, SignRequest,
+    GENERIC_OPS, OPS,
+};
 pub use limits::Limits;
 pub use modules::{IMPORT_OP, IMPORT_SCHEME, MAX_MODULES};
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 pub struct Limits {
     /// Wall-clock time of the whole run, nested calls included.
     pub wall_time: Duration,
-    /// Heap bytes of each JavaScript runtime (one per action, nested ones included).
+    /// Heap bytes of the whole run: every JavaScript runtime of the run (one
+    /// per action, `Lit.Actions.call` children included) counts against one
+    /// shared budget.
     pub memory_bytes: usize,
     /// Native stack bytes JavaScript may use (bounds recursion depth).
     pub stack_bytes: usize,

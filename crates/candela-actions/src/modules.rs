@@ -81,6 +81,7 @@ fn compile_module(run: &Run, code: &str, name: &str) -> Result<Vec<u8>, String> 
 fn compile_module_here(run: &Run, code: &str, name: &str) -> Result<Vec<u8>, String> {
     let rt = Runtime::new_with_alloc(engine::BudgetAllocator::new(
         run.limits.memory_bytes,
+        run.memory_used.clone(),
         run.out_of_memory.clone(),
     ))
     .map_err(|e| e.to_string())?;

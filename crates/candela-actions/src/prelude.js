@@ -304,7 +304,9 @@
         try {
           result = await fn();
         } catch (e) {
-          print('Error running function:', e);
+          // Lit's behaviour (every node gets '[ERROR]'), but the error itself,
+          // with its stack, stays in this node's logs, which the client shows.
+          print(`Error running function: runOnce "${key}" threw:`, e && e.stack ? `${e}\n${e.stack}` : e);
           result = '[ERROR]';
         }
         try {

@@ -9,6 +9,20 @@
 //! anywhere, with the same inputs. Signing is never repeated in a replay:
 //! `signEcdsa` succeeds without producing a share, `signAndCombineEcdsa`
 //! returns the recorded combined signature.
+//!
+//! A record never holds secrets the action handled:
+//! - a `fetch` is recorded as its method and its URL without user info,
+//!   query or fragment; its request headers and body (where an action puts
+//!   an API key) are not kept. A replay matches fetches on that and their
+//!   order.
+//! - the plaintext `decryptAndCombine` / `decryptToSingleNode` returned is
+//!   withheld ([`HostCall::withheld`]), and is scrubbed (with every string
+//!   of at least [`MIN_SCRUBBED_BYTES`] bytes inside it, when it is JSON)
+//!   from everything else the record keeps: the response, logs, error and
+//!   every other recorded request and answer. A replay stops at such a
+//!   decryption with an error saying why.
+//! - the `authSig` an operation was given and the `to_encrypt` plaintext of
+//!   `encrypt` are left out of the recorded requests.
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +48,125 @@ pub struct HostCall {
     /// The error, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the answer was not recorded (it was a secret, such as decrypted
+    /// plaintext): a replay cannot go past this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
+}
+
+/// Shortest secret (in bytes) scrubbed from the rest of a record: shorter
+/// ones would match ordinary text everywhere.
+pub const MIN_SCRUBBED_BYTES: usize = 6;
+
+/// What stands in a record where a secret was.
+pub const WITHHELD: &str = "[withheld]";
+
+/// Why a decryption's answer is not in the record.
+pub const PLAINTEXT_WITHHELD: &str =
+    "decrypted plaintext is never recorded; a replay cannot go past this decryption";
+
+/// The operations whose answer is decrypted plaintext.
+const DECRYPT_OPS: &[&str] = &["decryptAndCombine", "decryptToSingleNode"];
+
+/// A URL as a record keeps it: scheme, host, port and path; user info,
+/// query and fragment (where secrets travel) are dropped.
+fn recorded_url(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let url = &url[..end];
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let auth_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(auth_end);
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// What a record keeps of the request of operation `op`: the same for the
+/// recorder and the replay, so that they match.
+pub fn recorded_request(op: &str, request: &Value) -> Value {
+    match op {
+        "fetch" => json!({
+            "url": recorded_url(request["url"].as_str().unwrap_or_default()),
+            "method": request["method"],
+        }),
+        "callOp" => {
+            let mut r = request.clone();
+            if let Some(args) = r.get_mut("args").and_then(Value::as_object_mut) {
+                args.remove("authSig");
+                if request["op"] == "encrypt" {
+                    args.remove("to_encrypt");
+                }
+            }
+            r
+        }
+        _ => request.clone(),
+    }
+}
+
+/// Replace every secret in `text`.
+fn scrub_str(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), WITHHELD);
+        }
+    }
+    out
+}
+
+/// Replace every secret in `bytes`.
+fn scrub_bytes(bytes: &[u8], secrets: &[String]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    for s in secrets {
+        let needle = s.as_bytes();
+        let mut next = Vec::with_capacity(out.len());
+        let mut i = 0;
+        while i < out.len() {
+            if out[i..].starts_with(needle) {
+                next.extend_from_slice(WITHHELD.as_bytes());
+                i += needle.len();
+            } else {
+                next.push(out[i]);
+                i += 1;
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// Replace every secret in every string of `v`.
+fn scrub_value(v: &mut Value, secrets: &[String]) {
+    match v {
+        Value::String(s) => *s = scrub_str(s, secrets),
+        Value::Array(items) => items.iter_mut().for_each(|i| scrub_value(i, secrets)),
+        Value::Object(map) => map.values_mut().for_each(|i| scrub_value(i, secrets)),
+        _ => {}
+    }
+}
+
+/// The secrets to look for in the rest of a record, given a decrypted
+/// plaintext: itself, and every string inside it when it is JSON, each of
+/// at least [`MIN_SCRUBBED_BYTES`].
+fn secrets_of(plaintext: &str) -> Vec<String> {
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Value::Object(map) => map.values().for_each(|i| strings(i, out)),
+            Value::Number(n) => out.push(n.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = vec![plaintext.to_string()];
+    if let Ok(v) = serde_json::from_str::<Value>(plaintext) {
+        strings(&v, &mut out);
+    }
+    out.retain(|s| s.len() >= MIN_SCRUBBED_BYTES);
+    out
 }
 
 /// Everything needed to run an execution again: its inputs, every external
@@ -70,11 +203,49 @@ fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
+impl RunRecord {
+    /// This record with every `secret` replaced by [`WITHHELD`] in the
+    /// response, logs, error, `jsParams` and every recorded request and
+    /// answer (fetch bodies included). The code is left alone.
+    pub fn scrubbed(mut self, secrets: &[String]) -> RunRecord {
+        if secrets.is_empty() {
+            return self;
+        }
+        self.response = scrub_str(&self.response, secrets);
+        self.logs = scrub_str(&self.logs, secrets);
+        self.error = self.error.map(|e| scrub_str(&e, secrets));
+        if let Some(p) = self.js_params.as_mut() {
+            scrub_value(p, secrets);
+        }
+        for call in &mut self.calls {
+            scrub_value(&mut call.request, secrets);
+            call.error = call.error.take().map(|e| scrub_str(&e, secrets));
+            let Some(answer) = call.answer.as_mut() else {
+                continue;
+            };
+            if call.op == "fetch" {
+                if let Ok(mut r) = serde_json::from_value::<FetchResponse>(answer.clone()) {
+                    r.body = scrub_bytes(&r.body, secrets);
+                    for (_, v) in &mut r.headers {
+                        *v = scrub_str(v, secrets);
+                    }
+                    r.url = scrub_str(&r.url, secrets);
+                    *answer = to_value(&r);
+                    continue;
+                }
+            }
+            scrub_value(answer, secrets);
+        }
+        self
+    }
+}
+
 /// A [`Host`] that forwards to `inner` and records every external answer.
 pub struct RecordingHost {
     inner: Arc<dyn Host>,
     calls: Mutex<Vec<HostCall>>,
     clock: Mutex<Vec<f64>>,
+    secrets: Mutex<Vec<String>>,
 }
 
 impl RecordingHost {
@@ -84,7 +255,17 @@ impl RecordingHost {
             inner,
             calls: Mutex::new(Vec::new()),
             clock: Mutex::new(Vec::new()),
+            secrets: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The secrets seen so far (decrypted plaintexts and the strings inside
+    /// them), to scrub from the record with [`RunRecord::scrubbed`].
+    pub fn secrets(&self) -> Vec<String> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The clock readings and host calls recorded so far.
@@ -100,15 +281,20 @@ impl RecordingHost {
             Ok(a) => (Some(to_value(a)), None),
             Err(e) => (None, Some(e.to_string())),
         };
+        self.push(HostCall {
+            op: op.to_string(),
+            request: recorded_request(op, &request),
+            answer,
+            error,
+            withheld: None,
+        });
+    }
+
+    fn push(&self, call: HostCall) {
         self.calls
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(HostCall {
-                op: op.to_string(),
-                request,
-                answer,
-                error,
-            });
+            .push(call);
     }
 }
 
@@ -199,7 +385,26 @@ impl Host for RecordingHost {
 
     async fn call_op(&self, op: String, args: Value) -> Result<Value, HostError> {
         let req = json!({"op": op, "args": args});
+        let decrypts = DECRYPT_OPS.contains(&op.as_str());
         let r = self.inner.call_op(op, args).await;
+        if decrypts {
+            if let Ok(Value::String(plaintext)) = &r {
+                self.secrets
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(secrets_of(plaintext));
+            }
+            // the plaintext (or the null of a node that is not the chosen
+            // one) is never recorded
+            self.push(HostCall {
+                op: "callOp".into(),
+                request: recorded_request("callOp", &req),
+                answer: None,
+                error: r.as_ref().err().map(ToString::to_string),
+                withheld: r.is_ok().then(|| PLAINTEXT_WITHHELD.to_string()),
+            });
+            return r;
+        }
         self.note("callOp", req, &r);
         r
     }
@@ -246,8 +451,10 @@ impl ReplayHost {
     }
 
     /// The recorded answer to `op` with `request`: the first unused call
-    /// with the same request, else the first unused call of the same op.
+    /// with the same request (as a record keeps it), else the first unused
+    /// call of the same op.
     fn answer(&self, op: &str, request: &Value) -> Result<Value, HostError> {
+        let request = &recorded_request(op, request);
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
         let exact = calls
             .iter()
@@ -278,6 +485,12 @@ impl ReplayHost {
         };
         calls[pos].1 = true;
         let call = &calls[pos].0;
+        if let Some(why) = &call.withheld {
+            let why = format!("{op}: {why}");
+            drop(calls);
+            self.diverged(why.clone());
+            return Err(HostError::failed(format!("replay: {why}")));
+        }
         match (&call.answer, &call.error) {
             (_, Some(e)) => Err(HostError::Failed(e.clone())),
             (Some(a), None) => Ok(a.clone()),
@@ -478,6 +691,167 @@ mod tests {
         assert_eq!(replay.divergences().len(), 1);
     }
 
+    /// A host whose decryption yields an API key and whose fetch echoes
+    /// the request's headers and body in its answer.
+    struct Secretive;
+
+    const API_KEY: &str = "sk-live-5f3a9c27e1";
+
+    #[async_trait]
+    impl Host for Secretive {
+        async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, HostError> {
+            let echo = format!("{:?} {:?}", request.headers, request.body);
+            Ok(FetchResponse {
+                status: 200,
+                status_text: "OK".into(),
+                url: request.url,
+                headers: vec![("x-echo".into(), echo.clone())],
+                body: format!("price 42; you sent {echo}").into_bytes(),
+            })
+        }
+
+        async fn call_op(&self, op: String, _args: Value) -> Result<Value, HostError> {
+            match op.as_str() {
+                "decryptAndCombine" => Ok(Value::String(format!(r#"{{"apiKey":"{API_KEY}"}}"#))),
+                other => Err(HostError::Unsupported(other.into())),
+            }
+        }
+    }
+
+    const SECRET_CODE: &str = r#"
+        const plain = await Lit.Actions.decryptAndCombine({
+            accessControlConditions: [], ciphertext: "c", dataToEncryptHash: "h",
+            authSig: {sig: "0xwallet-signature"}, chain: "ethereum" });
+        const { apiKey } = JSON.parse(plain);
+        const r = await fetch("https://api.example.test/v1/price?key=" + apiKey, {
+            method: "POST",
+            headers: { "x-api-key": apiKey, "authorization": "Bearer " + apiKey },
+            body: JSON.stringify({ token: apiKey }),
+        });
+        const text = await r.text();
+        console.log("key " + apiKey);
+        Lit.Actions.setResponse({ response: text.slice(0, 8) + " " + apiKey.length });
+    "#;
+
+    #[tokio::test]
+    async fn a_record_holds_no_decrypted_plaintext_nor_fetch_request_headers_or_body() {
+        let rec = Arc::new(RecordingHost::new(Arc::new(Secretive)));
+        let host: Arc<dyn Host> = rec.clone();
+        let report = execute_with_report(
+            SECRET_CODE,
+            ExecutionContext::default(),
+            host,
+            &Limits::default(),
+        )
+        .await;
+        assert!(report.error.is_none(), "{:?}", report.error);
+        let (clock, calls) = rec.recorded();
+        let record = RunRecord {
+            request_id: "r".into(),
+            action_cid: "Qm".into(),
+            code: SECRET_CODE.into(),
+            js_params: None,
+            auth: AuthContext::default(),
+            started_at_ms: clock.first().copied(),
+            clock,
+            calls,
+            response: report.outcome.response.clone(),
+            logs: report.outcome.logs.clone(),
+            error: None,
+        }
+        .scrubbed(&rec.secrets());
+        // (the code is kept as it is: it holds no secret, only names)
+        let text = serde_json::to_string(&RunRecord {
+            code: String::new(),
+            ..record.clone()
+        })
+        .expect("json");
+        for secret in [API_KEY, "0xwallet-signature", "key=sk"] {
+            assert!(!text.contains(secret), "{secret} in the record: {text}");
+        }
+        // the fetch's answer body is bytes: look there too
+        let fetch = record
+            .calls
+            .iter()
+            .find(|c| c.op == "fetch")
+            .expect("fetch");
+        assert_eq!(
+            fetch.request,
+            json!({"url": "https://api.example.test/v1/price", "method": "POST"})
+        );
+        let answer: FetchResponse =
+            serde_json::from_value(fetch.answer.clone().expect("answer")).expect("fetch answer");
+        let body = String::from_utf8_lossy(&answer.body);
+        assert!(!body.contains(API_KEY), "{body}");
+        assert!(body.contains(WITHHELD), "{body}");
+        let decrypt = record
+            .calls
+            .iter()
+            .find(|c| c.op == "callOp")
+            .expect("decrypt");
+        assert_eq!(decrypt.answer, None);
+        assert_eq!(decrypt.withheld.as_deref(), Some(PLAINTEXT_WITHHELD));
+        assert_eq!(record.logs, format!("key {WITHHELD}\n"));
+
+        // A replay stops at the decryption and says why.
+        let replay = Arc::new(ReplayHost::new(&record));
+        let host: Arc<dyn Host> = replay.clone();
+        let report = execute_with_report(
+            &record.code,
+            ExecutionContext::default(),
+            host,
+            &Limits::default(),
+        )
+        .await;
+        let err = report.error.expect("stops").to_string();
+        assert!(
+            err.contains("decrypted plaintext is never recorded"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_replay_matches_fetches_without_their_headers_or_body() {
+        const CODE: &str = r#"
+            const a = await (await fetch("http://example.test/a?sig=s3cr3t", { headers: { "x-k": "1" } })).text();
+            const b = await (await fetch("http://user:pw@example.test/b", { method: "POST", body: "x" })).text();
+            Lit.Actions.setResponse({ response: a + "|" + b });
+        "#;
+        let inner: Arc<dyn Host> = Arc::new(Changing(std::sync::atomic::AtomicU32::new(1)));
+        let rec = Arc::new(RecordingHost::new(inner));
+        let host: Arc<dyn Host> = rec.clone();
+        let report =
+            execute_with_report(CODE, ExecutionContext::default(), host, &Limits::default()).await;
+        assert!(report.error.is_none(), "{:?}", report.error);
+        let (clock, calls) = rec.recorded();
+        assert_eq!(calls[0].request["url"], "http://example.test/a");
+        assert_eq!(calls[1].request["url"], "http://example.test/b");
+        let record = RunRecord {
+            request_id: "r".into(),
+            action_cid: "Qm".into(),
+            code: CODE.into(),
+            js_params: None,
+            auth: AuthContext::default(),
+            started_at_ms: None,
+            clock,
+            calls,
+            response: report.outcome.response.clone(),
+            logs: String::new(),
+            error: None,
+        };
+        let replay = Arc::new(ReplayHost::new(&record));
+        let host: Arc<dyn Host> = replay.clone();
+        let again =
+            execute_with_report(CODE, ExecutionContext::default(), host, &Limits::default()).await;
+        assert!(again.error.is_none(), "{:?}", again.error);
+        assert_eq!(again.outcome.response, record.response);
+        assert!(
+            replay.divergences().is_empty(),
+            "{:?}",
+            replay.divergences()
+        );
+    }
+
     #[test]
     fn a_record_survives_json() {
         let r = RunRecord {
@@ -493,6 +867,7 @@ mod tests {
                 request: json!({"url": "u"}),
                 answer: None,
                 error: Some("refused".into()),
+                withheld: None,
             }],
             response: "x".into(),
             logs: String::new(),

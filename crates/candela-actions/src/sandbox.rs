@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,10 @@ pub(crate) struct Run {
     pub stop: AtomicBool,
     /// Set by the allocator of any of the run's runtimes that hit the memory limit.
     pub out_of_memory: Arc<AtomicBool>,
+    /// Heap bytes in use by all of the run's runtimes together (the
+    /// top-level action and every `call` child): the memory limit bounds
+    /// this sum, not each runtime alone.
+    pub memory_used: Arc<AtomicUsize>,
     state: Mutex<RunState>,
 }
 
@@ -61,6 +65,7 @@ impl Run {
             deadline,
             stop: AtomicBool::new(false),
             out_of_memory: Arc::new(AtomicBool::new(false)),
+            memory_used: Arc::new(AtomicUsize::new(0)),
             state: Mutex::new(RunState::default()),
         }
     }
@@ -198,6 +203,7 @@ pub(crate) fn run_blocking(
     let internal = |e: rquickjs::Error| ActionError::Internal(e.to_string());
     let rt = Runtime::new_with_alloc(engine::BudgetAllocator::new(
         run.limits.memory_bytes,
+        run.memory_used.clone(),
         run.out_of_memory.clone(),
     ))
     .map_err(internal)?;

@@ -265,8 +265,49 @@ async fn sign_and_combine_returns_the_hosts_combined_signature() {
     .await
     .unwrap();
     let sig: serde_json::Value = serde_json::from_str(&out.response).unwrap();
-    assert_eq!(sig["r"].as_str().unwrap().len(), 64);
+    // Lit's shape: exactly r (compressed R, 66 hex), s (64 hex), v (0 or 1).
+    let keys: Vec<&String> = sig.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["r", "s", "v"], "{sig}");
+    let r = sig["r"].as_str().unwrap();
+    assert_eq!(r.len(), 66, "{sig}");
+    assert!(r.starts_with("02") || r.starts_with("03"), "{sig}");
+    assert_eq!(sig["s"].as_str().unwrap().len(), 64, "{sig}");
+    assert!(sig["v"] == 0 || sig["v"] == 1, "{sig}");
     assert_eq!(out.signatures[0].kind, SignKind::Combined);
+}
+
+#[tokio::test]
+async fn lits_documented_join_signature_pattern_recovers_the_pkp_address() {
+    // Lit's documented pattern: parse, drop r's first byte, prefix s, join;
+    // the joined signature must recover to the PKP's own address, many times
+    // over (so both recovery ids and both prefixes are exercised).
+    let mut h = TestHost::new();
+    let pk = h.add_key(3);
+    let h = Arc::new(h);
+    let out = run(
+        &h,
+        r#"(async () => {
+            const seen = { v0: 0, v1: 0, ok: 0, n: 0 };
+            for (let i = 0; i < 8; i++) {
+                const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes("tx " + i)));
+                const signature = await Lit.Actions.signAndCombineEcdsa({ toSign, publicKey, sigName: "sig" + i });
+                const jsonSignature = JSON.parse(signature);
+                jsonSignature.r = "0x" + jsonSignature.r.substring(2);
+                jsonSignature.s = "0x" + jsonSignature.s;
+                const hexSignature = ethers.utils.joinSignature(jsonSignature);
+                const recovered = ethers.utils.recoverAddress(toSign, hexSignature);
+                if (recovered === ethers.utils.computeAddress("0x" + publicKey.replace(/^0x/, ""))) seen.ok++;
+                seen[jsonSignature.v === 0 ? "v0" : "v1"]++;
+                seen.n++;
+            }
+            Lit.Actions.setResponse({ response: JSON.stringify(seen) });
+        })()"#,
+        json!({"publicKey": pk}),
+    )
+    .await
+    .unwrap();
+    let seen: serde_json::Value = serde_json::from_str(&out.response).unwrap();
+    assert_eq!(seen["ok"], 8, "{seen}");
 }
 
 #[tokio::test]
@@ -672,6 +713,68 @@ async fn a_memory_bomb_is_stopped_by_the_memory_limit() {
     )
     .await;
     assert_limit(&r, Limit::Memory, "32 MiB");
+}
+
+/// A host whose child actions hold `mib` MiB each while they run.
+fn host_with_hungry_child(mib: u32) -> Arc<TestHost> {
+    let mut h = TestHost::new();
+    h.actions.insert(
+        "QmHungry".into(),
+        format!(
+            r#"const big = "y".repeat({mib} * 1024 * 1024);
+            Lit.Actions.setResponse({{response: "child held " + big.length}});"#
+        ),
+    );
+    Arc::new(h)
+}
+
+#[tokio::test]
+async fn the_memory_limit_bounds_a_parent_and_its_call_children_together() {
+    let limits = Limits {
+        memory_bytes: 32 * 1024 * 1024,
+        ..Limits::default()
+    };
+    // 20 MiB in the parent and 20 MiB in its child: each under the limit
+    // alone, over it together.
+    let parent = r#"
+        const mine = "x".repeat(20 * 1024 * 1024);
+        const r = await Lit.Actions.call({ipfsId: "QmHungry"});
+        Lit.Actions.setResponse({response: r + " parent held " + mine.length});
+    "#;
+    let r = run_with(&host_with_hungry_child(20), parent, json!({}), &limits).await;
+    assert_limit(&r, Limit::Memory, "maximum memory of 32 MiB");
+    // Two children at once, 12 MiB each, under a parent holding 12 MiB.
+    let r = run_with(
+        &host_with_hungry_child(12),
+        r#"
+        const mine = "x".repeat(12 * 1024 * 1024);
+        const rs = await Promise.all([
+            Lit.Actions.call({ipfsId: "QmHungry"}),
+            Lit.Actions.call({ipfsId: "QmHungry"}),
+        ]);
+        Lit.Actions.setResponse({response: rs.join(",") + mine.length});
+        "#,
+        json!({}),
+        &limits,
+    )
+    .await;
+    assert_eq!(limit_of(&r), Some(Limit::Memory), "{r:?}");
+    // What a finished child held is given back: children one after the
+    // other, each under the limit with the parent, all run.
+    let out = run_with(
+        &host_with_hungry_child(12),
+        r#"
+        const mine = "x".repeat(8 * 1024 * 1024);
+        let last = "";
+        for (let i = 0; i < 4; i++) last = await Lit.Actions.call({ipfsId: "QmHungry"});
+        Lit.Actions.setResponse({response: last});
+        "#,
+        json!({}),
+        &limits,
+    )
+    .await
+    .expect("children one after another fit");
+    assert_eq!(out.response, format!("child held {}", 12 * 1024 * 1024));
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ fn bench(c: &mut Criterion) {
         nonce_seed: Some(SEED.into()),
         bls_public_key: None,
         chain_blocks: Vec::new(),
+        ..AuthPolicy::default()
     };
     let wallet_sig = AuthSig::create_with_nonce(&wallet, "localhost", "lit:x", 3600, &nonce);
     let session = Session::new(

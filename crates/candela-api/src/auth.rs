@@ -29,7 +29,13 @@ pub struct AuthSig {
 ///
 /// Nonces: with neither `nonce_seed` nor any `chain_blocks` set any nonce
 /// is accepted; otherwise the nonce must pass one of the rules that are set.
-#[derive(Debug, Clone, Default)]
+///
+/// Lifetimes: a wallet SIWE message presented on its own (a plain `authSig`
+/// or an auth method's access token, not a capability inside a session)
+/// must carry an `Expiration Time` at most [`AuthPolicy::max_lifetime`]
+/// after its `Issued At`, and be used at most [`AuthPolicy::max_age`] after
+/// its `Issued At`.
+#[derive(Debug, Clone)]
 pub struct AuthPolicy {
     /// Accepted SIWE domains; empty accepts any.
     pub allowed_domains: Vec<String>,
@@ -46,6 +52,56 @@ pub struct AuthPolicy {
     /// The network's BLS public key (hex): capabilities the network signed
     /// for a PKP (`derivedVia: "lit.bls"`) verify against it.
     pub bls_public_key: Option<String>,
+    /// Longest validity (`Expiration Time` - `Issued At`) of a wallet SIWE
+    /// message presented on its own.
+    pub max_lifetime: time::Duration,
+    /// Oldest `Issued At` (from now) of a wallet SIWE message presented on
+    /// its own.
+    pub max_age: time::Duration,
+}
+
+/// Default [`AuthPolicy::max_lifetime`] and [`AuthPolicy::max_age`]: 24 h,
+/// the validity the Lit JS SDK v7 gives the wallet auth methods
+/// (`EthWalletProvider`) and sessions it makes.
+pub const DEFAULT_MAX_AUTH_SIG_SECONDS: i64 = 24 * 3600;
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        AuthPolicy {
+            allowed_domains: Vec::new(),
+            nonce_seed: None,
+            chain_blocks: Vec::new(),
+            bls_public_key: None,
+            max_lifetime: time::Duration::seconds(DEFAULT_MAX_AUTH_SIG_SECONDS),
+            max_age: time::Duration::seconds(DEFAULT_MAX_AUTH_SIG_SECONDS),
+        }
+    }
+}
+
+/// The SIWE URI prefix of a capability that delegates to a session key:
+/// `lit:session:<session public key, 32 bytes hex>`.
+pub const SESSION_URI_PREFIX: &str = "lit:session:";
+
+/// The SIWE URI prefix of Lit's other delegations (a capacity-credit
+/// delegation is `lit:capability:delegation`, the SDK's
+/// `SIWE_DELEGATION_URI`).
+pub const CAPABILITY_URI_PREFIX: &str = "lit:capability:";
+
+/// What a SIWE message with this URI delegates to, if it is a delegation:
+/// the session key of `lit:session:<64 hex>`, or the whole URI of a
+/// `lit:capability:` delegation. A delegation is valid only where it is
+/// delegated (inside the session signature of that key, or as a session's
+/// extra capability); it never proves its signer on its own.
+pub fn delegation_of(uri: &str) -> Option<String> {
+    if let Some(key) = uri.strip_prefix(SESSION_URI_PREFIX) {
+        let hex = key.strip_prefix("0x").unwrap_or(key);
+        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some(format!("session key {}", hex.to_ascii_lowercase()));
+        }
+        return None;
+    }
+    uri.starts_with(CAPABILITY_URI_PREFIX)
+        .then(|| format!("a delegation ({uri})"))
 }
 
 /// `derivedVia` of a capability the network signed for a PKP.
@@ -202,6 +258,33 @@ pub enum AuthError {
     /// The auth material is larger than allowed.
     #[error("auth material too large ({0} bytes)")]
     TooLarge(usize),
+    /// A capability (a wallet's SIWE delegation to a session key, a
+    /// network-signed `lit.bls` capability, a capacity delegation)
+    /// presented on its own, as a request's `authSig` or as an auth method.
+    #[error("this is a capability, not an authSig: {0}; a capability is valid only inside the session signature that delegates to it")]
+    CapabilityOutsideSession(String),
+    /// A wallet SIWE message presented on its own without `Expiration Time`.
+    #[error("the SIWE message has no Expiration Time: an authSig must expire at most {max_seconds} s after its Issued At")]
+    NoExpiration {
+        /// The node's [`AuthPolicy::max_lifetime`], in seconds.
+        max_seconds: i64,
+    },
+    /// Its `Expiration Time` is too far after its `Issued At`.
+    #[error("the SIWE message is valid for {seconds} s (Issued At to Expiration Time); this node accepts authSigs valid for at most {max_seconds} s")]
+    LifetimeTooLong {
+        /// `Expiration Time` - `Issued At`, in seconds.
+        seconds: i64,
+        /// The node's [`AuthPolicy::max_lifetime`], in seconds.
+        max_seconds: i64,
+    },
+    /// Its `Issued At` is too long ago.
+    #[error("the SIWE message was issued {seconds} s ago; this node accepts authSigs issued at most {max_seconds} s ago")]
+    TooOld {
+        /// Now - `Issued At`, in seconds.
+        seconds: i64,
+        /// The node's [`AuthPolicy::max_age`], in seconds.
+        max_seconds: i64,
+    },
 }
 
 /// Largest SIWE message accepted, checked before any parsing.
@@ -231,9 +314,15 @@ fn random_nonce() -> String {
     hex::encode(b)
 }
 
+/// The SIWE URI of the wallet auth signatures Candela's client makes: an
+/// origin, as in the plain SIWE messages of the Lit JS SDK (whose default
+/// is this one), never a `lit:` delegation URI ([`delegation_of`]).
+pub const WALLET_AUTH_URI: &str = "https://localhost/login";
+
 impl AuthSig {
     /// Sign a fresh SIWE message for `domain`/`uri`, valid for
-    /// `ttl_seconds`, with a random nonce (for nodes that do not check it).
+    /// `ttl_seconds`, with a random nonce (for nodes that do not check it),
+    /// granting [`crate::session::wallet_requests`].
     pub fn create(key: &SigningKey, domain: &str, uri: &str, ttl_seconds: i64) -> Self {
         Self::create_with_nonce(key, domain, uri, ttl_seconds, &random_nonce())
     }
@@ -247,13 +336,39 @@ impl AuthSig {
         ttl_seconds: i64,
         nonce: &str,
     ) -> Self {
+        Self::create_granting(
+            key,
+            domain,
+            uri,
+            ttl_seconds,
+            nonce,
+            &crate::session::wallet_requests(),
+        )
+    }
+
+    /// A fresh SIWE message for `domain`/`uri`, valid for `ttl_seconds`,
+    /// with `nonce`, whose ReCap resource grants `requests` (nodes refuse a
+    /// plain authSig for anything its ReCap does not grant; with no
+    /// requests the message has no ReCap, as a wallet auth method's).
+    pub fn create_granting(
+        key: &SigningKey,
+        domain: &str,
+        uri: &str,
+        ttl_seconds: i64,
+        nonce: &str,
+        requests: &[crate::session::ResourceAbilityRequest],
+    ) -> Self {
         let address = checksum_address(&eth_address(key.verifying_key().as_affine()));
         let now = OffsetDateTime::now_utc();
-        let message = format!(
+        let mut message = format!(
             "{domain} wants you to sign in with your Ethereum account:\n{address}\n\nSign in to a Candela network.\n\nURI: {uri}\nVersion: 1\nChain ID: 1\nNonce: {nonce}\nIssued At: {issued}\nExpiration Time: {exp}",
             issued = rfc3339(now),
             exp = rfc3339(now + time::Duration::seconds(ttl_seconds)),
         );
+        if !requests.is_empty() {
+            message.push_str("\nResources:\n- ");
+            message.push_str(&crate::session::recap_resource(requests));
+        }
         Self::sign_message(key, message)
     }
 
@@ -276,8 +391,43 @@ impl AuthSig {
         }
     }
 
-    /// [`AuthSig::verify`], then the node's domain and nonce rules.
+    /// A wallet's SIWE message presented on its own: a request's plain
+    /// `authSig` (whose ReCap [`crate::session::verify_request_auth`] checks
+    /// too), an auth method's access token, or `sign_session_key`'s
+    /// `authSig`. Returns the wallet's address when it is a wallet signature
+    /// (`web3.eth.personal.sign`, not a network-signed capability) whose URI
+    /// delegates to nothing ([`delegation_of`]), whose signature and
+    /// validity times hold, whose lifetime and age are within the policy's
+    /// ([`check_lifetime`]), and which passes the node's domain and nonce
+    /// rules.
     pub fn verify_with(
+        &self,
+        policy: &AuthPolicy,
+        now: OffsetDateTime,
+    ) -> Result<[u8; 20], AuthError> {
+        if self.derived_via == BLS_DERIVATION {
+            return Err(AuthError::CapabilityOutsideSession(format!(
+                "a network-signed (lit.bls) capability for {}",
+                self.address
+            )));
+        }
+        let (msg, address) = self.verify_parsed(now)?;
+        if let Some(to) = delegation_of(msg.uri.as_str()) {
+            return Err(AuthError::CapabilityOutsideSession(format!(
+                "the wallet's SIWE message delegates to {to}"
+            )));
+        }
+        check_lifetime(&msg, policy, now)?;
+        check_siwe_policy(&msg, policy, now)?;
+        Ok(address)
+    }
+
+    /// A capability inside a session signature: a wallet's SIWE message,
+    /// or one the network signed for a PKP (`lit.bls`). Checks its
+    /// signature, validity times and the node's domain and nonce rules;
+    /// the caller checks that it delegates to the session's key and what
+    /// it grants.
+    pub fn verify_capability(
         &self,
         policy: &AuthPolicy,
         now: OffsetDateTime,
@@ -285,11 +435,7 @@ impl AuthSig {
         if self.derived_via == BLS_DERIVATION {
             return self.verify_network_signed(policy, now);
         }
-        let address = self.verify(now)?;
-        let msg: siwe::Message = self
-            .signed_message
-            .parse()
-            .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
+        let (msg, address) = self.verify_parsed(now)?;
         check_siwe_policy(&msg, policy, now)?;
         Ok(address)
     }
@@ -336,6 +482,44 @@ pub fn check_times(msg: &siwe::Message, now: OffsetDateTime) -> Result<(), AuthE
         if *nbf.as_ref() - skew > now {
             return Err(AuthError::NotYetValid);
         }
+    }
+    Ok(())
+}
+
+/// The lifetime rules of a wallet SIWE message presented on its own: an
+/// `Expiration Time` is required, at most [`AuthPolicy::max_lifetime`]
+/// after `Issued At`, and `Issued At` is at most [`AuthPolicy::max_age`]
+/// before `now` (each with [`CLOCK_SKEW_SECONDS`] of slack).
+pub fn check_lifetime(
+    msg: &siwe::Message,
+    policy: &AuthPolicy,
+    now: OffsetDateTime,
+) -> Result<(), AuthError> {
+    let max_lifetime = policy.max_lifetime.whole_seconds();
+    let issued: OffsetDateTime = *msg.issued_at.as_ref();
+    let expires: OffsetDateTime = *msg
+        .expiration_time
+        .as_ref()
+        .ok_or(AuthError::NoExpiration {
+            max_seconds: max_lifetime,
+        })?
+        .as_ref();
+    let lifetime = (expires - issued).whole_seconds();
+    if lifetime > max_lifetime + CLOCK_SKEW_SECONDS {
+        return Err(AuthError::LifetimeTooLong {
+            seconds: lifetime,
+            max_seconds: max_lifetime,
+        });
+    }
+    let (age, max_age) = (
+        (now - issued).whole_seconds(),
+        policy.max_age.whole_seconds(),
+    );
+    if age > max_age + CLOCK_SKEW_SECONDS {
+        return Err(AuthError::TooOld {
+            seconds: age,
+            max_seconds: max_age,
+        });
     }
     Ok(())
 }
@@ -407,8 +591,15 @@ impl AuthSig {
     }
 
     /// Verify signature, address and validity window at `now`; returns the
-    /// signer's address.
+    /// signer's address. This proves who signed, nothing more: a message
+    /// presented as a credential goes through [`AuthSig::verify_with`] or
+    /// [`AuthSig::verify_capability`].
     pub fn verify(&self, now: OffsetDateTime) -> Result<[u8; 20], AuthError> {
+        self.verify_parsed(now).map(|(_, address)| address)
+    }
+
+    /// [`AuthSig::verify`], with the parsed message.
+    fn verify_parsed(&self, now: OffsetDateTime) -> Result<(siwe::Message, [u8; 20]), AuthError> {
         if self.signed_message.len() > MAX_SIGNED_MESSAGE || self.sig.len() > 200 {
             return Err(AuthError::TooLarge(
                 self.signed_message.len() + self.sig.len(),
@@ -438,7 +629,7 @@ impl AuthSig {
             return Err(AuthError::BadSignature(self.address.clone()));
         }
         check_times(&msg, now)?;
-        Ok(claimed)
+        Ok((msg, claimed))
     }
 }
 

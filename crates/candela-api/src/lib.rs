@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod assignment;
 pub mod auth;
 pub mod combine;
 pub mod network;

@@ -228,20 +228,58 @@ fn grants_cover(grants: &Grants, ability: Ability, id: &str) -> bool {
     })
 }
 
-/// Who a verified request comes from.
+/// What a wallet auth signature made by Candela's client grants: signing
+/// with PKPs, running actions and decrypting, on any resource.
+pub fn wallet_requests() -> Vec<ResourceAbilityRequest> {
+    vec![
+        ResourceAbilityRequest::new(Ability::PkpSigning, "*"),
+        ResourceAbilityRequest::new(Ability::LitActionExecution, "*"),
+        ResourceAbilityRequest::new(Ability::AccessControlConditionDecryption, "*"),
+    ]
+}
+
+/// Who a verified request comes from, and what its credential grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The wallet address that signed (directly or through a capability).
     pub address: [u8; 20],
     /// The session key, when the request came through a session.
     pub session_key: Option<[u8; 32]>,
+    /// What the session asks for (all of it must also be granted); `None`
+    /// for a plain wallet authSig.
+    session_requests: Option<Vec<ResourceAbilityRequest>>,
+    /// What the caller's wallet granted: the ReCap of a plain authSig, or
+    /// of every capability the caller's wallet gave this session key.
+    grants: Grants,
+}
+
+impl Caller {
+    /// Whether the request's credential grants `ability` on resource `id`
+    /// (beyond the one it was verified for): the session asks for it and a
+    /// capability of the caller grants it, or a plain authSig's ReCap
+    /// grants it. An action uses this before it signs with a PKP through
+    /// its caller's wallet.
+    pub fn allows(&self, ability: Ability, id: &str) -> bool {
+        let asked = self.session_requests.as_ref().is_none_or(|requests| {
+            requests
+                .iter()
+                .any(|r| r.ability == ability && r.resource.covers(ability.resource_prefix(), id))
+        });
+        asked && grants_cover(&self.grants, ability, id)
+    }
 }
 
 /// Refuse auth material larger than any valid one, before any other work.
 pub fn check_auth_size(auth: &AuthSig) -> Result<(), AuthError> {
     let size = auth.signed_message.len() + auth.sig.len() + auth.address.len();
+    // a network-signed capability's `sig` is a JSON-wrapped BLS signature
+    let max_sig = if auth.derived_via == crate::auth::BLS_DERIVATION {
+        400
+    } else {
+        200
+    };
     if auth.signed_message.len() > MAX_SESSION_MESSAGE
-        || auth.sig.len() > 200
+        || auth.sig.len() > max_sig
         || auth.address.len() > 200
     {
         return Err(AuthError::TooLarge(size));
@@ -250,8 +288,12 @@ pub fn check_auth_size(auth: &AuthSig) -> Result<(), AuthError> {
 }
 
 /// Verify a request's `authSig` for `ability` on resource `id` at node
-/// `node_url`: a wallet auth signature (full authority of its address), or a
-/// session signature whose capability grants exactly that.
+/// `node_url`: a session signature whose capability grants that, or a plain
+/// wallet auth signature ([`AuthSig::verify_with`]: not a capability, with
+/// an expiry and age within the policy) whose ReCap grants that.
+/// Capabilities (a wallet's delegation to a session key, a network-signed
+/// `lit.bls` capability) are refused here: they count only inside the
+/// session signature of the key they delegate to.
 pub fn verify_request_auth(
     auth: &AuthSig,
     ability: Ability,
@@ -262,9 +304,23 @@ pub fn verify_request_auth(
 ) -> Result<Caller, AuthError> {
     if auth.derived_via != SESSION_DERIVATION {
         let address = auth.verify_with(policy, now)?;
+        let msg: siwe::Message = auth
+            .signed_message
+            .parse()
+            .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
+        let grants = recap_grants(&msg)?;
+        if !grants_cover(&grants, ability, id) {
+            return Err(AuthError::MissingCapability(format!(
+                "the authSig's ReCap does not grant {} on {}://{id} (a plain authSig grants only what its urn:recap resource lists)",
+                ability.recap(),
+                ability.resource_prefix()
+            )));
+        }
         return Ok(Caller {
             address,
             session_key: None,
+            session_requests: None,
+            grants,
         });
     }
     if auth.signed_message.len() > MAX_SESSION_MESSAGE || auth.sig.len() > 200 {
@@ -326,16 +382,12 @@ pub fn verify_request_auth(
     }
     let uri = format!("lit:session:{}", hex::encode(key_bytes));
     let mut last = AuthError::MissingCapability("the session has no capability".into());
+    // Every capability that delegates to this key and verifies, with what
+    // it grants; the caller is the signer of the first that grants the
+    // ability asked for.
+    let mut delegated: Vec<([u8; 20], Grants)> = Vec::new();
+    let mut caller = None;
     for cap in &m.capabilities {
-        let address = match cap.verify_with(policy, now) {
-            Ok(a) => a,
-            // the caller looks the block up and verifies again
-            Err(e @ AuthError::UnknownBlock(_)) => return Err(e),
-            Err(e) => {
-                last = e;
-                continue;
-            }
-        };
         let msg: siwe::Message = match cap.signed_message.parse() {
             Ok(m) => m,
             Err(e) => {
@@ -350,20 +402,44 @@ pub fn verify_request_auth(
             ));
             continue;
         }
-        if !grants_cover(&recap_grants(&msg)?, ability, id) {
-            last = AuthError::MissingCapability(format!(
-                "no capability grants {} on {}://{id}",
-                ability.recap(),
-                ability.resource_prefix()
-            ));
-            continue;
+        let address = match cap.verify_capability(policy, now) {
+            Ok(a) => a,
+            // the caller looks the block up and verifies again
+            Err(e @ AuthError::UnknownBlock(_)) => return Err(e),
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let grants = recap_grants(&msg)?;
+        if caller.is_none() {
+            if grants_cover(&grants, ability, id) {
+                caller = Some(address);
+            } else {
+                last = AuthError::MissingCapability(format!(
+                    "no capability grants {} on {}://{id}",
+                    ability.recap(),
+                    ability.resource_prefix()
+                ));
+            }
         }
-        return Ok(Caller {
-            address,
-            session_key: Some(key_bytes),
-        });
+        delegated.push((address, grants));
     }
-    Err(last)
+    let Some(address) = caller else {
+        return Err(last);
+    };
+    let mut grants = Grants::new();
+    for (_, g) in delegated.into_iter().filter(|(a, _)| *a == address) {
+        for (resource, abilities) in g {
+            grants.entry(resource).or_default().extend(abilities);
+        }
+    }
+    Ok(Caller {
+        address,
+        session_key: Some(key_bytes),
+        session_requests: Some(m.resource_ability_requests),
+        grants,
+    })
 }
 
 /// A session key whose capability is still to be signed: by a wallet, or,
@@ -569,6 +645,7 @@ mod tests {
             nonce_seed: Some(SEED.into()),
             bls_public_key: None,
             chain_blocks: Vec::new(),
+            ..AuthPolicy::default()
         }
     }
 
@@ -959,5 +1036,221 @@ mod tests {
             check(&auth, Ability::LitActionExecution, "QmX"),
             Err(AuthError::TooLarge(_))
         ));
+    }
+
+    fn grant(ability: Ability, resource: &str) -> Vec<ResourceAbilityRequest> {
+        vec![ResourceAbilityRequest::new(ability, resource)]
+    }
+
+    /// A plain wallet authSig of `w` granting `requests`, valid for `ttl`.
+    fn plain(w: &SigningKey, ttl: i64, requests: &[ResourceAbilityRequest]) -> AuthSig {
+        AuthSig::create_granting(
+            w,
+            "localhost",
+            crate::auth::WALLET_AUTH_URI,
+            ttl,
+            &nonce(),
+            requests,
+        )
+    }
+
+    #[test]
+    fn a_wallet_capability_seen_in_a_session_signature_is_no_credential_on_its_own() {
+        let w = wallet();
+        let s = session(&w, wallet_requests());
+        // what any node sees: the session signature with its capability
+        let seen: SessionSignedMessage =
+            serde_json::from_str(&s.sign_for(NODE).signed_message).unwrap();
+        let cap = seen.capabilities[0].clone();
+        // it is a genuine signature of the wallet, granting everything...
+        assert_eq!(
+            cap.verify(OffsetDateTime::now_utc()).unwrap(),
+            address_of(&w)
+        );
+        // ...and still no credential as a plain authSig, for any ability
+        for ability in [
+            Ability::PkpSigning,
+            Ability::LitActionExecution,
+            Ability::AccessControlConditionDecryption,
+        ] {
+            let e = check(&cap, ability, "01").unwrap_err();
+            assert!(matches!(e, AuthError::CapabilityOutsideSession(_)), "{e}");
+            assert!(
+                e.to_string().contains(&s.public_key_hex()),
+                "names the session key it delegates to: {e}"
+            );
+        }
+        // nor as a proof of the wallet (an auth method's access token)
+        assert!(matches!(
+            cap.verify_with(&policy(), OffsetDateTime::now_utc()),
+            Err(AuthError::CapabilityOutsideSession(_))
+        ));
+        // a capacity-style delegation is no proof of its signer either
+        let delegation = AuthSig::create_granting(
+            &w,
+            "localhost",
+            "lit:capability:delegation",
+            600,
+            &nonce(),
+            &[],
+        );
+        assert!(matches!(
+            delegation.verify_with(&policy(), OffsetDateTime::now_utc()),
+            Err(AuthError::CapabilityOutsideSession(_))
+        ));
+    }
+
+    #[test]
+    fn a_network_signed_capability_is_no_credential_on_its_own() {
+        let pending = PendingSession::new(
+            address_of(&wallet()),
+            wallet_requests(),
+            "localhost",
+            &nonce(),
+            time::Duration::hours(1),
+        );
+        let cap = AuthSig {
+            sig: crate::auth::network_signature_json(&"00".repeat(96)),
+            derived_via: crate::auth::BLS_DERIVATION.into(),
+            signed_message: pending.siwe_message.clone(),
+            address: candela_crypto::derive::checksum_address(&[7; 20]),
+            algo: Some(crate::auth::BLS_ALGO.into()),
+        };
+        let e = check(&cap, Ability::PkpSigning, "01").unwrap_err();
+        assert!(
+            matches!(e, AuthError::CapabilityOutsideSession(_))
+                && e.to_string().contains("lit.bls"),
+            "{e}"
+        );
+        assert!(matches!(
+            cap.verify_with(&policy(), OffsetDateTime::now_utc()),
+            Err(AuthError::CapabilityOutsideSession(_))
+        ));
+    }
+
+    #[test]
+    fn a_plain_auth_sig_grants_only_what_its_recap_lists() {
+        let w = wallet();
+        let exec = plain(&w, 600, &grant(Ability::LitActionExecution, "*"));
+        assert!(check(&exec, Ability::LitActionExecution, "QmX").is_ok());
+        let e = check(&exec, Ability::PkpSigning, "01").unwrap_err();
+        assert!(
+            matches!(e, AuthError::MissingCapability(_))
+                && e.to_string().contains("Threshold/Signing"),
+            "{e}"
+        );
+        let one_pkp = plain(&w, 600, &grant(Ability::PkpSigning, "0xabc"));
+        assert!(check(&one_pkp, Ability::PkpSigning, "ABC").is_ok());
+        assert!(matches!(
+            check(&one_pkp, Ability::PkpSigning, "abd"),
+            Err(AuthError::MissingCapability(_))
+        ));
+        // a bare proof of the wallet (an auth method) grants nothing here
+        let bare = plain(&w, 600, &[]);
+        assert!(bare
+            .verify_with(&policy(), OffsetDateTime::now_utc())
+            .is_ok());
+        assert!(matches!(
+            check(&bare, Ability::LitActionExecution, "QmX"),
+            Err(AuthError::MissingCapability(_))
+        ));
+        // what the client and CLI make grants what they use
+        let full = plain(&w, 600, &wallet_requests());
+        let caller = check(&full, Ability::LitActionExecution, "QmX").unwrap();
+        assert!(caller.allows(Ability::PkpSigning, "01"));
+        assert!(caller.allows(Ability::AccessControlConditionDecryption, "aa/bb"));
+        assert!(!caller.allows(Ability::AccessControlConditionSigning, "aa"));
+    }
+
+    #[test]
+    fn a_plain_auth_sig_must_expire_within_the_max_lifetime_and_be_recent() {
+        let w = wallet();
+        let mut strict = policy();
+        strict.max_lifetime = time::Duration::hours(1);
+        strict.max_age = time::Duration::minutes(10);
+        let now = OffsetDateTime::now_utc();
+        let at = |auth: &AuthSig, p: &AuthPolicy, when: OffsetDateTime| {
+            verify_request_auth(auth, Ability::PkpSigning, "01", NODE, p, when)
+        };
+        // no Expiration Time at all
+        let address = candela_crypto::derive::checksum_address(&address_of(&w));
+        let forever = AuthSig::sign_message(
+            &w,
+            format!(
+                "localhost wants you to sign in with your Ethereum account:\n{address}\n\nSign in.\n\nURI: https://localhost/login\nVersion: 1\nChain ID: 1\nNonce: {}\nIssued At: {}\nResources:\n- {}",
+                nonce(),
+                rfc3339(now),
+                recap_resource(&wallet_requests())
+            ),
+        );
+        let e = at(&forever, &strict, now).unwrap_err();
+        assert!(
+            matches!(e, AuthError::NoExpiration { max_seconds: 3600 }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("Expiration Time"), "{e}");
+        // valid for two hours: over the lifetime
+        let long = plain(&w, 7200, &wallet_requests());
+        assert!(matches!(
+            at(&long, &strict, now),
+            Err(AuthError::LifetimeTooLong {
+                max_seconds: 3600,
+                ..
+            })
+        ));
+        // half an hour: fine now, too old twenty minutes later (not expired)
+        let short = plain(&w, 1800, &wallet_requests());
+        assert!(at(&short, &strict, now).is_ok());
+        let later = now + time::Duration::minutes(20);
+        assert!(matches!(
+            at(&short, &strict, later),
+            Err(AuthError::TooOld {
+                max_seconds: 600,
+                ..
+            })
+        ));
+        // the default policy takes the 24 h the Lit JS SDK gives, not more
+        assert!(at(&plain(&w, 24 * 3600, &wallet_requests()), &policy(), now).is_ok());
+        assert!(matches!(
+            at(&plain(&w, 25 * 3600, &wallet_requests()), &policy(), now),
+            Err(AuthError::LifetimeTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn a_session_caller_allows_only_what_the_session_asks_and_its_wallet_granted() {
+        let w = wallet();
+        let s = session(
+            &w,
+            vec![
+                ResourceAbilityRequest::new(Ability::LitActionExecution, "*"),
+                ResourceAbilityRequest::new(Ability::PkpSigning, "0xabc"),
+            ],
+        );
+        let caller = check(&s.sign_for(NODE), Ability::LitActionExecution, "QmX").unwrap();
+        assert!(caller.allows(Ability::PkpSigning, "abc"));
+        assert!(!caller.allows(Ability::PkpSigning, "abd"));
+        assert!(!caller.allows(Ability::AccessControlConditionDecryption, "aa/bb"));
+        // an execute-only session
+        let exec_only = session(&w, exec_any());
+        let caller = check(
+            &exec_only.sign_for(NODE),
+            Ability::LitActionExecution,
+            "QmX",
+        )
+        .unwrap();
+        assert!(!caller.allows(Ability::PkpSigning, "abc"));
+        // the session asking for less than its capability grants
+        let full = session(&w, wallet_requests());
+        let narrowed = resign(&full, |m| m.resource_ability_requests = exec_any());
+        let caller = check(&narrowed, Ability::LitActionExecution, "QmX").unwrap();
+        assert!(!caller.allows(Ability::PkpSigning, "abc"));
+        // and asking for more than it grants gains nothing
+        let greedy = resign(&exec_only, |m| {
+            m.resource_ability_requests
+                .push(ResourceAbilityRequest::new(Ability::PkpSigning, "*"))
+        });
+        let caller = check(&greedy, Ability::LitActionExecution, "QmX").unwrap();
+        assert!(!caller.allows(Ability::PkpSigning, "abc"));
     }
 }

@@ -65,8 +65,18 @@ pub struct ShareProof {
     pub signers: Vec<u32>,
     /// The PKP tweak `δ` (hex scalar); the client checks `δ·G = PK - PK_root`.
     pub tweak: String,
-    /// The signers' commitments, as this node stored them.
+    /// The signers' commitments, as this node stored them (before
+    /// rerandomization; the client rerandomizes them itself).
     pub commitments: Vec<CommitmentWire>,
+    /// The presignature's own nonce point `R` (compressed SEC1 hex), from
+    /// which the client recomputes `ρ` and `R' = ρ·R`; the share's `bigR`
+    /// is `R'`. Empty from a node outside the signing set, which reveals
+    /// nothing about the presignature.
+    #[serde(default)]
+    pub presignature_big_r: String,
+    /// The coordinator's signed assignment this node followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<crate::assignment::SignedAssignment>,
 }
 
 /// Response of `POST /web/pkp/sign/v1`.
@@ -103,7 +113,9 @@ pub struct ErrorBody {
 pub struct NodeStatus {
     /// This node's index.
     pub index: u32,
-    /// True once the root key share exists.
+    /// True once the root key shares (ECDSA and BLS) exist and the node has
+    /// reconciled its presignatures with its peers' used marks after starting
+    /// (until then it answers 503 `NodeSyncing`).
     pub ready: bool,
     /// The root public key, when ready.
     pub root_public_key: Option<String>,
@@ -217,6 +229,12 @@ pub struct ExecuteRequest {
     /// The network epoch the client believes in.
     #[serde(default)]
     pub epoch: u64,
+    /// Candela extension: keep a replay record of this run on each node
+    /// (`candela action replay`), readable only by this caller. Off when
+    /// absent; decrypted plaintext and fetch request headers and bodies are
+    /// never recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_run: bool,
 }
 
 /// One node's share of a signature an action asked for, keyed by `sigName`

@@ -559,6 +559,87 @@ impl BlsDkg {
     }
 }
 
+/// Domain of the statement a node confirms in the agreement step.
+const STATEMENT_DOMAIN: &[u8] = b"candela-bls-dkg-v1/agreed-key";
+
+/// The DKG followed by the agreement step of
+/// [`candela_crypto::agree`]: every honest node keeps the BLS root key or
+/// none does, and a node that signs two different confirmations is named
+/// ([`CryptoError::KeygenDiscarded`]). `context` names the run (session id
+/// and attempt); `keys` signs this node's confirmation and checks the
+/// others'.
+pub fn agreed_keygen(
+    participants: &[NodeIndex],
+    me: NodeIndex,
+    threshold: usize,
+    context: &[u8],
+    keys: std::sync::Arc<dyn candela_crypto::agree::VoteKeys>,
+) -> Result<BoxedSession<BlsKeyShare>, CryptoError> {
+    let inner: BoxedSession<BlsKeyShare> =
+        Box::new(BlsDkg::new(participants, me, threshold, context)?);
+    candela_crypto::agree::agreed(inner, participants, me, threshold, context, keys)
+}
+
+/// What a node confirms: a hash of the whole public outcome (threshold,
+/// participants, public key, every public share).
+fn key_statement(k: &BlsKeyShare) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(STATEMENT_DOMAIN);
+    h.update((k.threshold as u64).to_be_bytes());
+    h.update((k.participants.len() as u64).to_be_bytes());
+    for p in &k.participants {
+        h.update(p.to_be_bytes());
+    }
+    h.update(g1_to_bytes(&k.public_key));
+    for (j, s) in &k.public_shares {
+        h.update(j.to_be_bytes());
+        h.update(g1_to_bytes(s));
+    }
+    h.finalize().to_vec()
+}
+
+impl candela_crypto::agree::Candidate for BlsKeyShare {
+    type Output = BlsKeyShare;
+
+    fn statement(&self) -> Vec<u8> {
+        key_statement(self)
+    }
+
+    /// Keep the key when every participant confirmed the same public
+    /// outcome as ours. Honest nodes that finish the DKG hold the same
+    /// transcript (its confirmation round compares them), so an outcome
+    /// confirmed by a threshold of nodes (more than two thirds) is the
+    /// honest one, and a node that confirmed another is provably lying.
+    fn conclude(
+        self,
+        statements: &BTreeMap<NodeIndex, Vec<u8>>,
+    ) -> Result<BlsKeyShare, candela_crypto::agree::Inconsistent> {
+        let mine = key_statement(&self);
+        let mut groups: BTreeMap<&[u8], Vec<NodeIndex>> = BTreeMap::new();
+        for (&p, s) in statements {
+            groups.entry(s.as_slice()).or_default().push(p);
+        }
+        if groups.len() == 1 && groups.contains_key(mine.as_slice()) {
+            return Ok(self);
+        }
+        let culprits = groups
+            .iter()
+            .find(|(_, v)| v.len() >= self.threshold)
+            .map(|(agreed, _)| {
+                statements
+                    .iter()
+                    .filter(|(_, s)| s.as_slice() != *agreed)
+                    .map(|(p, _)| *p)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Err(candela_crypto::agree::Inconsistent {
+            culprits,
+            reason: "nodes confirmed different BLS public keys or shares".into(),
+        })
+    }
+}
+
 impl Session for BlsDkg {
     type Output = BlsKeyShare;
 

@@ -5,7 +5,10 @@
 //! - [`dkg`]: a distributed key generation without a dealer, as a sans-IO
 //!   [`candela_crypto::session::Session`] (Feldman commitments published
 //!   commit-then-reveal, private shares point to point, a confirmation round
-//!   over the transcript, blame for a dealer whose share fails).
+//!   over the transcript, blame for a dealer whose share fails), and
+//!   [`agreed_keygen`], the same followed by the agreement step of
+//!   [`candela_crypto::agree`] so that every honest node keeps the key or
+//!   none does.
 //! - [`key`]: a node's [`BlsKeyShare`] (sealed-storage bytes) and the public
 //!   [`BlsPublicKeySet`] that clients use to verify shares.
 //! - [`sign`]: threshold signature shares, share verification, combination
@@ -40,7 +43,7 @@ pub mod sim;
 pub use blsful::inner_types::{G1Projective, G2Projective, Scalar};
 pub use blsful::Bls12381G2Impl;
 pub use candela_crypto::{threshold_for, NodeIndex};
-pub use dkg::{keygen, BlsDkg};
+pub use dkg::{agreed_keygen, keygen, BlsDkg};
 pub use error::{BlsError, Corruption, Fault};
 pub use hybrid::{
     decrypt_bytes_with_shares, decrypt_either_with_key, decrypt_stream_with_key,

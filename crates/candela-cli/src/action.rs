@@ -48,9 +48,15 @@ pub enum ActionCommand {
         /// they differ.
         #[arg(long)]
         explain: bool,
-        /// With --explain: print the outcome and the differences as JSON.
-        #[arg(long, requires = "explain")]
+        /// Print JSON only on stdout (with --explain: the outcome and the
+        /// differences).
+        #[arg(long)]
         json: bool,
+        /// Ask the nodes to keep a record of this run for `candela action
+        /// replay` (only this caller may read it; decrypted plaintext and
+        /// fetch request headers and bodies are never recorded).
+        #[arg(long)]
+        record: bool,
     },
     /// Re-run a recorded execution locally, in the same sandbox, with the
     /// node's recorded fetch answers, clock and other external inputs.
@@ -91,6 +97,7 @@ pub fn outcome_json(o: &ExecuteOutcome) -> serde_json::Value {
         "response": o.response,
         "signatures": signatures,
         "logs": o.logs,
+        "otherLogs": o.other_logs,
         "nodes": o.nodes,
         "faultyNodes": o.faults,
     })
@@ -132,6 +139,7 @@ pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
             session,
             explain,
             json,
+            record,
         } => {
             let source = match (file, cid) {
                 (Some(f), None) => ActionSource::Code(
@@ -143,11 +151,18 @@ pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
                 }
                 _ => bail!("give an action FILE or --cid CID"),
             };
-            let client = Client::from_file(&network)?;
+            let mut client = Client::from_file(&network)?;
+            client.record_runs = record;
             let auth =
                 crate::auth::request_auth(&client, session.as_deref(), private_key.as_deref())?;
             let request_id = candela_client::new_request_id();
-            eprintln!("run id: {request_id}  (candela action replay {request_id} --network …)");
+            if record {
+                eprintln!(
+                    "run id: {request_id}  (recorded: candela action replay {request_id} --network …)"
+                );
+            } else {
+                eprintln!("run id: {request_id}  (not recorded; run with --record to replay it)");
+            }
             let answers = client
                 .execute_answers(&request_id, &source, Some(parse_params(&params)?), &auth)
                 .await;

@@ -174,17 +174,21 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
                 let node_dir = dir.join(format!("node-{i}"));
                 std::fs::create_dir_all(&node_dir)?;
                 let id = Identity::generate();
-                let id_path = node_dir.join("identity.key");
-                if id_path.exists() {
-                    std::fs::remove_file(&id_path)?;
-                }
-                write_secret(&id_path, &id.to_secret_string())?;
                 let key_path = node_dir.join("storage.key");
                 if !key_path.exists() {
                     let mut storage_key = [0u8; 32];
                     rand_core::OsRng.fill_bytes(&mut storage_key);
                     write_secret(&key_path, &hex::encode(storage_key))?;
                 }
+                let storage_key = hex::decode(std::fs::read_to_string(&key_path)?.trim())
+                    .context("the storage key file is not hex")?;
+                // the identity rests sealed with the storage key, like the
+                // key shares in the node's store
+                let id_path = node_dir.join("identity.key");
+                if id_path.exists() {
+                    std::fs::remove_file(&id_path)?;
+                }
+                id.write_sealed(&id_path, &storage_key)?;
                 nodes.push(RegisteredNode {
                     url: format!("http://127.0.0.1:{port}"),
                     identity_key: id.identity_key_bytes(),
@@ -236,6 +240,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
                 nonce_chain_rpc_urls: args.nonce_chain_rpc.clone(),
                 requests_per_minute: args.rate_limit_per_minute,
                 concurrent_actions: args.max_concurrent_actions,
+                ..AuthConfig::default()
             },
             misbehave: misbehaviour_of(&args.misbehave, n.index as usize)?,
         };

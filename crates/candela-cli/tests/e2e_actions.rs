@@ -771,3 +771,117 @@ async fn get_rpc_url_get_latest_nonce_and_ethers_provider_read_a_real_anvil_chai
         .expect_err("unknown chain");
     assert!(err.to_string().contains("no RPC URL for chain"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lits_documented_sign_and_broadcast_code_sends_a_transaction_from_the_pkp_on_anvil() {
+    let anvil = Anvil::start().expect("anvil (bash contracts/setup.sh installs it)");
+    let rpc_flag = format!("anvil={}", anvil.url);
+    let net = common::TestNet::start(3, &["--chain-rpc", &rpc_flag]);
+    let client = net.client();
+    let the_owner = owner();
+    let rec = mint(&client, &the_owner, &[], false);
+    let pkp_addr = derive::checksum_address(&rec.eth_address());
+    // Fund the PKP, as a user would before sending from it.
+    let funded = anvil
+        .rpc(
+            "anvil_setBalance",
+            json!([pkp_addr, "0x8AC7230489E80000"]), // 10 ETH
+        )
+        .await;
+    assert!(funded.is_null(), "{funded}");
+    let recipient = "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A";
+    let gas_price = anvil.rpc("eth_gasPrice", json!([])).await;
+    let unsigned = json!({
+        "to": recipient,
+        "value": "0x2386F26FC10000", // 0.01 ETH
+        "gasLimit": 21000,
+        "gasPrice": gas_price,
+        "nonce": 0,
+        "chainId": 31337,
+    });
+    let file = net.path().join("lit_send_transaction.js");
+    std::fs::write(&file, lit_action("lit_send_transaction")).expect("write action");
+    let params = json!({
+        "unsignedTransaction": unsigned,
+        "publicKey": pk_hex(&rec).trim_start_matches("0x"),
+        "sigName": "sig1",
+        "chain": "anvil",
+    })
+    .to_string();
+    let network = net.network_path();
+    let key = hex::encode(the_owner.to_bytes());
+    let (ok, stdout, stderr) = cli(&[
+        "action",
+        "run",
+        file.to_str().expect("utf-8 path"),
+        "--json",
+        "--params",
+        &params,
+        "--network",
+        network.to_str().expect("utf-8 path"),
+        "--private-key",
+        &key,
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let out: Value = serde_json::from_str(&stdout).expect("action run --json prints JSON");
+    let hash = out["response"].as_str().unwrap_or_default().to_string();
+    assert_eq!(
+        hash.len(),
+        66,
+        "the response is the transaction hash: {out}"
+    );
+    assert!(
+        out["logs"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("Recovered Address: {pkp_addr}")),
+        "{out}"
+    );
+    // The chain mined it, from the PKP, to the recipient.
+    let receipt = anvil.rpc("eth_getTransactionReceipt", json!([hash])).await;
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    assert_eq!(
+        receipt["from"].as_str().map(str::to_lowercase),
+        Some(pkp_addr.to_lowercase()),
+        "the transaction recovers to the PKP, not a stranger: {receipt}"
+    );
+    assert_eq!(
+        receipt["to"].as_str().map(str::to_lowercase),
+        Some(recipient.to_lowercase())
+    );
+    let balance = anvil
+        .rpc("eth_getBalance", json!([recipient, "latest"]))
+        .await;
+    assert_eq!(balance, "0x2386f26fc10000", "{balance}");
+
+    // An error thrown inside a runOnce callback: every node returns Lit's
+    // "[ERROR]", and the error itself shows in `action run`'s output.
+    let boom = net.path().join("boom.js");
+    std::fs::write(
+        &boom,
+        r#"(async () => {
+            const r = await Lit.Actions.runOnce({ waitForResponse: true, name: "sender" }, async () => {
+                throw new Error("nonce too low: the RPC refused it");
+            });
+            Lit.Actions.setResponse({ response: r });
+        })();"#,
+    )
+    .expect("write action");
+    let (ok, stdout, stderr) = cli(&[
+        "action",
+        "run",
+        boom.to_str().expect("utf-8 path"),
+        "--json",
+        "--network",
+        network.to_str().expect("utf-8 path"),
+        "--private-key",
+        &key,
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let out: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(out["response"], "[ERROR]", "{out}");
+    assert!(
+        stdout.contains("nonce too low: the RPC refused it"),
+        "the callback's error is visible: {stdout}"
+    );
+}

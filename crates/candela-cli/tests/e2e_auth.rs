@@ -516,3 +516,62 @@ async fn block_hashes_of_a_configured_nonce_chain_are_nonces_beside_the_registry
         "{body}"
     );
 }
+
+/// A custom auth action runs for `sign_session_key` without any auth
+/// signature behind it: whoever asks for a session picks its `jsParams`. It
+/// may decide, never act: `signEcdsa` fails with Lit's text (and takes no
+/// presignature), and decrypting and broadcasting are refused too, even
+/// when the action is a permitted action of the PKP it would sign with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_auth_action_cannot_sign_decrypt_or_broadcast_and_spends_no_presignature() {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let code = r#"(async () => {
+        const refusals = [];
+        const attempt = async (f) => { try { await f(); refusals.push("done"); } catch (e) { refusals.push(String(e && e.message || e)); } };
+        await attempt(() => Lit.Actions.signEcdsa({ toSign: jsParams.toSign, publicKey: jsParams.publicKey, sigName: "stolen" }));
+        await attempt(() => Lit.Actions.signAndCombineEcdsa({ toSign: jsParams.toSign, publicKey: jsParams.publicKey, sigName: "stolen2" }));
+        await attempt(() => Lit.Actions.broadcastAndCollect({ name: "x", value: "1" }));
+        await attempt(() => Lit.Actions.decryptAndCombine({ accessControlConditions: [], ciphertext: "", dataToEncryptHash: "", chain: "ethereum", authSig: null }));
+        const ok = refusals[0].includes("You can not sign without providing an auth_sig.")
+          && refusals[1].includes("You can not sign without providing an auth_sig.")
+          && refusals[2].includes("may not decrypt nor broadcast")
+          && refusals[3].includes("may not decrypt nor broadcast");
+        Lit.Actions.setResponse({ response: ok ? "true" : JSON.stringify(refusals) });
+    })();"#;
+    let (cid, _) = client.deploy_action(code.as_bytes()).await.expect("deploy");
+    // the action is both the PKP's custom auth method and a permitted action
+    let pkp = registry(&client)
+        .mint_with_actions(&owner(), client.root_public_key(), &[&cid], true)
+        .expect("mint");
+    net.wait_pool(2).await;
+    let used = |st: Vec<Option<candela_api::v7::NodeStatus>>| -> u64 {
+        st.iter().flatten().map(|s| s.presignatures_used).sum()
+    };
+    let before = used(client.statuses().await);
+    let source = ActionSource::IpfsId(cid.clone());
+    let session = client
+        .pkp_session(
+            PkpAuth::Action {
+                source: &source,
+                js_params: Some(json!({
+                    "toSign": random_digest().to_vec(),
+                    "publicKey": derive::public_key_hex(&pkp.public_key),
+                })),
+            },
+            &pkp.public_key,
+            candela_client::default_session_requests(),
+            std::time::Duration::from_secs(600),
+        )
+        .await;
+    assert!(
+        session.is_ok(),
+        "every node refused the action's signing, decryption and broadcast: {:?}",
+        session.err()
+    );
+    assert_eq!(
+        used(client.statuses().await),
+        before,
+        "no presignature was taken for a custom auth run"
+    );
+}

@@ -180,3 +180,32 @@ async fn a_stale_node_answering_old_responses_is_outvoted_and_named_every_time()
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_coordinator_handing_out_conflicting_assignments_is_named_and_signing_succeeds_without_it(
+) {
+    // node 0 is the default coordinator: it hands every asker a fresh
+    // presignature and signing set, each signed with its identity key
+    let liar = 0;
+    let (_net, client, cid, owner, rec) = setup(liar, "lying-coordinator").await;
+    for i in 0..3 {
+        let digest = random_digest();
+        let out = client
+            .pkp_sign(&owner, &rec.public_key, digest)
+            .await
+            .unwrap_or_else(|e| panic!("signature {i}: {e}"));
+        // the two signed, conflicting assignments are the proof: only the
+        // coordinator is named, never a node that followed it
+        assert_named(&out.faults, liar);
+        if i == 0 {
+            assert_eq!(out.attempts, 2, "the retry leaves the coordinator out");
+        }
+        assert_eq!(
+            recover(&out.signature, &digest),
+            derive::checksum_address(&rec.eth_address())
+        );
+    }
+    let fresh = _net.client();
+    let (out, _) = run_action(&fresh, &cid, &owner, &rec, 0).await;
+    assert_named(&out.faults, liar);
+}

@@ -183,7 +183,8 @@ async fn replay_reruns_a_recorded_run_with_its_fetch_answers_and_clock_after_the
         &file,
         params,
         &key,
-        &["--explain", "--json"],
+        // recording is opt-in per request
+        &["--explain", "--json", "--record"],
     ))
     .await;
     let run_id = err

@@ -28,10 +28,12 @@ fn node_secrets(dir: &Path, i: usize) -> NodeSecrets {
             .trim(),
     )
     .expect("storage key hex");
-    let identity = Identity::from_secret_string(
+    let identity = Identity::open_sealed(
         &std::fs::read_to_string(node_dir.join("identity.key")).expect("identity"),
+        &storage_key,
+        "identity.key",
     )
-    .expect("identity parses");
+    .expect("the identity file is sealed with the storage key");
     let store = Store::open(&node_dir.join("node.sqlite"), &storage_key).expect("store opens");
     let ecdsa_blob = store
         .get_secret("ecdsa-root-share")
@@ -76,6 +78,23 @@ fn node_secrets(dir: &Path, i: usize) -> NodeSecrets {
             ),
         ],
     }
+}
+
+/// Node `i`'s identity, opened with its storage key.
+fn node_identity(dir: &Path, i: usize) -> Identity {
+    let node_dir = dir.join(format!("node-{i}"));
+    let key = hex::decode(
+        std::fs::read_to_string(node_dir.join("storage.key"))
+            .expect("storage key")
+            .trim(),
+    )
+    .expect("storage key hex");
+    Identity::open_sealed(
+        &std::fs::read_to_string(node_dir.join("identity.key")).expect("identity"),
+        &key,
+        "identity.key",
+    )
+    .expect("identity opens")
 }
 
 /// The encodings a secret could appear in when printed.
@@ -185,7 +204,7 @@ async fn key_shares_and_node_secrets_are_never_in_the_clear_in_the_database_file
     for i in 0..3 {
         let secrets = node_secrets(&dir, i);
         let db_files = files(&dir.join(format!("node-{i}")), &|name| {
-            name.starts_with("node.sqlite")
+            name.starts_with("node.sqlite") || name == "identity.key"
         });
         assert!(
             db_files.iter().any(|(_, b)| b.len() > 4096),
@@ -268,10 +287,7 @@ async fn forged_peer_messages_are_refused_and_the_node_keeps_working() {
     let client = net.client();
     let nodes = client.network().nodes.clone();
     let directory = Directory::new(&nodes).expect("directory");
-    let node1 = Identity::from_secret_string(
-        &std::fs::read_to_string(net.path().join("node-1/identity.key")).expect("identity"),
-    )
-    .expect("identity");
+    let node1 = node_identity(net.path(), 1);
     let stranger = Identity::generate();
     let now = candela_node::node::now_ms();
     let body = PeerBody::Collect {
@@ -350,6 +366,98 @@ async fn forged_peer_messages_are_refused_and_the_node_keeps_working() {
         assert!(out.faults.is_empty(), "after {name}: {:?}", out.faults);
     }
     // the genuine message is accepted: the refusals above were for what was forged
-    let (status, answer) = post_peer(&nodes[0].url, genuine).await;
+    let (status, answer) = post_peer(&nodes[0].url, genuine.clone()).await;
     assert_eq!(status, 200, "{answer}");
+    // and refused when delivered again inside its freshness window (a replay)
+    let (status, answer) = post_peer(&nodes[0].url, genuine).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("replayed peer message from node 1"),
+        "{answer}"
+    );
+}
+
+/// Send an HTTP request head announcing `declared` body bytes, then only
+/// `sent` of them, and read the answer without sending the rest: the status
+/// and the answer's text, or None when the node waits for more.
+async fn post_partially(url: &str, path: &str, declared: usize, sent: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("head");
+    s.write_all(sent).await.expect("body start");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_large_peer_bodies_and_forged_pings_are_refused_on_their_signed_header() {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let nodes = client.network().nodes.clone();
+    let directory = Directory::new(&nodes).expect("directory");
+    let stranger = Identity::generate();
+    let now = candela_node::node::now_ms();
+    // a 60 MiB protocol message signed by a key outside the node set: the
+    // node answers 403 after its header, with the body not sent yet
+    let big = PeerBody::Protocol {
+        session: "flood".into(),
+        private: false,
+        data: vec![1u8; 16],
+    };
+    let sealed = directory.seal(&stranger, 1, 0, now, &big);
+    let header_len = 2 + u16::from_be_bytes([sealed[0], sealed[1]]) as usize;
+    let answer = post_partially(
+        &nodes[0].url,
+        "/peer/v1/message",
+        60 * 1024 * 1024,
+        &sealed[..header_len],
+    )
+    .await
+    .expect("refused before the body was sent");
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("bad signature from node 1"), "{answer}");
+    // a ping signed by a stranger claiming to be node 1 is refused, and
+    // an unsigned one is not answered with the boot id
+    let forged = directory.seal(
+        &stranger,
+        1,
+        0,
+        now,
+        &PeerBody::Ping {
+            challenge: 7,
+            boot: 42,
+        },
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/peer/v1/ping", nodes[0].url))
+        .body(forged)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 403);
+    let r = reqwest::get(format!("{}/peer/v1/ping", nodes[0].url))
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 405, "no unauthenticated ping");
+    // the node set's own pings still work: every node sees every peer
+    net.wait_live(3).await;
+    let live: Vec<usize> = client
+        .statuses()
+        .await
+        .iter()
+        .flatten()
+        .map(|s| s.live_peers.len())
+        .collect();
+    assert_eq!(live, vec![3, 3, 3]);
 }

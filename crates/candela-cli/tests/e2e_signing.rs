@@ -479,3 +479,49 @@ async fn five_hundred_signatures_never_repeat_a_nonce() {
     assert_eq!(rs.len(), done, "{done} signatures, {} distinct r", rs.len());
     assert!(done >= 500);
 }
+
+/// Under load a request waits its turn for a presignature; it never fails
+/// for want of one. The pool holds 2 while 24 requests arrive at once, and
+/// the client makes a single attempt each: every request waits in the
+/// coordinator's line (first come, first served), and waiting for the pool
+/// to refill is not a failed attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_four_requests_on_a_pool_of_two_all_wait_their_turn_and_succeed() {
+    let net = TestNet::start(
+        3,
+        &[
+            "--pool-target",
+            "2",
+            "--pool-batch",
+            "2",
+            "--pool-concurrency",
+            "1",
+        ],
+    );
+    let mut client = net.client();
+    client.attempts = 1;
+    let owner = owner();
+    let (rec, _) = mint(&client, &owner);
+    net.wait_pool(2).await;
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let client = client.clone();
+        let owner = owner.clone();
+        let pk = rec.public_key;
+        tasks.push(tokio::spawn(async move {
+            let d = random_digest();
+            let o = client.pkp_sign(&owner, &pk, d).await?;
+            o.signature.verify(&pk, &d).expect("verifies");
+            Ok::<_, candela_client::ClientError>(o.signature.r_bytes())
+        }));
+    }
+    let mut rs = std::collections::BTreeSet::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let r = t
+            .await
+            .expect("task")
+            .unwrap_or_else(|e| panic!("request {i} failed instead of waiting: {e}"));
+        assert!(rs.insert(r), "request {i} reused a nonce");
+    }
+    assert_eq!(rs.len(), 24);
+}

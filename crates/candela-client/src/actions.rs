@@ -15,6 +15,10 @@ use k256::ecdsa::SigningKey;
 
 use crate::{answer, join_all, new_request_id, Client, ClientError, NodeFault, RequestAuth};
 
+/// How long a rerun after a caught liar waits, so the spent notices of the
+/// first attempt reach every node before the new assignment is made.
+const RERUN_SETTLE: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// The action to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionSource {
@@ -76,6 +80,10 @@ pub struct ExecuteOutcome {
     pub response: String,
     /// The logs of the lowest-indexed agreeing node.
     pub logs: String,
+    /// The logs of the other agreeing nodes whose logs differ from `logs`,
+    /// by node index: what only some nodes printed (the error a `runOnce`
+    /// callback threw on the one node that ran it, for instance).
+    pub other_logs: BTreeMap<u32, String>,
     /// Every signature the action asked for, by `sigName`.
     pub signatures: BTreeMap<String, ActionSignature>,
     /// What each node did.
@@ -142,9 +150,10 @@ impl Client {
 
     /// Run an action on every node with a fresh request id, authorised by
     /// `owner`'s session. Actions are not retried (they may have effects
-    /// outside the network) except once when a signature lacks shares
-    /// because a node was caught lying: the rerun leaves it out of the
-    /// signing sets. Nodes caught lying are named in the result.
+    /// outside the network) except once when a signature lacks shares, or
+    /// the nodes could not agree, because a node was caught lying (a bad
+    /// share, or a coordinator that signed conflicting assignments): the
+    /// rerun leaves it out of the signing sets and of coordination. Nodes caught lying are named in the result.
     pub async fn execute(
         &self,
         source: &ActionSource,
@@ -156,7 +165,14 @@ impl Client {
             .execute_once(&new_request_id(), source, js_params.clone(), &auth)
             .await;
         let result = match first {
-            Err(ClientError::NotEnoughShares { faults, .. }) if self.learn(&faults) => {
+            Err(
+                ClientError::NotEnoughShares { faults, .. }
+                | ClientError::ActionFailed { faults, .. },
+            ) if self.learn(&faults) => {
+                // Nodes that followed a lying coordinator took presignatures
+                // the honest coordinator does not know are spent until their
+                // spent notices arrive (flushed every 100 ms): let them land.
+                tokio::time::sleep(RERUN_SETTLE).await;
                 self.execute_once(&new_request_id(), source, js_params, &auth)
                     .await
             }
@@ -196,6 +212,7 @@ impl Client {
             auth_sig: auth.clone(),
             auth_methods: None,
             epoch: 1,
+            record_run: false,
         }
     }
 
@@ -224,7 +241,8 @@ impl Client {
     ) -> BTreeMap<u32, Result<ExecuteResponse, String>> {
         let exclude = self.exclude_header();
         let calls = self.net.nodes.iter().map(|n| {
-            let body = Self::execute_request(source, js_params.clone(), &auth.for_node(&n.url));
+            let mut body = Self::execute_request(source, js_params.clone(), &auth.for_node(&n.url));
+            body.record_run = self.record_runs;
             let req = self
                 .http
                 .post(format!("{}/web/execute/v1", n.url))
@@ -284,6 +302,11 @@ impl Client {
             .map(|(r, _)| r.to_string());
         let Some(agreed) = agreed else {
             let best = votes.values().copied().max().unwrap_or(0);
+            // A coordinator that signed conflicting assignments can make
+            // the nodes that followed it fail differently: name it.
+            for lie in self.lying_coordinators(answers) {
+                faults.push(self.fault(lie.coordinator, lie.reason(), true));
+            }
             for (i, a) in answers {
                 if a.is_ok() {
                     faults.push(self.fault(
@@ -379,14 +402,38 @@ impl Client {
             .next()
             .map(|r| r.logs.clone())
             .unwrap_or_default();
+        let other_logs = agreeing
+            .iter()
+            .filter(|(_, r)| r.logs != logs)
+            .map(|(i, r)| (*i, r.logs.clone()))
+            .collect();
         Ok(ExecuteOutcome {
             request_id: request_id.to_string(),
             response: agreed,
             logs,
+            other_logs,
             signatures,
             nodes,
             faults,
         })
+    }
+
+    /// Coordinators proven to have signed different assignments for one
+    /// request, from the validly signed assignments in every answer's shares.
+    fn lying_coordinators(
+        &self,
+        answers: &BTreeMap<u32, Result<ExecuteResponse, String>>,
+    ) -> Vec<candela_api::combine::LyingCoordinator> {
+        let keys = self.identity_keys();
+        let t = self.net.threshold;
+        let assignments: Vec<_> = answers
+            .values()
+            .filter_map(|a| a.as_ref().ok())
+            .flat_map(|r| r.signed_data.values())
+            .filter_map(|s| s.candela.assignment.as_ref())
+            .filter(|a| a.verify(&keys, t).is_ok())
+            .collect();
+        candela_api::combine::lying_coordinators(assignments)
     }
 
     fn combine_action_signature(

@@ -389,6 +389,8 @@ mod tests {
                 signers: vec![],
                 tweak: String::new(),
                 commitments: vec![],
+                presignature_big_r: String::new(),
+                assignment: None,
             },
         };
         let mut list = vec![answer("r", ""), answer("r", ""), answer("r", "")];

@@ -138,6 +138,10 @@ pub struct Client {
     pub timeout: Duration,
     /// Attempts for an operation that fails without a byzantine node.
     pub attempts: u32,
+    /// How long a signature may wait for a presignature in all: an attempt
+    /// that found the pool empty (the coordinator already waited its
+    /// turn) is retried without counting against `attempts` until then.
+    pub pool_wait: Duration,
     /// Per-node timeout of an action execution (actions may run for the
     /// nodes' wall-time limit, 30 s by default).
     pub action_timeout: Duration,
@@ -145,6 +149,12 @@ pub struct Client {
     sessions: Arc<Mutex<HashMap<[u8; 20], Arc<Session>>>>,
     /// How long a new session lasts.
     pub session_ttl: Duration,
+    /// Ask the nodes to keep a replay record of each execution this client
+    /// sends (the request's `recordRun`; off by default). A record holds
+    /// the code, `jsParams`, clock readings and external answers, never
+    /// decrypted plaintext nor fetch request headers and bodies, and only
+    /// the caller may read it back.
+    pub record_runs: bool,
     /// Nodes this client caught lying (a share or response provably
     /// wrong), with the first proof: asked to be left out of signing sets.
     liars: Arc<Mutex<BTreeMap<u32, String>>>,
@@ -211,9 +221,11 @@ impl Client {
             http,
             timeout: Duration::from_secs(10),
             attempts: 3,
+            pool_wait: Duration::from_secs(120),
             action_timeout: Duration::from_secs(45),
             sessions: Arc::new(Mutex::new(HashMap::new())),
             session_ttl: Duration::from_secs(3600),
+            record_runs: false,
             liars: Arc::new(Mutex::new(BTreeMap::new())),
         })
     }
@@ -227,14 +239,34 @@ impl Client {
         )
     }
 
-    /// A wallet auth signature valid at every node for `ttl_seconds`.
+    /// A wallet auth signature valid at every node for `ttl_seconds` (at
+    /// most the nodes' `maxAuthSigLifetimeSeconds`, 24 h by default), whose
+    /// ReCap grants signing with PKPs, running actions and decrypting on
+    /// any resource: a plain authSig grants only what its ReCap lists.
     pub fn wallet_auth(&self, wallet: &SigningKey, ttl_seconds: i64) -> AuthSig {
-        AuthSig::create_with_nonce(
+        self.wallet_auth_granting(
+            wallet,
+            ttl_seconds,
+            &candela_api::session::wallet_requests(),
+        )
+    }
+
+    /// [`Client::wallet_auth`] granting only `requests`; with none, a bare
+    /// proof of the wallet (an auth method's access token), which no node
+    /// accepts as a request's `authSig`.
+    pub fn wallet_auth_granting(
+        &self,
+        wallet: &SigningKey,
+        ttl_seconds: i64,
+        requests: &[ResourceAbilityRequest],
+    ) -> AuthSig {
+        AuthSig::create_granting(
             wallet,
             "localhost",
-            "lit:session:candela",
+            candela_api::auth::WALLET_AUTH_URI,
             ttl_seconds,
             &self.nonce(),
+            requests,
         )
     }
 
@@ -365,7 +397,10 @@ impl Client {
         digest: [u8; 32],
     ) -> Result<SignOutcome, ClientError> {
         let mut last = None;
-        for attempt in 1..=self.attempts.max(1) {
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        while attempt < self.attempts.max(1) {
+            attempt += 1;
             let rid = new_request_id();
             match self.pkp_sign_once(&rid, auth, pkp, digest).await {
                 Ok(mut o) => {
@@ -375,14 +410,20 @@ impl Client {
                     return Ok(o);
                 }
                 Err(e) => {
-                    let retry = match &e {
-                        ClientError::NotEnoughShares { faults, .. } => faults.iter().all(|f| {
-                            // a liar is left out of the next attempt
-                            !f.reason.contains("NodeUnknownPkp")
-                                && !f.reason.contains("NodeUnauthorized")
-                                && !f.reason.contains("NodeInvalid")
-                        }),
-                        _ => false,
+                    let (retry, pool_empty) = match &e {
+                        ClientError::NotEnoughShares { faults, .. } => (
+                            faults.iter().all(|f| {
+                                // a liar is left out of the next attempt
+                                !f.reason.contains("NodeUnknownPkp")
+                                    && !f.reason.contains("NodeUnauthorized")
+                                    && !f.reason.contains("NodeInvalid")
+                            }),
+                            faults
+                                .iter()
+                                .any(|f| f.reason.contains("NodePresignaturePoolEmpty"))
+                                && !faults.iter().any(|f| f.misbehaved),
+                        ),
+                        _ => (false, false),
                     };
                     if let ClientError::NotEnoughShares { faults, .. } = &e {
                         self.learn(faults);
@@ -390,6 +431,12 @@ impl Client {
                     last = Some(e);
                     if !retry {
                         break;
+                    }
+                    if pool_empty && started.elapsed() < self.pool_wait {
+                        // waiting for a presignature is not a failed attempt
+                        attempt -= 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
                     }
                     tokio::time::sleep(Duration::from_millis(400 * u64::from(attempt))).await;
                 }
@@ -526,6 +573,15 @@ impl Client {
         }
     }
 
+    /// Every node's identity key (hex), by index.
+    pub(crate) fn identity_keys(&self) -> Vec<String> {
+        self.net
+            .nodes
+            .iter()
+            .map(|n| n.identity_key.clone())
+            .collect()
+    }
+
     /// Verify and combine; on failure returns how many valid shares there
     /// were. Faults are added to `faults` (a signer already listed there as
     /// silent is not listed twice).
@@ -536,11 +592,16 @@ impl Client {
         digest: &[u8; 32],
         faults: &mut Vec<NodeFault>,
     ) -> Result<Signature, usize> {
-        let (result, share_faults) =
-            match verify_and_combine_shares(&self.root, self.net.threshold, ok, pkp, digest) {
-                Ok(c) => (Ok(c.signature), c.faults),
-                Err(e) => (Err(e.valid), e.faults),
-            };
+        let identity_keys = self.identity_keys();
+        let net = SigningNetwork {
+            root: &self.root,
+            threshold: self.net.threshold,
+            identity_keys: &identity_keys,
+        };
+        let (result, share_faults) = match verify_and_combine_shares(&net, ok, pkp, digest) {
+            Ok(c) => (Ok(c.signature), c.faults),
+            Err(e) => (Err(e.valid), e.faults),
+        };
         for f in share_faults {
             if !f.misbehaved && faults.iter().any(|g| g.node == f.node) {
                 continue;
@@ -551,7 +612,9 @@ impl Client {
     }
 }
 
-pub use candela_api::combine::{verify_and_combine_shares, CombineError, Combined, ShareFault};
+pub use candela_api::combine::{
+    verify_and_combine_shares, CombineError, Combined, ShareFault, SigningNetwork,
+};
 
 /// Send a request; a non-2xx answer becomes `errorCode: message`.
 async fn answer<T: serde::de::DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T, String> {

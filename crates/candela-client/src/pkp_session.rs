@@ -192,7 +192,7 @@ impl Client {
         };
         match auth {
             PkpAuth::Wallet(wallet) => {
-                let token = serde_json::to_string(&self.wallet_auth(wallet, 600))
+                let token = serde_json::to_string(&self.wallet_auth_granting(wallet, 600, &[]))
                     .map_err(|e| ClientError::Input(format!("authSig: {e}")))?;
                 body.auth_methods.push(AuthMethodWire {
                     auth_method_type: 1,

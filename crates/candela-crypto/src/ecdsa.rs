@@ -1,26 +1,114 @@
 //! Completing a presignature: a node's weighted share, the client's check of
 //! each share against the presignature's commitments, and the combine.
 //!
-//! With presignature `(R, k_i, σ_i)`, PKP tweak `δ`, digest `m` and signing
-//! set `S`, node `i` returns `s_i = λ_i^S · ((m + r·δ)·k_i + r·σ_i)`, where
-//! `r = x(R)`. Since `σ = k·x`, the sum is `k·(m + r·(x + δ))`: an ECDSA
-//! signature under the PKP key `x + δ`. The share is checked by
-//! `s_i·G == λ_i^S · ((m + r·δ)·K_i + r·S_i)`.
+//! A presignature is `(R, k_i, σ_i)` with `R = k^-1·G` and `σ = k·x` for the
+//! root key `x`. Used as it is with a public additive tweak `δ` (PKP key
+//! `x + δ`), it is forgeable across keys: whoever learns `R` before fixing
+//! its digest can pick `m_A = m_B + r·(δ_B − δ_A)` so that shares for
+//! (PKP A, `m_A`) sum to a signature of PKP B on `m_B` (Groth and Shoup,
+//! "On the security of ECDSA with additive key derivation and
+//! presignatures", Eurocrypt 2022). So every presignature is rerandomized at
+//! use by a scalar nobody can know before the digest and key are fixed:
+//!
+//! `ρ = H("candela-presig-rerandomize-v1", R, PK_root, δ, m, presignature id,
+//! signing set, request id)` (hash to scalar, RFC 9380 XMD-SHA-256), and
+//!
+//! - nonce `R' = ρ·R` (so `k' = k/ρ`, since `R' = (k/ρ)^-1·G`), `r' = x(R')`;
+//! - `k_i' = k_i/ρ`, `σ_i' = (σ_i + δ·k_i)/ρ`, a sharing of `k'·(x + δ)`;
+//! - node `i` of signing set `S` returns `s_i = λ_i^S·(m·k_i' + r'·σ_i')`;
+//!   the sum is `k'·(m + r'·(x + δ))`, an ECDSA signature under `x + δ`
+//!   with nonce `R'`;
+//! - the client checks `s_i·G == λ_i^S·(m·K_i' + r'·S_i')` with
+//!   `K_i' = K_i/ρ` and `S_i' = (S_i + δ·K_i)/ρ`.
+//!
+//! A related digest chosen from `R` now changes `ρ` and with it `R'`, so the
+//! Groth–Shoup relation cannot be met except by chance.
 use k256::ecdsa::{RecoveryId, Signature as K256Signature, VerifyingKey};
+use k256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
 use k256::elliptic_curve::ops::Reduce;
 use k256::elliptic_curve::point::AffineCoordinates;
 use k256::elliptic_curve::scalar::IsHigh;
 use k256::elliptic_curve::subtle::ConditionallySelectable;
-use k256::U256;
+use k256::{Secp256k1, U256};
+use sha2::Sha256;
 
-use crate::encoding::{scalar_from_digest, scalar_to_bytes};
+use crate::encoding::{point_to_bytes, scalar_from_digest, scalar_to_bytes};
 use crate::lagrange::coefficient;
 use crate::session::{Presignature, ShareCommitment};
 use crate::{AffinePoint, CryptoError, NodeIndex, ProjectivePoint, Scalar};
 
+/// Domain separation tag of the presignature rerandomizer `ρ`.
+pub const RERANDOMIZE_DST: &[u8] = b"candela-presig-rerandomize-v1";
+
 /// `r = x(R) mod n`.
 pub fn x_coordinate(big_r: &AffinePoint) -> Scalar {
     <Scalar as Reduce<U256>>::reduce_bytes(&big_r.x())
+}
+
+/// Everything a signature is bound to; `ρ` is a hash of all of it.
+#[derive(Clone, Copy, Debug)]
+pub struct SigningContext<'a> {
+    /// The presignature's nonce point `R` (before rerandomization).
+    pub big_r: &'a AffinePoint,
+    /// The root public key the PKP is derived from.
+    pub root: &'a AffinePoint,
+    /// The PKP tweak `δ`.
+    pub tweak: &'a Scalar,
+    /// The 32-byte digest being signed.
+    pub digest: &'a [u8; 32],
+    /// The presignature's id.
+    pub presignature_id: &'a str,
+    /// The signing set the coordinator fixed.
+    pub signers: &'a [NodeIndex],
+    /// The request the signature belongs to.
+    pub request_id: &'a str,
+}
+
+/// The rerandomized nonce of one signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rerandomized {
+    /// `ρ`.
+    pub rho: Scalar,
+    /// `ρ^-1`.
+    pub rho_inv: Scalar,
+    /// `R' = ρ·R`, the signature's nonce point.
+    pub big_r: AffinePoint,
+}
+
+fn framed(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+impl SigningContext<'_> {
+    /// `ρ` and `R' = ρ·R` for this context. Every input is length-framed,
+    /// so no two contexts hash the same bytes.
+    pub fn rerandomize(&self) -> Result<Rerandomized, CryptoError> {
+        let mut msg = Vec::with_capacity(256);
+        framed(&mut msg, &point_to_bytes(self.big_r, true));
+        framed(&mut msg, &point_to_bytes(self.root, true));
+        framed(&mut msg, &scalar_to_bytes(self.tweak));
+        framed(&mut msg, self.digest);
+        framed(&mut msg, self.presignature_id.as_bytes());
+        let signers: Vec<u8> = self.signers.iter().flat_map(|s| s.to_be_bytes()).collect();
+        framed(&mut msg, &signers);
+        framed(&mut msg, self.request_id.as_bytes());
+        let rho = Secp256k1::hash_to_scalar::<ExpandMsgXmd<Sha256>>(&[&msg], &[RERANDOMIZE_DST])
+            .map_err(|e| CryptoError::Encoding(format!("hash_to_scalar: {e}")))?;
+        let rho_inv = Option::<Scalar>::from(rho.invert())
+            .ok_or_else(|| CryptoError::BadParameters("rerandomizer is zero".into()))?;
+        let big_r = ProjectivePoint::from(*self.big_r) * rho;
+        if big_r == ProjectivePoint::IDENTITY {
+            return Err(CryptoError::BadParameters(
+                "rerandomized nonce is the identity".into(),
+            ));
+        }
+        Ok(Rerandomized {
+            rho,
+            rho_inv,
+            big_r: big_r.to_affine(),
+        })
+    }
 }
 
 fn check_signers(
@@ -42,39 +130,46 @@ fn check_signers(
     Ok(())
 }
 
-/// Node `me`'s share of the signature over `digest` under the key tweaked by
-/// `tweak`, already weighted for `signers`.
+/// Node `me`'s share of the signature in `ctx` (whose `big_r` must be this
+/// presignature's), rerandomized and weighted for the signing set; with the
+/// nonce point `R'` it belongs to.
 pub fn signature_share(
     presig: &Presignature,
     me: NodeIndex,
-    signers: &[NodeIndex],
-    tweak: &Scalar,
-    digest: &[u8; 32],
-) -> Result<Scalar, CryptoError> {
-    check_signers(signers, presig.threshold, &presig.participants)?;
-    let lambda = coefficient(signers, me)?;
-    let m = scalar_from_digest(digest);
-    let r = x_coordinate(&presig.big_r);
-    Ok(lambda * ((m + r * tweak) * presig.k + r * presig.sigma))
+    ctx: &SigningContext<'_>,
+) -> Result<(Scalar, AffinePoint), CryptoError> {
+    check_signers(ctx.signers, presig.threshold, &presig.participants)?;
+    if *ctx.big_r != presig.big_r {
+        return Err(CryptoError::BadParameters(
+            "signing context names another presignature's nonce".into(),
+        ));
+    }
+    let rr = ctx.rerandomize()?;
+    let lambda = coefficient(ctx.signers, me)?;
+    let m = scalar_from_digest(ctx.digest);
+    let r = x_coordinate(&rr.big_r);
+    let k = presig.k * rr.rho_inv;
+    let sigma = (presig.sigma + *ctx.tweak * presig.k) * rr.rho_inv;
+    Ok((lambda * (m * k + r * sigma), rr.big_r))
 }
 
-/// Check node `node`'s share against its commitments; names it on failure.
+/// Check node `node`'s share against its commitments, rerandomized as in
+/// `ctx` (`rr` from [`SigningContext::rerandomize`]); names it on failure.
 pub fn verify_share(
     node: NodeIndex,
     share: &Scalar,
     commitment: &ShareCommitment,
-    big_r: &AffinePoint,
-    signers: &[NodeIndex],
-    tweak: &Scalar,
-    digest: &[u8; 32],
+    ctx: &SigningContext<'_>,
+    rr: &Rerandomized,
 ) -> Result<(), CryptoError> {
     let lambda =
-        coefficient(signers, node).map_err(|_| CryptoError::InvalidShare { culprit: node })?;
-    let m = scalar_from_digest(digest);
-    let r = x_coordinate(big_r);
-    let expected = (ProjectivePoint::from(commitment.k) * (m + r * tweak)
-        + ProjectivePoint::from(commitment.sigma) * r)
-        * lambda;
+        coefficient(ctx.signers, node).map_err(|_| CryptoError::InvalidShare { culprit: node })?;
+    let m = scalar_from_digest(ctx.digest);
+    let r = x_coordinate(&rr.big_r);
+    let big_k = ProjectivePoint::from(commitment.k);
+    let big_s = ProjectivePoint::from(commitment.sigma);
+    // λ·(m·K/ρ + r'·(S + δ·K)/ρ) = λ/ρ·((m + r'·δ)·K + r'·S)
+    let expected = (big_k * (m + r * ctx.tweak) + big_s * r) * (lambda * rr.rho_inv);
     if ProjectivePoint::GENERATOR * share == expected {
         Ok(())
     } else {

@@ -16,7 +16,6 @@ use k256::{ProjectivePoint, Secp256k1};
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{point_from_bytes, point_to_bytes, scalar_from_bytes, scalar_to_bytes};
-use crate::lagrange::{coefficient_at, x_of};
 use crate::{AffinePoint, CryptoError, NodeIndex, Scalar};
 
 /// A message a session wants sent.
@@ -47,6 +46,12 @@ pub trait Session: Send {
     fn poke(&mut self) -> Result<Step<Self::Output>, CryptoError>;
     /// Deliver a message from another participant.
     fn receive(&mut self, from: NodeIndex, message: Vec<u8>);
+    /// The driver's deadline for the current round passed: go on without
+    /// the messages still missing, if the protocol can. Returns `false`
+    /// (the default) when it cannot, and the driver then gives up.
+    fn expire(&mut self) -> bool {
+        false
+    }
 }
 
 /// A boxed session.
@@ -246,6 +251,78 @@ pub trait EcdsaBackend {
 /// The cait-sith backend (triples from OT extension, then presign).
 pub struct CaitSith;
 
+impl CaitSith {
+    fn new_batch(
+        participants: &[NodeIndex],
+        me: NodeIndex,
+        key: &KeyShare,
+        count: usize,
+    ) -> Result<PresignBatch, CryptoError> {
+        if count == 0 {
+            return Err(CryptoError::BadParameters(
+                "batch size must be at least 1".into(),
+            ));
+        }
+        if participants.len() < key.threshold {
+            return Err(CryptoError::BadParameters(format!(
+                "{} participants cannot make a presignature with threshold {}",
+                participants.len(),
+                key.threshold
+            )));
+        }
+        if !participants.contains(&me) || participants.iter().any(|p| !key.participants.contains(p))
+        {
+            return Err(CryptoError::BadParameters(
+                "participants must hold key shares".into(),
+            ));
+        }
+        let parts = to_participants(participants);
+        let mut triples: Vec<Option<TripleProto>> = Vec::with_capacity(2 * count);
+        for _ in 0..2 * count {
+            let p = cait_sith::triples::generate_triple::<Secp256k1>(
+                &parts,
+                Participant::from(me),
+                key.threshold,
+            )
+            .map_err(|e| CryptoError::BadParameters(e.to_string()))?;
+            triples.push(Some(Box::new(p)));
+        }
+        Ok(PresignBatch {
+            me,
+            participants: participants.to_vec(),
+            key: key.clone(),
+            count,
+            triple_out: (0..2 * count).map(|_| None).collect(),
+            triples,
+            presigns: Vec::new(),
+            presign_out: (0..count).map(|_| None).collect(),
+            early: Vec::new(),
+            commitments: BTreeMap::new(),
+            commitments_sent: false,
+            proofs: BTreeMap::new(),
+            proofs_out: None,
+            lie: None,
+            fault: None,
+        })
+    }
+
+    /// Tests only: a presignature maker that lies about its share, publishing
+    /// `K_i = (k_i + shift)·G` with a matching `Q_i` and a valid proof, as a
+    /// dishonest maker that knows its secret can. Never use it in a node.
+    #[doc(hidden)]
+    pub fn dishonest_presign_batch(
+        participants: &[NodeIndex],
+        me: NodeIndex,
+        key: &KeyShare,
+        count: usize,
+        shift: Scalar,
+    ) -> Result<BoxedSession<Vec<Presignature>>, CryptoError> {
+        let mut batch = Self::new_batch(participants, me, key, count)?;
+        batch.lie = Some(shift);
+        Ok(Box::new(batch))
+    }
+}
+
 impl EcdsaBackend for CaitSith {
     const NAME: &'static str = "cait-sith 0.8";
 
@@ -276,55 +353,217 @@ impl EcdsaBackend for CaitSith {
         key: &KeyShare,
         count: usize,
     ) -> Result<BoxedSession<Vec<Presignature>>, CryptoError> {
-        if count == 0 {
-            return Err(CryptoError::BadParameters(
-                "batch size must be at least 1".into(),
-            ));
-        }
-        if participants.len() < key.threshold {
-            return Err(CryptoError::BadParameters(format!(
-                "{} participants cannot make a presignature with threshold {}",
-                participants.len(),
-                key.threshold
-            )));
-        }
-        if !participants.contains(&me) || participants.iter().any(|p| !key.participants.contains(p))
-        {
-            return Err(CryptoError::BadParameters(
-                "participants must hold key shares".into(),
-            ));
-        }
-        let parts = to_participants(participants);
-        let mut triples: Vec<Option<TripleProto>> = Vec::with_capacity(2 * count);
-        for _ in 0..2 * count {
-            let p = cait_sith::triples::generate_triple::<Secp256k1>(
-                &parts,
-                Participant::from(me),
-                key.threshold,
-            )
-            .map_err(|e| CryptoError::BadParameters(e.to_string()))?;
-            triples.push(Some(Box::new(p)));
-        }
-        Ok(Box::new(PresignBatch {
-            me,
-            participants: participants.to_vec(),
-            key: key.clone(),
-            count,
-            triple_out: (0..2 * count).map(|_| None).collect(),
-            triples,
-            presigns: Vec::new(),
-            presign_out: (0..count).map(|_| None).collect(),
-            early: Vec::new(),
-            commitments: BTreeMap::new(),
-            commitments_sent: false,
-            fault: None,
-        }))
+        Ok(Box::new(Self::new_batch(participants, me, key, count)?))
     }
 }
 
 type TripleProto = Box<dyn Protocol<Output = TripleGenerationOutput<Secp256k1>> + Send>;
 type PresignProto = Box<dyn Protocol<Output = PresignOutput<Secp256k1>> + Send>;
 type KeygenProto = Box<dyn Protocol<Output = KeygenOutput<Secp256k1>> + Send>;
+
+impl CaitSith {
+    /// Distributed key generation of the root key followed by the agreement
+    /// step ([`crate::agree`]): every honest node keeps the key or none
+    /// does, and a node that signed two different confirmations is named.
+    /// `context` names the run (session id and attempt); `keys` signs this
+    /// node's confirmation and checks the others'.
+    pub fn agreed_keygen(
+        participants: &[NodeIndex],
+        me: NodeIndex,
+        threshold: usize,
+        context: &[u8],
+        keys: std::sync::Arc<dyn crate::agree::VoteKeys>,
+    ) -> Result<BoxedSession<KeyShare>, CryptoError> {
+        let parts = to_participants(participants);
+        let proto = cait_sith::keygen::<Secp256k1>(&parts, Participant::from(me), threshold)
+            .map_err(|e| CryptoError::BadParameters(e.to_string()))?;
+        let inner: BoxedSession<KeygenCandidate> = Box::new(RawKeygen {
+            me,
+            threshold,
+            participants: participants.to_vec(),
+            proto: Some(Box::new(proto)),
+        });
+        crate::agree::agreed(inner, participants, me, threshold, context, keys)
+    }
+}
+
+/// A node's cait-sith key-generation output before the network agrees to
+/// keep it (the inner session of [`CaitSith::agreed_keygen`]).
+pub struct KeygenCandidate {
+    me: NodeIndex,
+    threshold: usize,
+    participants: Vec<NodeIndex>,
+    output: KeygenOutput<Secp256k1>,
+}
+
+/// The bytes a node confirms: its public key and its public share,
+/// compressed SEC1 (33 + 33 bytes).
+fn keygen_statement(public_key: &AffinePoint, public_share: &AffinePoint) -> Vec<u8> {
+    let mut v = point_to_bytes(public_key, true);
+    v.extend(point_to_bytes(public_share, true));
+    v
+}
+
+impl crate::agree::Candidate for KeygenCandidate {
+    type Output = KeyShare;
+
+    fn statement(&self) -> Vec<u8> {
+        keygen_statement(
+            &self.output.public_key,
+            &(ProjectivePoint::GENERATOR * self.output.private_share).to_affine(),
+        )
+    }
+
+    fn conclude(
+        self,
+        statements: &BTreeMap<NodeIndex, Vec<u8>>,
+    ) -> Result<KeyShare, crate::agree::Inconsistent> {
+        let (public_key, public_shares) =
+            check_confirmations(statements, &self.participants, self.threshold)?;
+        if public_key != self.output.public_key
+            || public_shares.get(&self.me)
+                != Some(&(ProjectivePoint::GENERATOR * self.output.private_share).to_affine())
+        {
+            // Our own confirmation is among the agreed ones, so this cannot
+            // happen unless the agreed set lost it.
+            return Err(crate::agree::Inconsistent {
+                culprits: Vec::new(),
+                reason: "the agreed key is not this node's key".into(),
+            });
+        }
+        Ok(KeyShare {
+            me: self.me,
+            threshold: self.threshold,
+            participants: self.participants,
+            secret: self.output.private_share,
+            public_key,
+            public_shares,
+        })
+    }
+}
+
+/// Check every participant's agreed confirmation (public key, public share):
+/// the public key is the one at least `threshold` of them confirm (at most
+/// one key can be), and the public shares lie on one polynomial whose value
+/// at zero is that key. Names the nodes whose signed confirmation is
+/// provably wrong.
+fn check_confirmations(
+    statements: &BTreeMap<NodeIndex, Vec<u8>>,
+    participants: &[NodeIndex],
+    threshold: usize,
+) -> Result<(AffinePoint, BTreeMap<NodeIndex, AffinePoint>), crate::agree::Inconsistent> {
+    use crate::agree::Inconsistent;
+    let mut parsed = BTreeMap::new();
+    let mut malformed = Vec::new();
+    for &p in participants {
+        let parsed_one = statements.get(&p).and_then(|s| {
+            if s.len() != 66 {
+                return None;
+            }
+            Some((
+                point_from_bytes(&s[..33]).ok()?,
+                point_from_bytes(&s[33..]).ok()?,
+            ))
+        });
+        match parsed_one {
+            Some(v) => {
+                parsed.insert(p, v);
+            }
+            None => malformed.push(p),
+        }
+    }
+    if !malformed.is_empty() {
+        return Err(Inconsistent {
+            culprits: malformed,
+            reason: "malformed confirmation".into(),
+        });
+    }
+    // Honest nodes end cait-sith's keygen with one key; a key confirmed by
+    // `threshold` nodes (more than two thirds) includes an honest one.
+    let mut votes: BTreeMap<Vec<u8>, Vec<NodeIndex>> = BTreeMap::new();
+    for (&p, (pk, _)) in &parsed {
+        votes.entry(point_to_bytes(pk, true)).or_default().push(p);
+    }
+    let Some((key_bytes, _)) = votes.iter().find(|(_, v)| v.len() >= threshold) else {
+        return Err(Inconsistent {
+            culprits: Vec::new(),
+            reason: "no public key is confirmed by a threshold of nodes".into(),
+        });
+    };
+    let public_key = point_from_bytes(key_bytes).map_err(|e| Inconsistent {
+        culprits: Vec::new(),
+        reason: e.to_string(),
+    })?;
+    let other_key: Vec<NodeIndex> = parsed
+        .iter()
+        .filter(|(_, (pk, _))| *pk != public_key)
+        .map(|(p, _)| *p)
+        .collect();
+    if !other_key.is_empty() {
+        return Err(Inconsistent {
+            culprits: other_key,
+            reason: "confirmed another public key".into(),
+        });
+    }
+    let points: BTreeMap<NodeIndex, ProjectivePoint> = parsed
+        .iter()
+        .map(|(&p, (_, share))| (p, ProjectivePoint::from(*share)))
+        .collect();
+    let max_faults = participants.len().saturating_sub(threshold);
+    crate::consistency::check_points(
+        &points,
+        Some(ProjectivePoint::from(public_key)),
+        threshold,
+        max_faults,
+    )
+    .map_err(|off| Inconsistent {
+        culprits: off.culprits,
+        reason: "public shares do not interpolate to the public key".into(),
+    })?;
+    Ok((
+        public_key,
+        parsed.into_iter().map(|(p, (_, s))| (p, s)).collect(),
+    ))
+}
+
+/// cait-sith's key generation alone: its output is a [`KeygenCandidate`].
+struct RawKeygen {
+    me: NodeIndex,
+    threshold: usize,
+    participants: Vec<NodeIndex>,
+    proto: Option<KeygenProto>,
+}
+
+impl Session for RawKeygen {
+    type Output = KeygenCandidate;
+
+    fn poke(&mut self) -> Result<Step<KeygenCandidate>, CryptoError> {
+        let Some(proto) = self.proto.as_mut() else {
+            return Err(CryptoError::Protocol("session already finished".into()));
+        };
+        match poke_sub(0, proto.as_mut())? {
+            Step::Done(output) => {
+                self.proto = None;
+                Ok(Step::Done(KeygenCandidate {
+                    me: self.me,
+                    threshold: self.threshold,
+                    participants: self.participants.clone(),
+                    output,
+                }))
+            }
+            other => Ok(map_never(other)),
+        }
+    }
+
+    fn receive(&mut self, from: NodeIndex, message: Vec<u8>) {
+        if !self.participants.contains(&from) || from == self.me {
+            return;
+        }
+        if let (Some((0, data)), Some(p)) = (unframe(&message), self.proto.as_mut()) {
+            p.message(Participant::from(from), data.to_vec());
+        }
+    }
+}
 
 /// Tag of the final broadcast round of a session.
 const TAG_CONFIRM: u32 = u32::MAX;
@@ -363,35 +602,6 @@ fn poke_sub<T>(
         Action::SendPrivate(to, m) => Step::Send(Outgoing::Private(u32::from(to), frame(tag, &m))),
         Action::Return(out) => Step::Done(out),
     })
-}
-
-/// Check that points `(i, P_i)` lie on one polynomial of degree `< t`, i.e.
-/// interpolating the first `t` reproduces every other one. Returns the first
-/// node that does not fit, and the value at zero.
-fn check_polynomial(
-    points: &BTreeMap<NodeIndex, AffinePoint>,
-    t: usize,
-) -> Result<ProjectivePoint, CryptoError> {
-    let nodes: Vec<NodeIndex> = points.keys().copied().collect();
-    if nodes.len() < t {
-        return Err(CryptoError::BadParameters(
-            "fewer points than the threshold".into(),
-        ));
-    }
-    let basis = &nodes[..t];
-    let eval = |x: &Scalar| -> Result<ProjectivePoint, CryptoError> {
-        let mut acc = ProjectivePoint::IDENTITY;
-        for &j in basis {
-            acc += ProjectivePoint::from(points[&j]) * coefficient_at(basis, j, x)?;
-        }
-        Ok(acc)
-    };
-    for &o in &nodes[t..] {
-        if eval(&x_of(o))? != ProjectivePoint::from(points[&o]) {
-            return Err(CryptoError::InconsistentCommitment { culprit: o });
-        }
-    }
-    eval(&Scalar::ZERO)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -458,12 +668,21 @@ impl Session for Keygen {
             }
             shares.insert(i, point_from_bytes(&c.public_share)?);
         }
-        let at_zero = check_polynomial(&shares, self.threshold)?;
-        if at_zero.to_affine() != out.public_key {
-            return Err(CryptoError::Protocol(
-                "public shares do not interpolate to the key".into(),
-            ));
-        }
+        let points = shares
+            .iter()
+            .map(|(&i, p)| (i, ProjectivePoint::from(*p)))
+            .collect();
+        let max_faults = self.participants.len().saturating_sub(self.threshold);
+        crate::consistency::check_points(
+            &points,
+            Some(ProjectivePoint::from(out.public_key)),
+            self.threshold,
+            max_faults,
+        )
+        .map_err(|off| match off.culprits.first() {
+            Some(&culprit) => CryptoError::InconsistentCommitment { culprit },
+            None => CryptoError::Protocol("public shares do not interpolate to the key".into()),
+        })?;
         Ok(Step::Done(KeyShare {
             me: self.me,
             threshold: self.threshold,
@@ -513,6 +732,38 @@ struct PresignCommitments {
     items: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
 }
 
+/// Tag of the broadcast that proves the commitments (sent right after them).
+const TAG_PROOFS: u32 = u32::MAX - 1;
+
+/// Per presignature of the batch: `Q_i = k_i·R`, `T_i = sigma_i·R`
+/// (compressed SEC1) and the DLEQ proofs tying them to `K_i` and `S_i`
+/// (64 bytes each).
+#[derive(Serialize, Deserialize)]
+struct PresignProofs {
+    items: Vec<ProofItem>,
+}
+
+/// `(Q_i, T_i, proof for K_i, proof for S_i)`.
+type ProofItem = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// What a maker's DLEQ proof is bound to: its role (`k` or `sigma`), the
+/// maker, the presignature's place in the batch and the makers.
+fn dleq_context(
+    role: &[u8],
+    maker: NodeIndex,
+    index: usize,
+    participants: &[NodeIndex],
+) -> Vec<u8> {
+    let mut c = b"candela-presign-commitment-v1/".to_vec();
+    c.extend_from_slice(role);
+    c.extend_from_slice(&maker.to_be_bytes());
+    c.extend_from_slice(&(index as u64).to_be_bytes());
+    for p in participants {
+        c.extend_from_slice(&p.to_be_bytes());
+    }
+    c
+}
+
 struct PresignBatch {
     me: NodeIndex,
     participants: Vec<NodeIndex>,
@@ -525,6 +776,12 @@ struct PresignBatch {
     early: Vec<(NodeIndex, Vec<u8>)>,
     commitments: BTreeMap<NodeIndex, PresignCommitments>,
     commitments_sent: bool,
+    proofs: BTreeMap<NodeIndex, PresignProofs>,
+    /// Our proofs message, sent right after our commitments.
+    proofs_out: Option<Vec<u8>>,
+    /// Tests only: publish commitments to `k_i + lie` (with valid proofs)
+    /// instead of `k_i`, as a dishonest maker would.
+    lie: Option<Scalar>,
     fault: Option<CryptoError>,
 }
 
@@ -589,12 +846,59 @@ impl PresignBatch {
                     .map_err(|_| CryptoError::InconsistentCommitment { culprit: i })?;
                 let s = point_from_bytes(&item.2)
                     .map_err(|_| CryptoError::InconsistentCommitment { culprit: i })?;
-                ks.insert(i, k);
-                sigmas.insert(i, s);
+                // Q_i = k_i·R and T_i = sigma_i·R, proven to share their
+                // logarithms with K_i and S_i.
+                let bad = CryptoError::InconsistentCommitment { culprit: i };
+                let proof = self
+                    .proofs
+                    .get(&i)
+                    .and_then(|p| p.items.get(j))
+                    .ok_or_else(|| bad.clone())?;
+                let q = ProjectivePoint::from(point_from_bytes(&proof.0).map_err(|_| bad.clone())?);
+                let tp =
+                    ProjectivePoint::from(point_from_bytes(&proof.1).map_err(|_| bad.clone())?);
+                let proof_k =
+                    crate::dleq::DleqProof::from_bytes(&proof.2).ok_or_else(|| bad.clone())?;
+                let proof_s =
+                    crate::dleq::DleqProof::from_bytes(&proof.3).ok_or_else(|| bad.clone())?;
+                let big_r = ProjectivePoint::from(out.big_r);
+                let ctx_k = dleq_context(b"k", i, j, &self.participants);
+                let ctx_s = dleq_context(b"sigma", i, j, &self.participants);
+                if !crate::dleq::verify(&ProjectivePoint::from(k), &big_r, &q, &proof_k, &ctx_k)
+                    || !crate::dleq::verify(
+                        &ProjectivePoint::from(s),
+                        &big_r,
+                        &tp,
+                        &proof_s,
+                        &ctx_s,
+                    )
+                {
+                    return Err(bad);
+                }
+                ks.insert(i, q);
+                sigmas.insert(i, tp);
                 commitments.insert(i, ShareCommitment { k, sigma: s });
             }
-            check_polynomial(&ks, t)?;
-            check_polynomial(&sigmas, t)?;
+            // k·R = G and sigma·R = k·x·k⁻¹·G = X: the Q_i and T_i must
+            // interpolate to those at zero, which pins every K_i and S_i
+            // even with exactly t makers (where a lie is detected but cannot
+            // be attributed; with more makers a single liar is named and no
+            // honest maker ever is).
+            let max_faults = self.key.participants.len().saturating_sub(t);
+            let makers = || CryptoError::UnattributableCommitments {
+                makers: self.participants.clone(),
+            };
+            for (points, anchor) in [
+                (&ks, ProjectivePoint::GENERATOR),
+                (&sigmas, ProjectivePoint::from(self.key.public_key)),
+            ] {
+                crate::consistency::check_points(points, Some(anchor), t, max_faults).map_err(
+                    |off| match off.culprits.first() {
+                        Some(&culprit) => CryptoError::InconsistentCommitment { culprit },
+                        None => makers(),
+                    },
+                )?;
+            }
             result.push(Presignature {
                 participants: self.participants.clone(),
                 threshold: t,
@@ -649,31 +953,52 @@ impl Session for PresignBatch {
         if self.presign_out.iter().any(Option::is_none) {
             return Ok(Step::Wait);
         }
-        // Phase 3: publish commitments to our shares.
+        // Phase 3: publish commitments to our shares, K_i = k_i·G and
+        // S_i = sigma_i·G, then Q_i = k_i·R and T_i = sigma_i·R with proofs
+        // that each pair shares its logarithm.
         if !self.commitments_sent {
             self.commitments_sent = true;
-            let items = self
-                .presign_out
-                .iter()
-                .flatten()
-                .map(|o| {
-                    (
-                        point_to_bytes(&o.big_r, true),
-                        point_to_bytes(&(ProjectivePoint::GENERATOR * o.k).to_affine(), true),
-                        point_to_bytes(&(ProjectivePoint::GENERATOR * o.sigma).to_affine(), true),
-                    )
-                })
-                .collect();
+            let mut items = Vec::with_capacity(self.count);
+            let mut proofs = Vec::with_capacity(self.count);
+            for (j, o) in self.presign_out.iter().flatten().enumerate() {
+                let big_r = ProjectivePoint::from(o.big_r);
+                let ctx_k = dleq_context(b"k", self.me, j, &self.participants);
+                let ctx_s = dleq_context(b"sigma", self.me, j, &self.participants);
+                let published_k = o.k + self.lie.unwrap_or(Scalar::ZERO);
+                let (k, q, proof_k) = crate::dleq::prove(&published_k, &big_r, &ctx_k);
+                let (sg, t, proof_s) = crate::dleq::prove(&o.sigma, &big_r, &ctx_s);
+                items.push((
+                    point_to_bytes(&o.big_r, true),
+                    point_to_bytes(&k.to_affine(), true),
+                    point_to_bytes(&sg.to_affine(), true),
+                ));
+                proofs.push((
+                    point_to_bytes(&q.to_affine(), true),
+                    point_to_bytes(&t.to_affine(), true),
+                    proof_k.to_bytes().to_vec(),
+                    proof_s.to_bytes().to_vec(),
+                ));
+            }
             let mine = PresignCommitments { items };
             let bytes =
                 rmp_serde::to_vec(&mine).map_err(|e| CryptoError::Encoding(e.to_string()))?;
+            let my_proofs = PresignProofs { items: proofs };
+            let proof_bytes =
+                rmp_serde::to_vec(&my_proofs).map_err(|e| CryptoError::Encoding(e.to_string()))?;
             self.commitments.insert(self.me, mine);
+            self.proofs.insert(self.me, my_proofs);
+            self.proofs_out = Some(frame(TAG_PROOFS, &proof_bytes));
             for (from, m) in std::mem::take(&mut self.early) {
                 self.receive(from, m);
             }
             return Ok(Step::Send(Outgoing::Broadcast(frame(TAG_CONFIRM, &bytes))));
         }
-        if self.commitments.len() < self.participants.len() {
+        if let Some(m) = self.proofs_out.take() {
+            return Ok(Step::Send(Outgoing::Broadcast(m)));
+        }
+        if self.commitments.len() < self.participants.len()
+            || self.proofs.len() < self.participants.len()
+        {
             return Ok(Step::Wait);
         }
         Ok(Step::Done(self.finish()?))
@@ -694,6 +1019,17 @@ impl Session for PresignBatch {
                 match rmp_serde::from_slice::<PresignCommitments>(data) {
                     Ok(c) if c.items.len() == self.count => {
                         self.commitments.entry(from).or_insert(c);
+                    }
+                    _ => self.fault = Some(CryptoError::InconsistentCommitment { culprit: from }),
+                }
+            }
+        } else if tag == TAG_PROOFS {
+            if !self.commitments_sent {
+                self.early.push((from, message));
+            } else {
+                match rmp_serde::from_slice::<PresignProofs>(data) {
+                    Ok(p) if p.items.len() == self.count => {
+                        self.proofs.entry(from).or_insert(p);
                     }
                     _ => self.fault = Some(CryptoError::InconsistentCommitment { culprit: from }),
                 }

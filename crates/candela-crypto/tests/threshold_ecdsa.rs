@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use candela_crypto::derive::{derive_public_key, pkp_tweak};
-use candela_crypto::ecdsa::{combine, signature_share, verify_share};
+use candela_crypto::ecdsa::{combine, signature_share, verify_share, x_coordinate, SigningContext};
 use candela_crypto::session::{CaitSith, KeyShare, Presignature};
 use candela_crypto::{sim, threshold_for, CryptoError, NodeIndex, ProjectivePoint, Scalar};
 use k256::elliptic_curve::Field;
@@ -33,17 +33,40 @@ fn sign_with(
 ) -> Result<candela_crypto::ecdsa::Signature, CryptoError> {
     let tweak = pkp_tweak(key_id)?;
     let pk = derive_public_key(root, key_id)?;
+    let big_r = presigs[&signers[0]][which].big_r;
+    let ctx = context(&big_r, root, &tweak, digest, signers);
+    let rr = ctx.rerandomize()?;
     let mut shares = Vec::new();
     for &i in signers {
         let p = &presigs[&i][which];
-        let s = signature_share(p, i, signers, &tweak, digest)?;
+        let (s, nonce) = signature_share(p, i, &ctx)?;
+        assert_eq!(nonce, rr.big_r, "every signer computes the same R'");
         // every share checks out against the commitments another node holds
         let holder = signers.iter().find(|&&j| j != i).copied().unwrap_or(i);
         let cm = presigs[&holder][which].commitments[&i];
-        verify_share(i, &s, &cm, &p.big_r, signers, &tweak, digest)?;
+        verify_share(i, &s, &cm, &ctx, &rr)?;
         shares.push(s);
     }
-    combine(&shares, &presigs[&signers[0]][which].big_r, &pk, digest)
+    combine(&shares, &rr.big_r, &pk, digest)
+}
+
+/// A signing context with a fixed presignature id and request id.
+fn context<'a>(
+    big_r: &'a k256::AffinePoint,
+    root: &'a k256::AffinePoint,
+    tweak: &'a Scalar,
+    digest: &'a [u8; 32],
+    signers: &'a [NodeIndex],
+) -> SigningContext<'a> {
+    SigningContext {
+        big_r,
+        root,
+        tweak,
+        digest,
+        presignature_id: "presign-0-1-0-0",
+        signers,
+        request_id: "request-1",
+    }
 }
 
 fn full_round(n: u32) {
@@ -124,23 +147,27 @@ fn a_bad_share_is_attributed_to_its_node() {
     for n in [3u32, 5, 7, 10] {
         let t = threshold_for(n as usize);
         let (keys, presigs) = setup(n, 1);
-        let _ = keys;
+        let root = keys[&0].public_key;
         let signers: Vec<NodeIndex> = (0..t as u32).collect();
         let tweak = pkp_tweak(b"x").unwrap();
         let digest = [9u8; 32];
         let liar = signers[t - 1];
         let p = &presigs[&liar][0];
-        let good = signature_share(p, liar, &signers, &tweak, &digest).unwrap();
+        let ctx = context(&p.big_r, &root, &tweak, &digest, &signers);
+        let rr = ctx.rerandomize().unwrap();
+        let (good, _) = signature_share(p, liar, &ctx).unwrap();
         let bad = good + Scalar::random(&mut OsRng);
         let cm = presigs[&0][0].commitments[&liar];
         assert_eq!(
-            verify_share(liar, &bad, &cm, &p.big_r, &signers, &tweak, &digest),
+            verify_share(liar, &bad, &cm, &ctx, &rr),
             Err(CryptoError::InvalidShare { culprit: liar })
         );
         // a share for another message is also caught
-        let other = signature_share(p, liar, &signers, &tweak, &[8u8; 32]).unwrap();
-        assert!(verify_share(liar, &other, &cm, &p.big_r, &signers, &tweak, &digest).is_err());
-        assert!(verify_share(liar, &good, &cm, &p.big_r, &signers, &tweak, &digest).is_ok());
+        let other_digest = [8u8; 32];
+        let other_ctx = context(&p.big_r, &root, &tweak, &other_digest, &signers);
+        let (other, _) = signature_share(p, liar, &other_ctx).unwrap();
+        assert!(verify_share(liar, &other, &cm, &ctx, &rr).is_err());
+        assert!(verify_share(liar, &good, &cm, &ctx, &rr).is_ok());
     }
 }
 
@@ -151,23 +178,32 @@ fn combine_refuses_a_set_missing_one_share() {
     let signers: Vec<NodeIndex> = vec![0, 1, 2, 3];
     let tweak = pkp_tweak(b"k").unwrap();
     let digest = [1u8; 32];
+    let ctx = context(&presigs[&0][0].big_r, &root, &tweak, &digest, &signers);
     let shares: Vec<Scalar> = signers[..3]
         .iter()
-        .map(|&i| signature_share(&presigs[&i][0], i, &signers, &tweak, &digest).unwrap())
+        .map(|&i| signature_share(&presigs[&i][0], i, &ctx).unwrap().0)
         .collect();
     let pk = derive_public_key(&root, b"k").unwrap();
+    let rr = ctx.rerandomize().unwrap();
     assert_eq!(
-        combine(&shares, &presigs[&0][0].big_r, &pk, &digest),
+        combine(&shares, &rr.big_r, &pk, &digest),
         Err(CryptoError::SignatureDoesNotVerify)
     );
 }
 
 #[test]
 fn signing_set_of_wrong_size_is_refused() {
-    let (_, presigs) = setup(3, 1);
+    let (keys, presigs) = setup(3, 1);
     let tweak = pkp_tweak(b"k").unwrap();
+    let ctx = context(
+        &presigs[&0][0].big_r,
+        &keys[&0].public_key,
+        &tweak,
+        &[0u8; 32],
+        &[0, 1],
+    );
     assert!(matches!(
-        signature_share(&presigs[&0][0], 0, &[0, 1], &tweak, &[0u8; 32]),
+        signature_share(&presigs[&0][0], 0, &ctx),
         Err(CryptoError::BadParameters(_))
     ));
 }
@@ -263,4 +299,149 @@ fn forged_commitment_test(malformed: bool) {
     for (_, e) in errors {
         assert_eq!(e.culprit(), Some(3), "{e}");
     }
+}
+
+/// Groth–Shoup (Eurocrypt 2022) in one process: the owner of PKP A knows R
+/// before choosing its digest and picks `m_A = m_B + r·(δ_B − δ_A)`. Without
+/// rerandomization (the control: shares computed as before) the sum of A's
+/// shares IS a signature by PKP B on `m_B`; with it, it never is, whatever
+/// nonce the attacker combines with.
+#[test]
+#[allow(clippy::needless_range_loop)] // `which` names the presignature in every node's pool
+fn a_signature_for_one_pkp_never_verifies_for_another_pkp_on_a_related_digest() {
+    for n in [4u32, 5, 7] {
+        let t = threshold_for(n as usize);
+        let (keys, presigs) = setup(n, 3);
+        let root = keys[&0].public_key;
+        let signers: Vec<NodeIndex> = (0..t as u32).collect();
+        for which in 0..3 {
+            let key_a = format!("pkp-a-{which}");
+            let key_b = format!("pkp-b-{which}");
+            let (delta_a, delta_b) = (
+                pkp_tweak(key_a.as_bytes()).unwrap(),
+                pkp_tweak(key_b.as_bytes()).unwrap(),
+            );
+            let pk_b = derive_public_key(&root, key_b.as_bytes()).unwrap();
+            let mut m_b_bytes = [0u8; 32];
+            OsRng.fill_bytes(&mut m_b_bytes);
+            let m_b = candela_crypto::derive::scalar_from_digest(&m_b_bytes);
+            let big_r = presigs[&0][which].big_r;
+            let r = x_coordinate(&big_r);
+            let m_a = m_b + r * (delta_b - delta_a);
+            let m_a_bytes = candela_crypto::derive::scalar_to_bytes(&m_a);
+
+            // Control: the old share formula lets the forgery through.
+            let plain: Vec<Scalar> = signers
+                .iter()
+                .map(|&i| {
+                    let p = &presigs[&i][which];
+                    let lambda = candela_crypto::lagrange::coefficient(&signers, i).unwrap();
+                    lambda * ((m_a + r * delta_a) * p.k + r * p.sigma)
+                })
+                .collect();
+            assert!(
+                combine(&plain, &big_r, &pk_b, &m_b_bytes).is_ok(),
+                "control: without rerandomization the related-digest forgery works"
+            );
+
+            // Rerandomized: A's shares on m_A are worthless for B.
+            let ctx = context(&big_r, &root, &delta_a, &m_a_bytes, &signers);
+            let rr = ctx.rerandomize().unwrap();
+            let shares: Vec<Scalar> = signers
+                .iter()
+                .map(|&i| signature_share(&presigs[&i][which], i, &ctx).unwrap().0)
+                .collect();
+            let pk_a = derive_public_key(&root, key_a.as_bytes()).unwrap();
+            assert!(combine(&shares, &rr.big_r, &pk_a, &m_a_bytes).is_ok());
+            for nonce in [rr.big_r, big_r] {
+                assert_eq!(
+                    combine(&shares, &nonce, &pk_b, &m_b_bytes),
+                    Err(CryptoError::SignatureDoesNotVerify),
+                    "n = {n}: a signature for PKP A verified for PKP B"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_rerandomizer_changes_with_every_input_it_binds() {
+    let (keys, presigs) = setup(4, 2);
+    let root = keys[&0].public_key;
+    let other_root = keys[&1].public_shares[&1];
+    let r0 = presigs[&0][0].big_r;
+    let r1 = presigs[&0][1].big_r;
+    let t0 = pkp_tweak(b"a").unwrap();
+    let t1 = pkp_tweak(b"b").unwrap();
+    let (d0, d1) = ([1u8; 32], [2u8; 32]);
+    let (s0, s1): (Vec<NodeIndex>, Vec<NodeIndex>) = (vec![0, 1, 2], vec![1, 2, 3]);
+    let base = context(&r0, &root, &t0, &d0, &s0);
+    let rho = |c: &SigningContext<'_>| c.rerandomize().unwrap().rho;
+    let variants = [
+        SigningContext { big_r: &r1, ..base },
+        SigningContext {
+            root: &other_root,
+            ..base
+        },
+        SigningContext { tweak: &t1, ..base },
+        SigningContext {
+            digest: &d1,
+            ..base
+        },
+        SigningContext {
+            presignature_id: "presign-0-1-0-1",
+            ..base
+        },
+        SigningContext {
+            signers: &s1,
+            ..base
+        },
+        SigningContext {
+            request_id: "request-2",
+            ..base
+        },
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    seen.insert(candela_crypto::derive::scalar_to_bytes(&rho(&base)));
+    for v in &variants {
+        assert!(
+            seen.insert(candela_crypto::derive::scalar_to_bytes(&rho(v))),
+            "two contexts gave one rerandomizer: {v:?}"
+        );
+    }
+    // and it is a pure function of its inputs: every node computes the same
+    assert_eq!(rho(&base), rho(&context(&r0, &root, &t0, &d0, &s0)));
+}
+
+#[test]
+fn a_share_made_for_another_context_is_named_by_the_rerandomized_check() {
+    let (keys, presigs) = setup(5, 1);
+    let root = keys[&0].public_key;
+    let signers: Vec<NodeIndex> = vec![0, 1, 2, 3];
+    let tweak = pkp_tweak(b"k").unwrap();
+    let digest = [3u8; 32];
+    let p = &presigs[&2][0];
+    let ctx = context(&p.big_r, &root, &tweak, &digest, &signers);
+    let rr = ctx.rerandomize().unwrap();
+    let cm = presigs[&0][0].commitments[&2];
+    // same presignature, digest and signers, but another request id
+    let other = SigningContext {
+        request_id: "request-other",
+        ..ctx
+    };
+    let (share, _) = signature_share(p, 2, &other).unwrap();
+    assert_eq!(
+        verify_share(2, &share, &cm, &ctx, &rr),
+        Err(CryptoError::InvalidShare { culprit: 2 })
+    );
+    // a context naming another presignature's nonce is refused outright
+    let wrong_r = (ProjectivePoint::GENERATOR * Scalar::from(7u64)).to_affine();
+    let wrong = SigningContext {
+        big_r: &wrong_r,
+        ..ctx
+    };
+    assert!(matches!(
+        signature_share(p, 2, &wrong),
+        Err(CryptoError::BadParameters(_))
+    ));
 }

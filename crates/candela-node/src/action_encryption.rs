@@ -8,7 +8,9 @@
 //! shares travel between nodes encrypted to each recipient, every share is
 //! verified against its node's public share before use, and the plaintext
 //! exists only inside the action: on every node for `decryptAndCombine`, on
-//! one node (the run's `runOnce` node) for `decryptToSingleNode`.
+//! one node for `decryptToSingleNode` (the run's chosen node, derived from
+//! the network's threshold signature on the request id, not from anything
+//! the client chooses alone).
 use std::sync::atomic::Ordering;
 
 use base64::Engine;
@@ -80,6 +82,11 @@ impl ExecHost {
                     .await
                     .map_err(host_err)?;
                 Ok(Value::Bool(holds))
+            }
+            "decryptAndCombine" | "decryptToSingleNode"
+                if self.kind == crate::actions::RunKind::CustomAuth =>
+            {
+                Err(HostError::Denied(crate::actions::CUSTOM_AUTH_LIMITS.into()))
             }
             "decryptAndCombine" => self.decrypt(op, &args, false).await,
             "decryptToSingleNode" => self.decrypt(op, &args, true).await,
@@ -179,9 +186,7 @@ impl ExecHost {
         let n = self.decryptions.fetch_add(1, Ordering::Relaxed);
         let topic = format!("decrypt/{n}/{}", hex::encode(hash));
         let values = if single {
-            let leader = self
-                .node
-                .run_once_leader(&self.request_id, &self.node.live_set());
+            let leader = self.leader(&topic).await?;
             self.node
                 .send_private(leader, &self.request_id, &topic, &value);
             if leader != self.node.me {

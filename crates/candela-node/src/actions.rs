@@ -172,38 +172,105 @@ pub(crate) fn mailbox_key(request_id: &str, topic: &str) -> String {
 /// Whether an action's `fetch` may connect to `ip`: public addresses only,
 /// plus loopback when the node allows it (devnets).
 pub fn ip_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
+    refused_range(ip, allow_loopback).is_none()
+}
+
+/// The special-purpose range `ip` belongs to when an action's `fetch` may
+/// not connect to it (its name and prefix, for the error), or `None` for a
+/// public address (and loopback when `allow_loopback`).
+///
+/// Besides the private, link-local, shared, reserved and documentation
+/// ranges, every IPv6 range that carries or reaches an IPv4 address is
+/// refused whatever the address it embeds: NAT64 (`64:ff9b::/96` and the
+/// local-use `64:ff9b:1::/48`), 6to4 (`2002::/16`), Teredo (`2001::/32`),
+/// IPv4-compatible (`::/96`) and IPv4-translated (`::ffff:0:0:0/96`)
+/// addresses, so that none of them can be used to reach a private IPv4
+/// address through a translator. IPv4-mapped addresses (`::ffff:0:0/96`)
+/// are judged as the IPv4 address they map. The IPv4 protocol-assignment
+/// block `192.0.0.0/24` is refused too.
+pub fn refused_range(ip: IpAddr, allow_loopback: bool) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => {
-            if v4.is_loopback() {
-                return allow_loopback;
-            }
             let o = v4.octets();
-            !(v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || (o[0] == 198 && (o[1] & 0xfe) == 18)
-                || o[0] >= 240)
+            if v4.is_loopback() {
+                return (!allow_loopback).then_some("loopback (127.0.0.0/8)");
+            }
+            let ranges: [(bool, &'static str); 12] = [
+                (o[0] == 10, "private (10.0.0.0/8)"),
+                (
+                    o[0] == 172 && (o[1] & 0xf0) == 16,
+                    "private (172.16.0.0/12)",
+                ),
+                (o[0] == 192 && o[1] == 168, "private (192.168.0.0/16)"),
+                (v4.is_link_local(), "link-local (169.254.0.0/16)"),
+                (o[0] == 0, "this network (0.0.0.0/8)"),
+                (
+                    o[0] == 100 && (o[1] & 0xc0) == 64,
+                    "shared address space (100.64.0.0/10)",
+                ),
+                (
+                    o[0] == 192 && o[1] == 0 && o[2] == 0,
+                    "IETF protocol assignments (192.0.0.0/24)",
+                ),
+                (
+                    o[0] == 198 && (o[1] & 0xfe) == 18,
+                    "benchmarking (198.18.0.0/15)",
+                ),
+                (v4.is_documentation(), "documentation"),
+                (v4.is_multicast(), "multicast (224.0.0.0/4)"),
+                (v4.is_broadcast(), "broadcast (255.255.255.255)"),
+                (o[0] >= 240, "reserved (240.0.0.0/4)"),
+            ];
+            ranges.iter().find(|(hit, _)| *hit).map(|(_, name)| *name)
         }
         IpAddr::V6(v6) => {
             if v6.is_loopback() {
-                return allow_loopback;
+                return (!allow_loopback).then_some("loopback (::1)");
             }
             if let Some(v4) = v6.to_ipv4_mapped() {
-                return ip_allowed(IpAddr::V4(v4), allow_loopback);
+                return refused_range(IpAddr::V4(v4), allow_loopback);
             }
             let seg = v6.segments();
-            !(v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00
-                || (seg[0] & 0xffc0) == 0xfe80
-                || seg[0] == 0x2001 && seg[1] == 0x0db8)
+            let ranges: [(bool, &'static str); 12] = [
+                (v6.is_unspecified(), "unspecified (::)"),
+                (
+                    seg[..6] == [0; 6],
+                    "IPv4-compatible (::/96), deprecated and translated to IPv4",
+                ),
+                (
+                    seg[..5] == [0, 0, 0, 0, 0xffff] && seg[5] == 0,
+                    "IPv4-translated (::ffff:0:0:0/96)",
+                ),
+                (
+                    seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0],
+                    "NAT64 (64:ff9b::/96), translated to IPv4",
+                ),
+                (
+                    seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1,
+                    "local-use NAT64 (64:ff9b:1::/48), translated to IPv4",
+                ),
+                (seg[0] == 0x2002, "6to4 (2002::/16), relayed to IPv4"),
+                (
+                    seg[0] == 0x2001 && seg[1] == 0,
+                    "Teredo (2001::/32), relayed to IPv4",
+                ),
+                (
+                    seg[0] == 0x2001 && seg[1] == 0x0db8,
+                    "documentation (2001:db8::/32)",
+                ),
+                ((seg[0] & 0xffc0) == 0xfec0, "site-local (fec0::/10)"),
+                ((seg[0] & 0xfe00) == 0xfc00, "unique local (fc00::/7)"),
+                ((seg[0] & 0xffc0) == 0xfe80, "link-local (fe80::/10)"),
+                (v6.is_multicast(), "multicast (ff00::/8)"),
+            ];
+            ranges.iter().find(|(hit, _)| *hit).map(|(_, name)| *name)
         }
     }
+}
+
+/// The error an action's `fetch` gets for an address it may not reach.
+fn refused_text(ip: IpAddr, range: &str) -> String {
+    format!("{ip} is an address actions may not reach: it is in the {range} range")
 }
 
 /// Resolves names for `fetch` and refuses a name if any of its addresses is
@@ -222,12 +289,11 @@ impl reqwest::dns::Resolve for PolicyResolver {
             if addrs.is_empty() {
                 return Err(format!("{host} does not resolve").into());
             }
-            if let Some(bad) = addrs.iter().find(|a| !ip_allowed(a.ip(), allow)) {
-                return Err(format!(
-                    "{host} resolves to {}, an address actions may not reach",
-                    bad.ip()
-                )
-                .into());
+            if let Some((ip, range)) = addrs
+                .iter()
+                .find_map(|a| refused_range(a.ip(), allow).map(|r| (a.ip(), r)))
+            {
+                return Err(format!("{host} resolves to {}", refused_text(ip, range)).into());
             }
             let out: reqwest::dns::Addrs = Box::new(addrs.into_iter());
             Ok(out)
@@ -242,11 +308,28 @@ fn literal_host_refused(url: &reqwest::Url, allow_loopback: bool) -> Option<Stri
         .trim_end_matches(']')
         .parse()
         .ok()?;
-    (!ip_allowed(ip, allow_loopback)).then(|| format!("{ip} is an address actions may not reach"))
+    refused_range(ip, allow_loopback).map(|range| refused_text(ip, range))
 }
 
-/// The HTTP client of actions' `fetch`: the destination policy applies to
-/// every connection, redirects included.
+/// The URL of an action's `fetch`, checked before anything is sent: http or
+/// https only, and a literal IP address must be one actions may reach
+/// (a name is checked by the fetch client's resolver, a redirect by its
+/// redirect policy).
+pub(crate) fn check_fetch_url(text: &str, allow_loopback: bool) -> Result<reqwest::Url, HostError> {
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| HostError::failed(format!("invalid URL {text}: {e}")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(HostError::failed(format!(
+            "fetch supports http and https only, not {}",
+            url.scheme()
+        )));
+    }
+    if let Some(why) = literal_host_refused(&url, allow_loopback) {
+        return Err(HostError::Denied(why));
+    }
+    Ok(url)
+}
+
 /// One JSON-RPC call to an operator-configured chain endpoint (trusted
 /// configuration, so not subject to the actions' fetch policy).
 pub async fn json_rpc(
@@ -277,6 +360,8 @@ pub async fn json_rpc(
         .ok_or_else(|| format!("{method} to {url}: no result in {v}"))
 }
 
+/// The HTTP client of actions' `fetch`: the destination policy applies to
+/// every connection, redirects included.
 pub fn fetch_client(cfg: &ActionsConfig) -> anyhow::Result<reqwest::Client> {
     let allow = cfg.fetch_allow_loopback;
     let redirect = reqwest::redirect::Policy::custom(move |attempt| {
@@ -379,7 +464,7 @@ impl Node {
         // is one, else once the code's CID is computed.
         let early_caller = match &req.ipfs_id {
             Some(cid) => Some(
-                self.authenticate(&req.auth_sig, Ability::LitActionExecution, cid)
+                self.authenticate_caller(&req.auth_sig, Ability::LitActionExecution, cid)
                     .await?,
             ),
             None => None,
@@ -391,13 +476,14 @@ impl Node {
                 "root key not generated yet",
             ));
         }
-        let caller = match early_caller {
+        let credential = match early_caller {
             Some(c) => c,
             None => {
-                self.authenticate(&req.auth_sig, Ability::LitActionExecution, &cid)
+                self.authenticate_caller(&req.auth_sig, Ability::LitActionExecution, &cid)
                     .await?
             }
         };
+        let caller = credential.address;
         let contexts = self
             .verified_wallets(req.auth_methods.as_deref().unwrap_or_default())
             .await?
@@ -408,13 +494,18 @@ impl Node {
         let _slot = self.action_slot()?;
         self.claim_request(request_id, "execute")?;
         let run = self
-            .run_action(
+            .run_action_with(
                 request_id,
                 &code,
                 &cid,
                 caller,
+                Some(credential),
                 req.js_params.clone(),
                 contexts,
+                RunOptions {
+                    record: req.record_run,
+                    kind: RunKind::Execute,
+                },
             )
             .await?;
         Ok(ExecuteResponse {
@@ -473,7 +564,10 @@ impl Node {
     }
 
     /// Run `code` (whose CID is `cid`) for `caller` under this node's limits,
-    /// for an already claimed request id.
+    /// for an already claimed request id, with signing allowed and no run
+    /// record kept. The action signs only with PKPs that permit its CID:
+    /// `caller`'s credential lends it nothing (see [`Node::run_action_with`]).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn run_action(
         self: &Arc<Self>,
         request_id: &str,
@@ -482,11 +576,46 @@ impl Node {
         caller: [u8; 20],
         js_params: Option<serde_json::Value>,
         auth_method_contexts: Vec<serde_json::Value>,
+        kind: RunKind,
+    ) -> Result<ActionRun, ApiError> {
+        self.run_action_with(
+            request_id,
+            code,
+            cid,
+            caller,
+            None,
+            js_params,
+            auth_method_contexts,
+            RunOptions {
+                record: false,
+                kind,
+            },
+        )
+        .await
+    }
+
+    /// [`Node::run_action`] with the run's [`RunOptions`], for a caller
+    /// whose verified `credential` may let the action sign through the
+    /// caller's wallet, with the PKPs it grants `pkp-signing` on.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn run_action_with(
+        self: &Arc<Self>,
+        request_id: &str,
+        code: &str,
+        cid: &str,
+        caller: [u8; 20],
+        credential: Option<candela_api::session::Caller>,
+        js_params: Option<serde_json::Value>,
+        auth_method_contexts: Vec<serde_json::Value>,
+        options: RunOptions,
     ) -> Result<ActionRun, ApiError> {
         let host = Arc::new(ExecHost {
+            kind: options.kind,
+            beacon: tokio::sync::OnceCell::new(),
             node: Arc::clone(self),
             request_id: request_id.to_string(),
             caller,
+            credential,
             action_cid: cid.to_string(),
             permissions: Arc::new(crate::permit::PermissionCache::new(Arc::clone(
                 &self.registry,
@@ -507,12 +636,19 @@ impl Node {
         };
         let limits = limits(&self.cfg.actions);
         let dyn_host: Arc<dyn Host> = host.clone();
-        let recorder = Arc::new(candela_actions::replay::RecordingHost::new(dyn_host));
-        let recording: Arc<dyn Host> = recorder.clone();
-        let run_ctx = ctx.clone();
-        let report = candela_actions::execute_with_report(code, ctx, recording, &limits).await;
-        self.keep_run(request_id, caller, cid, code, run_ctx, &recorder, &report)
-            .await;
+        // A record is kept only when the caller asked for one (and the node
+        // keeps records at all); otherwise nothing is noted.
+        let report = if options.record && self.cfg.actions.record_runs > 0 {
+            let recorder = Arc::new(candela_actions::replay::RecordingHost::new(dyn_host));
+            let recording: Arc<dyn Host> = recorder.clone();
+            let run_ctx = ctx.clone();
+            let report = candela_actions::execute_with_report(code, ctx, recording, &limits).await;
+            self.keep_run(request_id, caller, cid, code, run_ctx, &recorder, &report)
+                .await;
+            report
+        } else {
+            candela_actions::execute_with_report(code, ctx, dyn_host, &limits).await
+        };
         let logs = report.outcome.logs.clone();
         if let Some(e) = report.error {
             // The shares computed so far are dropped with the host; their
@@ -621,20 +757,87 @@ impl Node {
             },
         );
     }
+}
 
-    /// `runOnce`'s chosen node: the first live node in the order of
-    /// `sha256(requestId || index)`; every node computes the same.
-    pub fn run_once_leader(&self, request_id: &str, live: &BTreeSet<u32>) -> u32 {
-        live.iter()
-            .copied()
-            .min_by_key(|i| {
-                let mut h = Sha256::new();
-                h.update(request_id.as_bytes());
-                h.update(i.to_be_bytes());
-                <[u8; 32]>::from(h.finalize())
-            })
-            .unwrap_or(self.me)
+/// Domain of the message the nodes sign for a run's leader beacon: no
+/// other message the network's BLS key signs (condition identities
+/// `lit-accesscontrolcondition://…`, 32-byte session digests) can equal it.
+const LEADER_BEACON_DOMAIN: &str = "candela-run-leader-v1:";
+
+/// The message every node signs with its share of the network's BLS key
+/// for the leader beacon of execution `request_id`.
+pub(crate) fn leader_beacon_message(request_id: &str) -> Vec<u8> {
+    let digest = Sha256::digest(request_id.as_bytes());
+    format!("{LEADER_BEACON_DOMAIN}{}", hex::encode(digest)).into_bytes()
+}
+
+/// The leader beacon of a run: sha256 of the network's threshold BLS
+/// signature of [`leader_beacon_message`], combined from valid `shares`
+/// (each checked against its node's public share). `None` when fewer than
+/// `threshold` valid shares are given.
+///
+/// A BLS signature is unique: any `threshold` valid shares give the same
+/// value at every node, and no node (nor any coalition smaller than the
+/// threshold) can bias it or know it before the honest nodes release their
+/// shares, which they do only once the run has started, after its request
+/// id was claimed. The client chooses the request id but cannot compute
+/// the signature, so it cannot grind request ids offline to pick the node.
+pub(crate) fn leader_beacon(
+    public: &candela_bls::BlsPublicKeySet,
+    request_id: &str,
+    shares: Vec<candela_bls::BlsSignatureShare>,
+) -> Result<[u8; 32], String> {
+    let msg = leader_beacon_message(request_id);
+    let mut problems = Vec::new();
+    let mut valid: Vec<candela_bls::BlsSignatureShare> = shares
+        .into_iter()
+        .filter(|s| match public.public_share(s.node()) {
+            Ok(_) => true,
+            Err(e) => {
+                problems.push(e.to_string());
+                false
+            }
+        })
+        .collect();
+    for e in candela_bls::verify_shares(public, &msg, &valid) {
+        if let Some(node) = e.culprit() {
+            valid.retain(|s| s.node() != node);
+        }
+        problems.push(e.to_string());
     }
+    if valid.len() < public.threshold {
+        return Err(format!(
+            "{} valid leader-beacon shares of the {} needed ({})",
+            valid.len(),
+            public.threshold,
+            problems.join("; ")
+        ));
+    }
+    valid.truncate(public.threshold);
+    let sig = candela_bls::combine(&valid).map_err(|e| e.to_string())?;
+    let mut h = Sha256::new();
+    h.update(LEADER_BEACON_DOMAIN.as_bytes());
+    h.update(sig.to_bytes());
+    Ok(h.finalize().into())
+}
+
+/// The chosen node for `name` (a `runOnce` name, or a `decryptToSingleNode`
+/// topic) among `live`: the first in the order of
+/// `sha256(beacon || name || index)`. Every node with the same beacon and
+/// live set computes the same node; `None` only for an empty set.
+pub(crate) fn leader_from_beacon(
+    beacon: &[u8; 32],
+    name: &str,
+    live: &BTreeSet<u32>,
+) -> Option<u32> {
+    live.iter().copied().min_by_key(|i| {
+        let mut h = Sha256::new();
+        h.update(beacon);
+        h.update((name.len() as u64).to_be_bytes());
+        h.update(name.as_bytes());
+        h.update(i.to_be_bytes());
+        <[u8; 32]>::from(h.finalize())
+    })
 }
 
 fn decode_code(b64: &str, max: usize) -> Result<Vec<u8>, ApiError> {
@@ -689,6 +892,49 @@ fn parse_token_id(v: &serde_json::Value) -> Result<[u8; 32], HostError> {
     Ok(out)
 }
 
+/// How one run of an action is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RunOptions {
+    /// Keep a replay record of the run: the execute request's `recordRun`.
+    pub record: bool,
+    /// Why the action runs, which decides what it may do.
+    pub kind: RunKind,
+}
+
+/// Why an action runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunKind {
+    /// `executeJs`: everything the caller's credential and the PKPs'
+    /// permissions allow.
+    Execute,
+    /// An access-control condition: it runs for whoever asks to decrypt and
+    /// must never make the network sign.
+    Condition,
+    /// A custom auth action of `sign_session_key`: it only decides whether
+    /// a session may be made, with no auth signature behind it, so it may
+    /// not sign, decrypt nor broadcast.
+    CustomAuth,
+}
+
+/// The refusal a signing operation gets in a condition action.
+pub(crate) const SIGNING_DISABLED: &str = "signing is disabled in access-control condition actions: a condition action may not obtain a signature share";
+/// The refusal a signing operation gets in a custom auth action (Lit's text).
+pub(crate) const SIGNING_NEEDS_AUTH_SIG: &str = "You can not sign without providing an auth_sig.";
+/// The refusal decryption and broadcasts get in a custom auth action.
+pub(crate) const CUSTOM_AUTH_LIMITS: &str =
+    "a custom auth action may not decrypt nor broadcast: it runs without an auth_sig";
+
+impl RunKind {
+    /// Why this kind of run may not ask for a signature share, if it may not.
+    pub(crate) fn signing_refused(self) -> Option<&'static str> {
+        match self {
+            RunKind::Execute => None,
+            RunKind::Condition => Some(SIGNING_DISABLED),
+            RunKind::CustomAuth => Some(SIGNING_NEEDS_AUTH_SIG),
+        }
+    }
+}
+
 /// What one run of an action produced at this node.
 pub(crate) struct ActionRun {
     /// Signature shares by name.
@@ -704,8 +950,15 @@ pub(crate) struct ActionRun {
 /// The node's [`Host`] for one execution.
 pub struct ExecHost {
     pub(crate) node: Arc<Node>,
+    /// Why this run runs, which bounds what it may do (see [`RunKind`]).
+    pub(crate) kind: RunKind,
+    /// The run's leader beacon, once computed (see [`Node::leader_beacon`]).
+    pub(crate) beacon: tokio::sync::OnceCell<[u8; 32]>,
     pub(crate) request_id: String,
     pub(crate) caller: [u8; 20],
+    /// What the caller's credential grants (`None`: nothing beyond running
+    /// this action, as for condition actions and custom auth).
+    pub(crate) credential: Option<candela_api::session::Caller>,
     pub(crate) action_cid: String,
     /// `decryptAndCombine` / `decryptToSingleNode` calls so far in this run
     /// (each exchange gets its own topic; runs are deterministic, so every
@@ -737,6 +990,46 @@ pub(crate) fn host_err(e: ApiError) -> HostError {
 }
 
 impl ExecHost {
+    /// The chosen node of this run for `name` (`runOnce`,
+    /// `decryptToSingleNode`): derived from the run's leader beacon, the
+    /// network's threshold BLS signature on the request id (see
+    /// [`leader_beacon`]), never from what the client chose alone. The
+    /// beacon costs one exchange between the nodes, once per run.
+    pub(crate) async fn leader(&self, name: &str) -> Result<u32, HostError> {
+        let beacon = self
+            .beacon
+            .get_or_try_init(|| self.compute_beacon())
+            .await?;
+        leader_from_beacon(beacon, name, &self.node.live_set())
+            .ok_or_else(|| HostError::failed("no live node to choose"))
+    }
+
+    /// Exchange this node's share of the leader beacon with the others and
+    /// combine the valid ones.
+    async fn compute_beacon(&self) -> Result<[u8; 32], HostError> {
+        let bls = self
+            .node
+            .bls_key()
+            .ok_or_else(|| HostError::failed("the network's BLS key is not generated yet"))?;
+        let mine = self
+            .node
+            .bls_share(&bls, &leader_beacon_message(&self.request_id))
+            .map_err(host_err)?;
+        let values = self
+            .exchange("leader-beacon", &mine.to_hex(), false)
+            .await?;
+        let shares = values
+            .iter()
+            .filter_map(|(from, v)| {
+                candela_bls::BlsSignatureShare::from_hex(v)
+                    .ok()
+                    .filter(|s| s.node() == *from)
+            })
+            .collect();
+        leader_beacon(&bls.public_set(), &self.request_id, shares)
+            .map_err(|e| HostError::failed(format!("choosing the run's node: {e}")))
+    }
+
     pub(crate) fn deadline(&self) -> tokio::time::Instant {
         tokio::time::Instant::now()
             + Duration::from_millis(self.node.cfg.actions.collect_timeout_ms)
@@ -744,6 +1037,9 @@ impl ExecHost {
 
     /// Authorise and compute this node's share for one signature request.
     async fn share(&self, req: &SignRequest) -> Result<ExecuteSignedShare, HostError> {
+        if let Some(why) = self.kind.signing_refused() {
+            return Err(HostError::Denied(why.into()));
+        }
         let name = &req.sig_name;
         if name.len() > MAX_SIG_NAME {
             return Err(HostError::failed(format!(
@@ -767,6 +1063,10 @@ impl ExecHost {
         let who = crate::permit::Requester {
             caller: self.caller,
             action_cid: Some(self.action_cid.clone()),
+            may_sign_as_caller: self
+                .credential
+                .as_ref()
+                .is_some_and(|c| c.allows(Ability::PkpSigning, &hex::encode(pkp.token_id))),
         };
         let pkp = crate::node::blocking(move || permissions.authorise(&pkp, &who).map(|_| pkp))
             .await
@@ -821,17 +1121,7 @@ impl ExecHost {
 impl Host for ExecHost {
     async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, HostError> {
         let cfg = &self.node.cfg.actions;
-        let url = reqwest::Url::parse(&request.url)
-            .map_err(|e| HostError::failed(format!("invalid URL {}: {e}", request.url)))?;
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(HostError::failed(format!(
-                "fetch supports http and https only, not {}",
-                url.scheme()
-            )));
-        }
-        if let Some(why) = literal_host_refused(&url, cfg.fetch_allow_loopback) {
-            return Err(HostError::Denied(why));
-        }
+        let url = check_fetch_url(&request.url, cfg.fetch_allow_loopback)?;
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| HostError::failed(format!("invalid method {}", request.method)))?;
         let mut rb = self
@@ -890,6 +1180,9 @@ impl Host for ExecHost {
     }
 
     async fn sign_ecdsa(&self, request: SignRequest) -> Result<(), HostError> {
+        if let Some(why) = self.kind.signing_refused() {
+            return Err(HostError::Denied(why.into()));
+        }
         let share = self.share(&request).await?;
         self.shares
             .lock()
@@ -899,6 +1192,9 @@ impl Host for ExecHost {
     }
 
     async fn sign_and_combine_ecdsa(&self, request: SignRequest) -> Result<String, HostError> {
+        if let Some(why) = self.kind.signing_refused() {
+            return Err(HostError::Denied(why.into()));
+        }
         let share = self.share(&request).await?;
         let topic = format!("combine/{}", request.sig_name);
         let mine = serde_json::to_string(&share).map_err(|e| HostError::failed(e.to_string()))?;
@@ -919,30 +1215,26 @@ impl Host for ExecHost {
             .public_key;
         let pk = derive::parse_public_key(&request.public_key)
             .map_err(|e| HostError::failed(format!("invalid publicKey: {e}")))?;
-        let sig = candela_api::combine::verify_and_combine_shares(
-            &root,
-            self.node.threshold,
-            &answers,
-            &pk,
-            &request.to_sign,
-        )
-        .map_err(|e| HostError::failed(format!("signAndCombineEcdsa: {e}")))?;
-        let eth = sig.signature.to_eth_bytes();
-        Ok(serde_json::json!({
-            "r": hex::encode(sig.signature.r_bytes()),
-            "s": hex::encode(sig.signature.s_bytes()),
-            "v": sig.signature.recid,
-            "signature": format!("0x{}", hex::encode(eth)),
-            "publicKey": hex::encode(derive::point_to_bytes(&pk, false)),
-            "dataSigned": hex::encode(request.to_sign),
-        })
-        .to_string())
+        let identity_keys = self.node.identity_keys();
+        let net = candela_api::combine::SigningNetwork {
+            root: &root,
+            threshold: self.node.threshold,
+            identity_keys: &identity_keys,
+        };
+        let sig =
+            candela_api::combine::verify_and_combine_shares(&net, &answers, &pk, &request.to_sign)
+                .map_err(|e| HostError::failed(format!("signAndCombineEcdsa: {e}")))?;
+        // Lit's exact shape (r as a compressed point, s, v = recovery id):
+        // Lit's documented code strips r's first byte before joinSignature.
+        Ok(candela_actions::lit_combined_signature_json(
+            &sig.signature.r_bytes(),
+            &sig.signature.s_bytes(),
+            sig.signature.recid,
+        ))
     }
 
     async fn run_once_is_leader(&self, name: String) -> Result<bool, HostError> {
-        let leader = self
-            .node
-            .run_once_leader(&self.request_id, &self.node.live_set());
+        let leader = self.leader(&format!("once/{name}")).await?;
         self.leaders
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -958,16 +1250,16 @@ impl Host for ExecHost {
     }
 
     async fn run_once_collect(&self, name: String) -> Result<String, HostError> {
-        let leader = self
+        let known = self
             .leaders
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&name)
-            .copied()
-            .unwrap_or_else(|| {
-                self.node
-                    .run_once_leader(&self.request_id, &self.node.live_set())
-            });
+            .copied();
+        let leader = match known {
+            Some(l) => l,
+            None => self.leader(&format!("once/{name}")).await?,
+        };
         let key = mailbox_key(&self.request_id, &format!("once/{name}"));
         let values = self
             .node
@@ -986,6 +1278,9 @@ impl Host for ExecHost {
         name: String,
         value: String,
     ) -> Result<Vec<String>, HostError> {
+        if self.kind == RunKind::CustomAuth {
+            return Err(HostError::Denied(CUSTOM_AUTH_LIMITS.into()));
+        }
         let values = self.exchange(&format!("bc/{name}"), &value, false).await?;
         Ok(values.into_values().collect())
     }
@@ -1159,6 +1454,58 @@ mod tests {
     }
 
     #[test]
+    fn fetch_refuses_every_ipv6_transition_range_and_192_0_0_0_24_before_connecting() {
+        // (address, words the error must carry): each embeds or reaches a
+        // private IPv4 address through a translator or relay, or is in a
+        // range actions may not reach.
+        for (ip, range) in [
+            ("64:ff9b::a00:1", "NAT64 (64:ff9b::/96)"),
+            ("64:ff9b::808:808", "NAT64 (64:ff9b::/96)"),
+            ("64:ff9b:1::a00:1", "local-use NAT64"),
+            ("2002:a00:1::1", "6to4 (2002::/16)"),
+            ("2002:808:808::1", "6to4 (2002::/16)"),
+            ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "Teredo (2001::/32)"),
+            ("::a00:1", "IPv4-compatible (::/96)"),
+            ("::808:808", "IPv4-compatible (::/96)"),
+            ("::ffff:0:a00:1", "IPv4-translated"),
+            ("fec0::1", "site-local (fec0::/10)"),
+            ("feff::1", "site-local (fec0::/10)"),
+            ("192.0.0.1", "192.0.0.0/24"),
+            ("192.0.0.170", "192.0.0.0/24"),
+            ("::ffff:192.0.0.8", "192.0.0.0/24"),
+            ("::ffff:10.1.2.3", "private (10.0.0.0/8)"),
+            ("::ffff:169.254.169.254", "link-local (169.254.0.0/16)"),
+            ("::ffff:172.16.0.1", "private (172.16.0.0/12)"),
+        ] {
+            let addr: IpAddr = ip.parse().unwrap();
+            assert!(!ip_allowed(addr, true), "{ip} allowed");
+            let host = match addr {
+                IpAddr::V4(_) => ip.to_string(),
+                IpAddr::V6(_) => format!("[{ip}]"),
+            };
+            // the check is made on the URL, before a client is even asked
+            match check_fetch_url(&format!("http://{host}:80/x"), true) {
+                Err(HostError::Denied(why)) => {
+                    assert!(why.contains("may not reach"), "{ip}: {why}");
+                    assert!(why.contains(range), "{ip}: {why}");
+                }
+                other => panic!("{ip}: {other:?}"),
+            }
+        }
+        // neighbours of those ranges stay reachable
+        for ip in [
+            "192.0.1.1",
+            "191.255.255.255",
+            "2003::1",
+            "2001:4860:4860::8888",
+            "2606:4700::1111",
+        ] {
+            assert!(ip_allowed(ip.parse().unwrap(), false), "{ip} refused");
+        }
+        assert!(check_fetch_url("http://[2606:4700::1111]/", false).is_ok());
+    }
+
+    #[test]
     fn loopback_is_reachable_only_when_allowed() {
         for ip in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
             assert!(!ip_allowed(ip.parse().unwrap(), false), "{ip}");
@@ -1211,6 +1558,80 @@ mod tests {
             "{}",
             error_chain(&err)
         );
+    }
+
+    /// Every node's share of the leader beacon of `request_id`.
+    fn beacon_shares(
+        keys: &BTreeMap<u32, candela_bls::BlsKeyShare>,
+        request_id: &str,
+    ) -> Vec<candela_bls::BlsSignatureShare> {
+        keys.values()
+            .map(|k| k.sign_share(&leader_beacon_message(request_id)).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_run_leader_is_the_same_from_any_threshold_of_valid_beacon_shares() {
+        let keys = candela_bls::sim::dkg(5, 4).unwrap();
+        let public = keys[&0].public_set();
+        let live: BTreeSet<u32> = (0..5).collect();
+        let all = beacon_shares(&keys, "req-1");
+        let beacon = leader_beacon(&public, "req-1", all.clone()).unwrap();
+        // any 4 of the 5 shares give the same beacon
+        for skip in 0..5 {
+            let some: Vec<_> = all.iter().filter(|s| s.node() != skip).cloned().collect();
+            assert_eq!(leader_beacon(&public, "req-1", some).unwrap(), beacon);
+        }
+        // a node that sends a share of another message is left out, and
+        // cannot move the beacon
+        let mut bent = all.clone();
+        bent[2] = keys[&2]
+            .sign_share(&leader_beacon_message("req-2"))
+            .unwrap();
+        assert_eq!(leader_beacon(&public, "req-1", bent).unwrap(), beacon);
+        // with only threshold - 1 shares there is no beacon (and no leader)
+        let too_few: Vec<_> = all.iter().take(3).cloned().collect();
+        let err = leader_beacon(&public, "req-1", too_few).unwrap_err();
+        assert!(
+            err.contains("3 valid leader-beacon shares of the 4 needed"),
+            "{err}"
+        );
+        let leader = leader_from_beacon(&beacon, "once/tx", &live).unwrap();
+        assert!(live.contains(&leader));
+        assert_eq!(leader_from_beacon(&beacon, "once/tx", &live), Some(leader));
+    }
+
+    #[test]
+    fn the_run_leader_is_not_chosen_by_the_request_id_the_client_picks() {
+        // The same request ids and names on two networks (two BLS keys):
+        // the request id alone does not decide the leader, so a client
+        // cannot grind request ids offline to land a run on a node it
+        // chose; it would need the network's threshold signature of each.
+        let a = candela_bls::sim::dkg(5, 4).unwrap();
+        let b = candela_bls::sim::dkg(5, 4).unwrap();
+        let live: BTreeSet<u32> = (0..5).collect();
+        let mut differ = 0;
+        let mut chosen = BTreeSet::new();
+        for i in 0..32 {
+            let rid = format!("client-chosen-{i}");
+            let beacon_a =
+                leader_beacon(&a[&0].public_set(), &rid, beacon_shares(&a, &rid)).unwrap();
+            let beacon_b =
+                leader_beacon(&b[&0].public_set(), &rid, beacon_shares(&b, &rid)).unwrap();
+            let la = leader_from_beacon(&beacon_a, "once/x", &live).unwrap();
+            let lb = leader_from_beacon(&beacon_b, "once/x", &live).unwrap();
+            differ += usize::from(la != lb);
+            chosen.insert(la);
+        }
+        assert!(differ > 0, "the leader followed the request id alone");
+        assert!(chosen.len() > 1, "the leader never changes");
+        // A beacon share is a signature of a domain-separated message that
+        // is neither a condition identity nor a 32-byte session digest, so
+        // no other endpoint's BLS share reveals it.
+        let msg = leader_beacon_message("r");
+        assert_ne!(msg.len(), 32);
+        assert!(msg.starts_with(LEADER_BEACON_DOMAIN.as_bytes()));
+        assert!(!msg.starts_with(b"lit-accesscontrolcondition://"));
     }
 
     #[test]

@@ -123,6 +123,13 @@ pub struct AuthConfig {
     pub requests_per_minute: u32,
     /// Actions one identity may run at once (0: unlimited).
     pub concurrent_actions: u32,
+    /// Longest validity (`Expiration Time` - `Issued At`) of a wallet SIWE
+    /// message presented on its own (a plain `authSig`, a wallet auth
+    /// method), in seconds; one without `Expiration Time` is refused.
+    pub max_auth_sig_lifetime_seconds: u64,
+    /// Oldest `Issued At` of a wallet SIWE message presented on its own, in
+    /// seconds before now.
+    pub max_auth_sig_age_seconds: u64,
 }
 
 impl Default for AuthConfig {
@@ -133,6 +140,10 @@ impl Default for AuthConfig {
             nonce_chain_rpc_urls: Vec::new(),
             requests_per_minute: 600,
             concurrent_actions: 16,
+            max_auth_sig_lifetime_seconds: candela_api::auth::DEFAULT_MAX_AUTH_SIG_SECONDS
+                .unsigned_abs(),
+            max_auth_sig_age_seconds: candela_api::auth::DEFAULT_MAX_AUTH_SIG_SECONDS
+                .unsigned_abs(),
         }
     }
 }
@@ -193,6 +204,9 @@ pub enum Misbehaviour {
     /// previous execution this node ran (an empty response before the
     /// first), as a node serving a cached old answer would.
     StaleData,
+    /// As coordinator, this node signs a different assignment (another
+    /// presignature) for every node that asks about one request.
+    LyingCoordinator,
     /// Every peer message and every HTTP answer of this node is delayed by
     /// [`Misbehaviour::SLOW_LINK_DELAY`] (a slow network link).
     SlowLinks,

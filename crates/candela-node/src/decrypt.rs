@@ -71,9 +71,23 @@ impl ActionRunner for SandboxRunner {
         let driver = lit_action_driver(&code, method, &params)
             .ok_or_else(|| ActionRunError(format!("{method:?} is not a function name")))?;
         let rid = format!("{}:condition:{cid}", self.request_id);
+        // A condition action runs for whoever asks to decrypt: it may read
+        // and fetch, never sign, and keeps no record.
         let run = self
             .node
-            .run_action(&rid, &driver, &cid, self.caller, None, Vec::new())
+            .run_action_with(
+                &rid,
+                &driver,
+                &cid,
+                self.caller,
+                None,
+                None,
+                Vec::new(),
+                crate::actions::RunOptions {
+                    record: false,
+                    kind: crate::actions::RunKind::Condition,
+                },
+            )
             .await
             .map_err(|e| ActionRunError(format!("{}: {}", e.code, e.message)))?;
         Ok(run.response)

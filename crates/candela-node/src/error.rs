@@ -86,3 +86,25 @@ impl ApiError {
         }
     }
 }
+
+impl ApiError {
+    /// The answer of a node that has not reconciled its presignatures with
+    /// its peers since it started (see [`crate::reconcile`]).
+    pub fn syncing() -> Self {
+        Self::unavailable(
+            "NodeSyncing",
+            "this node is reconciling its presignatures with its peers' used marks after starting; try again shortly",
+        )
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    /// A store that is still reconciling answers 503 `NodeSyncing`; any
+    /// other store failure is internal.
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Syncing => Self::syncing(),
+            other => Self::internal(other),
+        }
+    }
+}

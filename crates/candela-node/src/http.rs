@@ -1,7 +1,7 @@
 //! The HTTP API: Lit v7 paths for clients, `/peer/v1/...` for nodes.
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,7 +17,9 @@ use serde::de::DeserializeOwned;
 
 use crate::config::Misbehaviour;
 use crate::error::ApiError;
-use crate::node::Node;
+use crate::liveness::{answer_ping, MAX_PING_BODY};
+use crate::node::{now_ms, Node};
+use crate::peer::{Authenticated, PeerBody, PeerError, PeerReader, MAX_BODY_BYTES};
 
 /// An error bound to the request it answers.
 struct Answer(ApiError, String);
@@ -318,19 +320,92 @@ async fn status(State(node): State<Arc<Node>>) -> Response {
     Json(node.status()).into_response()
 }
 
-async fn peer_message(
-    State(node): State<Arc<Node>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+/// A refused peer message as the API answers it: 403 when it does not
+/// authenticate, 413 when it is larger than allowed, 503 when the node
+/// cannot remember more messages right now.
+fn peer_refused(e: PeerError) -> ApiError {
+    let status = match e {
+        PeerError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        PeerError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::FORBIDDEN,
+    };
+    ApiError::new(status, "PeerMessageRefused", e.to_string())
+}
+
+/// Read one peer message (bodies of at most `max_body` bytes) as it
+/// arrives: its signed header is checked (member of the node set, addressed
+/// here, signature, freshness, not a replay, announced size) before the
+/// body is read further, so a stranger cannot make the node buffer a large
+/// body.
+async fn read_peer_message(
+    node: &Node,
+    mut body: Body,
+    max_body: u64,
+) -> Result<(Authenticated, PeerBody), ApiError> {
+    let mut reader = PeerReader::new(&node.directory, Some(&node.replay), node.me, now_ms())
+        .with_max_body(max_body);
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request("PeerMessageRefused", e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            reader.push(&data).map_err(peer_refused)?;
+        }
+    }
+    reader.finish().map_err(peer_refused)
+}
+
+async fn peer_message(State(node): State<Arc<Node>>, body: Body) -> Response {
     let result = async {
-        let bytes = body_bytes(body, 64 * 1024 * 1024)?;
-        node.handle_peer(&bytes).await
+        let (a, body) = read_peer_message(&node, body, MAX_BODY_BYTES).await?;
+        if matches!(body, PeerBody::Assign { .. }) && !node.store.reconciled() {
+            return Err(ApiError::syncing());
+        }
+        node.handle_peer(a.from, body).await
     }
     .await;
     match result {
         Ok(v) => Json(v).into_response(),
         Err(e) => Answer(e, String::new()).into_response(),
     }
+}
+
+/// `POST /peer/v1/ping`: a signed [`PeerBody::Ping`] from a member of the
+/// node set, answered with a [`PeerBody::Pong`] sealed to it.
+async fn peer_ping(State(node): State<Arc<Node>>, body: Body) -> Response {
+    let result = async {
+        let msg = read_peer_message(&node, body, MAX_PING_BODY).await?;
+        answer_ping(
+            &node.directory,
+            &node.identity,
+            node.me,
+            node.boot_id,
+            &node.liveness,
+            msg,
+            now_ms(),
+            std::time::Instant::now(),
+        )
+        .map_err(peer_refused)
+    }
+    .await;
+    match result {
+        Ok(bytes) => ([("content-type", "application/octet-stream")], bytes).into_response(),
+        Err(e) => Answer(e, String::new()).into_response(),
+    }
+}
+
+/// Refuse signing requests (503 `NodeSyncing`) until the node has
+/// reconciled its presignatures with its peers.
+async fn require_reconciled(
+    State(node): State<Arc<Node>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !node.store.reconciled() {
+        return Answer(ApiError::syncing(), correlation(req.headers())).into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found(headers: HeaderMap) -> Response {
@@ -410,11 +485,15 @@ async fn slow_links(
 pub fn router(node: Arc<Node>) -> Router {
     let limit = node.cfg.max_body_bytes;
     let slow = node.cfg.misbehave == Some(Misbehaviour::SlowLinks);
+    let gate = axum::middleware::from_fn_with_state(Arc::clone(&node), require_reconciled);
     let client = Router::new()
         .route("/web/handshake", post(handshake))
         .route("/web/handshake/", post(handshake))
-        .route("/web/pkp/sign/v1", post(pkp_sign))
-        .route("/web/pkp/sign/v1/", post(pkp_sign))
+        .route("/web/pkp/sign/v1", post(pkp_sign).route_layer(gate.clone()))
+        .route(
+            "/web/pkp/sign/v1/",
+            post(pkp_sign).route_layer(gate.clone()),
+        )
         .route("/web/sign_session_key/v1", post(sign_session_key))
         .route("/web/encryption/sign", post(encryption_sign))
         .route("/web/encryption/sign/", post(encryption_sign))
@@ -425,8 +504,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(limit, reject_oversize));
     let actions = Router::new()
-        .route("/web/execute/v1", post(execute))
-        .route("/web/execute/v1/", post(execute))
+        .route("/web/execute/v1", post(execute).route_layer(gate.clone()))
+        .route("/web/execute/v1/", post(execute).route_layer(gate))
         .route("/web/action/upload/v1", post(upload_action))
         .route("/web/action/upload/v1/", post(upload_action))
         .layer(DefaultBodyLimit::max(crate::actions::body_limit(
@@ -438,11 +517,7 @@ pub fn router(node: Arc<Node>) -> Router {
         ));
     let peer = Router::new()
         .route("/peer/v1/message", post(peer_message))
-        .route(
-            "/peer/v1/ping",
-            get(|State(node): State<Arc<Node>>| async move { node.boot_id.to_string() }),
-        )
-        .layer(DefaultBodyLimit::max(64 * 1024 * 1024));
+        .route("/peer/v1/ping", post(peer_ping));
     client
         .merge(actions)
         .merge(peer)

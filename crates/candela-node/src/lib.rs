@@ -1,7 +1,8 @@
 //! A Candela node: the HTTP API (Lit v7 paths), the peer protocol runner,
 //! the presignature pool and encrypted share storage.
 //!
-//! Read [`node`] first: it holds the node's state and the signing flow.
+//! Read [`node`] first: it holds the node's state and background loops;
+//! [`signing`] is the path from a request to a signature share.
 mod action_encryption;
 pub mod actions;
 mod auth_methods;
@@ -11,12 +12,16 @@ pub mod decrypt;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod liveness;
 pub mod node;
 pub mod peer;
 pub mod permit;
+pub mod reconcile;
 pub mod runner;
 pub mod runs;
 pub mod session_key;
+pub mod signing;
+pub mod spent;
 pub mod store;
 
 pub use config::NodeConfig;

@@ -5,31 +5,26 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::http::StatusCode;
 use candela_api::auth::{AuthError, AuthPolicy, AuthSig};
 use candela_api::network::NodeInfo;
 use candela_api::session::Ability;
-use candela_api::v7::{
-    CommitmentWire, NodeStatus, PkpSignRequest, PkpSignResponse, ShareProof, SignatureShareWire,
-};
+use candela_api::v7::NodeStatus;
 use candela_bls::BlsKeyShare;
-use candela_crypto::derive::{self, point_to_bytes, scalar_to_bytes};
-use candela_crypto::ecdsa::{signature_share, signing_commitments};
-use candela_crypto::session::{BoxedSession, CaitSith, EcdsaBackend, KeyShare, Presignature};
+use candela_crypto::derive;
+use candela_crypto::session::{CaitSith, EcdsaBackend, KeyShare};
 use candela_registry::{PkpRecord, RegisteredNodeSet, Registry, RegistryError};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::config::{Misbehaviour, NodeConfig};
 use crate::error::ApiError;
 use crate::peer::{Directory, Identity, PeerBody};
 use crate::runner::{Outbound, SessionHub};
-use crate::store::{Store, Take};
+use crate::store::Store;
 
-/// Name of the root key share in the store.
-const ROOT_SECRET: &str = "ecdsa-root-share";
-const BLS_SECRET: &str = "bls-root-share";
-/// A peer is live if it answered a ping this recently.
-const LIVE_WINDOW: Duration = Duration::from_millis(5000);
+mod keygen;
+use keygen::{BLS_SECRET, ROOT_SECRET};
+
 /// A generation session is cancelled when a participant was silent this long.
 const SESSION_SILENCE: Duration = Duration::from_secs(10);
 
@@ -41,24 +36,11 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The coordinator's answer for one request.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Assignment {
-    /// The presignature to use.
-    pub presignature_id: String,
-    /// The signing set.
-    pub signers: Vec<u32>,
-}
-
 #[derive(Default)]
 struct Stats {
     generated: AtomicU64,
     presign_ms: AtomicU64,
 }
-
-/// A peer's boot id and when it last changed (None: not since first seen).
-type PeerBoot = (u64, Option<Instant>);
 
 /// A running node.
 pub struct Node {
@@ -76,13 +58,21 @@ pub struct Node {
     pub(crate) registry: Arc<dyn Registry>,
     key: RwLock<Option<Arc<KeyShare>>>,
     bls: RwLock<Option<Arc<BlsKeyShare>>>,
-    hub: Arc<SessionHub>,
+    pub(crate) hub: Arc<SessionHub>,
     outbox: UnboundedSender<Outbound>,
-    http: reqwest::Client,
-    live: Mutex<Vec<Option<Instant>>>,
+    pub(crate) http: reqwest::Client,
+    /// Which peers are live and which restarted (heartbeats).
+    pub(crate) liveness: crate::liveness::Liveness,
+    /// Ids of the peer messages accepted inside their freshness window.
+    pub(crate) replay: crate::peer::ReplayGuard,
     stats: Stats,
     in_flight: AtomicUsize,
-    assign_lock: tokio::sync::Mutex<()>,
+    pub(crate) assign_lock: tokio::sync::Mutex<()>,
+    /// Requests waiting for a presignature at this coordinator, served in
+    /// arrival order (tokio's mutex is fair: first to wait, first served).
+    pub(crate) pool_line: tokio::sync::Mutex<()>,
+    /// How many requests are in [`Node::pool_line`].
+    pub(crate) pool_waiting: AtomicUsize,
     session_counter: AtomicU64,
     finished: Mutex<BTreeSet<String>>,
     pub(crate) mailbox: crate::actions::Mailbox,
@@ -92,11 +82,11 @@ pub struct Node {
     /// Nodes a client asked to leave out of the signing sets of a request
     /// (by request id), for as long as the request runs.
     exclusions: Mutex<std::collections::HashMap<String, Vec<u32>>>,
-    /// A random id of this run of the process, answered to pings: a peer
-    /// that sees it change knows this node restarted.
+    /// Presignatures this node used, to tell their other participants.
+    pub(crate) spent: crate::spent::SpentNotices,
+    /// A random id of this run of the process, sent in signed pings and
+    /// pongs: a peer that sees it change knows this node restarted.
     pub boot_id: u64,
-    /// Each peer's boot id as last seen, and when it last changed.
-    peer_boots: Mutex<Vec<Option<PeerBoot>>>,
     /// Tests only ([`Misbehaviour::StaleData`]): the last execution answer.
     stale_execution: Mutex<Option<candela_api::v7::ExecuteResponse>>,
     /// With an EVM registry (and nonce checks on): the registry chain's
@@ -105,24 +95,6 @@ pub struct Node {
     /// Every chain whose recent block hashes are SIWE nonces: the registry
     /// chain first (when there is one), then `auth.nonceChainRpcUrls`.
     nonce_chains: Vec<Arc<crate::chain_blocks::NonceChain>>,
-}
-
-/// A root key share the node stores sealed.
-trait RootShare {
-    /// The bytes to seal.
-    fn sealed_bytes(&self) -> Vec<u8>;
-}
-
-impl RootShare for KeyShare {
-    fn sealed_bytes(&self) -> Vec<u8> {
-        self.to_bytes()
-    }
-}
-
-impl RootShare for BlsKeyShare {
-    fn sealed_bytes(&self) -> Vec<u8> {
-        self.to_bytes().to_vec()
-    }
 }
 
 /// The registry's node set; a devnet writes it just before starting the
@@ -157,9 +129,12 @@ pub fn node_infos(set: &RegisteredNodeSet) -> Vec<NodeInfo> {
 impl Node {
     /// Load keys and storage and start the background loops.
     pub fn start(cfg: NodeConfig) -> anyhow::Result<Arc<Node>> {
-        let identity = Identity::from_secret_string(&std::fs::read_to_string(&cfg.identity_file)?)?;
+        let storage_key = load_storage_key(&cfg)?;
+        let identity = load_identity(&cfg, &storage_key)?;
         let registry: Arc<dyn Registry> = Arc::from(candela_registry::open(&cfg.registry)?);
         let set = read_node_set(registry.as_ref())?;
+        candela_crypto::check_threshold(set.nodes.len(), set.threshold)
+            .map_err(|e| anyhow::anyhow!("the registry's node set is refused: {e}"))?;
         let nodes = node_infos(&set);
         let me = nodes
             .iter()
@@ -171,7 +146,6 @@ impl Node {
                 )
             })? as u32;
         let directory = Directory::new(&nodes)?;
-        let storage_key = load_storage_key(&cfg)?;
         std::fs::create_dir_all(&cfg.data_dir)?;
         let store = Store::open(&cfg.data_dir.join("node.sqlite"), &storage_key)?;
         let key = match store.get_secret(ROOT_SECRET)? {
@@ -222,10 +196,13 @@ impl Node {
             hub: Arc::new(SessionHub::default()),
             outbox,
             http,
-            live: Mutex::new(vec![None; n]),
+            liveness: crate::liveness::Liveness::new(n, me),
+            replay: crate::peer::ReplayGuard::default(),
             stats: Stats::default(),
             in_flight: AtomicUsize::new(0),
             assign_lock: tokio::sync::Mutex::new(()),
+            pool_line: tokio::sync::Mutex::new(()),
+            pool_waiting: AtomicUsize::new(0),
             session_counter: AtomicU64::new(0),
             finished: Mutex::new(BTreeSet::new()),
             mailbox: crate::actions::Mailbox::default(),
@@ -238,8 +215,8 @@ impl Node {
                 concurrent: cfg.auth.concurrent_actions,
             }),
             exclusions: Mutex::new(std::collections::HashMap::new()),
+            spent: crate::spent::SpentNotices::default(),
             boot_id: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
-            peer_boots: Mutex::new(vec![None; n]),
             stale_execution: Mutex::new(None),
             chain,
             nonce_chains,
@@ -253,6 +230,8 @@ impl Node {
         }
         tokio::spawn(Arc::clone(&node).outbox_loop(outbox_rx));
         tokio::spawn(Arc::clone(&node).heartbeat_loop());
+        tokio::spawn(Arc::clone(&node).spent_notice_loop());
+        tokio::spawn(Arc::clone(&node).reconcile_presignatures());
         tokio::spawn(Arc::clone(&node).bootstrap_then_pool());
         for chain in &node.nonce_chains {
             tokio::spawn(Arc::clone(chain).poll_head());
@@ -302,7 +281,7 @@ impl Node {
 
     /// The nodes excluded for `request_id` (an action's signature
     /// `{request id}:{sigName}` inherits its execution's).
-    fn excluded_for(&self, request_id: &str) -> Vec<u32> {
+    pub(crate) fn excluded_for(&self, request_id: &str) -> Vec<u32> {
         let base = request_id.split(':').next().unwrap_or(request_id);
         self.exclusions
             .lock()
@@ -344,40 +323,6 @@ impl Node {
         self.bls.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub(crate) fn live_set(&self) -> BTreeSet<u32> {
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let mut s: BTreeSet<u32> = live
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.is_some_and(|t| now.duration_since(t) < LIVE_WINDOW))
-            .map(|(i, _)| i as u32)
-            .collect();
-        s.insert(self.me);
-        s
-    }
-
-    /// Whether node `i` was seen to restart after `since` (its state of any
-    /// session running then is gone).
-    fn restarted_since(&self, i: u32, since: Instant) -> bool {
-        let boots = self.peer_boots.lock().unwrap_or_else(|p| p.into_inner());
-        matches!(boots.get(i as usize), Some(Some((_, Some(at)))) if *at > since)
-    }
-
-    /// How long node `i` has not answered a heartbeat (zero for this node).
-    fn silent_for(&self, i: u32) -> Duration {
-        if i == self.me {
-            return Duration::ZERO;
-        }
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        match live.get(i as usize).copied().flatten() {
-            Some(t) => t.elapsed(),
-            // never answered yet (this node just started): the session's own
-            // timeout covers a participant that never shows up
-            None => Duration::ZERO,
-        }
-    }
-
     /// Readiness and pool figures.
     pub fn status(&self) -> NodeStatus {
         let (free, used) = self.store.presignature_counts().unwrap_or((0, 0));
@@ -385,7 +330,7 @@ impl Node {
         let bls = self.bls_key();
         NodeStatus {
             index: self.me,
-            ready: key.is_some() && bls.is_some(),
+            ready: key.is_some() && bls.is_some() && self.store.reconciled(),
             root_public_key: self.root_public_key_hex(),
             bls_public_key: bls.as_ref().map(|k| k.public_key_hex()),
             bls_public_shares: bls
@@ -420,7 +365,7 @@ impl Node {
             .await
     }
 
-    async fn post_peer_within(
+    pub(crate) async fn post_peer_within(
         &self,
         to: u32,
         body: &PeerBody,
@@ -479,15 +424,14 @@ impl Node {
         }
     }
 
-    /// Handle an authenticated message from a peer; returns a JSON reply.
+    /// Handle a message from peer `from`, already authenticated (signed
+    /// header, body hash, freshness, replay: see [`crate::peer::PeerReader`]);
+    /// returns a JSON reply.
     pub async fn handle_peer(
         self: &Arc<Self>,
-        bytes: &[u8],
+        from: u32,
+        body: PeerBody,
     ) -> Result<serde_json::Value, ApiError> {
-        let (from, body) = self
-            .directory
-            .open(self.me, bytes, now_ms())
-            .map_err(|e| ApiError::forbidden("PeerMessageRefused", e.to_string()))?;
         match body {
             PeerBody::Protocol {
                 session,
@@ -501,7 +445,13 @@ impl Node {
                 } else {
                     data
                 };
-                self.hub.deliver(&session, from, data);
+                self.hub.deliver(&session, from, data).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "PeerMessageRefused",
+                        e.to_string(),
+                    )
+                })?;
                 Ok(serde_json::json!({"ok": true}))
             }
             PeerBody::StartPresign {
@@ -515,8 +465,9 @@ impl Node {
             PeerBody::Assign {
                 request_id,
                 exclude,
+                binding,
             } => {
-                let a = self.assign_local(&request_id, &exclude).await?;
+                let a = self.assign_local(&request_id, &exclude, &binding).await?;
                 Ok(serde_json::to_value(a).unwrap_or_default())
             }
             PeerBody::Collect {
@@ -540,135 +491,15 @@ impl Node {
                 self.deliver_collect(from, &request_id, &topic, value);
                 Ok(serde_json::json!({"ok": true}))
             }
-        }
-    }
-
-    async fn heartbeat_loop(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tick.tick().await;
-            let mut pings = Vec::new();
-            for (i, n) in self.nodes.iter().enumerate() {
-                if i as u32 == self.me {
-                    continue;
-                }
-                let req = self
-                    .http
-                    .get(format!("{}/peer/v1/ping", n.url))
-                    .timeout(Duration::from_millis(1500));
-                pings.push(async move {
-                    let boot = match req.send().await {
-                        Ok(r) if r.status().is_success() => Some(
-                            r.text()
-                                .await
-                                .ok()
-                                .and_then(|t| t.trim().parse::<u64>().ok()),
-                        ),
-                        _ => None,
-                    };
-                    (i, boot)
-                });
+            PeerBody::UsedQuery { challenge, ids } => self.answer_used_query(from, challenge, ids),
+            PeerBody::PresignaturesSpent { uses } => self.accept_spent_notice(from, uses),
+            PeerBody::Ping { .. } | PeerBody::Pong { .. } | PeerBody::UsedAnswer { .. } => {
+                Err(ApiError::bad_request(
+                    "PeerMessageRefused",
+                    "pings go to /peer/v1/ping; answers are not messages",
+                ))
             }
-            for (i, boot) in futures_join_all(pings).await {
-                let Some(boot) = boot else { continue };
-                self.live.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(Instant::now());
-                if let Some(boot) = boot {
-                    let mut boots = self.peer_boots.lock().unwrap_or_else(|p| p.into_inner());
-                    match boots[i] {
-                        Some((seen, _)) if seen != boot => {
-                            tracing::info!(node = i, "peer restarted");
-                            boots[i] = Some((boot, Some(Instant::now())));
-                        }
-                        Some(_) => {}
-                        None => boots[i] = Some((boot, None)),
-                    }
-                }
-            }
-            self.hub.gc();
-            self.mailbox.gc();
         }
-    }
-
-    // ---- root key generation ----
-
-    async fn bootstrap_then_pool(self: Arc<Self>) {
-        let ecdsa = |parts: &[u32], me: u32, t: usize| CaitSith::keygen(parts, me, t);
-        let share = self
-            .generate_root("dkg-ecdsa-root", ROOT_SECRET, || self.key(), ecdsa)
-            .await;
-        if let Some(share) = share {
-            tracing::info!(root = %derive::public_key_hex(&share.public_key), "root key generated");
-            *self.key.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
-        }
-        let bls = |parts: &[u32], me: u32, t: usize| {
-            candela_bls::keygen(parts, me, t, b"candela-bls-root")
-        };
-        let share = self
-            .generate_root("dkg-bls-root", BLS_SECRET, || self.bls_key(), bls)
-            .await;
-        if let Some(share) = share {
-            tracing::info!(root = %share.public_key_hex(), "BLS root key generated");
-            *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
-        }
-        self.pool_loop().await;
-    }
-
-    /// Run a DKG among every node of the set until it succeeds, unless
-    /// `existing` already has the key; the share is stored sealed before it
-    /// is returned.
-    async fn generate_root<T, E, S>(
-        &self,
-        name: &str,
-        secret_name: &str,
-        existing: impl Fn() -> Option<E>,
-        start: S,
-    ) -> Option<T>
-    where
-        T: Send + 'static + RootShare,
-        S: Fn(&[u32], u32, usize) -> Result<BoxedSession<T>, candela_crypto::CryptoError>,
-    {
-        let mut attempt = 0u32;
-        while existing().is_none() {
-            // A DKG over every node of the set: wait until all are reachable.
-            if self.live_set().len() < self.nodes.len() {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            let parts: Vec<u32> = (0..self.nodes.len() as u32).collect();
-            let session = format!("{name}-{attempt}");
-            tracing::info!(%session, "starting distributed key generation");
-            let proto = match start(&parts, self.me, self.threshold) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start keygen");
-                    return None;
-                }
-            };
-            let run = self.hub.run(
-                session.clone(),
-                self.me,
-                parts,
-                proto,
-                self.outbox.clone(),
-                Duration::from_secs(60),
-            );
-            match run {
-                Ok(rx) => match rx.await {
-                    Ok(Ok(share)) => {
-                        if let Err(e) = self.store.put_secret(secret_name, &share.sealed_bytes()) {
-                            tracing::error!(error = %e, "cannot store key share");
-                            return None;
-                        }
-                        return Some(share);
-                    }
-                    Ok(Err(e)) => tracing::warn!(error = %e, %session, "keygen failed; retrying"),
-                    Err(_) => tracing::warn!(%session, "keygen thread vanished"),
-                },
-                Err(e) => tracing::warn!(error = %e, "keygen not started"),
-            }
-            attempt += 1;
-        }
-        None
     }
 
     // ---- presignature pool ----
@@ -694,7 +525,13 @@ impl Node {
             {
                 continue;
             }
-            let parts: Vec<u32> = self.live_set().into_iter().collect();
+            // Only nodes holding a share of the key (a node proven at fault
+            // in the key generation holds none).
+            let parts: Vec<u32> = self
+                .live_set()
+                .into_iter()
+                .filter(|p| key.participants.contains(p))
+                .collect();
             if parts.len() < self.threshold {
                 continue;
             }
@@ -786,9 +623,8 @@ impl Node {
             .ok_or_else(|| ApiError::unavailable("NodeNotReady", "root key not generated yet"))?;
         let proto = CaitSith::presign_batch(&parts, self.me, &key, count)
             .map_err(|e| ApiError::bad_request("PeerMessageRefused", e.to_string()))?;
-        let rx = self
-            .hub
-            .run(
+        let opened = if leader == self.me {
+            self.hub.run(
                 session.clone(),
                 self.me,
                 parts.clone(),
@@ -796,7 +632,26 @@ impl Node {
                 self.outbox.clone(),
                 Duration::from_secs(self.cfg.pool.session_timeout_secs),
             )
-            .map_err(|e| ApiError::conflict("PeerMessageRefused", e.to_string()))?;
+        } else {
+            // a peer may have at most MAX_SESSIONS_PER_PEER running here
+            self.hub.run_opened_by(
+                leader,
+                session.clone(),
+                self.me,
+                parts.clone(),
+                proto,
+                self.outbox.clone(),
+                Duration::from_secs(self.cfg.pool.session_timeout_secs),
+            )
+        };
+        let rx = opened.map_err(|e| match e {
+            crate::runner::RunError::TooManySessions(_) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "PeerMessageRefused",
+                e.to_string(),
+            ),
+            e => ApiError::conflict("PeerMessageRefused", e.to_string()),
+        })?;
         let node = Arc::clone(self);
         let started = Instant::now();
         let watched = Arc::clone(self);
@@ -861,149 +716,6 @@ impl Node {
         Ok(())
     }
 
-    // ---- coordination ----
-
-    /// As coordinator: fix the presignature and signing set of a request.
-    async fn assign_local(
-        &self,
-        request_id: &str,
-        exclude: &[u32],
-    ) -> Result<Assignment, ApiError> {
-        // An empty pool is usually a refill away: queue briefly before refusing.
-        let deadline = Instant::now() + Duration::from_millis(self.cfg.pool.assign_wait_ms);
-        loop {
-            match self.try_assign(request_id, exclude).await {
-                Err(e) if e.code == "NodePresignaturePoolEmpty" && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn try_assign(&self, request_id: &str, exclude: &[u32]) -> Result<Assignment, ApiError> {
-        let _guard = self.assign_lock.lock().await;
-        let live = self.live_set();
-        let t = self.threshold;
-        let chosen = self
-            .store
-            .assign(request_id, |all| {
-                // Leave out the nodes the client excludes (ones it caught
-                // lying), unless too few makers would remain.
-                let kept: Vec<u32> = all
-                    .iter()
-                    .copied()
-                    .filter(|p| !exclude.contains(p))
-                    .collect();
-                let parts = if kept.len() >= t { &kept[..] } else { all };
-                // Prefer nodes seen live; fill up from the other makers
-                // rather than refuse (a slow heartbeat is not a dead node;
-                // a dead signer makes the attempt fail and the client retry).
-                let mut signers: Vec<u32> = parts
-                    .iter()
-                    .copied()
-                    .filter(|p| live.contains(p))
-                    .take(t)
-                    .collect();
-                for &p in parts {
-                    if signers.len() < t && !signers.contains(&p) {
-                        signers.push(p);
-                    }
-                }
-                signers.sort_unstable();
-                (signers.len() == t).then_some(signers)
-            })
-            .map_err(ApiError::internal)?;
-        match chosen {
-            Some((presignature_id, signers)) => Ok(Assignment {
-                presignature_id,
-                signers,
-            }),
-            None => Err(ApiError::unavailable(
-                "NodePresignaturePoolEmpty",
-                "no presignature available for the live nodes; try again shortly",
-            )),
-        }
-    }
-
-    /// Ask the coordinators, in index order, for this request's assignment.
-    async fn assignment(self: &Arc<Self>, request_id: &str) -> Result<Assignment, ApiError> {
-        let live = self.live_set();
-        let exclude = self.excluded_for(request_id);
-        let mut last = ApiError::unavailable("NodeNoCoordinator", "no coordinator reachable");
-        for c in 0..self.nodes.len() as u32 {
-            if !live.contains(&c) {
-                continue;
-            }
-            if c == self.me {
-                return self.assign_local(request_id, &exclude).await;
-            }
-            let body = PeerBody::Assign {
-                request_id: request_id.to_string(),
-                exclude: exclude.clone(),
-            };
-            let wait =
-                Duration::from_millis(self.cfg.pool.assign_wait_ms + self.cfg.peer_timeout_ms);
-            match self.post_peer_within(c, &body, wait).await {
-                Ok(r) if r.status().is_success() => {
-                    return r
-                        .json::<Assignment>()
-                        .await
-                        .map_err(|e| ApiError::unavailable("NodeNoCoordinator", e.to_string()));
-                }
-                Ok(r) => {
-                    let status = r.status();
-                    let text = r.text().await.unwrap_or_default();
-                    // the coordinator answered: its refusal is the answer
-                    return Err(ApiError::from_peer(status.as_u16(), &text));
-                }
-                Err(e) => {
-                    last = ApiError::unavailable(
-                        "NodeNoCoordinator",
-                        format!("coordinator {c} unreachable: {e}"),
-                    )
-                }
-            }
-        }
-        Err(last)
-    }
-
-    // ---- signing ----
-
-    /// `POST /web/pkp/sign/v1`: owner-authorised signing of a 32-byte digest.
-    pub async fn pkp_sign(
-        self: &Arc<Self>,
-        request_id: &str,
-        req: PkpSignRequest,
-    ) -> Result<PkpSignResponse, ApiError> {
-        let digest: [u8; 32] = req.to_sign.as_slice().try_into().map_err(|_| {
-            ApiError::bad_request(
-                "NodeInvalidToSign",
-                format!("toSign must be 32 bytes, got {}", req.to_sign.len()),
-            )
-        })?;
-        let pk = derive::parse_public_key(&req.pubkey)
-            .map_err(|e| ApiError::bad_request("NodeInvalidPubkey", format!("pubkey: {e}")))?;
-        let token = hex::encode(derive::token_id(&pk));
-        let caller = self
-            .authenticate(&req.auth_sig, Ability::PkpSigning, &token)
-            .await?;
-        let wallets = self
-            .verified_wallets(req.auth_methods.as_deref().unwrap_or_default())
-            .await?;
-        let pkp = self.signable_pkp(&pk).await?;
-        let cache = crate::permit::PermissionCache::new(self.registry.clone());
-        let pkp = blocking(move || {
-            cache
-                .authorise_any(&pkp, std::iter::once(caller).chain(wallets))
-                .map(|_| pkp)
-        })
-        .await?
-        .map_err(permit_error)?;
-        self.claim_request(request_id, "pkp-sign")?;
-        self.sign_share(request_id, &digest, &pkp).await
-    }
-
     /// Who asks, from the request's `authSig` (a wallet auth signature or a
     /// session signature made for this node) for `ability` on resource `id`,
     /// counted against that identity's rate limit.
@@ -1013,6 +725,17 @@ impl Node {
         ability: Ability,
         id: &str,
     ) -> Result<[u8; 20], ApiError> {
+        Ok(self.authenticate_caller(auth, ability, id).await?.address)
+    }
+
+    /// [`Node::authenticate`], answering what the request's credential
+    /// grants besides who asks (see [`candela_api::session::Caller::allows`]).
+    pub(crate) async fn authenticate_caller(
+        &self,
+        auth: &AuthSig,
+        ability: Ability,
+        id: &str,
+    ) -> Result<candela_api::session::Caller, ApiError> {
         let caller = self
             .with_block_nonces(|policy| {
                 candela_api::session::verify_request_auth(
@@ -1027,7 +750,7 @@ impl Node {
             .await
             .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
         self.rate_limiter.request(caller.address, Instant::now())?;
-        Ok(caller.address)
+        Ok(caller)
     }
 
     /// Run `verify` under this node's auth policy; when it stops at a block
@@ -1068,9 +791,15 @@ impl Node {
         result
     }
 
-    /// The domain and nonce rules of this node.
+    /// The domain, nonce and lifetime rules of this node.
     pub(crate) fn auth_policy(&self) -> AuthPolicy {
         AuthPolicy {
+            max_lifetime: time::Duration::seconds(
+                i64::try_from(self.cfg.auth.max_auth_sig_lifetime_seconds).unwrap_or(i64::MAX),
+            ),
+            max_age: time::Duration::seconds(
+                i64::try_from(self.cfg.auth.max_auth_sig_age_seconds).unwrap_or(i64::MAX),
+            ),
             allowed_domains: self.cfg.auth.allowed_domains.clone(),
             nonce_seed: self.nonce_seed(),
             chain_blocks: self
@@ -1151,122 +880,6 @@ impl Node {
             .map_err(|e| ApiError::forbidden("NodePkpNotDerived", e.to_string()))?;
         Ok(pkp)
     }
-
-    /// This node's share of a signature of `digest` with `pkp`, for a
-    /// (unique, already authorised) `request_id`: the coordinator fixes the
-    /// presignature and signing set, the presignature is marked used durably
-    /// before the share is computed, and a node outside the signing set
-    /// answers an empty share. Shared by `pkp/sign` and actions.
-    pub(crate) async fn sign_share(
-        self: &Arc<Self>,
-        request_id: &str,
-        digest: &[u8; 32],
-        pkp: &PkpRecord,
-    ) -> Result<PkpSignResponse, ApiError> {
-        let pk = pkp.public_key;
-        let tweak = derive::pkp_tweak(&pkp.key_id).map_err(ApiError::internal)?;
-        let assignment = self.assignment(request_id).await?;
-        let presig = match self.take_when_stored(&assignment, request_id).await? {
-            Take::Taken(bytes) => Presignature::from_bytes(&bytes).map_err(ApiError::internal)?,
-            Take::AlreadyUsed => {
-                return Err(ApiError::conflict(
-                    "NodePresignatureUsed",
-                    format!(
-                        "presignature {} was already used; retry with a new request id",
-                        assignment.presignature_id
-                    ),
-                ))
-            }
-            Take::Missing if !assignment.signers.contains(&self.me) => {
-                return Ok(self.sign_response(
-                    digest,
-                    &pk,
-                    &tweak,
-                    &assignment,
-                    None,
-                    String::new(),
-                ));
-            }
-            Take::Missing => {
-                return Err(ApiError::unavailable(
-                    "NodePresignatureMissing",
-                    format!(
-                        "this node does not hold presignature {}",
-                        assignment.presignature_id
-                    ),
-                ))
-            }
-        };
-        let share = if assignment.signers.contains(&self.me) {
-            let mut s = signature_share(&presig, self.me, &assignment.signers, &tweak, digest)
-                .map_err(ApiError::internal)?;
-            if self.cfg.misbehave == Some(Misbehaviour::BadEcdsaShare) {
-                s += candela_crypto::Scalar::ONE;
-            }
-            hex::encode(scalar_to_bytes(&s))
-        } else {
-            String::new()
-        };
-        Ok(self.sign_response(digest, &pk, &tweak, &assignment, Some(&presig), share))
-    }
-
-    /// Take the assigned presignature; if this node's generation session is
-    /// a moment behind the coordinator's, wait briefly for it to be stored.
-    async fn take_when_stored(&self, a: &Assignment, request_id: &str) -> Result<Take, ApiError> {
-        let deadline = Instant::now() + Duration::from_millis(3000);
-        loop {
-            let take = self
-                .store
-                .take_presignature(&a.presignature_id, request_id)
-                .map_err(ApiError::internal)?;
-            match take {
-                Take::Missing if a.signers.contains(&self.me) && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                other => return Ok(other),
-            }
-        }
-    }
-
-    fn sign_response(
-        &self,
-        digest: &[u8; 32],
-        pk: &candela_crypto::AffinePoint,
-        tweak: &candela_crypto::Scalar,
-        a: &Assignment,
-        presig: Option<&Presignature>,
-        share: String,
-    ) -> PkpSignResponse {
-        let commitments = presig
-            .and_then(|p| signing_commitments(p, &a.signers).ok())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(node, c)| CommitmentWire {
-                node,
-                k: hex::encode(point_to_bytes(&c.k, true)),
-                sigma: hex::encode(point_to_bytes(&c.sigma, true)),
-            })
-            .collect();
-        PkpSignResponse {
-            success: true,
-            signature_share: SignatureShareWire {
-                digest: hex::encode(digest),
-                share_index: self.me,
-                signature_share: share,
-                big_r: presig
-                    .map(|p| hex::encode(point_to_bytes(&p.big_r, true)))
-                    .unwrap_or_default(),
-                public_key: hex::encode(point_to_bytes(pk, false)),
-                sig_type: "K256".into(),
-            },
-            candela: ShareProof {
-                presignature_id: a.presignature_id.clone(),
-                signers: a.signers.clone(),
-                tweak: hex::encode(scalar_to_bytes(tweak)),
-                commitments,
-            },
-        }
-    }
 }
 
 /// Forgets a request's exclusions when dropped.
@@ -1316,6 +929,19 @@ pub(crate) fn permit_error(e: crate::permit::PermitError) -> ApiError {
         crate::permit::PermitError::Denied(why) => ApiError::forbidden("NodeUnauthorized", why),
         crate::permit::PermitError::Registry(e) => registry_error(e),
     }
+}
+
+/// The node's identity, sealed at rest with the storage key; a plaintext
+/// identity file (written by an older version) is sealed in place first.
+fn load_identity(cfg: &NodeConfig, storage_key: &[u8]) -> anyhow::Result<Identity> {
+    let (identity, origin) = Identity::load(&cfg.identity_file, storage_key)?;
+    if origin == crate::peer::IdentityOrigin::Migrated {
+        tracing::warn!(
+            file = %cfg.identity_file.display(),
+            "the identity file held the identity key in the clear: it is now sealed with the storage key"
+        );
+    }
+    Ok(identity)
 }
 
 fn load_storage_key(cfg: &NodeConfig) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {

@@ -3,7 +3,11 @@
 //!
 //! The rules (Lit's, see `PKPPermissions`):
 //! - from inside an action, the action's CID must be permitted on the PKP
-//!   (any scope), or the authenticated caller must be allowed as below;
+//!   (any scope), or the authenticated caller must be allowed as below
+//!   *and* the caller's credential (session or plain authSig) must grant
+//!   `pkp-signing` on that PKP: permission to run an action does not lend
+//!   the action every PKP the caller's wallet may sign with (Lit's
+//!   abilities: signing needs a signing grant);
 //! - outside an action, the authenticated caller must be the PKP itself (a
 //!   PKP session), the owner of a live
 //!   PKP or a permitted address with scope 1 ("sign anything"): a raw digest
@@ -25,6 +29,11 @@ pub struct Requester {
     pub caller: [u8; 20],
     /// The CID of the action making the request, if any.
     pub action_cid: Option<String>,
+    /// Whether the request's credential grants `pkp-signing` on the PKP
+    /// asked for. Outside an action the request was authenticated for
+    /// exactly that; inside one, only the action's execution was, and the
+    /// caller's wallet counts only when this holds.
+    pub may_sign_as_caller: bool,
 }
 
 /// Why a request may sign (for logs and tests).
@@ -92,35 +101,62 @@ impl PermissionCache {
 
     /// Decide whether `who` may make `pkp` sign.
     pub fn authorise(&self, pkp: &PkpRecord, who: &Requester) -> Result<Allowed, PermitError> {
-        if pkp.owner == who.caller && pkp.owner != BURNED_OWNER {
+        let Some(cid) = &who.action_cid else {
+            return self.authorise_wallet(pkp, &who.caller, None);
+        };
+        let action = AuthMethod::action(cid)?;
+        if self
+            .scopes(&pkp.token_id, AUTH_METHOD_TYPE_ACTION, &action.id)?
+            .is_some()
+        {
+            return Ok(Allowed::PermittedAction);
+        }
+        if who.may_sign_as_caller {
+            return self.authorise_wallet(pkp, &who.caller, Some(cid));
+        }
+        let pkp_name = derive::checksum_address(&pkp.eth_address());
+        let caller = derive::checksum_address(&who.caller);
+        Err(PermitError::Denied(
+            match self.authorise_wallet(pkp, &who.caller, Some(cid)) {
+                Ok(_) => format!(
+                    "action {cid} is not permitted to sign with PKP {pkp_name}, and the caller's credential grants no pkp-signing on lit-pkp://{token}: {caller} may sign with this PKP, but a session or authSig that lets it run actions does not let an action sign with its PKPs; ask for pkp-signing on this PKP (or lit-pkp://*) too",
+                    token = hex::encode(pkp.token_id)
+                ),
+                Err(PermitError::Denied(why)) => why,
+                Err(e) => return Err(e),
+            },
+        ))
+    }
+
+    /// Whether `caller`'s wallet may make `pkp` sign: it owns the live PKP,
+    /// is the PKP itself, or is a permitted address with scope 1. `cid`
+    /// names the action asking, for the refusal.
+    fn authorise_wallet(
+        &self,
+        pkp: &PkpRecord,
+        caller: &[u8; 20],
+        cid: Option<&str>,
+    ) -> Result<Allowed, PermitError> {
+        if pkp.owner == *caller && pkp.owner != BURNED_OWNER {
             return Ok(Allowed::Owner);
         }
-        if pkp.eth_address() == who.caller {
+        if pkp.eth_address() == *caller {
             return Ok(Allowed::Itself);
         }
-        if let Some(cid) = &who.action_cid {
-            let action = AuthMethod::action(cid)?;
-            if self
-                .scopes(&pkp.token_id, AUTH_METHOD_TYPE_ACTION, &action.id)?
-                .is_some()
-            {
-                return Ok(Allowed::PermittedAction);
-            }
-        }
-        match self.scopes(&pkp.token_id, AUTH_METHOD_TYPE_ADDRESS, &who.caller)? {
+        match self.scopes(&pkp.token_id, AUTH_METHOD_TYPE_ADDRESS, caller)? {
             Some(s) if s.contains(&SCOPE_SIGN_ANYTHING) => return Ok(Allowed::PermittedAddress),
             Some(_) => {
                 return Err(PermitError::Denied(format!(
                     "{} is permitted on PKP {} but without scope 1 (sign anything)",
-                    derive::checksum_address(&who.caller),
+                    derive::checksum_address(caller),
                     derive::checksum_address(&pkp.eth_address())
                 )))
             }
             None => {}
         }
         let pkp_name = derive::checksum_address(&pkp.eth_address());
-        let caller = derive::checksum_address(&who.caller);
-        Err(PermitError::Denied(match &who.action_cid {
+        let caller = derive::checksum_address(caller);
+        Err(PermitError::Denied(match cid {
             Some(cid) => format!(
                 "action {cid} is not permitted to sign with PKP {pkp_name}, and {caller} neither owns it nor is a permitted address"
             ),
@@ -141,6 +177,7 @@ impl PermissionCache {
             let who = Requester {
                 caller,
                 action_cid: None,
+                may_sign_as_caller: true,
             };
             match self.authorise(pkp, &who) {
                 Ok(allowed) => return Ok(allowed),
@@ -199,11 +236,13 @@ mod tests {
         let owner = Requester {
             caller: signer_address(&f.owner),
             action_cid: None,
+            may_sign_as_caller: true,
         };
         assert_eq!(cache.authorise(&f.pkp, &owner).unwrap(), Allowed::Owner);
         let other = Requester {
             caller: stranger(),
             action_cid: Some(CID.into()),
+            may_sign_as_caller: true,
         };
         let e = cache.authorise(&f.pkp, &other).unwrap_err();
         assert!(e.to_string().contains("is not permitted"), "{e}");
@@ -231,6 +270,7 @@ mod tests {
         let ask = |caller| Requester {
             caller,
             action_cid: None,
+            may_sign_as_caller: true,
         };
         assert_eq!(
             cache.authorise(&f.pkp, &ask(anything)).unwrap(),
@@ -272,6 +312,7 @@ mod tests {
         let bound = Requester {
             caller: stranger(),
             action_cid: Some(CID.into()),
+            may_sign_as_caller: true,
         };
         assert_eq!(
             cache.authorise(&f.pkp, &bound).unwrap(),
@@ -280,6 +321,7 @@ mod tests {
         let unbound = Requester {
             caller: stranger(),
             action_cid: Some(candela_cid::cid_v0(b"another action")),
+            may_sign_as_caller: true,
         };
         assert!(matches!(
             cache.authorise(&f.pkp, &unbound),
@@ -294,6 +336,7 @@ mod tests {
         let who = Requester {
             caller: stranger(),
             action_cid: Some(CID.into()),
+            may_sign_as_caller: true,
         };
         assert!(cache.authorise(&f.pkp, &who).is_err());
         // Granted after the first read: this request keeps its answer...
@@ -318,10 +361,60 @@ mod tests {
         let old_owner = Requester {
             caller: signer_address(&f.owner),
             action_cid: None,
+            may_sign_as_caller: true,
         };
         assert!(matches!(
             cache.authorise(&pkp, &old_owner),
             Err(PermitError::Denied(_))
         ));
+    }
+
+    #[test]
+    fn inside_an_action_the_callers_wallet_signs_only_with_a_pkp_signing_grant() {
+        let f = fixture();
+        let cache = PermissionCache::new(f.reg.clone());
+        let owner = signer_address(&f.owner);
+        let granted = Requester {
+            caller: owner,
+            action_cid: Some(CID.into()),
+            may_sign_as_caller: true,
+        };
+        assert_eq!(cache.authorise(&f.pkp, &granted).unwrap(), Allowed::Owner);
+        let execute_only = Requester {
+            may_sign_as_caller: false,
+            ..granted
+        };
+        let e = cache.authorise(&f.pkp, &execute_only).unwrap_err();
+        assert!(
+            e.to_string().contains("grants no pkp-signing")
+                && e.to_string().contains(&hex::encode(f.pkp.token_id)),
+            "the refusal names the missing grant and the PKP: {e}"
+        );
+        // a stranger without the grant is refused for being a stranger
+        let stranger = Requester {
+            caller: stranger(),
+            action_cid: Some(CID.into()),
+            may_sign_as_caller: false,
+        };
+        let e = cache.authorise(&f.pkp, &stranger).unwrap_err();
+        assert!(e.to_string().contains("neither owns"), "{e}");
+    }
+
+    #[test]
+    fn a_pkp_that_permits_the_action_signs_without_the_callers_grant() {
+        let f = fixture();
+        f.reg
+            .add_permitted_action(&f.owner, &f.pkp.token_id, CID, 1)
+            .unwrap();
+        let cache = PermissionCache::new(f.reg.clone());
+        let execute_only = Requester {
+            caller: stranger(),
+            action_cid: Some(CID.into()),
+            may_sign_as_caller: false,
+        };
+        assert_eq!(
+            cache.authorise(&f.pkp, &execute_only).unwrap(),
+            Allowed::PermittedAction
+        );
     }
 }

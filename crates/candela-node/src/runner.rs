@@ -38,14 +38,34 @@ pub enum RunError {
     /// Cancelled by the node (a participant went away).
     #[error("session cancelled: {0}")]
     Cancelled(String),
+    /// The peer that asked for the session already has
+    /// [`MAX_SESSIONS_PER_PEER`] sessions running here.
+    #[error("node {0} already has {MAX_SESSIONS_PER_PEER} sessions running here")]
+    TooManySessions(u32),
+}
+
+/// Why a message for a session was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeliverError {
+    /// The sender already holds [`MAX_PENDING_PER_PEER`] buffers of sessions
+    /// this node has not started.
+    #[error("node {0} has too many messages for sessions not started here")]
+    TooManyPending(u32),
+    /// The sender's buffered messages would pass
+    /// [`MAX_PENDING_BYTES_PER_PEER`], or the session's buffer is full.
+    #[error("node {0} has too many bytes buffered for sessions not started here")]
+    PendingFull(u32),
 }
 
 /// Sender index that marks a cancellation, never a real node.
 const CANCEL: u32 = u32::MAX;
 
 enum Slot {
+    /// Running.
     Active(mpsc::Sender<(u32, Vec<u8>)>),
-    Pending(Vec<(u32, Vec<u8>)>, Instant),
+    /// Messages that arrived before the session started: who sent the
+    /// first one (it counts against that peer), the messages, since when.
+    Pending(u32, Vec<(u32, Vec<u8>)>, Instant),
     Closed(Instant),
 }
 
@@ -53,43 +73,97 @@ enum Slot {
 const MAX_PENDING: usize = 20_000;
 /// How long buffered and closed sessions are remembered.
 const RETAIN: Duration = Duration::from_secs(300);
+/// Sessions one peer may have running on this node at its request at once
+/// (presignature batches it leads).
+pub const MAX_SESSIONS_PER_PEER: usize = 16;
+/// Buffers of not-yet-started sessions one peer may open at once.
+pub const MAX_PENDING_PER_PEER: usize = 64;
+/// Bytes one peer may have buffered for sessions not started yet.
+pub const MAX_PENDING_BYTES_PER_PEER: usize = 128 * 1024 * 1024;
+
+/// What one peer holds in this node's hub.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+struct PeerUse {
+    active: usize,
+    pending: usize,
+    pending_bytes: usize,
+}
+
+#[derive(Default)]
+struct Slots {
+    slots: HashMap<String, Slot>,
+    per_peer: HashMap<u32, PeerUse>,
+}
+
+impl Slots {
+    fn usage(&mut self, peer: u32) -> &mut PeerUse {
+        self.per_peer.entry(peer).or_default()
+    }
+
+    /// Give back what a pending buffer counted against its peers.
+    fn release_pending(&mut self, owner: u32, buf: &[(u32, Vec<u8>)]) {
+        let u = self.usage(owner);
+        u.pending = u.pending.saturating_sub(1);
+        for (from, data) in buf {
+            let u = self.usage(*from);
+            u.pending_bytes = u.pending_bytes.saturating_sub(data.len());
+        }
+    }
+}
 
 /// The sessions of one node.
 #[derive(Default)]
 pub struct SessionHub {
-    slots: Mutex<HashMap<String, Slot>>,
+    inner: Mutex<Slots>,
 }
 
 impl SessionHub {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Hand a message to a session (or buffer it until the session starts).
-    pub fn deliver(&self, session: &str, from: u32, data: Vec<u8>) {
-        let mut slots = self.lock();
-        match slots.get_mut(session) {
+    /// Hand a message to a session, or buffer it until the session starts.
+    /// A peer may hold at most [`MAX_PENDING_PER_PEER`] buffers and
+    /// [`MAX_PENDING_BYTES_PER_PEER`] bytes for sessions not started here.
+    pub fn deliver(&self, session: &str, from: u32, data: Vec<u8>) -> Result<(), DeliverError> {
+        let mut g = self.lock();
+        let len = data.len();
+        match g.slots.get_mut(session) {
             Some(Slot::Active(tx)) => {
                 let _ = tx.send((from, data));
+                return Ok(());
             }
-            Some(Slot::Pending(buf, _)) => {
-                if buf.len() < MAX_PENDING {
-                    buf.push((from, data));
+            Some(Slot::Closed(_)) => return Ok(()),
+            Some(Slot::Pending(..)) | None => {}
+        }
+        if g.usage(from).pending_bytes + len > MAX_PENDING_BYTES_PER_PEER {
+            return Err(DeliverError::PendingFull(from));
+        }
+        match g.slots.get_mut(session) {
+            Some(Slot::Pending(_, buf, _)) => {
+                if buf.len() >= MAX_PENDING {
+                    return Err(DeliverError::PendingFull(from));
                 }
+                buf.push((from, data));
             }
-            Some(Slot::Closed(_)) => {}
-            None => {
-                slots.insert(
+            _ => {
+                if g.usage(from).pending >= MAX_PENDING_PER_PEER {
+                    return Err(DeliverError::TooManyPending(from));
+                }
+                g.usage(from).pending += 1;
+                g.slots.insert(
                     session.to_string(),
-                    Slot::Pending(vec![(from, data)], Instant::now()),
+                    Slot::Pending(from, vec![(from, data)], Instant::now()),
                 );
             }
         }
+        g.usage(from).pending_bytes += len;
+        Ok(())
     }
 
     /// Stop a running session (its result becomes [`RunError::Cancelled`]).
     pub fn cancel(&self, session: &str, reason: &str) {
-        if let Some(Slot::Active(tx)) = self.lock().get(session) {
+        if let Some(Slot::Active(tx)) = self.lock().slots.get(session) {
             let _ = tx.send((CANCEL, reason.as_bytes().to_vec()));
         }
     }
@@ -97,7 +171,7 @@ impl SessionHub {
     /// True if the session was started here (running or finished).
     pub fn started(&self, session: &str) -> bool {
         matches!(
-            self.lock().get(session),
+            self.lock().slots.get(session),
             Some(Slot::Active(_)) | Some(Slot::Closed(_))
         )
     }
@@ -105,15 +179,67 @@ impl SessionHub {
     /// Forget old buffers and closed sessions.
     pub fn gc(&self) {
         let now = Instant::now();
-        self.lock().retain(|_, s| match s {
-            Slot::Active(_) => true,
-            Slot::Pending(_, t) | Slot::Closed(t) => now.duration_since(*t) < RETAIN,
-        });
+        let mut g = self.lock();
+        let expired: Vec<String> = g
+            .slots
+            .iter()
+            .filter(|(_, s)| match s {
+                Slot::Active(_) => false,
+                Slot::Pending(_, _, t) | Slot::Closed(t) => now.duration_since(*t) >= RETAIN,
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in expired {
+            if let Some(Slot::Pending(owner, buf, _)) = g.slots.remove(&k) {
+                g.release_pending(owner, &buf);
+            }
+        }
+        g.per_peer.retain(|_, u| *u != PeerUse::default());
+    }
+
+    /// Start a session this node opened itself (see [`SessionHub::run_for`]).
+    pub fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        session: String,
+        me: u32,
+        participants: Vec<u32>,
+        proto: BoxedSession<T>,
+        outbox: tokio::sync::mpsc::UnboundedSender<Outbound>,
+        timeout: Duration,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<T, RunError>>, RunError> {
+        self.run_for(None, session, me, participants, proto, outbox, timeout)
+    }
+
+    /// Start a session that peer `opener` asked for, refused with
+    /// [`RunError::TooManySessions`] when that peer already has
+    /// [`MAX_SESSIONS_PER_PEER`] running here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_opened_by<T: Send + 'static>(
+        self: &Arc<Self>,
+        opener: u32,
+        session: String,
+        me: u32,
+        participants: Vec<u32>,
+        proto: BoxedSession<T>,
+        outbox: tokio::sync::mpsc::UnboundedSender<Outbound>,
+        timeout: Duration,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<T, RunError>>, RunError> {
+        self.run_for(
+            Some(opener),
+            session,
+            me,
+            participants,
+            proto,
+            outbox,
+            timeout,
+        )
     }
 
     /// Start a session on its own thread; the receiver yields its result.
-    pub fn run<T: Send + 'static>(
+    #[allow(clippy::too_many_arguments)]
+    fn run_for<T: Send + 'static>(
         self: &Arc<Self>,
+        opener: Option<u32>,
         session: String,
         me: u32,
         participants: Vec<u32>,
@@ -123,27 +249,39 @@ impl SessionHub {
     ) -> Result<tokio::sync::oneshot::Receiver<Result<T, RunError>>, RunError> {
         let (tx, rx) = mpsc::channel();
         {
-            let mut slots = self.lock();
-            let early = match slots.remove(&session) {
-                Some(Slot::Pending(buf, _)) => buf,
-                Some(other) => {
-                    slots.insert(session.clone(), other);
-                    return Err(RunError::Duplicate(session));
-                }
-                None => Vec::new(),
-            };
-            for m in early {
-                let _ = tx.send(m);
+            let mut g = self.lock();
+            if matches!(
+                g.slots.get(&session),
+                Some(Slot::Active(_)) | Some(Slot::Closed(_))
+            ) {
+                return Err(RunError::Duplicate(session));
             }
-            slots.insert(session.clone(), Slot::Active(tx));
+            if let Some(p) = opener {
+                if g.usage(p).active >= MAX_SESSIONS_PER_PEER {
+                    return Err(RunError::TooManySessions(p));
+                }
+                g.usage(p).active += 1;
+            }
+            if let Some(Slot::Pending(owner, buf, _)) = g.slots.remove(&session) {
+                g.release_pending(owner, &buf);
+                for m in buf {
+                    let _ = tx.send(m);
+                }
+            }
+            g.slots.insert(session.clone(), Slot::Active(tx));
         }
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let hub = Arc::clone(self);
-        std::thread::Builder::new()
+        let session_name = session.clone();
+        let spawned = std::thread::Builder::new()
             .name(format!("session-{}", &session[..session.len().min(24)]))
             .spawn(move || {
                 lower_thread_priority();
-                let deadline = Instant::now() + timeout;
+                let mut deadline = Instant::now() + timeout;
+                // After the deadline, a session that can go on without the
+                // missing messages (an agreement round) gets this long per
+                // further round.
+                let grace = (timeout / 4).max(Duration::from_secs(2));
                 let result = loop {
                     match proto.poke() {
                         Ok(Step::Send(Outgoing::Broadcast(m))) => {
@@ -189,16 +327,40 @@ impl SessionHub {
                                         break Err(RunError::Cancelled(why));
                                     }
                                 }
-                                Err(_) => break Err(RunError::Timeout),
+                                Err(_) => {
+                                    if proto.expire() {
+                                        deadline = Instant::now() + grace;
+                                        continue;
+                                    }
+                                    break Err(RunError::Timeout);
+                                }
                             }
                         }
                     }
                 };
-                hub.lock().insert(session, Slot::Closed(Instant::now()));
+                hub.close(&session, opener);
                 let _ = done_tx.send(result);
-            })
-            .map_err(|e| RunError::Protocol(CryptoError::Protocol(format!("spawn: {e}"))))?;
+            });
+        if let Err(e) = spawned {
+            self.close(&session_name, opener);
+            return Err(RunError::Protocol(CryptoError::Protocol(format!(
+                "spawn: {e}"
+            ))));
+        }
         Ok(done_rx)
+    }
+}
+
+impl SessionHub {
+    /// A session ended: remember it closed and give back its opener's slot.
+    fn close(&self, session: &str, opener: Option<u32>) {
+        let mut g = self.lock();
+        g.slots
+            .insert(session.to_string(), Slot::Closed(Instant::now()));
+        if let Some(p) = opener {
+            let u = g.usage(p);
+            u.active = u.active.saturating_sub(1);
+        }
     }
 }
 
@@ -252,14 +414,14 @@ mod tests {
                 // let node 0 run ahead so its messages arrive before 1 and 2 start
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 while let Ok((from, m)) = out_rx.try_recv() {
-                    hubs[m.to as usize].deliver(&m.session, from, m.data);
+                    let _ = hubs[m.to as usize].deliver(&m.session, from, m.data);
                 }
             }
         }
         let router_hubs = hubs.clone();
         tokio::spawn(async move {
             while let Some((from, m)) = out_rx.recv().await {
-                router_hubs[m.to as usize].deliver(&m.session, from, m.data);
+                let _ = router_hubs[m.to as usize].deliver(&m.session, from, m.data);
             }
         });
         let mut keys = Vec::new();
@@ -279,5 +441,131 @@ mod tests {
             ),
             Err(RunError::Duplicate(_))
         ));
+    }
+
+    /// A keygen among {0, 1, 2} at node 0 that waits for ever (nobody
+    /// answers it).
+    fn waiting_session() -> BoxedSession<candela_crypto::session::KeyShare> {
+        CaitSith::keygen(&[0, 1, 2], 0, 2).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_peer_cannot_open_more_than_its_cap_of_sessions() {
+        let hub = Arc::new(SessionHub::default());
+        let out = tokio::sync::mpsc::unbounded_channel().0;
+        let long = Duration::from_secs(60);
+        let mut running = Vec::new();
+        for i in 0..MAX_SESSIONS_PER_PEER {
+            running.push(
+                hub.run_opened_by(
+                    1,
+                    format!("p1-{i}"),
+                    0,
+                    vec![0, 1, 2],
+                    waiting_session(),
+                    out.clone(),
+                    long,
+                )
+                .unwrap(),
+            );
+        }
+        assert!(matches!(
+            hub.run_opened_by(
+                1,
+                "p1-over".into(),
+                0,
+                vec![0, 1, 2],
+                waiting_session(),
+                out.clone(),
+                long
+            ),
+            Err(RunError::TooManySessions(1))
+        ));
+        assert!(!hub.started("p1-over"));
+        // another peer, and this node itself, are not held back by peer 1
+        let other = hub
+            .run_opened_by(
+                2,
+                "p2-0".into(),
+                0,
+                vec![0, 1, 2],
+                waiting_session(),
+                out.clone(),
+                long,
+            )
+            .unwrap();
+        let own = hub
+            .run(
+                "own-0".into(),
+                0,
+                vec![0, 1, 2],
+                waiting_session(),
+                out.clone(),
+                long,
+            )
+            .unwrap();
+        // when one of peer 1's sessions ends, it may open another
+        hub.cancel("p1-0", "test");
+        assert!(matches!(
+            running.remove(0).await.unwrap(),
+            Err(RunError::Cancelled(_))
+        ));
+        hub.run_opened_by(
+            1,
+            "p1-again".into(),
+            0,
+            vec![0, 1, 2],
+            waiting_session(),
+            out.clone(),
+            long,
+        )
+        .unwrap();
+        for s in ["p2-0", "own-0", "p1-again"]
+            .into_iter()
+            .map(String::from)
+            .chain((1..MAX_SESSIONS_PER_PEER).map(|i| format!("p1-{i}")))
+        {
+            hub.cancel(&s, "done");
+        }
+        let _ = (other.await, own.await);
+    }
+
+    #[test]
+    fn a_peer_cannot_open_unbounded_buffers_for_sessions_never_started() {
+        let hub = Arc::new(SessionHub::default());
+        for i in 0..MAX_PENDING_PER_PEER {
+            hub.deliver(&format!("ghost-{i}"), 1, vec![1; 10]).unwrap();
+        }
+        assert_eq!(
+            hub.deliver("ghost-over", 1, vec![1; 10]),
+            Err(DeliverError::TooManyPending(1))
+        );
+        // messages for a buffer that exists are still taken, from anyone
+        hub.deliver("ghost-0", 1, vec![2; 10]).unwrap();
+        hub.deliver("ghost-0", 2, vec![2; 10]).unwrap();
+        // another peer has its own allowance
+        hub.deliver("other", 2, vec![1; 10]).unwrap();
+        // starting a session gives its buffer back to the peer that opened it
+        let out = tokio::sync::mpsc::unbounded_channel().0;
+        let _rx = hub
+            .run(
+                "ghost-0".into(),
+                0,
+                vec![0, 1, 2],
+                waiting_session(),
+                out,
+                Duration::from_millis(50),
+            )
+            .unwrap();
+        hub.deliver("ghost-over", 1, vec![1; 10]).unwrap();
+        assert_eq!(
+            hub.deliver("ghost-over-2", 1, vec![1; 10]),
+            Err(DeliverError::TooManyPending(1))
+        );
+        // a peer's buffered bytes are capped too
+        assert_eq!(
+            hub.deliver("ghost-1", 3, vec![0; MAX_PENDING_BYTES_PER_PEER + 1]),
+            Err(DeliverError::PendingFull(3))
+        );
     }
 }

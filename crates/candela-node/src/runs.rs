@@ -1,11 +1,19 @@
 //! Execution records for `candela action replay`.
 //!
-//! Every action run is wrapped in a [`RecordingHost`]; when it ends the node
-//! keeps a [`RunRecord`] (code, `jsParams`, `Lit.Auth`, clock readings and
-//! every external answer: fetch responses, RPC answers, values shared by
-//! other nodes) in its database, sealed like its other secrets, under the
-//! request id. Only the newest `actions.recordRuns` records are kept, and a
+//! Recording is opt-in per request: only an execution whose request sets
+//! `recordRun: true` is wrapped in a [`RecordingHost`] (no other run is
+//! noted at all, condition and custom-auth actions never are). When it
+//! ends the node keeps a [`RunRecord`] (code, `jsParams`, `Lit.Auth`, clock
+//! readings and every external answer: fetch responses, RPC answers, values
+//! shared by other nodes) in its database, sealed like its other secrets,
+//! under the request id. Only the newest `actions.recordRuns` records are
+//! kept (0 turns recording off on the node whatever requests ask), and a
 //! record larger than `actions.recordMaxBytes` is not kept at all.
+//!
+//! A record never holds decrypted plaintext nor the headers and body of a
+//! fetch request (see [`candela_actions::replay`]): the plaintext of
+//! `decryptAndCombine` / `decryptToSingleNode` is withheld and scrubbed from
+//! the response, logs and every other recorded value.
 //!
 //! `GET /candela/v1/runs/{requestId}` returns a record to the caller who
 //! ran it, and to no one else: the request carries an auth signature (a
@@ -44,6 +52,7 @@ impl Node {
             return;
         }
         let (clock, calls) = recorder.recorded();
+        let secrets = recorder.secrets();
         let record = RunRecord {
             request_id: request_id.to_string(),
             action_cid: cid.to_string(),
@@ -56,7 +65,8 @@ impl Node {
             response: report.outcome.response.clone(),
             logs: report.outcome.logs.clone(),
             error: report.error.as_ref().map(|e| e.to_string()),
-        };
+        }
+        .scrubbed(&secrets);
         let bytes = match serde_json::to_vec(&record) {
             Ok(b) => b,
             Err(e) => {
@@ -110,7 +120,7 @@ impl Node {
             return Err(ApiError::forbidden(
                 "NodeRunNotYours",
                 format!(
-                    "run {request_id} was made by another caller; only 0x{caller} may read its record"
+                    "run {request_id} was made by another caller; only the caller who ran it may read its record"
                 ),
             ));
         }

@@ -166,6 +166,7 @@ impl Node {
                     caller,
                     req.js_params.clone(),
                     contexts,
+                    crate::actions::RunKind::CustomAuth,
                 )
                 .await?;
             let said_yes = run.response.trim() == "true"

@@ -7,7 +7,16 @@
 //! `take_presignature` marks a presignature used and erases its sealed shares
 //! in one committed transaction *before* returning them, so that a share
 //! computed from it can leave the node at most once, across crashes.
+//!
+//! Rollback: a database restored from a backup or a VM snapshot holds as
+//! `free` presignatures the node has since used. A store therefore hands out
+//! no presignature (`take_presignature`, `assign` answer
+//! [`StoreError::Syncing`]) until the node has marked used every
+//! presignature its peers hold as used ([`Store::mark_used`]) and called
+//! [`Store::set_reconciled`]. Key shares and used marks are committed with
+//! `synchronous=FULL`.
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -31,9 +40,24 @@ pub enum StoreError {
     /// No such presignature (internal to `take_presignature`).
     #[error("no such presignature")]
     Missing,
+    /// The store's presignatures have not been reconciled with the peers'
+    /// used marks since it was opened (see [`Store::set_reconciled`]).
+    #[error("presignatures are not reconciled with the peers yet (the node is syncing)")]
+    Syncing,
 }
 
 type TakeError = StoreError;
+
+/// A coordinator's record of one request's assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAssignment {
+    /// The presignature assigned.
+    pub presignature_id: String,
+    /// The signing set.
+    pub signers: Vec<u32>,
+    /// `H(PKP, digest)` of the request that was assigned (hex).
+    pub binding: String,
+}
 
 /// What happened when a presignature was requested for a request.
 #[derive(Debug)]
@@ -53,6 +77,8 @@ pub type KeptRun = (String, Zeroizing<Vec<u8>>);
 pub struct Store {
     conn: Mutex<Connection>,
     cipher: XChaCha20Poly1305,
+    /// Presignatures may be handed out (the peers' used marks are in).
+    reconciled: AtomicBool,
 }
 
 impl Store {
@@ -108,12 +134,23 @@ impl Store {
                 request_id      TEXT PRIMARY KEY,
                 presignature_id TEXT NOT NULL,
                 signers         TEXT NOT NULL,
+                binding         TEXT NOT NULL DEFAULT '',
                 at              INTEGER NOT NULL DEFAULT (unixepoch())
             );",
         )?;
+        // A database made before assignments carried their binding.
+        let has_binding: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('assignments') WHERE name = 'binding'")?
+            .exists([])?;
+        if !has_binding {
+            conn.execute_batch(
+                "ALTER TABLE assignments ADD COLUMN binding TEXT NOT NULL DEFAULT ''",
+            )?;
+        }
         Ok(Store {
             conn: Mutex::new(conn),
             cipher,
+            reconciled: AtomicBool::new(false),
         })
     }
 
@@ -156,14 +193,133 @@ impl Store {
             .map_err(|_| StoreError::Unseal(aad.into()))
     }
 
-    /// Store a named secret (e.g. the root key share), sealed.
+    /// Store a named secret (e.g. the root key share), sealed, committed
+    /// with `synchronous=FULL` (it survives power loss once this returns).
     pub fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         let sealed = self.seal(&format!("secret/{name}"), value);
-        self.lock().execute(
-            "INSERT OR REPLACE INTO secrets (name, sealed) VALUES (?1, ?2)",
-            params![name, sealed],
-        )?;
+        Self::durably(&self.lock(), |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO secrets (name, sealed) VALUES (?1, ?2)",
+                params![name, sealed],
+            )
+            .map_err(StoreError::from)
+        })?;
         Ok(())
+    }
+
+    /// Run `f` with `synchronous=FULL`, then set it back to NORMAL.
+    fn durably<T>(
+        conn: &Connection,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = f(conn);
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        result
+    }
+
+    /// True once presignatures may be handed out (see the module doc).
+    pub fn reconciled(&self) -> bool {
+        self.reconciled.load(Ordering::SeqCst)
+    }
+
+    /// Allow presignatures to be handed out: the caller has marked used
+    /// every presignature enough peers hold as used.
+    pub fn set_reconciled(&self) {
+        self.reconciled.store(true, Ordering::SeqCst);
+    }
+
+    fn require_reconciled(&self) -> Result<(), StoreError> {
+        if self.reconciled() {
+            Ok(())
+        } else {
+            Err(StoreError::Syncing)
+        }
+    }
+
+    /// Up to `limit` presignatures not marked used here, after sequence
+    /// number `after` (ascending): what a node asks its peers about.
+    pub fn unused_presignatures(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT seq, id FROM presignatures WHERE state != 'used' AND seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Which of `ids` this node holds as used or reserved for a request
+    /// (what a peer answers a node that reconciles).
+    pub fn used_among(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached("SELECT state FROM presignatures WHERE id = ?1")?;
+        let mut used = Vec::new();
+        for id in ids {
+            let state: Option<String> = stmt.query_row(params![id], |r| r.get(0)).optional()?;
+            if matches!(state.as_deref(), Some("used") | Some("assigned")) {
+                used.push(id.clone());
+            }
+        }
+        Ok(used)
+    }
+
+    /// A peer used these presignatures: reserve each one that is still
+    /// free here and that `reporter` takes part in for the request that
+    /// used it (only that request can still take it; no coordinator hands
+    /// it out). The number reserved.
+    pub fn reserve_spent(
+        &self,
+        uses: &[crate::spent::PresignatureUse],
+        reporter: u32,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut n = 0;
+        for u in uses {
+            let parts: Option<String> = tx
+                .query_row(
+                    "SELECT participants FROM presignatures WHERE id = ?1 AND state = 'free'",
+                    params![u.presignature_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if parts.is_some_and(|p| split(&p).contains(&reporter)) {
+                n += tx.execute(
+                    "UPDATE presignatures SET state = 'assigned', request_id = ?1 WHERE id = ?2 AND state = 'free'",
+                    params![u.request_id, u.presignature_id],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Mark these presignatures used and erase their shares, durably
+    /// (`synchronous=FULL`); the number newly marked.
+    pub fn mark_used(&self, ids: &[String]) -> Result<usize, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.lock();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut n = 0;
+            for id in ids {
+                n += tx.execute(
+                    "UPDATE presignatures SET state = 'used', sealed = NULL WHERE id = ?1 AND state != 'used'",
+                    params![id],
+                )?;
+            }
+            tx.commit()?;
+            Ok::<_, StoreError>(n)
+        })();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        result
     }
 
     /// Read a named secret.
@@ -288,24 +444,32 @@ impl Store {
     }
 
     /// Coordinator: the presignature and signing set for a request, chosen
-    /// once and recorded durably. `choose` gets each candidate's participants
-    /// and returns the signing set if it can be used.
+    /// once and recorded durably with the binding `H(PKP, digest)` of the
+    /// request that asked first (a later call for the same request id gets
+    /// that record back, whatever binding it brings). `choose` gets each
+    /// candidate's participants and returns the signing set if it can be used.
     pub fn assign(
         &self,
         request_id: &str,
+        binding: &str,
         choose: impl Fn(&[u32]) -> Option<Vec<u32>>,
-    ) -> Result<Option<(String, Vec<u32>)>, StoreError> {
+    ) -> Result<Option<StoredAssignment>, StoreError> {
+        self.require_reconciled()?;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<(String, String)> = tx
+        let existing: Option<(String, String, String)> = tx
             .query_row(
-                "SELECT presignature_id, signers FROM assignments WHERE request_id = ?1",
+                "SELECT presignature_id, signers, binding FROM assignments WHERE request_id = ?1",
                 params![request_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        if let Some((id, signers)) = existing {
-            return Ok(Some((id, split(&signers))));
+        if let Some((presignature_id, signers, binding)) = existing {
+            return Ok(Some(StoredAssignment {
+                presignature_id,
+                signers: split(&signers),
+                binding,
+            }));
         }
         let candidates: Vec<(String, String)> = {
             let mut stmt = tx.prepare("SELECT id, participants FROM presignatures WHERE state = 'free' ORDER BY seq LIMIT 64")?;
@@ -319,11 +483,15 @@ impl Store {
                     params![request_id, id],
                 )?;
                 tx.execute(
-                    "INSERT INTO assignments (request_id, presignature_id, signers) VALUES (?1, ?2, ?3)",
-                    params![request_id, id, join(&signers)],
+                    "INSERT INTO assignments (request_id, presignature_id, signers, binding) VALUES (?1, ?2, ?3, ?4)",
+                    params![request_id, id, join(&signers), binding],
                 )?;
                 tx.commit()?;
-                return Ok(Some((id, signers)));
+                return Ok(Some(StoredAssignment {
+                    presignature_id: id,
+                    signers,
+                    binding: binding.to_string(),
+                }));
             }
         }
         Ok(None)
@@ -332,6 +500,7 @@ impl Store {
     /// Mark a presignature used for `request_id` and erase it, durably, then
     /// hand back its opened bytes. Never returns the same presignature twice.
     pub fn take_presignature(&self, id: &str, request_id: &str) -> Result<Take, StoreError> {
+        self.require_reconciled()?;
         match self.take_presignature_inner(id, request_id) {
             Err(StoreError::Missing) => Ok(Take::Missing),
             other => other,
@@ -395,8 +564,74 @@ fn split(s: &str) -> Vec<u32> {
 mod tests {
     use super::*;
 
+    /// A store whose presignatures are reconciled (a node past start-up).
     fn store(dir: &Path, key: [u8; 32]) -> Store {
-        Store::open(&dir.join("node.sqlite"), &key).unwrap()
+        let s = Store::open(&dir.join("node.sqlite"), &key).unwrap();
+        s.set_reconciled();
+        s
+    }
+
+    #[test]
+    fn a_restored_store_never_hands_out_a_presignature_its_peers_saw_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let backup = tempfile::tempdir().unwrap();
+        let items = [
+            ("p1".to_string(), vec![0, 1, 2], b"x".to_vec()),
+            ("p2".to_string(), vec![0, 1, 2], b"y".to_vec()),
+        ];
+        {
+            let s = store(dir.path(), [1; 32]);
+            s.insert_presignatures(&items).unwrap();
+        }
+        // the backup: a copy of the database before p1 is used
+        std::fs::copy(
+            dir.path().join("node.sqlite"),
+            backup.path().join("node.sqlite"),
+        )
+        .unwrap();
+        let peer = store(dir.path(), [1; 32]);
+        assert!(matches!(
+            peer.take_presignature("p1", "req-a").unwrap(),
+            Take::Taken(_)
+        ));
+        // restored: nothing is handed out before reconciling
+        let restored = Store::open(&backup.path().join("node.sqlite"), &[1; 32]).unwrap();
+        assert!(matches!(
+            restored.take_presignature("p1", "req-b"),
+            Err(StoreError::Syncing)
+        ));
+        assert!(matches!(
+            restored.assign("req-b", "b", |p| Some(p.to_vec())),
+            Err(StoreError::Syncing)
+        ));
+        // reconcile: ask about every unused presignature, mark what the peer saw used
+        let asked: Vec<String> = restored
+            .unused_presignatures(0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        assert_eq!(asked, vec!["p1".to_string(), "p2".to_string()]);
+        let used = peer.used_among(&asked).unwrap();
+        assert_eq!(used, vec!["p1".to_string()]);
+        assert_eq!(restored.mark_used(&used).unwrap(), 1);
+        assert_eq!(restored.mark_used(&used).unwrap(), 0, "idempotent");
+        restored.set_reconciled();
+        assert!(matches!(
+            restored.take_presignature("p1", "req-b").unwrap(),
+            Take::AlreadyUsed
+        ));
+        let id = restored
+            .assign("req-c", "b", |p| Some(p.to_vec()))
+            .unwrap()
+            .unwrap()
+            .presignature_id;
+        assert_eq!(id, "p2", "the coordinator skips the used one");
+        assert!(matches!(
+            restored.take_presignature("p2", "req-c").unwrap(),
+            Take::Taken(_)
+        ));
+        assert_eq!(restored.unused_presignatures(0, 100).unwrap(), vec![]);
     }
 
     #[test]
@@ -461,6 +696,42 @@ mod tests {
     }
 
     #[test]
+    fn a_spent_notice_keeps_a_presignature_from_every_other_request() {
+        use crate::spent::PresignatureUse;
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), [1; 32]);
+        s.insert_presignatures(&[
+            ("p1".into(), vec![0, 1, 2], b"x".to_vec()),
+            ("p2".into(), vec![0, 1, 2], b"y".to_vec()),
+        ])
+        .unwrap();
+        let spent = |id: &str, rid: &str| PresignatureUse {
+            presignature_id: id.into(),
+            request_id: rid.into(),
+        };
+        assert_eq!(
+            s.reserve_spent(&[spent("p1", "r1")], 7).unwrap(),
+            0,
+            "a node outside the presignature cannot reserve it"
+        );
+        assert_eq!(s.reserve_spent(&[spent("p1", "r1")], 2).unwrap(), 1);
+        assert_eq!(s.reserve_spent(&[spent("p1", "r9")], 2).unwrap(), 0, "once");
+        // as coordinator this node now skips p1
+        let pick = |p: &[u32]| Some(p.to_vec());
+        let a = s.assign("r2", "b", pick).unwrap().unwrap();
+        assert_eq!(a.presignature_id, "p2");
+        // p1 is still there for the request that used it, and only for it
+        assert!(matches!(
+            s.take_presignature("p1", "r3").unwrap(),
+            Take::AlreadyUsed
+        ));
+        assert!(matches!(
+            s.take_presignature("p1", "r1").unwrap(),
+            Take::Taken(_)
+        ));
+    }
+
+    #[test]
     fn an_assignment_is_fixed_once_and_reserves_the_presignature() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), [1; 32]);
@@ -470,22 +741,34 @@ mod tests {
         ])
         .unwrap();
         let pick = |p: &[u32]| Some(p[..2].to_vec());
-        let a = s.assign("r1", pick).unwrap().unwrap();
+        let a = s.assign("r1", "b1", pick).unwrap().unwrap();
+        assert_eq!(a.binding, "b1");
         assert_eq!(
-            s.assign("r1", pick).unwrap().unwrap(),
+            s.assign("r1", "b1", pick).unwrap().unwrap(),
             a,
             "same answer for the same request"
         );
-        let b = s.assign("r2", pick).unwrap().unwrap();
-        assert_ne!(a.0, b.0, "another request gets another presignature");
-        assert!(s.assign("r3", pick).unwrap().is_none(), "pool exhausted");
+        assert_eq!(
+            s.assign("r1", "other", pick).unwrap().unwrap().binding,
+            "b1",
+            "the first binding stays: a later asker sees it differs"
+        );
+        let b = s.assign("r2", "b2", pick).unwrap().unwrap();
+        assert_ne!(
+            a.presignature_id, b.presignature_id,
+            "another request gets another presignature"
+        );
+        assert!(
+            s.assign("r3", "b3", pick).unwrap().is_none(),
+            "pool exhausted"
+        );
         // the assigned presignature can be taken for its own request only
         assert!(matches!(
-            s.take_presignature(&a.0, "r2").unwrap(),
+            s.take_presignature(&a.presignature_id, "r2").unwrap(),
             Take::AlreadyUsed
         ));
         assert!(matches!(
-            s.take_presignature(&a.0, "r1").unwrap(),
+            s.take_presignature(&a.presignature_id, "r1").unwrap(),
             Take::Taken(_)
         ));
     }

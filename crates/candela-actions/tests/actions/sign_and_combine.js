@@ -5,7 +5,7 @@
     await Lit.Actions.signAndCombineEcdsa({ toSign: ethers.utils.arrayify(digest), publicKey, sigName: "combined" })
   );
   const recovered = ethers.utils.recoverAddress(digest, {
-    r: "0x" + sig.r,
+    r: "0x" + sig.r.substring(2), // Lit returns R compressed: drop its prefix byte
     s: "0x" + sig.s,
     v: 27 + sig.v,
   });

@@ -116,13 +116,17 @@ impl Host for TestHost {
             .sign_prehash_recoverable(&request.to_sign)
             .map_err(|e| HostError::failed(e.to_string()))?;
         self.signed.lock().unwrap().push(request);
-        let bytes = sig.to_bytes();
-        Ok(serde_json::json!({
-            "r": hex::encode(&bytes[..32]),
-            "s": hex::encode(&bytes[32..]),
-            "v": recid.to_byte(),
-        })
-        .to_string())
+        let bytes: [u8; 64] = sig.to_bytes().into();
+        let (r, s) = bytes.split_at(32);
+        let (r, s) = (
+            <[u8; 32]>::try_from(r).expect("32 bytes"),
+            <[u8; 32]>::try_from(s).expect("32 bytes"),
+        );
+        Ok(candela_actions::lit_combined_signature_json(
+            &r,
+            &s,
+            recid.to_byte(),
+        ))
     }
 
     async fn run_once_is_leader(&self, _name: String) -> Result<bool, HostError> {
