@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         nonce_seed: Some("04".into()),
         bls_public_key: None,
         chain_blocks: vec![std::sync::Arc::new(OneBlock)],
+        ..AuthPolicy::default()
     };
     if let Ok(msg) = text.parse::<siwe::Message>() {
         let _ = check_times(&msg, now);

@@ -15,6 +15,7 @@ fn check_auth(auth: &AuthSig) {
         nonce_seed: Some("04".into()),
         bls_public_key: None,
         chain_blocks: Vec::new(),
+        ..AuthPolicy::default()
     };
     let now = time::OffsetDateTime::from_unix_timestamp(1_700_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
