@@ -155,3 +155,39 @@ impl HostError {
         HostError::Failed(message.into())
     }
 }
+
+/// Where in the action's own code a JavaScript stack trace points: the first
+/// frame in the action's module, as `action.js:LINE:COLUMN`. Frames of the
+/// runtime (the prelude, bundled libraries) are skipped.
+pub fn action_location(stack: &str) -> Option<String> {
+    let module = crate::modules::ACTION_MODULE_NAME;
+    stack.lines().find_map(|line| {
+        let start = line.find(&format!("{module}:"))?;
+        let rest = &line[start..];
+        let end = rest
+            .find(|c: char| c == ')' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let location = &rest[..end];
+        // module:LINE:COLUMN with numbers, or nothing
+        let mut parts = location[module.len() + 1..].split(':');
+        let numeric = |p: Option<&str>| p.is_some_and(|p| p.parse::<u32>().is_ok());
+        (numeric(parts.next()) && numeric(parts.next())).then(|| location.to_string())
+    })
+}
+
+#[cfg(test)]
+mod location_tests {
+    use super::action_location;
+
+    #[test]
+    fn the_location_is_the_first_frame_in_the_action_module() {
+        let stack = "    at hexZeroPad (<null>:0:1)\n    at <anonymous> (action.js:10:13)\n    at f (action.js:2:1)\n";
+        assert_eq!(action_location(stack).as_deref(), Some("action.js:10:13"));
+        assert_eq!(
+            action_location("    at action.js:3:7\n").as_deref(),
+            Some("action.js:3:7")
+        );
+        assert_eq!(action_location("    at <anonymous> (<null>:0:1)\n"), None);
+        assert_eq!(action_location("action.js:x:y"), None);
+    }
+}

@@ -46,7 +46,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub use context::{AuthContext, ExecutionContext, ExecutionOutcome};
-pub use error::{ActionError, HostError, Limit};
+pub use error::{action_location, ActionError, HostError, Limit};
 pub use ethers::{ethers_status, EthersStatus, SETUP_HINT};
 pub use host::{
     lit_combined_signature_json, FetchRequest, FetchResponse, Host, SignKind, SignRequest,

@@ -339,6 +339,11 @@ fn classify_message(
         return ActionError::Internal("the run was cancelled".into());
     }
     if syntax {
+        // the parser's message says what; the stack says where
+        let message = match stack.as_deref().and_then(crate::error::action_location) {
+            Some(at) if !message.contains(&at) => format!("{message} at {at}"),
+            _ => message,
+        };
         ActionError::Syntax { message }
     } else {
         ActionError::Script { message, stack }

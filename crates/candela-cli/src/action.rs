@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use candela_client::{ActionSource, Client, ExecuteOutcome};
+use candela_client::{ActionSource, ExecuteOutcome};
 use candela_crypto::derive;
 use clap::Subcommand;
 use serde_json::json;
@@ -19,8 +19,9 @@ pub enum ActionCommand {
     Deploy {
         /// The action's source file.
         file: PathBuf,
-        /// network.json.
-        #[arg(long)]
+        /// network.json of the network (default: $CANDELA_NETWORK, else the
+        /// devnet's `devnet/network.json`).
+        #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
         network: PathBuf,
     },
     /// Run an action on the network; prints its response, verified
@@ -31,11 +32,12 @@ pub enum ActionCommand {
         /// The CID of a deployed action.
         #[arg(long, conflicts_with = "file")]
         cid: Option<String>,
-        /// jsParams, a JSON object.
+        /// jsParams, a JSON object, inline or as @file.json.
         #[arg(long, default_value = "{}")]
         params: String,
-        /// network.json.
-        #[arg(long)]
+        /// network.json of the network (default: $CANDELA_NETWORK, else the
+        /// devnet's `devnet/network.json`).
+        #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
         network: PathBuf,
         /// The caller's Ethereum private key (hex).
         #[arg(long, env = "CANDELA_PRIVATE_KEY")]
@@ -48,8 +50,9 @@ pub enum ActionCommand {
         /// they differ.
         #[arg(long)]
         explain: bool,
-        /// Print JSON only on stdout (with --explain: the outcome and the
-        /// differences).
+        /// Print JSON only on stdout (the outcome, with `response` parsed
+        /// when it is JSON; with --explain: the outcome and the differences).
+        /// Without it, a readable summary.
         #[arg(long)]
         json: bool,
         /// Ask the nodes to keep a record of this run for `candela action
@@ -94,7 +97,7 @@ pub fn outcome_json(o: &ExecuteOutcome) -> serde_json::Value {
         .collect();
     json!({
         "requestId": o.request_id,
-        "response": o.response,
+        "response": response_value(&o.response),
         "signatures": signatures,
         "logs": o.logs,
         "otherLogs": o.other_logs,
@@ -103,13 +106,135 @@ pub fn outcome_json(o: &ExecuteOutcome) -> serde_json::Value {
     })
 }
 
-/// Parse `--params`.
+/// Parse `--params` (inline JSON or `@file.json`).
 pub fn parse_params(params: &str) -> anyhow::Result<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_str(params).context("--params is not JSON")?;
-    if !v.is_object() {
-        bail!("--params must be a JSON object");
+    crate::cli_io::json_object_arg(params, "--params")
+}
+
+/// An action's response as printed: the parsed JSON when it parses, else
+/// the string.
+fn response_value(response: &str) -> serde_json::Value {
+    serde_json::from_str(response).unwrap_or_else(|_| json!(response))
+}
+
+/// `0–4` for a run of node indices, `0, 2` otherwise.
+fn node_list(nodes: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < nodes.len() {
+        let mut j = i;
+        while j + 1 < nodes.len() && nodes[j + 1] == nodes[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j >= i + 2 {
+            format!("{}–{}", nodes[i], nodes[j])
+        } else if j == i + 1 {
+            format!("{}, {}", nodes[i], nodes[j])
+        } else {
+            nodes[i].to_string()
+        });
+        i = j + 1;
     }
-    Ok(v)
+    let word = if nodes.len() == 1 { "node" } else { "nodes" };
+    format!("{word} {}", parts.join(", "))
+}
+
+/// Names `action.js:LINE:COL` in a node's error by the action's own name
+/// (its file or CID), with the line and column spelt out.
+fn name_location(error: &str, source_name: &str) -> String {
+    let Some(at) = candela_actions::action_location(error) else {
+        return error.to_string();
+    };
+    let mut parts = at.rsplitn(3, ':');
+    let (col, line) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    error.replace(
+        &at,
+        &format!("{source_name}:{line}:{col} (line {line}, column {col})"),
+    )
+}
+
+/// The nodes' errors of a failed run, each distinct error once with the
+/// nodes that gave it, and the console output up to the failure.
+pub fn failed_run_text(
+    answers: &std::collections::BTreeMap<u32, Result<candela_api::v7::ExecuteResponse, String>>,
+    source_name: &str,
+) -> String {
+    let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+    for (node, answer) in answers {
+        let Err(e) = answer else { continue };
+        match groups.iter_mut().find(|(text, _)| text == e) {
+            Some((_, nodes)) => nodes.push(*node),
+            None => groups.push((e.clone(), vec![*node])),
+        }
+    }
+    let mut out = String::new();
+    for (text, nodes) in &groups {
+        let (error, logs) = match text.split_once(candela_client::FAILED_RUN_CONSOLE) {
+            Some((e, l)) => (e, Some(l)),
+            None => (text.as_str(), None),
+        };
+        let error = name_location(error, source_name);
+        out.push_str(&format!(
+            "{}: {}\n",
+            node_list(nodes),
+            error.replace('\n', "\n    ")
+        ));
+        if let Some(logs) = logs {
+            out.push_str("  console output up to the failure:\n");
+            for line in logs.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    let agreed: Vec<u32> = answers
+        .iter()
+        .filter(|(_, a)| a.is_ok())
+        .map(|(i, _)| *i)
+        .collect();
+    if !agreed.is_empty() {
+        out.push_str(&format!("{}: answered without error\n", node_list(&agreed)));
+    }
+    out
+}
+
+/// A successful run as text: response, signatures, logs, each node.
+fn outcome_text(o: &ExecuteOutcome) -> String {
+    let mut out = String::new();
+    let response = match serde_json::from_str::<serde_json::Value>(&o.response) {
+        Ok(v) if v.is_object() || v.is_array() => {
+            serde_json::to_string_pretty(&v).unwrap_or_else(|_| o.response.clone())
+        }
+        _ => o.response.clone(),
+    };
+    out.push_str(&format!("response: {response}\n"));
+    for (name, s) in &o.signatures {
+        out.push_str(&format!(
+            "signature {name}: 0x{} by {} (verified; digest 0x{})\n",
+            hex::encode(s.signature.to_eth_bytes()),
+            derive::checksum_address(&derive::eth_address(&s.public_key)),
+            hex::encode(s.digest)
+        ));
+    }
+    for line in o.logs.lines() {
+        out.push_str(&format!("log: {line}\n"));
+    }
+    for (node, logs) in &o.other_logs {
+        for line in logs.lines() {
+            out.push_str(&format!("log (node {node} only): {line}\n"));
+        }
+    }
+    for n in &o.nodes {
+        let state = match (&n.error, n.response_agreed) {
+            (Some(e), _) => format!("FAILED: {e}"),
+            (None, true) => "response agreed".into(),
+            (None, false) => "response DIFFERS".into(),
+        };
+        out.push_str(&format!("node {}: {state}\n", n.node));
+    }
+    for f in &o.faults {
+        out.push_str(&format!("fault: node {}: {}\n", f.node, f.reason));
+    }
+    out
 }
 
 pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
@@ -118,7 +243,7 @@ pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
             println!("{}", candela_cid::cid_v0(&read_code(&file)?));
         }
         ActionCommand::Deploy { file, network } => {
-            let client = Client::from_file(&network)?;
+            let client = crate::cli_io::open_network(&network)?;
             let (cid, nodes) = client.deploy_action(&read_code(&file)?).await?;
             for n in nodes.iter().filter(|n| !n.ok) {
                 eprintln!(
@@ -141,17 +266,21 @@ pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
             json,
             record,
         } => {
-            let source = match (file, cid) {
-                (Some(f), None) => ActionSource::Code(
-                    String::from_utf8(read_code(&f)?).context("the action is not UTF-8")?,
+            let (source, source_name) = match (file, cid) {
+                (Some(f), None) => (
+                    ActionSource::Code(
+                        String::from_utf8(read_code(&f)?).context("the action is not UTF-8")?,
+                    ),
+                    f.display().to_string(),
                 ),
                 (None, Some(c)) => {
                     candela_cid::parse_cid_v0(&c).context("--cid is not a CIDv0")?;
-                    ActionSource::IpfsId(c)
+                    (ActionSource::IpfsId(c.clone()), c)
                 }
                 _ => bail!("give an action FILE or --cid CID"),
             };
-            let mut client = Client::from_file(&network)?;
+            let js_params = parse_params(&params)?;
+            let mut client = crate::cli_io::open_network(&network)?;
             client.record_runs = record;
             let auth =
                 crate::auth::request_auth(&client, session.as_deref(), private_key.as_deref())?;
@@ -164,15 +293,41 @@ pub async fn run(cmd: ActionCommand) -> anyhow::Result<()> {
                 eprintln!("run id: {request_id}  (not recorded; run with --record to replay it)");
             }
             let answers = client
-                .execute_answers(&request_id, &source, Some(parse_params(&params)?), &auth)
+                .execute_answers(&request_id, &source, Some(js_params), &auth)
                 .await;
             let outcome = client.verify_execute(&request_id, &answers);
             if !explain {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&outcome_json(&outcome?))?
-                );
-                return Ok(());
+                return match (outcome, json) {
+                    (Ok(o), true) => {
+                        println!("{}", serde_json::to_string_pretty(&outcome_json(&o))?);
+                        Ok(())
+                    }
+                    (Ok(o), false) => {
+                        print!("{}", outcome_text(&o));
+                        Ok(())
+                    }
+                    (Err(e), true) => {
+                        let nodes: serde_json::Map<String, serde_json::Value> = answers
+                            .iter()
+                            .map(|(i, a)| {
+                                let v = match a {
+                                    Ok(r) => {
+                                        json!({"ok": true, "response": response_value(&r.response)})
+                                    }
+                                    Err(e) => json!({"ok": false, "error": e}),
+                                };
+                                (i.to_string(), v)
+                            })
+                            .collect();
+                        let out = json!({"requestId": request_id, "error": e.to_string(), "nodes": nodes});
+                        println!("{}", serde_json::to_string_pretty(&out)?);
+                        Err(e.into())
+                    }
+                    (Err(e), false) => {
+                        print!("{}", failed_run_text(&answers, &source_name));
+                        Err(anyhow::Error::from(e).context(format!("{source_name} failed")))
+                    }
+                };
             }
             let diff = candela_client::explain(&answers);
             if json {

@@ -12,8 +12,9 @@ pub enum AuthCommand {
     /// Make a session key and have the wallet delegate to it; prints the
     /// session (secret included: keep it private) for `--session FILE`.
     Session {
-        /// network.json.
-        #[arg(long)]
+        /// network.json of the network (default: $CANDELA_NETWORK, else the
+        /// devnet's `devnet/network.json`).
+        #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
         network: PathBuf,
         /// The wallet's Ethereum private key (hex).
         #[arg(long, env = "CANDELA_PRIVATE_KEY")]
@@ -104,7 +105,7 @@ pub async fn run(cmd: AuthCommand) -> anyhow::Result<()> {
             expires,
             pkp,
         } => {
-            let client = Client::from_file(&network)?;
+            let client = crate::cli_io::open_network(&network)?;
             let wallet = crate::pkp::signing_key(&private_key)?;
             let (requests, ttl) = (parse_resources(&resources)?, parse_duration(&expires)?);
             let file = match pkp {

@@ -15,8 +15,9 @@ pub enum BenchCommand {
     /// Signing load against a running network: latency with a warm pool,
     /// sustained throughput including pool refill, and pool generation rate.
     Sign {
-        /// network.json.
-        #[arg(long)]
+        /// network.json of the network (default: $CANDELA_NETWORK, else the
+        /// devnet's `devnet/network.json`).
+        #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
         network: PathBuf,
         /// Total signing requests.
         #[arg(long, default_value_t = 1000)]
@@ -32,8 +33,9 @@ pub enum BenchCommand {
     /// asks for one signature, next to the same action without the
     /// signature and the same action run in this process's sandbox.
     Action {
-        /// network.json.
-        #[arg(long)]
+        /// network.json of the network (default: $CANDELA_NETWORK, else the
+        /// devnet's `devnet/network.json`).
+        #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
         network: PathBuf,
         /// Total executions per phase.
         #[arg(long, default_value_t = 200)]
@@ -51,8 +53,9 @@ pub enum BenchCommand {
     /// verifies each share and decrypts locally), next to in-process
     /// baselines, and the hybrid encryption's throughput on a large file.
     Decrypt {
-        /// network.json.
-        #[arg(long)]
+        /// network.json of the network (default: $CANDELA_NETWORK, else the
+        /// devnet's `devnet/network.json`).
+        #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
         network: PathBuf,
         /// Decryptions per phase.
         #[arg(long, default_value_t = 200)]
@@ -438,7 +441,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             json,
         } => {
-            let client = Client::from_file(&network)?;
+            let client = crate::cli_io::open_network(&network)?;
             let n = client.network().nodes.len();
             let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
             let (rec, _) = crate::pkp::mint(&client, &owner)?;
@@ -518,7 +521,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             json,
         } => {
-            let client = Client::from_file(&network)?;
+            let client = crate::cli_io::open_network(&network)?;
             let say = progress(json);
             let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
             let (cid, _) = client.deploy_action(BENCH_ACTION.as_bytes()).await?;
@@ -578,7 +581,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             file_mib,
             json,
         } => {
-            let client = Client::from_file(&network)?;
+            let client = crate::cli_io::open_network(&network)?;
             let say = progress(json);
             let reader = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
             let address = candela_crypto::derive::checksum_address(

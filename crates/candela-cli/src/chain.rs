@@ -261,8 +261,9 @@ pub enum ContractsCommand {
 /// owner.
 #[derive(clap::Args, Debug)]
 pub struct NodeAdmin {
-    /// network.json of the network.
-    #[arg(long)]
+    /// network.json of the network (default: $CANDELA_NETWORK, else the
+    /// devnet's `devnet/network.json`).
+    #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
     network: PathBuf,
     /// The node's index in network.json.
     #[arg(long)]
@@ -305,7 +306,7 @@ pub async fn run_contracts(cmd: ContractsCommand) -> anyhow::Result<()> {
 
 /// Kick (or let back) node `a.node`; answers `{"kicked": [indices]}` after.
 async fn kick_or_rejoin(a: NodeAdmin, kick: bool) -> anyhow::Result<String> {
-    let net = candela_client::Client::from_file(&a.network)
+    let net = crate::cli_io::open_network(&a.network)
         .with_context(|| format!("reading {}", a.network.display()))?
         .network()
         .clone();

@@ -265,7 +265,7 @@ async fn chaos(
     procs: &mut Procs,
     say: &dyn Fn(String),
 ) -> anyhow::Result<()> {
-    let mut client = Client::from_file(network)?;
+    let mut client = crate::cli_io::open_network(network)?;
     client.timeout = CLIENT_TIMEOUT;
     // attempts spaced 0.4, 0.8, 1.2, 1.6 s apart outlast the nodes' 5 s
     // liveness window, so a crashed signer is dropped before the last one

@@ -458,7 +458,7 @@ fn recover_address(
 pub async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
     let devnet = start(&args.devnet).await?;
     let result = async {
-        let client = Client::from_file(&devnet.network_path)?;
+        let client = crate::cli_io::open_network(&devnet.network_path)?;
         let caller = match &args.private_key {
             Some(k) => crate::pkp::signing_key(k)?,
             None => k256::ecdsa::SigningKey::random(&mut rand_core::OsRng),

@@ -10,8 +10,9 @@ use candela_client::{Client, Encrypted};
 /// `candela encrypt`.
 #[derive(clap::Args)]
 pub struct EncryptArgs {
-    /// network.json.
-    #[arg(long, env = "CANDELA_NETWORK")]
+    /// network.json of the network (default: $CANDELA_NETWORK, else the
+    /// devnet's `devnet/network.json`).
+    #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
     pub network: PathBuf,
     /// The conditions: a JSON file holding an object with one of
     /// `accessControlConditions`, `evmContractConditions`,
@@ -38,8 +39,9 @@ pub struct EncryptArgs {
 /// `candela decrypt`.
 #[derive(clap::Args)]
 pub struct DecryptArgs {
-    /// network.json.
-    #[arg(long, env = "CANDELA_NETWORK")]
+    /// network.json of the network (default: $CANDELA_NETWORK, else the
+    /// devnet's `devnet/network.json`).
+    #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
     pub network: PathBuf,
     /// What `candela encrypt` printed, or the Lit JS SDK's `encrypt` result
     /// (`{ciphertext, dataToEncryptHash}`) with its conditions.
@@ -71,7 +73,7 @@ fn read_conditions(path: &Path) -> anyhow::Result<serde_json::Value> {
 
 /// Run `candela encrypt`.
 pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
-    let client = Client::from_file(&args.network)?;
+    let client = crate::cli_io::open_network(&args.network)?;
     let conditions = read_conditions(&args.conditions)?;
     let plaintext = match (&args.file, &args.string) {
         (Some(f), _) => std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
@@ -98,7 +100,7 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
 
 /// Run `candela decrypt`.
 pub async fn decrypt(args: DecryptArgs) -> anyhow::Result<()> {
-    let client = Client::from_file(&args.network)?;
+    let client = crate::cli_io::open_network(&args.network)?;
     let bytes =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
     let enc: Encrypted = serde_json::from_slice(&bytes).with_context(|| {

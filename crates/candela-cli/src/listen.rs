@@ -76,7 +76,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         }
         None => {
             crate::init_tracing("info");
-            let client = candela_client::Client::from_file(&config.network)
+            let client = crate::cli_io::open_network(&config.network)
                 .with_context(|| format!("network {}", config.network.display()))?;
             let store = Arc::new(Store::open(&config.database)?);
             let listener = Listener::new(&config, store, Arc::new(ClientRunner::new(client)))?;

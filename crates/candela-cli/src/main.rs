@@ -4,8 +4,10 @@ mod auth;
 mod bench;
 mod chain;
 mod chaos;
+mod cli_io;
 mod devnet;
 mod encrypt;
+mod key;
 mod listen;
 mod pkp;
 mod project;
@@ -25,6 +27,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// On error, print each cause on its own line (and let RUST_BACKTRACE
+    /// add a backtrace); without it an error is one line on stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
@@ -41,12 +47,20 @@ enum Command {
     /// Start a devnet, deploy a prime-checking action, mint a PKP bound to it
     /// (mint-grant-burn), run it with a prime and a non-prime: the whole loop.
     Quickstart(devnet::QuickstartArgs),
-    /// Show every node's readiness and presignature pool.
+    /// Show every node's readiness and presignature pool; exits non-zero
+    /// when the network cannot sign (fewer than its threshold ready).
     Status {
-        /// network.json of the network.
-        #[arg(long)]
+        /// network.json of the network (default: $CANDELA_NETWORK, else the
+        /// devnet's `devnet/network.json`).
+        #[arg(long, env = "CANDELA_NETWORK", default_value = cli_io::DEFAULT_NETWORK)]
         network: PathBuf,
+        /// Print JSON only on stdout.
+        #[arg(long)]
+        json: bool,
     },
+    /// Ethereum keys for development: `key new` prints a fresh one.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Programmable Key Pairs.
     #[command(subcommand)]
     Pkp(pkp::PkpCommand),
@@ -85,10 +99,26 @@ fn init_tracing(default: &str) {
         .try_init();
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    cli_io::quiet_broken_pipe();
     let cli = Cli::parse();
-    match cli.command {
+    let verbose = cli.verbose;
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|rt| rt.block_on(run(cli.command)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", cli_io::error_text(&e, verbose));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Node { config } => {
             init_tracing("info");
             let bytes =
@@ -105,19 +135,32 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("warn");
             devnet::quickstart(args).await
         }
-        Command::Status { network } => {
-            let client = candela_client::Client::from_file(&network)?;
+        Command::Status { network, json } => {
+            let client = cli_io::open_network(&network)?;
             let statuses = client.statuses().await;
-            let out: Vec<serde_json::Value> = client
-                .network()
-                .nodes
-                .iter()
-                .zip(statuses)
-                .map(|(n, s)| serde_json::json!({"node": n.index, "url": n.url, "status": s}))
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            let net = client.network();
+            if json {
+                let out: Vec<serde_json::Value> = net
+                    .nodes
+                    .iter()
+                    .zip(&statuses)
+                    .map(|(n, s)| serde_json::json!({"node": n.index, "url": n.url, "status": s}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print!("{}", status_table(net, &statuses));
+            }
+            let ready = statuses.iter().flatten().filter(|s| s.ready).count();
+            if ready < net.threshold {
+                anyhow::bail!(
+                    "the network cannot sign: {ready} of {} nodes ready, it needs {}",
+                    net.nodes.len(),
+                    net.threshold
+                );
+            }
             Ok(())
         }
+        Command::Key(cmd) => key::run(cmd),
         Command::Pkp(cmd) => pkp::run(cmd).await,
         Command::Action(cmd) => action::run(cmd).await,
         Command::Encrypt(args) => encrypt::encrypt(args),
@@ -131,4 +174,47 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Listen(args) => listen::run(args).await,
     }
+}
+
+/// `candela status` as a table: one row per node, then whether the network
+/// can sign.
+fn status_table(
+    net: &candela_api::network::NetworkInfo,
+    statuses: &[Option<candela_api::v7::NodeStatus>],
+) -> String {
+    let mut out = format!(
+        "{:<5} {:<28} {:<12} {:>8} {:>8}  {}\n",
+        "node", "url", "state", "pool", "used", "live peers"
+    );
+    for (n, s) in net.nodes.iter().zip(statuses) {
+        let row = match s {
+            None => format!("{:<5} {:<28} {:<12}\n", n.index, n.url, "unreachable"),
+            Some(s) => format!(
+                "{:<5} {:<28} {:<12} {:>8} {:>8}  {}\n",
+                n.index,
+                n.url,
+                if s.ready { "ready" } else { "not ready" },
+                s.presignatures_free,
+                s.presignatures_used,
+                s.live_peers
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        };
+        out.push_str(&row);
+    }
+    let ready = statuses.iter().flatten().filter(|s| s.ready).count();
+    out.push_str(&format!(
+        "{ready} of {} nodes ready; threshold {}: {}\n",
+        net.nodes.len(),
+        net.threshold,
+        if ready >= net.threshold {
+            "the network can sign"
+        } else {
+            "the network CANNOT sign"
+        }
+    ));
+    out
 }

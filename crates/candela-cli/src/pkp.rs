@@ -41,8 +41,9 @@ pub struct MethodRef {
 /// The network, the owner's key and the output form of a change.
 #[derive(clap::Args, Clone)]
 pub struct OwnerArgs {
-    /// network.json.
-    #[arg(long)]
+    /// network.json of the network (default: $CANDELA_NETWORK, else the
+    /// devnet's `devnet/network.json`).
+    #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
     pub network: PathBuf,
     /// The owner's Ethereum private key (hex).
     #[arg(long, env = "CANDELA_PRIVATE_KEY")]
@@ -55,8 +56,9 @@ pub struct OwnerArgs {
 /// The network and the output form of a read.
 #[derive(clap::Args, Clone)]
 pub struct ReadArgs {
-    /// network.json.
-    #[arg(long)]
+    /// network.json of the network (default: $CANDELA_NETWORK, else the
+    /// devnet's `devnet/network.json`).
+    #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
     pub network: PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -143,8 +145,9 @@ pub enum PkpCommand {
     },
     /// Sign a 32-byte hash with a PKP you own or are permitted to use.
     Sign {
-        /// network.json.
-        #[arg(long)]
+        /// network.json of the network (default: $CANDELA_NETWORK, else the
+        /// devnet's `devnet/network.json`).
+        #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
         network: PathBuf,
         /// The caller's Ethereum private key (hex).
         #[arg(long, env = "CANDELA_PRIVATE_KEY")]
@@ -338,7 +341,7 @@ fn change_pkp(
     pkp: &PkpRef,
     change: impl FnOnce(&dyn Registry, &SigningKey, &[u8; 32]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let client = Client::from_file(&owner.network)?;
+    let client = crate::cli_io::open_network(&owner.network)?;
     let reg = registry(&client)?;
     let token = token_id_of(pkp)?;
     change(reg.as_ref(), &signing_key(&owner.private_key)?, &token)?;
@@ -420,7 +423,7 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             permit_addresses,
             burn,
         } => {
-            let client = Client::from_file(&network)?;
+            let client = crate::cli_io::open_network(&network)?;
             let mut grants = Vec::new();
             for cid in &permit_actions {
                 grants.push(Permission::new(
@@ -471,7 +474,7 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             read: ReadArgs { network, json },
             pkp,
         } => {
-            let client = Client::from_file(&network)?;
+            let client = crate::cli_io::open_network(&network)?;
             let reg = registry(&client)?;
             let rec = reg.by_token_id(&token_id_of(&pkp)?)?;
             print(json, &pkp_json(reg.as_ref(), &rec)?, pkp_text)?;
@@ -480,7 +483,7 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             read: ReadArgs { network, json },
             owner,
         } => {
-            let client = Client::from_file(&network)?;
+            let client = crate::cli_io::open_network(&network)?;
             let reg = registry(&client)?;
             let list = reg
                 .owned_by(address_arg(&owner)?)?
@@ -502,7 +505,7 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             pkp,
             hash,
         } => {
-            let client = Client::from_file(&network)?;
+            let client = crate::cli_io::open_network(&network)?;
             let pk = derive::parse_public_key(&pkp).context("--pkp is not a public key")?;
             let auth =
                 crate::auth::request_auth(&client, session.as_deref(), private_key.as_deref())?;

@@ -15,8 +15,9 @@ use serde_json::json;
 pub struct ReplayArgs {
     /// The run id (`X-Request-Id`) that `candela action run` printed.
     run_id: String,
-    /// network.json.
-    #[arg(long)]
+    /// network.json of the network (default: $CANDELA_NETWORK, else the
+    /// devnet's `devnet/network.json`).
+    #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
     network: PathBuf,
     /// The node whose record to replay.
     #[arg(long, default_value_t = 0)]
@@ -64,7 +65,7 @@ async fn fetch_record(args: &ReplayArgs, client: &Client) -> anyhow::Result<RunR
 }
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    let client = Client::from_file(&args.network)?;
+    let client = crate::cli_io::open_network(&args.network)?;
     let record = fetch_record(&args, &client).await?;
     let replay = Arc::new(ReplayHost::new(&record));
     let host: Arc<dyn Host> = replay.clone();

@@ -123,6 +123,7 @@ async fn prime_action_deployed_by_cid_signs_a_prime_and_explains_a_non_prime() {
         cli(&[
             "action",
             "run",
+            "--json",
             "--cid",
             &cid,
             "--params",
@@ -136,7 +137,8 @@ async fn prime_action_deployed_by_cid_signs_a_prime_and_explains_a_non_prime() {
     let (ok, out, err) = run(7919);
     assert!(ok, "{err}");
     let out: Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(out["response"], r#"{"signed":true,"number":7919}"#);
+    // `--json` gives the response parsed when it is JSON
+    assert_eq!(out["response"], json!({"signed": true, "number": 7919}));
     let sig = &out["signatures"]["prime"];
     assert_eq!(sig["ethAddress"], pkp_addr.as_str());
     assert_eq!(sig["dataSigned"], format!("0x{}", hex::encode(digest)));
@@ -165,7 +167,7 @@ async fn prime_action_deployed_by_cid_signs_a_prime_and_explains_a_non_prime() {
     let out: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(
         out["response"],
-        r#"{"signed":false,"reason":"91 is not prime: it is divisible by 7"}"#
+        json!({"signed": false, "reason": "91 is not prime: it is divisible by 7"})
     );
     assert_eq!(out["signatures"], json!({}));
     let _ = client;

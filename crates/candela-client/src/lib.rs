@@ -617,6 +617,10 @@ pub use candela_api::combine::{
 };
 
 /// Send a request; a non-2xx answer becomes `errorCode: message`.
+/// What separates a failed action's error from the console output it
+/// printed up to the failure, in a node's error text.
+pub const FAILED_RUN_CONSOLE: &str = "\nconsole output up to the failure:\n";
+
 async fn answer<T: serde::de::DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T, String> {
     let resp = req.send().await.map_err(|e| {
         if e.is_timeout() {
@@ -634,7 +638,14 @@ async fn answer<T: serde::de::DeserializeOwned>(req: reqwest::RequestBuilder) ->
         .map_err(|e| format!("reading answer: {e}"))?;
     if !status.is_success() {
         return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(b) => format!("{} {}: {}", status.as_u16(), b.error_code, b.message),
+            Ok(b) => {
+                let logs = b
+                    .logs
+                    .filter(|l| !l.is_empty())
+                    .map(|l| format!("{FAILED_RUN_CONSOLE}{l}"))
+                    .unwrap_or_default();
+                format!("{} {}: {}{logs}", status.as_u16(), b.error_code, b.message)
+            }
             Err(_) => format!(
                 "{}: {}",
                 status.as_u16(),

@@ -657,8 +657,14 @@ impl Node {
                 ActionError::LimitExceeded { .. } => {
                     ApiError::action_failed("NodeActionLimitExceeded", e.to_string(), logs)
                 }
-                ActionError::Script { .. } => {
-                    ApiError::action_failed("NodeJsExecutionError", e.to_string(), logs)
+                ActionError::Script { stack, .. } => {
+                    // the error, then where in the action it was thrown
+                    let at = stack.as_deref().and_then(candela_actions::action_location);
+                    let message = match at {
+                        Some(at) => format!("{e}\n    at {at}"),
+                        None => e.to_string(),
+                    };
+                    ApiError::action_failed("NodeJsExecutionError", message, logs)
                 }
                 ActionError::Syntax { .. } => {
                     ApiError::action_failed("NodeJsSyntaxError", e.to_string(), logs)
