@@ -101,7 +101,9 @@ mod tests {
 
     #[test]
     fn a_missing_default_network_says_how_to_get_one() {
-        let e = open_network(Path::new(DEFAULT_NETWORK)).expect_err("no devnet here");
+        let Err(e) = open_network(Path::new(DEFAULT_NETWORK)) else {
+            panic!("no devnet here, so no network");
+        };
         assert!(e.to_string().contains("candela devnet"), "{e}");
     }
 }
