@@ -13,9 +13,9 @@ use clap::Subcommand;
 pub struct ListenArgs {
     #[command(subcommand)]
     command: Option<ListenCommand>,
-    /// The triggers file (triggers.toml).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
+    /// The triggers file.
+    #[arg(long, global = true, default_value = "triggers.toml")]
+    config: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -52,7 +52,13 @@ async fn stop_signal() {
 }
 
 pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
-    let path = args.config.context("give --config triggers.toml")?;
+    let path = args.config;
+    if !path.exists() {
+        anyhow::bail!(
+            "no triggers file: {} does not exist (write one, see the README's \"Event listener\", or give --config FILE)",
+            path.display()
+        );
+    }
     let config = Config::load(&path)?;
     match args.command {
         Some(ListenCommand::Status { json }) => {

@@ -777,6 +777,25 @@ async fn a_failing_action_is_retried_with_backoff_then_shown_as_a_dead_letter_by
         "{text}"
     );
     assert!(text.contains("runs failed 3"), "{text}");
+    // counts per trigger and its latest events, at a glance
+    assert!(text.contains("delivered 0  retried 1  dead 1"), "{text}");
+    assert!(text.contains("hook-only dead after 3 attempts"), "{text}");
+    // `--config` defaults to ./triggers.toml
+    let here = Command::new(BIN)
+        .args(["listen", "status"])
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
+    // (the same status; the action's path is shown as the file names it)
+    let here = String::from_utf8_lossy(&here.stdout);
+    assert_eq!(
+        here.lines().skip(1).collect::<Vec<_>>(),
+        text.lines().skip(1).collect::<Vec<_>>()
+    );
+    assert!(here.starts_with("doomed (webhook, file:fail.js)"), "{here}");
+    // the listener's log file (not a terminal) has no colour codes
+    let log = std::fs::read_to_string(s.dir.path().join("listen.log")).unwrap();
+    assert!(!log.is_empty() && !log.contains('\u{1b}'), "{log}");
     // `listen requeue` gives it a fresh retry budget; the running listener
     // tries three more times (attempts 4 to 6) and it is a dead letter again.
     let out = Command::new(BIN)

@@ -827,6 +827,7 @@ mod tests {
         assert_eq!(deliver_next(&s, &r, &p).await.unwrap(), Step::Idle);
         let (c, _) = s.counters("t").unwrap();
         assert_eq!((c.runs_failed, c.dead_letter_count, c.pending), (3, 1, 0));
+        assert_eq!((c.delivered, c.retried), (0, 1), "dead after retries");
         // Requeued, it gets three more attempts, numbered on (new request ids).
         s.requeue_dead("t", now_ms()).unwrap();
         let r2 = Scripted::new(vec![
@@ -842,6 +843,8 @@ mod tests {
             }
         }
         assert_eq!(steps[2], Step::Delivered("six".into()));
+        let (c, _) = s.counters("t").unwrap();
+        assert_eq!((c.delivered, c.retried, c.dead_letter_count), (1, 1, 0));
         assert_eq!(
             r2.request_ids(),
             (4..=6)

@@ -30,7 +30,12 @@ pub struct TriggerStatus {
     pub last_delivered: Option<EventRecord>,
     /// The dead-letter list, newest first.
     pub dead_letters: Vec<EventRecord>,
+    /// The last few events in any state, newest first.
+    pub recent: Vec<EventRecord>,
 }
+
+/// How many of a trigger's latest events `listen status` shows.
+pub const RECENT_EVENTS_SHOWN: u32 = 5;
 
 /// The status of every configured trigger.
 pub fn status(config: &Config, store: &Store) -> Result<Vec<TriggerStatus>, StoreError> {
@@ -58,6 +63,7 @@ pub fn status(config: &Config, store: &Store) -> Result<Vec<TriggerStatus>, Stor
                     Some(EventState::Dead),
                     MAX_DEAD_LETTERS_SHOWN,
                 )?,
+                recent: store.events(&t.name, None, RECENT_EVENTS_SHOWN)?,
             })
         })
         .collect()
@@ -70,8 +76,12 @@ pub fn render_text(all: &[TriggerStatus]) -> String {
         let c = &t.counters;
         out.push_str(&format!("{} ({}, {})\n", t.name, t.source, t.action));
         out.push_str(&format!(
-            "  events seen {}  duplicates {}  runs succeeded {}  runs failed {}  pending {}  dead letters {}  source errors {}\n",
-            c.events_seen, c.duplicates, c.runs_succeeded, c.runs_failed, c.pending, c.dead_letter_count, c.source_errors
+            "  delivered {}  retried {}  dead {}  pending {}\n",
+            c.delivered, c.retried, c.dead_letter_count, c.pending
+        ));
+        out.push_str(&format!(
+            "  events seen {}  duplicates {}  runs succeeded {}  runs failed {}  source errors {}\n",
+            c.events_seen, c.duplicates, c.runs_succeeded, c.runs_failed, c.source_errors
         ));
         out.push_str(&format!(
             "  cursor {}\n",
@@ -89,6 +99,22 @@ pub fn render_text(all: &[TriggerStatus]) -> String {
                 d.response
                     .as_deref()
                     .unwrap_or("(ran before a restart; response unknown)")
+            ));
+        }
+        if !t.recent.is_empty() {
+            out.push_str("  recent events (newest first):\n");
+        }
+        for e in &t.recent {
+            out.push_str(&format!(
+                "    {} {} after {} attempt{}{}\n",
+                e.key,
+                e.state.as_str(),
+                e.attempts,
+                if e.attempts == 1 { "" } else { "s" },
+                e.last_error
+                    .as_deref()
+                    .map(|err| format!(": {err}"))
+                    .unwrap_or_default()
             ));
         }
         for d in &t.dead_letters {

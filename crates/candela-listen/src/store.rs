@@ -82,7 +82,8 @@ pub enum EventState {
 }
 
 impl EventState {
-    fn as_str(self) -> &'static str {
+    /// The state's name as stored and shown.
+    pub fn as_str(self) -> &'static str {
         match self {
             EventState::Pending => "pending",
             EventState::Running => "running",
@@ -141,6 +142,10 @@ pub struct Counters {
     pub pending: u64,
     /// Events in the dead-letter list.
     pub dead_letter_count: u64,
+    /// Events delivered (their action ran and answered).
+    pub delivered: u64,
+    /// Events that needed more than one attempt (whatever became of them).
+    pub retried: u64,
     /// Failures reading the source.
     pub source_errors: u64,
 }
@@ -470,6 +475,11 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )
             .optional()?;
+        let retried: u64 = conn.query_row(
+            "SELECT count(*) FROM events WHERE trigger = ?1 AND attempts > 1",
+            params![trigger],
+            |r| r.get(0),
+        )?;
         let count = |states: &str| -> rusqlite::Result<u64> {
             conn.query_row(
                 &format!("SELECT count(*) FROM events WHERE trigger = ?1 AND state IN ({states})"),
@@ -486,6 +496,8 @@ impl Store {
                 runs_failed: failed,
                 pending: count("'pending', 'running'")?,
                 dead_letter_count: count("'dead'")?,
+                delivered: count("'delivered'")?,
+                retried,
                 source_errors,
             },
             last,
