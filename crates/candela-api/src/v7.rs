@@ -137,6 +137,10 @@ pub struct NodeStatus {
     pub presign_seconds: f64,
     /// Peers this node currently sees as live.
     pub live_peers: Vec<u32>,
+    /// The chains (by name) this node reads for actions and access-control
+    /// conditions.
+    #[serde(default)]
+    pub chains: Vec<String>,
 }
 
 /// `POST /web/handshake`.

@@ -34,6 +34,10 @@ pub struct EncryptArgs {
     /// Candela's streamed container; the whole file is held in memory.
     #[arg(long)]
     pub lit: bool,
+    /// Encrypt even when the network cannot evaluate the conditions today
+    /// (a chain they read is configured on fewer than threshold nodes).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `candela decrypt`.
@@ -71,10 +75,75 @@ fn read_conditions(path: &Path) -> anyhow::Result<serde_json::Value> {
     })
 }
 
+/// Chains that `conditions` read and that fewer than `threshold` of the
+/// nodes that answered have configured: the nodes could not evaluate the
+/// conditions, so nobody could decrypt.
+fn chains_missing(
+    conditions: &candela_conditions::Conditions,
+    node_chains: &[Vec<String>],
+    threshold: usize,
+) -> Vec<String> {
+    conditions
+        .chains_read()
+        .into_iter()
+        .filter(|chain| node_chains.iter().filter(|c| c.contains(chain)).count() < threshold)
+        .collect()
+}
+
+/// Refuse conditions the network cannot evaluate (unless `--force`).
+async fn check_network_can_evaluate(
+    client: &Client,
+    conditions: &serde_json::Value,
+) -> anyhow::Result<()> {
+    let parsed = candela_conditions::Conditions::from_request(conditions)
+        .map_err(|e| anyhow::anyhow!("the conditions are not valid: {e}"))?;
+    if parsed.chains_read().is_empty() {
+        return Ok(());
+    }
+    let threshold = client.network().threshold;
+    let node_chains: Vec<Vec<String>> = client
+        .statuses()
+        .await
+        .into_iter()
+        .flatten()
+        .filter(|s| s.ready)
+        .map(|s| s.chains)
+        .collect();
+    if node_chains.len() < threshold {
+        bail!(
+            "cannot check that the network can evaluate these conditions: {} of {} nodes are ready, it needs {threshold} (--force encrypts anyway)",
+            node_chains.len(),
+            client.network().nodes.len()
+        );
+    }
+    let missing = chains_missing(&parsed, &node_chains, threshold);
+    if !missing.is_empty() {
+        let mut configured: Vec<&String> = node_chains.iter().flatten().collect();
+        configured.sort();
+        configured.dedup();
+        bail!(
+            "nobody could decrypt this: the conditions read the chain{} {} which fewer than {threshold} nodes have configured (configured: {}); start the nodes with --chain-rpc NAME=URL, fix the conditions' \"chain\", or pass --force",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", "),
+            if configured.is_empty() {
+                "none".to_string()
+            } else {
+                configured.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Run `candela encrypt`.
-pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
+pub async fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
     let client = crate::cli_io::open_network(&args.network)?;
     let conditions = read_conditions(&args.conditions)?;
+    if !args.force {
+        check_network_can_evaluate(&client, &conditions)
+            .await
+            .with_context(|| format!("conditions in {}", args.conditions.display()))?;
+    }
     let plaintext = match (&args.file, &args.string) {
         (Some(f), _) => std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
         (None, Some(s)) => s.as_bytes().to_vec(),
@@ -163,5 +232,28 @@ async fn decrypt_to_file(
             let _ = std::fs::remove_file(&partial);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_is_missing_when_fewer_than_threshold_nodes_read_it() {
+        let conditions = candela_conditions::Conditions::from_request(&serde_json::json!({
+            "accessControlConditions": [{
+                "contractAddress": "", "standardContractType": "", "chain": "anvil",
+                "method": "eth_getBalance", "parameters": [":userAddress", "latest"],
+                "returnValueTest": {"comparator": ">=", "value": "1"}
+            }]
+        }))
+        .expect("conditions");
+        let anvil = || vec!["anvil".to_string()];
+        assert!(chains_missing(&conditions, &[anvil(), anvil(), vec![]], 2).is_empty());
+        assert_eq!(
+            chains_missing(&conditions, &[anvil(), vec![], vec![]], 2),
+            vec!["anvil".to_string()]
+        );
     }
 }

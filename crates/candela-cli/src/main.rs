@@ -166,7 +166,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Key(cmd) => key::run(cmd),
         Command::Pkp(cmd) => pkp::run(cmd).await,
         Command::Action(cmd) => action::run(cmd).await,
-        Command::Encrypt(args) => encrypt::encrypt(args),
+        Command::Encrypt(args) => encrypt::encrypt(args).await,
         Command::Decrypt(args) => encrypt::decrypt(args).await,
         Command::Contracts(cmd) => chain::run_contracts(cmd).await,
         Command::Auth(cmd) => auth::run(cmd).await,

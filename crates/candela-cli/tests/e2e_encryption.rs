@@ -587,3 +587,48 @@ async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_wh
         .expect("the named wallet decrypts what the action encrypted");
     assert_eq!(got.plaintext, b"sealed by an action");
 }
+
+#[test]
+fn the_cli_refuses_to_encrypt_under_conditions_the_network_cannot_evaluate_unless_forced() {
+    let net = TestNet::start(3, &[]);
+    let dir = net.path();
+    // a balance on a chain none of the nodes reads: nobody could ever decrypt
+    let conditions = json!([{
+        "contractAddress": "", "standardContractType": "", "chain": "nowherechain",
+        "method": "eth_getBalance", "parameters": [":userAddress", "latest"],
+        "returnValueTest": {"comparator": ">=", "value": "0"}
+    }]);
+    std::fs::write(dir.join("unreadable.json"), conditions.to_string()).unwrap();
+    let encrypt = |extra: &[&str]| {
+        std::process::Command::new(BIN)
+            .args([
+                "encrypt",
+                "--conditions",
+                "unreadable.json",
+                "--string",
+                "s",
+            ])
+            .args(extra)
+            .arg("--network")
+            .arg(net.network_path())
+            .current_dir(dir)
+            .output()
+            .expect("candela runs")
+    };
+    let out = encrypt(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused");
+    assert!(
+        stderr.contains("nobody could decrypt this") && stderr.contains("nowherechain"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing encrypted");
+    let forced = encrypt(&["--force"]);
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&forced.stdout).expect("json");
+    assert!(v["ciphertext"].is_string(), "{v}");
+}

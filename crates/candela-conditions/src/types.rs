@@ -346,6 +346,36 @@ impl Conditions {
         count(&self.items)
     }
 
+    /// The chains a node must read to evaluate these conditions (by name,
+    /// as each condition's `chain` gives it): contract calls, balances and
+    /// block timestamps. A wallet-address test or an action condition reads
+    /// no chain.
+    pub fn chains_read(&self) -> std::collections::BTreeSet<String> {
+        fn walk(items: &[Item], out: &mut std::collections::BTreeSet<String>) {
+            for item in items {
+                match item {
+                    Item::Condition(Condition::EvmContract(c)) => {
+                        out.insert(c.chain.clone());
+                    }
+                    Item::Condition(Condition::EvmBasic(c)) => {
+                        let reads = !matches!(
+                            (c.standard_contract_type, c.method.as_str()),
+                            (StandardContractType::None, "") | (StandardContractType::LitAction, _)
+                        );
+                        if reads {
+                            out.insert(c.chain.clone());
+                        }
+                    }
+                    Item::Operator(_) => {}
+                    Item::Group(g) => walk(g, out),
+                }
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        walk(&self.items, &mut out);
+        out
+    }
+
     /// Never true for a parsed list (empty lists are refused); here for
     /// completeness next to [`Conditions::len`].
     pub fn is_empty(&self) -> bool {
@@ -947,5 +977,33 @@ pub(crate) fn output_index(outputs: &[AbiParam], key: &str) -> Option<usize> {
         }
     } else {
         outputs.iter().position(|o| o.name == key)
+    }
+}
+
+#[cfg(test)]
+mod chains_read_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_conditions_that_read_a_chain_name_it() {
+        let body = json!({"unifiedAccessControlConditions": [
+            {"conditionType": "evmBasic", "contractAddress": "", "standardContractType": "",
+             "chain": "ethereum", "method": "", "parameters": [":userAddress"],
+             "returnValueTest": {"comparator": "=", "value": "0x0000000000000000000000000000000000000001"}},
+            {"operator": "or"},
+            [
+                {"conditionType": "evmBasic", "contractAddress": "", "standardContractType": "",
+                 "chain": "anvil", "method": "eth_getBalance", "parameters": [":userAddress", "latest"],
+                 "returnValueTest": {"comparator": ">=", "value": "1"}},
+                {"operator": "and"},
+                {"conditionType": "evmBasic", "contractAddress": "ipfs://QmYjmhfoX9ngwd8ZfBQrcnuyhhHyq1eCqUqjZEw19W8E9K",
+                 "standardContractType": "LitAction", "chain": "polygon", "method": "go", "parameters": [],
+                 "returnValueTest": {"comparator": "=", "value": "true"}}
+            ]
+        ]});
+        let conditions = Conditions::from_request(&body).expect("parses");
+        let chains: Vec<String> = conditions.chains_read().into_iter().collect();
+        assert_eq!(chains, vec!["anvil".to_string()]);
     }
 }

@@ -346,6 +346,7 @@ impl Node {
             presignatures_generated: self.stats.generated.load(Ordering::Relaxed),
             presign_seconds: self.stats.presign_ms.load(Ordering::Relaxed) as f64 / 1000.0,
             live_peers: self.live_set().into_iter().collect(),
+            chains: self.cfg.actions.rpc_urls.keys().cloned().collect(),
         }
     }
 
