@@ -45,6 +45,11 @@ async fn math_random_differs_between_runs_started_at_the_same_instant() {
     );
 }
 
+/// The seed itself cannot be observed from outside, and runs started together
+/// seldom share a microsecond on a small machine, so the test above alone
+/// does not tell the generators apart. The low bit does: QuickJS's built-in
+/// generator fills 52 bits (so `x * 2 ** 53` is always even), the sandbox's
+/// OS-seeded one fills 53.
 #[tokio::test]
 async fn math_random_gives_53_bit_numbers_in_the_unit_interval() {
     let out = run(
