@@ -366,19 +366,100 @@
   lockGlobal('LitAuth', Auth);
   // ---- the clock ------------------------------------------------------------
   // Date reads the host's clock, so that a replay can answer the readings the
-  // node recorded. `new Date(x)` and the rest of Date are unchanged.
+  // node recorded. `new Date(x)` and the rest of Date behave as in any engine:
+  // the wrapper keeps Date's name, length, prototype and static methods.
   const RealDate = Date;
+  const dateProto = RealDate.prototype;
+  const { apply, construct } = Reflect;
   const hostNow = () => native.now();
+  // QuickJS's parser reads a few ISO-looking strings that V8 (and the
+  // format in the language) refuse, and refuses one V8 reads; these are
+  // settled here before the string reaches it. Regular expressions run
+  // through the exec captured now, so an action cannot redirect them.
+  const StringCtor = String;
+  const regexpExec = RegExp.prototype.exec;
+  const toUpperCase = StringCtor.prototype.toUpperCase;
+  const realParse = RealDate.parse;
+  const matches = (re, text) => apply(regexpExec, re, [text]) !== null;
+  // month 00 or day 00 ("2020-00-01"): no date, where QuickJS falls back to its loose parser
+  const zeroMonthOrDay = /^(?:[+-]\d{6}|\d{4})-(?:00(?!\d)|\d\d-00(?!\d))/;
+  // a comma before the fraction of a second, or an offset of hours alone ("+05")
+  const badIsoTime = /^(?:[+-]\d{6}|\d{4})-\d\d-\d\dT\d\d:\d\d(?::\d\d,|(?::\d\d(?:\.\d+)?)?[+-]\d\d$)/;
+  // lower-case "t" and "z" in an otherwise valid ISO date-time, which V8 reads
+  const lowerCaseIso = /^(?:[+-]\d{6}|\d{4})-\d\d-\d\d[tT]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[zZ]|[+-]\d\d:?\d\d)?$/;
+  function parseDate(text) {
+    if (matches(zeroMonthOrDay, text) || matches(badIsoTime, text)) return NaN;
+    if (matches(lowerCaseIso, text)) return realParse(apply(toUpperCase, text, []));
+    return realParse(text);
+  }
   function CandelaDate(...args) {
     if (new.target === undefined) return new RealDate(hostNow()).toString();
-    return Reflect.construct(RealDate, args.length === 0 ? [hostNow()] : args, new.target);
+    if (args.length === 0) return construct(RealDate, [hostNow()], new.target);
+    if (args.length === 1 && typeof args[0] === 'string') return construct(RealDate, [parseDate(args[0])], new.target);
+    return construct(RealDate, args, new.target);
   }
-  CandelaDate.prototype = RealDate.prototype;
-  defineProperty(RealDate.prototype, 'constructor', { value: CandelaDate, writable: true, configurable: true, enumerable: false });
-  CandelaDate.now = hostNow;
-  CandelaDate.parse = RealDate.parse;
-  CandelaDate.UTC = RealDate.UTC;
+  const hidden = (value) => ({ value, writable: true, configurable: true, enumerable: false });
+  defineProperty(CandelaDate, 'name', { value: 'Date', configurable: true });
+  defineProperty(CandelaDate, 'length', { value: RealDate.length, configurable: true });
+  defineProperty(CandelaDate, 'prototype', { value: dateProto, writable: false });
+  defineProperty(dateProto, 'constructor', hidden(CandelaDate));
+  defineProperty(CandelaDate, 'now', hidden({ now() { return hostNow(); } }.now));
+  defineProperty(CandelaDate, 'parse', hidden({ parse(text) { return parseDate(`${text}`); } }.parse));
+  defineProperty(CandelaDate, 'UTC', hidden(RealDate.UTC));
+
+  // QuickJS's field setters (setUTCFullYear & co) return NaN for a NaN or
+  // infinite argument but leave the date's time value as it was, so
+  // `new Date(0).setUTCFullYear(NaN)` left a valid 1970-01-01 behind. The
+  // language says a setter stores the time value it returns; these wrappers
+  // store the NaN too (the arguments are coerced once, by the original).
+  const setTime = dateProto.setTime;
+  for (const name of [
+    'setMilliseconds', 'setUTCMilliseconds', 'setSeconds', 'setUTCSeconds',
+    'setMinutes', 'setUTCMinutes', 'setHours', 'setUTCHours', 'setDate', 'setUTCDate',
+    'setMonth', 'setUTCMonth', 'setFullYear', 'setUTCFullYear', 'setYear',
+  ]) {
+    const original = dateProto[name];
+    if (typeof original !== 'function') continue;
+    const setter = {
+      [name]() {
+        const time = apply(original, this, arguments);
+        if (time !== time) apply(setTime, this, [NaN]);
+        return time;
+      },
+    }[name];
+    defineProperty(setter, 'length', { value: original.length, configurable: true });
+    defineProperty(dateProto, name, hidden(setter));
+  }
   setGlobal('Date', CandelaDate);
+
+  // ---- Math.random ----------------------------------------------------------
+  // QuickJS seeds Math.random from the clock (microseconds), so two nodes
+  // starting an action in the same microsecond drew the same numbers. This
+  // generator (xoshiro128**) is seeded per run with 128 bits from the
+  // operating system's RNG, like V8's per-isolate seeding. Not for secrets:
+  // crypto.getRandomValues reads the OS RNG on every call.
+  {
+    const imul = Math.imul;
+    const seed = native.randomBytes(16);
+    const word = (i) => ((seed[i] | (seed[i + 1] << 8) | (seed[i + 2] << 16) | (seed[i + 3] << 24)) >>> 0);
+    let s0 = word(0), s1 = word(4), s2 = word(8), s3 = word(12);
+    if ((s0 | s1 | s2 | s3) === 0) s0 = 1; // the all-zero state is a fixed point
+    const rotl = (x, k) => (x << k) | (x >>> (32 - k));
+    const next = () => {
+      const result = imul(rotl(imul(s1, 5), 7), 9) >>> 0;
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = rotl(s3, 11);
+      return result;
+    };
+    // 53 random bits: 27 from one draw and 26 from the next.
+    const random = { random() { return ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992; } }.random;
+    defineProperty(Math, 'random', hidden(random));
+  }
 
   setGlobal('self', g);
   setGlobal('console', console);
