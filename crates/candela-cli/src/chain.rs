@@ -21,7 +21,8 @@ pub enum ChainKind {
     Sqlite,
     /// A local anvil, started and stopped with the devnet.
     Anvil,
-    /// An EVM chain given by `--rpc-url`.
+    /// An EVM chain given by `--rpc-url` (chosen by that flag, not by name).
+    #[value(skip)]
     Rpc,
 }
 

@@ -52,11 +52,12 @@ pub struct DevnetArgs {
     pub nonce_chain_rpc: Vec<String>,
     /// Where PKPs, permissions and the node set live: `sqlite` (one file in
     /// --dir) or `anvil` (a local anvil started with the devnet, the
-    /// contracts of contracts/ deployed to it).
+    /// contracts of contracts/ deployed to it); for another EVM chain give
+    /// --rpc-url instead.
     #[arg(long, value_enum, default_value_t = crate::chain::ChainKind::Sqlite)]
     pub chain: crate::chain::ChainKind,
     /// Run the registry on the EVM chain at this JSON-RPC URL: the contracts
-    /// are deployed there with --private-key.
+    /// are deployed there with --deployer-key.
     #[arg(long, conflicts_with = "chain")]
     pub rpc_url: Option<String>,
     /// The deployer's key for --rpc-url (it administers the node set).
@@ -204,6 +205,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
         }
     };
     let nodes = candela_node::node::node_infos(&set);
+    ports_free(&nodes)?;
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
     for n in &nodes {
@@ -291,6 +293,23 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
     };
     wait_until_ready(&mut devnet, probe, args.quiet).await?;
     Ok(devnet)
+}
+
+/// Refuse to start when a node's port is taken: another devnet (or any
+/// program) listening there would otherwise answer for this one, and this
+/// devnet would report that one's state as its own.
+fn ports_free(nodes: &[candela_api::network::NodeInfo]) -> anyhow::Result<()> {
+    for n in nodes {
+        let addr = n.url.trim_start_matches("http://");
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            bail!(
+                "node {}'s address {addr} is busy ({e}): another devnet or program listens there; \
+                 stop it, or give this devnet another --dir with --base-port N (0 picks free ports)",
+                n.index
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn wait_until_ready(
@@ -410,8 +429,16 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
             "nodes": info.nodes.iter().map(|n| &n.url).collect::<Vec<_>>(),
             "threshold": info.threshold,
             "rootPublicKey": info.root_public_key,
+            "chain": chain_facts(&devnet),
         }))?
     );
+    if let Some(rpc_url) = devnet.chain.action_rpc_url() {
+        let (key, address) = funded_dev_key();
+        eprintln!(
+            "[devnet] chain: {rpc_url} (actions read it as chain \"anvil\": Lit.Actions.getRpcUrl({{chain: \"anvil\"}}))"
+        );
+        eprintln!("[devnet] funded development key: {key} (address {address}); never use it elsewhere");
+    }
     eprintln!("[devnet] ready; press Ctrl-C to stop");
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut reported = vec![false; devnet.children.len()];
@@ -435,6 +462,33 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     eprintln!("[devnet] stopping nodes");
     devnet.stop().await;
     Ok(())
+}
+
+/// Anvil's development key 1 (key 0 administers the node set), funded on
+/// every anvil: `(private key hex with 0x, checksummed address)`.
+fn funded_dev_key() -> (String, String) {
+    let key = candela_registry::anvil::dev_key(1);
+    let address = candela_crypto::derive::checksum_address(&candela_crypto::derive::eth_address(
+        key.verifying_key().as_affine(),
+    ));
+    (format!("0x{}", hex::encode(key.to_bytes())), address)
+}
+
+/// What `candela devnet` prints about its chain: the RPC URL, the name
+/// actions use, and a funded development key (anvil only).
+fn chain_facts(devnet: &Devnet) -> serde_json::Value {
+    match devnet.chain.action_rpc_url() {
+        Some(rpc_url) => {
+            let (key, address) = funded_dev_key();
+            serde_json::json!({
+                "rpcUrl": rpc_url,
+                "name": "anvil",
+                "fundedKey": key,
+                "fundedAddress": address,
+            })
+        }
+        None => serde_json::Value::Null,
+    }
 }
 
 /// The quickstart's action (also in `examples/actions/prime.js`).
