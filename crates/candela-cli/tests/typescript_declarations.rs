@@ -301,7 +301,10 @@ fn lits_documented_actions_and_the_examples_type_check_unchanged_against_the_dec
         );
     }
     for f in &listed {
-        assert!(found.iter().any(|x| x == f), "{f} is in ACTIONS but missing");
+        assert!(
+            found.iter().any(|x| x == f),
+            "{f} is in ACTIONS but missing"
+        );
     }
 
     let p = Scaffold::init();

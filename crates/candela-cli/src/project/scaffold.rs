@@ -170,7 +170,10 @@ pub fn new_action(root: &Path, name: &str) -> anyhow::Result<Written> {
 /// (so `candela new` adds them to projects made before they existed, and
 /// never overwrites a file the developer changed).
 fn add_editor_support(root: &Path, written: &mut Written) -> anyhow::Result<()> {
-    for (rel, text) in [(DECLARATIONS_FILE, DECLARATIONS), ("jsconfig.json", JSCONFIG)] {
+    for (rel, text) in [
+        (DECLARATIONS_FILE, DECLARATIONS),
+        ("jsconfig.json", JSCONFIG),
+    ] {
         if !root.join(rel).exists() {
             write_new(root, rel, text, written)?;
         }
@@ -210,6 +213,25 @@ mod tests {
         }
         for good in ["hello", "price-oracle", "sign_2"] {
             check_name(good).expect(good);
+        }
+    }
+
+    #[test]
+    fn the_jsconfig_checks_the_actions_with_the_declarations() {
+        let config: serde_json::Value = serde_json::from_str(JSCONFIG).expect("JSON");
+        assert_eq!(config["compilerOptions"]["checkJs"], true);
+        let include = config["include"].as_array().expect("include");
+        for dir in ["*.d.ts", "actions", "lib"] {
+            assert!(include.iter().any(|v| v == dir), "{dir} not included");
+        }
+        assert!(DECLARATIONS_FILE.ends_with(".d.ts"));
+        for global in [
+            "const Lit:",
+            "const LitActions:",
+            "var jsParams:",
+            "var ethers:",
+        ] {
+            assert!(DECLARATIONS.contains(global), "{global} not declared");
         }
     }
 
