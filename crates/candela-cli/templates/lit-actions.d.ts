@@ -95,7 +95,7 @@ interface LitActionsApi {
   getRpcUrl(args: { chain: string }): Promise<string>;
   /** The pending transaction count of `address` on `chain`, as a string. */
   getLatestNonce(args: { address: string; chain: string }): Promise<string>;
-  /** The token id (decimal string) of the PKP with this public key (hex, with or without 0x). */
+  /** The token id of the PKP with this public key (hex, with or without 0x): keccak256 of the uncompressed key, 0x-hex. */
   pubkeyToTokenId(args: { publicKey: string }): string;
   /** `array` as text in `encoding` (default `"utf8"`). */
   uint8arrayToString(array: LitBytes, encoding?: LitTextEncoding): string;
