@@ -24,6 +24,10 @@ npm ci --prefix compat/js-sdk --no-audit --no-fund
 # The DeFi example's Uniswap V2 artifacts and ethers (pinned in
 # examples/defi-rebalance/package-lock.json), for crates/candela-cli/tests/e2e_defi.rs.
 npm ci --prefix examples/defi-rebalance --no-audit --no-fund
+# TypeScript and the ethers 5.7.2 types (pinned in
+# compat/typescript/package-lock.json) that check the editor declarations
+# `candela init` writes, for crates/candela-cli/tests/typescript_declarations.rs.
+npm ci --prefix compat/typescript --no-audit --no-fund
 
 # Solidity registry contracts: pinned solc from npm, tests against a real
 # anvil (npm @foundry-rs/anvil) on loopback.

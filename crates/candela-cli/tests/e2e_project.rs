@@ -145,6 +145,8 @@ fn init_scaffolds_a_project_whose_settings_are_git_ignored_and_new_adds_an_actio
         "candela.example.toml",
         "package.json",
         ".gitignore",
+        "lit-actions.d.ts",
+        "jsconfig.json",
     ] {
         assert!(p.path(f).is_file(), "{f} missing");
     }

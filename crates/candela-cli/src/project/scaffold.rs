@@ -95,6 +95,20 @@ fn package_json(name: &str) -> String {
     )
 }
 
+/// Editor support: the types of the globals an action sees (`Lit.Actions`,
+/// `Lit.Auth`, `LitActions`, `LitAuth`, `jsParams`, `ethers`, `fetch`, …).
+/// The file in `templates/` is the one source of these declarations; the
+/// test `typescript_declarations` checks it with `tsc`.
+pub const DECLARATIONS: &str = include_str!("../../templates/lit-actions.d.ts");
+
+/// Where [`DECLARATIONS`] goes in a project.
+pub const DECLARATIONS_FILE: &str = "lit-actions.d.ts";
+
+/// Editor support: `checkJs` over `actions/` and `lib/` with the
+/// declarations, in the sandbox's language (ES2022, no DOM, every file its
+/// own module as every action is its own program).
+pub const JSCONFIG: &str = include_str!("../../templates/jsconfig.json");
+
 const GITIGNORE: &str = "# local settings (commit candela.example.toml instead)\ncandela.toml\nnode_modules/\ndist/\n.candela/\n";
 
 /// Files written, relative to the project root.
@@ -135,6 +149,7 @@ pub fn init(dir: &Path, name: &str) -> anyhow::Result<Written> {
     write_new(dir, ".gitignore", GITIGNORE, &mut written)?;
     write_new(dir, "package.json", &package_json(name), &mut written)?;
     write_new(dir, "lib/greeting.js", GREETING_MODULE, &mut written)?;
+    add_editor_support(dir, &mut written)?;
     add_action(dir, name, &mut written)?;
     Ok(written)
 }
@@ -146,8 +161,24 @@ pub fn new_action(root: &Path, name: &str) -> anyhow::Result<Written> {
     if !root.join("lib/greeting.js").exists() {
         write_new(root, "lib/greeting.js", GREETING_MODULE, &mut written)?;
     }
+    add_editor_support(root, &mut written)?;
     add_action(root, name, &mut written)?;
     Ok(written)
+}
+
+/// The declarations and `jsconfig.json`, each unless the project has one
+/// (so `candela new` adds them to projects made before they existed, and
+/// never overwrites a file the developer changed).
+fn add_editor_support(root: &Path, written: &mut Written) -> anyhow::Result<()> {
+    for (rel, text) in [
+        (DECLARATIONS_FILE, DECLARATIONS),
+        ("jsconfig.json", JSCONFIG),
+    ] {
+        if !root.join(rel).exists() {
+            write_new(root, rel, text, written)?;
+        }
+    }
+    Ok(())
 }
 
 fn add_action(root: &Path, name: &str, written: &mut Written) -> anyhow::Result<()> {
@@ -182,6 +213,25 @@ mod tests {
         }
         for good in ["hello", "price-oracle", "sign_2"] {
             check_name(good).expect(good);
+        }
+    }
+
+    #[test]
+    fn the_jsconfig_checks_the_actions_with_the_declarations() {
+        let config: serde_json::Value = serde_json::from_str(JSCONFIG).expect("JSON");
+        assert_eq!(config["compilerOptions"]["checkJs"], true);
+        let include = config["include"].as_array().expect("include");
+        for dir in ["*.d.ts", "actions", "lib"] {
+            assert!(include.iter().any(|v| v == dir), "{dir} not included");
+        }
+        assert!(DECLARATIONS_FILE.ends_with(".d.ts"));
+        for global in [
+            "const Lit:",
+            "const LitActions:",
+            "var jsParams:",
+            "var ethers:",
+        ] {
+            assert!(DECLARATIONS.contains(global), "{global} not declared");
         }
     }
 
