@@ -437,7 +437,9 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         eprintln!(
             "[devnet] chain: {rpc_url} (actions read it as chain \"anvil\": Lit.Actions.getRpcUrl({{chain: \"anvil\"}}))"
         );
-        eprintln!("[devnet] funded development key: {key} (address {address}); never use it elsewhere");
+        eprintln!(
+            "[devnet] funded development key: {key} (address {address}); never use it elsewhere"
+        );
     }
     eprintln!("[devnet] ready; press Ctrl-C to stop");
     let mut tick = tokio::time::interval(Duration::from_secs(1));

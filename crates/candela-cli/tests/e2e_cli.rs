@@ -176,3 +176,22 @@ fn a_closed_pipe_ends_the_output_quietly() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_devnet_whose_port_is_busy_refuses_to_start_and_names_the_port() {
+    // something already listens where node 0 would
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args(["devnet", "--nodes", "3", "--quiet", "--base-port", &port, "--dir"])
+        .arg(dir.path().join("net"))
+        .output()
+        .expect("run candela");
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port} is busy")),
+        "{stderr}"
+    );
+}
