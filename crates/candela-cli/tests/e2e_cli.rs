@@ -184,7 +184,15 @@ fn a_devnet_whose_port_is_busy_refuses_to_start_and_names_the_port() {
     let port = busy.local_addr().expect("addr").port().to_string();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(BIN)
-        .args(["devnet", "--nodes", "3", "--quiet", "--base-port", &port, "--dir"])
+        .args([
+            "devnet",
+            "--nodes",
+            "3",
+            "--quiet",
+            "--base-port",
+            &port,
+            "--dir",
+        ])
         .arg(dir.path().join("net"))
         .output()
         .expect("run candela");
