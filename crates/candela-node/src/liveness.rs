@@ -233,20 +233,9 @@ mod tests {
     use super::*;
     use crate::peer::PeerReader;
     use crate::peer::ReplayGuard;
-    use candela_api::network::NodeInfo;
 
     fn setup() -> (Vec<Identity>, Directory) {
-        let ids: Vec<Identity> = (0..3).map(|_| Identity::generate()).collect();
-        let infos: Vec<NodeInfo> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| NodeInfo {
-                index: i as u32,
-                url: String::new(),
-                identity_key: id.identity_key_hex(),
-                encryption_key: id.encryption_key_hex(),
-            })
-            .collect();
+        let (ids, infos) = crate::peer::three_identities();
         (ids, Directory::new(&infos).unwrap())
     }
 

@@ -808,24 +808,30 @@ impl Directory {
     }
 }
 
+/// Three fresh node identities and the node set they form (tests only).
+#[cfg(test)]
+pub(crate) fn three_identities() -> (Vec<Identity>, Vec<NodeInfo>) {
+    let ids: Vec<Identity> = (0..3).map(|_| Identity::generate()).collect();
+    let infos = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| NodeInfo {
+            index: i as u32,
+            url: String::new(),
+            identity_key: id.identity_key_hex(),
+            encryption_key: id.encryption_key_hex(),
+        })
+        .collect();
+    (ids, infos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn setup() -> (Vec<Identity>, Directory) {
-        let ids: Vec<Identity> = (0..3).map(|_| Identity::generate()).collect();
-        let infos: Vec<NodeInfo> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| NodeInfo {
-                index: i as u32,
-                url: String::new(),
-                identity_key: id.identity_key_hex(),
-                encryption_key: id.encryption_key_hex(),
-            })
-            .collect();
-        let dir = Directory::new(&infos).unwrap();
-        (ids, dir)
+        let (ids, infos) = three_identities();
+        (ids, Directory::new(&infos).unwrap())
     }
 
     #[test]

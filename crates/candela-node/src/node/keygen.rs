@@ -239,17 +239,7 @@ mod tests {
 
     #[test]
     fn identity_vote_keys_sign_and_check_against_the_node_set() {
-        let ids: Vec<Identity> = (0..3).map(|_| Identity::generate()).collect();
-        let nodes: Vec<NodeInfo> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| NodeInfo {
-                index: i as u32,
-                url: String::new(),
-                identity_key: id.identity_key_hex(),
-                encryption_key: id.encryption_key_hex(),
-            })
-            .collect();
+        let (ids, nodes) = crate::peer::three_identities();
         let k1 = IdentityVoteKeys::new(&ids[1], &nodes).unwrap();
         let k2 = IdentityVoteKeys::new(&ids[2], &nodes).unwrap();
         let sig = k1.sign(b"vote");
