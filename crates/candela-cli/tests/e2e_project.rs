@@ -290,13 +290,49 @@ fn scaffold_build_test_round_trip_passes_on_a_devnet_and_a_wrong_expectation_fai
     let (ok, report) = p.test(&[]);
     assert!(!ok, "a failing test must exit non-zero: {report:#}");
     assert_eq!(report["failed"], 1);
+    // the failure names the field with both values
     let failures = report["results"][0]["failures"].to_string();
-    assert!(failures.contains("goodbye"), "{failures}");
+    assert!(
+        failures.contains(r#"response.greeting: expected \"goodbye\", got \"hello, world\""#),
+        "{failures}"
+    );
+    // the PKP minted by the first run was kept and signs again
+    let first_address = case["signatures"]["sig1"]["ethAddress"].clone();
+    assert_eq!(
+        report["results"][0]["signatures"]["sig1"]["ethAddress"], first_address,
+        "the second run signs with the PKP the first one minted"
+    );
+    let kept = p.path(".candela/test-pkp.json");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kept)
+            .expect("kept PKP file")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the kept wallet is readable by its owner only"
+        );
+    }
 
-    // the human-readable report shows every node and the totals
+    // with keep = false every run mints its own PKP; the human-readable
+    // report shows every node and the totals
+    let settings = std::fs::read_to_string(p.path("candela.toml")).expect("candela.toml");
+    assert!(settings.contains("keep = true"), "{settings}");
+    p.write(
+        "candela.toml",
+        &settings.replace("keep = true", "keep = false"),
+    );
     let out = p.run(&["test"]);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
+    let first = first_address.as_str().expect("an address");
+    assert!(text.contains("by 0x"), "{text}");
+    assert!(
+        !text.contains(first),
+        "keep = false mints a new PKP:\n{text}"
+    );
     assert!(text.contains("FAIL hello"), "{text}");
     for i in 0..3 {
         assert!(

@@ -188,3 +188,59 @@ async fn a_node_restored_from_an_old_database_copy_never_reuses_a_presignature()
         .verify(&rec.public_key, &d3)
         .expect("verifies");
 }
+
+/// Remove every presignature row from node `i`'s database (the node is
+/// stopped), as if its generation sessions had never stored: the node
+/// stopped after the others stored a batch and before it did.
+fn forget_presignatures(net: &TestNet, i: usize) -> usize {
+    let conn = rusqlite::Connection::open(net.path().join(format!("node-{i}/node.sqlite")))
+        .expect("open node database");
+    conn.execute("DELETE FROM presignatures", [])
+        .expect("delete presignatures")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presignatures_a_signer_never_stored_are_discarded_at_start_and_every_request_signs() {
+    let mut net = TestNet::start(3, &[]);
+    let client = net.client();
+    net.wait_pool(4).await;
+    let the_owner = owner();
+    let rec = registry(&client)
+        .mint(&the_owner, client.root_public_key())
+        .expect("mint");
+    let auth = RequestAuth::Session(client.session(&the_owner));
+
+    // node 0 (the coordinator) holds presignatures that node 1 lost
+    net.crash_node(0);
+    net.crash_node(1);
+    let held = unused_presignatures(&net, 0);
+    assert!(!held.is_empty(), "precondition: node 0 holds presignatures");
+    assert!(
+        forget_presignatures(&net, 1) > 0,
+        "precondition: node 1 held some"
+    );
+    net.restart_node(1);
+    net.restart_node(0);
+    net.wait_live(3).await;
+
+    // every request signs at the first attempt: none is assigned a
+    // presignature node 1 does not hold (with n = 3 every node signs)
+    for round in 0..held.len() + 2 {
+        let d = random_digest();
+        let (rid, answers, refused) = sign_everywhere(&client, &auth, &rec.public_key, d).await;
+        assert!(refused.is_empty(), "request {round}: {refused:?}");
+        for a in answers.values() {
+            assert!(
+                !held.contains(&a.candela.presignature_id),
+                "request {round} used {} which node 1 never held",
+                a.candela.presignature_id
+            );
+        }
+        client
+            .verify_and_combine(&rid, &answers, &rec.public_key, d)
+            .expect("signature")
+            .signature
+            .verify(&rec.public_key, &d)
+            .expect("verifies");
+    }
+}

@@ -249,6 +249,47 @@ fn json_diff(
     }
 }
 
+/// One JSON path at which an expected value and an actual one differ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldDifference {
+    /// Where, starting at the `root` given to [`json_field_differences`].
+    pub path: String,
+    /// The expected value as compact JSON, or [`MISSING`].
+    pub expected: String,
+    /// The actual value as compact JSON, or [`MISSING`].
+    pub actual: String,
+}
+
+/// Compare `expected` with `actual` path by path (the same walk as
+/// [`explain`] uses between nodes) and list each leaf that differs.
+pub fn json_field_differences(
+    root: &str,
+    expected: &serde_json::Value,
+    actual: &serde_json::Value,
+) -> Vec<FieldDifference> {
+    const EXPECTED: u32 = 0;
+    const ACTUAL: u32 = 1;
+    let at = BTreeMap::from([(EXPECTED, Some(expected)), (ACTUAL, Some(actual))]);
+    let mut found = Vec::new();
+    json_diff(root, &at, &mut found);
+    found
+        .into_iter()
+        .map(|d| {
+            let value_of = |who: u32| {
+                d.values
+                    .iter()
+                    .find(|g| g.nodes.contains(&who))
+                    .map_or_else(|| MISSING.to_string(), |g| g.value.clone())
+            };
+            FieldDifference {
+                expected: value_of(EXPECTED),
+                actual: value_of(ACTUAL),
+                path: d.path,
+            }
+        })
+        .collect()
+}
+
 /// `a.key` for identifier-like keys, else `a["key"]`.
 fn join_key(path: &str, key: &str) -> String {
     let plain = !key.is_empty()
@@ -286,6 +327,26 @@ mod tests {
             .enumerate()
             .map(|(i, a)| (i as u32, a))
             .collect()
+    }
+
+    #[test]
+    fn expected_and_actual_json_differ_at_named_fields_only() {
+        let expected = serde_json::json!({"a": 1, "b": {"c": [1, 2]}, "d": "x"});
+        let actual = serde_json::json!({"a": 1, "b": {"c": [1, 3]}, "e": true});
+        let d = json_field_differences("response", &expected, &actual);
+        let lines: Vec<(String, String, String)> = d
+            .into_iter()
+            .map(|f| (f.path, f.expected, f.actual))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                ("response.b.c[1]".into(), "2".into(), "3".into()),
+                ("response.d".into(), "\"x\"".into(), MISSING.into()),
+                ("response.e".into(), MISSING.into(), "true".into()),
+            ]
+        );
+        assert!(json_field_differences("r", &expected, &expected).is_empty());
     }
 
     #[test]

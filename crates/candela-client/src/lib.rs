@@ -30,7 +30,9 @@ use rand_core::RngCore;
 
 pub use actions::{ActionSignature, ActionSource, ExecuteOutcome, NodeReport};
 pub use encryption::{Decrypted, Encrypted};
-pub use explain::{explain, Difference, Explanation, ValueGroup};
+pub use explain::{
+    explain, json_field_differences, Difference, Explanation, FieldDifference, ValueGroup,
+};
 pub use pkp_session::PkpAuth;
 
 /// A node that did not contribute a valid share, and why.

@@ -136,6 +136,9 @@ pub enum PeerBody {
         challenge: u64,
         /// The ids of the query this node holds as used or reserved.
         used: Vec<String>,
+        /// The ids of the query this node does not hold at all.
+        #[serde(default)]
+        missing: Vec<String>,
     },
 }
 

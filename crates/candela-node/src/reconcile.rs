@@ -127,6 +127,7 @@ impl Node {
             );
         }
         let mut marked = 0usize;
+        let mut discarded = 0usize;
         while !rec.done() {
             let mut calls = tokio::task::JoinSet::new();
             for &p in &peers {
@@ -139,11 +140,17 @@ impl Node {
             while let Some(r) = calls.join_next().await {
                 let Ok((p, c, answer)) = r else { continue };
                 match answer {
-                    Ok(used) => {
+                    Ok((used, missing)) => {
                         let used = rec.asked_of(c, used);
-                        match self.store.mark_used(&used) {
-                            Ok(n) => {
+                        let missing = rec.asked_of(c, missing);
+                        let done = self
+                            .store
+                            .mark_used(&used)
+                            .and_then(|n| Ok((n, self.store.discard_missing_at(p, &missing)?)));
+                        match done {
+                            Ok((n, lost)) => {
                                 marked += n;
+                                discarded += lost;
                                 rec.record(p, c);
                             }
                             Err(e) => tracing::error!(error = %e, "cannot mark presignatures used"),
@@ -163,6 +170,13 @@ impl Node {
                 "presignatures free here were used at peers (a restored or rolled-back database): marked used"
             );
         }
+        if discarded > 0 {
+            tracing::warn!(
+                discarded,
+                "presignatures free here were never stored by a peer that takes part in them \
+                 (it stopped mid-generation): discarded"
+            );
+        }
         tracing::info!("presignatures reconciled; signing enabled");
     }
 
@@ -179,9 +193,14 @@ impl Node {
         }
     }
 
-    /// Ask `peer` which of `ids` it holds as used; checks that the answer
-    /// is sealed by that peer to this node and answers this question.
-    async fn query_used(&self, peer: u32, ids: Vec<String>) -> Result<Vec<String>, String> {
+    /// Ask `peer` which of `ids` it holds as used and which it does not
+    /// hold at all; checks that the answer is sealed by that peer to this
+    /// node and answers this question.
+    async fn query_used(
+        &self,
+        peer: u32,
+        ids: Vec<String>,
+    ) -> Result<(Vec<String>, Vec<String>), String> {
         let challenge = rand_core::OsRng.next_u64();
         let r = self
             .post_peer(peer, &PeerBody::UsedQuery { challenge, ids })
@@ -197,9 +216,11 @@ impl Node {
             .open(self.me, &bytes, now_ms())
             .map_err(|e| e.to_string())?;
         match body {
-            PeerBody::UsedAnswer { challenge: c, used } if from == peer && c == challenge => {
-                Ok(used)
-            }
+            PeerBody::UsedAnswer {
+                challenge: c,
+                used,
+                missing,
+            } if from == peer && c == challenge => Ok((used, missing)),
             _ => Err(PeerError::WrongReply(from).to_string()),
         }
     }
@@ -219,12 +240,17 @@ impl Node {
             ));
         }
         let used = self.store.used_among(&ids).map_err(ApiError::internal)?;
+        let missing = self.store.missing_among(&ids).map_err(ApiError::internal)?;
         let sealed = self.directory.seal(
             &self.identity,
             self.me,
             from,
             now_ms(),
-            &PeerBody::UsedAnswer { challenge, used },
+            &PeerBody::UsedAnswer {
+                challenge,
+                used,
+                missing,
+            },
         );
         Ok(serde_json::to_value(SealedAnswer {
             sealed: hex::encode(sealed),

@@ -267,6 +267,46 @@ impl Store {
         Ok(used)
     }
 
+    /// Which of `ids` this node does not hold at all (a generation session
+    /// that never stored here, e.g. the node stopped just before): what a
+    /// peer answers beside [`Store::used_among`].
+    pub fn missing_among(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached("SELECT 1 FROM presignatures WHERE id = ?1")?;
+        let mut missing = Vec::new();
+        for id in ids {
+            if stmt
+                .query_row(params![id], |_| Ok(()))
+                .optional()?
+                .is_none()
+            {
+                missing.push(id.clone());
+            }
+        }
+        Ok(missing)
+    }
+
+    /// `peer` does not hold these presignatures: mark used (never handed
+    /// out) each one still free here that `peer` takes part in, since no
+    /// signing set with `peer` could use it. The number discarded.
+    pub fn discard_missing_at(&self, peer: u32, ids: &[String]) -> Result<usize, StoreError> {
+        let unusable: Vec<String> = {
+            let conn = self.lock();
+            let mut stmt = conn.prepare_cached(
+                "SELECT participants FROM presignatures WHERE id = ?1 AND state = 'free'",
+            )?;
+            let mut out = Vec::new();
+            for id in ids {
+                let parts: Option<String> = stmt.query_row(params![id], |r| r.get(0)).optional()?;
+                if parts.is_some_and(|p| split(&p).contains(&peer)) {
+                    out.push(id.clone());
+                }
+            }
+            out
+        };
+        self.mark_used(&unusable)
+    }
+
     /// A peer used these presignatures: reserve each one that is still
     /// free here and that `reporter` takes part in for the request that
     /// used it (only that request can still take it; no coordinator hands
@@ -614,6 +654,11 @@ mod tests {
         assert_eq!(asked, vec!["p1".to_string(), "p2".to_string()]);
         let used = peer.used_among(&asked).unwrap();
         assert_eq!(used, vec!["p1".to_string()]);
+        assert!(peer.missing_among(&asked).unwrap().is_empty());
+        assert_eq!(
+            peer.missing_among(&["never-stored".to_string()]).unwrap(),
+            vec!["never-stored".to_string()]
+        );
         assert_eq!(restored.mark_used(&used).unwrap(), 1);
         assert_eq!(restored.mark_used(&used).unwrap(), 0, "idempotent");
         restored.set_reconciled();

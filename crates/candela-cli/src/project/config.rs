@@ -27,8 +27,11 @@ devnet_nodes = 3
 [pkp]
 # PKP public key (0x04...) the tests sign with; test files write it as
 # "$PKP_PUBLIC_KEY" in jsParams. Empty: `candela test` mints a PKP owned by
-# the wallet for the run.
+# the wallet and, with keep = true, keeps it (and the random wallet that
+# owns it, when no wallet is set) in .candela/test-pkp.json, so later runs
+# on the same network sign with the same key and address.
 public_key = ""
+keep = true
 
 [wallet]
 # Environment variable holding the wallet's private key (hex) that
@@ -75,12 +78,29 @@ impl Default for NetworkSettings {
 }
 
 /// `[pkp]`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PkpSettings {
-    /// Uncompressed public key in hex; empty to mint one per run.
+    /// Uncompressed public key in hex; empty to mint one.
     pub public_key: String,
+    /// Keep a minted PKP for later runs (in [`KEPT_PKP_FILE`]) instead of
+    /// minting one per run.
+    pub keep: bool,
 }
+
+impl Default for PkpSettings {
+    fn default() -> Self {
+        PkpSettings {
+            public_key: String::new(),
+            keep: true,
+        }
+    }
+}
+
+/// Where `candela test` keeps the PKP it minted (and the random wallet that
+/// owns it), relative to the project root; inside the git-ignored
+/// `.candela/`.
+pub const KEPT_PKP_FILE: &str = ".candela/test-pkp.json";
 
 /// `[wallet]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +207,7 @@ mod tests {
         assert_eq!(c.network.devnet_nodes, 3);
         assert_eq!(c.network.devnet_dir, PathBuf::from(".candela/devnet"));
         assert_eq!(c.pkp.public_key, "");
+        assert!(c.pkp.keep, "a minted PKP is kept by default");
         assert_eq!(c.wallet.private_key_env, "CANDELA_PRIVATE_KEY");
     }
 

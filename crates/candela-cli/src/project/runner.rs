@@ -16,10 +16,11 @@ use candela_api::v7::ExecuteResponse;
 use candela_client::{ActionSignature, ActionSource, Client};
 use candela_crypto::derive;
 use k256::ecdsa::SigningKey;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::bundle::{self, Built};
-use super::config::Project;
+use super::config::{Project, KEPT_PKP_FILE};
 use super::spec::{self, Case, TestFile};
 use crate::devnet::{self, Devnet, DevnetArgs};
 
@@ -93,35 +94,141 @@ async fn network(project: &Project) -> anyhow::Result<Network> {
     })
 }
 
-/// The wallet named by `[wallet] private_key_env`, or a fresh one.
-fn wallet(project: &Project) -> anyhow::Result<SigningKey> {
+/// The wallet named by `[wallet] private_key_env`, if it is set.
+fn configured_wallet(project: &Project) -> anyhow::Result<Option<SigningKey>> {
     let var = &project.config.wallet.private_key_env;
     match std::env::var(var) {
         Ok(hex_key) if !hex_key.trim().is_empty() => crate::pkp::signing_key(&hex_key)
-            .with_context(|| format!("the private key in ${var} (named in candela.toml [wallet])")),
-        _ => {
-            eprintln!("[test] ${var} is not set: using a fresh random wallet");
-            Ok(SigningKey::random(&mut rand_core::OsRng))
-        }
+            .with_context(|| format!("the private key in ${var} (named in candela.toml [wallet])"))
+            .map(Some),
+        _ => Ok(None),
     }
 }
 
-/// The PKP key for `$PKP_PUBLIC_KEY`: configured, or minted for `owner`.
-fn pkp_key(project: &Project, client: &Client, owner: &SigningKey) -> anyhow::Result<String> {
-    let configured = project.config.pkp.public_key.trim();
-    if !configured.is_empty() {
-        derive::parse_public_key(configured)
-            .map_err(|e| anyhow::anyhow!("[pkp] public_key in candela.toml: {e}"))?;
-        return Ok(configured.to_string());
+/// What `candela test` keeps between runs ([`KEPT_PKP_FILE`]): the PKP it
+/// minted on one network and, when no wallet was configured, the random
+/// wallet that owns it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeptPkp {
+    /// The network's root ECDSA key (hex): the PKP exists on that network only.
+    network_root: String,
+    /// The PKP's public key (hex).
+    public_key: String,
+    /// The owning wallet's private key (hex), when it was a random one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wallet_key: Option<String>,
+}
+
+/// The wallet and PKP a run uses.
+struct Identity {
+    owner: SigningKey,
+    pkp: Option<String>,
+}
+
+/// The kept PKP of this network, when it is still there and owned by the
+/// wallet the run would use.
+fn load_kept(
+    project: &Project,
+    client: &Client,
+    configured: Option<&SigningKey>,
+) -> Option<(SigningKey, String)> {
+    let path = project.root.join(KEPT_PKP_FILE);
+    let kept: KeptPkp = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+    if kept.network_root != derive::public_key_hex(client.root_public_key()) {
+        return None;
     }
-    let (rec, _) = crate::pkp::mint(client, owner)
+    let owner = match (configured, &kept.wallet_key) {
+        (Some(k), _) => k.clone(),
+        (None, Some(hex_key)) => crate::pkp::signing_key(hex_key).ok()?,
+        (None, None) => return None,
+    };
+    let key = derive::parse_public_key(&kept.public_key).ok()?;
+    let rec = crate::pkp::registry(client)
+        .ok()?
+        .by_public_key(&key)
+        .ok()?;
+    (rec.owner == candela_registry::signer_address(&owner)).then_some((owner, kept.public_key))
+}
+
+/// Who authorises the run and which PKP `$PKP_PUBLIC_KEY` is: the
+/// configured key; else the kept one; else a PKP minted now (and kept when
+/// `[pkp] keep` is on).
+fn identity(project: &Project, client: &Client, needs_pkp: bool) -> anyhow::Result<Identity> {
+    let configured = configured_wallet(project)?;
+    let var = &project.config.wallet.private_key_env;
+    let fixed = project.config.pkp.public_key.trim();
+    if !fixed.is_empty() || !needs_pkp {
+        let pkp = if fixed.is_empty() {
+            None
+        } else {
+            derive::parse_public_key(fixed)
+                .map_err(|e| anyhow::anyhow!("[pkp] public_key in candela.toml: {e}"))?;
+            Some(fixed.to_string())
+        };
+        let owner = configured.unwrap_or_else(|| {
+            eprintln!("[test] ${var} is not set: using a fresh random wallet");
+            SigningKey::random(&mut rand_core::OsRng)
+        });
+        return Ok(Identity { owner, pkp });
+    }
+    let keep = project.config.pkp.keep;
+    if keep {
+        if let Some((owner, pkp)) = load_kept(project, client, configured.as_ref()) {
+            eprintln!("[test] using the PKP kept in {KEPT_PKP_FILE}");
+            return Ok(Identity {
+                owner,
+                pkp: Some(pkp),
+            });
+        }
+    }
+    let random = configured.is_none();
+    let owner = configured.unwrap_or_else(|| {
+        eprintln!("[test] ${var} is not set: using a fresh random wallet");
+        SigningKey::random(&mut rand_core::OsRng)
+    });
+    let (rec, _) = crate::pkp::mint(client, &owner)
         .context("minting a PKP for the tests; or set [pkp] public_key in candela.toml")?;
     let key = derive::public_key_hex(&rec.public_key);
     eprintln!(
-        "[test] minted PKP {} for the run",
-        derive::checksum_address(&rec.eth_address())
+        "[test] minted PKP {}{}",
+        derive::checksum_address(&rec.eth_address()),
+        if keep {
+            format!(", kept in {KEPT_PKP_FILE} for later runs")
+        } else {
+            " for this run".to_string()
+        }
     );
-    Ok(key)
+    if keep {
+        let kept = KeptPkp {
+            network_root: derive::public_key_hex(client.root_public_key()),
+            public_key: key.clone(),
+            wallet_key: random.then(|| hex::encode(owner.to_bytes())),
+        };
+        let path = project.root.join(KEPT_PKP_FILE);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        write_private(&path, &serde_json::to_vec_pretty(&kept)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(Identity {
+        owner,
+        pkp: Some(key),
+    })
+}
+
+/// Write a file only its owner can read (it may hold a development wallet).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
 }
 
 /// Every test file of the project, in name order, limited to `only` actions.
@@ -392,19 +499,14 @@ async fn run_on(
     json_out: bool,
 ) -> anyhow::Result<bool> {
     let client = &net.client;
-    let owner = wallet(project)?;
-    // One wallet signature, valid at every node, for the whole run.
-    let auth = client.wallet_auth(&owner, 3600);
     let needs_pkp = files.iter().any(|(_, f)| {
         f.cases
             .iter()
             .any(|c| c.js_params.as_ref().is_some_and(spec::uses_pkp))
     });
-    let pkp = if needs_pkp {
-        Some(pkp_key(project, client, &owner)?)
-    } else {
-        None
-    };
+    let Identity { owner, pkp } = identity(project, client, needs_pkp)?;
+    // One wallet signature, valid at every node, for the whole run.
+    let auth = client.wallet_auth(&owner, 3600);
     // Every action is deployed, tested or not: tested ones may import the
     // others by CID.
     for b in built {

@@ -117,13 +117,7 @@ pub fn check(expect: &Expect, seen: &Observed<'_>) -> Vec<String> {
         (None, Err(got)) => failures.push(format!("the run failed: {got}")),
         (None, Ok(resp)) => {
             if let Some(want) = &expect.response {
-                let ok = match want {
-                    Value::String(s) => s == resp,
-                    other => serde_json::from_str::<Value>(resp).ok().as_ref() == Some(other),
-                };
-                if !ok {
-                    failures.push(format!("response: expected {want}, got {resp:?}"));
-                }
+                failures.extend(response_failures(want, resp));
             }
             for name in &expect.signatures {
                 if !seen.verified_signatures.contains(&name.as_str()) {
@@ -138,6 +132,24 @@ pub fn check(expect: &Expect, seen: &Observed<'_>) -> Vec<String> {
         }
     }
     failures
+}
+
+/// How `resp` fails to be `want`: nothing when it is; one line per JSON
+/// field that differs when both are JSON; else one line for the whole.
+fn response_failures(want: &Value, resp: &str) -> Vec<String> {
+    match want {
+        Value::String(s) if s == resp => Vec::new(),
+        Value::String(s) => vec![format!("response: expected {s:?}, got {resp:?}")],
+        other => match serde_json::from_str::<Value>(resp) {
+            Ok(got) => candela_client::json_field_differences("response", other, &got)
+                .into_iter()
+                .map(|d| format!("{}: expected {}, got {}", d.path, d.expected, d.actual))
+                .collect(),
+            Err(_) => vec![format!(
+                "response: expected the JSON {other}, got text that is not JSON: {resp:?}"
+            )],
+        },
+    }
 }
 
 #[cfg(test)]
@@ -167,6 +179,33 @@ mod tests {
         };
         assert!(check(&raw, &ok("plain", "", vec![])).is_empty());
         assert_eq!(check(&raw, &ok("\"plain\"", "", vec![])).len(), 1);
+    }
+
+    #[test]
+    fn a_wrong_json_response_names_each_differing_field_with_both_values() {
+        let e = Expect {
+            response: Some(json!({"price": 101, "pair": {"base": "ETH", "quote": "USD"}})),
+            ..Expect::default()
+        };
+        let failures = check(
+            &e,
+            &ok(
+                r#"{"price":99,"pair":{"base":"ETH"},"extra":1}"#,
+                "",
+                vec![],
+            ),
+        );
+        assert_eq!(
+            failures,
+            vec![
+                "response.extra: expected (missing), got 1".to_string(),
+                "response.pair.quote: expected \"USD\", got (missing)".to_string(),
+                "response.price: expected 101, got 99".to_string(),
+            ]
+        );
+        let text = check(&e, &ok("not json", "", vec![]));
+        assert_eq!(text.len(), 1);
+        assert!(text[0].contains("not JSON"), "{text:?}");
     }
 
     #[test]
