@@ -49,7 +49,11 @@ pub struct DevnetChain {
 /// Start anvil on loopback `port`, keeping its chain in `state` across
 /// restarts; waits until it answers.
 pub async fn start_anvil(port: u16, state: &Path) -> anyhow::Result<tokio::process::Child> {
-    let child = tokio::process::Command::new(anvil::binary()?)
+    let binary = tokio::task::spawn_blocking(|| {
+        anvil::binary_or_install(|what| eprintln!("[devnet] {what}"))
+    })
+    .await??;
+    let child = tokio::process::Command::new(binary)
         .args(anvil::args(port))
         .arg("--state")
         .arg(state)

@@ -918,7 +918,9 @@ pub(crate) fn registry_error(e: RegistryError) -> ApiError {
         RegistryError::InvalidCid(_) | RegistryError::Invalid(_) => {
             ApiError::bad_request("NodeInvalidRegistryInput", e.to_string())
         }
-        RegistryError::Chain(_) => ApiError::unavailable("NodeRegistryUnavailable", e.to_string()),
+        RegistryError::Chain(_) | RegistryError::Unfunded(_) => {
+            ApiError::unavailable("NodeRegistryUnavailable", e.to_string())
+        }
         other => ApiError::internal(other),
     }
 }

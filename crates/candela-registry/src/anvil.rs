@@ -20,41 +20,119 @@ pub fn dev_key(i: usize) -> crate::SigningKey {
     crate::SigningKey::from_slice(&bytes).unwrap_or_else(|_| unreachable!("a valid constant key"))
 }
 
-/// The anvil binary: `$CANDELA_ANVIL`, the platform package under
-/// `contracts/node_modules` (of the working directory or of this source
-/// tree), or `anvil` on the PATH. The platform package holds the binary
-/// itself; `.bin/anvil` is a Node wrapper that would outlive a kill.
-pub fn binary() -> Result<PathBuf, RegistryError> {
-    if let Ok(p) = std::env::var("CANDELA_ANVIL") {
-        return Ok(PathBuf::from(p));
-    }
+/// The `@foundry-rs/anvil` version Candela pins (as `contracts/package.json`).
+pub const ANVIL_VERSION: &str = "1.7.1";
+
+/// The npm package holding the anvil binary for this platform.
+pub fn platform_package() -> String {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         other => other,
     };
-    let package = format!(
-        "contracts/node_modules/@foundry-rs/anvil-{}-{arch}/bin/anvil",
-        std::env::consts::OS
-    );
-    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for base in [PathBuf::from("."), source_tree] {
-        let p = base.join(&package);
-        if p.exists() {
-            return Ok(p);
-        }
+    format!("@foundry-rs/anvil-{}-{arch}", std::env::consts::OS)
+}
+
+/// Where [`install`] puts anvil: `<cache>/anvil-VERSION`.
+pub fn install_dir() -> Option<PathBuf> {
+    crate::locate::cache_dir().map(|c| c.join(format!("anvil-{ANVIL_VERSION}")))
+}
+
+fn in_prefix(prefix: &Path) -> PathBuf {
+    prefix.join(format!("node_modules/{}/bin/anvil", platform_package()))
+}
+
+/// The anvil binary: `$CANDELA_ANVIL`, the platform package under a
+/// checkout's `contracts/node_modules` (found from the working directory or
+/// the executable), `anvil` on the PATH, or the copy [`install`] made. The
+/// platform package holds the binary itself; `.bin/anvil` is a Node wrapper
+/// that would outlive a kill.
+pub fn binary() -> Result<PathBuf, RegistryError> {
+    if let Ok(p) = std::env::var("CANDELA_ANVIL") {
+        return Ok(PathBuf::from(p));
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join("anvil");
-            if p.exists() {
-                return Ok(p);
-            }
-        }
+    let package = format!("contracts/node_modules/{}/bin/anvil", platform_package());
+    if let Some(p) = crate::locate::in_checkout(&package) {
+        return Ok(p);
     }
-    Err(RegistryError::Chain(
-        "anvil not found: run `bash contracts/setup.sh` (installs @foundry-rs/anvil) or set CANDELA_ANVIL".into(),
-    ))
+    if let Some(p) = on_path("anvil") {
+        return Ok(p);
+    }
+    if let Some(p) = install_dir().map(|d| in_prefix(&d)).filter(|p| p.exists()) {
+        return Ok(p);
+    }
+    Err(RegistryError::Chain(format!(
+        "anvil not found (looked at $CANDELA_ANVIL, a checkout's contracts/node_modules, the \
+         PATH and {}): `candela devnet --chain anvil` installs it with npm, or install \
+         Foundry's anvil yourself (npm install {}@{ANVIL_VERSION}, or foundryup) and set \
+         CANDELA_ANVIL to the binary",
+        install_dir().map_or_else(|| "~/.cache/candela".into(), |d| d.display().to_string()),
+        platform_package()
+    )))
+}
+
+/// `name` in a directory of the PATH.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The anvil binary, installed first with npm into [`install_dir`] when
+/// [`binary`] finds none; `progress` hears what is happening. Without npm,
+/// the error names what is missing and how to get it.
+pub fn binary_or_install(progress: impl Fn(&str)) -> Result<PathBuf, RegistryError> {
+    if let Ok(p) = binary() {
+        return Ok(p);
+    }
+    let dir = install_dir().ok_or_else(|| {
+        RegistryError::Chain(
+            "anvil not found and no place to install it (neither $CANDELA_HOME nor $HOME is \
+             set): set CANDELA_ANVIL to an anvil binary"
+                .into(),
+        )
+    })?;
+    let Some(npm) = on_path("npm") else {
+        return Err(RegistryError::Chain(format!(
+            "anvil not found, and npm (needed to install it) is not on the PATH: install \
+             Node.js 20+ with npm, or Foundry's anvil (foundryup), and set CANDELA_ANVIL to the \
+             binary; the package is {}@{ANVIL_VERSION}",
+            platform_package()
+        )));
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| RegistryError::Chain(format!("creating {}: {e}", dir.display())))?;
+    let spec = format!("{}@{ANVIL_VERSION}", platform_package());
+    progress(&format!(
+        "anvil not found: installing {spec} with npm into {}",
+        dir.display()
+    ));
+    let out = Command::new(npm)
+        .args([
+            "install",
+            "--no-save",
+            "--no-package-lock",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--prefer-offline",
+            "--prefix",
+        ])
+        .arg(&dir)
+        .arg(&spec)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| RegistryError::Chain(format!("running npm: {e}")))?;
+    let bin = in_prefix(&dir);
+    if !out.status.success() || !bin.exists() {
+        return Err(RegistryError::Chain(format!(
+            "npm install {spec} failed ({}): {}; set CANDELA_ANVIL to an anvil binary instead",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(bin)
 }
 
 /// The arguments that run anvil quietly on loopback `port`.
@@ -315,5 +393,21 @@ pub mod test_tokens {
             };
             send(&self.url, call(self.erc1155, data.abi_encode())).await
         }
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    #[test]
+    fn the_pinned_anvil_version_is_the_one_contracts_package_json_installs() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/package.json"),
+        )
+        .expect("contracts/package.json");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            v["devDependencies"]["@foundry-rs/anvil"].as_str(),
+            Some(super::ANVIL_VERSION)
+        );
     }
 }

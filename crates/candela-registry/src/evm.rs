@@ -248,17 +248,56 @@ pub struct Artifacts {
     pkp_permissions: Bytes,
 }
 
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
 impl Artifacts {
-    /// `contracts/out` of this source tree, or `$CANDELA_CONTRACTS_OUT`.
+    /// `contracts/out` of this source tree, or `$CANDELA_CONTRACTS_OUT`
+    /// (for tests and tools that run inside the checkout).
     pub fn default_dir() -> PathBuf {
         std::env::var_os("CANDELA_CONTRACTS_OUT")
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/out"))
     }
 
+    /// Whether the contracts were compiled into this binary.
+    pub fn embedded_available() -> bool {
+        !embedded::EMBEDDED_ARTIFACTS.is_empty()
+    }
+
+    /// The artifacts an installed binary deploys: `$CANDELA_CONTRACTS_OUT`,
+    /// else the ones compiled into the binary, else a checkout's
+    /// `contracts/out` (found from the working directory or the
+    /// executable), else an error saying how to get them.
+    pub fn find() -> Result<Artifacts, RegistryError> {
+        if let Some(dir) = std::env::var_os("CANDELA_CONTRACTS_OUT") {
+            return Self::load(Path::new(&dir));
+        }
+        if Self::embedded_available() {
+            return Self::parse(|name| {
+                embedded::EMBEDDED_ARTIFACTS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, text)| ((*text).to_string(), format!("{name} (embedded)")))
+                    .ok_or_else(|| RegistryError::Chain(format!("contract {name} is not embedded")))
+            });
+        }
+        match crate::locate::in_checkout("contracts/out/PKPNFT.json") {
+            Some(p) => Self::load(p.parent().unwrap_or(Path::new("."))),
+            None => Err(RegistryError::Chain(
+                "the registry contracts are not compiled into this candela binary and none \
+                 were found: in a Candela checkout run `bash contracts/setup.sh` (then rebuild \
+                 to embed them), or set CANDELA_CONTRACTS_OUT to a directory holding \
+                 Staking.json, Secp256k1KeyDeriver.json, PKPNFT.json and PKPPermissions.json"
+                    .into(),
+            )),
+        }
+    }
+
     /// Read the four artifacts from `dir`.
     pub fn load(dir: &Path) -> Result<Artifacts, RegistryError> {
-        let read = |name: &str| -> Result<Bytes, RegistryError> {
+        Self::parse(|name| {
             let path = dir.join(format!("{name}.json"));
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 RegistryError::Chain(format!(
@@ -266,16 +305,23 @@ impl Artifacts {
                     path.display()
                 ))
             })?;
+            Ok((text, path.display().to_string()))
+        })
+    }
+
+    /// The artifacts from `text_of(name)`: (JSON text, where it came from).
+    fn parse(
+        text_of: impl Fn(&str) -> Result<(String, String), RegistryError>,
+    ) -> Result<Artifacts, RegistryError> {
+        let read = |name: &str| -> Result<Bytes, RegistryError> {
+            let (text, origin) = text_of(name)?;
             let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| RegistryError::Encoding(format!("{}: {e}", path.display())))?;
+                .map_err(|e| RegistryError::Encoding(format!("{origin}: {e}")))?;
             let code = v["bytecode"].as_str().unwrap_or_default();
             let code = hex::decode(code.trim_start_matches("0x"))
-                .map_err(|e| RegistryError::Encoding(format!("{}: {e}", path.display())))?;
+                .map_err(|e| RegistryError::Encoding(format!("{origin}: {e}")))?;
             if code.is_empty() {
-                return Err(RegistryError::Encoding(format!(
-                    "{}: no bytecode",
-                    path.display()
-                )));
+                return Err(RegistryError::Encoding(format!("{origin}: no bytecode")));
             }
             Ok(code.into())
         };
@@ -573,6 +619,22 @@ fn pending_err(
     }
 }
 
+/// `e`, or, when the chain said the sender cannot pay for gas, an error
+/// that says to fund the sending key.
+fn unfunded_or(url: &str, what: &str, e: RegistryError) -> RegistryError {
+    let text = e.to_string();
+    let lower = text.to_lowercase();
+    if lower.contains("insufficient funds") || lower.contains("gas required exceeds allowance") {
+        RegistryError::Unfunded(format!(
+            "{what}: the sending key's account cannot pay for gas on the chain at {url}; \
+             fund it with the chain's native coin (on a devnet: send from the funded \
+             development key `candela devnet` prints, or use that key) [{text}]"
+        ))
+    } else {
+        e
+    }
+}
+
 fn check_status(what: &str, r: &TransactionReceipt) -> Result<(), RegistryError> {
     if r.status() {
         Ok(())
@@ -697,13 +759,13 @@ impl Inner {
             let estimate = provider
                 .estimate_gas(tx.clone())
                 .await
-                .map_err(|e| contract_err(url, what, e.into()))?;
+                .map_err(|e| unfunded_or(url, what, contract_err(url, what, e.into())))?;
             tx.set_gas_limit(estimate + estimate * TX_GAS_MARGIN_PERCENT / 100);
         }
         let r = provider
             .send_transaction(tx)
             .await
-            .map_err(|e| contract_err(url, what, e.into()))?
+            .map_err(|e| unfunded_or(url, what, contract_err(url, what, e.into())))?
             .get_receipt()
             .await
             .map_err(|e| pending_err(url, what, e))?;
@@ -1063,13 +1125,13 @@ impl EvmRegistry {
     /// Deploy Staking, Secp256k1KeyDeriver, PKPNFT and PKPPermissions with
     /// `deployer_key` (their administrator), wire them together and set the
     /// root key, as `contracts/deploy.mjs` does; the bytecode comes from
-    /// [`Artifacts::default_dir`].
+    /// [`Artifacts::find`].
     pub fn deploy(
         rpc_url: &str,
         deployer_key: &SigningKey,
         root_pubkey: &AffinePoint,
     ) -> Result<(EvmRegistry, EvmAddresses), RegistryError> {
-        let artifacts = Artifacts::load(&Artifacts::default_dir())?;
+        let artifacts = Artifacts::find()?;
         Self::deploy_with(rpc_url, deployer_key, root_pubkey, &artifacts)
     }
 
@@ -1086,7 +1148,7 @@ impl EvmRegistry {
         Ok((reg, addresses))
     }
 
-    /// Deploy the contracts of [`Artifacts::default_dir`] and wire them
+    /// Deploy the contracts of [`Artifacts::find`] and wire them
     /// together, without the root key: a network sets it
     /// ([`EvmRegistry::set_root_pubkey`]) once its key generation is done,
     /// after its node set is registered.
@@ -1094,7 +1156,7 @@ impl EvmRegistry {
         rpc_url: &str,
         deployer_key: &SigningKey,
     ) -> Result<EvmAddresses, RegistryError> {
-        let artifacts = Artifacts::load(&Artifacts::default_dir())?;
+        let artifacts = Artifacts::find()?;
         Self::deploy_contracts_with(rpc_url, deployer_key, &artifacts)
     }
 

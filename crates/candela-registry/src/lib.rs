@@ -24,6 +24,7 @@ pub mod anvil;
 #[cfg(test)]
 mod conformance;
 pub mod evm;
+pub mod locate;
 mod sqlite;
 
 use std::collections::BTreeSet;
@@ -70,6 +71,9 @@ pub enum RegistryError {
     /// The EVM chain could not be reached or refused a transaction.
     #[error("EVM registry: {0}")]
     Chain(String),
+    /// The sending key cannot pay for a transaction's gas.
+    #[error("EVM registry: {0}")]
+    Unfunded(String),
     /// A malformed argument: an auth method of type 0, an address id that
     /// is not 20 bytes, a scope id out of range, a transfer to the zero
     /// address, an invalid node set.

@@ -18,7 +18,7 @@ pub struct TestNet {
     pub args: Vec<String>,
 }
 
-fn signal(pid: i32, sig: i32) {
+pub fn signal(pid: i32, sig: i32) {
     // SAFETY: kill(2) on a process this test started; no memory effects.
     unsafe {
         libc::kill(pid, sig);
