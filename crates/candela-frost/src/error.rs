@@ -69,6 +69,14 @@ pub enum FrostError {
         /// The party at fault.
         party: PartyIndex,
     },
+    /// Fewer signature shares than the key's threshold.
+    #[error("{got} signature shares, the key needs {need}")]
+    TooFewSigners {
+        /// Shares offered.
+        got: usize,
+        /// The threshold.
+        need: u16,
+    },
     /// A commitment id that was already taken for a signature.
     #[error("commitment {id} was already used")]
     CommitmentUsed {

@@ -32,6 +32,13 @@ pub fn sign_share<C: Suite>(
     package: &SigningPackage<C>,
 ) -> Result<SignatureShare<C>, FrostError> {
     C::SCHEME.check_message(package.message())?;
+    let got = package.signing_commitments().len();
+    if got < share.threshold as usize {
+        return Err(FrostError::TooFewSigners {
+            got,
+            need: share.threshold,
+        });
+    }
     let key_package = tweak.key_package(share);
     round2::sign(package, nonces, &key_package).map_err(|e| FrostError::Frost(e.to_string()))
 }
@@ -46,6 +53,14 @@ pub fn aggregate<C: Suite>(
     public: &frost_core::keys::PublicKeyPackage<C>,
 ) -> Result<Vec<u8>, FrostError> {
     C::SCHEME.check_message(package.message())?;
+    if let Some(need) = public.min_signers() {
+        if shares.len() < need as usize {
+            return Err(FrostError::TooFewSigners {
+                got: shares.len(),
+                need,
+            });
+        }
+    }
     let parties: Vec<PartyIndex> = shares.keys().copied().collect();
     let mut by_id = BTreeMap::new();
     for (p, s) in shares {
