@@ -34,7 +34,7 @@ pub use frost_core;
 pub use frost_ed25519::Ed25519Sha512;
 pub use frost_secp256k1_tr::Secp256K1Sha256TR;
 pub use ids::identifier;
-pub use pool::{make_commitments, CommitmentId, CommitmentPool, PublicCommitment};
+pub use pool::{make_commitments, CommitmentId, CommitmentPool, PrivateNonces, PublicCommitment};
 pub use scheme::{KeyType, SigningScheme, MAX_ED25519_MESSAGE};
 pub use sign::{aggregate, sign_share, signing_package};
 pub use suite::Suite;

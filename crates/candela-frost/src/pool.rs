@@ -33,6 +33,9 @@ pub struct PublicCommitment<C: Ciphersuite> {
     pub commitments: SigningCommitments<C>,
 }
 
+/// Secret single-use nonces with their commitment ids.
+pub type PrivateNonces<C> = Vec<(CommitmentId, SigningNonces<C>)>;
+
 /// Make `count` nonce pairs against the root share `share`, with ids
 /// `first_id..first_id + count`. The nonces are secret and single-use.
 pub fn make_commitments<C: Suite, R: RngCore + CryptoRng>(
@@ -40,10 +43,7 @@ pub fn make_commitments<C: Suite, R: RngCore + CryptoRng>(
     first_id: CommitmentId,
     count: usize,
     rng: &mut R,
-) -> (
-    Vec<(CommitmentId, SigningNonces<C>)>,
-    Vec<PublicCommitment<C>>,
-) {
+) -> (PrivateNonces<C>, Vec<PublicCommitment<C>>) {
     let mut nonces = Vec::with_capacity(count);
     let mut public = Vec::with_capacity(count);
     for (id, _) in (first_id..).zip(0..count) {

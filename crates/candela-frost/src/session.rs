@@ -32,3 +32,15 @@ pub trait Session: Send {
     /// authenticated by the transport).
     fn receive(&mut self, from: PartyIndex, message: Vec<u8>);
 }
+
+impl<S: Session + ?Sized> Session for Box<S> {
+    type Output = S::Output;
+
+    fn poke(&mut self) -> Result<Step<Self::Output>, FrostError> {
+        (**self).poke()
+    }
+
+    fn receive(&mut self, from: PartyIndex, message: Vec<u8>) {
+        (**self).receive(from, message)
+    }
+}
