@@ -89,6 +89,12 @@ pub enum FrostError {
         /// The commitment id.
         id: u64,
     },
+    /// The node holds no root key of this type (no DKG has run for it).
+    #[error("no {key_type} root key: run its key generation first")]
+    NoRootKey {
+        /// The missing key type.
+        key_type: &'static str,
+    },
     /// Bytes that do not decode.
     #[error("encoding: {0}")]
     Encoding(String),

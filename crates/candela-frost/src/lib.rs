@@ -20,6 +20,7 @@ mod dkg;
 mod error;
 mod ids;
 mod pool;
+pub mod roots;
 
 mod scheme;
 pub mod session;
