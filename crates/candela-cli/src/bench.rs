@@ -444,7 +444,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let client = crate::cli_io::open_network(&network)?;
             let n = client.network().nodes.len();
             let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-            let (rec, _) = crate::pkp::mint(&client, &owner)?;
+            let (rec, _) = crate::pkp::mint(&client, &owner).await?;
             let say = progress(json);
             // Warm phase: wait for stock, then spend at most that stock.
             let deadline = Instant::now() + Duration::from_secs(300);
@@ -525,7 +525,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let say = progress(json);
             let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
             let (cid, _) = client.deploy_action(BENCH_ACTION.as_bytes()).await?;
-            let (rec, _) = crate::pkp::mint_with_actions(&client, &owner, &[&cid], true)?;
+            let (rec, _) = crate::pkp::mint_with_actions(&client, &owner, &[&cid], true).await?;
             let pkp = candela_crypto::derive::public_key_hex(&rec.public_key);
             let caller = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
             say(format!("deployed {cid}; PKP bound to it and burned"));

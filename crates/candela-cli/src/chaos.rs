@@ -272,7 +272,7 @@ async fn chaos(
     client.attempts = CLIENT_ATTEMPTS;
     let threshold = client.network().threshold;
     let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-    let (rec, _) = crate::pkp::mint(&client, &owner)?;
+    let (rec, _) = crate::pkp::mint(&client, &owner).await?;
     let want = (4 * args.concurrency) as u64;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -523,7 +523,7 @@ pub async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
         let (cid, _) = client.deploy_action(PRIME_ACTION.as_bytes()).await?;
         eprintln!("[quickstart] deployed the prime-checking action as {cid}");
         // 2. mint a PKP that only this action can use: mint, grant, burn
-        let (rec, minted) = crate::pkp::mint_with_actions(&client, &caller, &[&cid], true)?;
+        let (rec, minted) = crate::pkp::mint_with_actions(&client, &caller, &[&cid], true).await?;
         eprintln!(
             "[quickstart] minted PKP {} bound to {cid} (owner burned)",
             minted["ethAddress"].as_str().unwrap_or_default()

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use candela_client::Client;
 use candela_crypto::derive;
+use candela_registry::signed_op::{GrantWire, RegistryChange, SignedChange};
 use candela_registry::{
     AuthMethod, Permission, PkpRecord, Registry, BURNED_OWNER, SCOPE_SIGN_ANYTHING,
 };
@@ -186,13 +187,13 @@ pub fn registry(client: &Client) -> anyhow::Result<Box<dyn Registry>> {
 }
 
 /// Mint a PKP for `owner`; returns the JSON the CLI prints.
-pub fn mint(client: &Client, owner: &SigningKey) -> anyhow::Result<(PkpRecord, Value)> {
-    mint_with_actions(client, owner, &[], false)
+pub async fn mint(client: &Client, owner: &SigningKey) -> anyhow::Result<(PkpRecord, Value)> {
+    mint_with_actions(client, owner, &[], false).await
 }
 
 /// Mint a PKP for `owner`, permit `actions` (scope 1) and optionally burn
 /// it, in one registry operation; returns the JSON the CLI prints.
-pub fn mint_with_actions(
+pub async fn mint_with_actions(
     client: &Client,
     owner: &SigningKey,
     actions: &[&str],
@@ -207,19 +208,93 @@ pub fn mint_with_actions(
             ))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    mint_with(client, owner, &grants, burn)
+    mint_with(client, owner, &grants, burn).await
 }
 
-/// Mint a PKP for `owner` with `grants`, optionally burned.
-pub fn mint_with(
+/// Whether the network's registry is a SQLite file the nodes write (then
+/// changes go through the nodes), not contracts on a chain.
+fn nodes_write_the_registry(client: &Client) -> bool {
+    matches!(
+        client.network().registry,
+        candela_api::network::RegistryLocation::Sqlite { .. }
+    )
+}
+
+/// Sign `change` with `owner` for this network and have a node apply it;
+/// the node's answer.
+async fn send_change(
+    client: &Client,
+    owner: &SigningKey,
+    change: RegistryChange,
+) -> anyhow::Result<Value> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let signed = SignedChange::sign(
+        change,
+        owner,
+        &derive::public_key_hex(client.root_public_key()),
+        now,
+        CHANGE_TTL_MS,
+    );
+    Ok(client
+        .apply_registry_change(&serde_json::to_value(&signed)?)
+        .await?)
+}
+
+/// How long a signed registry change stays valid.
+const CHANGE_TTL_MS: u64 = 2 * 60 * 1000;
+
+/// Mint a PKP for `owner` with `grants`, optionally burned: through the
+/// nodes on a SQLite registry, as a transaction on an EVM one.
+pub async fn mint_with(
     client: &Client,
     owner: &SigningKey,
     grants: &[Permission],
     burn: bool,
 ) -> anyhow::Result<(PkpRecord, Value)> {
+    if nodes_write_the_registry(client) {
+        let change = RegistryChange::Mint {
+            grants: grants.iter().map(GrantWire::from_permission).collect(),
+            burn,
+        };
+        let answer = send_change(client, owner, change).await?;
+        let pkp = &answer["pkp"];
+        let public_key = derive::parse_public_key(pkp["publicKey"].as_str().unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("the node answered no PKP key: {e}"))?;
+        let token_id = parse_token_id(pkp["tokenId"].as_str().unwrap_or_default())?;
+        // printed as the registry now holds it, where this machine can
+        // read it; else as the node answered
+        if let Ok(reg) = registry(client) {
+            if let Ok(rec) = reg.by_token_id(&token_id) {
+                let out = pkp_json(reg.as_ref(), &rec)?;
+                return Ok((rec, out));
+            }
+        }
+        let rec = PkpRecord {
+            token_id,
+            key_id: [0u8; 32],
+            public_key,
+            owner: if burn {
+                BURNED_OWNER
+            } else {
+                candela_registry::signer_address(owner)
+            },
+        };
+        let out = pkp.clone();
+        return Ok((rec, out));
+    }
     let reg = registry(client)?;
-    let rec = reg.mint_with(owner, client.root_public_key(), grants, burn)?;
-    let out = pkp_json(reg.as_ref(), &rec)?;
+    let owner = owner.clone();
+    let root = *client.root_public_key();
+    let grants = grants.to_vec();
+    let (rec, out) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let rec = reg.mint_with(&owner, &root, &grants, burn)?;
+        let out = pkp_json(reg.as_ref(), &rec)?;
+        Ok((rec, out))
+    })
+    .await??;
     Ok((rec, out))
 }
 
@@ -334,22 +409,73 @@ fn method_of(m: &MethodRef) -> anyhow::Result<AuthMethod> {
     }
 }
 
-/// Make one change to a PKP with the owner's key, then print the PKP as it
-/// now stands.
-fn change_pkp(
-    owner: &OwnerArgs,
-    pkp: &PkpRef,
-    change: impl FnOnce(&dyn Registry, &SigningKey, &[u8; 32]) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+/// Make one change to a PKP with the owner's key (through the nodes on a
+/// SQLite registry, as a transaction on an EVM one), then print the PKP as
+/// it now stands.
+async fn change_pkp(owner: &OwnerArgs, pkp: &PkpRef, change: RegistryChange) -> anyhow::Result<()> {
     let client = crate::cli_io::open_network(&owner.network)?;
-    let reg = registry(&client)?;
     let token = token_id_of(pkp)?;
-    change(reg.as_ref(), &signing_key(&owner.private_key)?, &token)?;
-    print(
-        owner.json,
-        &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
-        pkp_text,
-    )
+    let key = signing_key(&owner.private_key)?;
+    let change = with_token(change, &token);
+    if nodes_write_the_registry(&client) {
+        send_change(&client, &key, change).await?;
+        let reg = registry(&client)?;
+        return print(
+            owner.json,
+            &pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)?,
+            pkp_text,
+        );
+    }
+    let reg = registry(&client)?;
+    let out = tokio::task::spawn_blocking(move || -> anyhow::Result<Value> {
+        apply_on_chain(reg.as_ref(), &key, &token, &change)?;
+        pkp_json(reg.as_ref(), &reg.by_token_id(&token)?)
+    })
+    .await??;
+    print(owner.json, &out, pkp_text)
+}
+
+/// `change` about the PKP `token`.
+fn with_token(change: RegistryChange, token: &[u8; 32]) -> RegistryChange {
+    let token_id = format!("0x{}", hex::encode(token));
+    match change {
+        RegistryChange::Grant { grant, .. } => RegistryChange::Grant { token_id, grant },
+        RegistryChange::Revoke {
+            auth_method_type,
+            id,
+            ..
+        } => RegistryChange::Revoke {
+            token_id,
+            auth_method_type,
+            id,
+        },
+        RegistryChange::Transfer { to, .. } => RegistryChange::Transfer { token_id, to },
+        RegistryChange::Burn { .. } => RegistryChange::Burn { token_id },
+        mint @ RegistryChange::Mint { .. } => mint,
+    }
+}
+
+/// Send `change` to the chain's contracts, signed by `key`.
+fn apply_on_chain(
+    reg: &dyn Registry,
+    key: &SigningKey,
+    token: &[u8; 32],
+    change: &RegistryChange,
+) -> anyhow::Result<()> {
+    match change {
+        RegistryChange::Grant { grant, .. } => reg.grant(key, token, &grant.to_permission()?)?,
+        RegistryChange::Revoke {
+            auth_method_type,
+            id,
+            ..
+        } => reg.revoke(key, token, *auth_method_type, &hex::decode(id)?)?,
+        RegistryChange::Transfer { to, .. } => {
+            reg.transfer(key, token, candela_registry::signed_op::address_of(to)?)?
+        }
+        RegistryChange::Burn { .. } => reg.burn(key, token)?,
+        RegistryChange::Mint { .. } => bail!("a mint is not a change to an existing PKP"),
+    }
+    Ok(())
 }
 
 /// Print `value` as JSON, or `text` for people.
@@ -437,7 +563,7 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
                     [SCOPE_SIGN_ANYTHING],
                 ));
             }
-            let (_, out) = mint_with(&client, &signing_key(&private_key)?, &grants, burn)?;
+            let (_, out) = mint_with(&client, &signing_key(&private_key)?, &grants, burn).await?;
             print(json, &out, pkp_text)?;
         }
         PkpCommand::Grant {
@@ -451,24 +577,35 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             if let Some(pk) = &user_pubkey {
                 m.user_pubkey = hex_arg(pk, "--user-pubkey")?;
             }
-            change_pkp(&owner, &pkp, |reg, key, token| {
-                Ok(reg.grant(key, token, &Permission::new(m, scopes))?)
-            })?;
+            let grant = GrantWire::from_permission(&Permission::new(m, scopes));
+            let change = RegistryChange::Grant {
+                token_id: String::new(),
+                grant,
+            };
+            change_pkp(&owner, &pkp, change).await?;
         }
         PkpCommand::Revoke { owner, pkp, method } => {
             let m = method_of(&method)?;
-            change_pkp(&owner, &pkp, |reg, key, token| {
-                Ok(reg.revoke(key, token, m.auth_method_type, &m.id)?)
-            })?;
+            let change = RegistryChange::Revoke {
+                token_id: String::new(),
+                auth_method_type: m.auth_method_type,
+                id: hex::encode(&m.id),
+            };
+            change_pkp(&owner, &pkp, change).await?;
         }
         PkpCommand::Transfer { owner, pkp, to } => {
             let to = address_arg(&to)?;
-            change_pkp(&owner, &pkp, |reg, key, token| {
-                Ok(reg.transfer(key, token, to)?)
-            })?;
+            let change = RegistryChange::Transfer {
+                token_id: String::new(),
+                to: format!("0x{}", hex::encode(to)),
+            };
+            change_pkp(&owner, &pkp, change).await?;
         }
         PkpCommand::Burn { owner, pkp } => {
-            change_pkp(&owner, &pkp, |reg, key, token| Ok(reg.burn(key, token)?))?;
+            let change = RegistryChange::Burn {
+                token_id: String::new(),
+            };
+            change_pkp(&owner, &pkp, change).await?;
         }
         PkpCommand::Show {
             read: ReadArgs { network, json },

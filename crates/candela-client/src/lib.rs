@@ -364,6 +364,54 @@ impl Client {
             .join(",")
     }
 
+    /// Send a registry change its owner signed (the JSON of
+    /// `candela_registry::signed_op::SignedChange`) to the network: nodes
+    /// in index order until one applies it. A node that refuses the change
+    /// (4xx) ends the attempt with its reason; an unreachable or unready
+    /// one (5xx) passes it to the next. The applying node's answer.
+    pub async fn apply_registry_change(
+        &self,
+        signed: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut last = String::from("no node in the network description");
+        for n in &self.net.nodes {
+            let sent = self
+                .http
+                .post(format!("{}/candela/registry/v1/change", n.url))
+                .json(signed)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await;
+            let r = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    last = format!("node {} ({}): {e}", n.index, n.url);
+                    continue;
+                }
+            };
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            if status.is_success() {
+                return serde_json::from_str(&text)
+                    .map_err(|e| ClientError::Network(format!("node {}: {e}", n.index)));
+            }
+            let reason = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or(text);
+            if status.is_client_error() {
+                return Err(ClientError::Input(format!(
+                    "node {} refused the registry change: {reason}",
+                    n.index
+                )));
+            }
+            last = format!("node {} ({status}): {reason}", n.index);
+        }
+        Err(ClientError::Network(format!(
+            "no node applied the registry change; last: {last}"
+        )))
+    }
+
     /// Every node's status (None for nodes that did not answer).
     pub async fn statuses(&self) -> Vec<Option<NodeStatus>> {
         let calls = self.net.nodes.iter().map(|n| {

@@ -278,6 +278,24 @@ async fn upload_action(
     respond(result, corr)
 }
 
+/// Where a client sends a registry change its owner signed.
+pub const REGISTRY_CHANGE_PATH: &str = "/candela/registry/v1/change";
+
+async fn registry_change(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let corr = correlation(&headers);
+    let result = async {
+        let bytes = body_bytes(body, node.cfg.max_body_bytes)?;
+        let signed: candela_registry::signed_op::SignedChange = parse_json(&bytes)?;
+        node.apply_registry_change(signed).await
+    }
+    .await;
+    respond(result, corr)
+}
+
 async fn handshake(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -500,6 +518,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/web/sign_session_key/v1/", post(sign_session_key))
         .route("/web/status", get(status))
         .route("/candela/v1/runs/{request_id}", get(get_run))
+        .route(REGISTRY_CHANGE_PATH, post(registry_change))
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(limit, reject_oversize));

@@ -17,6 +17,7 @@ pub mod node;
 pub mod peer;
 pub mod permit;
 pub mod reconcile;
+pub mod registry_changes;
 pub mod runner;
 pub mod runs;
 pub mod session_key;

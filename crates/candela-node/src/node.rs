@@ -921,6 +921,12 @@ pub(crate) fn registry_error(e: RegistryError) -> ApiError {
         RegistryError::Chain(_) | RegistryError::Unfunded(_) => {
             ApiError::unavailable("NodeRegistryUnavailable", e.to_string())
         }
+        RegistryError::NotOwner { .. } => ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "NodeNotPkpOwner",
+            e.to_string(),
+        ),
+        RegistryError::Burned(_) => ApiError::conflict("NodePkpBurned", e.to_string()),
         other => ApiError::internal(other),
     }
 }

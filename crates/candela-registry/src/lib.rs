@@ -25,6 +25,7 @@ pub mod anvil;
 mod conformance;
 pub mod evm;
 pub mod locate;
+pub mod signed_op;
 mod sqlite;
 
 use std::collections::BTreeSet;
@@ -416,6 +417,24 @@ pub trait Registry: Send + Sync {
         admin: &SigningKey,
         set: &RegisteredNodeSet,
     ) -> Result<(), RegistryError>;
+
+    /// Apply a change its owner signed ([`signed_op::SignedChange`]) for
+    /// the network whose root key is `root`, at most once; the minted
+    /// record for a mint. Only registries a node writes itself (SQLite)
+    /// take changes this way; on a chain the owner sends a transaction.
+    fn apply_signed(
+        &self,
+        signed: &signed_op::SignedChange,
+        root: &AffinePoint,
+        now_ms: u64,
+    ) -> Result<Option<PkpRecord>, RegistryError> {
+        let _ = (signed, root, now_ms);
+        Err(RegistryError::Invalid(
+            "this network's registry is on a chain: send the change as a transaction to its \
+             contracts (candela pkp ... does that with the network.json's chain)"
+                .into(),
+        ))
+    }
 
     // ------------------------------------------------ provided helpers
 

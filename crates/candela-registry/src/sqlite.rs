@@ -8,6 +8,7 @@ use candela_crypto::AffinePoint;
 use rand_core::{OsRng, RngCore};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+use crate::signed_op::{address_of, token_id_of, GrantWire, RegistryChange, SignedChange};
 use crate::{
     signer_address, validate_scopes, Permission, PkpRecord, RegisteredNode, RegisteredNodeSet,
     Registry, RegistryError, SigningKey, BURNED_OWNER,
@@ -18,7 +19,9 @@ use crate::{
 /// Tables: `pkps` (one row per PKP; a burned PKP's owner is the zero
 /// address), `permissions` (one row per permitted auth method of a PKP,
 /// keyed by `keccak256(abi.encode(type, id))`, its scopes as a bit set),
-/// `nodes` and `meta` (the node set, its threshold and administrator).
+/// `nodes` and `meta` (the node set, its threshold and administrator),
+/// `applied_changes` (the nonces of signed changes applied through a node,
+/// so that each is applied at most once).
 /// Permissions list in the order first granted: the order of their rowids
 /// (an upsert keeps the row, a new grant gets a rowid above every live one).
 pub struct SqliteRegistry {
@@ -52,6 +55,11 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS applied_changes (
+        nonce         TEXT PRIMARY KEY,
+        signer        TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL
     );";
 
 impl SqliteRegistry {
@@ -97,26 +105,166 @@ impl SqliteRegistry {
         token_id: &[u8; 32],
         change: impl FnOnce(&Transaction<'_>) -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
-        let signer = signer_address(owner);
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let hex_id = || format!("0x{}", hex::encode(token_id));
-        match owner_in(&tx, token_id)? {
-            None => return Err(RegistryError::UnknownPkp(hex_id())),
-            Some(o) if o == BURNED_OWNER => return Err(RegistryError::Burned(hex_id())),
-            Some(o) if o != signer => {
-                return Err(RegistryError::NotOwner {
-                    token_id: hex_id(),
-                    owner: derive::checksum_address(&o),
-                    signer: derive::checksum_address(&signer),
-                })
-            }
-            Some(_) => {}
-        }
+        check_owner_in(&tx, signer_address(owner), token_id)?;
         let out = change(&tx)?;
         tx.commit()?;
         Ok(out)
     }
+
+    /// Apply a change its owner signed for this network (root key `root`),
+    /// at most once (its nonce is recorded in the same transaction); the
+    /// minted record for a mint.
+    pub fn apply_signed(
+        &self,
+        signed: &SignedChange,
+        root: &AffinePoint,
+        now_ms: u64,
+    ) -> Result<Option<PkpRecord>, RegistryError> {
+        let signer = signed.verify(&derive::public_key_hex(root), now_ms)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let fresh = tx.execute(
+            "INSERT INTO applied_changes (nonce, signer, expires_at_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (nonce) DO NOTHING",
+            params![
+                signed.nonce.to_lowercase(),
+                hex::encode(signer),
+                signed.expires_at_ms as i64
+            ],
+        )?;
+        if fresh == 0 {
+            return Err(RegistryError::Invalid(
+                "registry change refused: this change (its nonce) was already applied".into(),
+            ));
+        }
+        let out = match &signed.change {
+            RegistryChange::Mint { grants, burn } => {
+                let grants = grants
+                    .iter()
+                    .map(GrantWire::to_permission)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(mint_in(&tx, signer, root, &grants, *burn)?)
+            }
+            RegistryChange::Grant { token_id, grant } => {
+                let id = token_id_of(token_id)?;
+                let grant = grant.to_permission()?;
+                type_to_sql(grant.method.auth_method_type)?;
+                check_owner_in(&tx, signer, &id)?;
+                grant_in(&tx, &id, &grant)?;
+                None
+            }
+            RegistryChange::Revoke {
+                token_id,
+                auth_method_type,
+                id,
+            } => {
+                let token = token_id_of(token_id)?;
+                let id = hex::decode(id.trim_start_matches("0x"))
+                    .map_err(|_| RegistryError::Invalid("auth method id is not hex".into()))?;
+                crate::validate_auth_method(*auth_method_type, &id)?;
+                check_owner_in(&tx, signer, &token)?;
+                revoke_in(&tx, &token, *auth_method_type, &id)?;
+                None
+            }
+            RegistryChange::Transfer { token_id, to } => {
+                let token = token_id_of(token_id)?;
+                let to = address_of(to)?;
+                refuse_zero_transfer(to)?;
+                check_owner_in(&tx, signer, &token)?;
+                set_owner_in(&tx, &token, to)?;
+                None
+            }
+            RegistryChange::Burn { token_id } => {
+                let token = token_id_of(token_id)?;
+                check_owner_in(&tx, signer, &token)?;
+                set_owner_in(&tx, &token, BURNED_OWNER)?;
+                None
+            }
+        };
+        // forget nonces that can no longer be replayed (expired)
+        tx.execute(
+            "DELETE FROM applied_changes WHERE expires_at_ms < ?1",
+            params![now_ms as i64],
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// Refuse unless the PKP exists, is not burned and `signer` owns it.
+fn check_owner_in(
+    tx: &Transaction<'_>,
+    signer: [u8; 20],
+    token_id: &[u8; 32],
+) -> Result<(), RegistryError> {
+    let hex_id = || format!("0x{}", hex::encode(token_id));
+    match owner_in(tx, token_id)? {
+        None => Err(RegistryError::UnknownPkp(hex_id())),
+        Some(o) if o == BURNED_OWNER => Err(RegistryError::Burned(hex_id())),
+        Some(o) if o != signer => Err(RegistryError::NotOwner {
+            token_id: hex_id(),
+            owner: derive::checksum_address(&o),
+            signer: derive::checksum_address(&signer),
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Mint a PKP for `owner` with `grants`, optionally burned, inside `tx`.
+fn mint_in(
+    tx: &Transaction<'_>,
+    owner: [u8; 20],
+    root: &AffinePoint,
+    grants: &[Permission],
+    burn: bool,
+) -> Result<PkpRecord, RegistryError> {
+    for g in grants {
+        validate(g)?;
+        type_to_sql(g.method.auth_method_type)?;
+    }
+    let mut rec = new_record(owner, root)?;
+    tx.execute(
+        "INSERT INTO pkps (token_id, key_id, public_key, owner) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            hex::encode(rec.token_id),
+            hex::encode(rec.key_id),
+            pk_hex(&rec.public_key),
+            hex::encode(owner)
+        ],
+    )?;
+    for g in grants {
+        grant_in(tx, &rec.token_id, g)?;
+    }
+    if burn {
+        set_owner_in(tx, &rec.token_id, BURNED_OWNER)?;
+        rec.owner = BURNED_OWNER;
+    }
+    Ok(rec)
+}
+
+fn revoke_in(
+    tx: &Transaction<'_>,
+    token_id: &[u8; 32],
+    auth_method_type: u64,
+    id: &[u8],
+) -> Result<(), RegistryError> {
+    let hash = crate::auth_method_id(auth_method_type, id);
+    tx.execute(
+        "DELETE FROM permissions WHERE token_id = ?1 AND auth_method_id = ?2",
+        params![hex::encode(token_id), hash.as_slice()],
+    )?;
+    Ok(())
+}
+
+fn refuse_zero_transfer(to: [u8; 20]) -> Result<(), RegistryError> {
+    if to == BURNED_OWNER {
+        return Err(RegistryError::Invalid(
+            "cannot transfer a PKP to the zero address (burn it instead)".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn decode_fixed<const N: usize>(s: &str) -> Result<[u8; N], RegistryError> {
@@ -349,31 +497,20 @@ impl Registry for SqliteRegistry {
         grants: &[Permission],
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
-        for g in grants {
-            validate(g)?;
-        }
-        let owner = signer_address(owner);
-        let mut rec = new_record(owner, root)?;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO pkps (token_id, key_id, public_key, owner) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                hex::encode(rec.token_id),
-                hex::encode(rec.key_id),
-                pk_hex(&rec.public_key),
-                hex::encode(owner)
-            ],
-        )?;
-        for g in grants {
-            grant_in(&tx, &rec.token_id, g)?;
-        }
-        if burn {
-            set_owner_in(&tx, &rec.token_id, BURNED_OWNER)?;
-            rec.owner = BURNED_OWNER;
-        }
+        let rec = mint_in(&tx, signer_address(owner), root, grants, burn)?;
         tx.commit()?;
         Ok(rec)
+    }
+
+    fn apply_signed(
+        &self,
+        signed: &SignedChange,
+        root: &AffinePoint,
+        now_ms: u64,
+    ) -> Result<Option<PkpRecord>, RegistryError> {
+        SqliteRegistry::apply_signed(self, signed, root, now_ms)
     }
 
     fn grant(
@@ -395,13 +532,8 @@ impl Registry for SqliteRegistry {
         id: &[u8],
     ) -> Result<(), RegistryError> {
         crate::validate_auth_method(auth_method_type, id)?;
-        let hash = crate::auth_method_id(auth_method_type, id);
         self.mutate_owned(owner, token_id, |tx| {
-            tx.execute(
-                "DELETE FROM permissions WHERE token_id = ?1 AND auth_method_id = ?2",
-                params![hex::encode(token_id), hash.as_slice()],
-            )?;
-            Ok(())
+            revoke_in(tx, token_id, auth_method_type, id)
         })
     }
 
@@ -411,11 +543,7 @@ impl Registry for SqliteRegistry {
         token_id: &[u8; 32],
         to: [u8; 20],
     ) -> Result<(), RegistryError> {
-        if to == BURNED_OWNER {
-            return Err(RegistryError::Invalid(
-                "cannot transfer a PKP to the zero address (burn it instead)".into(),
-            ));
-        }
+        refuse_zero_transfer(to)?;
         self.mutate_owned(owner, token_id, |tx| set_owner_in(tx, token_id, to))
     }
 

@@ -154,7 +154,7 @@ fn load_kept(
 /// Who authorises the run and which PKP `$PKP_PUBLIC_KEY` is: the
 /// configured key; else the kept one; else a PKP minted now (and kept when
 /// `[pkp] keep` is on).
-fn identity(project: &Project, client: &Client, needs_pkp: bool) -> anyhow::Result<Identity> {
+async fn identity(project: &Project, client: &Client, needs_pkp: bool) -> anyhow::Result<Identity> {
     let configured = configured_wallet(project)?;
     let var = &project.config.wallet.private_key_env;
     let fixed = project.config.pkp.public_key.trim();
@@ -188,6 +188,7 @@ fn identity(project: &Project, client: &Client, needs_pkp: bool) -> anyhow::Resu
         SigningKey::random(&mut rand_core::OsRng)
     });
     let (rec, _) = crate::pkp::mint(client, &owner)
+        .await
         .context("minting a PKP for the tests; or set [pkp] public_key in candela.toml")?;
     let key = derive::public_key_hex(&rec.public_key);
     eprintln!(
@@ -504,7 +505,7 @@ async fn run_on(
             .iter()
             .any(|c| c.js_params.as_ref().is_some_and(spec::uses_pkp))
     });
-    let Identity { owner, pkp } = identity(project, client, needs_pkp)?;
+    let Identity { owner, pkp } = identity(project, client, needs_pkp).await?;
     // One wallet signature, valid at every node, for the whole run.
     let auth = client.wallet_auth(&owner, 3600);
     // Every action is deployed, tested or not: tested ones may import the
