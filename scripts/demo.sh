@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # The main job: start a local Candela devnet (5 node processes), generate the
 # root key jointly, mint a PKP, sign with more than two thirds of the nodes,
-# verify the signature, and stop. Needs only the Rust toolchain.
+# verify the signature, and stop. Needs the Rust toolchain and Node/npm.
 # Extra arguments go to `candela quickstart` (e.g. --nodes 7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the ethers bundle actions use is compiled into the binary: make it first
+# (npm, pinned) so the demo's binary has it
+if [ ! -f crates/candela-actions/js/dist/ethers.bundle.js ]; then
+  bash crates/candela-actions/js/setup.sh
+fi
 cargo build --release --bin candela
 exec target/release/candela quickstart --dir .candela/devnet --base-port 0 "$@"
