@@ -10,7 +10,7 @@ use candela_client::{Ability, Client, PkpAuth, RequestAuth, ResourceAbilityReque
 #[derive(clap::Subcommand)]
 pub enum AuthCommand {
     /// Make a session key and have the wallet delegate to it; prints the
-    /// session (secret included: keep it private) for `--session FILE`.
+    /// session (secret included: keep it private) for `candela action run --session FILE` (and `pkp sign`, `decrypt`).
     Session {
         /// network.json of the network (default: $CANDELA_NETWORK, else the
         /// devnet's `devnet/network.json`).
