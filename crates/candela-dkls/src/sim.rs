@@ -94,12 +94,33 @@ pub fn keygen(
     context: &[u8],
 ) -> Result<BTreeMap<NodeIndex, DklsKeyShare>, DklsError> {
     let parts: Vec<NodeIndex> = (0..n).collect();
-    let mut sessions: Vec<(NodeIndex, BoxedDklsSession<DklsKeyShare>)> = Vec::new();
-    for &i in &parts {
-        sessions.push((i, Box::new(DklsKeygen::new(&parts, i, threshold, context)?)));
-    }
-    let (out, _) = run(sessions, None);
+    let (out, _) = keygen_among(&parts, threshold, context, None)?;
     out.into_iter().map(|(i, r)| r.map(|s| (i, s))).collect()
+}
+
+/// Key generation among `participants`, with an optional tamper hook;
+/// every node's outcome and the traffic.
+#[allow(clippy::type_complexity)]
+pub fn keygen_among(
+    participants: &[NodeIndex],
+    threshold: usize,
+    context: &[u8],
+    tamper: Option<Tamper<'_>>,
+) -> Result<
+    (
+        BTreeMap<NodeIndex, Result<DklsKeyShare, DklsError>>,
+        WireStats,
+    ),
+    DklsError,
+> {
+    let mut sessions: Vec<(NodeIndex, BoxedDklsSession<DklsKeyShare>)> = Vec::new();
+    for &i in participants {
+        sessions.push((
+            i,
+            Box::new(DklsKeygen::new(participants, i, threshold, context)?),
+        ));
+    }
+    Ok(run(sessions, tamper))
 }
 
 /// Every signer's session for one request, each with a fresh seen-set.
@@ -133,6 +154,7 @@ pub fn sign_sessions(
 
 /// Sign `digest` under `root + tweak·G` among `signers`; every signer's
 /// outcome and the traffic.
+#[allow(clippy::type_complexity)]
 pub fn sign(
     shares: &BTreeMap<NodeIndex, DklsKeyShare>,
     signers: &[NodeIndex],
