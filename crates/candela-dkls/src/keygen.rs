@@ -160,8 +160,15 @@ impl DklsKeygen {
     fn start(&mut self) -> Result<(), DklsError> {
         self.started = true;
         let fragments = self.session()?.phase1();
-        for (i, f) in fragments.into_iter().enumerate() {
-            let node = self.participants[i];
+        if fragments.len() != self.n() {
+            return Err(DklsError::Aborted(format!(
+                "{} fragments for {} participants",
+                fragments.len(),
+                self.n()
+            )));
+        }
+        let participants = self.participants.clone();
+        for (node, f) in participants.into_iter().zip(fragments) {
             if node == self.me {
                 self.fragments.insert(node, f);
             } else {

@@ -11,19 +11,14 @@ use candela_dkls::wire::{decode, encode, KeygenMessage, SignMessage};
 use candela_dkls::{
     sim, DklsError, DklsKeyShare, DklsSign, DklsSignature, ExclusionList, NodeIndex, SignRequest,
 };
-use common::random_digest;
+use common::{cached_keygen, random_digest};
 use k256::Scalar;
 
 const NODES: [NodeIndex; 3] = [3, 7, 12];
 
 fn shares() -> &'static BTreeMap<NodeIndex, DklsKeyShare> {
     static SHARES: OnceLock<BTreeMap<NodeIndex, DklsKeyShare>> = OnceLock::new();
-    SHARES.get_or_init(|| {
-        let (out, _) = sim::keygen_among(&NODES, 3, b"blame-test", None).expect("starts");
-        out.into_iter()
-            .map(|(i, r)| (i, r.expect("key generation succeeds")))
-            .collect()
-    })
+    SHARES.get_or_init(|| cached_keygen(&NODES, 3, "blame-3-of-3"))
 }
 
 /// Sign among all three nodes, letting `cheat` alter `cheater`'s signing

@@ -1,4 +1,5 @@
-//! Properties of signing beyond the happy path, on one 3-of-4 key.
+//! Properties of signing beyond the happy path, on one 3-of-4 key
+//! (generated once, see `common::cached_keygen`).
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,12 +9,12 @@ use candela_crypto::derive::{derive_public_key, pkp_tweak};
 use candela_dkls::{
     sim, DklsError, DklsKeyShare, DklsSign, ExclusionList, NodeIndex, SessionId, SignRequest,
 };
-use common::{k256_verifies, keygen, random_digest};
+use common::{cached_keygen, k256_verifies, random_digest};
 use k256::Scalar;
 
 fn shares() -> &'static BTreeMap<NodeIndex, DklsKeyShare> {
     static SHARES: OnceLock<BTreeMap<NodeIndex, DklsKeyShare>> = OnceLock::new();
-    SHARES.get_or_init(|| keygen(4, b"properties-test"))
+    SHARES.get_or_init(|| cached_keygen(&[0, 1, 2, 3], 3, "properties-3-of-4"))
 }
 
 fn sign_ok(
