@@ -8,7 +8,8 @@
 //! messages to send, feed received messages in any order, get the output.
 //!
 //! - Key generation is dealerless and slow (seconds: every pair of nodes
-//!   runs its base OTs once); its share is large (~45 KB per other node).
+//!   runs its base OTs once); its share is large (~52 KB per other node).
+//!   The node runs it inside the agreement step ([`agreed_keygen`]).
 //! - Signing needs the digest first: three message rounds among exactly
 //!   `threshold` signers, then a local combine that yields a standard k256
 //!   signature with recovery id. There is no presignature pool.
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod agree;
 pub mod convert;
 pub mod error;
 pub mod exclusion;
@@ -35,6 +37,7 @@ pub mod wire;
 
 use candela_crypto::session::Step;
 
+pub use agree::agreed_keygen;
 pub use candela_crypto::NodeIndex;
 pub use error::DklsError;
 pub use exclusion::ExclusionList;

@@ -12,7 +12,7 @@ use crate::convert::{point_from_sec1, point_from_v14, point_to_sec1};
 use crate::{DklsError, NodeIndex};
 
 /// A node's long-term DKLs23 share of the root key (secret: encrypt before
-/// storing). About 45 KB per other participant, most of it base-OT state.
+/// storing). About 52 KB per other participant, most of it base-OT state.
 #[derive(Clone)]
 pub struct DklsKeyShare {
     pub(crate) me: NodeIndex,
@@ -102,6 +102,12 @@ impl DklsKeyShare {
     /// The root public key, compressed SEC1.
     pub fn public_key_sec1(&self) -> [u8; 33] {
         point_to_sec1(&self.public_key)
+    }
+
+    /// The BIP-32 chain code all participants agreed on in the DKG (it is
+    /// part of every signing session's ids).
+    pub fn chain_code(&self) -> [u8; 32] {
+        self.party.derivation_data.chain_code
     }
 
     /// Every participant's public share `p(j)·G`.

@@ -3,7 +3,8 @@
 //! (for tests of misbehaviour) and a count of the bytes moved.
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use candela_crypto::session::{Outgoing, Step};
+use candela_crypto::session::{BoxedSession, Outgoing, Step};
+use candela_crypto::CryptoError;
 use k256::Scalar;
 
 use crate::{
@@ -27,13 +28,50 @@ pub type Tamper<'a> = &'a mut dyn FnMut(NodeIndex, NodeIndex, &mut Vec<u8>);
 /// and the traffic. A run in which nothing moves while sessions still wait
 /// ends them with [`DklsError::Aborted`].
 pub fn run<T>(
-    mut sessions: Vec<(NodeIndex, BoxedDklsSession<T>)>,
-    mut tamper: Option<Tamper<'_>>,
+    sessions: Vec<(NodeIndex, BoxedDklsSession<T>)>,
+    tamper: Option<Tamper<'_>>,
 ) -> (BTreeMap<NodeIndex, Result<T, DklsError>>, WireStats) {
+    drive(
+        sessions,
+        tamper,
+        |s| s.poke(),
+        |s, from, m| s.receive(from, m),
+        |_| false,
+        || DklsError::Aborted("simulation stalled".into()),
+    )
+}
+
+/// [`run`] for `candela_crypto` sessions (the agreed key generation,
+/// [`crate::agreed_keygen`]): a session that waits while nothing moves has
+/// its round deadline expire, as the node's runner does.
+pub fn run_crypto<T>(
+    sessions: Vec<(NodeIndex, BoxedSession<T>)>,
+    tamper: Option<Tamper<'_>>,
+) -> (BTreeMap<NodeIndex, Result<T, CryptoError>>, WireStats) {
+    drive(
+        sessions,
+        tamper,
+        |s| s.poke(),
+        |s, from, m| s.receive(from, m),
+        |s| s.expire(),
+        || CryptoError::Protocol("simulation stalled".into()),
+    )
+}
+
+/// The simulator's loop, for any session type.
+fn drive<S, T, E>(
+    mut sessions: Vec<(NodeIndex, S)>,
+    mut tamper: Option<Tamper<'_>>,
+    poke: impl Fn(&mut S) -> Result<Step<T>, E>,
+    receive: impl Fn(&mut S, NodeIndex, Vec<u8>),
+    expire: impl Fn(&mut S) -> bool,
+    stalled: impl Fn() -> E,
+) -> (BTreeMap<NodeIndex, Result<T, E>>, WireStats) {
     let ids: Vec<NodeIndex> = sessions.iter().map(|(i, _)| *i).collect();
-    let mut out: BTreeMap<NodeIndex, Result<T, DklsError>> = BTreeMap::new();
+    let mut out: BTreeMap<NodeIndex, Result<T, E>> = BTreeMap::new();
     let mut stats = WireStats::default();
     let mut queue: VecDeque<(NodeIndex, NodeIndex, Vec<u8>)> = VecDeque::new();
+    let mut expiries = 0usize;
     while out.len() < sessions.len() {
         let mut progressed = false;
         for (me, s) in sessions.iter_mut() {
@@ -41,7 +79,7 @@ pub fn run<T>(
                 continue;
             }
             loop {
-                match s.poke() {
+                match poke(s) {
                     Ok(Step::Wait) => break,
                     Ok(Step::Send(Outgoing::Broadcast(m))) => {
                         progressed = true;
@@ -74,13 +112,21 @@ pub fn run<T>(
             stats.messages += 1;
             stats.bytes += m.len();
             if let Some((_, s)) = sessions.iter_mut().find(|(i, _)| *i == to) {
-                s.receive(from, m);
+                receive(s, from, m);
             }
         }
         if !progressed {
-            for (me, _) in &sessions {
-                out.entry(*me)
-                    .or_insert_with(|| Err(DklsError::Aborted("simulation stalled".into())));
+            let mut any = false;
+            for (me, s) in sessions.iter_mut() {
+                if !out.contains_key(me) {
+                    any |= expire(s);
+                }
+            }
+            expiries += 1;
+            if !any || expiries > 64 {
+                for (me, _) in &sessions {
+                    out.entry(*me).or_insert_with(|| Err(stalled()));
+                }
             }
         }
     }
