@@ -197,3 +197,31 @@ fn a_keygen_proof_commitment_altered_by_one_node_aborts_the_others_naming_it() {
         }
     }
 }
+
+/// Signers given different digests (a coordinator's inconsistency, or a
+/// node's) fail with a session mismatch that blames nobody, so nobody is
+/// excluded for it.
+#[test]
+fn signers_given_different_digests_fail_without_blaming_anyone() {
+    let mut sessions = sim::sign_sessions(shares(), &NODES, Scalar::ZERO, [1u8; 32], b"r")
+        .expect("sessions start");
+    let other = sim::sign_sessions(shares(), &NODES, Scalar::ZERO, [2u8; 32], b"r")
+        .expect("sessions start");
+    // Node 12 was asked to sign another digest.
+    for (slot, alt) in sessions.iter_mut().zip(other) {
+        if slot.0 == 12 {
+            *slot = alt;
+        }
+    }
+    let (out, _) = sim::run(sessions, None);
+    let mut excluded = ExclusionList::new();
+    for (node, outcome) in &out {
+        match outcome {
+            Err(e @ DklsError::SessionMismatch { .. }) => {
+                assert_eq!(e.culprit(), None);
+                assert_eq!(excluded.record(e), None);
+            }
+            other => panic!("node {node} should see a session mismatch, got {other:?}"),
+        }
+    }
+}
