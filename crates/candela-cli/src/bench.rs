@@ -101,7 +101,7 @@ pub enum BenchCommand {
     /// network): cait-sith (presignature among all n, then the t shares)
     /// and DKLs23 (three rounds among t signers after the digest), CPU per
     /// signature over all parties next to single-key k256 signing, key
-    /// generation time and DKLs23's bytes per signature.
+    /// generation time and the bytes each moves between nodes per signature.
     Backends {
         /// Network sizes (threshold floor(2n/3) + 1 each).
         #[arg(long, value_delimiter = ',', default_value = "5,7")]
