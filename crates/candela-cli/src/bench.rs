@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use candela_client::Client;
 use candela_crypto::session::{CaitSith, EcdsaBackend};
 use clap::Subcommand;
-use k256::ecdsa::signature::hazmat::PrehashSigner;
 use rand_core::RngCore;
 
 #[derive(Subcommand)]
@@ -94,6 +93,22 @@ pub enum BenchCommand {
         /// The devnet's directory (a fresh temporary one if absent).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Print only the JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The two threshold ECDSA backends side by side, in this process (no
+    /// network): cait-sith (presignature among all n, then the t shares)
+    /// and DKLs23 (three rounds among t signers after the digest), CPU per
+    /// signature over all parties next to single-key k256 signing, key
+    /// generation time and the bytes each moves between nodes per signature.
+    Backends {
+        /// Network sizes (threshold floor(2n/3) + 1 each).
+        #[arg(long, value_delimiter = ',', default_value = "5,7")]
+        nodes: Vec<usize>,
+        /// DKLs23 signatures to average over (cait-sith: at most 5).
+        #[arg(long, default_value_t = 20)]
+        signatures: usize,
         /// Print only the JSON summary.
         #[arg(long)]
         json: bool,
@@ -395,17 +410,6 @@ async fn pool_figures(client: &Client) -> (u64, f64, u64) {
         .unwrap_or((0, 0.0, free))
 }
 
-fn baseline_k256_sign_us() -> f64 {
-    let sk = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-    let digest = [3u8; 32];
-    let n = 2000;
-    let t0 = Instant::now();
-    for _ in 0..n {
-        let _: k256::ecdsa::Signature = sk.sign_prehash(&digest).unwrap_or_else(|_| unreachable!());
-    }
-    t0.elapsed().as_secs_f64() * 1e6 / n as f64
-}
-
 fn in_process_presign_rate(n: u32, batch: usize) -> anyhow::Result<f64> {
     let t = candela_crypto::threshold_for(n as usize);
     let keys = candela_crypto::sim::keygen::<CaitSith>(n, t)?;
@@ -417,6 +421,14 @@ fn in_process_presign_rate(n: u32, batch: usize) -> anyhow::Result<f64> {
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Backends {
+            nodes,
+            signatures,
+            json,
+        } => {
+            tokio::task::spawn_blocking(move || crate::backends::compare(&nodes, signatures, json))
+                .await??;
+        }
         BenchCommand::Chaos {
             nodes,
             duration_secs,
@@ -472,8 +484,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let (g1, s1, _) = pool_figures(&client).await;
             let pool_rate = (g1.saturating_sub(g0)) as f64 / t0.elapsed().as_secs_f64();
             say("measuring in-process baselines".into());
-            let k256_us = baseline_k256_sign_us();
+            let k256_us = crate::backends::k256_sign_us();
             let inproc = in_process_presign_rate(n as u32, 4)?;
+            say("measuring DKLs23 in process (key generation takes seconds)".into());
+            let dkls = tokio::task::spawn_blocking(move || crate::backends::dkls23(n as u32, 10))
+                .await??;
             let mut all_r: Vec<[u8; 32]> = warm.rs.iter().chain(&sustained.rs).copied().collect();
             let total_ok = all_r.len();
             all_r.sort();
@@ -503,6 +518,14 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 "poolGenerationPerSec": pool_rate,
                 "poolSessionSeconds": s1 - s0,
                 "inProcessPresignPerSec": inproc,
+                "inProcessBackends": [
+                    {
+                        "protocol": CaitSith::NAME,
+                        "perSignatureMs": 1000.0 / inproc,
+                        "note": "presignature among all n; the shares and combine are negligible",
+                    },
+                    dkls.json(crate::backends::DKLS23_NAME, k256_us),
+                ],
                 "baselineK256SignUs": k256_us,
                 "warmP50OverK256Sign": warm_p50 * 1000.0 / k256_us,
             });
@@ -604,7 +627,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let loaded = decrypt_load(&client, &enc, &auth, requests, concurrency).await;
             say(format!("hybrid encryption of {file_mib} MiB in process"));
             let (enc_mbs, dec_mbs) = hybrid_throughput(file_mib)?;
-            let k256_us = baseline_k256_sign_us();
+            let k256_us = crate::backends::k256_sign_us();
             let p50 = percentile(&latency.latencies_ms, 0.5);
             let summary = serde_json::json!({
                 "nodes": client.network().nodes.len(),

@@ -1,6 +1,7 @@
 //! The `candela` command.
 mod action;
 mod auth;
+mod backends;
 mod bench;
 mod chain;
 mod chaos;
