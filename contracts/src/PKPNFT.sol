@@ -24,12 +24,11 @@ interface ISecp256k1KeyDeriver {
 ///     token id; `mintGrantAndBurnNext(keyType, ipfsCID)` mints, permits the
 ///     Lit Action `ipfsCID` with scope 1 (sign anything) and burns, in one
 ///     transaction.
-///   - `tokenId = uint256(keccak256(x || y))`: the uncompressed public key
-///     WITHOUT the 0x04 prefix, as the Candela spec says (candela-crypto
-///     `derive::token_id`). NOTE: Lit hashes the 65 bytes WITH 0x04 (its
-///     PubkeyRouter, contracts-sdk and nodes); which one Candela keeps is
-///     pending a decision — see contracts/README.md. The PKP's Ethereum
-///     address is therefore the low 20 bytes of its token id.
+///   - `tokenId = uint256(keccak256(0x04 || x || y))`: keccak256 of the
+///     65-byte uncompressed public key, as Lit computes it (its
+///     PubkeyRouter, contracts-sdk and nodes; candela-crypto
+///     `derive::token_id`). The PKP's Ethereum address is the low 20 bytes
+///     of keccak256(x || y), as for any key.
 ///   - `getPubkey(tokenId)` returns those 65 bytes (with 0x04), and
 ///     `getEthAddress(tokenId)` the address of the key.
 ///
@@ -224,11 +223,17 @@ contract PKPNFT is ERC721Enumerable, Owned {
     }
 
     /// @notice The token id of a 65-byte uncompressed key (0x04 || x || y):
-    ///         keccak256(x || y), WITHOUT the 0x04 prefix (Candela spec; Lit
-    ///         hashes with it — see contracts/README.md).
+    ///         keccak256 of the 65 bytes, 0x04 included, as Lit computes it.
     function pubkeyToTokenId(bytes calldata pubkey) external view returns (uint256) {
         (uint256 x, uint256 y) = _parseUncompressed(pubkey);
         return _tokenId(x, y);
+    }
+
+    /// @notice Which formula token ids follow: 2 = keccak256 of the 65-byte
+    ///         key with its 0x04 prefix (Lit's). Contracts without this
+    ///         function used keccak256 of the 64 bytes; nodes refuse them.
+    function tokenIdFormula() external pure returns (uint256) {
+        return 2;
     }
 
     /// @notice δ = hash_to_scalar(keyId) with DST "candela-pkp-v1".
@@ -315,7 +320,7 @@ contract PKPNFT is ERC721Enumerable, Owned {
         tokenId = _tokenId(x, y);
         if (_pkps[tokenId].x != 0) revert PkpCollision(tokenId);
         _pkps[tokenId] = PkpData({x: x, y: y, derivedKeyId: keyId});
-        _ethAddressToPkpId[address(uint160(tokenId))] = tokenId; // = _toAddress(x, y)
+        _ethAddressToPkpId[_toAddress(x, y)] = tokenId;
         emit PubkeyRoutingDataSet(tokenId, pubkey, _staking, keyType, keyId);
         if (to == address(this)) {
             _mint(to, tokenId); // about to be burned; no receiver hook
@@ -332,9 +337,9 @@ contract PKPNFT is ERC721Enumerable, Owned {
         if (!_keyDeriver.isOnCurve(x, y)) revert InvalidPubkey();
     }
 
-    /// Candela's token id: keccak256 of the 64-byte x || y (no 0x04 prefix).
+    /// The token id: keccak256 of the 65-byte 0x04 || x || y (Lit's formula).
     function _tokenId(uint256 x, uint256 y) private pure returns (uint256) {
-        return uint256(keccak256(abi.encodePacked(x, y)));
+        return uint256(keccak256(abi.encodePacked(bytes1(0x04), x, y)));
     }
 
     /// The Ethereum address of a public key: the low 20 bytes of keccak256(x || y).

@@ -140,7 +140,7 @@ test('a bad key deriver cannot register a wrong key (ecrecover cross-check)', as
   await expectRevert(nft.mintNext(2), 'DerivationMismatch');
 });
 
-test('minted PKPs: pubkey = root + tweak(derivedKeyId)·G, tokenId = keccak256(pubkey without 0x04), address', async () => {
+test('minted PKPs: pubkey = root + tweak(derivedKeyId)·G, tokenId = keccak256 of the 65-byte pubkey (Lit), address', async () => {
   const alice = env.signers[1];
   const seen = new Set();
   for (let i = 0; i < 4; i++) {
@@ -151,10 +151,11 @@ test('minted PKPs: pubkey = root + tweak(derivedKeyId)·G, tokenId = keccak256(p
     seen.add(keyId);
     assert.equal(pubkey, hex65(nobleDerive(RUST_ROOT, keyId)));
     assert.equal(await env.pkpNft.getPubkey(tokenId), pubkey);
-    // Candela spec (candela-crypto derive::token_id): keccak256 of the 64
-    // bytes x || y, WITHOUT 0x04. (Lit hashes the 65 bytes with 0x04.)
-    assert.equal(tokenId, BigInt(keccak256(getBytes(pubkey).slice(1))), 'keccak256 of the 64 bytes without 0x04');
-    assert.notEqual(tokenId, BigInt(keccak256(pubkey)), "not Lit's keccak256 of the 65 bytes");
+    // Lit's formula (candela-crypto derive::token_id): keccak256 of the 65
+    // bytes 0x04 || x || y; the address hashes the 64 bytes x || y.
+    assert.equal(tokenId, BigInt(keccak256(pubkey)), "Lit's keccak256 of the 65 bytes");
+    assert.notEqual(tokenId, BigInt(keccak256(getBytes(pubkey).slice(1))), 'not the 64 bytes without 0x04');
+    assert.equal(await env.pkpNft.tokenIdFormula(), 2n);
     assert.equal(await env.pkpNft.pubkeyToTokenId(pubkey), tokenId);
     assert.equal(await env.pkpNft.getEthAddress(tokenId), computeAddress(pubkey));
     assert.equal(await env.pkpNft.ethAddressToPkpId(computeAddress(pubkey)), tokenId);

@@ -25,16 +25,19 @@ pub fn derive_public_key(root: &AffinePoint, key_id: &[u8]) -> Result<AffinePoin
     Ok((ProjectivePoint::from(*root) + ProjectivePoint::GENERATOR * delta).to_affine())
 }
 
-/// `keccak256(uncompressed public key without the 0x04 prefix)`: the PKP's
-/// NFT token id, as Lit defines it.
+/// `keccak256(65-byte uncompressed public key, 0x04 prefix included)`: the
+/// PKP's NFT token id, as Lit computes it (its PubkeyRouter, contracts-sdk
+/// and `pubkeyToTokenId`).
 pub fn token_id(pk: &AffinePoint) -> [u8; 32] {
     let bytes = encoding::point_to_bytes(pk, false);
-    Keccak256::digest(&bytes[1..]).into()
+    Keccak256::digest(&bytes).into()
 }
 
-/// The Ethereum address of a public key.
+/// The Ethereum address of a public key: the low 20 bytes of
+/// `keccak256(x || y)` (the uncompressed key without its 0x04 prefix).
 pub fn eth_address(pk: &AffinePoint) -> [u8; 20] {
-    let h = token_id(pk);
+    let bytes = encoding::point_to_bytes(pk, false);
+    let h: [u8; 32] = Keccak256::digest(&bytes[1..]).into();
     let mut a = [0u8; 20];
     a.copy_from_slice(&h[12..]);
     a
@@ -85,6 +88,22 @@ mod tests {
     use super::*;
     use k256::elliptic_curve::Field;
     use rand_core::OsRng;
+
+    #[test]
+    fn the_token_id_hashes_the_65_byte_key_and_the_address_the_64_bytes() {
+        // the generator: its address is the well-known one of private key 1
+        let g = AffinePoint::GENERATOR;
+        assert_eq!(
+            checksum_address(&eth_address(&g)),
+            "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
+        );
+        let full = encoding::point_to_bytes(&g, false);
+        assert_eq!(full.len(), 65);
+        let with_prefix: [u8; 32] = Keccak256::digest(&full).into();
+        let without: [u8; 32] = Keccak256::digest(&full[1..]).into();
+        assert_eq!(token_id(&g), with_prefix, "Lit: keccak256 of the 65 bytes");
+        assert_ne!(token_id(&g), without);
+    }
 
     #[test]
     fn tweaked_shares_sign_for_the_derived_key() {

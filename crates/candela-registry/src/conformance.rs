@@ -185,9 +185,14 @@ pub fn mint_and_lookup(reg: &dyn Registry, root: &AffinePoint, keys: &Keys) {
         assert_eq!(rec.owner, owner);
         assert_eq!(rec.token_id, derive::token_id(&rec.public_key));
         assert_eq!(
+            rec.eth_address(),
+            derive::eth_address(&rec.public_key),
+            "the PKP's address is its key's Ethereum address"
+        );
+        assert_ne!(
             rec.eth_address()[..],
             rec.token_id[12..],
-            "address = low 20 bytes"
+            "the token id hashes the 65-byte key, the address the 64 bytes"
         );
         assert_eq!(&reg.by_public_key(&rec.public_key).unwrap(), rec);
         assert_eq!(&reg.by_token_id(&rec.token_id).unwrap(), rec);

@@ -118,6 +118,7 @@ sol! {
         function mintCost() external view returns (uint256);
         function getPubkey(uint256 tokenId) external view returns (bytes);
         function getDerivedKeyId(uint256 tokenId) external view returns (bytes32);
+        function tokenIdFormula() external pure returns (uint256);
         function isBurned(uint256 tokenId) external view returns (bool);
         function ownerOf(uint256 tokenId) external view returns (address);
         function balanceOf(address owner) external view returns (uint256);
@@ -1117,6 +1118,21 @@ impl EvmRegistry {
                     i.addresses.pkp_nft, i.url
                 )));
             }
+            // contracts from before token ids followed Lit's formula hash
+            // the 64-byte key: refuse them rather than disagree on every id
+            let formula = IPKPNFT::new(i.addresses.pkp_nft, &i.provider)
+                .tokenIdFormula()
+                .call()
+                .await;
+            if !matches!(formula, Ok(v) if v == U256::from(2u8)) {
+                return Err(RegistryError::Chain(format!(
+                    "the PKPNFT contract at {} on {} computes PKP token ids by an earlier \
+                     formula (keccak256 of the 64-byte key; Lit and Candela now hash the 65 \
+                     bytes with 0x04): deploy the current contracts (`candela contracts \
+                     deploy`, or a new `candela devnet --chain anvil --dir NEW_DIR`)",
+                    i.addresses.pkp_nft, i.url
+                )));
+            }
             Ok(())
         })?;
         Ok(EvmRegistry { inner, rt })
@@ -1677,6 +1693,24 @@ mod tests {
         };
         let reg: Box<dyn Registry> = Box::new(reg);
         conformance::run_all_with(reg.as_ref(), &root, &keys);
+    }
+
+    #[test]
+    fn contracts_without_lits_token_id_formula_are_refused_at_connect() {
+        let anvil = start_anvil();
+        let (_, addresses) = deploy(&anvil, &conformance::random_root());
+        // a contract that is no current PKPNFT (it has no tokenIdFormula),
+        // as an older deployment's PKPNFT has none
+        let old = EvmAddresses {
+            pkp_nft: addresses.staking,
+            ..addresses
+        };
+        let err = EvmRegistry::connect(&anvil.url, old)
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("earlier formula"), "{err}");
+        // the current contracts connect
+        EvmRegistry::connect(&anvil.url, addresses).expect("current contracts");
     }
 
     #[test]

@@ -70,6 +70,7 @@ impl SqliteRegistry {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        migrate_token_ids(&conn)?;
         Ok(SqliteRegistry {
             conn: Mutex::new(conn),
         })
@@ -190,6 +191,67 @@ impl SqliteRegistry {
         )?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// The token id formula a registry's rows follow (`meta.token_id_formula`).
+const TOKEN_ID_FORMULA: &str = "keccak256-65";
+
+/// Registries made before token ids followed Lit's formula (keccak256 of
+/// the 65-byte key, 0x04 included) hashed the 64 bytes: recompute every
+/// PKP's token id (and its permissions' references) from its public key in
+/// one transaction, once, and record the formula.
+fn migrate_token_ids(conn: &Connection) -> Result<(), RegistryError> {
+    let formula: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'token_id_formula'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if formula.as_deref() == Some(TOKEN_ID_FORMULA) {
+        return Ok(());
+    }
+    // permissions reference pkps(token_id): check the references at commit
+    conn.execute_batch("BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON;")?;
+    let result = (|| -> Result<usize, RegistryError> {
+        let rows: Vec<(String, String)> = conn
+            .prepare("SELECT token_id, public_key FROM pkps")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut changed = 0;
+        for (old_id, pk_hex_text) in rows {
+            let pk = derive::parse_public_key(&pk_hex_text)
+                .map_err(|e| RegistryError::Encoding(format!("stored public key: {e}")))?;
+            let new_id = hex::encode(derive::token_id(&pk));
+            if new_id != old_id {
+                conn.execute(
+                    "UPDATE pkps SET token_id = ?1 WHERE token_id = ?2",
+                    params![new_id, old_id],
+                )?;
+                conn.execute(
+                    "UPDATE permissions SET token_id = ?1 WHERE token_id = ?2",
+                    params![new_id, old_id],
+                )?;
+                changed += 1;
+            }
+        }
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('token_id_formula', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![TOKEN_ID_FORMULA],
+        )?;
+        Ok(changed)
+    })();
+    match result {
+        Ok(_) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 
@@ -611,6 +673,50 @@ mod tests {
 
     fn open(dir: &tempfile::TempDir) -> SqliteRegistry {
         SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap()
+    }
+
+    #[test]
+    fn a_registry_with_old_token_ids_is_migrated_to_lits_formula_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = conformance::random_root();
+        let owner = conformance::random_key();
+        let (rec, cid) = {
+            let reg = open(&dir);
+            let cid = conformance::CID_A;
+            let rec = reg.mint_with_actions(&owner, &root, &[cid], false).unwrap();
+            (rec, cid)
+        };
+        // rewrite the row as an older version stored it: keccak256 of the
+        // 64 bytes, no formula recorded
+        let pk = derive::point_to_bytes(&rec.public_key, false);
+        let old_id = {
+            use sha3::Digest;
+            hex::encode(sha3::Keccak256::digest(&pk[1..]))
+        };
+        {
+            let conn = Connection::open(dir.path().join("r.sqlite")).unwrap();
+            conn.execute_batch("BEGIN; PRAGMA defer_foreign_keys = ON;")
+                .unwrap();
+            let new_id = hex::encode(rec.token_id);
+            conn.execute("UPDATE pkps SET token_id = ?1 WHERE token_id = ?2", params![old_id, new_id])
+                .unwrap();
+            conn.execute(
+                "UPDATE permissions SET token_id = ?1 WHERE token_id = ?2",
+                params![old_id, new_id],
+            )
+            .unwrap();
+            conn.execute("DELETE FROM meta WHERE key = 'token_id_formula'", [])
+                .unwrap();
+            conn.execute_batch("COMMIT").unwrap();
+        }
+        let reg = open(&dir);
+        let found = reg.by_public_key(&rec.public_key).unwrap();
+        assert_eq!(found.token_id, derive::token_id(&rec.public_key));
+        assert!(reg.is_permitted_action(&found.token_id, cid).unwrap());
+        // a second open changes nothing
+        drop(reg);
+        let reg = open(&dir);
+        assert_eq!(reg.by_public_key(&rec.public_key).unwrap().token_id, found.token_id);
     }
 
     #[test]
