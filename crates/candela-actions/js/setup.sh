@@ -13,4 +13,4 @@ fi
 mkdir -p build dist
 node gen-entry.cjs > build/entry.cjs
 node bundle.cjs
-echo "ethers bundle: $(wc -c < dist/ethers.bundle.js) bytes in $(pwd)/dist/ethers.bundle.js"
+echo "ethers bundle: $(wc -c < dist/ethers.bundle.js) bytes, jwt bundle: $(wc -c < dist/jwt.bundle.js) bytes, in $(pwd)/dist"

@@ -32,13 +32,17 @@ mod crypto;
 mod engine;
 mod error;
 mod ethers;
+mod extensions;
 mod host;
+mod jwt;
 mod limits;
 mod modules;
 mod ops;
 pub mod replay;
 mod sandbox;
+mod subtle;
 mod text;
+mod wasm;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -3,7 +3,7 @@
 // the native bridge; the bridge never becomes a global. Every check that
 // matters (limits, sizes, permissions) is made again in Rust: this file only
 // shapes arguments and results the way Lit's API does.
-(function setup(native, authJson, paramsJson) {
+(function setup(native, authJson, paramsJson, headersJson) {
   'use strict';
   const g = globalThis;
   const { stringify, parse } = JSON;
@@ -97,7 +97,7 @@
     }
   }
 
-  const crypto = freeze({
+  const crypto = ({
     getRandomValues(array) {
       if (!ArrayBuffer.isView(array) || array instanceof DataView || array instanceof Float32Array || array instanceof Float64Array) {
         throw new TypeError('crypto.getRandomValues: argument must be an integer typed array');
@@ -128,6 +128,7 @@
       default: break;
     }
     if (value === null) return 'null';
+    if (value instanceof Headers) return formatHeaders(value);
     if (value instanceof Error) {
       return value.stack ? `${value}\n${value.stack.replace(/\s+$/, '')}` : String(value);
     }
@@ -140,6 +141,15 @@
     } catch (_e) {
       return String(value);
     }
+  }
+  // Headers print as Deno prints them (Lit's logs show `Headers { … }`).
+  function formatHeaders(headers) {
+    const entries = [];
+    headers.forEach((v, k) => entries.push(`${/^[A-Za-z_$][\w$]*$/.test(k) ? k : stringify(k)}: ${stringify(v)}`));
+    if (entries.length === 0) return 'Headers {}';
+    const line = `Headers { ${entries.join(', ')} }`;
+    if (line.length <= 72 && entries.length <= 6) return line;
+    return `Headers {\n${entries.map((e) => `  ${e}`).join(',\n')}\n}`;
   }
   const print = (...args) => native.print(args.map(format).join(' '));
   const console = freeze({
@@ -190,8 +200,14 @@
     clearTimeout(current);
   }
 
-  // ---- fetch -----------------------------------------------------------------------
+  // ---- fetch, Headers, Request, Response ------------------------------------------
 
+  // Headers made immutable (LitHeaders): every change is refused, as the
+  // Fetch standard's "immutable" guard does.
+  const immutableHeaders = new WeakSet();
+  const refuseChange = (h) => {
+    if (immutableHeaders.has(h)) throw new TypeError('Headers are immutable.');
+  };
   class Headers {
     #map = new Map();
     constructor(init) {
@@ -201,65 +217,135 @@
       else if (typeof init === 'object') for (const k of keys(init)) this.append(k, init[k]);
     }
     append(name, value) {
+      refuseChange(this);
       const k = String(name).toLowerCase();
       const v = String(value);
       const old = this.#map.get(k);
       this.#map.set(k, old === undefined ? v : `${old}, ${v}`);
     }
-    set(name, value) { this.#map.set(String(name).toLowerCase(), String(value)); }
+    set(name, value) { refuseChange(this); this.#map.set(String(name).toLowerCase(), String(value)); }
     get(name) { const v = this.#map.get(String(name).toLowerCase()); return v === undefined ? null : v; }
     has(name) { return this.#map.has(String(name).toLowerCase()); }
-    delete(name) { this.#map.delete(String(name).toLowerCase()); }
-    forEach(callback, thisArg) { for (const [k, v] of this.#map) callback.call(thisArg, v, k, this); }
-    entries() { return this.#map.entries(); }
-    keys() { return this.#map.keys(); }
-    values() { return this.#map.values(); }
-    [Symbol.iterator]() { return this.#map.entries(); }
+    delete(name) { refuseChange(this); this.#map.delete(String(name).toLowerCase()); }
+    forEach(callback, thisArg) { for (const [k, v] of this.#sorted()) callback.call(thisArg, v, k, this); }
+    entries() { return this.#sorted()[Symbol.iterator](); }
+    keys() { return this.#sorted().map(([k]) => k)[Symbol.iterator](); }
+    values() { return this.#sorted().map(([, v]) => v)[Symbol.iterator](); }
+    [Symbol.iterator]() { return this.entries(); }
+    // Iteration is in lexicographic order of the (lower-case) names, as in the Fetch standard.
+    #sorted() { return Array.from(this.#map.entries()).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); }
+    get [Symbol.toStringTag]() { return 'Headers'; }
   }
 
-  class Response {
+  // Body bytes (an ArrayBuffer or null) from what `new Response(body)` / `new Request(url, {body})` accept.
+  function bodyBytes(body) {
+    if (body == null) return [null, null];
+    if (typeof body === 'string') return [native.utf8Encode(body).buffer, 'text/plain;charset=UTF-8'];
+    if (body instanceof ArrayBuffer) return [body.slice(0), null];
+    if (ArrayBuffer.isView(body)) return [body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength), null];
+    return [native.utf8Encode(String(body)).buffer, 'text/plain;charset=UTF-8'];
+  }
+
+  class Body {
     #body;
     #used = false;
-    constructor(raw) {
-      this.status = raw.status;
-      this.statusText = raw.statusText;
-      this.ok = raw.status >= 200 && raw.status < 300;
-      this.url = raw.url;
-      this.redirected = false;
-      this.type = 'basic';
-      this.headers = new Headers(raw.headers);
-      this.#body = raw.body;
-    }
+    constructor(bytes) { this.#body = bytes; }
     get bodyUsed() { return this.#used; }
+    get body() { return this.#body === null ? null : new Uint8Array(this.#body.slice(0)); }
     #consume() {
       if (this.#used) throw new TypeError('Body has already been consumed');
       this.#used = true;
-      return this.#body;
+      return this.#body === null ? new ArrayBuffer(0) : this.#body;
     }
     async arrayBuffer() { return this.#consume().slice(0); }
     async bytes() { return new Uint8Array(this.#consume().slice(0)); }
     async text() { return native.utf8Decode(new Uint8Array(this.#consume()), false, false); }
     async json() { return parse(await this.text()); }
-    clone() {
+    // The bytes for a copy of this body (refused once consumed).
+    cloneBytes() {
       if (this.#used) throw new TypeError('Body has already been consumed');
-      const headers = [];
-      this.headers.forEach((v, k) => headers.push([k, v]));
-      return new Response({ status: this.status, statusText: this.statusText, url: this.url, headers, body: this.#body.slice(0) });
+      return this.#body === null ? null : this.#body.slice(0);
     }
+  }
+  const cloneBytes = Body.prototype.cloneBytes;
+  delete Body.prototype.cloneBytes;
+
+  const responseUrls = new WeakMap();
+  class Response extends Body {
+    constructor(body = null, init = {}) {
+      const options = init || {};
+      const [bytes, type] = bodyBytes(body);
+      super(bytes);
+      const status = options.status === undefined ? 200 : Number(options.status);
+      if (!Number.isInteger(status) || status < 200 || status > 599) {
+        throw new RangeError(`Failed to construct 'Response': The status provided (${options.status}) is outside the range [200, 599].`);
+      }
+      this.status = status;
+      this.statusText = options.statusText === undefined ? '' : String(options.statusText);
+      this.ok = status >= 200 && status < 300;
+      this.redirected = false;
+      this.type = 'default';
+      this.headers = new Headers(options.headers);
+      if (type !== null && !this.headers.has('content-type')) this.headers.set('content-type', type);
+    }
+    get url() { return responseUrls.get(this) || ''; }
+    clone() {
+      const copy = new Response(cloneBytes.call(this), { status: this.status, statusText: this.statusText, headers: this.headers });
+      responseUrls.set(copy, this.url);
+      copy.type = this.type;
+      return copy;
+    }
+    static json(data, init = {}) {
+      const headers = new Headers((init && init.headers) || undefined);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+      return new Response(stringify(data), { ...(init || {}), headers });
+    }
+    get [Symbol.toStringTag]() { return 'Response'; }
+  }
+
+  // A response of `fetch`: the host's status may be outside 200..599 (e.g. 101), so it is set after construction.
+  function responseFromHost(raw) {
+    const r = new Response(raw.body, { headers: raw.headers });
+    r.status = raw.status;
+    r.statusText = raw.statusText;
+    r.ok = raw.status >= 200 && raw.status < 300;
+    r.type = 'basic';
+    responseUrls.set(r, raw.url);
+    return r;
+  }
+
+  class Request extends Body {
+    constructor(input, init = {}) {
+      const options = init || {};
+      const from = input instanceof Request ? input : null;
+      const url = from ? from.url : String(input);
+      const method = String(options.method || (from ? from.method : 'GET')).toUpperCase();
+      let bytes = null;
+      let type = null;
+      if (options.body != null) {
+        if (method === 'GET' || method === 'HEAD') throw new TypeError('Request with GET/HEAD method cannot have body.');
+        [bytes, type] = bodyBytes(options.body);
+      } else if (from) {
+        bytes = cloneBytes.call(from);
+      }
+      super(bytes);
+      this.url = url;
+      this.method = method;
+      this.headers = new Headers(options.headers || (from ? from.headers : undefined));
+      if (type !== null && !this.headers.has('content-type')) this.headers.set('content-type', type);
+    }
+    clone() { return new Request(this); }
+    get [Symbol.toStringTag]() { return 'Request'; }
   }
 
   async function fetch(input, init = {}) {
-    const url = typeof input === 'string' ? input : input && typeof input.url === 'string' ? input.url : String(input);
-    const options = init || {};
-    const method = String(options.method || 'GET').toUpperCase();
+    const request = input instanceof Request && (init == null || keys(init).length === 0) ? input : new Request(input, init);
     const headers = [];
-    new Headers(options.headers).forEach((v, k) => headers.push([k, v]));
-    let body;
-    if (options.body != null) {
-      body = typeof options.body === 'string' ? native.utf8Encode(options.body) : bytesOf(options.body, 'fetch body');
-    }
-    const raw = await hostCall('fetch', { url, method, headers }, body);
-    return new Response(raw);
+    request.headers.forEach((v, k) => headers.push([k, v]));
+    const bytes = cloneBytes.call(request);
+    const body = bytes === null ? undefined : new Uint8Array(bytes);
+    const raw = await hostCall('fetch', { url: request.url, method: request.method, headers }, body);
+    return responseFromHost(raw);
   }
 
   // ---- Lit.Actions -------------------------------------------------------------------
@@ -357,13 +443,18 @@
   const authObject = parse(authJson);
   for (const k of keys(authObject)) freeze(authObject[k]);
   const Auth = freeze(authObject);
-  const Lit = freeze({ Actions, Auth });
+  // The request's HTTP headers (lower-case names, repeated ones joined with ", "), unchangeable.
+  const LitHeaders = new Headers(parse(headersJson));
+  immutableHeaders.add(LitHeaders);
+  freeze(LitHeaders);
+  const Lit = freeze({ Actions, Auth, Headers: LitHeaders });
 
   // ---- globals -------------------------------------------------------------------------
 
   lockGlobal('Lit', Lit);
   lockGlobal('LitActions', Actions);
   lockGlobal('LitAuth', Auth);
+  lockGlobal('LitHeaders', LitHeaders);
   // ---- the clock ------------------------------------------------------------
   // Date reads the host's clock, so that a replay can answer the readings the
   // node recorded. `new Date(x)` and the rest of Date behave as in any engine:
@@ -462,10 +553,13 @@
   }
 
   setGlobal('self', g);
+  // Lit exposes `global` too (older Deno had it).
+  setGlobal('global', g);
   setGlobal('console', console);
   setGlobal('fetch', fetch);
   setGlobal('Headers', Headers);
   setGlobal('Response', Response);
+  setGlobal('Request', Request);
   setGlobal('TextEncoder', TextEncoder);
   setGlobal('TextDecoder', TextDecoder);
   setGlobal('crypto', crypto);
@@ -478,6 +572,77 @@
   setGlobal('eval', function evalIsDisabled() {
     throw new EvalError('eval is disabled in Candela actions');
   });
+  // The sandbox has no compiler; `new Function(…)` and the constructors of
+  // async and generator functions say so with a catchable EvalError. Each
+  // replacement keeps its prototype, so `f instanceof Function` still holds.
+  for (const [what, proto] of [
+    ['Function', Function.prototype],
+    ['AsyncFunction', Object.getPrototypeOf(async function () {})],
+    ['GeneratorFunction', Object.getPrototypeOf(function* () {})],
+    ['AsyncGeneratorFunction', Object.getPrototypeOf(async function* () {})],
+  ]) {
+    const refuse = function () {
+      throw new EvalError(`${what} constructor is disabled in Candela actions (no code is compiled at run time)`);
+    };
+    defineProperty(refuse, 'name', { value: what, configurable: true });
+    defineProperty(refuse, 'prototype', { value: proto, writable: false, configurable: false, enumerable: false });
+    defineProperty(proto, 'constructor', hidden(refuse));
+    if (what === 'Function') setGlobal('Function', refuse);
+  }
+
+  // ---- lazily built globals -------------------------------------------------
+  // Each is built on first touch (a getter on globalThis that replaces itself
+  // with the value), so a run that never uses it pays nothing. Their code is
+  // in src/js/*.js, compiled once per process; `native.extension(name, shared)`
+  // evaluates it with the helpers it needs and returns what it builds.
+  const shared = freeze({ bytesOf, Headers, print });
+  const extensions = new Map();
+  const extension = (name) => {
+    let value = extensions.get(name);
+    if (value === undefined) {
+      value = native.extension(name, shared);
+      extensions.set(name, value);
+    }
+    return value;
+  };
+  const lazyGlobal = (name, build) =>
+    defineProperty(g, name, {
+      configurable: true,
+      enumerable: false,
+      get() {
+        const value = build();
+        setGlobal(name, value);
+        return value;
+      },
+      set(value) {
+        setGlobal(name, value);
+      },
+    });
+  lazyGlobal('WebAssembly', () => extension('wasm'));
+  lazyGlobal('jwt', () => native.loadJwt());
+  lazyGlobal('Deno', () => extension('deno').Deno);
+  // Lit's runtime (Deno) has no storage in this context: touching it throws.
+  defineProperty(g, 'localStorage', {
+    configurable: true,
+    enumerable: false,
+    get() { throw extension('deno').notSupported('LocalStorage is not supported in this context.'); },
+  });
+  defineProperty(g, 'sessionStorage', {
+    configurable: true,
+    enumerable: false,
+    get() { throw extension('deno').notSupported('SessionStorage is not supported in this context.'); },
+  });
+  // crypto is frozen, so `subtle` stays a getter; it builds the object once.
+  let subtle;
+  defineProperty(crypto, 'subtle', {
+    configurable: false,
+    enumerable: true,
+    get() {
+      if (subtle === undefined) subtle = extension('subtle');
+      return subtle;
+    },
+  });
+  freeze(crypto);
 
   // `ethers` (v5) is loaded on first touch only: actions that never use it pay nothing.
   defineProperty(g, 'ethers', {
