@@ -66,7 +66,7 @@ Promise.all([
     entryPoints: [path.join(__dirname, 'shims', 'jwt-entry.cjs')],
     outfile: path.join(__dirname, 'dist', 'jwt.bundle.js'),
     mainFields: ['browser', 'main'],
-    inject: [path.join(__dirname, 'shims', 'jwt-process.cjs')],
+    inject: [path.join(__dirname, 'shims', 'jwt-globals.mjs')],
     define: { global: 'globalThis' },
     plugins: [jwtShims],
   }),

@@ -32,6 +32,10 @@ const FUEL_SLICE: u64 = 20_000_000;
 /// Fuel per millisecond left for a module's start function, which cannot be
 /// sliced (it stops a little before the deadline rather than after it).
 const START_FUEL_PER_MS: u64 = 100_000;
+/// Nested wasm calls before a call traps.
+const MAX_RECURSION_DEPTH: usize = 10_000;
+/// Bytes of wasmi's value stack (per call in progress; outside the run's memory count).
+const MAX_STACK_HEIGHT: usize = 8 * 1024 * 1024;
 /// Table elements a module may hold.
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 /// Bytes a table element is charged as.
@@ -43,6 +47,10 @@ fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| {
         let mut config = wasmi::Config::default();
         config.consume_fuel(true);
+        // Deep enough for recursive code (wasmi's own default is 1000 frames);
+        // the value stack is bounded, and a deeper call traps with a RuntimeError.
+        config.set_max_recursion_depth(MAX_RECURSION_DEPTH);
+        config.set_max_stack_height(MAX_STACK_HEIGHT);
         Engine::new(&config)
     })
 }

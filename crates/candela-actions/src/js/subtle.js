@@ -66,7 +66,9 @@
       throw new TypeError("parameter 2 is not of type 'CryptoKey'");
     }
     if (key.algorithm.name !== algorithmName || !key.usages.includes(usage)) {
-      throw domError('InvalidAccessError', `Unable to use this key to ${usage}`);
+      // Node's texts: sign/verify name the operation, the ciphers do not.
+      const text = usage === 'sign' || usage === 'verify' ? `Unable to use this key to ${usage}` : 'The requested operation is not valid for the provided key';
+      throw domError('InvalidAccessError', text);
     }
     return material.get(key);
   }
