@@ -1,5 +1,5 @@
 //! The globals built on first use from scripts under src/js/ (`WebAssembly`,
-//! `crypto.subtle`, `Deno`): each script is compiled once per process and
+//! `crypto.subtle`, `Deno`, `Request` / `Response`): each script is compiled once per process and
 //! evaluated in a sandbox only when its action first touches the global.
 //! A script evaluates to a function of (natives, shared helpers), called here
 //! with the native functions it needs.
@@ -19,10 +19,12 @@ fn source(name: &str) -> Option<(&'static str, &'static Compiled)> {
     static WASM: Compiled = OnceLock::new();
     static SUBTLE: Compiled = OnceLock::new();
     static DENO: Compiled = OnceLock::new();
+    static WEB: Compiled = OnceLock::new();
     Some(match name {
         "wasm" => (include_str!("js/wasm.js"), &WASM),
         "subtle" => (include_str!("js/subtle.js"), &SUBTLE),
         "deno" => (include_str!("js/deno.js"), &DENO),
+        "web" => (include_str!("js/web.js"), &WEB),
         _ => return None,
     })
 }

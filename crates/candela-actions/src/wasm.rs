@@ -451,24 +451,21 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
                 ctx.clone(),
                 move |ctx: Ctx<'js>, index: u32, args: Rest<Value<'js>>| {
                     let mut guard = state.borrow_mut();
-                    let s = &mut *guard;
-                    let (func, params, results) = s
-                        .funcs
+                    let State { store, funcs, .. } = &mut *guard;
+                    let (func, params, results) = funcs
                         .get(index as usize)
-                        .cloned()
                         .ok_or_else(|| Exception::throw_type(&ctx, "unknown function"))?;
                     let mut inputs = Vec::with_capacity(params.len());
                     for (i, ty) in params.iter().enumerate() {
-                        let arg = args
-                            .0
-                            .get(i)
-                            .cloned()
-                            .unwrap_or_else(|| Value::new_undefined(ctx.clone()));
-                        inputs.push(to_wasm(&ctx, &arg, *ty)?);
+                        let input = match args.0.get(i) {
+                            Some(arg) => to_wasm(&ctx, arg, *ty)?,
+                            None => to_wasm(&ctx, &Value::new_undefined(ctx.clone()), *ty)?,
+                        };
+                        inputs.push(input);
                     }
                     let mut outputs: Vec<Val> =
                         results.iter().map(|t| Val::default_for_ty(*t)).collect();
-                    match call_func(&run, &mut s.store, &func, &inputs, &mut outputs) {
+                    match call_func(&run, store, func, &inputs, &mut outputs) {
                         Ok(()) => {}
                         Err(CallError::Stopped) => return Err(stopped(&ctx, &run)),
                         Err(CallError::Trap(e)) => {

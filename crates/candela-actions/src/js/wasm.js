@@ -87,6 +87,21 @@
     get [Symbol.toStringTag]() { return 'WebAssembly.Global'; }
   }
 
+  // An exported function: arguments past the wasm function's arity are
+  // dropped, missing ones are undefined (as the JavaScript API says), and
+  // traps become RuntimeError. The common arities avoid building an array.
+  function exportedFunction(index, arity) {
+    const call = native.call;
+    switch (arity) {
+      case 0: return function () { try { return call(index); } catch (e) { return rethrow(e); } };
+      case 1: return function (a) { try { return call(index, a); } catch (e) { return rethrow(e); } };
+      case 2: return function (a, b) { try { return call(index, a, b); } catch (e) { return rethrow(e); } };
+      case 3: return function (a, b, c) { try { return call(index, a, b, c); } catch (e) { return rethrow(e); } };
+      case 4: return function (a, b, c, d) { try { return call(index, a, b, c, d); } catch (e) { return rethrow(e); } };
+      default: return function (...args) { try { return call(index, ...args); } catch (e) { return rethrow(e); } };
+    }
+  }
+
   class Instance {
     constructor(module, importObject) {
       const handle = handleOf(module, 'WebAssembly.Instance()');
@@ -98,14 +113,7 @@
       for (const [name, kind, index, arity] of native.instanceExports(instance)) {
         let value;
         if (kind === 'function') {
-          const call = native.call;
-          value = function (...args) {
-            try {
-              return call(index, ...args);
-            } catch (e) {
-              return rethrow(e);
-            }
-          };
+          value = exportedFunction(index, arity);
           defineProperty(value, 'name', { value: String(index) });
           defineProperty(value, 'length', { value: arity });
         } else if (kind === 'memory') {
