@@ -149,11 +149,13 @@ fn ed25519_verify(key: &[u8], sig: &[u8], data: &[u8]) -> bool {
     key.verify_strict(data, &sig).is_ok()
 }
 
-fn bytes(arr: &TypedArray<'_, u8>) -> Vec<u8> {
-    // SAFETY: copied before any JavaScript runs again.
-    unsafe { arr.as_bytes() }
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default()
+/// The bytes of a typed array, without a copy. Only for a native that is done
+/// with them before it returns to JavaScript (nothing can resize or detach
+/// the buffer in between).
+fn borrowed<'a>(arr: &'a TypedArray<'_, u8>) -> &'a [u8] {
+    // SAFETY: the slice does not outlive this native call, and no JavaScript
+    // runs while the native holds it.
+    unsafe { arr.as_bytes() }.unwrap_or_default()
 }
 
 fn buffer<'js>(ctx: &Ctx<'js>, out: Option<Vec<u8>>) -> rquickjs::Result<Value<'js>> {
@@ -172,7 +174,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         Function::new(
             ctx.clone(),
             |ctx: Ctx<'js>, name: String, data: Bytes<'js>| {
-                let out = digest(&name, &bytes(&data))
+                let out = digest(&name, borrowed(&data))
                     .ok_or_else(|| Exception::throw_type(&ctx, "unknown digest"))?;
                 buffer(&ctx, Some(out))
             },
@@ -183,7 +185,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         Function::new(
             ctx.clone(),
             |ctx: Ctx<'js>, hash: String, key: Bytes<'js>, data: Bytes<'js>| {
-                let out = hmac(&hash, &bytes(&key), &bytes(&data))
+                let out = hmac(&hash, borrowed(&key), borrowed(&data))
                     .ok_or_else(|| Exception::throw_type(&ctx, "unknown HMAC hash"))?;
                 buffer(&ctx, Some(out))
             },
@@ -194,7 +196,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         Function::new(
             ctx.clone(),
             |hash: String, key: Bytes<'js>, tag: Bytes<'js>, data: Bytes<'js>| {
-                hmac_verify(&hash, &bytes(&key), &bytes(&tag), &bytes(&data))
+                hmac_verify(&hash, borrowed(&key), borrowed(&tag), borrowed(&data))
             },
         )?,
     )?;
@@ -210,10 +212,10 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
              aad: Bytes<'js>| {
                 let out = aes_gcm(
                     encrypt,
-                    &bytes(&key),
-                    &bytes(&iv),
-                    &bytes(&data),
-                    &bytes(&aad),
+                    borrowed(&key),
+                    borrowed(&iv),
+                    borrowed(&data),
+                    borrowed(&aad),
                 );
                 buffer(&ctx, out)
             },
@@ -226,7 +228,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
             |ctx: Ctx<'js>, encrypt: bool, key: Bytes<'js>, iv: Bytes<'js>, data: Bytes<'js>| {
                 buffer(
                     &ctx,
-                    aes_cbc(encrypt, &bytes(&key), &bytes(&iv), &bytes(&data)),
+                    aes_cbc(encrypt, borrowed(&key), borrowed(&iv), borrowed(&data)),
                 )
             },
         )?,
@@ -234,13 +236,13 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     n.set(
         "p256Valid",
         Function::new(ctx.clone(), |key: Bytes<'js>| {
-            p256_key(&bytes(&key)).is_some()
+            p256_key(borrowed(&key)).is_some()
         })?,
     )?;
     n.set(
         "p256Uncompressed",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, key: Bytes<'js>| {
-            let key = p256_key(&bytes(&key))
+            let key = p256_key(borrowed(&key))
                 .ok_or_else(|| Exception::throw_type(&ctx, "invalid P-256 public key"))?;
             TypedArray::<u8>::new(ctx, key.to_encoded_point(false).as_bytes().to_vec())
         })?,
@@ -250,7 +252,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         Function::new(
             ctx.clone(),
             |hash: String, key: Bytes<'js>, sig: Bytes<'js>, data: Bytes<'js>| {
-                p256_verify(&hash, &bytes(&key), &bytes(&sig), &bytes(&data))
+                p256_verify(&hash, borrowed(&key), borrowed(&sig), borrowed(&data))
             },
         )?,
     )?;
@@ -259,7 +261,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         Function::new(
             ctx.clone(),
             |key: Bytes<'js>, sig: Bytes<'js>, data: Bytes<'js>| {
-                ed25519_verify(&bytes(&key), &bytes(&sig), &bytes(&data))
+                ed25519_verify(borrowed(&key), borrowed(&sig), borrowed(&data))
             },
         )?,
     )?;

@@ -12,9 +12,10 @@
   const unrecognized = () => domError('NotSupportedError', 'Unrecognized algorithm name');
   const operationFailed = () => domError('OperationError', 'The operation failed for an operation-specific reason');
 
-  // Bytes of a BufferSource, copied; anything else is the TypeError Web Crypto gives.
+  // A view of a BufferSource's bytes (not a copy: every native reads it before
+  // any JavaScript runs again); anything else is the TypeError Web Crypto gives.
   function source(value, method, position) {
-    if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return shared.bytesOf(value).slice();
+    if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return shared.bytesOf(value);
     throw new TypeError(`Failed to execute '${method}' on 'SubtleCrypto': ${position} argument is not instance of ArrayBuffer, Buffer, TypedArray, or DataView.`);
   }
 
@@ -99,7 +100,8 @@
     }
     const jwk = format === 'jwk' ? keyData : null;
     if (jwk !== null && (jwk === null || typeof jwk !== 'object')) throw domError('DataError', 'Invalid keyData');
-    const raw = () => (jwk === null ? source(keyData, 'importKey', '2nd') : null);
+    // a copy: the key must not change when the action's buffer does
+    const raw = () => (jwk === null ? source(keyData, 'importKey', '2nd').slice() : null);
     switch (alg.name) {
       case 'HMAC': {
         const hash = hashOf(alg.hash, 'HmacImportParams');
