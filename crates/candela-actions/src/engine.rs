@@ -193,7 +193,7 @@ pub(crate) fn prelude_bytecode() -> Result<&'static [u8], String> {
                 "candela:prelude.js",
                 CompileOptions {
                     top_level_await: false,
-                    strip: false,
+                    strip: true,
                 },
             )
         })
