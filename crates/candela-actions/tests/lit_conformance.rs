@@ -368,3 +368,25 @@ async fn eval_and_function_constructors_throw_catchable_eval_errors() {
         "EvalError EvalError EvalError EvalError EvalError EvalError true function\n"
     );
 }
+
+#[tokio::test]
+async fn new_globals_are_built_only_when_first_touched() {
+    let out = run_ok(
+        r#"
+        const kind = (name) => {
+            const d = Object.getOwnPropertyDescriptor(globalThis, name);
+            return d === undefined ? "absent" : typeof d.get === "function" ? "getter" : "value";
+        };
+        const before = ["WebAssembly", "jwt", "Deno", "Request", "Response"].map(kind);
+        const subtleBefore = typeof Object.getOwnPropertyDescriptor(crypto, "subtle").get;
+        const touched = [typeof WebAssembly.Module, typeof jwt.decode, typeof Deno.exit, typeof Request, typeof Response];
+        const after = ["WebAssembly", "jwt", "Deno", "Request", "Response"].map(kind);
+        console.log(before.join(","), subtleBefore, touched.join(","), after.join(","), crypto.subtle === crypto.subtle);
+    "#,
+    )
+    .await;
+    assert_eq!(
+        out.logs,
+        "getter,getter,getter,getter,getter function function,function,function,function,function value,value,value,value,value true\n"
+    );
+}

@@ -303,3 +303,28 @@ async fn deep_wasm_recursion_is_a_runtime_error_not_a_crash() {
         json!({"shallow": 5000, "deep": "RuntimeError"})
     );
 }
+
+#[tokio::test]
+async fn a_start_function_that_never_ends_is_stopped_within_the_wall_time() {
+    let code = with_module(
+        r#"(module (func $spin (loop (br 0))) (start $spin))"#,
+        r#"new WebAssembly.Instance(new WebAssembly.Module(wasmBytes));"#,
+    );
+    let limits = Limits {
+        wall_time: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let started = Instant::now();
+    let r = run_with(&host(), &code, json!({}), &limits).await;
+    let took = started.elapsed();
+    // Its fuel runs out a little before the deadline (a RuntimeError the
+    // action could catch), or the deadline comes first: either way it ends.
+    match &r {
+        Err(ActionError::Script { message, .. }) => {
+            assert!(message.starts_with("RuntimeError: "), "{message}")
+        }
+        Err(e) => assert_eq!(e.exceeded_limit(), Some(Limit::WallTime), "{e}"),
+        Ok(_) => panic!("a never-ending start function let the run finish"),
+    }
+    assert!(took < Duration::from_secs(2), "stopped after {took:?}");
+}

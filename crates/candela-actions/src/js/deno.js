@@ -43,7 +43,7 @@
         writable: false,
         value: { [name](...args) {
           const e = error(...args);
-          if (name.endsWith('Sync') || /^(cwd|chdir|hostname|osRelease|osUptime|loadavg|systemMemoryInfo|networkInterfaces|uid|gid|kill|dlopen|execPath|umask|consoleSize)$/.test(name)) throw e;
+          if (name.endsWith('Sync') || /^(cwd|chdir|hostname|osRelease|osUptime|loadavg|systemMemoryInfo|networkInterfaces|uid|gid|kill|dlopen|execPath|umask|consoleSize|watchFs)$/.test(name)) throw e;
           return Promise.reject(e);
         } }[name],
       });

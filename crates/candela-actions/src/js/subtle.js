@@ -241,8 +241,10 @@
     const sig = source(signature, 'verify', '3rd');
     const input = source(data, 'verify', '4th');
     switch (alg.name) {
-      case 'HMAC':
-        return native.hmacVerify(key.algorithm && key.algorithm.hash ? key.algorithm.hash.name : '', keyBytes(key, 'HMAC', 'verify'), sig, input);
+      case 'HMAC': {
+        const bytes = keyBytes(key, 'HMAC', 'verify');
+        return native.hmacVerify(key.algorithm.hash.name, bytes, sig, input);
+      }
       case 'ECDSA': {
         const hash = hashOf(alg.hash, 'EcdsaParams');
         return native.p256Verify(hash, keyBytes(key, 'ECDSA', 'verify'), sig, input);
