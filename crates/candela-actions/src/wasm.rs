@@ -131,8 +131,10 @@ impl ResourceLimiter for Budget {
 /// exported functions handed to JavaScript (by index).
 struct State {
     store: Store<Budget>,
-    modules: Vec<Module>,
-    instances: Vec<Instance>,
+    /// Each module with its export names in the module's order.
+    modules: Vec<(Module, Vec<String>)>,
+    /// Each instance with its module's export order.
+    instances: Vec<(Instance, Vec<String>)>,
     funcs: Vec<(Func, Vec<ValType>, Vec<ValType>)>,
 }
 
@@ -147,6 +149,23 @@ fn bytes(arr: &TypedArray<'_, u8>) -> Vec<u8> {
     unsafe { arr.as_bytes() }
         .map(<[u8]>::to_vec)
         .unwrap_or_default()
+}
+
+/// The names of a (valid) module's exports in the order the module lists
+/// them, which the JavaScript API keeps (wasmi lists them by name).
+fn export_order(code: &[u8]) -> Vec<String> {
+    let mut names = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(code) {
+        if let Ok(wasmparser::Payload::ExportSection(reader)) = payload {
+            names.extend(reader.into_iter().flatten().map(|e| e.name.to_owned()));
+        }
+    }
+    names
+}
+
+/// Sorts `items` by where their name stands in `order`.
+fn in_module_order<T>(items: &mut [(String, T)], order: &[String]) {
+    items.sort_by_key(|(name, _)| order.iter().position(|n| n == name).unwrap_or(usize::MAX));
 }
 
 fn kind_name(ty: &ExternType) -> &'static str {
@@ -305,8 +324,9 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
                 }
                 let module = Module::new(engine(), &code)
                     .map_err(|e| js_error(&ctx, "CompileError", format!("WebAssembly.Module(): {e}")))?;
+                let order = export_order(&code);
                 let mut s = state.borrow_mut();
-                s.modules.push(module);
+                s.modules.push((module, order));
                 Ok(s.modules.len() as u32 - 1)
             })?,
         )?;
@@ -319,9 +339,15 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
                 let s = state.borrow();
                 s.modules
                     .get(id as usize)
-                    .map(|m| {
-                        m.exports()
-                            .map(|e| vec![e.name().to_owned(), kind_name(e.ty()).to_owned()])
+                    .map(|(m, order)| {
+                        let mut exports: Vec<(String, &'static str)> = m
+                            .exports()
+                            .map(|e| (e.name().to_owned(), kind_name(e.ty())))
+                            .collect();
+                        in_module_order(&mut exports, order);
+                        exports
+                            .into_iter()
+                            .map(|(name, kind)| vec![name, kind.to_owned()])
                             .collect::<Vec<_>>()
                     })
                     .unwrap_or_default()
@@ -336,7 +362,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
                 let s = state.borrow();
                 s.modules
                     .get(id as usize)
-                    .map(|m| {
+                    .map(|(m, _)| {
                         m.imports()
                             .map(|i| {
                                 vec![
@@ -359,7 +385,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
             Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: u32| {
                 let mut guard = state.borrow_mut();
                 let s = &mut *guard;
-                let module = s
+                let (module, order) = s
                     .modules
                     .get(id as usize)
                     .cloned()
@@ -399,7 +425,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
                             js_error(&ctx, "LinkError", format!("WebAssembly.Instance(): {text}"))
                         }
                     })?;
-                s.instances.push(instance);
+                s.instances.push((instance, order));
                 Ok(s.instances.len() as u32 - 1)
             })?,
         )?;
@@ -411,15 +437,17 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
             Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: u32| {
                 let mut guard = state.borrow_mut();
                 let s = &mut *guard;
-                let instance = *s
+                let (instance, order) = s
                     .instances
                     .get(id as usize)
+                    .cloned()
                     .ok_or_else(|| Exception::throw_type(&ctx, "unknown instance"))?;
                 let out = rquickjs::Array::new(ctx.clone())?;
-                let exports: Vec<(String, Extern)> = instance
+                let mut exports: Vec<(String, Extern)> = instance
                     .exports(&s.store)
                     .map(|e| (e.name().to_owned(), e.into_extern()))
                     .collect();
+                in_module_order(&mut exports, &order);
                 for (i, (name, ext)) in exports.into_iter().enumerate() {
                     let row = rquickjs::Array::new(ctx.clone())?;
                     row.set(0, name)?;
@@ -499,7 +527,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
                 let memory = s
                     .instances
                     .get(id as usize)
-                    .and_then(|i| i.get_memory(&s.store, &name))
+                    .and_then(|(i, _)| i.get_memory(&s.store, &name))
                     .ok_or_else(|| Exception::throw_type(&ctx, "unknown memory"))?;
                 ArrayBuffer::new_copy(ctx.clone(), memory.data(&s.store))
             })?,
@@ -517,7 +545,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
                     let memory = s
                         .instances
                         .get(id as usize)
-                        .and_then(|i| i.get_memory(&s.store, &name))
+                        .and_then(|(i, _)| i.get_memory(&s.store, &name))
                         .ok_or_else(|| Exception::throw_type(&ctx, "unknown memory"))?;
                     if !(delta.is_finite() && delta >= 0.0) {
                         return Err(js_error(
@@ -549,7 +577,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
                 let global = s
                     .instances
                     .get(id as usize)
-                    .and_then(|i| i.get_global(&s.store, &name))
+                    .and_then(|(i, _)| i.get_global(&s.store, &name))
                     .ok_or_else(|| Exception::throw_type(&ctx, "unknown global"))?;
                 to_js(&ctx, &global.get(&s.store))
             })?,
@@ -567,7 +595,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, run: &Arc<Run>) -> rquickjs::Result<O
                     let global = s
                         .instances
                         .get(id as usize)
-                        .and_then(|i| i.get_global(&s.store, &name))
+                        .and_then(|(i, _)| i.get_global(&s.store, &name))
                         .ok_or_else(|| Exception::throw_type(&ctx, "unknown global"))?;
                     let ty = global.ty(&s.store).content();
                     let v = to_wasm(&ctx, &value, ty)?;

@@ -69,6 +69,7 @@ async fn exported_functions_take_and_return_i32_i64_f32_and_f64() {
             trap,
             global: e.answer.value,
             moduleExports: WebAssembly.Module.exports(module).map((x) => `${x.name}:${x.kind}`),
+            instanceExports: Object.keys(e),
             isInstance: instance instanceof WebAssembly.Instance,
             arity: e.add32.length,
         })});
@@ -87,16 +88,20 @@ async fn exported_functions_take_and_return_i32_i64_f32_and_f64() {
     assert_eq!(v["global"], 7);
     assert_eq!(
         v["moduleExports"],
-        // wasmi lists exports by name, not in the module's order (see docs/lit-sandbox-api.md)
+        // in the module's order, as the JavaScript API lists them
         json!([
             "add32:function",
             "add64:function",
-            "answer:global",
-            "boom:function",
-            "divf64:function",
             "mulf32:function",
-            "pair:function"
+            "divf64:function",
+            "pair:function",
+            "boom:function",
+            "answer:global"
         ])
+    );
+    assert_eq!(
+        v["instanceExports"],
+        json!(["add32", "add64", "mulf32", "divf64", "pair", "boom", "answer"])
     );
     assert_eq!(v["isInstance"], true);
     assert_eq!(v["arity"], 2);
