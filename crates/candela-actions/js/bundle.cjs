@@ -1,6 +1,11 @@
-// Bundles build/entry.cjs with esbuild into dist/ethers.bundle.js (one IIFE
-// script), replacing three @ethersproject packages by shims whose expensive
-// primitives are native (keccak256, sha256/sha512, secp256k1).
+// Bundles the two npm libraries actions see as globals, each into one IIFE
+// script under dist/:
+// - ethers.bundle.js: build/entry.cjs (ethers 5.7.2), replacing three
+//   @ethersproject packages by shims whose expensive primitives are native
+//   (keccak256, sha256/sha512, secp256k1);
+// - jwt.bundle.js: jsonwebtoken 8.5.1, with node's `crypto` replaced by
+//   shims/jwt-crypto.cjs (native HMAC) and node's buffer/stream/util/events
+//   by their npm browser packages.
 'use strict';
 const path = require('path');
 const esbuild = require('esbuild');
@@ -20,19 +25,49 @@ const nativeShims = {
   },
 };
 
-esbuild
-  .build({
+const common = {
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2020',
+  minifySyntax: true,
+  minifyWhitespace: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+const nodeBuiltins = {
+  crypto: path.join(__dirname, 'shims', 'jwt-crypto.cjs'),
+  buffer: require.resolve('buffer/'),
+  stream: require.resolve('stream-browserify'),
+  util: require.resolve('util/'),
+  events: require.resolve('events/'),
+};
+
+const jwtShims = {
+  name: 'candela-jwt-shims',
+  setup(build) {
+    build.onResolve({ filter: /^(crypto|buffer|stream|util|events)$/ }, (args) => ({
+      path: nodeBuiltins[args.path],
+    }));
+  },
+};
+
+Promise.all([
+  esbuild.build({
+    ...common,
     entryPoints: [path.join(__dirname, 'build', 'entry.cjs')],
     outfile: path.join(__dirname, 'dist', 'ethers.bundle.js'),
-    bundle: true,
-    format: 'iife',
-    platform: 'browser',
     mainFields: ['main'],
-    target: 'es2020',
-    minifySyntax: true,
-    minifyWhitespace: true,
-    legalComments: 'none',
     plugins: [nativeShims],
-    logLevel: 'warning',
-  })
-  .catch(() => process.exit(1));
+  }),
+  esbuild.build({
+    ...common,
+    entryPoints: [path.join(__dirname, 'shims', 'jwt-entry.cjs')],
+    outfile: path.join(__dirname, 'dist', 'jwt.bundle.js'),
+    mainFields: ['browser', 'main'],
+    inject: [path.join(__dirname, 'shims', 'jwt-globals.mjs')],
+    define: { global: 'globalThis' },
+    plugins: [jwtShims],
+  }),
+]).catch(() => process.exit(1));

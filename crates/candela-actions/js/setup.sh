@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds js/dist/ethers.bundle.js, the ethers v5.7.2 (npm) bundle that actions
-# see as `ethers`. Needs node and npm and the npm registry; cargo never runs
-# this, and the crate builds and works without it (touching `ethers` then
-# fails with a message naming this script).
+# Builds js/dist/ethers.bundle.js and js/dist/jwt.bundle.js, the ethers v5.7.2
+# and jsonwebtoken 8.5.1 (npm) bundles that actions see as `ethers` and `jwt`.
+# Needs node and npm and the npm registry; cargo never runs this, and the
+# crate builds and works without it (touching `ethers` or `jwt` then fails
+# with a message naming this script).
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ -f package-lock.json ]; then
@@ -13,4 +14,4 @@ fi
 mkdir -p build dist
 node gen-entry.cjs > build/entry.cjs
 node bundle.cjs
-echo "ethers bundle: $(wc -c < dist/ethers.bundle.js) bytes in $(pwd)/dist/ethers.bundle.js"
+echo "ethers bundle: $(wc -c < dist/ethers.bundle.js) bytes, jwt bundle: $(wc -c < dist/jwt.bundle.js) bytes, in $(pwd)/dist"

@@ -19,6 +19,15 @@ pub struct AuthContext {
     pub resources: Vec<serde_json::Value>,
     /// A custom auth resource string, empty when none.
     pub custom_auth_resource: String,
+    /// The HTTP headers of the request that started the run, as name/value
+    /// pairs: actions see them as `Lit.Headers` (also `LitHeaders`), an
+    /// unchangeable `Headers` with lower-case names where a repeated header's
+    /// values are joined with ", ". Empty (the default) when the node passes
+    /// none. Not part of `Lit.Auth`; `Lit.Actions.call` children see the same
+    /// headers. Kept here, not on [`ExecutionContext`], so that callers that
+    /// build an `ExecutionContext` field by field keep compiling.
+    #[serde(default)]
+    pub http_headers: Vec<(String, String)>,
 }
 
 /// The request context of one run.

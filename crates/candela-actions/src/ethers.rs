@@ -25,7 +25,7 @@ mod embedded {
 
 /// What to do when `ethers` is missing.
 pub const SETUP_HINT: &str =
-    "run crates/candela-actions/js/setup.sh (needs node and npm) to build the ethers bundle";
+    "run crates/candela-actions/js/setup.sh (needs node and npm) to build the ethers and jwt bundles";
 
 /// Whether the ethers bundle can be loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,12 +12,18 @@
 //! - Every run is bounded by [`Limits`]; exceeding one ends the run with
 //!   [`ActionError::LimitExceeded`], whose message names the limit.
 //!
-//! Globals an action sees: `Lit` (`{Actions, Auth}`, frozen), `LitActions`,
-//! `LitAuth`, `jsParams` and each of its keys, `console`, `fetch`, `Headers`,
-//! `Response`, `TextEncoder`, `TextDecoder`, `atob`, `btoa`, `crypto`
-//! (`getRandomValues`, `randomUUID`), `setTimeout` & co, and `ethers` (v5,
-//! loaded on first touch, see [`ethers_status`]). There is no `eval`, no
-//! `Function` constructor, no file system, process or environment. The only
+//! Globals an action sees: `Lit` (`{Actions, Auth, Headers}`, frozen),
+//! `LitActions`, `LitAuth`, `LitHeaders` (the request's HTTP headers, from
+//! [`AuthContext::http_headers`]), `jsParams` and each of its keys, `console`,
+//! `fetch`, `Headers`, `Request`, `Response`, `TextEncoder`, `TextDecoder`,
+//! `atob`, `btoa`, `crypto` (`getRandomValues`, `randomUUID`, `subtle`),
+//! `setTimeout` & co, `global`, and, built on first touch only: `ethers` (v5,
+//! see [`ethers_status`]), `jwt` (jsonwebtoken 8.5.1), `crypto.subtle` (Web
+//! Crypto on RustCrypto crates), `WebAssembly` (the wasmi interpreter, inside
+//! the run's limits) and `Deno` (Lit's shape: every permission refused).
+//! There is no `eval`, no `Function` constructor (both throw `EvalError`), no
+//! file system, process, environment or `Worker`; `localStorage` throws
+//! Lit's `NotSupported` error. The only
 //! modules an action can import are other deployed actions, as
 //! `import { f } from "ipfs://<CIDv0>"`, loaded through
 //! [`Host::load_module`] and refused unless their bytes hash to that CID.
@@ -32,13 +38,17 @@ mod crypto;
 mod engine;
 mod error;
 mod ethers;
+mod extensions;
 mod host;
+mod jwt;
 mod limits;
 mod modules;
 mod ops;
 pub mod replay;
 mod sandbox;
+mod subtle;
 mod text;
+mod wasm;
 
 use std::future::Future;
 use std::pin::Pin;

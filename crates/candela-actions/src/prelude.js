@@ -3,7 +3,7 @@
 // the native bridge; the bridge never becomes a global. Every check that
 // matters (limits, sizes, permissions) is made again in Rust: this file only
 // shapes arguments and results the way Lit's API does.
-(function setup(native, authJson, paramsJson) {
+(function setup(native, authJson, paramsJson, headersJson) {
   'use strict';
   const g = globalThis;
   const { stringify, parse } = JSON;
@@ -97,7 +97,7 @@
     }
   }
 
-  const crypto = freeze({
+  const crypto = ({
     getRandomValues(array) {
       if (!ArrayBuffer.isView(array) || array instanceof DataView || array instanceof Float32Array || array instanceof Float64Array) {
         throw new TypeError('crypto.getRandomValues: argument must be an integer typed array');
@@ -128,6 +128,7 @@
       default: break;
     }
     if (value === null) return 'null';
+    if (value instanceof Headers) return formatHeaders(value);
     if (value instanceof Error) {
       return value.stack ? `${value}\n${value.stack.replace(/\s+$/, '')}` : String(value);
     }
@@ -140,6 +141,15 @@
     } catch (_e) {
       return String(value);
     }
+  }
+  // Headers print as Deno prints them (Lit's logs show `Headers { … }`).
+  function formatHeaders(headers) {
+    const entries = [];
+    headers.forEach((v, k) => entries.push(`${/^[A-Za-z_$][\w$]*$/.test(k) ? k : stringify(k)}: ${stringify(v)}`));
+    if (entries.length === 0) return 'Headers {}';
+    const line = `Headers { ${entries.join(', ')} }`;
+    if (line.length <= 72 && entries.length <= 6) return line;
+    return `Headers {\n${entries.map((e) => `  ${e}`).join(',\n')}\n}`;
   }
   const print = (...args) => native.print(args.map(format).join(' '));
   const console = freeze({
@@ -190,8 +200,14 @@
     clearTimeout(current);
   }
 
-  // ---- fetch -----------------------------------------------------------------------
+  // ---- fetch, Headers, Request, Response ------------------------------------------
 
+  // Headers made immutable (LitHeaders): every change is refused, as the
+  // Fetch standard's "immutable" guard does.
+  const immutableHeaders = new WeakSet();
+  const refuseChange = (h) => {
+    if (immutableHeaders.has(h)) throw new TypeError('Headers are immutable.');
+  };
   class Headers {
     #map = new Map();
     constructor(init) {
@@ -201,65 +217,42 @@
       else if (typeof init === 'object') for (const k of keys(init)) this.append(k, init[k]);
     }
     append(name, value) {
+      refuseChange(this);
       const k = String(name).toLowerCase();
       const v = String(value);
       const old = this.#map.get(k);
       this.#map.set(k, old === undefined ? v : `${old}, ${v}`);
     }
-    set(name, value) { this.#map.set(String(name).toLowerCase(), String(value)); }
+    set(name, value) { refuseChange(this); this.#map.set(String(name).toLowerCase(), String(value)); }
     get(name) { const v = this.#map.get(String(name).toLowerCase()); return v === undefined ? null : v; }
     has(name) { return this.#map.has(String(name).toLowerCase()); }
-    delete(name) { this.#map.delete(String(name).toLowerCase()); }
-    forEach(callback, thisArg) { for (const [k, v] of this.#map) callback.call(thisArg, v, k, this); }
-    entries() { return this.#map.entries(); }
-    keys() { return this.#map.keys(); }
-    values() { return this.#map.values(); }
-    [Symbol.iterator]() { return this.#map.entries(); }
+    delete(name) { refuseChange(this); this.#map.delete(String(name).toLowerCase()); }
+    forEach(callback, thisArg) { for (const [k, v] of this.#sorted()) callback.call(thisArg, v, k, this); }
+    entries() { return this.#sorted()[Symbol.iterator](); }
+    keys() { return this.#sorted().map(([k]) => k)[Symbol.iterator](); }
+    values() { return this.#sorted().map(([, v]) => v)[Symbol.iterator](); }
+    [Symbol.iterator]() { return this.entries(); }
+    // Iteration is in lexicographic order of the (lower-case) names, as in the Fetch standard.
+    #sorted() { return Array.from(this.#map.entries()).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); }
+    get [Symbol.toStringTag]() { return 'Headers'; }
   }
 
-  class Response {
-    #body;
-    #used = false;
-    constructor(raw) {
-      this.status = raw.status;
-      this.statusText = raw.statusText;
-      this.ok = raw.status >= 200 && raw.status < 300;
-      this.url = raw.url;
-      this.redirected = false;
-      this.type = 'basic';
-      this.headers = new Headers(raw.headers);
-      this.#body = raw.body;
-    }
-    get bodyUsed() { return this.#used; }
-    #consume() {
-      if (this.#used) throw new TypeError('Body has already been consumed');
-      this.#used = true;
-      return this.#body;
-    }
-    async arrayBuffer() { return this.#consume().slice(0); }
-    async bytes() { return new Uint8Array(this.#consume().slice(0)); }
-    async text() { return native.utf8Decode(new Uint8Array(this.#consume()), false, false); }
-    async json() { return parse(await this.text()); }
-    clone() {
-      if (this.#used) throw new TypeError('Body has already been consumed');
-      const headers = [];
-      this.headers.forEach((v, k) => headers.push([k, v]));
-      return new Response({ status: this.status, statusText: this.statusText, url: this.url, headers, body: this.#body.slice(0) });
-    }
-  }
+  // Request, Response and their body live in src/js/web.js, built on first use.
+  let webClasses;
+  const web = () => {
+    if (webClasses === undefined) webClasses = extension('web');
+    return webClasses;
+  };
 
   async function fetch(input, init = {}) {
-    const url = typeof input === 'string' ? input : input && typeof input.url === 'string' ? input.url : String(input);
-    const options = init || {};
-    const method = String(options.method || 'GET').toUpperCase();
+    const { Request, responseFromHost, cloneBytes } = web();
+    const request = input instanceof Request && (init == null || keys(init).length === 0) ? input : new Request(input, init);
     const headers = [];
-    new Headers(options.headers).forEach((v, k) => headers.push([k, v]));
-    let body;
-    if (options.body != null) {
-      body = typeof options.body === 'string' ? native.utf8Encode(options.body) : bytesOf(options.body, 'fetch body');
-    }
-    const raw = await hostCall('fetch', { url, method, headers }, body);
-    return new Response(raw);
+    request.headers.forEach((v, k) => headers.push([k, v]));
+    const bytes = cloneBytes.call(request);
+    const body = bytes === null ? undefined : new Uint8Array(bytes);
+    const raw = await hostCall('fetch', { url: request.url, method: request.method, headers }, body);
+    return responseFromHost(raw);
   }
 
   // ---- Lit.Actions -------------------------------------------------------------------
@@ -357,13 +350,18 @@
   const authObject = parse(authJson);
   for (const k of keys(authObject)) freeze(authObject[k]);
   const Auth = freeze(authObject);
-  const Lit = freeze({ Actions, Auth });
+  // The request's HTTP headers (lower-case names, repeated ones joined with ", "), unchangeable.
+  const LitHeaders = new Headers(parse(headersJson));
+  immutableHeaders.add(LitHeaders);
+  freeze(LitHeaders);
+  const Lit = freeze({ Actions, Auth, Headers: LitHeaders });
 
   // ---- globals -------------------------------------------------------------------------
 
   lockGlobal('Lit', Lit);
   lockGlobal('LitActions', Actions);
   lockGlobal('LitAuth', Auth);
+  lockGlobal('LitHeaders', LitHeaders);
   // ---- the clock ------------------------------------------------------------
   // Date reads the host's clock, so that a replay can answer the readings the
   // node recorded. `new Date(x)` and the rest of Date behave as in any engine:
@@ -462,10 +460,11 @@
   }
 
   setGlobal('self', g);
+  // Lit exposes `global` too (older Deno had it).
+  setGlobal('global', g);
   setGlobal('console', console);
   setGlobal('fetch', fetch);
   setGlobal('Headers', Headers);
-  setGlobal('Response', Response);
   setGlobal('TextEncoder', TextEncoder);
   setGlobal('TextDecoder', TextDecoder);
   setGlobal('crypto', crypto);
@@ -478,6 +477,85 @@
   setGlobal('eval', function evalIsDisabled() {
     throw new EvalError('eval is disabled in Candela actions');
   });
+  // The sandbox has no compiler; `new Function(…)` and the constructors of
+  // async and generator functions say so with a catchable EvalError. Each
+  // replacement keeps its prototype, so `f instanceof Function` still holds.
+  for (const [what, proto] of [
+    ['Function', Function.prototype],
+    ['AsyncFunction', Object.getPrototypeOf(async function () {})],
+    ['GeneratorFunction', Object.getPrototypeOf(function* () {})],
+    ['AsyncGeneratorFunction', Object.getPrototypeOf(async function* () {})],
+  ]) {
+    const refuse = function () {
+      throw new EvalError(`${what} constructor is disabled in Candela actions (no code is compiled at run time)`);
+    };
+    defineProperty(refuse, 'name', { value: what, configurable: true });
+    defineProperty(refuse, 'prototype', { value: proto, writable: false, configurable: false, enumerable: false });
+    defineProperty(proto, 'constructor', hidden(refuse));
+    if (what === 'Function') setGlobal('Function', refuse);
+  }
+
+  // ---- lazily built globals -------------------------------------------------
+  // Each is built on first touch (a getter on globalThis that replaces itself
+  // with the value), so a run that never uses it pays nothing. Their code is
+  // in src/js/*.js, compiled once per process; `native.extension(name, shared)`
+  // evaluates it with the helpers it needs and returns what it builds.
+  const shared = freeze({
+    bytesOf,
+    Headers,
+    print,
+    utf8Encode: (text) => native.utf8Encode(text),
+    utf8Decode: (bytes, fatal, ignoreBOM) => native.utf8Decode(bytes, fatal, ignoreBOM),
+  });
+  const extensions = new Map();
+  const extension = (name) => {
+    let value = extensions.get(name);
+    if (value === undefined) {
+      value = native.extension(name, shared);
+      extensions.set(name, value);
+    }
+    return value;
+  };
+  const lazyGlobal = (name, build) =>
+    defineProperty(g, name, {
+      configurable: true,
+      enumerable: false,
+      get() {
+        const value = build();
+        setGlobal(name, value);
+        return value;
+      },
+      set(value) {
+        setGlobal(name, value);
+      },
+    });
+  lazyGlobal('Response', () => web().Response);
+  lazyGlobal('Request', () => web().Request);
+  lazyGlobal('WebAssembly', () => extension('wasm'));
+  lazyGlobal('jwt', () => native.loadJwt());
+  lazyGlobal('Deno', () => extension('deno').Deno);
+  // Lit's runtime (Deno) has no storage in this context: touching it throws.
+  defineProperty(g, 'localStorage', {
+    configurable: true,
+    enumerable: false,
+    get() { throw extension('deno').notSupported('LocalStorage is not supported in this context.'); },
+  });
+  defineProperty(g, 'sessionStorage', {
+    configurable: true,
+    enumerable: false,
+    get() { throw extension('deno').notSupported('SessionStorage is not supported in this context.'); },
+  });
+  // crypto is frozen, so `subtle` stays a getter; it builds the object once.
+  let subtle;
+  defineProperty(crypto, 'subtle', {
+    configurable: false,
+    enumerable: true,
+    get() {
+      if (subtle === undefined) subtle = extension('subtle');
+      return subtle;
+    },
+  });
+  freeze(crypto);
 
   // `ethers` (v5) is loaded on first touch only: actions that never use it pay nothing.
   defineProperty(g, 'ethers', {

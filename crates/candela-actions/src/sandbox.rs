@@ -259,6 +259,7 @@ pub(crate) fn run_blocking(
     });
 
     let auth_json = auth_json(&auth);
+    let headers_json = serde_json::to_string(&auth.http_headers).unwrap_or_else(|_| "[]".into());
     let params_json = match params {
         Some(v @ serde_json::Value::Object(_)) => v.to_string(),
         _ => "{}".to_string(),
@@ -276,6 +277,7 @@ pub(crate) fn run_blocking(
         &unhandled,
         &auth_json,
         &params_json,
+        &headers_json,
     );
     // Persistent handles must go before the runtime does.
     unhandled.borrow_mut().clear();
@@ -368,6 +370,7 @@ fn event_loop(
     unhandled: &Unhandled,
     auth_json: &str,
     params_json: &str,
+    headers_json: &str,
 ) -> Result<(), ActionError> {
     // Install the API, then start the action.
     let (complete, top) = context.with(|ctx| {
@@ -379,7 +382,7 @@ fn event_loop(
         let native =
             natives(&ctx, local, scope).map_err(|_| classify_exception(run, &ctx, "natives: "))?;
         let complete: Function = setup
-            .call((native, auth_json, params_json))
+            .call((native, auth_json, params_json, headers_json))
             .map_err(|_| classify_exception(run, &ctx, "prelude: "))?;
         let top =
             engine::run_bytecode(&ctx, bytecode).map_err(|_| classify_exception(run, &ctx, ""))?;
@@ -773,5 +776,21 @@ fn natives<'js>(
         "loadEthers",
         Function::new(ctx.clone(), |ctx: Ctx<'js>| crate::ethers::load(&ctx))?,
     )?;
+    native.set(
+        "loadJwt",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>| crate::jwt::load(&ctx))?,
+    )?;
+    {
+        let run = run.clone();
+        native.set(
+            "extension",
+            Function::new(
+                ctx.clone(),
+                move |ctx: Ctx<'js>, name: String, shared: Value<'js>| {
+                    crate::extensions::load(&ctx, &run, &name, shared)
+                },
+            )?,
+        )?;
+    }
     Ok(native)
 }

@@ -91,6 +91,7 @@ async fn lit_auth_shows_the_request_context() {
             auth_method_contexts: vec![json!({"authMethodType": 1, "userId": "u"})],
             resources: vec![json!("lit-litaction://*")],
             custom_auth_resource: "custom".into(),
+            http_headers: Vec::new(),
         },
     };
     let h: Arc<dyn Host> = host();
@@ -631,7 +632,9 @@ async fn no_modules_filesystem_process_or_environment() {
             for (const m of ["std", "os", "fs", "node:fs"]) {
                 try { await import(m); console.log(m, "ALLOWED") } catch (e) { console.log(m, "blocked") }
             }
-            console.log(typeof require, typeof process, typeof Deno, typeof std, typeof os, typeof scriptArgs, typeof print);
+            console.log(typeof require, typeof process, typeof std, typeof os, typeof scriptArgs, typeof print);
+            // Deno exists, shaped as Lit shows it, and refuses file access (tests/lit_conformance.rs).
+            try { Deno.readTextFileSync("/etc/passwd"); console.log("Deno ALLOWED") } catch (e) { console.log(e.name) }
         })()"#,
         json!({}),
     )
@@ -640,7 +643,7 @@ async fn no_modules_filesystem_process_or_environment() {
     assert!(!out.logs.contains("ALLOWED"), "{}", out.logs);
     assert!(
         out.logs
-            .ends_with("undefined undefined undefined undefined undefined undefined undefined\n"),
+            .ends_with("undefined undefined undefined undefined undefined undefined\nNotCapable\n"),
         "{}",
         out.logs
     );
