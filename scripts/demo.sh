@@ -5,9 +5,9 @@
 # Extra arguments go to `candela quickstart` (e.g. --nodes 7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# the ethers bundle actions use is compiled into the binary: make it first
+# the ethers and jwt bundles actions use are compiled into the binary: make it first
 # (npm, pinned) so the demo's binary has it
-if [ ! -f crates/candela-actions/js/dist/ethers.bundle.js ]; then
+if [ ! -f crates/candela-actions/js/dist/ethers.bundle.js ] || [ ! -f crates/candela-actions/js/dist/jwt.bundle.js ]; then
   bash crates/candela-actions/js/setup.sh
 fi
 cargo build --release --bin candela

@@ -46,15 +46,17 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, String> {
         .map_err(|_| format!("invalid secp256k1 public key ({} bytes)", sec1.len()))
 }
 
-/// A PKP's token id: `0x` + hex of keccak256 of the uncompressed public key
-/// without its `0x04` prefix (DESIGN.md section 3).
+/// A PKP's token id as Lit's `pubkeyToTokenId` computes it: `0x` + hex of
+/// keccak256 of the public key's bytes as given (for a PKP's 65-byte
+/// uncompressed key, 0x04 included, the registry's token id).
 pub fn pubkey_to_token_id(public_key: &str) -> Result<String, String> {
-    let key = parse_public_key(public_key)?;
-    let point = key.to_encoded_point(false);
-    Ok(format!(
-        "0x{}",
-        hex::encode(keccak256(&point.as_bytes()[1..]))
-    ))
+    let text = public_key.trim();
+    let text = text.strip_prefix("0x").unwrap_or(text);
+    let bytes = hex::decode(text).map_err(|_| "publicKey is not hex".to_string())?;
+    if bytes.is_empty() {
+        return Err("publicKey must not be blank".into());
+    }
+    Ok(format!("0x{}", hex::encode(keccak256(&bytes))))
 }
 
 /// The uncompressed (65 bytes) or compressed (33 bytes) SEC1 encoding of `key`.
@@ -179,15 +181,23 @@ mod tests {
     }
 
     #[test]
-    fn token_id_ignores_key_encoding() {
+    fn token_id_hashes_the_key_bytes_as_given_like_lit() {
         let pk = public_from_private(&[9u8; 32]).unwrap();
-        let full = hex::encode(encode_public_key(&pk, false));
-        let compressed = hex::encode(encode_public_key(&pk, true));
-        let raw = &full[2..];
-        let a = pubkey_to_token_id(&format!("0x{full}")).unwrap();
-        assert_eq!(a, pubkey_to_token_id(&compressed).unwrap());
-        assert_eq!(a, pubkey_to_token_id(raw).unwrap());
-        let expected = format!("0x{}", hex::encode(keccak256(&hex::decode(raw).unwrap())));
-        assert_eq!(a, expected);
+        let full = encode_public_key(&pk, false);
+        let compressed = encode_public_key(&pk, true);
+        let a = pubkey_to_token_id(&format!("0x{}", hex::encode(&full))).unwrap();
+        assert_eq!(a, format!("0x{}", hex::encode(keccak256(&full))));
+        assert_eq!(
+            a,
+            pubkey_to_token_id(&hex::encode(&full)).unwrap(),
+            "0x optional"
+        );
+        assert_eq!(
+            pubkey_to_token_id(&hex::encode(&compressed)).unwrap(),
+            format!("0x{}", hex::encode(keccak256(&compressed))),
+            "a compressed key is hashed as given, as Lit does"
+        );
+        assert!(pubkey_to_token_id("0x").is_err());
+        assert!(pubkey_to_token_id("zz").is_err());
     }
 }

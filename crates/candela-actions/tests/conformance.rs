@@ -459,8 +459,11 @@ async fn chain_helpers_and_token_ids() {
     )
     .await
     .unwrap();
+    // Lit's formula: keccak256 of the key's bytes as given (the 65 bytes
+    // with 0x04 for a PKP key)
     let token = candela_actions::hashing::pubkey_to_token_id(&pk).unwrap();
-    let raw = hex::decode(&pk[4..]).unwrap();
+    let raw = hex::decode(&pk[2..]).unwrap();
+    assert_eq!(raw.len(), 65);
     assert_eq!(
         token,
         format!(

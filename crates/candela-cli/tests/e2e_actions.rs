@@ -887,3 +887,42 @@ async fn lits_documented_sign_and_broadcast_code_sends_a_transaction_from_the_pk
         "the callback's error is visible: {stdout}"
     );
 }
+
+/// Lit's `http_headers` test on a network: the execute request's HTTP
+/// headers reach the action as `Lit.Headers` (lower-case names, repeated
+/// ones joined with ", ").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actions_lit_headers_are_the_execute_requests_http_headers() {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let wallet = owner();
+    let code = "Lit.Actions.setResponse({response: JSON.stringify({\
+        custom: Lit.Headers.get('x-candela-test'), \
+        repeated: Lit.Headers.get('x-repeated'), \
+        missing: Lit.Headers.get('x-not-sent')})});";
+    let auth = client.wallet_auth(&wallet, 600);
+    let body = Client::execute_request(&ActionSource::Code(code.to_string()), None, &auth);
+    let node = &client.network().nodes[0];
+    let r = reqwest::Client::new()
+        .post(format!("{}/web/execute/v1", node.url))
+        .header(candela_api::REQUEST_ID_HEADER, new_request_id())
+        .header("X-Candela-Test", "hello")
+        .header("x-repeated", "a")
+        .header("x-repeated", "b")
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let answer: Value = r.json().await.expect("json");
+    let response: Value =
+        serde_json::from_str(answer["response"].as_str().expect("response")).expect("json");
+    assert_eq!(
+        response,
+        json!({"custom": "hello", "repeated": "a, b", "missing": null})
+    );
+}

@@ -458,6 +458,17 @@ impl Node {
         request_id: &str,
         req: ExecuteRequest,
     ) -> Result<ExecuteResponse, ApiError> {
+        self.execute_with_headers(request_id, req, Vec::new()).await
+    }
+
+    /// [`Node::execute`] with the request's HTTP headers (lower-case names,
+    /// in order), which the action reads as `Lit.Headers`.
+    pub async fn execute_with_headers(
+        self: &Arc<Self>,
+        request_id: &str,
+        req: ExecuteRequest,
+        http_headers: Vec<(String, String)>,
+    ) -> Result<ExecuteResponse, ApiError> {
         candela_api::session::check_auth_size(&req.auth_sig)
             .map_err(|e| ApiError::unauthorized("NodeInvalidAuthSig", e.to_string()))?;
         // Who asks, before any code is loaded: by the claimed CID when there
@@ -505,6 +516,7 @@ impl Node {
                 RunOptions {
                     record: req.record_run,
                     kind: RunKind::Execute,
+                    http_headers,
                 },
             )
             .await?;
@@ -589,6 +601,7 @@ impl Node {
             RunOptions {
                 record: false,
                 kind,
+                http_headers: Vec::new(),
             },
         )
         .await
@@ -631,6 +644,7 @@ impl Node {
                 action_ipfs_id_stack: vec![cid.to_string()],
                 auth_sig_address: Some(derive::checksum_address(&caller)),
                 auth_method_contexts,
+                http_headers: options.http_headers.clone(),
                 ..AuthContext::default()
             },
         };
@@ -899,12 +913,15 @@ fn parse_token_id(v: &serde_json::Value) -> Result<[u8; 32], HostError> {
 }
 
 /// How one run of an action is held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RunOptions {
     /// Keep a replay record of the run: the execute request's `recordRun`.
     pub record: bool,
     /// Why the action runs, which decides what it may do.
     pub kind: RunKind,
+    /// The request's HTTP headers, for `Lit.Headers` (empty when the run
+    /// is not an HTTP request's).
+    pub http_headers: Vec<(String, String)>,
 }
 
 /// Why an action runs.

@@ -86,6 +86,7 @@ impl ActionRunner for SandboxRunner {
                 crate::actions::RunOptions {
                     record: false,
                     kind: crate::actions::RunKind::Condition,
+                    http_headers: Vec::new(),
                 },
             )
             .await

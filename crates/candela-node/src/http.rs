@@ -226,15 +226,30 @@ async fn execute(
         let req: ExecuteRequest = parse_json(&bytes)?;
         let node = Arc::clone(&node);
         let exclude = excluded(&headers);
+        let http_headers = header_pairs(&headers);
         to_completion(async move {
             let _forget = node.exclude_while(&rid, exclude);
-            let honest = node.execute(&rid, req).await?;
+            let honest = node.execute_with_headers(&rid, req, http_headers).await?;
             Ok(node.misbehave_execution(honest))
         })
         .await
     }
     .await;
     respond(result, corr)
+}
+
+/// The request's headers as (lower-case name, value) pairs in order;
+/// values that are not text are left out.
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_ascii_lowercase(), v.to_string()))
+        })
+        .collect()
 }
 
 /// `GET /candela/v1/runs/{requestId}`: the record of an execution, for its

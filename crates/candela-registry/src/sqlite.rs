@@ -698,8 +698,11 @@ mod tests {
             conn.execute_batch("BEGIN; PRAGMA defer_foreign_keys = ON;")
                 .unwrap();
             let new_id = hex::encode(rec.token_id);
-            conn.execute("UPDATE pkps SET token_id = ?1 WHERE token_id = ?2", params![old_id, new_id])
-                .unwrap();
+            conn.execute(
+                "UPDATE pkps SET token_id = ?1 WHERE token_id = ?2",
+                params![old_id, new_id],
+            )
+            .unwrap();
             conn.execute(
                 "UPDATE permissions SET token_id = ?1 WHERE token_id = ?2",
                 params![old_id, new_id],
@@ -716,7 +719,10 @@ mod tests {
         // a second open changes nothing
         drop(reg);
         let reg = open(&dir);
-        assert_eq!(reg.by_public_key(&rec.public_key).unwrap().token_id, found.token_id);
+        assert_eq!(
+            reg.by_public_key(&rec.public_key).unwrap().token_id,
+            found.token_id
+        );
     }
 
     #[test]
