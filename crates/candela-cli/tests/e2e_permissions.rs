@@ -120,6 +120,29 @@ async fn permissions_are_enforced_by_every_node(net: &TestNet) {
         .await
         .expect_err("scope 2 alone does not sign a raw digest");
     assert!(denied.to_string().contains("without scope 1"), "{denied}");
+    // inside an action, scope 2 signs an EIP-191 message the sandbox hashes
+    // (ethPersonalSignMessageEcdsa) and still not a raw digest (signEcdsa)
+    let key_param = json!({"publicKey": pk_hex(&pkp)});
+    let personal = r#"(async () => {
+        await Lit.Actions.ethPersonalSignMessageEcdsa({ message: "hello", publicKey, sigName: "p" });
+    })();"#;
+    let out = client
+        .execute(
+            &ActionSource::Code(personal.into()),
+            Some(key_param.clone()),
+            &stranger,
+        )
+        .await
+        .expect("scope 2 signs a personal message inside an action");
+    assert!(out.signatures.contains_key("p"), "{}", out.response);
+    let raw = r#"(async () => {
+        await Lit.Actions.signEcdsa({ toSign: new Uint8Array(32).fill(7), publicKey, sigName: "r" });
+    })();"#;
+    let err = client
+        .execute(&ActionSource::Code(raw.into()), Some(key_param), &stranger)
+        .await
+        .expect_err("scope 2 does not sign a raw digest inside an action");
+    assert!(err.to_string().contains("required scope [1]"), "{err}");
     reg.grant(
         &owner,
         &pkp.token_id,

@@ -1090,6 +1090,7 @@ impl ExecHost {
                 .credential
                 .as_ref()
                 .is_some_and(|c| c.allows(Ability::PkpSigning, &hex::encode(pkp.token_id))),
+            personal_message: req.kind == candela_actions::SignKind::EthPersonalMessage,
         };
         let pkp = crate::node::blocking(move || permissions.authorise(&pkp, &who).map(|_| pkp))
             .await

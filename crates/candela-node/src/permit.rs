@@ -12,14 +12,16 @@
 //!   PKP session), the owner of a live
 //!   PKP or a permitted address with scope 1 ("sign anything"): a raw digest
 //!   cannot be shown to be an EIP-191 message, so scope 2 ("personal sign")
-//!   alone does not let a caller sign one.
+//!   alone does not let a caller sign one; inside an action,
+//!   `ethPersonalSignMessageEcdsa` (the sandbox hashes the message itself)
+//!   needs scope 1 or 2, as in Lit.
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use candela_crypto::derive;
 use candela_registry::{
     AuthMethod, PkpRecord, Registry, RegistryError, AUTH_METHOD_TYPE_ACTION,
-    AUTH_METHOD_TYPE_ADDRESS, BURNED_OWNER, SCOPE_SIGN_ANYTHING,
+    AUTH_METHOD_TYPE_ADDRESS, BURNED_OWNER, SCOPE_PERSONAL_SIGN, SCOPE_SIGN_ANYTHING,
 };
 
 /// Who asks for a signature share.
@@ -34,6 +36,10 @@ pub struct Requester {
     /// exactly that; inside one, only the action's execution was, and the
     /// caller's wallet counts only when this holds.
     pub may_sign_as_caller: bool,
+    /// The digest is the EIP-191 hash of a message the sandbox hashed
+    /// itself (`ethPersonalSignMessageEcdsa`): scope 2 ("personal sign")
+    /// is enough for it, as in Lit; any other digest needs scope 1.
+    pub personal_message: bool,
 }
 
 /// Why a request may sign (for logs and tests).
@@ -102,7 +108,7 @@ impl PermissionCache {
     /// Decide whether `who` may make `pkp` sign.
     pub fn authorise(&self, pkp: &PkpRecord, who: &Requester) -> Result<Allowed, PermitError> {
         let Some(cid) = &who.action_cid else {
-            return self.authorise_wallet(pkp, &who.caller, None);
+            return self.authorise_wallet(pkp, &who.caller, None, who.personal_message);
         };
         let action = AuthMethod::action(cid)?;
         if self
@@ -112,12 +118,12 @@ impl PermissionCache {
             return Ok(Allowed::PermittedAction);
         }
         if who.may_sign_as_caller {
-            return self.authorise_wallet(pkp, &who.caller, Some(cid));
+            return self.authorise_wallet(pkp, &who.caller, Some(cid), who.personal_message);
         }
         let pkp_name = derive::checksum_address(&pkp.eth_address());
         let caller = derive::checksum_address(&who.caller);
         Err(PermitError::Denied(
-            match self.authorise_wallet(pkp, &who.caller, Some(cid)) {
+            match self.authorise_wallet(pkp, &who.caller, Some(cid), who.personal_message) {
                 Ok(_) => format!(
                     "action {cid} is not permitted to sign with PKP {pkp_name}, and the caller's credential grants no pkp-signing on lit-pkp://{token}: {caller} may sign with this PKP, but a session or authSig that lets it run actions does not let an action sign with its PKPs; ask for pkp-signing on this PKP (or lit-pkp://*) too",
                     token = hex::encode(pkp.token_id)
@@ -136,6 +142,7 @@ impl PermissionCache {
         pkp: &PkpRecord,
         caller: &[u8; 20],
         cid: Option<&str>,
+        personal_message: bool,
     ) -> Result<Allowed, PermitError> {
         if pkp.owner == *caller && pkp.owner != BURNED_OWNER {
             return Ok(Allowed::Owner);
@@ -143,13 +150,29 @@ impl PermissionCache {
         if pkp.eth_address() == *caller {
             return Ok(Allowed::Itself);
         }
+        let needed = if personal_message {
+            SCOPE_PERSONAL_SIGN
+        } else {
+            SCOPE_SIGN_ANYTHING
+        };
         match self.scopes(&pkp.token_id, AUTH_METHOD_TYPE_ADDRESS, caller)? {
-            Some(s) if s.contains(&SCOPE_SIGN_ANYTHING) => return Ok(Allowed::PermittedAddress),
+            Some(s)
+                if s.contains(&SCOPE_SIGN_ANYTHING)
+                    || (personal_message && s.contains(&SCOPE_PERSONAL_SIGN)) =>
+            {
+                return Ok(Allowed::PermittedAddress)
+            }
             Some(_) => {
                 return Err(PermitError::Denied(format!(
-                    "{} is permitted on PKP {} but without scope 1 (sign anything)",
+                    "None of the AuthMethods, AuthSig or Lit Actions meet the required scope [{needed}]: \
+                     {} is permitted on PKP {} but without scope 1 (sign anything){}",
                     derive::checksum_address(caller),
-                    derive::checksum_address(&pkp.eth_address())
+                    derive::checksum_address(&pkp.eth_address()),
+                    if personal_message {
+                        " or scope 2 (personal sign)"
+                    } else {
+                        ""
+                    }
                 )))
             }
             None => {}
@@ -178,6 +201,7 @@ impl PermissionCache {
                 caller,
                 action_cid: None,
                 may_sign_as_caller: true,
+                personal_message: false,
             };
             match self.authorise(pkp, &who) {
                 Ok(allowed) => return Ok(allowed),
@@ -237,19 +261,22 @@ mod tests {
             caller: signer_address(&f.owner),
             action_cid: None,
             may_sign_as_caller: true,
+            personal_message: false,
         };
         assert_eq!(cache.authorise(&f.pkp, &owner).unwrap(), Allowed::Owner);
         let other = Requester {
             caller: stranger(),
             action_cid: Some(CID.into()),
             may_sign_as_caller: true,
+            personal_message: false,
         };
         let e = cache.authorise(&f.pkp, &other).unwrap_err();
         assert!(e.to_string().contains("is not permitted"), "{e}");
     }
 
     #[test]
-    fn a_permitted_address_needs_scope_one() {
+    fn a_permitted_address_needs_scope_one_for_a_digest_and_scope_two_is_enough_for_a_personal_message(
+    ) {
         let f = fixture();
         let (personal, anything) = (stranger(), stranger());
         f.reg
@@ -271,6 +298,7 @@ mod tests {
             caller,
             action_cid: None,
             may_sign_as_caller: true,
+            personal_message: false,
         };
         assert_eq!(
             cache.authorise(&f.pkp, &ask(anything)).unwrap(),
@@ -278,6 +306,27 @@ mod tests {
         );
         let e = cache.authorise(&f.pkp, &ask(personal)).unwrap_err();
         assert!(e.to_string().contains("without scope 1"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "None of the AuthMethods, AuthSig or Lit Actions meet the required scope [1]"
+            ),
+            "Lit's text: {e}"
+        );
+        // an EIP-191 message the sandbox hashed: scope 2 is enough, scope 1 too
+        let personal_ask = |caller| Requester {
+            caller,
+            action_cid: None,
+            may_sign_as_caller: true,
+            personal_message: true,
+        };
+        assert_eq!(
+            cache.authorise(&f.pkp, &personal_ask(personal)).unwrap(),
+            Allowed::PermittedAddress
+        );
+        assert_eq!(
+            cache.authorise(&f.pkp, &personal_ask(anything)).unwrap(),
+            Allowed::PermittedAddress
+        );
     }
 
     #[test]
@@ -313,6 +362,7 @@ mod tests {
             caller: stranger(),
             action_cid: Some(CID.into()),
             may_sign_as_caller: true,
+            personal_message: false,
         };
         assert_eq!(
             cache.authorise(&f.pkp, &bound).unwrap(),
@@ -322,6 +372,7 @@ mod tests {
             caller: stranger(),
             action_cid: Some(candela_cid::cid_v0(b"another action")),
             may_sign_as_caller: true,
+            personal_message: false,
         };
         assert!(matches!(
             cache.authorise(&f.pkp, &unbound),
@@ -337,6 +388,7 @@ mod tests {
             caller: stranger(),
             action_cid: Some(CID.into()),
             may_sign_as_caller: true,
+            personal_message: false,
         };
         assert!(cache.authorise(&f.pkp, &who).is_err());
         // Granted after the first read: this request keeps its answer...
@@ -362,6 +414,7 @@ mod tests {
             caller: signer_address(&f.owner),
             action_cid: None,
             may_sign_as_caller: true,
+            personal_message: false,
         };
         assert!(matches!(
             cache.authorise(&pkp, &old_owner),
@@ -378,6 +431,7 @@ mod tests {
             caller: owner,
             action_cid: Some(CID.into()),
             may_sign_as_caller: true,
+            personal_message: false,
         };
         assert_eq!(cache.authorise(&f.pkp, &granted).unwrap(), Allowed::Owner);
         let execute_only = Requester {
@@ -395,6 +449,7 @@ mod tests {
             caller: stranger(),
             action_cid: Some(CID.into()),
             may_sign_as_caller: false,
+            personal_message: false,
         };
         let e = cache.authorise(&f.pkp, &stranger).unwrap_err();
         assert!(e.to_string().contains("neither owns"), "{e}");
@@ -411,6 +466,7 @@ mod tests {
             caller: stranger(),
             action_cid: Some(CID.into()),
             may_sign_as_caller: false,
+            personal_message: false,
         };
         assert_eq!(
             cache.authorise(&f.pkp, &execute_only).unwrap(),
