@@ -487,6 +487,7 @@ impl Client {
                 auth_sig: auth.for_node(&n.url),
                 auth_methods: None,
                 epoch: 1,
+                signing_scheme: None,
             };
             let req = self
                 .http

@@ -19,6 +19,7 @@ pub mod permit;
 pub mod reconcile;
 pub mod runner;
 pub mod runs;
+pub mod schnorr;
 pub mod session_key;
 pub mod signing;
 pub mod spent;

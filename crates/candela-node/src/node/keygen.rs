@@ -91,7 +91,7 @@ impl VoteKeys for IdentityVoteKeys {
 
 /// Starts one node's side of an agreed key generation: participants, this
 /// node, threshold, run context, vote keys.
-type StartKeygen<T> = dyn Fn(&[u32], u32, usize, &[u8], Arc<dyn VoteKeys>) -> Result<BoxedSession<T>, CryptoError>
+pub(super) type StartKeygen<T> = dyn Fn(&[u32], u32, usize, &[u8], Arc<dyn VoteKeys>) -> Result<BoxedSession<T>, CryptoError>
     + Send
     + Sync;
 
@@ -141,6 +141,7 @@ impl Node {
             tracing::info!(root = %share.public_key_hex(), "BLS root key generated");
             *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
         }
+        self.generate_frost_roots(&keys, &mut excluded).await;
         self.pool_loop().await;
     }
 
@@ -150,7 +151,7 @@ impl Node {
     /// returned. A discarded attempt that proves a node at fault adds it to
     /// `excluded`; every honest node sees the same proof and retries with
     /// the same participants under the same attempt number.
-    async fn generate_root<T>(
+    pub(super) async fn generate_root<T>(
         &self,
         name: &str,
         secret_name: &str,
