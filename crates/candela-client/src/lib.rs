@@ -12,6 +12,7 @@ mod actions;
 mod encryption;
 pub mod explain;
 mod pkp_session;
+mod schnorr;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,8 @@ pub use explain::{
     explain, json_field_differences, Difference, Explanation, FieldDifference, ValueGroup,
 };
 pub use pkp_session::PkpAuth;
+pub use schnorr::{combine as combine_schnorr, schnorr_address, SchnorrOutcome};
+pub use candela_frost::SigningScheme;
 
 /// A node that did not contribute a valid share, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
