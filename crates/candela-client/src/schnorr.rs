@@ -15,8 +15,8 @@ use candela_frost::frost_core::keys::PublicKeyPackage;
 use candela_frost::frost_core::round1::SigningCommitments;
 use candela_frost::frost_core::round2::SignatureShare;
 use candela_frost::{
-    aggregate, signing_package, Ed25519Sha512, FrostError, Secp256K1Sha256TR, SigningScheme,
-    Suite, Tweak,
+    aggregate, signing_package, Ed25519Sha512, FrostError, Secp256K1Sha256TR, SigningScheme, Suite,
+    Tweak,
 };
 
 use crate::{answer, join_all, new_request_id, Client, ClientError, NodeFault, RequestAuth};
@@ -51,7 +51,9 @@ pub fn schnorr_address(scheme: SigningScheme, public_key: &[u8]) -> Result<Strin
         SigningScheme::SchnorrEd25519Sha512 => Ok(solana_address_of(&key)),
         SigningScheme::SchnorrK256Taproot => p2tr_address_of(&key, BitcoinNetwork::Mainnet)
             .map_err(|e| ClientError::Input(e.to_string())),
-        other => Err(ClientError::Input(format!("{other} is not a Schnorr scheme"))),
+        other => Err(ClientError::Input(format!(
+            "{other} is not a Schnorr scheme"
+        ))),
     }
 }
 
@@ -97,19 +99,33 @@ pub fn combine<C: Suite>(
         serde_json::to_string(&a.assignment).unwrap_or_default()
     });
     for i in strays {
-        blame.push((i, "followed another assignment than the other nodes".into(), false));
+        blame.push((
+            i,
+            "followed another assignment than the other nodes".into(),
+            false,
+        ));
     }
     let assignment: SignedSchnorrAssignment = serde_json::from_str(&chosen)
         .map_err(|_| vec![(u32::MAX, "no assignment in the answers".into(), false)])?;
     if let Err(e) = assignment.verify(identity_keys, threshold) {
-        return Err(vec![(assignment.coordinator, format!("bad assignment: {e}"), true)]);
+        return Err(vec![(
+            assignment.coordinator,
+            format!("bad assignment: {e}"),
+            true,
+        )]);
     }
     if assignment.signing_scheme != C::SCHEME.as_str() {
-        return Err(vec![(assignment.coordinator, "assignment for another scheme".into(), true)]);
+        return Err(vec![(
+            assignment.coordinator,
+            "assignment for another scheme".into(),
+            true,
+        )]);
     }
     // The key: root verifying shares and key id as most nodes report them;
     // the key id must derive the PKP the client asked for.
-    let (package_hex, odd) = majority(answers, |a| a.signature_share.root_public_key_package.clone());
+    let (package_hex, odd) = majority(answers, |a| {
+        a.signature_share.root_public_key_package.clone()
+    });
     for i in odd {
         blame.push((i, "reported another root key package".into(), true));
     }
@@ -137,7 +153,13 @@ pub fn combine<C: Suite>(
         let sc = hex::decode(&c.commitments)
             .ok()
             .and_then(|b| SigningCommitments::<C>::deserialize(&b).ok())
-            .ok_or_else(|| vec![(assignment.coordinator, "a commitment does not decode".into(), true)])?;
+            .ok_or_else(|| {
+                vec![(
+                    assignment.coordinator,
+                    "a commitment does not decode".into(),
+                    true,
+                )]
+            })?;
         commitments.insert(c.node, sc);
     }
     let package = signing_package(&commitments, message).map_err(|e| fail(e.to_string()))?;
@@ -186,12 +208,17 @@ impl Client {
             .check_message(message)
             .map_err(|e| ClientError::Input(e.to_string()))?;
         if !scheme.is_frost() {
-            return Err(ClientError::Input(format!("{scheme} is not a Schnorr scheme")));
+            return Err(ClientError::Input(format!(
+                "{scheme} is not a Schnorr scheme"
+            )));
         }
         let mut last = None;
         for attempt in 1..=self.attempts.max(1) {
             let rid = new_request_id();
-            match self.pkp_sign_schnorr_once(&rid, auth, pkp, scheme, message).await {
+            match self
+                .pkp_sign_schnorr_once(&rid, auth, pkp, scheme, message)
+                .await
+            {
                 Ok(mut o) => {
                     o.attempts = attempt;
                     self.learn(&o.faults);
