@@ -345,10 +345,13 @@ async fn a_schnorr_nonce_is_never_used_twice_across_a_node_restart() {
             .await
             .expect("sign");
         verify_ed25519(&o.public_key, &msg, &o.signature);
-        o.signature[..32].to_vec()
+        (o.signature[..32].to_vec(), o.public_key)
     };
+    let mut key = Vec::new();
     for _ in 0..3 {
-        rs.push(sign(client.clone(), auth.clone(), rec.public_key).await);
+        let (r, pk) = sign(client.clone(), auth.clone(), rec.public_key).await;
+        rs.push(r);
+        key = pk;
     }
     let used_before = client.statuses().await[1]
         .as_ref()
@@ -382,6 +385,7 @@ async fn a_schnorr_nonce_is_never_used_twice_across_a_node_restart() {
             {
                 Ok(o) => {
                     verify_ed25519(&o.public_key, &msg, &o.signature);
+                    assert_eq!(o.public_key, key, "the restarted node kept its root share");
                     break o.signature[..32].to_vec();
                 }
                 Err(e) if Instant::now() < deadline => {

@@ -325,3 +325,133 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candela_api::schnorr::{schnorr_binding, SchnorrCommitmentWire, SchnorrShareWire};
+    use candela_frost::{make_commitments, sign_share};
+
+    /// Three nodes, t = 2; nodes 0 and 1 sign; `liar` (if any) signs
+    /// another message. Returns the answers and what the client checks
+    /// them against.
+    fn answers(
+        liar: Option<u32>,
+    ) -> (
+        BTreeMap<u32, SchnorrSignResponse>,
+        Vec<String>,
+        AffinePoint,
+        AffinePoint,
+    ) {
+        let mut rng = rand_core::OsRng;
+        let shares = candela_frost::sim::keygen::<Ed25519Sha512, _>(3, 2, &mut rng).unwrap();
+        let ids: Vec<ed25519_dalek::SigningKey> = (0..3)
+            .map(|_| ed25519_dalek::SigningKey::generate(&mut rng))
+            .collect();
+        let id_hex: Vec<String> = ids
+            .iter()
+            .map(|k| hex::encode(k.verifying_key().to_bytes()))
+            .collect();
+        let root = *k256::ecdsa::SigningKey::random(&mut rng)
+            .verifying_key()
+            .as_affine();
+        let key_id = [5u8; 32];
+        let pkp = derive::derive_public_key(&root, &key_id).unwrap();
+        let tweak = Tweak::<Ed25519Sha512>::pkp(&key_id).unwrap();
+        let message = b"transfer".to_vec();
+        let public = tweak
+            .public_key_bytes(&shares[&0].public_key_package)
+            .unwrap();
+        let mut nonces = BTreeMap::new();
+        let mut wires = Vec::new();
+        let mut commitments = BTreeMap::new();
+        for p in [0u32, 1] {
+            let (mut n, c) = make_commitments(&shares[&p], 0, 1, &mut rng);
+            nonces.insert(p, n.remove(0).1);
+            commitments.insert(p, c[0].commitments);
+            wires.push(SchnorrCommitmentWire {
+                node: p,
+                id: 0,
+                commitments: hex::encode(c[0].commitments.serialize().unwrap()),
+            });
+        }
+        let binding = schnorr_binding("SchnorrEd25519Sha512", &public, &message);
+        let a =
+            SignedSchnorrAssignment::sign("r", "SchnorrEd25519Sha512", wires, &binding, 0, &ids[0]);
+        let mut out = BTreeMap::new();
+        for p in 0u32..3 {
+            let share = if let Some(n) = nonces.get(&p) {
+                let signed = if Some(p) == liar {
+                    b"other".to_vec()
+                } else {
+                    message.clone()
+                };
+                let package = signing_package(&commitments, &signed).unwrap();
+                let s = sign_share(&shares[&p], &tweak, n, &package).unwrap();
+                hex::encode(s.serialize())
+            } else {
+                String::new()
+            };
+            out.insert(
+                p,
+                SchnorrSignResponse {
+                    success: true,
+                    signature_share: SchnorrShareWire {
+                        signing_scheme: "SchnorrEd25519Sha512".into(),
+                        share_index: p,
+                        signature_share: share,
+                        public_key: hex::encode(&public),
+                        message: hex::encode(&message),
+                        key_id: hex::encode(key_id),
+                        root_public_key_package: hex::encode(
+                            shares[&p].public_key_package.serialize().unwrap(),
+                        ),
+                    },
+                    assignment: a.clone(),
+                },
+            );
+        }
+        (out, id_hex, root, pkp)
+    }
+
+    #[test]
+    fn honest_schnorr_shares_combine_into_a_signature_ed25519_dalek_accepts() {
+        let (answers, ids, root, pkp) = answers(None);
+        let (sig, pk, blame) =
+            combine::<Ed25519Sha512>(&answers, &ids, 2, &root, &pkp, b"transfer").unwrap();
+        assert!(blame.is_empty(), "{blame:?}");
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk.try_into().unwrap()).unwrap();
+        let sig = ed25519_dalek::Signature::from_slice(&sig).unwrap();
+        vk.verify_strict(b"transfer", &sig).unwrap();
+    }
+
+    #[test]
+    fn a_bad_schnorr_share_is_named_as_misbehaviour_of_its_node() {
+        let (answers, ids, root, pkp) = answers(Some(1));
+        let blame =
+            combine::<Ed25519Sha512>(&answers, &ids, 2, &root, &pkp, b"transfer").unwrap_err();
+        let named: Vec<u32> = blame.iter().filter(|b| b.2).map(|b| b.0).collect();
+        assert_eq!(named, vec![1], "{blame:?}");
+    }
+
+    #[test]
+    fn a_key_id_that_does_not_derive_the_requested_pkp_is_refused() {
+        let (answers, ids, root, _) = answers(None);
+        let other = derive::derive_public_key(&root, &[6u8; 32]).unwrap();
+        let blame =
+            combine::<Ed25519Sha512>(&answers, &ids, 2, &root, &other, b"transfer").unwrap_err();
+        assert!(blame[0].1.contains("does not derive this PKP"), "{blame:?}");
+    }
+
+    #[test]
+    fn a_forged_assignment_is_refused_naming_its_coordinator() {
+        let (mut answers, ids, root, pkp) = answers(None);
+        for a in answers.values_mut() {
+            a.assignment.commitments[0].id = 9;
+        }
+        let blame =
+            combine::<Ed25519Sha512>(&answers, &ids, 2, &root, &pkp, b"transfer").unwrap_err();
+        assert_eq!(blame[0].0, 0);
+        assert!(blame[0].2);
+    }
+}

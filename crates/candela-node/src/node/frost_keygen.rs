@@ -118,7 +118,7 @@ impl Node {
             tracing::info!(
                 root = %hex::encode(C::public_key_bytes(share.group_key()).unwrap_or_default()),
                 key_type = %C::KEY_TYPE,
-                "FROST root key generated"
+                "FROST root generated"
             );
             self.schnorr.set_root(share);
             if let Err(e) = self.schnorr.refill::<C>(&self.store) {
