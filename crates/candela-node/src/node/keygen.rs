@@ -96,8 +96,9 @@ pub(super) type StartKeygen<T> = dyn Fn(&[u32], u32, usize, &[u8], Arc<dyn VoteK
     + Sync;
 
 impl Node {
-    /// Generate the root keys this node does not hold yet, then run the
-    /// presignature pool.
+    /// Generate the root keys this node does not hold yet; start the
+    /// presignature pool once the ECDSA and BLS roots exist, then generate
+    /// the FROST roots.
     pub(super) async fn bootstrap_then_pool(self: Arc<Self>) {
         let keys: Arc<dyn VoteKeys> = match IdentityVoteKeys::new(&self.identity, &self.nodes) {
             Ok(k) => Arc::new(k),
@@ -141,8 +142,9 @@ impl Node {
             tracing::info!(root = %share.public_key_hex(), "BLS root key generated");
             *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
         }
+        // ECDSA signing does not wait for the FROST roots.
+        tokio::spawn(Arc::clone(&self).pool_loop());
         self.generate_frost_roots(&keys, &mut excluded).await;
-        self.pool_loop().await;
     }
 
     /// Run an agreed DKG among the node set (less the proven culprits in
