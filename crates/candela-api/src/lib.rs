@@ -11,6 +11,7 @@ pub mod assignment;
 pub mod auth;
 pub mod combine;
 pub mod network;
+pub mod schnorr;
 pub mod session;
 pub mod v7;
 

@@ -23,6 +23,11 @@ pub struct PkpSignRequest {
     /// The network epoch the client believes in.
     #[serde(default)]
     pub epoch: u64,
+    /// Lit's `signingScheme` (`EcdsaK256Sha256`, `SchnorrEd25519Sha512`,
+    /// `SchnorrK256Taproot`); absent means `EcdsaK256Sha256`. A Schnorr
+    /// scheme is answered with a [`crate::schnorr::SchnorrSignResponse`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_scheme: Option<String>,
 }
 
 /// One node's ECDSA signature share, as Lit v7 returns it.
@@ -141,6 +146,20 @@ pub struct NodeStatus {
     /// conditions.
     #[serde(default)]
     pub chains: Vec<String>,
+    /// The network's FROST Ed25519 root public key (32 bytes, hex), once
+    /// generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ed25519_public_key: Option<String>,
+    /// The network's FROST secp256k1 taproot root key (x-only output key of
+    /// the untweaked root, 32 bytes, hex), once generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k256_taproot_public_key: Option<String>,
+    /// Unused Schnorr nonces (both suites) this node holds.
+    #[serde(default)]
+    pub schnorr_nonces_free: u64,
+    /// Schnorr nonces this node has used (each once).
+    #[serde(default)]
+    pub schnorr_nonces_used: u64,
 }
 
 /// `POST /web/handshake`.

@@ -144,7 +144,8 @@ pub enum PkpCommand {
         #[arg(long)]
         owner: String,
     },
-    /// Sign a 32-byte hash with a PKP you own or are permitted to use.
+    /// Sign with a PKP you own or are permitted to use: a 32-byte hash
+    /// (ECDSA, taproot) or a message (Ed25519).
     Sign {
         /// network.json of the network (default: $CANDELA_NETWORK, else the
         /// devnet's `devnet/network.json`).
@@ -159,9 +160,18 @@ pub enum PkpCommand {
         /// The PKP public key (hex).
         #[arg(long)]
         pkp: String,
-        /// The 32-byte hash, 0x-hex.
-        #[arg(long)]
-        hash: String,
+        /// The 32-byte hash, 0x-hex (EcdsaK256Sha256 and SchnorrK256Taproot;
+        /// SchnorrEd25519Sha512 signs it as its message).
+        #[arg(long, required_unless_present = "message")]
+        hash: Option<String>,
+        /// The message, 0x-hex, of any length up to 64 KiB
+        /// (SchnorrEd25519Sha512 only).
+        #[arg(long, conflicts_with = "hash")]
+        message: Option<String>,
+        /// The signing scheme, by Lit's name: EcdsaK256Sha256 (default),
+        /// SchnorrEd25519Sha512 (Solana) or SchnorrK256Taproot (Bitcoin P2TR).
+        #[arg(long, default_value = "EcdsaK256Sha256")]
+        scheme: String,
     },
 }
 
@@ -536,6 +546,22 @@ pub fn signature_json(o: &candela_client::SignOutcome) -> serde_json::Value {
     })
 }
 
+/// The JSON printed for a Schnorr signature.
+pub fn schnorr_json(o: &candela_client::SchnorrOutcome) -> serde_json::Value {
+    let address_kind = match o.scheme {
+        candela_client::SigningScheme::SchnorrEd25519Sha512 => "solanaAddress",
+        _ => "p2trAddress",
+    };
+    json!({
+        "signingScheme": o.scheme.as_str(),
+        "signature": format!("0x{}", hex::encode(&o.signature)),
+        "publicKey": format!("0x{}", hex::encode(&o.public_key)),
+        address_kind: o.address,
+        "requestId": o.request_id,
+        "faultyNodes": o.faults,
+    })
+}
+
 pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
     match cmd {
         PkpCommand::Mint {
@@ -641,16 +667,37 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             session,
             pkp,
             hash,
+            message,
+            scheme,
         } => {
+            let scheme: candela_client::SigningScheme = scheme
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--scheme: {e}; expected EcdsaK256Sha256, SchnorrEd25519Sha512 or SchnorrK256Taproot"))?;
             let client = crate::cli_io::open_network(&network)?;
             let pk = derive::parse_public_key(&pkp).context("--pkp is not a public key")?;
             let auth =
                 crate::auth::request_auth(&client, session.as_deref(), private_key.as_deref())?;
-            let outcome = client.pkp_sign_with(&auth, &pk, parse_hash(&hash)?).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&signature_json(&outcome))?
-            );
+            let json = match scheme {
+                candela_client::SigningScheme::EcdsaK256Sha256 => {
+                    let Some(hash) = hash else {
+                        bail!("EcdsaK256Sha256 signs a 32-byte --hash, not a --message");
+                    };
+                    signature_json(&client.pkp_sign_with(&auth, &pk, parse_hash(&hash)?).await?)
+                }
+                scheme if scheme.is_frost() => {
+                    let text = message.or(hash).unwrap_or_default();
+                    let bytes = hex::decode(text.trim().trim_start_matches("0x"))
+                        .context("the message is not hex")?;
+                    if scheme == candela_client::SigningScheme::SchnorrK256Taproot
+                        && bytes.len() != 32
+                    {
+                        bail!("SchnorrK256Taproot signs a 32-byte hash (a sighash), got {} bytes", bytes.len());
+                    }
+                    schnorr_json(&client.pkp_sign_schnorr(&auth, &pk, scheme, &bytes).await?)
+                }
+                other => bail!("{other} is not served by pkp sign; expected EcdsaK256Sha256, SchnorrEd25519Sha512 or SchnorrK256Taproot"),
+            };
+            println!("{}", serde_json::to_string_pretty(&json)?);
         }
     }
     Ok(())

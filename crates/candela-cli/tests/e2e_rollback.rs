@@ -84,6 +84,7 @@ async fn sign_everywhere(
                 auth_sig: auth.for_node(&n.url),
                 auth_methods: None,
                 epoch: 1,
+                signing_scheme: None,
             };
             let r = http
                 .post(format!("{}/web/pkp/sign/v1", n.url))

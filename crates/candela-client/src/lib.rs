@@ -12,6 +12,7 @@ mod actions;
 mod encryption;
 pub mod explain;
 mod pkp_session;
+mod schnorr;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -29,11 +30,13 @@ use k256::ecdsa::SigningKey;
 use rand_core::RngCore;
 
 pub use actions::{ActionSignature, ActionSource, ExecuteOutcome, NodeReport};
+pub use candela_frost::SigningScheme;
 pub use encryption::{Decrypted, Encrypted};
 pub use explain::{
     explain, json_field_differences, Difference, Explanation, FieldDifference, ValueGroup,
 };
 pub use pkp_session::PkpAuth;
+pub use schnorr::{combine as combine_schnorr, schnorr_address, SchnorrOutcome};
 
 /// A node that did not contribute a valid share, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -535,6 +538,7 @@ impl Client {
                 auth_sig: auth.for_node(&n.url),
                 auth_methods: None,
                 epoch: 1,
+                signing_scheme: None,
             };
             let req = self
                 .http

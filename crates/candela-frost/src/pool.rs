@@ -94,6 +94,21 @@ impl<C: Suite> CommitmentPool<C> {
         public
     }
 
+    /// Number of commitments ever made (the next id).
+    pub fn made(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Number of commitments taken (used or spent).
+    pub fn used(&self) -> u64 {
+        self.next_id - self.unused.len() as u64
+    }
+
+    /// The unused commitment ids, ascending.
+    pub fn unused_ids(&self) -> Vec<CommitmentId> {
+        self.unused.keys().copied().collect()
+    }
+
     /// Number of unused commitments.
     pub fn len(&self) -> usize {
         self.unused.len()

@@ -198,6 +198,9 @@ pub enum Misbehaviour {
     /// by one: well-formed scalars that fail verification against the
     /// presignature commitments.
     BadEcdsaShare,
+    /// Schnorr (FROST) signature shares made for another message:
+    /// well-formed shares that fail verification.
+    BadSchnorrShare,
     /// Executions answer a different `response` than the action set.
     WrongActionResponse,
     /// Executions answer from a stale view: the response and logs of the

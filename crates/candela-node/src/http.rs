@@ -156,6 +156,14 @@ async fn to_completion<Resp: Send + 'static>(
     })
 }
 
+/// A `pkp/sign` answer: Lit's ECDSA shape, or a Schnorr share.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum SignAnswer {
+    Ecdsa(candela_api::v7::PkpSignResponse),
+    Schnorr(candela_api::schnorr::SchnorrSignResponse),
+}
+
 async fn pkp_sign(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -170,7 +178,15 @@ async fn pkp_sign(
         limit,
         |node, rid, req: PkpSignRequest| async move {
             let _forget = node.exclude_while(&rid, exclude);
-            node.pkp_sign(&rid, req).await
+            match crate::schnorr::requested_scheme(req.signing_scheme.as_deref())? {
+                candela_frost::SigningScheme::EcdsaK256Sha256 => {
+                    node.pkp_sign(&rid, req).await.map(SignAnswer::Ecdsa)
+                }
+                scheme => node
+                    .pkp_sign_schnorr(&rid, scheme, req)
+                    .await
+                    .map(SignAnswer::Schnorr),
+            }
         },
     )
     .await

@@ -20,6 +20,7 @@ pub mod reconcile;
 pub mod registry_changes;
 pub mod runner;
 pub mod runs;
+pub mod schnorr;
 pub mod session_key;
 pub mod signing;
 pub mod spent;

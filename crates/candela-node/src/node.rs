@@ -22,6 +22,7 @@ use crate::peer::{Directory, Identity, PeerBody};
 use crate::runner::{Outbound, SessionHub};
 use crate::store::Store;
 
+pub(crate) mod frost_keygen;
 mod keygen;
 use keygen::{BLS_SECRET, ROOT_SECRET};
 
@@ -95,6 +96,8 @@ pub struct Node {
     /// Every chain whose recent block hashes are SIWE nonces: the registry
     /// chain first (when there is one), then `auth.nonceChainRpcUrls`.
     nonce_chains: Vec<Arc<crate::chain_blocks::NonceChain>>,
+    /// FROST roots, nonce pools and Schnorr assignments.
+    pub(crate) schnorr: crate::schnorr::SchnorrState,
 }
 
 /// The registry's node set; a devnet writes it just before starting the
@@ -156,6 +159,7 @@ impl Node {
             Some(bytes) => Some(Arc::new(BlsKeyShare::from_bytes(&bytes)?)),
             None => None,
         };
+        let schnorr = crate::schnorr::SchnorrState::load(&store)?;
         let (outbox, outbox_rx) = unbounded_channel();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.peer_timeout_ms.max(500) * 5))
@@ -220,6 +224,7 @@ impl Node {
             stale_execution: Mutex::new(None),
             chain,
             nonce_chains,
+            schnorr,
             cfg,
         });
         if let Some(m) = node.cfg.misbehave {
@@ -328,9 +333,14 @@ impl Node {
         let (free, used) = self.store.presignature_counts().unwrap_or((0, 0));
         let key = self.key();
         let bls = self.bls_key();
+        let (ed25519_public_key, k256_taproot_public_key) = self.schnorr.public_keys();
+        let (schnorr_nonces_free, schnorr_nonces_used) = self.schnorr.nonce_counts();
         NodeStatus {
             index: self.me,
-            ready: key.is_some() && bls.is_some() && self.store.reconciled(),
+            ready: key.is_some()
+                && bls.is_some()
+                && self.schnorr.ready()
+                && self.store.reconciled(),
             root_public_key: self.root_public_key_hex(),
             bls_public_key: bls.as_ref().map(|k| k.public_key_hex()),
             bls_public_shares: bls
@@ -347,6 +357,10 @@ impl Node {
             presign_seconds: self.stats.presign_ms.load(Ordering::Relaxed) as f64 / 1000.0,
             live_peers: self.live_set().into_iter().collect(),
             chains: self.cfg.actions.rpc_urls.keys().cloned().collect(),
+            ed25519_public_key,
+            k256_taproot_public_key,
+            schnorr_nonces_free,
+            schnorr_nonces_used,
         }
     }
 
@@ -491,6 +505,21 @@ impl Node {
                 };
                 self.deliver_collect(from, &request_id, &topic, value);
                 Ok(serde_json::json!({"ok": true}))
+            }
+            PeerBody::SchnorrAssign {
+                request_id,
+                scheme,
+                exclude,
+                binding,
+            } => {
+                let a = self
+                    .schnorr_assign_local(&request_id, &scheme, &exclude, &binding)
+                    .await?;
+                Ok(serde_json::to_value(a).unwrap_or_default())
+            }
+            PeerBody::SchnorrCommit { request_id, scheme } => {
+                let c = self.schnorr_commit(&request_id, &scheme)?;
+                Ok(serde_json::to_value(c).unwrap_or_default())
             }
             PeerBody::UsedQuery { challenge, ids } => self.answer_used_query(from, challenge, ids),
             PeerBody::PresignaturesSpent { uses } => self.accept_spent_notice(from, uses),

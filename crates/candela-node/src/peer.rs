@@ -89,6 +89,26 @@ pub enum PeerBody {
         /// the first and refuses another for the same request id.
         binding: String,
     },
+    /// Ask the coordinator for the signers and commitments of a Schnorr
+    /// signing request (see [`crate::schnorr`]).
+    SchnorrAssign {
+        /// The request id.
+        request_id: String,
+        /// Lit's name of the scheme.
+        scheme: String,
+        /// Nodes the client asked to leave out of the signing set.
+        #[serde(default)]
+        exclude: Vec<u32>,
+        /// `schnorr_binding` of the asker's request.
+        binding: String,
+    },
+    /// The coordinator asks a signer for a fresh commitment for a request.
+    SchnorrCommit {
+        /// The request id.
+        request_id: String,
+        /// Lit's name of the scheme.
+        scheme: String,
+    },
     /// A value an action shares with the other nodes running the same
     /// execution (`broadcastAndCollect`, `runOnce`, `signAndCombineEcdsa`).
     Collect {

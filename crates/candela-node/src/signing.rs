@@ -56,6 +56,15 @@ impl Node {
                 format!("toSign must be 32 bytes, got {}", req.to_sign.len()),
             )
         })?;
+        let pkp = self.authorised_pkp(&req).await?;
+        self.claim_request(request_id, "pkp-sign")?;
+        self.sign_share(request_id, &digest, &pkp).await
+    }
+
+    /// The PKP a `pkp/sign` request names, once its caller (or one of its
+    /// auth methods) is checked to be permitted to sign with it: the one
+    /// permission check of every scheme.
+    pub(crate) async fn authorised_pkp(&self, req: &PkpSignRequest) -> Result<PkpRecord, ApiError> {
         let pk = derive::parse_public_key(&req.pubkey)
             .map_err(|e| ApiError::bad_request("NodeInvalidPubkey", format!("pubkey: {e}")))?;
         let token = hex::encode(derive::token_id(&pk));
@@ -67,15 +76,13 @@ impl Node {
             .await?;
         let pkp = self.signable_pkp(&pk).await?;
         let cache = crate::permit::PermissionCache::new(self.registry.clone());
-        let pkp = blocking(move || {
+        blocking(move || {
             cache
                 .authorise_any(&pkp, std::iter::once(caller).chain(wallets))
                 .map(|_| pkp)
         })
         .await?
-        .map_err(permit_error)?;
-        self.claim_request(request_id, "pkp-sign")?;
-        self.sign_share(request_id, &digest, &pkp).await
+        .map_err(permit_error)
     }
 
     // ---- coordination ----

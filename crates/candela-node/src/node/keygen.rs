@@ -91,13 +91,14 @@ impl VoteKeys for IdentityVoteKeys {
 
 /// Starts one node's side of an agreed key generation: participants, this
 /// node, threshold, run context, vote keys.
-type StartKeygen<T> = dyn Fn(&[u32], u32, usize, &[u8], Arc<dyn VoteKeys>) -> Result<BoxedSession<T>, CryptoError>
+pub(super) type StartKeygen<T> = dyn Fn(&[u32], u32, usize, &[u8], Arc<dyn VoteKeys>) -> Result<BoxedSession<T>, CryptoError>
     + Send
     + Sync;
 
 impl Node {
-    /// Generate the root keys this node does not hold yet, then run the
-    /// presignature pool.
+    /// Generate the root keys this node does not hold yet; start the
+    /// presignature pool once the ECDSA and BLS roots exist, then generate
+    /// the FROST roots.
     pub(super) async fn bootstrap_then_pool(self: Arc<Self>) {
         let keys: Arc<dyn VoteKeys> = match IdentityVoteKeys::new(&self.identity, &self.nodes) {
             Ok(k) => Arc::new(k),
@@ -141,7 +142,9 @@ impl Node {
             tracing::info!(root = %share.public_key_hex(), "BLS root key generated");
             *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
         }
-        self.pool_loop().await;
+        // ECDSA signing does not wait for the FROST roots.
+        tokio::spawn(Arc::clone(&self).pool_loop());
+        self.generate_frost_roots(&keys, &mut excluded).await;
     }
 
     /// Run an agreed DKG among the node set (less the proven culprits in
@@ -150,7 +153,7 @@ impl Node {
     /// returned. A discarded attempt that proves a node at fault adds it to
     /// `excluded`; every honest node sees the same proof and retries with
     /// the same participants under the same attempt number.
-    async fn generate_root<T>(
+    pub(super) async fn generate_root<T>(
         &self,
         name: &str,
         secret_name: &str,

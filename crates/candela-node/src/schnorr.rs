@@ -1,0 +1,798 @@
+//! Threshold Schnorr signing (FROST, `candela-frost`): Ed25519 and
+//! secp256k1 taproot signatures with a PKP's key for those curves.
+//!
+//! A PKP keeps its one key id; its Ed25519 and taproot keys are the FROST
+//! roots tweaked with that id ([`Tweak::pkp`]), so one PKP token has a key
+//! per curve.
+//!
+//! The path of one signature (`pkp/sign` with a Schnorr `signingScheme`,
+//! or [`Node::sign_share_schnorr`] for the action host):
+//! 1. the node binds its request: `H(scheme, derived key, message)`
+//!    ([`schnorr_binding`]);
+//! 2. it asks the coordinator (the lowest live index not excluded) for the
+//!    request's assignment; the coordinator, once per request id, asks `t`
+//!    signers for a fresh commitment each (FROST round 1 is done ahead of
+//!    time: every node keeps its own sealed pool of nonces made against its
+//!    root share) and signs the list with the binding
+//!    ([`SignedSchnorrAssignment`]); a later asker with another binding is
+//!    refused;
+//! 3. the node checks the coordinator's signature and that the binding is
+//!    its own request's; a node outside the signing set stops here;
+//! 4. a signer checks that the commitment listed for it is one of its own
+//!    unused ones, removes its nonces from the pool and stores the pool
+//!    durably (`synchronous=FULL`) BEFORE it computes its share, so a nonce
+//!    never signs twice, across restarts too.
+//!
+//! The FROST binding factors hash the message, the derived key and every
+//! signer's commitment, so the share is only good for this (key, message).
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use candela_api::schnorr::{
+    schnorr_binding, SchnorrCommitmentWire, SchnorrShareWire, SchnorrSignResponse,
+    SignedSchnorrAssignment,
+};
+use candela_api::v7::PkpSignRequest;
+use candela_frost::frost_core::round1::SigningCommitments;
+use candela_frost::frost_core::round1::SigningNonces;
+use candela_frost::roots::{FrostPools, FrostRoots};
+use candela_frost::{
+    sign_share, signing_package, CommitmentPool, Ed25519Sha512, FrostError, FrostKeyShare, KeyType,
+    Secp256K1Sha256TR, SigningScheme, Suite, Tweak,
+};
+
+use crate::config::Misbehaviour;
+use crate::error::ApiError;
+use crate::node::Node;
+use crate::peer::PeerBody;
+use crate::store::Store;
+
+/// Name of the sealed nonce pools in the store.
+const POOLS_SECRET: &str = "frost-nonce-pools";
+/// A pool with fewer unused nonces than this is refilled...
+const POOL_LOW: usize = 16;
+/// ... up to this many.
+const POOL_TARGET: usize = 64;
+/// A commitment handed to a coordinator stays reserved for its request
+/// this long; then it may be handed out again (its nonce was never used).
+const RESERVATION: Duration = Duration::from_secs(120);
+
+/// The schemes `pkp/sign` serves, for error messages.
+const SERVED: &str = "EcdsaK256Sha256, SchnorrEd25519Sha512 or SchnorrK256Taproot";
+
+/// The FROST suites the node signs with, tied to where their root share
+/// and nonce pool live.
+pub(crate) trait NodeSuite: Suite {
+    /// This suite's root share, if generated.
+    fn root(roots: &FrostRoots) -> Option<&FrostKeyShare<Self>>;
+    /// Where this suite's root share is kept.
+    fn root_slot(roots: &mut FrostRoots) -> &mut Option<FrostKeyShare<Self>>;
+    /// This suite's nonce pool.
+    fn pool(pools: &mut FrostPools) -> &mut CommitmentPool<Self>;
+}
+
+impl NodeSuite for Ed25519Sha512 {
+    fn root(roots: &FrostRoots) -> Option<&FrostKeyShare<Self>> {
+        roots.ed25519.as_ref()
+    }
+    fn root_slot(roots: &mut FrostRoots) -> &mut Option<FrostKeyShare<Self>> {
+        &mut roots.ed25519
+    }
+    fn pool(pools: &mut FrostPools) -> &mut CommitmentPool<Self> {
+        &mut pools.ed25519
+    }
+}
+
+impl NodeSuite for Secp256K1Sha256TR {
+    fn root(roots: &FrostRoots) -> Option<&FrostKeyShare<Self>> {
+        roots.k256_taproot.as_ref()
+    }
+    fn root_slot(roots: &mut FrostRoots) -> &mut Option<FrostKeyShare<Self>> {
+        &mut roots.k256_taproot
+    }
+    fn pool(pools: &mut FrostPools) -> &mut CommitmentPool<Self> {
+        &mut pools.k256_taproot
+    }
+}
+
+/// The scheme a `pkp/sign` request asks for: absent is
+/// `EcdsaK256Sha256`; a name that is not Lit's, or a scheme `pkp/sign`
+/// does not serve, is refused (400) naming what is served.
+pub(crate) fn requested_scheme(name: Option<&str>) -> Result<SigningScheme, ApiError> {
+    let Some(name) = name else {
+        return Ok(SigningScheme::EcdsaK256Sha256);
+    };
+    match name.parse::<SigningScheme>() {
+        Ok(s) if s == SigningScheme::EcdsaK256Sha256 || s.is_frost() => Ok(s),
+        Ok(s) => Err(ApiError::bad_request(
+            "NodeUnsupportedSigningScheme",
+            format!("signingScheme {s} is not served by pkp/sign; expected {SERVED}"),
+        )),
+        Err(FrostError::UnsupportedScheme(s)) => Err(ApiError::bad_request(
+            "NodeUnsupportedSigningScheme",
+            format!("signingScheme {s} is not served by Candela; expected {SERVED}"),
+        )),
+        Err(_) => Err(ApiError::bad_request(
+            "NodeInvalidSigningScheme",
+            format!("unknown signingScheme {name:?}; expected {SERVED}"),
+        )),
+    }
+}
+
+/// A FROST error as the API reports it.
+fn frost_error(e: FrostError) -> ApiError {
+    match e {
+        FrostError::MessageLength { .. } => {
+            ApiError::bad_request("NodeInvalidToSign", e.to_string())
+        }
+        FrostError::NoRootKey { .. } => ApiError::unavailable("NodeNotReady", e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// A node's FROST roots, nonce pools and the Schnorr requests it serves.
+#[derive(Default)]
+pub(crate) struct SchnorrState {
+    roots: RwLock<FrostRoots>,
+    pools: Mutex<FrostPools>,
+    /// Signer side: the commitment id handed out per (scheme, request id).
+    reserved: Mutex<HashMap<(KeyType, String), (u64, Instant)>>,
+    /// Coordinator side: the assignment of each request id.
+    assignments: tokio::sync::Mutex<HashMap<String, SignedSchnorrAssignment>>,
+}
+
+impl SchnorrState {
+    /// Load the sealed roots and pools.
+    pub(crate) fn load(store: &Store) -> anyhow::Result<Self> {
+        use crate::node::frost_keygen::{share_from_bytes, ED25519_SECRET, K256TR_SECRET};
+        let mut roots = FrostRoots::default();
+        if let Some(b) = store.get_secret(ED25519_SECRET)? {
+            roots.ed25519 = Some(share_from_bytes(&b)?);
+        }
+        if let Some(b) = store.get_secret(K256TR_SECRET)? {
+            roots.k256_taproot = Some(share_from_bytes(&b)?);
+        }
+        let pools = match store.get_secret(POOLS_SECRET)? {
+            Some(b) => serde_json::from_slice(&b)?,
+            None => FrostPools::default(),
+        };
+        Ok(SchnorrState {
+            roots: RwLock::new(roots),
+            pools: Mutex::new(pools),
+            ..Default::default()
+        })
+    }
+
+    fn roots(&self) -> std::sync::RwLockReadGuard<'_, FrostRoots> {
+        self.roots.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pools(&self) -> std::sync::MutexGuard<'_, FrostPools> {
+        self.pools.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the root of suite `C` exists.
+    pub(crate) fn has_root<C: NodeSuite>(&self) -> bool {
+        C::root(&self.roots()).is_some()
+    }
+
+    /// Whether both roots exist.
+    pub(crate) fn ready(&self) -> bool {
+        self.roots().key_types().len() == 2
+    }
+
+    /// The root share of suite `C`.
+    fn root<C: NodeSuite>(&self) -> Result<FrostKeyShare<C>, ApiError> {
+        C::root(&self.roots()).cloned().ok_or_else(|| {
+            ApiError::unavailable(
+                "NodeNotReady",
+                format!("{} root key not generated yet", C::KEY_TYPE),
+            )
+        })
+    }
+
+    /// Keep a newly generated root.
+    pub(crate) fn set_root<C: NodeSuite>(&self, share: FrostKeyShare<C>) {
+        *C::root_slot(&mut self.roots.write().unwrap_or_else(|p| p.into_inner())) = Some(share);
+    }
+
+    /// The root public keys (chain encoding, hex): Ed25519, taproot.
+    pub(crate) fn public_keys(&self) -> (Option<String>, Option<String>) {
+        let roots = self.roots();
+        let key = |s: SigningScheme| {
+            roots
+                .public_key(s, candela_frost::roots::Derivation::Root)
+                .ok()
+                .map(hex::encode)
+        };
+        (
+            key(SigningScheme::SchnorrEd25519Sha512),
+            key(SigningScheme::SchnorrK256Taproot),
+        )
+    }
+
+    /// Unused and used nonces, both suites.
+    pub(crate) fn nonce_counts(&self) -> (u64, u64) {
+        let p = self.pools();
+        (
+            (p.ed25519.len() + p.k256_taproot.len()) as u64,
+            p.ed25519.used() + p.k256_taproot.used(),
+        )
+    }
+
+    /// Refill the pool of `C` when it runs low, and store it.
+    pub(crate) fn refill<C: NodeSuite>(&self, store: &Store) -> Result<(), ApiError> {
+        let root = self.root::<C>()?;
+        let mut pools = self.pools();
+        refill_locked::<C>(&mut pools, &root, store)
+    }
+
+    /// Signer: a commitment for a request (the same one when asked again),
+    /// reserved so that no other request is handed it meanwhile.
+    fn commit<C: NodeSuite>(
+        &self,
+        me: u32,
+        request_id: &str,
+        store: &Store,
+    ) -> Result<SchnorrCommitmentWire, ApiError> {
+        let root = self.root::<C>()?;
+        let mut pools = self.pools();
+        refill_locked::<C>(&mut pools, &root, store)?;
+        let pool = C::pool(&mut pools);
+        let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        reserved.retain(|_, (id, at)| at.elapsed() < RESERVATION && !pool.is_used(*id));
+        let key = (C::KEY_TYPE, request_id.to_string());
+        let id = match reserved.get(&key) {
+            Some((id, _)) => *id,
+            None => {
+                let taken: Vec<u64> = reserved
+                    .iter()
+                    .filter(|((k, _), _)| *k == C::KEY_TYPE)
+                    .map(|(_, (id, _))| *id)
+                    .collect();
+                let id = pool
+                    .unused_ids()
+                    .into_iter()
+                    .find(|id| !taken.contains(id))
+                    .ok_or_else(|| {
+                        ApiError::unavailable(
+                            "NodeNoncePoolEmpty",
+                            "every Schnorr nonce is reserved; try again shortly",
+                        )
+                    })?;
+                reserved.insert(key, (id, Instant::now()));
+                id
+            }
+        };
+        let c = pool.commitments(id).ok_or_else(|| {
+            ApiError::conflict("NodeNonceUsed", format!("commitment {id} was already used"))
+        })?;
+        Ok(SchnorrCommitmentWire {
+            node: me,
+            id,
+            commitments: hex::encode(c.serialize().map_err(ApiError::internal)?),
+        })
+    }
+
+    /// Signer: spend the nonces of commitment `id` (which must be the
+    /// published `commitments`), durably, before any share is made.
+    fn take_nonces<C: NodeSuite>(
+        &self,
+        id: u64,
+        commitments: &str,
+        store: &Store,
+    ) -> Result<SigningNonces<C>, ApiError> {
+        let mut pools = self.pools();
+        let pool = C::pool(&mut pools);
+        let mine = pool
+            .commitments(id)
+            .map(|c| c.serialize().map(hex::encode))
+            .transpose()
+            .map_err(ApiError::internal)?;
+        match mine {
+            Some(m) if m == commitments => {}
+            Some(_) => {
+                return Err(ApiError::conflict(
+                    "NodeAssignmentRefused",
+                    format!("the assignment lists another commitment {id} than this node made"),
+                ))
+            }
+            None => {
+                return Err(ApiError::conflict(
+                    "NodeNonceUsed",
+                    format!(
+                        "commitment {id} was already used or never made here; \
+                         retry with a new request id"
+                    ),
+                ))
+            }
+        }
+        let nonces = pool
+            .take(id)
+            .map_err(|e| ApiError::conflict("NodeNonceUsed", e.to_string()))?;
+        store_pools(&pools, store)?;
+        Ok(nonces)
+    }
+}
+
+fn refill_locked<C: NodeSuite>(
+    pools: &mut FrostPools,
+    root: &FrostKeyShare<C>,
+    store: &Store,
+) -> Result<(), ApiError> {
+    let pool = C::pool(pools);
+    if pool.len() >= POOL_LOW {
+        return Ok(());
+    }
+    let count = POOL_TARGET - pool.len();
+    pool.refill(root, count, &mut rand_core::OsRng);
+    store_pools(pools, store)
+}
+
+/// Store the pools sealed, with `synchronous=FULL`.
+fn store_pools(pools: &FrostPools, store: &Store) -> Result<(), ApiError> {
+    let bytes = serde_json::to_vec(pools).map_err(ApiError::internal)?;
+    store
+        .put_secret(POOLS_SECRET, &bytes)
+        .map_err(ApiError::internal)
+}
+
+/// A message other than `message` with the same length (tests only:
+/// [`Misbehaviour::BadSchnorrShare`]).
+fn other_message(message: &[u8]) -> Vec<u8> {
+    let mut m = message.to_vec();
+    match m.first_mut() {
+        Some(b) => *b ^= 0x01,
+        None => m.push(0),
+    }
+    m
+}
+
+impl Node {
+    /// `POST /web/pkp/sign/v1` with a Schnorr `signingScheme`: the same
+    /// permission check as ECDSA, then this node's FROST share.
+    pub(crate) async fn pkp_sign_schnorr(
+        self: &Arc<Self>,
+        request_id: &str,
+        scheme: SigningScheme,
+        req: PkpSignRequest,
+    ) -> Result<SchnorrSignResponse, ApiError> {
+        scheme.check_message(&req.to_sign).map_err(frost_error)?;
+        let pkp = self.authorised_pkp(&req).await?;
+        self.claim_request(request_id, "pkp-sign")?;
+        self.sign_share_schnorr(request_id, scheme, &pkp.key_id, &req.to_sign)
+            .await
+    }
+
+    /// This node's FROST share of a signature of `message` by the key that
+    /// `key_id` derives for `scheme`, for a unique, already authorised
+    /// `request_id` (the Schnorr counterpart of `sign_share`, for
+    /// `pkp/sign` and the action host). A node outside the signing set
+    /// answers an empty share. Refuses (400) schemes that are not FROST's
+    /// and messages the scheme does not sign.
+    pub async fn sign_share_schnorr(
+        self: &Arc<Self>,
+        request_id: &str,
+        scheme: SigningScheme,
+        key_id: &[u8],
+        message: &[u8],
+    ) -> Result<SchnorrSignResponse, ApiError> {
+        match scheme {
+            SigningScheme::SchnorrEd25519Sha512 => {
+                self.frost_share::<Ed25519Sha512>(request_id, key_id, message)
+                    .await
+            }
+            SigningScheme::SchnorrK256Taproot => {
+                self.frost_share::<Secp256K1Sha256TR>(request_id, key_id, message)
+                    .await
+            }
+            other => Err(ApiError::bad_request(
+                "NodeUnsupportedSigningScheme",
+                format!("{other} is not a Schnorr scheme; expected SchnorrEd25519Sha512 or SchnorrK256Taproot"),
+            )),
+        }
+    }
+
+    async fn frost_share<C: NodeSuite>(
+        self: &Arc<Self>,
+        request_id: &str,
+        key_id: &[u8],
+        message: &[u8],
+    ) -> Result<SchnorrSignResponse, ApiError> {
+        C::SCHEME.check_message(message).map_err(frost_error)?;
+        let root = self.schnorr.root::<C>()?;
+        let tweak = Tweak::<C>::pkp(key_id).map_err(frost_error)?;
+        let public_key = tweak
+            .public_key_bytes(&root.public_key_package)
+            .map_err(frost_error)?;
+        let binding = schnorr_binding(C::SCHEME.as_str(), &public_key, message);
+        let a = self
+            .schnorr_assignment(request_id, C::SCHEME, &binding)
+            .await?;
+        let share = match a.commitments.iter().find(|c| c.node == self.me) {
+            None => String::new(),
+            Some(mine) => {
+                let commitments = decode_commitments::<C>(&a)?;
+                let nonces =
+                    self.schnorr
+                        .take_nonces::<C>(mine.id, &mine.commitments, &self.store)?;
+                let signed = match self.cfg.misbehave {
+                    Some(Misbehaviour::BadSchnorrShare) => other_message(message),
+                    _ => message.to_vec(),
+                };
+                let package = signing_package(&commitments, &signed).map_err(frost_error)?;
+                let share = sign_share(&root, &tweak, &nonces, &package).map_err(frost_error)?;
+                hex::encode(share.serialize())
+            }
+        };
+        Ok(SchnorrSignResponse {
+            success: true,
+            signature_share: SchnorrShareWire {
+                signing_scheme: C::SCHEME.as_str().into(),
+                share_index: self.me,
+                signature_share: share,
+                public_key: hex::encode(&public_key),
+                message: hex::encode(message),
+                key_id: hex::encode(key_id),
+                root_public_key_package: hex::encode(
+                    root.public_key_package
+                        .serialize()
+                        .map_err(ApiError::internal)?,
+                ),
+            },
+            assignment: a,
+        })
+    }
+
+    /// Ask the coordinators (live, not excluded), in index order, for the
+    /// request's assignment and check what comes back.
+    async fn schnorr_assignment(
+        self: &Arc<Self>,
+        request_id: &str,
+        scheme: SigningScheme,
+        binding: &str,
+    ) -> Result<SignedSchnorrAssignment, ApiError> {
+        let live = self.live_set();
+        let exclude = self.excluded_for(request_id);
+        let candidates: Vec<u32> = (0..self.nodes.len() as u32)
+            .filter(|c| live.contains(c))
+            .collect();
+        let preferred: Vec<u32> = candidates
+            .iter()
+            .copied()
+            .filter(|c| !exclude.contains(c))
+            .collect();
+        let order = if preferred.is_empty() {
+            candidates
+        } else {
+            preferred
+        };
+        let mut last = ApiError::unavailable("NodeNoCoordinator", "no coordinator reachable");
+        for c in order {
+            let a = if c == self.me {
+                self.schnorr_assign_local(request_id, scheme.as_str(), &exclude, binding)
+                    .await?
+            } else {
+                let body = PeerBody::SchnorrAssign {
+                    request_id: request_id.to_string(),
+                    scheme: scheme.as_str().to_string(),
+                    exclude: exclude.clone(),
+                    binding: binding.to_string(),
+                };
+                let wait = Duration::from_millis(self.cfg.peer_timeout_ms * 3);
+                match self.post_peer_within(c, &body, wait).await {
+                    Ok(r) if r.status().is_success() => {
+                        r.json::<SignedSchnorrAssignment>().await.map_err(|e| {
+                            ApiError::unavailable("NodeNoCoordinator", e.to_string())
+                        })?
+                    }
+                    Ok(r) => {
+                        let status = r.status();
+                        let text = r.text().await.unwrap_or_default();
+                        return Err(ApiError::from_peer(status.as_u16(), &text));
+                    }
+                    Err(e) => {
+                        last = ApiError::unavailable(
+                            "NodeNoCoordinator",
+                            format!("coordinator {c} unreachable: {e}"),
+                        );
+                        continue;
+                    }
+                }
+            };
+            let refuse = |why: String| ApiError::conflict("NodeAssignmentRefused", why);
+            if a.coordinator != c {
+                return Err(refuse(format!(
+                    "coordinator {c} answered an assignment signed as {}",
+                    a.coordinator
+                )));
+            }
+            if a.signing_scheme != scheme.as_str() {
+                return Err(refuse(format!(
+                    "coordinator {c} assigned a {} request, not {scheme}",
+                    a.signing_scheme
+                )));
+            }
+            a.verify(&self.identity_keys(), self.threshold)
+                .and_then(|()| a.check_request(request_id, binding))
+                .map_err(|e| refuse(format!("{e}; retry with a new request id")))?;
+            return Ok(a);
+        }
+        Err(last)
+    }
+
+    /// As coordinator: fix (or look up) the signers and commitments of a
+    /// request bound to `binding`, and sign the assignment.
+    pub(crate) async fn schnorr_assign_local(
+        self: &Arc<Self>,
+        request_id: &str,
+        scheme: &str,
+        exclude: &[u32],
+        binding: &str,
+    ) -> Result<SignedSchnorrAssignment, ApiError> {
+        let scheme = match scheme.parse::<SigningScheme>() {
+            Ok(s) if s.is_frost() => s,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "PeerMessageRefused",
+                    format!("{scheme:?} is not a Schnorr scheme"),
+                ))
+            }
+        };
+        let mut assignments = self.schnorr.assignments.lock().await;
+        if let Some(a) = assignments.get(request_id) {
+            if a.binding == binding && a.signing_scheme == scheme.as_str() {
+                return Ok(a.clone());
+            }
+            return Err(ApiError::conflict(
+                "NodeAssignmentConflict",
+                format!(
+                    "request {request_id} is already assigned to another key, message or scheme; \
+                     retry with a new request id"
+                ),
+            ));
+        }
+        let participants = match scheme {
+            SigningScheme::SchnorrEd25519Sha512 => {
+                self.schnorr.root::<Ed25519Sha512>()?.participants
+            }
+            _ => self.schnorr.root::<Secp256K1Sha256TR>()?.participants,
+        };
+        let live = self.live_set();
+        let t = self.threshold;
+        // Live nodes not excluded first, then live excluded ones (only when
+        // too few honest-looking nodes are left).
+        let mut order: Vec<u32> = participants
+            .iter()
+            .copied()
+            .filter(|p| live.contains(p) && !exclude.contains(p))
+            .collect();
+        order.extend(
+            participants
+                .iter()
+                .copied()
+                .filter(|p| live.contains(p) && exclude.contains(p)),
+        );
+        let mut got: Vec<SchnorrCommitmentWire> = Vec::new();
+        let mut next = 0;
+        while got.len() < t && next < order.len() {
+            let want = (t - got.len()).min(order.len() - next);
+            let batch: Vec<u32> = order[next..next + want].to_vec();
+            next += want;
+            let mut calls = tokio::task::JoinSet::new();
+            for p in batch {
+                let node = Arc::clone(self);
+                let rid = request_id.to_string();
+                calls.spawn(async move { node.commitment_from(p, &rid, scheme).await });
+            }
+            while let Some(r) = calls.join_next().await {
+                match r {
+                    Ok(Ok(c)) => got.push(c),
+                    Ok(Err(e)) => tracing::debug!(error = %e.message, "no commitment"),
+                    Err(_) => {}
+                }
+            }
+        }
+        if got.len() < t {
+            return Err(ApiError::unavailable(
+                "NodeTooFewLiveNodes",
+                format!(
+                    "only {} of the {t} signers needed gave a Schnorr commitment; try again shortly",
+                    got.len()
+                ),
+            ));
+        }
+        got.sort_by_key(|c| c.node);
+        let a = SignedSchnorrAssignment::sign(
+            request_id,
+            scheme.as_str(),
+            got,
+            binding,
+            self.me,
+            &self.identity.signing,
+        );
+        assignments.insert(request_id.to_string(), a.clone());
+        Ok(a)
+    }
+
+    /// A signer's commitment for a request: this node's own, or asked of
+    /// the peer; a peer's answer must name the peer.
+    async fn commitment_from(
+        self: &Arc<Self>,
+        node: u32,
+        request_id: &str,
+        scheme: SigningScheme,
+    ) -> Result<SchnorrCommitmentWire, ApiError> {
+        if node == self.me {
+            return self.schnorr_commit(request_id, scheme.as_str());
+        }
+        let body = PeerBody::SchnorrCommit {
+            request_id: request_id.to_string(),
+            scheme: scheme.as_str().to_string(),
+        };
+        let r = self
+            .post_peer(node, &body)
+            .await
+            .map_err(|e| ApiError::unavailable("NodeNoCommitment", e.to_string()))?;
+        if !r.status().is_success() {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            return Err(ApiError::from_peer(status.as_u16(), &text));
+        }
+        let c: SchnorrCommitmentWire = r
+            .json()
+            .await
+            .map_err(|e| ApiError::unavailable("NodeNoCommitment", e.to_string()))?;
+        if c.node != node {
+            return Err(ApiError::unavailable(
+                "NodeNoCommitment",
+                format!("node {node} answered a commitment of node {}", c.node),
+            ));
+        }
+        Ok(c)
+    }
+
+    /// Answer a coordinator's [`PeerBody::SchnorrCommit`].
+    pub(crate) fn schnorr_commit(
+        &self,
+        request_id: &str,
+        scheme: &str,
+    ) -> Result<SchnorrCommitmentWire, ApiError> {
+        match scheme.parse::<SigningScheme>() {
+            Ok(SigningScheme::SchnorrEd25519Sha512) => {
+                self.schnorr
+                    .commit::<Ed25519Sha512>(self.me, request_id, &self.store)
+            }
+            Ok(SigningScheme::SchnorrK256Taproot) => {
+                self.schnorr
+                    .commit::<Secp256K1Sha256TR>(self.me, request_id, &self.store)
+            }
+            _ => Err(ApiError::bad_request(
+                "PeerMessageRefused",
+                format!("{scheme:?} is not a Schnorr scheme"),
+            )),
+        }
+    }
+}
+
+/// The assignment's commitments, decoded, by signer.
+fn decode_commitments<C: Suite>(
+    a: &SignedSchnorrAssignment,
+) -> Result<BTreeMap<u32, SigningCommitments<C>>, ApiError> {
+    a.commitments
+        .iter()
+        .map(|c| {
+            let bytes = hex::decode(&c.commitments)
+                .map_err(|e| ApiError::conflict("NodeAssignmentRefused", e.to_string()))?;
+            let sc = SigningCommitments::<C>::deserialize(&bytes).map_err(|e| {
+                ApiError::conflict(
+                    "NodeAssignmentRefused",
+                    format!("commitment of node {}: {e}", c.node),
+                )
+            })?;
+            Ok((c.node, sc))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_scheme_is_ecdsa_and_the_schnorr_schemes_are_served() {
+        assert_eq!(
+            requested_scheme(None).unwrap(),
+            SigningScheme::EcdsaK256Sha256
+        );
+        for s in [
+            "EcdsaK256Sha256",
+            "SchnorrEd25519Sha512",
+            "SchnorrK256Taproot",
+        ] {
+            assert_eq!(requested_scheme(Some(s)).unwrap().as_str(), s);
+        }
+    }
+
+    #[test]
+    fn unknown_and_unserved_schemes_are_refused_naming_what_is_served() {
+        for (s, code) in [
+            ("Schnorr", "NodeInvalidSigningScheme"),
+            (
+                "Bls12381G1ProofOfPossession",
+                "NodeUnsupportedSigningScheme",
+            ),
+            ("SchnorrP256Sha256", "NodeUnsupportedSigningScheme"),
+        ] {
+            let e = requested_scheme(Some(s)).unwrap_err();
+            assert_eq!(e.code, code);
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+            assert!(e.message.contains(SERVED), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_misbehaving_message_differs_and_keeps_its_length() {
+        assert_ne!(other_message(&[0u8; 32]), vec![0u8; 32]);
+        assert_eq!(other_message(&[0u8; 32]).len(), 32);
+        assert_ne!(other_message(b""), b"".to_vec());
+    }
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.sqlite"), &[9u8; 32]).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_taken_nonce_stays_used_after_the_pools_are_loaded_again() {
+        let (_dir, store) = temp_store();
+        let shares =
+            candela_frost::sim::keygen::<Ed25519Sha512, _>(3, 2, &mut rand_core::OsRng).unwrap();
+        let state = SchnorrState::default();
+        state.set_root(shares[&0].clone());
+        let c = state.commit::<Ed25519Sha512>(0, "r1", &store).unwrap();
+        // asked again for the same request: the same commitment
+        assert_eq!(state.commit::<Ed25519Sha512>(0, "r1", &store).unwrap(), c);
+        // another request gets another one
+        assert_ne!(
+            state.commit::<Ed25519Sha512>(0, "r2", &store).unwrap().id,
+            c.id
+        );
+        state
+            .take_nonces::<Ed25519Sha512>(c.id, &c.commitments, &store)
+            .unwrap();
+        // a restart: the sealed pools say the nonce is used
+        let again = SchnorrState::load(&store).unwrap();
+        again.set_root(shares[&0].clone());
+        let e = again
+            .take_nonces::<Ed25519Sha512>(c.id, &c.commitments, &store)
+            .unwrap_err();
+        assert_eq!(e.code, "NodeNonceUsed");
+        assert_eq!(again.nonce_counts().1, 1);
+        // and the used commitment is never handed out again
+        let next = again.commit::<Ed25519Sha512>(0, "r3", &store).unwrap();
+        assert_ne!(next.id, c.id);
+    }
+
+    #[test]
+    fn a_commitment_other_than_the_one_made_is_refused_before_the_nonce_is_spent() {
+        let (_dir, store) = temp_store();
+        let shares =
+            candela_frost::sim::keygen::<Secp256K1Sha256TR, _>(3, 2, &mut rand_core::OsRng)
+                .unwrap();
+        let state = SchnorrState::default();
+        state.set_root(shares[&1].clone());
+        let c = state.commit::<Secp256K1Sha256TR>(1, "r", &store).unwrap();
+        let other = state.commit::<Secp256K1Sha256TR>(1, "s", &store).unwrap();
+        let e = state
+            .take_nonces::<Secp256K1Sha256TR>(c.id, &other.commitments, &store)
+            .unwrap_err();
+        assert_eq!(e.code, "NodeAssignmentRefused");
+        // still unspent
+        state
+            .take_nonces::<Secp256K1Sha256TR>(c.id, &c.commitments, &store)
+            .unwrap();
+    }
+}
