@@ -31,18 +31,18 @@ const KEYGEN_TIMEOUT: Duration = Duration::from_secs(60);
 /// A root key share the node stores sealed.
 pub(super) trait RootShare {
     /// The bytes to seal.
-    fn sealed_bytes(&self) -> Vec<u8>;
+    fn sealed_bytes(&self) -> Result<Vec<u8>, String>;
 }
 
 impl RootShare for KeyShare {
-    fn sealed_bytes(&self) -> Vec<u8> {
-        self.to_bytes()
+    fn sealed_bytes(&self) -> Result<Vec<u8>, String> {
+        Ok(self.to_bytes())
     }
 }
 
 impl RootShare for BlsKeyShare {
-    fn sealed_bytes(&self) -> Vec<u8> {
-        self.to_bytes().to_vec()
+    fn sealed_bytes(&self) -> Result<Vec<u8>, String> {
+        Ok(self.to_bytes().to_vec())
     }
 }
 
@@ -91,7 +91,7 @@ impl VoteKeys for IdentityVoteKeys {
 
 /// Starts one node's side of an agreed key generation: participants, this
 /// node, threshold, run context, vote keys.
-type StartKeygen<T> = dyn Fn(&[u32], u32, usize, &[u8], Arc<dyn VoteKeys>) -> Result<BoxedSession<T>, CryptoError>
+pub(super) type StartKeygen<T> = dyn Fn(&[u32], u32, usize, &[u8], Arc<dyn VoteKeys>) -> Result<BoxedSession<T>, CryptoError>
     + Send
     + Sync;
 
@@ -109,13 +109,17 @@ impl Node {
         // Nodes proven to have equivocated in a key generation: left out of
         // every later attempt, of both keys.
         let mut excluded = BTreeSet::new();
+        let dkls = self.cfg.ecdsa == crate::config::EcdsaProtocol::Dkls23;
+        if dkls {
+            self.generate_dkls_root(&keys, &mut excluded).await;
+        }
         let ecdsa: &StartKeygen<KeyShare> =
             &|parts, me, t, context, keys| CaitSith::agreed_keygen(parts, me, t, context, keys);
         let share = self
             .generate_root(
                 "dkg-ecdsa-root",
                 ROOT_SECRET,
-                || self.key().is_some(),
+                || dkls || self.key().is_some(),
                 ecdsa,
                 &keys,
                 &mut excluded,
@@ -141,7 +145,10 @@ impl Node {
             tracing::info!(root = %share.public_key_hex(), "BLS root key generated");
             *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
         }
-        self.pool_loop().await;
+        // a DKLs23 network signs without presignatures
+        if !dkls {
+            self.pool_loop().await;
+        }
     }
 
     /// Run an agreed DKG among the node set (less the proven culprits in
@@ -150,7 +157,7 @@ impl Node {
     /// returned. A discarded attempt that proves a node at fault adds it to
     /// `excluded`; every honest node sees the same proof and retries with
     /// the same participants under the same attempt number.
-    async fn generate_root<T>(
+    pub(super) async fn generate_root<T>(
         &self,
         name: &str,
         secret_name: &str,
@@ -206,7 +213,12 @@ impl Node {
             match run {
                 Ok(rx) => match rx.await {
                     Ok(Ok(share)) => {
-                        if let Err(e) = self.store.put_secret(secret_name, &share.sealed_bytes()) {
+                        let stored = share.sealed_bytes().and_then(|b| {
+                            self.store
+                                .put_secret(secret_name, &b)
+                                .map_err(|e| e.to_string())
+                        });
+                        if let Err(e) = stored {
                             tracing::error!(error = %e, "cannot store key share");
                             return None;
                         }
