@@ -177,6 +177,10 @@ pub fn verify_and_combine_shares(
         return Err(fail(0, faults));
     };
     let signers = assignment.signers.clone();
+    // A DKLs23 network: the signers answer the full signature.
+    if let Some(signature) = full_signature(ok, &followed, choice, pkp, digest, &mut fault) {
+        return Ok(Combined { signature, faults });
+    }
     // Expected tweak: δ with δ·G = PK - PK_root.
     let expected_delta_g = ProjectivePoint::from(*pkp) - ProjectivePoint::from(*net.root);
     // Commitments and R by majority over the signers that followed it.
@@ -285,6 +289,46 @@ pub fn verify_and_combine_shares(
             Err(fail(shares.len(), faults))
         }
     }
+}
+
+/// The first full signature (DKLs23) among the answers of nodes that
+/// followed the chosen assignment that verifies under `pkp` with k256 and
+/// recovers to it; a node answering one that does not is at fault.
+fn full_signature(
+    ok: &BTreeMap<u32, PkpSignResponse>,
+    followed: &BTreeMap<u32, &SignedAssignment>,
+    choice: (&str, &str, &[u32], &str, u32),
+    pkp: &AffinePoint,
+    digest: &[u8; 32],
+    fault: &mut impl FnMut(u32, &str, bool),
+) -> Option<Signature> {
+    for (i, r) in ok {
+        if r.candela.signature.is_empty() || followed.get(i).map(|a| a.choice()) != Some(choice) {
+            continue;
+        }
+        match parse_eth_signature(&r.candela.signature) {
+            Some(sig) if sig.verify(pkp, digest).is_ok() => return Some(sig),
+            _ => fault(
+                *i,
+                "answered a signature that does not verify under the PKP key",
+                true,
+            ),
+        }
+    }
+    None
+}
+
+/// Parse 65 bytes `r || s || v` (hex, `v = 27 + recovery id`).
+pub fn parse_eth_signature(hex_sig: &str) -> Option<Signature> {
+    let b = hex::decode(hex_sig.trim_start_matches("0x")).ok()?;
+    if b.len() != 65 || b[64] < 27 {
+        return None;
+    }
+    Some(Signature {
+        r: scalar_from_bytes(&b[..32]).ok()?,
+        s: scalar_from_bytes(&b[32..64]).ok()?,
+        recid: b[64] - 27,
+    })
 }
 
 #[cfg(test)]

@@ -82,6 +82,12 @@ pub struct ShareProof {
     /// The coordinator's signed assignment this node followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignment: Option<crate::assignment::SignedAssignment>,
+    /// On a DKLs23 network, from a signer: the full signature the signing
+    /// set produced, Ethereum's 65 bytes `r || s || v` (`v = 27 + recovery
+    /// id`) in hex; the client verifies it with k256 under the PKP key.
+    /// Empty on a cait-sith network and from nodes outside the set.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signature: String,
 }
 
 /// Response of `POST /web/pkp/sign/v1`.

@@ -37,7 +37,7 @@ impl BackendFigures {
 }
 
 /// The name DKLs23 figures are printed under.
-pub(crate) const DKLS23_NAME: &str = "DKLs23 (dkls23 0.6)";
+pub(crate) use candela_node::config::DKLS23_NAME;
 
 /// Mean microseconds of one single-key k256 signature.
 pub(crate) fn k256_sign_us() -> f64 {

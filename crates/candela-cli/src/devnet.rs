@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use candela_api::network::NetworkInfo;
 use candela_client::Client;
-use candela_node::config::{ActionsConfig, AuthConfig, NodeConfig, PoolConfig};
+use candela_node::config::{ActionsConfig, AuthConfig, EcdsaProtocol, NodeConfig, PoolConfig};
 use candela_node::peer::Identity;
 use candela_registry::{RegisteredNode, RegisteredNodeSet};
 use rand_core::RngCore;
@@ -76,6 +76,72 @@ pub struct DevnetArgs {
     /// repeatable.
     #[arg(long, value_name = "INDEX=MODE", hide = true)]
     pub misbehave: Vec<String>,
+    /// The threshold-ECDSA protocol, fixed when the network is created
+    /// (default cait-sith); a restarted devnet keeps its own.
+    #[arg(long, value_enum)]
+    pub ecdsa: Option<EcdsaChoice>,
+}
+
+/// `--ecdsa`: the threshold-ECDSA protocol of a new network.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EcdsaChoice {
+    /// cait-sith: a presignature pool, one round at signing time.
+    #[value(name = "cait-sith")]
+    CaitSith,
+    /// DKLs23: three rounds among t signers per signature, no pool.
+    #[value(name = "dkls23")]
+    Dkls23,
+}
+
+impl From<EcdsaChoice> for EcdsaProtocol {
+    fn from(c: EcdsaChoice) -> Self {
+        match c {
+            EcdsaChoice::CaitSith => EcdsaProtocol::CaitSith,
+            EcdsaChoice::Dkls23 => EcdsaProtocol::Dkls23,
+        }
+    }
+}
+
+/// File under the devnet's directory that records its ECDSA protocol.
+const ECDSA_FILE: &str = "ecdsa-protocol.json";
+
+/// The network's ECDSA protocol: the one recorded at its creation, or (for
+/// a new network) `--ecdsa`, then recorded. A restart asking for another
+/// protocol than the recorded one is refused.
+fn ecdsa_protocol(
+    dir: &Path,
+    asked: Option<EcdsaChoice>,
+    new: bool,
+) -> anyhow::Result<EcdsaProtocol> {
+    let path = dir.join(ECDSA_FILE);
+    let asked = asked.map(EcdsaProtocol::from);
+    if path.exists() {
+        let recorded: EcdsaProtocol = serde_json::from_slice(&std::fs::read(&path)?)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if let Some(a) = asked.filter(|a| *a != recorded) {
+            bail!(
+                "{} holds a {} network, not {}; use another --dir",
+                dir.display(),
+                recorded.name(),
+                a.name()
+            );
+        }
+        return Ok(recorded);
+    }
+    // a network made before the protocol was recorded runs cait-sith
+    let chosen = if new {
+        asked.unwrap_or_default()
+    } else {
+        EcdsaProtocol::CaitSith
+    };
+    if !new && asked.is_some_and(|a| a != chosen) {
+        bail!(
+            "{} holds a cait-sith network; use another --dir",
+            dir.display()
+        );
+    }
+    write_atomic(&path, &serde_json::to_vec(&chosen)?)?;
+    Ok(chosen)
 }
 
 #[derive(clap::Args)]
@@ -152,7 +218,9 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
         rpc_urls.entry("anvil".to_string()).or_insert(url);
     }
     let registry = chain.registry()?;
-    let set = match registry.node_set()? {
+    let existing = registry.node_set()?;
+    let ecdsa = ecdsa_protocol(&dir, args.ecdsa, existing.is_none())?;
+    let set = match existing {
         Some(set) => {
             if set.nodes.len() != args.nodes {
                 bail!(
@@ -245,6 +313,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
                 ..AuthConfig::default()
             },
             misbehave: misbehaviour_of(&args.misbehave, n.index as usize)?,
+            ecdsa,
         };
         let cfg_path = node_dir.join("config.json");
         write_atomic(&cfg_path, &serde_json::to_vec_pretty(&cfg)?)?;
@@ -285,7 +354,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
             &candela_crypto::ProjectivePoint::GENERATOR.to_affine(),
         ),
         registry: devnet.chain.location.clone(),
-        ecdsa_protocol: String::new(),
+        ecdsa_protocol: ecdsa.name().to_string(),
         bls_public_key: None,
         bls_public_shares: Default::default(),
         rpc_url: None,
@@ -358,7 +427,13 @@ async fn wait_until_ready(
         let bls_shares: std::collections::BTreeSet<_> =
             ready.iter().map(|s| s.bls_public_shares.clone()).collect();
         let shares_agree = bls_shares.len() == 1 && bls_shares.iter().all(|m| m.len() == n);
-        if ready.len() == n && roots.len() == 1 && bls_roots.len() == 1 && shares_agree && free >= 1
+        // a DKLs23 network keeps no presignature pool
+        let pool_ready = free >= 1 || set.ecdsa_protocol == candela_node::config::DKLS23_NAME;
+        if ready.len() == n
+            && roots.len() == 1
+            && bls_roots.len() == 1
+            && shares_agree
+            && pool_ready
         {
             let root = roots.into_iter().next().unwrap_or_default();
             devnet.chain.record_root_key(&root)?;
@@ -370,7 +445,7 @@ async fn wait_until_ready(
                 bls_public_key: bls_roots.into_iter().next(),
                 bls_public_shares: bls_shares.into_iter().next().unwrap_or_default(),
                 registry: set.registry.clone(),
-                ecdsa_protocol: <candela_crypto::session::CaitSith as candela_crypto::session::EcdsaBackend>::NAME.to_string(),
+                ecdsa_protocol: set.ecdsa_protocol.clone(),
                 rpc_url,
                 staking_address,
             };

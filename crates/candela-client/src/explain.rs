@@ -451,6 +451,7 @@ mod tests {
                 tweak: String::new(),
                 commitments: vec![],
                 presignature_big_r: String::new(),
+                signature: String::new(),
                 assignment: None,
             },
         };

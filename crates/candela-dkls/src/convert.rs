@@ -14,6 +14,13 @@ pub(crate) fn scalar_to_v14(s: &k256::Scalar) -> Result<k256_v14::Scalar, DklsEr
         .ok_or_else(|| DklsError::Encoding("scalar out of range".into()))
 }
 
+/// A k256 0.14 scalar as a k256 0.13 scalar.
+pub(crate) fn scalar_from_v14(s: &k256_v14::Scalar) -> Result<k256::Scalar, DklsError> {
+    let bytes: [u8; 32] = s.to_repr().into();
+    Option::from(<k256::Scalar as k256::elliptic_curve::PrimeField>::from_repr(bytes.into()))
+        .ok_or_else(|| DklsError::Encoding("scalar out of range".into()))
+}
+
 /// A k256 0.14 point as a k256 0.13 point.
 pub(crate) fn point_from_v14(p: &k256_v14::AffinePoint) -> Result<k256::AffinePoint, DklsError> {
     let bytes: [u8; 33] = p

@@ -110,6 +110,20 @@ impl DklsKeyShare {
         self.party.derivation_data.chain_code
     }
 
+    /// This node's Shamir share `p(i)` of the root key (secret), at the
+    /// evaluation point `i` = its 1-based position among the participants;
+    /// checked against its public share.
+    pub fn shamir_share(&self) -> Result<k256::Scalar, DklsError> {
+        let s = crate::convert::scalar_from_v14(&self.party.poly_point)?;
+        let public = (k256::ProjectivePoint::GENERATOR * s).to_affine();
+        if self.public_shares.get(&self.me) != Some(&public) {
+            return Err(DklsError::Encoding(
+                "key share: secret does not match its public share".into(),
+            ));
+        }
+        Ok(s)
+    }
+
     /// Every participant's public share `p(j)·G`.
     pub fn public_shares(&self) -> &BTreeMap<NodeIndex, AffinePoint> {
         &self.public_shares

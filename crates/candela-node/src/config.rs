@@ -185,7 +185,38 @@ pub struct NodeConfig {
     /// default; a node with it set logs a warning at start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub misbehave: Option<Misbehaviour>,
+    /// The threshold-ECDSA protocol of this network, fixed at genesis.
+    #[serde(default)]
+    pub ecdsa: EcdsaProtocol,
 }
+
+/// The threshold-ECDSA protocol a network runs, chosen at genesis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EcdsaProtocol {
+    /// cait-sith: presignatures made ahead of requests, one round at
+    /// signing time.
+    #[default]
+    CaitSith,
+    /// DKLs23: three rounds among exactly `t` signers once the digest is
+    /// known; no presignature pool.
+    Dkls23,
+}
+
+impl EcdsaProtocol {
+    /// The name written to `network.json` (`ecdsaProtocol`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EcdsaProtocol::CaitSith => {
+                <candela_crypto::session::CaitSith as candela_crypto::session::EcdsaBackend>::NAME
+            }
+            EcdsaProtocol::Dkls23 => DKLS23_NAME,
+        }
+    }
+}
+
+/// The `ecdsaProtocol` name of a DKLs23 network.
+pub const DKLS23_NAME: &str = "DKLs23 (dkls23 0.6)";
 
 /// How a node built to misbehave (tests only) lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

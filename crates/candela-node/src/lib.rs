@@ -9,6 +9,7 @@ mod auth_methods;
 pub mod chain_blocks;
 pub mod config;
 pub mod decrypt;
+mod dkls_signing;
 pub mod error;
 pub mod http;
 pub mod limits;

@@ -22,6 +22,7 @@ use crate::peer::{Directory, Identity, PeerBody};
 use crate::runner::{Outbound, SessionHub};
 use crate::store::Store;
 
+mod dkls_keygen;
 pub(crate) mod frost_keygen;
 mod keygen;
 use keygen::{BLS_SECRET, ROOT_SECRET};
@@ -58,9 +59,11 @@ pub struct Node {
     pub(crate) store: Store,
     pub(crate) registry: Arc<dyn Registry>,
     key: RwLock<Option<Arc<KeyShare>>>,
+    /// DKLs23 state (a DKLs23 network's key share, its exclusions).
+    pub(crate) dkls: crate::dkls_signing::DklsState,
     bls: RwLock<Option<Arc<BlsKeyShare>>>,
     pub(crate) hub: Arc<SessionHub>,
-    outbox: UnboundedSender<Outbound>,
+    pub(crate) outbox: UnboundedSender<Outbound>,
     pub(crate) http: reqwest::Client,
     /// Which peers are live and which restarted (heartbeats).
     pub(crate) liveness: crate::liveness::Liveness,
@@ -155,6 +158,11 @@ impl Node {
             Some(bytes) => Some(Arc::new(KeyShare::from_bytes(&bytes)?)),
             None => None,
         };
+        let dkls = crate::dkls_signing::DklsState::load(&store)?;
+        let key = match (key, dkls.share()) {
+            (None, Some(d)) => Some(Arc::new(crate::dkls_signing::root_key_share(&d)?)),
+            (key, _) => key,
+        };
         let bls = match store.get_secret(BLS_SECRET)? {
             Some(bytes) => Some(Arc::new(BlsKeyShare::from_bytes(&bytes)?)),
             None => None,
@@ -196,6 +204,7 @@ impl Node {
             store,
             registry,
             key: RwLock::new(key),
+            dkls,
             bls: RwLock::new(bls),
             hub: Arc::new(SessionHub::default()),
             outbox,

@@ -30,7 +30,7 @@ use candela_crypto::session::Presignature;
 use candela_crypto::{AffinePoint, Scalar};
 use candela_registry::PkpRecord;
 
-use crate::config::Misbehaviour;
+use crate::config::{EcdsaProtocol, Misbehaviour};
 use crate::error::ApiError;
 use crate::node::{blocking, permit_error, Node};
 use crate::peer::PeerBody;
@@ -152,11 +152,22 @@ impl Node {
             ),
             _ => request_id.to_string(),
         };
-        let chosen = self.store.assign(&record_as, binding, |all| {
-            take_new
-                .then(|| choose_signers(all, exclude, &live, t))
-                .flatten()
-        })?;
+        let chosen = if self.cfg.ecdsa == EcdsaProtocol::Dkls23 {
+            let chosen = self.dkls_assign(request_id, &record_as, exclude, binding)?;
+            if chosen.is_none() {
+                return Err(ApiError::unavailable(
+                    "NodeTooFewLiveNodes",
+                    format!("fewer than {t} live nodes may sign; try again shortly"),
+                ));
+            }
+            chosen
+        } else {
+            self.store.assign(&record_as, binding, |all| {
+                take_new
+                    .then(|| choose_signers(all, exclude, &live, t))
+                    .flatten()
+            })?
+        };
         match chosen {
             Some(a) if a.binding != binding => Err(ApiError::conflict(
                 "NodeAssignmentConflict",
@@ -194,7 +205,7 @@ impl Node {
     /// Ask the coordinators (live, not excluded), in index order, for this
     /// request's assignment, and check what comes back: signed by the
     /// coordinator asked, for this request and binding.
-    async fn assignment(
+    pub(crate) async fn assignment(
         self: &Arc<Self>,
         request_id: &str,
         binding: &str,
@@ -295,6 +306,9 @@ impl Node {
         digest: &[u8; 32],
         pkp: &PkpRecord,
     ) -> Result<PkpSignResponse, ApiError> {
+        if self.cfg.ecdsa == EcdsaProtocol::Dkls23 {
+            return self.dkls_sign_share(request_id, digest, pkp).await;
+        }
         let key = self
             .key()
             .ok_or_else(|| ApiError::unavailable("NodeNotReady", "root key not generated yet"))?;
@@ -420,6 +434,7 @@ impl Node {
                     .map(|o| hex_point(&o.presig.big_r))
                     .unwrap_or_default(),
                 assignment: Some(a),
+                signature: String::new(),
             },
         }
     }

@@ -420,6 +420,63 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Record `key` (of `kind`) as used, durably (synchronous commit);
+    /// false if it was recorded before. DKLs23 signing session ids go here
+    /// before a session sends its first message.
+    pub fn claim_durably(&self, key: &str, kind: &str) -> Result<bool, StoreError> {
+        let n = Self::durably(&self.lock(), |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO requests (request_id, kind) VALUES (?1, ?2)",
+                params![key, kind],
+            )
+            .map_err(StoreError::from)
+        })?;
+        Ok(n == 1)
+    }
+
+    /// As coordinator of a network without presignatures (DKLs23): the
+    /// signing set of `request_id`, recorded with its binding on first
+    /// call (`choose` picks it; `label` stands in the presignature id
+    /// column), or the one recorded before.
+    pub fn assign_signers(
+        &self,
+        request_id: &str,
+        binding: &str,
+        label: &str,
+        choose: impl FnOnce() -> Option<Vec<u32>>,
+    ) -> Result<Option<StoredAssignment>, StoreError> {
+        self.require_reconciled()?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: Option<(String, String, String)> = tx
+            .query_row(
+                "SELECT presignature_id, signers, binding FROM assignments WHERE request_id = ?1",
+                params![request_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((presignature_id, signers, binding)) = existing {
+            return Ok(Some(StoredAssignment {
+                presignature_id,
+                signers: split(&signers),
+                binding,
+            }));
+        }
+        let Some(signers) = choose() else {
+            return Ok(None);
+        };
+        tx.execute(
+            "INSERT INTO assignments (request_id, presignature_id, signers, binding) VALUES (?1, ?2, ?3, ?4)",
+            params![request_id, label, join(&signers), binding],
+        )?;
+        tx.commit()?;
+        Ok(Some(StoredAssignment {
+            presignature_id: label.to_string(),
+            signers,
+            binding: binding.to_string(),
+        }))
+    }
+
     /// Store an action's code under its CID (checked by the caller). The
     /// store is immutable: storing a CID again keeps the first copy.
     pub fn put_action(&self, cid: &str, code: &[u8]) -> Result<(), StoreError> {

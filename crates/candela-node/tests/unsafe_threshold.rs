@@ -56,6 +56,7 @@ fn start_node_of_a_set_with_threshold(n: usize, t: usize) -> anyhow::Result<()> 
         actions: ActionsConfig::default(),
         auth: AuthConfig::default(),
         misbehave: None,
+        ecdsa: Default::default(),
     };
     Node::start(cfg).map(|_| ())
 }

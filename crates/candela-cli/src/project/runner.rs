@@ -81,6 +81,7 @@ async fn network(project: &Project) -> anyhow::Result<Network> {
         max_concurrent_actions: 64,
         quiet: false,
         misbehave: Vec::new(),
+        ecdsa: None,
     };
     let devnet = devnet::start(&args).await.context(
         "starting a devnet for the tests failed; set [network] network_json in candela.toml \

@@ -28,9 +28,8 @@ pub(crate) const ED25519_SECRET: &str = "frost-ed25519-root-share";
 pub(crate) const K256TR_SECRET: &str = "frost-k256tr-root-share";
 
 impl<C: Suite> RootShare for FrostKeyShare<C> {
-    fn sealed_bytes(&self) -> Vec<u8> {
-        // serde_json of this type cannot fail (plain data, string keys).
-        serde_json::to_vec(self).unwrap_or_default()
+    fn sealed_bytes(&self) -> Result<Vec<u8>, String> {
+        serde_json::to_vec(self).map_err(|e| e.to_string())
     }
 }
 

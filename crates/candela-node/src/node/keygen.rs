@@ -31,18 +31,18 @@ const KEYGEN_TIMEOUT: Duration = Duration::from_secs(60);
 /// A root key share the node stores sealed.
 pub(super) trait RootShare {
     /// The bytes to seal.
-    fn sealed_bytes(&self) -> Vec<u8>;
+    fn sealed_bytes(&self) -> Result<Vec<u8>, String>;
 }
 
 impl RootShare for KeyShare {
-    fn sealed_bytes(&self) -> Vec<u8> {
-        self.to_bytes()
+    fn sealed_bytes(&self) -> Result<Vec<u8>, String> {
+        Ok(self.to_bytes())
     }
 }
 
 impl RootShare for BlsKeyShare {
-    fn sealed_bytes(&self) -> Vec<u8> {
-        self.to_bytes().to_vec()
+    fn sealed_bytes(&self) -> Result<Vec<u8>, String> {
+        Ok(self.to_bytes().to_vec())
     }
 }
 
@@ -110,13 +110,17 @@ impl Node {
         // Nodes proven to have equivocated in a key generation: left out of
         // every later attempt, of both keys.
         let mut excluded = BTreeSet::new();
+        let dkls = self.cfg.ecdsa == crate::config::EcdsaProtocol::Dkls23;
+        if dkls {
+            self.generate_dkls_root(&keys, &mut excluded).await;
+        }
         let ecdsa: &StartKeygen<KeyShare> =
             &|parts, me, t, context, keys| CaitSith::agreed_keygen(parts, me, t, context, keys);
         let share = self
             .generate_root(
                 "dkg-ecdsa-root",
                 ROOT_SECRET,
-                || self.key().is_some(),
+                || dkls || self.key().is_some(),
                 ecdsa,
                 &keys,
                 &mut excluded,
@@ -142,8 +146,11 @@ impl Node {
             tracing::info!(root = %share.public_key_hex(), "BLS root key generated");
             *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
         }
-        // ECDSA signing does not wait for the FROST roots.
-        tokio::spawn(Arc::clone(&self).pool_loop());
+        // ECDSA signing does not wait for the FROST roots; a DKLs23
+        // network signs without presignatures
+        if !dkls {
+            tokio::spawn(Arc::clone(&self).pool_loop());
+        }
         self.generate_frost_roots(&keys, &mut excluded).await;
     }
 
@@ -209,7 +216,12 @@ impl Node {
             match run {
                 Ok(rx) => match rx.await {
                     Ok(Ok(share)) => {
-                        if let Err(e) = self.store.put_secret(secret_name, &share.sealed_bytes()) {
+                        let stored = share.sealed_bytes().and_then(|b| {
+                            self.store
+                                .put_secret(secret_name, &b)
+                                .map_err(|e| e.to_string())
+                        });
+                        if let Err(e) = stored {
                             tracing::error!(error = %e, "cannot store key share");
                             return None;
                         }
