@@ -345,3 +345,28 @@ unsafe impl rquickjs::allocator::Allocator for BudgetAllocator {
         rquickjs::allocator::RustAllocator::usable_size(ptr)
     }
 }
+
+/// A bundled library's bytecode (`file_name`, from `source`), compiled on
+/// the first success and kept in `cache` for the life of the process.
+pub(crate) fn cached_bundle(
+    cache: &std::sync::Mutex<Option<std::sync::Arc<Vec<u8>>>>,
+    file_name: &str,
+    source: impl FnOnce() -> Result<String, String>,
+) -> Result<std::sync::Arc<Vec<u8>>, String> {
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(bc) = cache.as_ref() {
+        return Ok(bc.clone());
+    }
+    let bc = compile_standalone(
+        &source()?,
+        file_name,
+        CompileOptions {
+            top_level_await: false,
+            strip: true,
+        },
+    )
+    .map_err(|e| format!("{file_name} does not compile: {e}"))?;
+    let bc = std::sync::Arc::new(bc);
+    *cache = Some(bc.clone());
+    Ok(bc)
+}

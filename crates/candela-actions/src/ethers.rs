@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use rquickjs::{Ctx, Exception, Function, Object, TypedArray, Value};
 
 use crate::crypto;
-use crate::engine::{self, CompileOptions};
+use crate::engine;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/ethers_bundle.rs"));
@@ -81,23 +81,7 @@ fn bundle_source() -> Result<String, String> {
 /// The bundle's bytecode; compiled on first success and kept for the process.
 fn bytecode() -> Result<Arc<Vec<u8>>, String> {
     static CACHE: Mutex<Option<Arc<Vec<u8>>>> = Mutex::new(None);
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(bc) = cache.as_ref() {
-        return Ok(bc.clone());
-    }
-    let source = bundle_source()?;
-    let bc = engine::compile_standalone(
-        &source,
-        "ethers.bundle.js",
-        CompileOptions {
-            top_level_await: false,
-            strip: true,
-        },
-    )
-    .map_err(|e| format!("the ethers bundle does not compile: {e}"))?;
-    let bc = Arc::new(bc);
-    *cache = Some(bc.clone());
-    Ok(bc)
+    engine::cached_bundle(&CACHE, "ethers.bundle.js", bundle_source)
 }
 
 /// Evaluates the bundle in `ctx` and returns the `ethers` object.
