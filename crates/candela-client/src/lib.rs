@@ -201,6 +201,32 @@ pub fn default_session_requests() -> Vec<ResourceAbilityRequest> {
     ]
 }
 
+/// How long the client waits for a TCP connection to a node by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The environment variable that sets the connect timeout, in milliseconds
+/// (for a loaded machine or a distant network).
+pub const CONNECT_TIMEOUT_ENV: &str = "CANDELA_CONNECT_TIMEOUT_MS";
+
+/// The connect timeout: [`CONNECT_TIMEOUT_ENV`] when set, else
+/// [`DEFAULT_CONNECT_TIMEOUT`]; a value that is not a number of
+/// milliseconds from 1 to 600000 is an error naming the variable.
+pub fn connect_timeout_from_env() -> Result<Duration, ClientError> {
+    parse_connect_timeout(std::env::var(CONNECT_TIMEOUT_ENV).ok().as_deref())
+}
+
+fn parse_connect_timeout(value: Option<&str>) -> Result<Duration, ClientError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_CONNECT_TIMEOUT),
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if (1..=600_000).contains(&ms) => Ok(Duration::from_millis(ms)),
+            _ => Err(ClientError::Input(format!(
+                "{CONNECT_TIMEOUT_ENV}={v:?}: expected milliseconds from 1 to 600000"
+            ))),
+        },
+    }
+}
+
 /// A fresh random request id.
 pub fn new_request_id() -> String {
     let mut b = [0u8; 16];
@@ -216,7 +242,7 @@ impl Client {
         let bls = pkp_session::parse_bls_public_set(&net)?.map(Arc::new);
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
-            .connect_timeout(Duration::from_millis(500))
+            .connect_timeout(connect_timeout_from_env()?)
             .build()
             .map_err(|e| ClientError::Network(e.to_string()))?;
         Ok(Client {
@@ -727,4 +753,29 @@ where
         }
     }
     out
+}
+
+#[cfg(test)]
+mod connect_timeout_tests {
+    use super::*;
+
+    #[test]
+    fn the_connect_timeout_defaults_and_is_set_in_milliseconds_or_refused_by_name() {
+        assert_eq!(
+            parse_connect_timeout(None).unwrap(),
+            DEFAULT_CONNECT_TIMEOUT
+        );
+        assert_eq!(
+            parse_connect_timeout(Some("")).unwrap(),
+            DEFAULT_CONNECT_TIMEOUT
+        );
+        assert_eq!(
+            parse_connect_timeout(Some("2500")).unwrap(),
+            Duration::from_millis(2500)
+        );
+        for bad in ["0", "abc", "-5", "600001"] {
+            let e = parse_connect_timeout(Some(bad)).unwrap_err();
+            assert!(e.to_string().contains(CONNECT_TIMEOUT_ENV), "{e}");
+        }
+    }
 }
