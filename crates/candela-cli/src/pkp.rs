@@ -274,6 +274,8 @@ pub async fn mint_with(
         let public_key = derive::parse_public_key(pkp["publicKey"].as_str().unwrap_or_default())
             .map_err(|e| anyhow::anyhow!("the node answered no PKP key: {e}"))?;
         let token_id = parse_token_id(pkp["tokenId"].as_str().unwrap_or_default())?;
+        let key_id = parse_hash(pkp["keyId"].as_str().unwrap_or_default())
+            .context("the node answered no key id")?;
         // printed as the registry now holds it, where this machine can
         // read it; else as the node answered
         if let Ok(reg) = registry(client) {
@@ -284,7 +286,7 @@ pub async fn mint_with(
         }
         let rec = PkpRecord {
             token_id,
-            key_id: [0u8; 32],
+            key_id,
             public_key,
             owner: if burn {
                 BURNED_OWNER
@@ -292,6 +294,9 @@ pub async fn mint_with(
                 candela_registry::signer_address(owner)
             },
         };
+        // a node's answer is checked: the key derives from the key id
+        rec.check_derivation(client.root_public_key())
+            .context("the node answered a PKP that is not derived from the network's root key")?;
         let out = pkp.clone();
         return Ok((rec, out));
     }

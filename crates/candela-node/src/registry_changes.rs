@@ -17,6 +17,7 @@ use crate::node::{blocking, now_ms, registry_error, Node};
 pub fn record_json(rec: &PkpRecord) -> Value {
     json!({
         "tokenId": format!("0x{}", hex::encode(rec.token_id)),
+        "keyId": format!("0x{}", hex::encode(rec.key_id)),
         "publicKey": derive::public_key_hex(&rec.public_key),
         "ethAddress": derive::checksum_address(&rec.eth_address()),
         "owner": derive::checksum_address(&rec.owner),
