@@ -37,6 +37,7 @@ mod deal;
 mod encoding;
 mod error;
 mod receive;
+pub mod roots;
 mod session;
 
 pub use committee::{lagrange_at_zero, x_of, Committee, ReshareParams};
