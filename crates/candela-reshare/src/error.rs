@@ -40,6 +40,9 @@ pub enum ReshareError {
         /// The node whose confirmation differs.
         party: NodeIndex,
     },
+    /// The new share could not be stored before confirming it.
+    #[error("cannot store the new share: {0}")]
+    Storage(String),
     /// A node sent a message its role does not allow (e.g. a non-dealer
     /// dealing, or a second dealing).
     #[error("node {party} sent an unexpected {what}")]
@@ -60,7 +63,9 @@ impl ReshareError {
             | ReshareError::WrongContext { party }
             | ReshareError::Disagreement { party }
             | ReshareError::Unexpected { party, .. } => Some(*party),
-            ReshareError::BadParameters(_) | ReshareError::WrongSum => None,
+            ReshareError::BadParameters(_) | ReshareError::WrongSum | ReshareError::Storage(_) => {
+                None
+            }
         }
     }
 }

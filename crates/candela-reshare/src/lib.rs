@@ -44,7 +44,7 @@ pub use committee::{lagrange_at_zero, x_of, Committee, ReshareParams};
 pub use deal::{deal, Dealing, DealtShares};
 pub use error::ReshareError;
 pub use receive::{confirmation_digest, evaluate_commitments, NewShare, Receiver};
-pub use session::{Outgoing, ReshareOutput, ReshareSession, Role, Step};
+pub use session::{BeforeConfirm, Outgoing, ReshareOutput, ReshareSession, Role, Step};
 
 /// A node's index; its Shamir x-coordinate is `index + 1`.
 pub type NodeIndex = u32;

@@ -64,7 +64,13 @@ pub struct ReshareSession<G: Group + GroupEncoding> {
     new_share: Option<NewShare<G>>,
     confirmations: BTreeMap<NodeIndex, [u8; 32]>,
     error: Option<ReshareError>,
+    before_confirm: Option<Box<BeforeConfirm<G>>>,
 }
+
+/// Called with the new share (and the digest to be confirmed) before this
+/// node confirms it: the place to store the share durably, so that a node
+/// never confirms a share it could lose.
+pub type BeforeConfirm<G> = dyn FnMut(&NewShare<G>, &[u8; 32]) -> Result<(), String> + Send;
 
 /// A source of random bytes (a CSPRNG given to [`ReshareSession::new`]).
 type FillBytes = dyn FnMut(&mut [u8]) + Send;
@@ -153,7 +159,19 @@ impl<G: Group + GroupEncoding> ReshareSession<G> {
             new_share: None,
             confirmations: BTreeMap::new(),
             error: None,
+            before_confirm: None,
         })
+    }
+
+    /// Run `hook` on the new share before this node confirms it (a new
+    /// member only). A hook error ends the session with
+    /// [`ReshareError::Storage`].
+    pub fn before_confirm(
+        mut self,
+        hook: impl FnMut(&NewShare<G>, &[u8; 32]) -> Result<(), String> + Send + 'static,
+    ) -> Self {
+        self.before_confirm = Some(Box::new(hook));
+        self
     }
 
     /// What this node does in the reshare.
@@ -195,13 +213,19 @@ impl<G: Group + GroupEncoding> ReshareSession<G> {
         }
         if !self.started {
             self.started = true;
-            self.start()?;
+            if let Err(e) = self.start() {
+                self.error = Some(e.clone());
+                return Err(e);
+            }
         }
         if let Some(out) = self.outbox.pop_front() {
             return Ok(Step::Send(out));
         }
         if self.digest.is_none() {
-            self.try_conclude()?;
+            if let Err(e) = self.try_conclude() {
+                self.error = Some(e.clone());
+                return Err(e);
+            }
             if let Some(out) = self.outbox.pop_front() {
                 return Ok(Step::Send(out));
             }
@@ -347,6 +371,9 @@ impl<G: Group + GroupEncoding> ReshareSession<G> {
             return Err(ReshareError::WrongSum);
         }
         let digest = confirmation_digest(&self.params, &key, &public_shares);
+        if let (Some(share), Some(hook)) = (&share, &mut self.before_confirm) {
+            hook(share, &digest).map_err(ReshareError::Storage)?;
+        }
         self.digest = Some(digest);
         if share.is_some() {
             self.confirmations.insert(self.me, digest);

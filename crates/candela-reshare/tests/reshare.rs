@@ -582,3 +582,94 @@ fn parameters_that_cannot_keep_the_key_are_refused() {
         .unwrap();
     assert!(e.to_string().contains("deals but has no old share"), "{e}");
 }
+
+#[test]
+fn a_member_stores_its_new_share_before_confirming_and_a_failed_store_confirms_nothing() {
+    use std::sync::{Arc, Mutex};
+    let members = vec![0, 1, 2];
+    let old = share::<K256>(&members, 2);
+    let params = ReshareParams::new(
+        "test-root",
+        3,
+        Committee::new(members.clone(), 2).unwrap(),
+        Committee::new(members.clone(), 2).unwrap(),
+        vec![0, 1],
+    )
+    .unwrap();
+    let stored: Arc<Mutex<BTreeMap<NodeIndex, [u8; 32]>>> = Arc::default();
+    let mut sessions: BTreeMap<NodeIndex, ReshareSession<K256>> = members
+        .iter()
+        .map(|&p| {
+            let old_share = params.dealers.contains(&p).then(|| OldShare {
+                me: p,
+                secret: old.shares[&p],
+            });
+            let log = Arc::clone(&stored);
+            let s = ReshareSession::new(
+                params.clone(),
+                p,
+                old.group_key,
+                old.public_shares.clone(),
+                old_share,
+                OsRng,
+            )
+            .unwrap()
+            .before_confirm(move |share, digest| {
+                if share.me == 2 {
+                    return Err("disk full".into());
+                }
+                log.lock().unwrap().insert(share.me, *digest);
+                Ok(())
+            });
+            (p, s)
+        })
+        .collect();
+    let mut confirms_from = Vec::new();
+    let mut errors = BTreeMap::new();
+    for _ in 0..20 {
+        for id in members.clone() {
+            let Some(session) = sessions.get_mut(&id) else {
+                continue;
+            };
+            match session.poke() {
+                Ok(Step::Send(out)) => {
+                    let (targets, bytes) = match out {
+                        Outgoing::Broadcast(b) => (
+                            members
+                                .iter()
+                                .copied()
+                                .filter(|&p| p != id)
+                                .collect::<Vec<_>>(),
+                            b,
+                        ),
+                        Outgoing::Private(to, b) => (vec![to], b),
+                    };
+                    if bytes[0] == 3 {
+                        // a confirmation: its sender must have stored first
+                        assert!(
+                            stored.lock().unwrap().contains_key(&id),
+                            "node {id} confirmed before storing"
+                        );
+                        confirms_from.push(id);
+                    }
+                    for to in targets {
+                        if let Some(s) = sessions.get_mut(&to) {
+                            s.receive(id, &bytes);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    errors.insert(id, e);
+                    sessions.remove(&id);
+                }
+            }
+        }
+    }
+    assert!(matches!(&errors[&2], ReshareError::Storage(m) if m == "disk full"));
+    assert!(
+        !confirms_from.contains(&2),
+        "a node that could not store never confirms"
+    );
+    assert!(stored.lock().unwrap().contains_key(&0) && stored.lock().unwrap().contains_key(&1));
+}
