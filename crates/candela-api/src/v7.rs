@@ -166,6 +166,15 @@ pub struct NodeStatus {
     /// Schnorr nonces this node has used (each once).
     #[serde(default)]
     pub schnorr_nonces_used: u64,
+    /// The epoch of the last proactive refresh of the root shares this node
+    /// completed (0: none yet). Keys never change in a refresh; shares do.
+    #[serde(default)]
+    pub refresh_epoch: u64,
+    /// For each root key (`ecdsa`, `bls`, `ed25519`, `k256-taproot`): the
+    /// confirmation digest (hex) of the last refresh of it this node
+    /// completed. Every node of the network reports the same digest.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub refresh_digests: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST /web/handshake`.

@@ -80,6 +80,10 @@ pub struct DevnetArgs {
     /// (default cait-sith); a restarted devnet keeps its own.
     #[arg(long, value_enum)]
     pub ecdsa: Option<EcdsaChoice>,
+    /// Proactively refresh every root key's shares every this many seconds
+    /// (clock-aligned epochs; keys and addresses stay). Off when absent.
+    #[arg(long = "refresh-every", value_name = "SECONDS")]
+    pub refresh_every: Option<u64>,
 }
 
 /// `--ecdsa`: the threshold-ECDSA protocol of a new network.
@@ -314,6 +318,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
             },
             misbehave: misbehaviour_of(&args.misbehave, n.index as usize)?,
             ecdsa,
+            refresh_interval_secs: args.refresh_every,
         };
         let cfg_path = node_dir.join("config.json");
         write_atomic(&cfg_path, &serde_json::to_vec_pretty(&cfg)?)?;

@@ -136,8 +136,10 @@ pub struct SignOutcome {
 pub struct Client {
     net: NetworkInfo,
     root: AffinePoint,
-    /// The network's BLS public key set, when `network.json` has one.
-    bls: Option<Arc<candela_bls::BlsPublicKeySet>>,
+    /// The network's BLS public key set, when `network.json` has one. The
+    /// key never changes; the public shares change at every refresh, and
+    /// the set is fetched again from the nodes when shares stop verifying.
+    bls: Arc<std::sync::RwLock<Option<Arc<candela_bls::BlsPublicKeySet>>>>,
     http: reqwest::Client,
     /// Per-request timeout for each node.
     pub timeout: Duration,
@@ -248,7 +250,7 @@ impl Client {
         Ok(Client {
             net,
             root,
-            bls,
+            bls: Arc::new(std::sync::RwLock::new(bls)),
             http,
             timeout: Duration::from_secs(10),
             attempts: 3,

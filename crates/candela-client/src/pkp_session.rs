@@ -1,5 +1,6 @@
 //! PKP sessions: a session whose capability the network signs (BLS) for a
 //! PKP after one of the PKP's auth methods checks out at each node.
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,11 +69,50 @@ pub(crate) fn parse_bls_public_set(
 impl Client {
     /// The network's BLS public key set (parsed from `network.json` once).
     pub(crate) fn bls_public_set(&self) -> Result<Arc<BlsPublicKeySet>, ClientError> {
-        self.bls.clone().ok_or_else(|| {
-            ClientError::Network(
-                "network.json has no BLS public key and shares (blsPublicKey, blsPublicShares); write it again with `candela devnet`".into(),
-            )
-        })
+        self.bls
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                ClientError::Network(
+                    "network.json has no BLS public key and shares (blsPublicKey, blsPublicShares); write it again with `candela devnet`".into(),
+                )
+            })
+    }
+
+    /// Fetch the BLS public shares again from the nodes' statuses (after a
+    /// proactive refresh they change; the key does not). A set is adopted
+    /// only if at least `threshold` nodes report it identically, it has the
+    /// key this client already trusts, and its shares lie on one polynomial
+    /// through that key. Returns the new set when it differs from the old.
+    pub(crate) async fn refetch_bls_public_set(&self) -> Option<Arc<BlsPublicKeySet>> {
+        let current = self.bls_public_set().ok()?;
+        let mut votes: BTreeMap<Vec<(u32, String)>, usize> = BTreeMap::new();
+        for status in self.statuses().await.into_iter().flatten() {
+            let key = status.bls_public_key.as_deref().map(public_key_from_hex);
+            if !matches!(key, Some(Ok(k)) if k == current.public_key) {
+                continue;
+            }
+            let shares: Vec<(u32, String)> = status.bls_public_shares.into_iter().collect();
+            *votes.entry(shares).or_default() += 1;
+        }
+        let (shares, _) = votes
+            .into_iter()
+            .filter(|(_, n)| *n >= current.threshold)
+            .max_by_key(|(_, n)| *n)?;
+        let parsed = shares
+            .iter()
+            .map(|(i, h)| public_key_from_hex(h).map(|p| (*i, p)))
+            .collect::<Result<BTreeMap<_, _>, _>>()
+            .ok()?;
+        if parsed == current.public_shares {
+            return None;
+        }
+        let set =
+            Arc::new(BlsPublicKeySet::new(current.threshold, current.public_key, parsed).ok()?);
+        *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&set));
+        tracing::info!("BLS public shares changed (a refresh); fetched them again from the nodes");
+        Some(set)
     }
 
     /// POST the body `body_for` gives each node to `path` (one request id
@@ -130,8 +170,18 @@ impl Client {
                 }),
             }
         }
-        // one batch check for all shares; every bad one is named
-        for e in candela_bls::verify_shares(&public, msg, &shares) {
+        // one batch check for all shares; every bad one is named. When some
+        // fail, the public shares may have changed in a refresh: fetch them
+        // again and check every share against the new set
+        let mut public = public;
+        let mut errors = candela_bls::verify_shares(&public, msg, &shares);
+        if !errors.is_empty() {
+            if let Some(newer) = self.refetch_bls_public_set().await {
+                public = newer;
+                errors = candela_bls::verify_shares(&public, msg, &shares);
+            }
+        }
+        for e in errors {
             let node = match &e {
                 candela_bls::BlsError::UnknownNode { node } => *node,
                 other => other.culprit().unwrap_or(u32::MAX),

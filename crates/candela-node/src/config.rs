@@ -188,6 +188,12 @@ pub struct NodeConfig {
     /// The threshold-ECDSA protocol of this network, fixed at genesis.
     #[serde(default)]
     pub ecdsa: EcdsaProtocol,
+    /// Proactive refresh: every this many seconds (aligned to the Unix
+    /// clock, so every node starts at the same moment) the nodes reshare
+    /// every root key among themselves. Keys do not change; shares do.
+    /// Absent or 0: no scheduled refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval_secs: Option<u64>,
 }
 
 /// The threshold-ECDSA protocol a network runs, chosen at genesis.

@@ -197,6 +197,37 @@ impl SchnorrState {
         *C::root_slot(&mut self.roots.write().unwrap_or_else(|p| p.into_inner())) = Some(share);
     }
 
+    /// Install a refreshed root share of suite `C`: nonces made under the
+    /// old share and not reserved for a request in flight are discarded
+    /// (taken, durably), and the pool is refilled under the new share.
+    pub(crate) fn replace_root<C: NodeSuite>(
+        &self,
+        share: FrostKeyShare<C>,
+        store: &Store,
+    ) -> Result<(), ApiError> {
+        let mut pools = self.pools();
+        {
+            let reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+            let pool = C::pool(&mut pools);
+            for id in pool.unused_ids() {
+                if !reserved
+                    .iter()
+                    .any(|((k, _), (r, _))| *k == C::KEY_TYPE && *r == id)
+                {
+                    let _ = pool.mark_used(id);
+                }
+            }
+        }
+        self.set_root(share.clone());
+        store_pools(&pools, store)?;
+        refill_locked::<C>(&mut pools, &share, store)
+    }
+
+    /// The root share of suite `C`, if generated.
+    pub(crate) fn root_share<C: NodeSuite>(&self) -> Option<FrostKeyShare<C>> {
+        C::root(&self.roots()).cloned()
+    }
+
     /// The root public keys (chain encoding, hex): Ed25519, taproot.
     pub(crate) fn public_keys(&self) -> (Option<String>, Option<String>) {
         let roots = self.roots();

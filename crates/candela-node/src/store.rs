@@ -252,6 +252,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every presignature this node holds that is neither used nor assigned
+    /// to a request (what a refresh discards).
+    pub fn free_presignatures(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT id FROM presignatures WHERE state = 'free'")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Which of `ids` this node holds as used or reserved for a request
     /// (what a peer answers a node that reconciles).
     pub fn used_among(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {

@@ -57,6 +57,7 @@ fn start_node_of_a_set_with_threshold(n: usize, t: usize) -> anyhow::Result<()> 
         auth: AuthConfig::default(),
         misbehave: None,
         ecdsa: Default::default(),
+        refresh_interval_secs: None,
     };
     Node::start(cfg).map(|_| ())
 }

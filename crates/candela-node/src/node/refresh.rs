@@ -1,0 +1,438 @@
+//! Proactive refresh: on a schedule, the nodes reshare every root key among
+//! themselves (`candela-reshare`, the same node set and threshold). The keys,
+//! and so every PKP and address, stay; every share changes, and shares from
+//! before a refresh do not combine with shares from after it.
+//!
+//! Epochs are aligned to the Unix clock (`epoch = ⌊now / interval⌋`), so
+//! every node starts the same refresh at the same moment without a leader.
+//! A refresh needs every node live (each one's share changes); otherwise it
+//! waits for the next epoch.
+//!
+//! Durability: a node stores its new share sealed as *pending* before it
+//! confirms it (the session's `before_confirm` hook), and installs it when
+//! every node has confirmed. A node that stops between the two installs the
+//! pending share at its next start if a peer reports that refresh complete
+//! (same epoch and digest), and drops it otherwise; so no node ever holds a
+//! share of a sharing the others left.
+//!
+//! After the ECDSA root is installed, presignatures made with the old share
+//! are discarded (marked used, durably) and batches still running are
+//! dropped when they finish ([`Node::key_generation`]); Schnorr nonces are
+//! discarded the same way. A DKLs23 network's ECDSA key is not refreshed
+//! here (its key share carries pairwise OT state).
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use candela_crypto::session::{BoxedSession, KeyShare, Outgoing, Session, Step};
+use candela_crypto::CryptoError;
+use candela_frost::{Ed25519Sha512, FrostKeyShare, Secp256K1Sha256TR};
+use candela_reshare::roots::{
+    bls_input, bls_share, ecdsa_input, ecdsa_share, frost_input, frost_share, FrostGroup, RootInput,
+};
+use candela_reshare::{
+    Committee, NewShare, OldShare, Outgoing as ReshareOutgoing, ReshareOutput, ReshareParams,
+    ReshareSession, Step as ReshareStep,
+};
+use group::{Group, GroupEncoding};
+use serde::{Deserialize, Serialize};
+
+use super::frost_keygen::{ED25519_SECRET, K256TR_SECRET};
+use super::keygen::{BLS_SECRET, ROOT_SECRET};
+use super::Node;
+use crate::schnorr::NodeSuite;
+
+/// Sealed record of the refreshes this node completed.
+const REFRESH_STATE: &str = "refresh-state";
+/// How long one refresh session may take.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The refreshes a node completed: the last epoch and, per root, the
+/// digest every node confirmed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct RefreshState {
+    /// The epoch of the last completed refresh (0: none).
+    pub(crate) epoch: u64,
+    /// Per root label: the hex digest of its last completed refresh.
+    pub(crate) digests: BTreeMap<String, String>,
+}
+
+/// A new share stored before it is confirmed.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    epoch: u64,
+    digest: String,
+    share: String,
+}
+
+fn pending_name(secret: &str) -> String {
+    format!("{secret}.pending")
+}
+
+/// The epoch a Unix time falls in, for a refresh interval.
+pub(crate) fn epoch_at(unix_secs: u64, interval_secs: u64) -> u64 {
+    unix_secs / interval_secs.max(1)
+}
+
+/// A reshare session driven by the node's session runner.
+struct Driven<G: Group + GroupEncoding>(ReshareSession<G>);
+
+impl<G: Group + GroupEncoding> Session for Driven<G> {
+    type Output = ReshareOutput<G>;
+
+    fn poke(&mut self) -> Result<Step<ReshareOutput<G>>, CryptoError> {
+        match self.0.poke() {
+            Ok(ReshareStep::Wait) => Ok(Step::Wait),
+            Ok(ReshareStep::Send(ReshareOutgoing::Broadcast(m))) => {
+                Ok(Step::Send(Outgoing::Broadcast(m)))
+            }
+            Ok(ReshareStep::Send(ReshareOutgoing::Private(to, m))) => {
+                Ok(Step::Send(Outgoing::Private(to, m)))
+            }
+            Ok(ReshareStep::Done(out)) => Ok(Step::Done(out)),
+            Err(e) => Err(CryptoError::Protocol(e.to_string())),
+        }
+    }
+
+    fn receive(&mut self, from: u32, message: Vec<u8>) {
+        self.0.receive(from, &message)
+    }
+}
+
+/// One root key: how to read its share, store a new one, and install it.
+struct Root<G: Group> {
+    label: &'static str,
+    secret: &'static str,
+    input: RootInput<G>,
+    to_bytes: fn(&NewShare<G>) -> Result<Vec<u8>, String>,
+}
+
+fn ecdsa_bytes(s: &NewShare<k256::ProjectivePoint>) -> Result<Vec<u8>, String> {
+    Ok(ecdsa_share(s).to_bytes())
+}
+
+fn bls_bytes(s: &NewShare<candela_bls::G1Projective>) -> Result<Vec<u8>, String> {
+    Ok(bls_share(s).to_bytes().to_vec())
+}
+
+fn frost_bytes<C: FrostGroup + candela_frost::Suite>(
+    s: &NewShare<C::G>,
+) -> Result<Vec<u8>, String> {
+    let share = frost_share::<C>(s).map_err(|e| e.to_string())?;
+    serde_json::to_vec(&share).map_err(|e| e.to_string())
+}
+
+impl Node {
+    /// The ECDSA root shares installed in this process so far.
+    pub(crate) fn key_generation(&self) -> u64 {
+        *self
+            .key_generation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The refreshes this node completed.
+    pub(crate) fn refresh_state(&self) -> RefreshState {
+        self.store
+            .get_secret(REFRESH_STATE)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn record_refresh(&self, epoch: u64, label: &str, digest: &str) -> anyhow::Result<()> {
+        let mut state = self.refresh_state();
+        state.epoch = state.epoch.max(epoch);
+        state.digests.insert(label.to_string(), digest.to_string());
+        self.store
+            .put_secret(REFRESH_STATE, &serde_json::to_vec(&state)?)?;
+        Ok(())
+    }
+
+    /// Refresh the root shares at every epoch boundary, if configured.
+    pub(super) async fn refresh_loop(self: Arc<Self>) {
+        Arc::clone(&self).recover_pending_refreshes().await;
+        let Some(interval) = self.cfg.refresh_interval_secs.filter(|s| *s > 0) else {
+            return;
+        };
+        loop {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            let epoch = epoch_at(now.as_secs(), interval) + 1;
+            let start = Duration::from_secs(epoch * interval);
+            tokio::time::sleep(start.saturating_sub(now)).await;
+            if epoch <= self.refresh_state().epoch {
+                continue;
+            }
+            if let Err(e) = Arc::clone(&self).refresh_all(epoch).await {
+                tracing::warn!(epoch, error = %e, "refresh skipped");
+            }
+        }
+    }
+
+    /// Reshare every root key this node holds, one after the other.
+    pub(crate) async fn refresh_all(self: Arc<Self>, epoch: u64) -> anyhow::Result<()> {
+        let everyone: Vec<u32> = (0..self.nodes.len() as u32).collect();
+        let live = self.live_set();
+        if let Some(down) = everyone.iter().find(|p| !live.contains(p)) {
+            anyhow::bail!("node {down} is not live; a refresh changes every node's share");
+        }
+        let dkls = self.cfg.ecdsa == crate::config::EcdsaProtocol::Dkls23;
+        let (Some(key), Some(bls)) = (self.key(), self.bls_key()) else {
+            if !dkls {
+                anyhow::bail!("root keys not generated yet");
+            }
+            return Ok(());
+        };
+        tracing::info!(epoch, "refreshing the root shares");
+        if !dkls {
+            let root = Root {
+                label: "ecdsa",
+                secret: ROOT_SECRET,
+                input: ecdsa_input(&key),
+                to_bytes: ecdsa_bytes,
+            };
+            let new = Arc::clone(&self)
+                .reshare_root(epoch, root, key.threshold)
+                .await?;
+            self.install_ecdsa(ecdsa_share(&new))?;
+        }
+        let root = Root {
+            label: "bls",
+            secret: BLS_SECRET,
+            input: bls_input(&bls),
+            to_bytes: bls_bytes,
+        };
+        let new = Arc::clone(&self)
+            .reshare_root(epoch, root, bls.threshold)
+            .await?;
+        *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(bls_share(&new)));
+        Arc::clone(&self)
+            .refresh_frost::<Ed25519Sha512>(epoch, "ed25519", ED25519_SECRET)
+            .await?;
+        Arc::clone(&self)
+            .refresh_frost::<Secp256K1Sha256TR>(epoch, "k256-taproot", K256TR_SECRET)
+            .await?;
+        tracing::info!(epoch, "root shares refreshed");
+        Ok(())
+    }
+
+    async fn refresh_frost<C: FrostGroup + NodeSuite>(
+        self: Arc<Self>,
+        epoch: u64,
+        label: &'static str,
+        secret: &'static str,
+    ) -> anyhow::Result<()> {
+        let Some(share) = self.schnorr.root_share::<C>() else {
+            return Ok(());
+        };
+        let root = Root {
+            label,
+            secret,
+            input: frost_input(&share)?,
+            to_bytes: frost_bytes::<C>,
+        };
+        let new = Arc::clone(&self)
+            .reshare_root(epoch, root, share.threshold as usize)
+            .await?;
+        let share: FrostKeyShare<C> = frost_share::<C>(&new)?;
+        self.schnorr
+            .replace_root::<C>(share, &self.store)
+            .map_err(|e| anyhow::anyhow!(e.message))
+    }
+
+    /// Install a refreshed ECDSA root share; discard the presignatures made
+    /// with the old one.
+    fn install_ecdsa(&self, share: KeyShare) -> anyhow::Result<()> {
+        let mut generation = self
+            .key_generation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *self.key.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
+        *generation += 1;
+        let free: Vec<String> = self.store.free_presignatures()?.into_iter().collect();
+        let n = self.store.mark_used(&free)?;
+        tracing::info!(discarded = n, "presignatures of the old share discarded");
+        Ok(())
+    }
+
+    /// Run the reshare of one root among every node; the new share is
+    /// stored (pending) before this node confirms it and installed in the
+    /// store once everyone has.
+    async fn reshare_root<G: Group + GroupEncoding>(
+        self: Arc<Self>,
+        epoch: u64,
+        root: Root<G>,
+        threshold: usize,
+    ) -> anyhow::Result<NewShare<G>> {
+        let everyone: Vec<u32> = (0..self.nodes.len() as u32).collect();
+        let committee = Committee::new(everyone.clone(), threshold)?;
+        let dealers: Vec<u32> = everyone.iter().copied().take(threshold).collect();
+        let params = ReshareParams::new(root.label, epoch, committee.clone(), committee, dealers)?;
+        let old_share = params.dealers.contains(&self.me).then(|| OldShare {
+            me: self.me,
+            secret: root.input.old_share.secret,
+        });
+        let node = Arc::clone(&self);
+        let (secret, to_bytes) = (root.secret, root.to_bytes);
+        let session = ReshareSession::new(
+            params,
+            self.me,
+            root.input.group_key,
+            root.input.public_shares.clone(),
+            old_share,
+            rand_core::OsRng,
+        )?
+        .before_confirm(move |share, digest| {
+            let pending = Pending {
+                epoch,
+                digest: hex::encode(digest),
+                share: hex::encode(to_bytes(share)?),
+            };
+            let bytes = serde_json::to_vec(&pending).map_err(|e| e.to_string())?;
+            node.store
+                .put_secret(&pending_name(secret), &bytes)
+                .map_err(|e| e.to_string())
+        });
+        let proto: BoxedSession<ReshareOutput<G>> = Box::new(Driven(session));
+        let name = format!("refresh-{}-{epoch}", root.label);
+        let rx = self
+            .hub
+            .run(
+                name.clone(),
+                self.me,
+                everyone,
+                proto,
+                self.outbox.clone(),
+                REFRESH_TIMEOUT,
+            )
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let out = rx
+            .await
+            .map_err(|_| anyhow::anyhow!("{name}: session thread vanished"))?
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let new = out
+            .new_share
+            .ok_or_else(|| anyhow::anyhow!("{name}: no new share for a member"))?;
+        self.store.put_secret(
+            root.secret,
+            &(root.to_bytes)(&new).map_err(anyhow::Error::msg)?,
+        )?;
+        self.store.put_secret(&pending_name(root.secret), b"")?;
+        self.record_refresh(epoch, root.label, &hex::encode(out.digest))?;
+        Ok(new)
+    }
+
+    /// At start: a share stored pending (the node stopped between confirming
+    /// and installing it) is installed if a peer completed that refresh,
+    /// else dropped.
+    async fn recover_pending_refreshes(self: Arc<Self>) {
+        let roots = [
+            ("ecdsa", ROOT_SECRET),
+            ("bls", BLS_SECRET),
+            ("ed25519", ED25519_SECRET),
+            ("k256-taproot", K256TR_SECRET),
+        ];
+        for (label, secret) in roots {
+            let pending: Option<Pending> = self
+                .store
+                .get_secret(&pending_name(secret))
+                .ok()
+                .flatten()
+                .filter(|b| !b.is_empty())
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let Some(pending) = pending else { continue };
+            let completed = self
+                .peer_completed(label, pending.epoch, &pending.digest)
+                .await;
+            let result = (|| -> anyhow::Result<()> {
+                if completed {
+                    let bytes = hex::decode(&pending.share)?;
+                    self.store.put_secret(secret, &bytes)?;
+                    self.load_refreshed(label, &bytes)?;
+                    self.record_refresh(pending.epoch, label, &pending.digest)?;
+                    tracing::warn!(
+                        label,
+                        epoch = pending.epoch,
+                        "installed a refreshed share stored before a stop"
+                    );
+                }
+                self.store.put_secret(&pending_name(secret), b"")?;
+                Ok(())
+            })();
+            if let Err(e) = result {
+                tracing::error!(label, error = %e, "cannot settle a pending refreshed share");
+            }
+        }
+    }
+
+    /// Put a refreshed root share (as stored) in use.
+    fn load_refreshed(&self, label: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        match label {
+            "ecdsa" => self.install_ecdsa(KeyShare::from_bytes(bytes)?),
+            "bls" => {
+                let share = candela_bls::BlsKeyShare::from_bytes(bytes)?;
+                *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(share));
+                Ok(())
+            }
+            "ed25519" => self.load_frost::<Ed25519Sha512>(bytes),
+            "k256-taproot" => self.load_frost::<Secp256K1Sha256TR>(bytes),
+            other => anyhow::bail!("unknown root {other}"),
+        }
+    }
+
+    fn load_frost<C: FrostGroup + NodeSuite>(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        let share: FrostKeyShare<C> = super::frost_keygen::share_from_bytes(bytes)?;
+        self.schnorr
+            .replace_root::<C>(share, &self.store)
+            .map_err(|e| anyhow::anyhow!(e.message))
+    }
+
+    /// Whether some peer reports the refresh of `label` at `epoch` complete
+    /// with this digest (asks each peer's status, a few times).
+    async fn peer_completed(&self, label: &str, epoch: u64, digest: &str) -> bool {
+        for _ in 0..20 {
+            for (i, n) in self.nodes.iter().enumerate() {
+                if i as u32 == self.me {
+                    continue;
+                }
+                let url = format!("{}/web/status", n.url.trim_end_matches('/'));
+                let Ok(resp) = self.http.get(&url).send().await else {
+                    continue;
+                };
+                let Ok(status) = resp.json::<candela_api::v7::NodeStatus>().await else {
+                    continue;
+                };
+                if status.refresh_digests.get(label).map(String::as_str) == Some(digest) {
+                    return true;
+                }
+                if status.refresh_epoch > epoch {
+                    // that peer went on to a later refresh without this digest
+                    // for this root: the pending share is not the one
+                    return false;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_are_aligned_to_the_clock_so_every_node_computes_the_same() {
+        assert_eq!(epoch_at(0, 30), 0);
+        assert_eq!(epoch_at(59, 30), 1);
+        assert_eq!(epoch_at(60, 30), 2);
+        assert_eq!(
+            epoch_at(60, 0),
+            60,
+            "a zero interval is treated as one second"
+        );
+    }
+}
