@@ -38,8 +38,8 @@ async fn wait_refresh(client: &Client, after: u64) -> Vec<NodeStatus> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refresh_changes_every_share_and_keeps_every_key_so_pkps_sign_and_old_ciphertexts_decrypt()
-{
+async fn a_refresh_changes_every_share_and_keeps_every_key_so_pkps_sign_and_old_ciphertexts_decrypt(
+) {
     let mut net = TestNet::start(3, &["--refresh-every", "20"]);
     let client = net.client();
     let owner = owner();
