@@ -16,6 +16,10 @@ use rand_core::{OsRng, RngCore};
 use crate::BlsError;
 
 /// The signature DST of the proof-of-possession scheme.
+pub(crate) fn pop_dst() -> &'static [u8] {
+    dst()
+}
+
 fn dst() -> &'static [u8] {
     <Bls12381G2Impl as BlsSignaturePop>::SIG_DST
 }
@@ -45,17 +49,38 @@ pub(crate) fn g2_decompress(bytes: &[u8]) -> Option<G2Projective> {
 
 /// `secret · H(msg)`.
 pub(crate) fn sign(secret: &Scalar, msg: &[u8]) -> Result<G2Projective, BlsError> {
+    sign_with(secret, msg, dst(), &[])
+}
+
+/// `secret · H_dst(aug ‖ msg)`.
+pub(crate) fn sign_with(
+    secret: &Scalar,
+    msg: &[u8],
+    dst: &[u8],
+    aug: &[u8],
+) -> Result<G2Projective, BlsError> {
     let sk = SecretKey::from_bytes(&secret.to_be_bytes())
         .map_err(|e| BlsError::Encoding(format!("secret share not usable by blst: {e:?}")))?;
-    from_blst(&sk.sign(msg, dst(), &[]))
+    from_blst(&sk.sign(msg, dst, aug))
 }
 
 /// Whether `sig` is a signature over `msg` under `public_key`.
 pub(crate) fn verify(public_key: &G1Projective, msg: &[u8], sig: &G2Projective) -> bool {
+    verify_with(public_key, msg, dst(), &[], sig)
+}
+
+/// Whether `sig` is `sk · H_dst(aug ‖ msg)` for the `sk` of `public_key`.
+pub(crate) fn verify_with(
+    public_key: &G1Projective,
+    msg: &[u8],
+    dst: &[u8],
+    aug: &[u8],
+    sig: &G2Projective,
+) -> bool {
     let (Some(pk), Some(sig)) = (to_public_key(public_key), to_signature(sig)) else {
         return false;
     };
-    sig.verify(true, msg, dst(), &[], &pk, true) == BLST_ERROR::BLST_SUCCESS
+    sig.verify(true, msg, dst, aug, &pk, true) == BLST_ERROR::BLST_SUCCESS
 }
 
 /// Whether every `(public key, signature)` pair signs `msg`, in one

@@ -19,6 +19,9 @@
 //! - [`hybrid`]: encryption of large data, streamed in bounded memory: a
 //!   fresh data key under [`ibe`], the data under XChaCha20-Poly1305 (STREAM)
 //!   in a versioned container.
+//! - [`derived`]: signatures by derived keys (PKPs, action identity keys)
+//!   in the message-augmentation form, which keeps them unrelated to one
+//!   another and to decryption keys.
 //! - [`sim`]: an in-process simulator used by tests and benchmarks.
 //! - [`encoding`]: byte and hex forms of points and scalars.
 //!
@@ -29,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod derived;
 pub mod dkg;
 pub mod encoding;
 pub mod error;
