@@ -17,6 +17,10 @@ pub const OPS: &[&str] = &[
     "signEcdsa",
     "ethPersonalSignMessageEcdsa",
     "signAndCombineEcdsa",
+    "signAndCombine",
+    "signAsAction",
+    "getActionPublicKey",
+    "verifyActionSignature",
     "runOnce",
     "broadcastAndCollect",
     "call",
@@ -144,6 +148,23 @@ pub struct SignRequest {
     pub kind: SignKind,
 }
 
+/// A request to sign with a signing scheme named as Lit names it
+/// (`signAndCombine`, `signAsAction`). The host checks the scheme, the
+/// message length the scheme takes and the key type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemeSignRequest {
+    /// The message (a digest or raw bytes, as the scheme takes it).
+    pub to_sign: Vec<u8>,
+    /// The PKP public key as the action gave it (`signAndCombine`); `None`
+    /// for `signAsAction`, which signs with the running action's own key.
+    pub public_key: Option<String>,
+    /// The name of the signature within the run.
+    pub sig_name: String,
+    /// Lit's scheme name, e.g. `SchnorrEd25519Sha512`.
+    pub signing_scheme: String,
+}
+
 /// What an action needs from the node that runs it.
 ///
 /// Futures are `Send` and are polled on the tokio runtime that called
@@ -188,6 +209,47 @@ pub trait Host: Send + Sync + 'static {
     async fn sign_and_combine_ecdsa(&self, request: SignRequest) -> Result<String, HostError> {
         let _ = request;
         Err(HostError::Unsupported("signAndCombineEcdsa".into()))
+    }
+
+    /// `signAndCombine` with a scheme other than `EcdsaK256Sha256` (which is
+    /// [`Host::sign_and_combine_ecdsa`]): sign with the PKP's key for the
+    /// scheme and return the combined signature as the JSON string Lit's
+    /// `signAndCombine` resolves to.
+    async fn sign_and_combine(&self, request: SchemeSignRequest) -> Result<String, HostError> {
+        let _ = request;
+        Err(HostError::Unsupported("signAndCombine".into()))
+    }
+
+    /// `signAsAction`: sign with the running action's own key for the
+    /// scheme (derived from its CID) and return the combined signature as a
+    /// JSON string.
+    async fn sign_as_action(&self, request: SchemeSignRequest) -> Result<String, HostError> {
+        let _ = request;
+        Err(HostError::Unsupported("signAsAction".into()))
+    }
+
+    /// `getActionPublicKey`: the public key of the action `action_cid` for
+    /// `signing_scheme`, as `signAsAction` reports it.
+    async fn get_action_public_key(
+        &self,
+        signing_scheme: String,
+        action_cid: String,
+    ) -> Result<String, HostError> {
+        let _ = (signing_scheme, action_cid);
+        Err(HostError::Unsupported("getActionPublicKey".into()))
+    }
+
+    /// `verifyActionSignature`: whether `sign_output` (a `signAsAction`
+    /// result) is a signature of `to_sign` by the action `action_cid`.
+    async fn verify_action_signature(
+        &self,
+        signing_scheme: String,
+        action_cid: String,
+        to_sign: Vec<u8>,
+        sign_output: String,
+    ) -> Result<bool, HostError> {
+        let _ = (signing_scheme, action_cid, to_sign, sign_output);
+        Err(HostError::Unsupported("verifyActionSignature".into()))
     }
 
     /// `runOnce`: whether this node is the one chosen to run the function named `name`.

@@ -59,8 +59,8 @@ pub use context::{AuthContext, ExecutionContext, ExecutionOutcome};
 pub use error::{action_location, ActionError, HostError, Limit};
 pub use ethers::{ethers_status, EthersStatus, SETUP_HINT};
 pub use host::{
-    lit_combined_signature_json, FetchRequest, FetchResponse, Host, SignKind, SignRequest,
-    GENERIC_OPS, OPS,
+    lit_combined_signature_json, FetchRequest, FetchResponse, Host, SchemeSignRequest, SignKind,
+    SignRequest, GENERIC_OPS, OPS,
 };
 pub use limits::Limits;
 pub use modules::{IMPORT_OP, IMPORT_SCHEME, MAX_MODULES};

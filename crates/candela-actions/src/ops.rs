@@ -10,7 +10,9 @@ use serde_json::Value as Json;
 
 use crate::context::AuthContext;
 use crate::error::{ActionError, Limit};
-use crate::host::{FetchRequest, FetchResponse, SignKind, SignRequest, GENERIC_OPS};
+use crate::host::{
+    FetchRequest, FetchResponse, SchemeSignRequest, SignKind, SignRequest, GENERIC_OPS,
+};
 use crate::sandbox::Run;
 
 /// A finished operation's value, turned into a JavaScript value by the sandbox.
@@ -161,6 +163,86 @@ pub(crate) fn start(
                         .map_err(fail)
                 }))
             }
+        }
+        "signAndCombine" | "signAsAction" => {
+            let sig_name = nonempty_arg(name, &args, "sigName")?;
+            let signing_scheme = nonempty_arg(name, &args, "signingScheme")?;
+            let public_key = if name == "signAndCombine" {
+                Some(nonempty_arg(name, &args, "publicKey")?)
+            } else {
+                None
+            };
+            let to_sign =
+                bytes.ok_or_else(|| StartError::Js(format!("{name}: missing data to sign")))?;
+            if signing_scheme == "EcdsaK256Sha256" {
+                if let Some(public_key) = public_key {
+                    // Lit routes this scheme to signAndCombineEcdsa's path and answer.
+                    let to_sign = <[u8; 32]>::try_from(to_sign.as_slice()).map_err(|_| {
+                        StartError::Js(format!(
+                            "{name}: EcdsaK256Sha256 signs a 32-byte hash, got {} bytes",
+                            to_sign.len()
+                        ))
+                    })?;
+                    run.count(Limit::Signatures)?;
+                    let request = SignRequest {
+                        to_sign,
+                        public_key,
+                        sig_name,
+                        kind: SignKind::Combined,
+                    };
+                    run.record_signature(request.clone());
+                    return Ok(boxed(async move {
+                        host.sign_and_combine_ecdsa(request)
+                            .await
+                            .map(OpValue::Str)
+                            .map_err(fail)
+                    }));
+                }
+            }
+            run.count(Limit::Signatures)?;
+            let request = SchemeSignRequest {
+                to_sign,
+                public_key,
+                sig_name,
+                signing_scheme,
+            };
+            if name == "signAndCombine" {
+                Ok(boxed(async move {
+                    host.sign_and_combine(request)
+                        .await
+                        .map(OpValue::Str)
+                        .map_err(fail)
+                }))
+            } else {
+                Ok(boxed(async move {
+                    host.sign_as_action(request)
+                        .await
+                        .map(OpValue::Str)
+                        .map_err(fail)
+                }))
+            }
+        }
+        "getActionPublicKey" => {
+            let scheme = nonempty_arg(name, &args, "signingScheme")?;
+            let cid = nonempty_arg(name, &args, "actionIpfsCid")?;
+            Ok(boxed(async move {
+                host.get_action_public_key(scheme, cid)
+                    .await
+                    .map(OpValue::Str)
+                    .map_err(fail)
+            }))
+        }
+        "verifyActionSignature" => {
+            let scheme = nonempty_arg(name, &args, "signingScheme")?;
+            let cid = nonempty_arg(name, &args, "actionIpfsCid")?;
+            let output = str_arg(name, &args, "signOutput")?;
+            let to_sign = bytes.unwrap_or_default();
+            Ok(boxed(async move {
+                host.verify_action_signature(scheme, cid, to_sign, output)
+                    .await
+                    .map(OpValue::Bool)
+                    .map_err(fail)
+            }))
         }
         "runOnce" => {
             let step = str_arg(name, &args, "step")?;

@@ -266,6 +266,8 @@
     return [{ publicKey, sigName }, bytesOf(toSign, `${name}: toSign`)];
   }
 
+  const schemeBytes = (toSign, what) => (typeof toSign === 'string' ? native.utf8Encode(toSign) : bytesOf(toSign, what));
+
   const generic = (name) => (args = {}) => hostCall(name, args);
 
   const Actions = {
@@ -281,6 +283,46 @@
         requireString(sigName, 'ethPersonalSignMessageEcdsa: sigName');
         const bytes = typeof message === 'string' ? native.utf8Encode(message) : bytesOf(message, 'ethPersonalSignMessageEcdsa: message');
         return hostCall('ethPersonalSignMessageEcdsa', { publicKey, sigName }, bytes);
+      } catch (e) {
+        return PromiseCtor.reject(e);
+      }
+    },
+    // Lit passes toSign through `new Uint8Array(toSign)`, which turns a string
+    // into zero bytes; Candela signs a string's UTF-8 bytes instead.
+    signAndCombine: ({ toSign, publicKey, sigName, signingScheme } = {}) => {
+      try {
+        requireString(publicKey, 'signAndCombine: publicKey');
+        requireString(sigName, 'signAndCombine: sigName');
+        requireString(signingScheme, 'signAndCombine: signingScheme');
+        return hostCall('signAndCombine', { publicKey, sigName, signingScheme }, schemeBytes(toSign, 'signAndCombine: toSign'));
+      } catch (e) {
+        return PromiseCtor.reject(e);
+      }
+    },
+    signAsAction: ({ toSign, sigName, signingScheme } = {}) => {
+      try {
+        requireString(sigName, 'signAsAction: sigName');
+        requireString(signingScheme, 'signAsAction: signingScheme');
+        return hostCall('signAsAction', { sigName, signingScheme }, schemeBytes(toSign, 'signAsAction: toSign'));
+      } catch (e) {
+        return PromiseCtor.reject(e);
+      }
+    },
+    getActionPublicKey: ({ signingScheme, actionIpfsCid } = {}) => {
+      try {
+        requireString(signingScheme, 'getActionPublicKey: signingScheme');
+        requireString(actionIpfsCid, 'getActionPublicKey: actionIpfsCid');
+        return hostCall('getActionPublicKey', { signingScheme, actionIpfsCid });
+      } catch (e) {
+        return PromiseCtor.reject(e);
+      }
+    },
+    verifyActionSignature: ({ signingScheme, actionIpfsCid, toSign, signOutput } = {}) => {
+      try {
+        requireString(signingScheme, 'verifyActionSignature: signingScheme');
+        requireString(actionIpfsCid, 'verifyActionSignature: actionIpfsCid');
+        requireString(signOutput, 'verifyActionSignature: signOutput');
+        return hostCall('verifyActionSignature', { signingScheme, actionIpfsCid, signOutput }, schemeBytes(toSign, 'verifyActionSignature: toSign'));
       } catch (e) {
         return PromiseCtor.reject(e);
       }

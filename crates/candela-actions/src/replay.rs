@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 
 use crate::context::AuthContext;
 use crate::error::HostError;
-use crate::host::{FetchRequest, FetchResponse, Host, SignRequest};
+use crate::host::{FetchRequest, FetchResponse, Host, SchemeSignRequest, SignRequest};
 
 /// One host operation of a run and its answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -331,6 +331,55 @@ impl Host for RecordingHost {
         r
     }
 
+    async fn sign_and_combine(&self, request: SchemeSignRequest) -> Result<String, HostError> {
+        let req = to_value(&request);
+        let r = self.inner.sign_and_combine(request).await;
+        self.note("signAndCombine", req, &r);
+        r
+    }
+
+    async fn sign_as_action(&self, request: SchemeSignRequest) -> Result<String, HostError> {
+        let req = to_value(&request);
+        let r = self.inner.sign_as_action(request).await;
+        self.note("signAsAction", req, &r);
+        r
+    }
+
+    async fn get_action_public_key(
+        &self,
+        signing_scheme: String,
+        action_cid: String,
+    ) -> Result<String, HostError> {
+        let req = json!([signing_scheme, action_cid]);
+        let r = self
+            .inner
+            .get_action_public_key(signing_scheme, action_cid)
+            .await;
+        self.note("getActionPublicKey", req, &r);
+        r
+    }
+
+    async fn verify_action_signature(
+        &self,
+        signing_scheme: String,
+        action_cid: String,
+        to_sign: Vec<u8>,
+        sign_output: String,
+    ) -> Result<bool, HostError> {
+        let req = json!([
+            signing_scheme,
+            action_cid,
+            hex::encode(&to_sign),
+            sign_output
+        ]);
+        let r = self
+            .inner
+            .verify_action_signature(signing_scheme, action_cid, to_sign, sign_output)
+            .await;
+        self.note("verifyActionSignature", req, &r);
+        r
+    }
+
     async fn run_once_is_leader(&self, name: String) -> Result<bool, HostError> {
         let r = self.inner.run_once_is_leader(name.clone()).await;
         self.note("runOnce.isLeader", json!(name), &r);
@@ -534,6 +583,40 @@ impl Host for ReplayHost {
 
     async fn sign_and_combine_ecdsa(&self, request: SignRequest) -> Result<String, HostError> {
         self.typed("signAndCombineEcdsa", to_value(&request))
+    }
+
+    async fn sign_and_combine(&self, request: SchemeSignRequest) -> Result<String, HostError> {
+        self.typed("signAndCombine", to_value(&request))
+    }
+
+    async fn sign_as_action(&self, request: SchemeSignRequest) -> Result<String, HostError> {
+        self.typed("signAsAction", to_value(&request))
+    }
+
+    async fn get_action_public_key(
+        &self,
+        signing_scheme: String,
+        action_cid: String,
+    ) -> Result<String, HostError> {
+        self.typed("getActionPublicKey", json!([signing_scheme, action_cid]))
+    }
+
+    async fn verify_action_signature(
+        &self,
+        signing_scheme: String,
+        action_cid: String,
+        to_sign: Vec<u8>,
+        sign_output: String,
+    ) -> Result<bool, HostError> {
+        self.typed(
+            "verifyActionSignature",
+            json!([
+                signing_scheme,
+                action_cid,
+                hex::encode(&to_sign),
+                sign_output
+            ]),
+        )
     }
 
     async fn run_once_is_leader(&self, name: String) -> Result<bool, HostError> {
