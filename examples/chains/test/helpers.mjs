@@ -46,7 +46,8 @@ export function makePkp() {
 }
 
 // Runs the action file in a fresh V8 context holding only what the sandbox
-// offers (Lit.Actions, the jsParams as globals, TextEncoder, crypto.subtle):
+// offers (Lit.Actions, jsParams and each of its keys as globals, TextEncoder,
+// crypto.subtle):
 // no require, no Buffer, no process. Resolves to { response, calls } once the
 // action's promise settles; rejects with the action's error. `record`, when
 // given, receives `calls` and `response` as they happen, so that a test can
@@ -89,6 +90,7 @@ export async function runAction(file, jsParams, pkp, record = {}) {
   };
   const ctx = vm.createContext({
     ...jsParams,
+    jsParams,
     Lit: { Actions: { signAndCombine, setResponse } },
     TextEncoder,
     crypto: { subtle: globalThis.crypto.subtle },
