@@ -28,6 +28,11 @@ npm ci --prefix examples/defi-rebalance --no-audit --no-fund
 # compat/typescript/package-lock.json) that check the editor declarations
 # `candela init` writes, for crates/candela-cli/tests/typescript_declarations.rs.
 npm ci --prefix compat/typescript --no-audit --no-fund
+# @solana/web3.js 1, bitcoinjs-lib 6 and @noble/curves (pinned in
+# examples/chains/package-lock.json): the scripts that build and independently
+# verify the Solana, taproot and BLS signatures of the chain examples, and
+# their tests.
+npm ci --prefix examples/chains --no-audit --no-fund
 
 # Solidity registry contracts: pinned solc from npm, tests against a real
 # anvil (npm @foundry-rs/anvil) on loopback.
@@ -46,6 +51,10 @@ fi
 # anvil started by the suite (compat/js-sdk/test/).
 cargo build -p candela-cli --bin candela
 npm test --prefix compat/js-sdk
+# The Solana and taproot example actions (examples/actions/) run in node with
+# a local-key Lit.Actions shim, their transactions verified by @solana/web3.js,
+# bitcoinjs-lib and @noble/curves; the BLS verifier against noble signatures.
+npm test --prefix examples/chains
 
 # Fuzz smoke run: every cargo-fuzz target of fuzz/ for a few seconds each
 # (7 targets; the instrumented build is the larger part of the time on a
