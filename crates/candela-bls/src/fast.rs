@@ -16,6 +16,7 @@ use rand_core::{OsRng, RngCore};
 use crate::BlsError;
 
 /// The signature DST of the proof-of-possession scheme.
+#[cfg(test)]
 pub(crate) fn pop_dst() -> &'static [u8] {
     dst()
 }

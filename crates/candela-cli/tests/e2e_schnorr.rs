@@ -12,35 +12,6 @@ use candela_crypto::derive;
 use candela_registry::PkpRecord;
 use common::*;
 
-/// Wait until every node is ready and reports both FROST roots.
-async fn wait_schnorr(client: &Client) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let st = client.statuses().await;
-        let all = st.iter().all(|s| {
-            s.as_ref().is_some_and(|s| {
-                s.ready && s.ed25519_public_key.is_some() && s.k256_taproot_public_key.is_some()
-            })
-        });
-        if all {
-            let keys: std::collections::BTreeSet<_> = st
-                .iter()
-                .flatten()
-                .map(|s| {
-                    (
-                        s.ed25519_public_key.clone(),
-                        s.k256_taproot_public_key.clone(),
-                    )
-                })
-                .collect();
-            assert_eq!(keys.len(), 1, "every node holds the same FROST roots");
-            return;
-        }
-        assert!(Instant::now() < deadline, "FROST roots not ready: {st:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 async fn setup(n: usize, extra: &[&str]) -> (TestNet, Client, k256::ecdsa::SigningKey, PkpRecord) {
     let net = TestNet::start(n, extra);
     let client = net.client();

@@ -37,7 +37,7 @@ pub use frost_secp256k1_tr::Secp256K1Sha256TR;
 pub use ids::identifier;
 pub use pool::{make_commitments, CommitmentId, CommitmentPool, PrivateNonces, PublicCommitment};
 pub use scheme::{KeyType, SigningScheme, MAX_ED25519_MESSAGE};
-pub use sign::{aggregate, sign_share, signing_package};
+pub use sign::{aggregate, sign_share, signing_package, verify_signature};
 pub use suite::Suite;
 pub use tweak::{action_key_id, Tweak};
 

@@ -74,3 +74,17 @@ pub fn aggregate<C: Suite>(
     })?;
     C::signature_bytes(&sig)
 }
+
+/// Verify a signature in the chain's 64-byte encoding (as [`aggregate`]
+/// returns it) over `message` under `key`; a malformed or wrong signature
+/// is an error.
+pub fn verify_signature<C: Suite>(
+    key: &frost_core::VerifyingKey<C>,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), FrostError> {
+    let sig = frost_core::Signature::<C>::deserialize(signature)
+        .map_err(|e| FrostError::Encoding(format!("signature: {e}")))?;
+    key.verify(message, &sig)
+        .map_err(|e| FrostError::Frost(e.to_string()))
+}

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use candela_actions::{
     ActionError, AuthContext, ExecutionContext, FetchRequest, FetchResponse, Host, HostError,
-    Limits, SignRequest,
+    Limits, SchemeSignRequest, SignRequest,
 };
 use candela_api::v7::{
     ActionUploadRequest, ActionUploadResponse, ExecuteRequest, ExecuteResponse, ExecuteSignedShare,
@@ -1064,6 +1064,20 @@ impl ExecHost {
             return Err(HostError::Denied(why.into()));
         }
         let name = &req.sig_name;
+        self.claim_sig_name(name)?;
+        let personal = req.kind == candela_actions::SignKind::EthPersonalMessage;
+        let pkp = self.permitted_pkp(&req.public_key, personal).await?;
+        let rid = format!("{}:{}", self.request_id, name);
+        let r = self
+            .node
+            .sign_share(&rid, &req.to_sign, &pkp)
+            .await
+            .map_err(host_err)?;
+        Ok(ExecuteSignedShare::from_pkp_sign_response(r, name))
+    }
+
+    /// Reserve `name` for one signature of this run: a name is used once.
+    pub(crate) fn claim_sig_name(&self, name: &str) -> Result<(), HostError> {
         if name.len() > MAX_SIG_NAME {
             return Err(HostError::failed(format!(
                 "sigName is longer than {MAX_SIG_NAME} bytes"
@@ -1073,13 +1087,23 @@ impl ExecHost {
             .names
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name.clone())
+            .insert(name.to_string())
         {
             return Err(HostError::failed(format!(
                 "duplicate sigName {name:?}: each signature of a run needs its own name"
             )));
         }
-        let pk = derive::parse_public_key(&req.public_key)
+        Ok(())
+    }
+
+    /// The PKP `public_key` names, once this run (its action, or its
+    /// caller's credential) is checked to be permitted to sign with it.
+    pub(crate) async fn permitted_pkp(
+        &self,
+        public_key: &str,
+        personal_message: bool,
+    ) -> Result<candela_registry::PkpRecord, HostError> {
+        let pk = derive::parse_public_key(public_key)
             .map_err(|e| HostError::failed(format!("invalid publicKey: {e}")))?;
         let pkp = self.node.signable_pkp(&pk).await.map_err(host_err)?;
         let permissions = Arc::clone(&self.permissions);
@@ -1090,19 +1114,12 @@ impl ExecHost {
                 .credential
                 .as_ref()
                 .is_some_and(|c| c.allows(Ability::PkpSigning, &hex::encode(pkp.token_id))),
-            personal_message: req.kind == candela_actions::SignKind::EthPersonalMessage,
+            personal_message,
         };
-        let pkp = crate::node::blocking(move || permissions.authorise(&pkp, &who).map(|_| pkp))
+        crate::node::blocking(move || permissions.authorise(&pkp, &who).map(|_| pkp))
             .await
             .map_err(host_err)?
-            .map_err(|e| host_err(crate::node::permit_error(e)))?;
-        let rid = format!("{}:{}", self.request_id, name);
-        let r = self
-            .node
-            .sign_share(&rid, &req.to_sign, &pkp)
-            .await
-            .map_err(host_err)?;
-        Ok(ExecuteSignedShare::from_pkp_sign_response(r, name))
+            .map_err(|e| host_err(crate::node::permit_error(e)))
     }
 
     /// Send `value` to every node and wait for every live node's value.
@@ -1255,6 +1272,61 @@ impl Host for ExecHost {
             &sig.signature.s_bytes(),
             sig.signature.recid,
         ))
+    }
+
+    async fn sign_and_combine(&self, request: SchemeSignRequest) -> Result<String, HostError> {
+        if let Some(why) = self.kind.signing_refused() {
+            return Err(HostError::Denied(why.into()));
+        }
+        let op = "signAndCombine";
+        let scheme = crate::scheme_signing::action_scheme(op, &request.signing_scheme)?;
+        let public_key = request
+            .public_key
+            .as_deref()
+            .ok_or_else(|| HostError::failed("signAndCombine: publicKey is required"))?;
+        scheme
+            .check_message(&request.to_sign)
+            .map_err(|e| HostError::failed(format!("{op}: {e}")))?;
+        self.claim_sig_name(&request.sig_name)?;
+        let pkp = self.permitted_pkp(public_key, false).await?;
+        let source = crate::scheme_signing::KeySource::Pkp(&pkp.key_id);
+        self.sign_with_scheme(op, scheme, source, &request).await
+    }
+
+    async fn sign_as_action(&self, request: SchemeSignRequest) -> Result<String, HostError> {
+        if let Some(why) = self.kind.signing_refused() {
+            return Err(HostError::Denied(why.into()));
+        }
+        let op = "signAsAction";
+        let scheme = crate::scheme_signing::action_scheme(op, &request.signing_scheme)?;
+        scheme
+            .check_message(&request.to_sign)
+            .map_err(|e| HostError::failed(format!("{op}: {e}")))?;
+        self.claim_sig_name(&request.sig_name)?;
+        let cid = self.action_cid.clone();
+        let source = crate::scheme_signing::KeySource::Action(&cid);
+        self.sign_with_scheme(op, scheme, source, &request).await
+    }
+
+    async fn get_action_public_key(
+        &self,
+        signing_scheme: String,
+        action_cid: String,
+    ) -> Result<String, HostError> {
+        let scheme = crate::scheme_signing::action_scheme("getActionPublicKey", &signing_scheme)?;
+        self.action_public_key(scheme, &action_cid)
+    }
+
+    async fn verify_action_signature(
+        &self,
+        signing_scheme: String,
+        action_cid: String,
+        to_sign: Vec<u8>,
+        sign_output: String,
+    ) -> Result<bool, HostError> {
+        let scheme =
+            crate::scheme_signing::action_scheme("verifyActionSignature", &signing_scheme)?;
+        self.verify_action_output(scheme, &action_cid, &to_sign, &sign_output)
     }
 
     async fn run_once_is_leader(&self, name: String) -> Result<bool, HostError> {

@@ -21,6 +21,7 @@ pub mod reconcile;
 pub mod registry_changes;
 pub mod runner;
 pub mod runs;
+pub mod scheme_signing;
 pub mod schnorr;
 pub mod session_key;
 pub mod signing;

@@ -39,13 +39,14 @@ use candela_frost::frost_core::round1::SigningNonces;
 use candela_frost::roots::{FrostPools, FrostRoots};
 use candela_frost::{
     sign_share, signing_package, CommitmentPool, Ed25519Sha512, FrostError, FrostKeyShare, KeyType,
-    Secp256K1Sha256TR, SigningScheme, Suite, Tweak,
+    Secp256K1Sha256TR, SigningScheme, Suite,
 };
 
 use crate::config::Misbehaviour;
 use crate::error::ApiError;
 use crate::node::Node;
 use crate::peer::PeerBody;
+use crate::scheme_signing::KeySource;
 use crate::store::Store;
 
 /// Name of the sealed nonce pools in the store.
@@ -409,13 +410,26 @@ impl Node {
         key_id: &[u8],
         message: &[u8],
     ) -> Result<SchnorrSignResponse, ApiError> {
+        self.sign_share_schnorr_from(request_id, scheme, KeySource::Pkp(key_id), message)
+            .await
+    }
+
+    /// [`Node::sign_share_schnorr`] for the key of `source`: a PKP's, or a
+    /// Lit Action's own identity key (`signAsAction`).
+    pub(crate) async fn sign_share_schnorr_from(
+        self: &Arc<Self>,
+        request_id: &str,
+        scheme: SigningScheme,
+        source: KeySource<'_>,
+        message: &[u8],
+    ) -> Result<SchnorrSignResponse, ApiError> {
         match scheme {
             SigningScheme::SchnorrEd25519Sha512 => {
-                self.frost_share::<Ed25519Sha512>(request_id, key_id, message)
+                self.frost_share::<Ed25519Sha512>(request_id, source, message)
                     .await
             }
             SigningScheme::SchnorrK256Taproot => {
-                self.frost_share::<Secp256K1Sha256TR>(request_id, key_id, message)
+                self.frost_share::<Secp256K1Sha256TR>(request_id, source, message)
                     .await
             }
             other => Err(ApiError::bad_request(
@@ -428,12 +442,13 @@ impl Node {
     async fn frost_share<C: NodeSuite>(
         self: &Arc<Self>,
         request_id: &str,
-        key_id: &[u8],
+        source: KeySource<'_>,
         message: &[u8],
     ) -> Result<SchnorrSignResponse, ApiError> {
         C::SCHEME.check_message(message).map_err(frost_error)?;
         let root = self.schnorr.root::<C>()?;
-        let tweak = Tweak::<C>::pkp(key_id).map_err(frost_error)?;
+        let tweak = source.frost_tweak::<C>().map_err(frost_error)?;
+        let key_id = source.key_id();
         let public_key = tweak
             .public_key_bytes(&root.public_key_package)
             .map_err(frost_error)?;
@@ -465,7 +480,7 @@ impl Node {
                 signature_share: share,
                 public_key: hex::encode(&public_key),
                 message: hex::encode(message),
-                key_id: hex::encode(key_id),
+                key_id: hex::encode(&key_id),
                 root_public_key_package: hex::encode(
                     root.public_key_package
                         .serialize()
@@ -704,6 +719,71 @@ impl Node {
                 format!("{scheme:?} is not a Schnorr scheme"),
             )),
         }
+    }
+}
+
+impl Node {
+    /// The public key of `source` for the FROST suite `C`, in the chain's
+    /// encoding (Ed25519: 32 bytes; taproot: the x-only output key).
+    pub(crate) fn frost_public_key<C: NodeSuite>(
+        &self,
+        source: KeySource<'_>,
+    ) -> Result<(Vec<u8>, candela_frost::frost_core::VerifyingKey<C>), ApiError> {
+        let root = self.schnorr.root::<C>()?;
+        let tweak = source.frost_tweak::<C>().map_err(frost_error)?;
+        let key = tweak.verifying_key(&root.public_key_package);
+        let bytes = tweak
+            .public_key_bytes(&root.public_key_package)
+            .map_err(frost_error)?;
+        Ok((bytes, key))
+    }
+
+    /// Combine the signers' shares of one request into a signature, at a
+    /// node (the action host's `signAndCombine` / `signAsAction`). `mine`
+    /// is the assignment this node checked; `answers` are every node's
+    /// (assignment, share) by sender. A signer that followed another
+    /// assignment, or whose share fails, is named in the error.
+    pub(crate) fn combine_frost<C: NodeSuite>(
+        &self,
+        mine: &SignedSchnorrAssignment,
+        source: KeySource<'_>,
+        message: &[u8],
+        answers: &BTreeMap<u32, (SignedSchnorrAssignment, String)>,
+    ) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+        let root = self.schnorr.root::<C>()?;
+        let tweak = source.frost_tweak::<C>().map_err(frost_error)?;
+        let public = tweak.public_key_package(&root.public_key_package);
+        let commitments = decode_commitments::<C>(mine)?;
+        let package = signing_package(&commitments, message).map_err(frost_error)?;
+        let refuse = |why: String| ApiError::conflict("NodeShareRefused", why);
+        let mut shares = BTreeMap::new();
+        for signer in mine.signers() {
+            let (theirs, share) = answers
+                .get(&signer)
+                .ok_or_else(|| refuse(format!("signer {signer} sent no share in time")))?;
+            if theirs != mine {
+                return Err(refuse(format!(
+                    "coordinator {} gave signer {signer} another assignment for this request",
+                    mine.coordinator
+                )));
+            }
+            let share = hex::decode(share)
+                .ok()
+                .and_then(|b| {
+                    candela_frost::frost_core::round2::SignatureShare::<C>::deserialize(&b).ok()
+                })
+                .ok_or_else(|| refuse(format!("node {signer} sent an unreadable Schnorr share")))?;
+            shares.insert(signer, share);
+        }
+        let signature =
+            candela_frost::aggregate(&package, &shares, &public).map_err(|e| match e {
+                FrostError::BadShare { party } => refuse(format!(
+                    "node {party} sent an invalid Schnorr signature share"
+                )),
+                other => frost_error(other),
+            })?;
+        let key = C::public_key_bytes(public.verifying_key()).map_err(frost_error)?;
+        Ok((signature, key))
     }
 }
 

@@ -1,0 +1,508 @@
+//! End-to-end: Lit's named signing schemes inside actions on a real devnet.
+//! `Lit.Actions.signAndCombine` with Ed25519, taproot, BLS and ECDSA;
+//! `signAsAction`, `getActionPublicKey` and `verifyActionSignature` with
+//! Lit's own test scripts; a Solana transfer and a Bitcoin taproot spend
+//! signed by action-bound PKPs and checked by `@solana/web3.js`,
+//! `bitcoinjs-lib` and `@noble/curves` (examples/chains); bad schemes,
+//! lengths and outputs refused with clear errors.
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use candela_client::{schnorr_address, ActionSource, Client, SigningScheme};
+use candela_crypto::derive;
+use candela_registry::PkpRecord;
+use common::*;
+use serde_json::{json, Value};
+
+/// The repository root (examples live there).
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn example_action(name: &str) -> String {
+    std::fs::read_to_string(repo().join("examples/actions").join(name)).expect("example action")
+}
+
+/// Run `node examples/chains/<script> args...`; its JSON, or its stderr.
+fn chains(script: &str, args: &[&str]) -> Result<Value, String> {
+    let out = Command::new("node")
+        .arg(repo().join("examples/chains").join(script))
+        .args(args)
+        .output()
+        .expect("node");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).expect("script json"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn hexs(v: &Value, field: &str) -> Vec<u8> {
+    hex::decode(
+        v[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} in {v}")),
+    )
+    .expect("hex")
+}
+
+/// A PKP owned by `owner` that the actions `code` may sign with.
+fn bound_pkp(client: &Client, owner: &k256::ecdsa::SigningKey, codes: &[&str]) -> PkpRecord {
+    let reg = registry(client);
+    let rec = reg.mint(owner, client.root_public_key()).expect("mint");
+    for code in codes {
+        let cid = candela_cid::cid_v0(code.as_bytes());
+        reg.add_permitted_action(owner, &rec.token_id, &cid, 1)
+            .expect("permit action");
+    }
+    rec
+}
+
+async fn run(
+    client: &Client,
+    owner: &k256::ecdsa::SigningKey,
+    code: &str,
+    params: Value,
+) -> Result<String, String> {
+    client
+        .execute(&ActionSource::Code(code.to_string()), Some(params), owner)
+        .await
+        .map(|o| o.response)
+        .map_err(|e| e.to_string())
+}
+
+fn verify_ed25519(public_key: &[u8], message: &[u8], sig: &[u8]) {
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(public_key.try_into().expect("32 bytes"))
+        .expect("ed25519 key");
+    let sig = ed25519_dalek::Signature::from_slice(sig).expect("64 bytes");
+    vk.verify_strict(message, &sig)
+        .expect("ed25519 signature verifies");
+}
+
+/// The BLS verification of examples/chains (noble), message-augmented.
+fn verify_bls_with_noble(out: &Value) -> Result<Value, String> {
+    chains(
+        "bls.mjs",
+        &[
+            "verify",
+            "--public-key",
+            out["verifying_key"].as_str().expect("key"),
+            "--message",
+            out["signed_data"].as_str().expect("data"),
+            "--signature",
+            out["signature"].as_str().expect("sig"),
+            "--dst",
+            "BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_AUG_",
+            "--augment",
+        ],
+    )
+}
+
+// Lit's lit_action_scripts, unchanged.
+const LIT_MULTIPLE_ED25519: &str = r#"(async () => {
+  const sig1 = await Lit.Actions.signAndCombine({
+    toSign: 'test message 1',
+    publicKey,
+    sigName: 'sig1',
+    signingScheme: 'SchnorrEd25519Sha512',
+  });
+
+  const sig2 = await Lit.Actions.signAndCombine({
+    toSign: 'test message 2',
+    publicKey,
+    sigName: 'sig2',
+    signingScheme: 'SchnorrEd25519Sha512',
+  });
+
+  const sigs = {
+    sig1: JSON.parse(sig1),
+    sig2: JSON.parse(sig2),
+  };
+
+  Lit.Actions.setResponse({ response: JSON.stringify(sigs) });
+})();
+"#;
+
+const LIT_SIGN_AS_ACTION: &str = r#"(async () => {
+  // sign "hello world" and allow all the nodes to combine the signature and return it to the action.
+  const signature = await Lit.Actions.signAsAction({
+    toSign,
+    sigName,
+    signingScheme,
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(signature) });
+
+})();
+"#;
+
+const LIT_GET_ACTION_PUBLIC_KEY: &str = r#"(async () => {
+  // sign "hello world" and allow all the nodes to combine the signature and return it to the action.
+  const publicKey = await Lit.Actions.getActionPublicKey({
+    signingScheme,
+    actionIpfsCid,
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(publicKey) });
+
+})();
+"#;
+
+const LIT_VERIFY_ACTION_SIGNATURE: &str = r#"(async () => {
+  // sign "hello world" and allow all the nodes to combine the signature and return it to the action.
+  const result = await Lit.Actions.verifyActionSignature({
+    signingScheme,
+    actionIpfsCid,
+    toSign,
+    signOutput,
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(result.toString()) });
+
+})();
+"#;
+
+/// Signs with `signingScheme` and answers the output, or the error text
+/// when the operation throws.
+const SIGN_OR_SAY_WHY: &str = r#"(async () => {
+  try {
+    const out = await Lit.Actions.signAndCombine({ toSign, publicKey, sigName: 'x', signingScheme });
+    Lit.Actions.setResponse({ response: out });
+  } catch (e) {
+    Lit.Actions.setResponse({ response: 'error: ' + e.message });
+  }
+})();
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn actions_sign_with_ed25519_taproot_bls_and_ecdsa_and_independent_libraries_verify_solana_and_bitcoin_spends(
+) {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    wait_schnorr(&client).await;
+    let owner = owner();
+    let solana = example_action("solana-transfer.js");
+    let taproot = example_action("taproot-spend.js");
+    let rec = bound_pkp(
+        &client,
+        &owner,
+        &[
+            LIT_MULTIPLE_ED25519,
+            SIGN_OR_SAY_WHY,
+            solana.as_str(),
+            taproot.as_str(),
+        ],
+    );
+    let pkp = derive::public_key_hex(&rec.public_key);
+
+    // Lit's multiple_sign_and_combine_ed25519.js: two signatures in one run.
+    let out = run(
+        &client,
+        &owner,
+        LIT_MULTIPLE_ED25519,
+        json!({"publicKey": pkp}),
+    )
+    .await
+    .expect("ed25519 run");
+    let sigs: Value = serde_json::from_str(&out).expect("json");
+    let ed_key = hexs(&sigs["sig1"], "verifying_key");
+    for (name, text) in [("sig1", "test message 1"), ("sig2", "test message 2")] {
+        let s = &sigs[name];
+        assert_eq!(
+            hexs(s, "signed_data"),
+            text.as_bytes(),
+            "strings sign as UTF-8"
+        );
+        assert_eq!(hexs(s, "verifying_key"), ed_key);
+        assert!(s["recovery_id"].is_null());
+        verify_ed25519(&ed_key, text.as_bytes(), &hexs(s, "signature"));
+    }
+
+    // BLS by the PKP, checked by noble (message augmentation), and not
+    // under the root key's plain scheme.
+    let bls_msg = b"a BLS message".to_vec();
+    let out = run(
+        &client,
+        &owner,
+        SIGN_OR_SAY_WHY,
+        json!({"publicKey": pkp, "toSign": bls_msg, "signingScheme": "Bls12381G1ProofOfPossession"}),
+    )
+    .await
+    .expect("bls run");
+    let bls: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
+    assert_eq!(hexs(&bls, "verifying_key").len(), 48);
+    assert_eq!(hexs(&bls, "signature").len(), 96);
+    verify_bls_with_noble(&bls).expect("noble verifies the BLS signature");
+    let mut wrong = bls.clone();
+    wrong["signed_data"] = json!(hex::encode(b"another message"));
+    assert!(
+        verify_bls_with_noble(&wrong).is_err(),
+        "noble refuses another message"
+    );
+
+    // EcdsaK256Sha256 takes the ECDSA path and Lit's {r, s, v} answer.
+    let digest = random_digest();
+    let out = run(
+        &client,
+        &owner,
+        SIGN_OR_SAY_WHY,
+        json!({"publicKey": pkp, "toSign": digest.to_vec(), "signingScheme": "EcdsaK256Sha256"}),
+    )
+    .await
+    .expect("ecdsa run");
+    let rsv: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
+    let r = hexs(&rsv, "r");
+    let s = hexs(&rsv, "s");
+    let sig = k256::ecdsa::Signature::from_scalars(
+        <[u8; 32]>::try_from(&r[1..]).expect("r"),
+        <[u8; 32]>::try_from(&s[..]).expect("s"),
+    )
+    .expect("signature");
+    let recid = k256::ecdsa::RecoveryId::from_byte(rsv["v"].as_u64().expect("v") as u8).expect("v");
+    let recovered =
+        k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &sig, recid).expect("recover");
+    assert_eq!(
+        recovered.to_encoded_point(false).as_bytes(),
+        &hex::decode(pkp.trim_start_matches("0x")).expect("pkp hex")[..]
+    );
+
+    // Bad input: each refusal says what was expected.
+    for (scheme, to_sign, expect) in [
+        ("Rot13", vec![1u8; 32], "unknown signingScheme \"Rot13\""),
+        ("EcdsaP256Sha256", vec![1u8; 32], "not served by Candela"),
+        (
+            "Bls12381",
+            vec![1u8; 32],
+            "Bls12381 is not supported in this context. Use Bls12381G1ProofOfPossession instead",
+        ),
+        ("SchnorrK256Taproot", vec![1u8; 31], "32"),
+        ("EcdsaK256Sha256", vec![1u8; 20], "32-byte hash"),
+    ] {
+        let out = run(
+            &client,
+            &owner,
+            SIGN_OR_SAY_WHY,
+            json!({"publicKey": pkp, "toSign": to_sign, "signingScheme": scheme}),
+        )
+        .await
+        .expect("the action catches the refusal");
+        assert!(
+            out.starts_with("error: ") && out.contains(expect),
+            "{scheme}: {out}"
+        );
+    }
+
+    // A Solana transfer: the message built by @solana/web3.js, parsed and
+    // signed by the action, the transaction verified by web3.js.
+    let solana_address =
+        |key: &[u8]| schnorr_address(SigningScheme::SchnorrEd25519Sha512, key).expect("address");
+    let from = solana_address(&ed_key);
+    let to = solana_address(&[7u8; 32]);
+    let blockhash = solana_address(&[9u8; 32]);
+    let message = chains(
+        "solana.mjs",
+        &[
+            "message",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--lamports",
+            "5000",
+            "--blockhash",
+            &blockhash,
+        ],
+    )
+    .expect("solana message");
+    let message_hex = message["message"].as_str().expect("message").to_string();
+    let out = run(
+        &client,
+        &owner,
+        &solana,
+        json!({"publicKey": pkp, "message": message_hex, "maxLamports": 10000}),
+    )
+    .await
+    .expect("solana action");
+    let signed: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
+    let verified = chains(
+        "solana.mjs",
+        &[
+            "verify",
+            "--message",
+            &message_hex,
+            "--signature",
+            signed["signature"].as_str().expect("signature"),
+            "--from",
+            &from,
+        ],
+    )
+    .expect("web3.js accepts the signed transfer");
+    assert_eq!(verified["verified"], true);
+    // over the limit: the action refuses and nothing is signed
+    let refused = run(
+        &client,
+        &owner,
+        &solana,
+        json!({"publicKey": pkp, "message": message_hex, "maxLamports": 4999}),
+    )
+    .await
+    .expect_err("over the limit");
+    assert!(refused.contains("5000"), "{refused}");
+
+    // A taproot key-path spend: the action computes the BIP-341 sighash
+    // itself; bitcoinjs-lib agrees and noble verifies the signature.
+    let probe = run(
+        &client,
+        &owner,
+        SIGN_OR_SAY_WHY,
+        json!({"publicKey": pkp, "toSign": random_digest().to_vec(), "signingScheme": "SchnorrK256Taproot"}),
+    )
+    .await
+    .expect("taproot probe");
+    let probe: Value = serde_json::from_str(&probe).unwrap_or_else(|_| panic!("{probe}"));
+    let q = probe["verifying_key"].as_str().expect("Q").to_string();
+    let dest = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+    let tx_args = [
+        "--output-key",
+        q.as_str(),
+        "--prev-txid",
+        "4b5e2c4a7f3d8e1b9c0a6d2f1e3b5c7a9d0e2f4a6b8c0d1e3f5a7b9c1d3e5f70",
+        "--prev-vout",
+        "1",
+        "--prev-value",
+        "100000",
+        "--to",
+        dest,
+        "--amount",
+        "90000",
+    ];
+    let mut unsigned_args = vec!["unsigned"];
+    unsigned_args.extend_from_slice(&tx_args);
+    let unsigned = chains("taproot.mjs", &unsigned_args).expect("unsigned spend");
+    let mut params = unsigned.clone();
+    params["publicKey"] = json!(pkp);
+    params["maxAmount"] = json!(95000);
+    params["allowedTo"] = unsigned["outputScript"].clone();
+    let out = run(&client, &owner, &taproot, params)
+        .await
+        .expect("taproot action");
+    let signed: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
+    assert_eq!(
+        signed["sighash"], unsigned["sighash"],
+        "the action's sighash is bitcoinjs-lib's"
+    );
+    assert_eq!(signed["verifying_key"].as_str(), Some(q.as_str()));
+    let mut verify_args = vec!["verify"];
+    verify_args.extend_from_slice(&tx_args);
+    let sig_hex = signed["signature"].as_str().expect("sig").to_string();
+    verify_args.extend_from_slice(&["--signature", sig_hex.as_str()]);
+    let spent = chains("taproot.mjs", &verify_args).expect("noble verifies the key-path spend");
+    assert_eq!(spent["verified"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_as_action_keys_belong_to_the_code_and_lits_verify_script_accepts_only_their_signatures(
+) {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    wait_schnorr(&client).await;
+    let owner = owner();
+    let cid = candela_cid::cid_v0(LIT_SIGN_AS_ACTION.as_bytes());
+    for (scheme, len) in [
+        ("SchnorrEd25519Sha512", 32usize),
+        ("SchnorrK256Taproot", 32),
+        ("Bls12381G1ProofOfPossession", 32),
+    ] {
+        let to_sign = vec![1u8; len];
+        // Lit's sign_as_lit_action.js; no PKP and no permission involved.
+        let out = run(
+            &client,
+            &owner,
+            LIT_SIGN_AS_ACTION,
+            json!({"toSign": to_sign, "sigName": "sig1", "signingScheme": scheme}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{scheme}: {e}"));
+        let sign_output: String = serde_json::from_str(&out).expect("a JSON string");
+        let output: Value = serde_json::from_str(&sign_output).expect("SignedDataOutput");
+        // Lit's get_action_public_key.js, run as another action, names the same key.
+        let key = run(
+            &client,
+            &owner,
+            LIT_GET_ACTION_PUBLIC_KEY,
+            json!({"signingScheme": scheme, "actionIpfsCid": cid}),
+        )
+        .await
+        .expect("getActionPublicKey");
+        let key: String = serde_json::from_str(&key).expect("string");
+        assert_eq!(
+            output["verifying_key"].as_str(),
+            Some(key.as_str()),
+            "{scheme}"
+        );
+        // Independent verification of the signature itself.
+        match scheme {
+            "SchnorrEd25519Sha512" => verify_ed25519(
+                &hexs(&output, "verifying_key"),
+                &to_sign,
+                &hexs(&output, "signature"),
+            ),
+            "SchnorrK256Taproot" => {
+                let vk = k256::schnorr::VerifyingKey::from_bytes(&hexs(&output, "verifying_key"))
+                    .expect("x-only");
+                let sig = k256::schnorr::Signature::try_from(&hexs(&output, "signature")[..])
+                    .expect("sig");
+                vk.verify_raw(&to_sign, &sig).expect("BIP-340 verifies");
+            }
+            _ => {
+                verify_bls_with_noble(&output).expect("noble verifies");
+            }
+        }
+        // Lit's verify_action_signature.js: "true" for the action's own
+        // signature; "false" for another message, another action's CID, or
+        // a signature by another key presented as this action's.
+        let verify = |to_sign: Vec<u8>, cid: String, sign_output: String| {
+            let client = &client;
+            let owner = &owner;
+            async move {
+                let r = run(
+                    client,
+                    owner,
+                    LIT_VERIFY_ACTION_SIGNATURE,
+                    json!({"signingScheme": scheme, "actionIpfsCid": cid, "toSign": to_sign, "signOutput": sign_output}),
+                )
+                .await
+                .expect("verifyActionSignature");
+                serde_json::from_str::<String>(&r).expect("string")
+            }
+        };
+        assert_eq!(
+            verify(to_sign.clone(), cid.clone(), sign_output.clone()).await,
+            "true"
+        );
+        assert_eq!(
+            verify(vec![2u8; len], cid.clone(), sign_output.clone()).await,
+            "false"
+        );
+        let other_cid = candela_cid::cid_v0(b"another action");
+        assert_eq!(
+            verify(to_sign.clone(), other_cid, sign_output.clone()).await,
+            "false"
+        );
+        let mut forged = output.clone();
+        let mut sig = hexs(&output, "signature");
+        sig[5] ^= 1;
+        forged["signature"] = json!(hex::encode(sig));
+        assert_eq!(
+            verify(to_sign.clone(), cid.clone(), forged.to_string()).await,
+            "false",
+            "{scheme}"
+        );
+    }
+    // ECDSA action keys are not served: a clear error, caught by the action.
+    let code = r#"(async () => {
+      try { await Lit.Actions.signAsAction({ toSign: new Uint8Array(32), sigName: 's', signingScheme: 'EcdsaK256Sha256' }); Lit.Actions.setResponse({ response: 'signed' }); }
+      catch (e) { Lit.Actions.setResponse({ response: e.message }); }
+    })();"#;
+    let out = run(&client, &owner, code, json!({})).await.expect("run");
+    assert!(out.contains("not served by Candela"), "{out}");
+}
