@@ -97,6 +97,32 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// `Lit.Actions.signAndCombine` with a Schnorr or BLS scheme on a
+    /// running network: each signature timed inside the action (latency,
+    /// one at a time) and signatures per second with several executions of
+    /// several signatures at once, next to single-key signing here.
+    Schemes {
+        /// network.json of the network (default: $CANDELA_NETWORK, else the
+        /// devnet's `devnet/network.json`).
+        #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
+        network: PathBuf,
+        /// SchnorrEd25519Sha512, SchnorrK256Taproot or Bls12381G1ProofOfPossession.
+        #[arg(long, default_value = "SchnorrEd25519Sha512")]
+        scheme: String,
+        /// Signatures in the throughput phase (and executions in the
+        /// latency phase, at most 200).
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// Executions in flight at once in the throughput phase.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Signatures each execution asks for at once (1 to 10).
+        #[arg(long, default_value_t = 10)]
+        per_run: usize,
+        /// Print only the JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// The two threshold ECDSA backends side by side, in this process (no
     /// network): cait-sith (presignature among all n, then the t shares)
     /// and DKLs23 (three rounds among t signers after the digest), CPU per
@@ -428,6 +454,24 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         } => {
             tokio::task::spawn_blocking(move || crate::backends::compare(&nodes, signatures, json))
                 .await??;
+        }
+        BenchCommand::Schemes {
+            network,
+            scheme,
+            requests,
+            concurrency,
+            per_run,
+            json,
+        } => {
+            crate::bench_schemes::run(crate::bench_schemes::SchemeBenchArgs {
+                network,
+                scheme,
+                requests,
+                concurrency,
+                per_run,
+                json,
+            })
+            .await?
         }
         BenchCommand::Chaos {
             nodes,

@@ -3,6 +3,7 @@ mod action;
 mod auth;
 mod backends;
 mod bench;
+mod bench_schemes;
 mod chain;
 mod chaos;
 mod cli_io;

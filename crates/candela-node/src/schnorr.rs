@@ -55,6 +55,9 @@ const POOLS_SECRET: &str = "frost-nonce-pools";
 const POOL_LOW: usize = 16;
 /// ... up to this many.
 const POOL_TARGET: usize = 64;
+/// When requests in flight hold most unused nonces, more are made, up to
+/// this many unused in all.
+const POOL_MAX: usize = 1024;
 /// A commitment handed to a coordinator stays reserved for its request
 /// this long; then it may be handed out again (its nonce was never used).
 const RESERVATION: Duration = Duration::from_secs(120);
@@ -271,18 +274,38 @@ impl SchnorrState {
         let root = self.root::<C>()?;
         let mut pools = self.pools();
         refill_locked::<C>(&mut pools, &root, store)?;
-        let pool = C::pool(&mut pools);
         let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
-        reserved.retain(|_, (id, at)| at.elapsed() < RESERVATION && !pool.is_used(*id));
+        {
+            let pool = C::pool(&mut pools);
+            reserved.retain(|(k, _), (id, at)| {
+                *k != C::KEY_TYPE || (at.elapsed() < RESERVATION && !pool.is_used(*id))
+            });
+        }
         let key = (C::KEY_TYPE, request_id.to_string());
         let id = match reserved.get(&key) {
             Some((id, _)) => *id,
             None => {
-                let taken: Vec<u64> = reserved
+                let taken: std::collections::BTreeSet<u64> = reserved
                     .iter()
                     .filter(|((k, _), _)| *k == C::KEY_TYPE)
                     .map(|(_, (id, _))| *id)
                     .collect();
+                // Under load most unused nonces can be reserved by requests
+                // in flight: make more rather than refuse (nonces are cheap),
+                // up to a bound on the pool's size.
+                let free = |pool: &CommitmentPool<C>| {
+                    pool.unused_ids()
+                        .into_iter()
+                        .filter(|id| !taken.contains(id))
+                        .count()
+                };
+                if free(C::pool(&mut pools)) < POOL_LOW
+                    && C::pool(&mut pools).len() + POOL_TARGET <= POOL_MAX
+                {
+                    C::pool(&mut pools).refill(&root, POOL_TARGET, &mut rand_core::OsRng);
+                    store_pools(&pools, store)?;
+                }
+                let pool = C::pool(&mut pools);
                 let id = pool
                     .unused_ids()
                     .into_iter()
@@ -297,7 +320,7 @@ impl SchnorrState {
                 id
             }
         };
-        let c = pool.commitments(id).ok_or_else(|| {
+        let c = C::pool(&mut pools).commitments(id).ok_or_else(|| {
             ApiError::conflict("NodeNonceUsed", format!("commitment {id} was already used"))
         })?;
         Ok(SchnorrCommitmentWire {
@@ -885,6 +908,35 @@ mod tests {
         // and the used commitment is never handed out again
         let next = again.commit::<Ed25519Sha512>(0, "r3", &store).unwrap();
         assert_ne!(next.id, c.id);
+    }
+
+    #[test]
+    fn many_requests_in_flight_holding_nonces_make_more_instead_of_refusing_the_next() {
+        let (_dir, store) = temp_store();
+        let shares =
+            candela_frost::sim::keygen::<Ed25519Sha512, _>(3, 2, &mut rand_core::OsRng).unwrap();
+        let state = SchnorrState::default();
+        state.set_root(shares[&0].clone());
+        // Three times the pool's target of requests reserve a nonce each and
+        // none has signed yet: every one still gets its own commitment.
+        let mut ids = std::collections::BTreeSet::new();
+        for i in 0..3 * POOL_TARGET {
+            let c = state
+                .commit::<Ed25519Sha512>(0, &format!("r{i}"), &store)
+                .unwrap_or_else(|e| panic!("request {i}: {}", e.message));
+            assert!(ids.insert(c.id), "request {i} got a reserved nonce");
+        }
+        // Reservations of the other suite are not disturbed by this one's.
+        let tr = candela_frost::sim::keygen::<Secp256K1Sha256TR, _>(3, 2, &mut rand_core::OsRng)
+            .unwrap();
+        state.set_root(tr[&0].clone());
+        let t = state.commit::<Secp256K1Sha256TR>(0, "t", &store).unwrap();
+        assert_eq!(
+            state.commit::<Secp256K1Sha256TR>(0, "t", &store).unwrap(),
+            t
+        );
+        let again = state.commit::<Ed25519Sha512>(0, "r0", &store).unwrap();
+        assert!(ids.contains(&again.id), "a request keeps its reservation");
     }
 
     #[test]
