@@ -43,6 +43,7 @@ mod host;
 mod jwt;
 mod limits;
 mod modules;
+mod op_limits;
 mod ops;
 pub mod replay;
 mod sandbox;
@@ -155,7 +156,10 @@ pub(crate) fn run_action(
 ) -> Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send>> {
     Box::pin(async move {
         if code.len() > run.limits.code_bytes {
-            return Err(run.fail_limit(Limit::CodeSize, run.limits.code_bytes as u64));
+            // Lit refuses the code before running it; a child's refusal
+            // reaches its parent's `call` as an error the parent may catch.
+            let err = ActionError::code_too_large(code.len(), run.limits.code_bytes);
+            return Err(if depth == 0 { run.fail(err) } else { err });
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         // QuickJS's own stack bound plus room for the Rust frames around it.

@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 
 use crate::context::AuthContext;
 use crate::error::{ActionError, Limit};
+use crate::op_limits::OpLimitError;
 use crate::host::{FetchRequest, FetchResponse, SignKind, SignRequest, GENERIC_OPS};
 use crate::sandbox::Run;
 
@@ -29,6 +30,14 @@ pub(crate) enum StartError {
     Js(String),
     /// A limit was hit; the run is over.
     Fatal(ActionError),
+    /// Refused for a limit: an `Error` with Lit's text, which the action may catch.
+    Refused(OpLimitError),
+}
+
+impl From<OpLimitError> for StartError {
+    fn from(e: OpLimitError) -> Self {
+        StartError::Refused(e)
+    }
 }
 
 impl From<ActionError> for StartError {
@@ -103,7 +112,10 @@ pub(crate) fn start(
                     .collect(),
                 _ => Vec::new(),
             };
-            run.count(Limit::Fetches)?;
+            // counted (and refused over the limit) by the `fetch` wrapper
+            if !run.take_fetch_ticket() {
+                return Err(StartError::Js("fetch: the request was not counted".into()));
+            }
             let request = FetchRequest {
                 url,
                 method,
@@ -206,7 +218,7 @@ pub(crate) fn start(
             let depth = scope.depth + 1;
             if depth > run.limits.call_depth {
                 return Err(run
-                    .fail_limit(Limit::CallDepth, run.limits.call_depth.into())
+                    .refuse(Limit::CallDepth, run.limits.call_depth.into())
                     .into());
             }
             let params = args.get("params").cloned().filter(|p| !p.is_null());
@@ -219,7 +231,12 @@ pub(crate) fn start(
                 crate::run_action(run.clone(), code, auth, params, depth)
                     .await
                     .map(|()| OpValue::Str(run.response()))
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| match e {
+                        // the child's error as Lit passes it on: its own text
+                        ActionError::LimitExceeded { message, .. }
+                        | ActionError::Script { message, .. } => message,
+                        other => other.to_string(),
+                    })
             }))
         }
         "getRpcUrl" => {
@@ -244,6 +261,9 @@ pub(crate) fn start(
         generic if GENERIC_OPS.contains(&generic) => {
             if generic == "decryptAndCombine" || generic == "decryptToSingleNode" {
                 run.count(Limit::Broadcasts)?;
+            }
+            if generic == "callContract" {
+                run.count(Limit::ContractCalls)?;
             }
             let op = generic.to_owned();
             Ok(boxed(async move {
