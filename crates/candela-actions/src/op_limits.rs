@@ -15,7 +15,61 @@
 //! (or `    at name (<user_provided_script>:LINE:COL)` for a named
 //! function). Frames of the sandbox's own scripts are left out.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use crate::error::{ActionError, Limit};
+
+thread_local! {
+    /// The source of the action running on this thread (each action has a
+    /// thread of its own), to place frames as V8 does.
+    static SOURCE: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+}
+
+/// Records `code` as the source of the action running on this thread.
+pub(crate) fn set_source(code: &str) {
+    SOURCE.with(|s| *s.borrow_mut() = Some(Arc::from(code)));
+}
+
+/// The column V8 gives the frame at `line`:`column` (1-based): QuickJS
+/// points at the callee of `new X(…)`, V8 at `new`; at the end of a
+/// parenthesised callee (`})()`, the call of an IIFE), V8 points at the
+/// call's `(`.
+fn v8_column(line: u32, column: u32) -> u32 {
+    SOURCE.with(|s| {
+        let source = s.borrow();
+        let Some(text) = source.as_deref() else {
+            return column;
+        };
+        let Some(row) = text.lines().nth(line.saturating_sub(1) as usize) else {
+            return column;
+        };
+        let chars: Vec<char> = row.chars().collect();
+        let at = (column as usize).saturating_sub(1);
+        if matches!(chars.get(at), Some('}' | ')')) {
+            let mut j = at;
+            while matches!(chars.get(j), Some('}' | ')')) {
+                j += 1;
+            }
+            if chars.get(j) == Some(&'(') && chars.get(j - 1) == Some(&')') {
+                return (j + 1) as u32;
+            }
+        }
+        let mut i = at.min(chars.len());
+        while i > 0 && chars[i - 1].is_whitespace() {
+            i -= 1;
+        }
+        let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+        if i >= 3
+            && chars[i - 3..i] == ['n', 'e', 'w']
+            && i < column as usize
+            && (i == 3 || !ident(chars[i - 4]))
+        {
+            return (i - 3 + 1) as u32;
+        }
+        column
+    })
+}
 
 /// An operation refused because it would go over one of the run's limits.
 /// The action sees it as a JavaScript `Error` whose message is `message`.
@@ -79,10 +133,8 @@ pub(crate) fn user_frames(stack: &str, module: &str) -> Vec<String> {
             };
             let position = place.strip_prefix(&prefix)?;
             let mut parts = position.split(':');
-            let (l, c) = (parts.next()?, parts.next()?);
-            if l.parse::<u32>().is_err() || c.parse::<u32>().is_err() {
-                return None;
-            }
+            let l: u32 = parts.next()?.parse().ok()?;
+            let c = v8_column(l, parts.next()?.parse().ok()?);
             let anonymous = name.is_empty() || name == "<anonymous>" || name == "<eval>";
             Some(if anonymous {
                 format!("    at {USER_SCRIPT}:{l}:{c}")
@@ -117,11 +169,12 @@ mod tests {
 
     #[test]
     fn frames_of_the_action_read_as_in_lit() {
-        let stack = "    at <anonymous> (action.js:2:11)\n    at fetch (candela:prelude.js)\n    at f (action.js:3:3)\n    at action.js:4:1\n";
+        set_source("\n  throw new Error('x')\n})()\n");
+        let stack = "    at <anonymous> (action.js:2:13)\n    at fetch (candela:prelude.js)\n    at f (action.js:3:1)\n    at action.js:4:1\n";
         assert_eq!(
             user_frames(stack, "action.js"),
             vec![
-                "    at <user_provided_script>:2:11",
+                "    at <user_provided_script>:2:9",
                 "    at f (<user_provided_script>:3:3)",
                 "    at <user_provided_script>:4:1",
             ]

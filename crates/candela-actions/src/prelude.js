@@ -349,9 +349,8 @@
       // Lit reads the address as 20 bytes of hex (serde's text for anything else).
       const hex = typeof address === 'string' ? address.replace(/^0x/, '') : '';
       if (typeof address !== 'string' || hex.length !== 40 || !/^[0-9a-fA-F]*$/.test(hex)) {
-        const detail = typeof address === 'string'
-          ? (/^[0-9a-fA-F]*$/.test(hex) ? `invalid length ${hex.length}` : `invalid value: string ${stringify(address)}`)
-          : `invalid type: ${address === null ? 'null' : typeof address}`;
+        let detail = `invalid type: ${address === null ? 'null' : typeof address}`;
+        if (typeof address === 'string') detail = hex.length !== 40 ? `invalid length ${hex.length}` : `invalid value: string ${stringify(address)}`;
         throw new TypeError(`${detail}, expected a (both 0x-prefixed or not) hex string or byte array containing 20 bytes`);
       }
       ensureNotBlank(chain, 'chain');
@@ -569,6 +568,7 @@
     Headers,
     print,
     promiseState: (p) => native.promiseState(p),
+    userFrames: (stack) => native.userFrames(stack),
     utf8Encode: (text) => native.utf8Encode(text),
     utf8Decode: (bytes, fatal, ignoreBOM) => native.utf8Decode(bytes, fatal, ignoreBOM),
   });

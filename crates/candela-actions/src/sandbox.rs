@@ -231,6 +231,8 @@ pub(crate) fn run_blocking(
     depth: u32,
 ) -> Result<(), ActionError> {
     let internal = |e: rquickjs::Error| ActionError::Internal(e.to_string());
+    // this thread runs this action only: its frames are read against its source
+    op_limits::set_source(code);
     let rt = Runtime::new_with_alloc(engine::BudgetAllocator::new(
         run.limits.memory_bytes,
         run.memory_used.clone(),
@@ -730,6 +732,13 @@ fn natives<'js>(
             })?,
         )?;
     }
+    // The action's frames of a stack as Lit prints them, for console.log.
+    native.set(
+        "userFrames",
+        Function::new(ctx.clone(), |stack: String| {
+            op_limits::user_frames(&stack, crate::modules::ACTION_MODULE_NAME).join("\n")
+        })?,
+    )?;
     // [state, value] of a promise, for console.log (`Promise { 1 }`).
     native.set(
         "promiseState",

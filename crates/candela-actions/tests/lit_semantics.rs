@@ -181,7 +181,7 @@ async fn a_caught_fetch_limit_lets_the_action_fall_back() {
             const results = [];
             for (let i = 0; i < 4; i++) {{
                 try {{ await fetch("http://{addr}/json"); results.push("ok") }}
-                catch (e) {{ results.push(e instanceof Error ? e.message.slice(0, 35) : "?") }}
+                catch (e) {{ results.push(e instanceof Error ? e.message.slice(0, 34) : "?") }}
             }}
             Lit.Actions.setResponse({{response: JSON.stringify(results)}})
         }})()"#

@@ -50,15 +50,8 @@
       head = 'Error';
     }
     const stack = typeof error.stack === 'string' ? error.stack : '';
-    const frames = [];
-    for (const line of stack.split('\n')) {
-      const m = /^\s*at (?:(.*) \()?action\.js:(\d+):(\d+)\)?\s*$/.exec(line);
-      if (m === null) continue;
-      const name = m[1];
-      const place = `<user_provided_script>:${m[2]}:${m[3]}`;
-      frames.push(name === undefined || name === '<anonymous>' || name === '<eval>' ? `    at ${place}` : `    at ${name} (${place})`);
-    }
-    return frames.length === 0 ? head : `${head}\n${frames.join('\n')}`;
+    const frames = stack === '' ? '' : shared.userFrames(stack);
+    return frames === '' ? head : `${head}\n${frames}`;
   }
 
   function constructorName(value) {
