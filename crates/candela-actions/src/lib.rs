@@ -9,8 +9,11 @@
 //! - Everything the action asks of the outside world (HTTP, signing, other
 //!   nodes, child actions, chain data) goes through the [`Host`] trait, which
 //!   the node implements. The crate knows nothing about nodes.
-//! - Every run is bounded by [`Limits`]; exceeding one ends the run with
-//!   [`ActionError::LimitExceeded`], whose message names the limit.
+//! - Every run is bounded by [`Limits`]. Wall time and memory end the run
+//!   with [`ActionError::LimitExceeded`]; an operation over any other limit
+//!   is refused as Lit's node refuses it, with Lit's text as a JavaScript
+//!   `Error` the action may catch, and a refusal not caught ends the run as
+//!   [`ActionError::LimitExceeded`] for that limit.
 //!
 //! Globals an action sees: `Lit` (`{Actions, Auth, Headers}`, frozen),
 //! `LitActions`, `LitAuth`, `LitHeaders` (the request's HTTP headers, from
