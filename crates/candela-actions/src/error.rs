@@ -136,9 +136,7 @@ impl ActionError {
         ActionError::LimitExceeded {
             limit: Limit::CodeSize,
             max: max as u64,
-            message: format!(
-                "Code payload is too large ({len} bytes). Max length is {max} bytes."
-            ),
+            message: format!("Code payload is too large ({len} bytes). Max length is {max} bytes."),
         }
     }
 

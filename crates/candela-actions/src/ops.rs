@@ -10,8 +10,8 @@ use serde_json::Value as Json;
 
 use crate::context::AuthContext;
 use crate::error::{ActionError, Limit};
-use crate::op_limits::OpLimitError;
 use crate::host::{FetchRequest, FetchResponse, SignKind, SignRequest, GENERIC_OPS};
+use crate::op_limits::OpLimitError;
 use crate::sandbox::Run;
 
 /// A finished operation's value, turned into a JavaScript value by the sandbox.

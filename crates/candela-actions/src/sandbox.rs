@@ -27,8 +27,8 @@ use rquickjs::{
 use crate::context::{AuthContext, ExecutionOutcome};
 use crate::engine::{self, CompilerIntrinsics, SandboxIntrinsics};
 use crate::error::{ActionError, Limit};
-use crate::op_limits::{self, OpLimitError};
 use crate::host::{FetchResponse, Host, SignRequest};
+use crate::op_limits::{self, OpLimitError};
 use crate::ops::{self, OpValue, Scope, StartError};
 use crate::Limits;
 
@@ -185,7 +185,11 @@ impl Run {
             s.outcome.logs.push('\n');
             return Ok(());
         }
-        Err(Self::refuse_locked(&mut s, Limit::ConsoleOutput, max as u64))
+        Err(Self::refuse_locked(
+            &mut s,
+            Limit::ConsoleOutput,
+            max as u64,
+        ))
     }
 
     pub fn outcome(&self) -> ExecutionOutcome {
@@ -752,7 +756,11 @@ fn natives<'js>(
                 PromiseState::Pending => out.push(word("pending")?),
                 PromiseState::Resolved => {
                     out.push(word("fulfilled")?);
-                    out.push(p.result::<Value>().transpose()?.unwrap_or_else(|| Value::new_undefined(ctx.clone())));
+                    out.push(
+                        p.result::<Value>()
+                            .transpose()?
+                            .unwrap_or_else(|| Value::new_undefined(ctx.clone())),
+                    );
                 }
                 PromiseState::Rejected => {
                     let _ = p.result::<Value>();

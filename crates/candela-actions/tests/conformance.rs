@@ -219,10 +219,7 @@ async fn sign_ecdsa_rejects_anything_but_32_bytes_with_a_clear_error() {
             "new Array(32).fill(256)",
             "toSign must be bytes: element 0 is 256",
         ),
-        (
-            "undefined",
-            "toSign must not be empty",
-        ),
+        ("undefined", "toSign must not be empty"),
     ] {
         let code = format!(
             r#"(async () => {{ try {{ await LitActions.signEcdsa({{toSign: {to_sign}, publicKey: "0x04", sigName: "s"}}) }} catch (e) {{ console.log(e.message) }} }})()"#
@@ -866,7 +863,13 @@ async fn a_too_big_response_is_refused() {
     };
     let out = run_with(&host(), r#"try { Lit.Actions.setResponse({response: "x".repeat(11)}) } catch (e) {} Lit.Actions.setResponse({response: "ok"})"#, json!({}), &limits).await.expect("the refusal is caught");
     assert_eq!(out.response, "ok");
-    let r = run_with(&host(), r#"Lit.Actions.setResponse({response: "x".repeat(11)})"#, json!({}), &limits).await;
+    let r = run_with(
+        &host(),
+        r#"Lit.Actions.setResponse({response: "x".repeat(11)})"#,
+        json!({}),
+        &limits,
+    )
+    .await;
     assert_limit(&r, Limit::ResponseSize, "Max length is 10 bytes");
     let out = run_with(
         &host(),

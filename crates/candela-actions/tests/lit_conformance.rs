@@ -246,7 +246,10 @@ async fn web_worker_shouldnt_panic() {
         json!({}),
     )
     .await;
-    assert_eq!(first_error_line(r), "Uncaught ReferenceError: Worker is not defined");
+    assert_eq!(
+        first_error_line(r),
+        "Uncaught ReferenceError: Worker is not defined"
+    );
 }
 
 #[tokio::test]

@@ -378,9 +378,7 @@ async fn fetch_is_frozen_and_counts_before_the_request_leaves() {
             Lit.Actions.setResponse({{response: JSON.stringify(out)}})
         }})()"#
     );
-    let out = run_with(&host(), &code, json!({}), &l)
-        .await
-        .expect("runs");
+    let out = run_with(&host(), &code, json!({}), &l).await.expect("runs");
     assert_eq!(
         out.response,
         r#"[true,"bad url","failed","You may not send more than"]"#
@@ -440,7 +438,9 @@ async fn js_params_cannot_overwrite_the_lit_namespace() {
         let report = execute_with_report(
             r#"console.log("the action ran")"#,
             ExecutionContext::with_params(serde_json::Value::Object(
-                [(name.to_string(), json!({"Actions": {}}))].into_iter().collect(),
+                [(name.to_string(), json!({"Actions": {}}))]
+                    .into_iter()
+                    .collect(),
             )),
             host() as Arc<dyn Host>,
             &Limits::default(),
@@ -600,7 +600,12 @@ async fn op_argument_checks() {
     .expect("runs");
     assert_eq!(out.response, "[]");
     // pubkeyToTokenId is synchronous in Lit: it throws
-    let r = run(&host(), r#"LitActions.pubkeyToTokenId({publicKey: ""})"#, json!({})).await;
+    let r = run(
+        &host(),
+        r#"LitActions.pubkeyToTokenId({publicKey: ""})"#,
+        json!({}),
+    )
+    .await;
     assert_eq!(
         first_line(&script_error(r)),
         "Uncaught RangeError: publicKey must not be blank"
@@ -619,24 +624,45 @@ async fn console_log_formats_values_as_deno() {
         ("[]", "[]"),
         ("{}", "{}"),
         // the innermost three levels share a line, as in Deno
-        ("[1, [2, [3, [4, [5, [6]]]]]]", "[\n  1,\n  [\n    2,\n    [ 3, [ 4, [ 5, [Array] ] ] ]\n  ]\n]"),
-        ("{a: {b: {c: {d: {e: {f: 1}}}}}}", "{\n  a: {\n    b: { c: { d: { e: [Object] } } }\n  }\n}"),
+        (
+            "[1, [2, [3, [4, [5, [6]]]]]]",
+            "[\n  1,\n  [\n    2,\n    [ 3, [ 4, [ 5, [Array] ] ] ]\n  ]\n]",
+        ),
+        (
+            "{a: {b: {c: {d: {e: {f: 1}}}}}}",
+            "{\n  a: {\n    b: { c: { d: { e: [Object] } } }\n  }\n}",
+        ),
         (r#"new Map([["a", 1]])"#, r#"Map(1) { "a" => 1 }"#),
         ("new Set([1, 2])", "Set(2) { 1, 2 }"),
         ("new Map()", "Map(0) {}"),
-        (r#"{"user-agent": "x", s: 'say "hi"'}"#, r#"{ "user-agent": "x", s: 'say "hi"' }"#),
-        ("[undefined, null, -0, 1n, true]", "[ undefined, null, -0, 1n, true ]"),
+        (
+            r#"{"user-agent": "x", s: 'say "hi"'}"#,
+            r#"{ "user-agent": "x", s: 'say "hi"' }"#,
+        ),
+        (
+            "[undefined, null, -0, 1n, true]",
+            "[ undefined, null, -0, 1n, true ]",
+        ),
         ("function f() {}", "[Function: f]"),
         ("(() => {})", "[Function (anonymous)]"),
         ("class A {}", "[class A]"),
-        ("new (class Point { constructor() { this.x = 1 } })()", "Point { x: 1 }"),
+        (
+            "new (class Point { constructor() { this.x = 1 } })()",
+            "Point { x: 1 }",
+        ),
         ("Object.create(null)", "[Object: null prototype] {}"),
         ("[1, , 3]", "[ 1, <1 empty item>, 3 ]"),
         ("Symbol('s')", "Symbol(s)"),
         ("new Date(0)", "1970-01-01T00:00:00.000Z"),
         ("/a+/g", "/a+/g"),
-        ("Array.from({length: 10}, (_, i) => i)", "[\n  0, 1, 2, 3, 4,\n  5, 6, 7, 8, 9\n]"),
-        ("(() => { const o = {}; o.self = o; return o })()", "<ref *1> { self: [Circular *1] }"),
+        (
+            "Array.from({length: 10}, (_, i) => i)",
+            "[\n  0, 1, 2, 3, 4,\n  5, 6, 7, 8, 9\n]",
+        ),
+        (
+            "(() => { const o = {}; o.self = o; return o })()",
+            "<ref *1> { self: [Circular *1] }",
+        ),
         ("Array(101).fill(0).length", "101"),
         ("{ get a() { return 1 } }", "{ a: [Getter] }"),
         ("Promise.resolve(1)", "Promise { 1 }"),
