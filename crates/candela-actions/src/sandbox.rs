@@ -56,7 +56,7 @@ struct RunState {
     contract_calls: u32,
     /// Fetches counted by the `fetch` wrapper and not yet started.
     fetch_tickets: u32,
-    /// Every operation refused for a limit (see `crate::op_limits`).
+    /// The operations refused for a limit, one per limit (see `crate::op_limits`).
     refused: Vec<OpLimitError>,
     fatal: Option<ActionError>,
 }
@@ -147,7 +147,10 @@ impl Run {
 
     fn refuse_locked(s: &mut RunState, limit: Limit, max: u64) -> OpLimitError {
         let err = OpLimitError::new(limit, max);
-        s.refused.push(err.clone());
+        // one entry per limit: an action refused in a loop must not grow this
+        if !s.refused.iter().any(|r| r.limit == limit) {
+            s.refused.push(err.clone());
+        }
         err
     }
 

@@ -269,6 +269,24 @@ async fn contract_call_count_limit_is_a_catchable_error() {
     );
 }
 
+/// Refusals caught in a loop leave the run going (and each is refused again).
+#[tokio::test]
+async fn refusals_caught_in_a_loop_do_not_end_the_run() {
+    let l = limits(|l| l.console_bytes = 4);
+    let out = run_with(
+        &host(),
+        r#"let refused = 0;
+        for (let i = 0; i < 20000; i++) { try { console.log("too long") } catch (e) { refused++ } }
+        Lit.Actions.setResponse({response: String(refused)})"#,
+        json!({}),
+        &l,
+    )
+    .await
+    .expect("the run goes on");
+    assert_eq!(out.response, "20000");
+    assert_eq!(out.logs, "");
+}
+
 /// lit-node `call_child`, its recursion limit: the child's uncaught text
 /// reaches the parent, which may catch it.
 #[tokio::test]
