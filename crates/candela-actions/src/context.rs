@@ -61,7 +61,8 @@ pub struct ExecutionOutcome {
     pub logs: String,
     /// Every signing request made, in order (children included).
     pub signatures: Vec<SignRequest>,
-    /// Number of `fetch` calls made.
+    /// Number of `fetch` calls, counted as Lit counts them: every call,
+    /// before its request is built, so refused and failed ones too.
     pub fetches: u32,
     /// Number of broadcasts made.
     pub broadcasts: u32,

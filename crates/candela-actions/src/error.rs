@@ -26,6 +26,8 @@ pub enum Limit {
     CallDepth,
     /// Number of `Lit.Actions.broadcastAndCollect` (and `decryptAndCombine`) calls.
     Broadcasts,
+    /// Number of `Lit.Actions.callContract` calls.
+    ContractCalls,
 }
 
 impl Limit {
@@ -42,6 +44,7 @@ impl Limit {
             Limit::Signatures => "signature count",
             Limit::CallDepth => "call depth",
             Limit::Broadcasts => "broadcast count",
+            Limit::ContractCalls => "contract call count",
         }
     }
 }
@@ -90,10 +93,10 @@ impl ActionError {
     pub(crate) fn limit(limit: Limit, max: u64) -> Self {
         let message = match limit {
             Limit::WallTime => {
-                format!("Your function exceeded the maximum runtime of {max} ms and was terminated.")
+                format!("Your function exceeded the maximum runtime of {max}ms and was terminated.")
             }
             Limit::Memory => format!(
-                "Your function exceeded the maximum memory of {} MiB and was terminated.",
+                "Your function exceeded the maximum memory of {} MB and was terminated.",
                 max / (1024 * 1024)
             ),
             Limit::Stack => format!(
@@ -116,11 +119,24 @@ impl ActionError {
             Limit::Broadcasts => format!(
                 "You may not use broadcast and collect functionality more than {max} times per session and you have attempted to exceed that limit."
             ),
+            // Lit's wording, "not" missing and all.
+            Limit::ContractCalls => format!(
+                "You may invoke contract calls more than {max} times per session and you have attempted to exceed that limit."
+            ),
         };
         ActionError::LimitExceeded {
             limit,
             max,
             message,
+        }
+    }
+
+    /// Code of `len` bytes over the code size bound `max`, in Lit's words.
+    pub(crate) fn code_too_large(len: usize, max: usize) -> Self {
+        ActionError::LimitExceeded {
+            limit: Limit::CodeSize,
+            max: max as u64,
+            message: format!("Code payload is too large ({len} bytes). Max length is {max} bytes."),
         }
     }
 

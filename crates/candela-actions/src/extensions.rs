@@ -20,11 +20,13 @@ fn source(name: &str) -> Option<(&'static str, &'static Compiled)> {
     static SUBTLE: Compiled = OnceLock::new();
     static DENO: Compiled = OnceLock::new();
     static WEB: Compiled = OnceLock::new();
+    static INSPECT: Compiled = OnceLock::new();
     Some(match name {
         "wasm" => (include_str!("js/wasm.js"), &WASM),
         "subtle" => (include_str!("js/subtle.js"), &SUBTLE),
         "deno" => (include_str!("js/deno.js"), &DENO),
         "web" => (include_str!("js/web.js"), &WEB),
+        "inspect" => (include_str!("js/inspect.js"), &INSPECT),
         _ => return None,
     })
 }

@@ -9,8 +9,11 @@
 //! - Everything the action asks of the outside world (HTTP, signing, other
 //!   nodes, child actions, chain data) goes through the [`Host`] trait, which
 //!   the node implements. The crate knows nothing about nodes.
-//! - Every run is bounded by [`Limits`]; exceeding one ends the run with
-//!   [`ActionError::LimitExceeded`], whose message names the limit.
+//! - Every run is bounded by [`Limits`]. Wall time and memory end the run
+//!   with [`ActionError::LimitExceeded`]; an operation over any other limit
+//!   is refused as Lit's node refuses it, with Lit's text as a JavaScript
+//!   `Error` the action may catch, and a refusal not caught ends the run as
+//!   [`ActionError::LimitExceeded`] for that limit.
 //!
 //! Globals an action sees: `Lit` (`{Actions, Auth, Headers}`, frozen),
 //! `LitActions`, `LitAuth`, `LitHeaders` (the request's HTTP headers, from
@@ -43,6 +46,7 @@ mod host;
 mod jwt;
 mod limits;
 mod modules;
+mod op_limits;
 mod ops;
 pub mod replay;
 mod sandbox;
@@ -155,7 +159,10 @@ pub(crate) fn run_action(
 ) -> Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send>> {
     Box::pin(async move {
         if code.len() > run.limits.code_bytes {
-            return Err(run.fail_limit(Limit::CodeSize, run.limits.code_bytes as u64));
+            // Lit refuses the code before running it; a child's refusal
+            // reaches its parent's `call` as an error the parent may catch.
+            let err = ActionError::code_too_large(code.len(), run.limits.code_bytes);
+            return Err(if depth == 0 { run.fail(err) } else { err });
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         // QuickJS's own stack bound plus room for the Rust frames around it.

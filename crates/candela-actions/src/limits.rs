@@ -28,6 +28,8 @@ pub struct Limits {
     pub call_depth: u32,
     /// `broadcastAndCollect` / `decryptAndCombine` calls per run.
     pub broadcasts: u32,
+    /// `Lit.Actions.callContract` calls per run (Lit's default is 30).
+    pub contract_calls: u32,
 }
 
 impl Default for Limits {
@@ -43,6 +45,7 @@ impl Default for Limits {
             signatures: 10,
             call_depth: 5,
             broadcasts: 30,
+            contract_calls: 30,
         }
     }
 }

@@ -21,7 +21,6 @@ use rquickjs::module::Declared;
 use rquickjs::{Ctx, Exception, Module, Runtime};
 
 use crate::engine::{self, CompileOptions, CompilerIntrinsics};
-use crate::error::Limit;
 use crate::sandbox::Run;
 
 /// The scheme of an importable specifier: `ipfs://` followed by a CIDv0.
@@ -214,9 +213,10 @@ impl CidLoader {
         self.loaded += 1;
         let code = self.fetch(cid)?;
         if code.len() > self.run.limits.code_bytes {
-            let err = self
-                .run
-                .fail_limit(Limit::CodeSize, self.run.limits.code_bytes as u64);
+            let err = self.run.fail(crate::error::ActionError::code_too_large(
+                code.len(),
+                self.run.limits.code_bytes,
+            ));
             return Err(format!("import of {name}: {err}"));
         }
         verify_module(cid, code.as_bytes())?;

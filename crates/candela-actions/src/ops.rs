@@ -13,6 +13,7 @@ use crate::error::{ActionError, Limit};
 use crate::host::{
     FetchRequest, FetchResponse, SchemeSignRequest, SignKind, SignRequest, GENERIC_OPS,
 };
+use crate::op_limits::OpLimitError;
 use crate::sandbox::Run;
 
 /// A finished operation's value, turned into a JavaScript value by the sandbox.
@@ -31,6 +32,14 @@ pub(crate) enum StartError {
     Js(String),
     /// A limit was hit; the run is over.
     Fatal(ActionError),
+    /// Refused for a limit: an `Error` with Lit's text, which the action may catch.
+    Refused(OpLimitError),
+}
+
+impl From<OpLimitError> for StartError {
+    fn from(e: OpLimitError) -> Self {
+        StartError::Refused(e)
+    }
 }
 
 impl From<ActionError> for StartError {
@@ -105,7 +114,10 @@ pub(crate) fn start(
                     .collect(),
                 _ => Vec::new(),
             };
-            run.count(Limit::Fetches)?;
+            // counted (and refused over the limit) by the `fetch` wrapper
+            if !run.take_fetch_ticket() {
+                return Err(StartError::Js("fetch: the request was not counted".into()));
+            }
             let request = FetchRequest {
                 url,
                 method,
@@ -288,7 +300,7 @@ pub(crate) fn start(
             let depth = scope.depth + 1;
             if depth > run.limits.call_depth {
                 return Err(run
-                    .fail_limit(Limit::CallDepth, run.limits.call_depth.into())
+                    .refuse(Limit::CallDepth, run.limits.call_depth.into())
                     .into());
             }
             let params = args.get("params").cloned().filter(|p| !p.is_null());
@@ -301,7 +313,12 @@ pub(crate) fn start(
                 crate::run_action(run.clone(), code, auth, params, depth)
                     .await
                     .map(|()| OpValue::Str(run.response()))
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| match e {
+                        // the child's error as Lit passes it on: its own text
+                        ActionError::LimitExceeded { message, .. }
+                        | ActionError::Script { message, .. } => message,
+                        other => other.to_string(),
+                    })
             }))
         }
         "getRpcUrl" => {
@@ -326,6 +343,9 @@ pub(crate) fn start(
         generic if GENERIC_OPS.contains(&generic) => {
             if generic == "decryptAndCombine" || generic == "decryptToSingleNode" {
                 run.count(Limit::Broadcasts)?;
+            }
+            if generic == "callContract" {
+                run.count(Limit::ContractCalls)?;
             }
             let op = generic.to_owned();
             Ok(boxed(async move {

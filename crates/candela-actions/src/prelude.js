@@ -119,39 +119,14 @@
 
   // ---- console -----------------------------------------------------------------
 
-  function format(value) {
-    switch (typeof value) {
-      case 'string': return value;
-      case 'bigint': return `${value}n`;
-      case 'undefined': case 'number': case 'boolean': case 'symbol': return String(value);
-      case 'function': return `[Function: ${value.name || '(anonymous)'}]`;
-      default: break;
-    }
-    if (value === null) return 'null';
-    if (value instanceof Headers) return formatHeaders(value);
-    if (value instanceof Error) {
-      return value.stack ? `${value}\n${value.stack.replace(/\s+$/, '')}` : String(value);
-    }
-    if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
-      return `${value.constructor.name}(${value.length}) [ ${Array.from(value).join(', ')} ]`;
-    }
-    try {
-      const text = stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-      return text === undefined ? String(value) : text;
-    } catch (_e) {
-      return String(value);
-    }
-  }
-  // Headers print as Deno prints them (Lit's logs show `Headers { … }`).
-  function formatHeaders(headers) {
-    const entries = [];
-    headers.forEach((v, k) => entries.push(`${/^[A-Za-z_$][\w$]*$/.test(k) ? k : stringify(k)}: ${stringify(v)}`));
-    if (entries.length === 0) return 'Headers {}';
-    const line = `Headers { ${entries.join(', ')} }`;
-    if (line.length <= 72 && entries.length <= 6) return line;
-    return `Headers {\n${entries.map((e) => `  ${e}`).join(',\n')}\n}`;
-  }
-  const print = (...args) => native.print(args.map(format).join(' '));
+  // Lines as Deno prints them (src/js/inspect.js, built on the first
+  // console call that needs more than plain strings).
+  const print = (...args) => {
+    let line;
+    if (args.every((a) => typeof a === 'string') && (args.length < 2 || !args[0].includes('%'))) line = args.join(' ');
+    else line = extension('inspect').formatArgs(args);
+    native.print(line);
+  };
   const console = freeze({
     log: print,
     info: print,
@@ -244,7 +219,11 @@
     return webClasses;
   };
 
+  // Lit's fetch is a frozen wrapper that counts the call before anything
+  // else: a call over the limit, or one whose request is refused or fails
+  // later, still counts.
   async function fetch(input, init = {}) {
+    native.countFetch();
     const { Request, responseFromHost, cloneBytes } = web();
     const request = input instanceof Request && (init == null || keys(init).length === 0) ? input : new Request(input, init);
     const headers = [];
@@ -255,20 +234,60 @@
     return responseFromHost(raw);
   }
 
+  freeze(fetch);
+
   // ---- Lit.Actions -------------------------------------------------------------------
+
+  // Lit's argument checks (its ops' ensure_* checks), as RangeErrors with
+  // Lit's texts. A string argument of Lit's ops that is not a string reads
+  // as '' there (so it is "blank"); numbers and bigints are read as their
+  // decimal text here.
+  const opString = (value) =>
+    (typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'bigint' ? String(value) : '');
+  const ensureNotBlank = (value, what) => {
+    const text = opString(value);
+    if (text.trim() === '') throw new RangeError(`${what} must not be blank`);
+    return text;
+  };
+  const ensureNotEmpty = (length, what) => {
+    if (!(length > 0)) throw new RangeError(`${what} must not be empty`);
+  };
+  const U256_MAX = (1n << 256n) - 1n;
+  const ensureU256 = (value, what) => {
+    const text = ensureNotBlank(value, what);
+    const ok = /^0x[0-9a-fA-F]{1,64}$/.test(text) || (/^[0-9]+$/.test(text) && BigInt(text) <= U256_MAX);
+    if (!ok) throw new RangeError(`${what} must be a valid U256 string`);
+    return text;
+  };
+  // Bytes as Lit's `new Uint8Array(x)` reads them: anything that is not
+  // bytes (undefined, an object without length) reads as no bytes.
+  const opBytes = (value, what) =>
+    (value === undefined || value === null || (typeof value === 'object' && !ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer) && !Array.isArray(value) && value.length === undefined)
+      ? new Uint8Array(0)
+      : bytesOf(value, what));
+  // A function whose checks throw returns a rejected promise, as Lit's async ops do.
+  const rejecting = (f) => (...args) => {
+    try { return f(...args); } catch (e) { return PromiseCtor.reject(e); }
+  };
 
   const uint8arrayFromString = (string, encoding = 'utf8') => native.encode(String(string), String(encoding));
   const uint8arrayToString = (array, encoding = 'utf8') => native.decode(bytesOf(array, 'array'), String(encoding));
 
   function signArgs(name, { toSign, publicKey, sigName } = {}) {
-    requireString(publicKey, `${name}: publicKey`);
-    requireString(sigName, `${name}: sigName`);
-    return [{ publicKey, sigName }, bytesOf(toSign, `${name}: toSign`)];
+    const bytes = opBytes(toSign, `${name}: toSign`);
+    ensureNotEmpty(bytes.length, 'toSign');
+    ensureNotBlank(publicKey, 'publicKey');
+    ensureNotBlank(sigName, 'sigName');
+    return [{ publicKey, sigName }, bytes];
   }
 
-  const schemeBytes = (toSign, what) => (typeof toSign === 'string' ? native.utf8Encode(toSign) : bytesOf(toSign, what));
+  const schemeBytes = (toSign, what) => (typeof toSign === 'string' ? native.utf8Encode(toSign) : opBytes(toSign, what));
 
   const generic = (name) => (args = {}) => hostCall(name, args);
+  const permitted = (name) => rejecting((args = {}) => {
+    ensureU256(args.tokenId, 'tokenId');
+    return hostCall(name, args);
+  });
 
   const Actions = {
     signEcdsa: (params) => {
@@ -279,9 +298,10 @@
     },
     ethPersonalSignMessageEcdsa: ({ message, publicKey, sigName } = {}) => {
       try {
-        requireString(publicKey, 'ethPersonalSignMessageEcdsa: publicKey');
-        requireString(sigName, 'ethPersonalSignMessageEcdsa: sigName');
-        const bytes = typeof message === 'string' ? native.utf8Encode(message) : bytesOf(message, 'ethPersonalSignMessageEcdsa: message');
+        const bytes = typeof message === 'string' ? native.utf8Encode(message) : opBytes(message, 'ethPersonalSignMessageEcdsa: message');
+        ensureNotEmpty(bytes.length, 'toSign');
+        ensureNotBlank(publicKey, 'publicKey');
+        ensureNotBlank(sigName, 'sigName');
         return hostCall('ethPersonalSignMessageEcdsa', { publicKey, sigName }, bytes);
       } catch (e) {
         return PromiseCtor.reject(e);
@@ -291,27 +311,31 @@
     // into zero bytes; Candela signs a string's UTF-8 bytes instead.
     signAndCombine: ({ toSign, publicKey, sigName, signingScheme } = {}) => {
       try {
-        requireString(publicKey, 'signAndCombine: publicKey');
-        requireString(sigName, 'signAndCombine: sigName');
-        requireString(signingScheme, 'signAndCombine: signingScheme');
-        return hostCall('signAndCombine', { publicKey, sigName, signingScheme }, schemeBytes(toSign, 'signAndCombine: toSign'));
+        const bytes = schemeBytes(toSign, 'signAndCombine: toSign');
+        ensureNotEmpty(bytes.length, 'toSign');
+        ensureNotBlank(publicKey, 'publicKey');
+        ensureNotBlank(sigName, 'sigName');
+        ensureNotBlank(signingScheme, 'signingScheme');
+        return hostCall('signAndCombine', { publicKey, sigName, signingScheme }, bytes);
       } catch (e) {
         return PromiseCtor.reject(e);
       }
     },
     signAsAction: ({ toSign, sigName, signingScheme } = {}) => {
       try {
-        requireString(sigName, 'signAsAction: sigName');
-        requireString(signingScheme, 'signAsAction: signingScheme');
-        return hostCall('signAsAction', { sigName, signingScheme }, schemeBytes(toSign, 'signAsAction: toSign'));
+        const bytes = schemeBytes(toSign, 'signAsAction: toSign');
+        ensureNotEmpty(bytes.length, 'toSign');
+        ensureNotBlank(sigName, 'sigName');
+        ensureNotBlank(signingScheme, 'signingScheme');
+        return hostCall('signAsAction', { sigName, signingScheme }, bytes);
       } catch (e) {
         return PromiseCtor.reject(e);
       }
     },
     getActionPublicKey: ({ signingScheme, actionIpfsCid } = {}) => {
       try {
-        requireString(signingScheme, 'getActionPublicKey: signingScheme');
-        requireString(actionIpfsCid, 'getActionPublicKey: actionIpfsCid');
+        ensureNotBlank(signingScheme, 'signingScheme');
+        ensureNotBlank(actionIpfsCid, 'actionIpfsCid');
         return hostCall('getActionPublicKey', { signingScheme, actionIpfsCid });
       } catch (e) {
         return PromiseCtor.reject(e);
@@ -319,17 +343,22 @@
     },
     verifyActionSignature: ({ signingScheme, actionIpfsCid, toSign, signOutput } = {}) => {
       try {
-        requireString(signingScheme, 'verifyActionSignature: signingScheme');
-        requireString(actionIpfsCid, 'verifyActionSignature: actionIpfsCid');
-        requireString(signOutput, 'verifyActionSignature: signOutput');
+        ensureNotBlank(signingScheme, 'signingScheme');
+        ensureNotBlank(actionIpfsCid, 'actionIpfsCid');
+        ensureNotBlank(signOutput, 'signOutput');
         return hostCall('verifyActionSignature', { signingScheme, actionIpfsCid, signOutput }, schemeBytes(toSign, 'verifyActionSignature: toSign'));
       } catch (e) {
         return PromiseCtor.reject(e);
       }
     },
-    setResponse: ({ response } = {}) => {
-      if (response === undefined) throw new TypeError('setResponse: response is required');
-      native.setResponse(typeof response === 'string' ? response : stringify(response));
+    // Lit's op takes a string and reads anything else as '': a missing
+    // response sets ''. Other values are kept as JSON here (see
+    // docs/lit-sandbox-api.md).
+    setResponse: ({ response }) => {
+      let text = '';
+      if (typeof response === 'string') text = response;
+      else if (response !== undefined && response !== null) text = stringify(response) ?? '';
+      native.setResponse(text);
     },
     async runOnce({ waitForResponse = false, name } = {}, fn) {
       const key = name || 'default_bc_id';
@@ -357,25 +386,56 @@
       return undefined;
     },
     broadcastAndCollect: ({ name, value } = {}) => hostCall('broadcastAndCollect', { name: String(name), value: String(value) }),
-    call: ({ ipfsId, params } = {}) => {
-      if (typeof ipfsId !== 'string' || ipfsId.length === 0) return PromiseCtor.reject(new TypeError('call: ipfsId must be a non-empty string'));
-      return hostCall('call', { ipfsId, params: params === undefined ? null : params });
-    },
+    call: rejecting(({ ipfsId, params } = {}) => {
+      ensureNotBlank(ipfsId, 'ipfsId');
+      return hostCall('call', { ipfsId: opString(ipfsId), params: params === undefined ? null : params });
+    }),
     getRpcUrl: ({ chain } = {}) => hostCall('getRpcUrl', { chain: String(chain) }),
-    getLatestNonce: ({ address, chain } = {}) => hostCall('getLatestNonce', { address: String(address), chain: String(chain) }),
-    pubkeyToTokenId: ({ publicKey } = {}) => native.pubkeyToTokenId(requireString(publicKey, 'pubkeyToTokenId: publicKey')),
+    getLatestNonce: rejecting(({ address, chain } = {}) => {
+      // Lit reads the address as 20 bytes of hex (serde's text for anything else).
+      const hex = typeof address === 'string' ? address.replace(/^0x/, '') : '';
+      if (typeof address !== 'string' || hex.length !== 40 || !/^[0-9a-fA-F]*$/.test(hex)) {
+        let detail = `invalid type: ${address === null ? 'null' : typeof address}`;
+        if (typeof address === 'string') detail = hex.length !== 40 ? `invalid length ${hex.length}` : `invalid value: string ${stringify(address)}`;
+        throw new TypeError(`${detail}, expected a (both 0x-prefixed or not) hex string or byte array containing 20 bytes`);
+      }
+      ensureNotBlank(chain, 'chain');
+      return hostCall('getLatestNonce', { address: String(address), chain: String(chain) });
+    }),
+    pubkeyToTokenId: ({ publicKey } = {}) => native.pubkeyToTokenId(ensureNotBlank(publicKey, 'publicKey')),
     uint8arrayToString,
     uint8arrayFromString,
-    isPermittedAction: generic('isPermittedAction'),
-    isPermittedAddress: generic('isPermittedAddress'),
-    isPermittedAuthMethod: ({ tokenId, authMethodType, userId } = {}) =>
-      hostCall('isPermittedAuthMethod', { tokenId, authMethodType, userId: Array.from(bytesOf(userId, 'userId')) }),
-    getPermittedActions: generic('getPermittedActions'),
-    getPermittedAddresses: generic('getPermittedAddresses'),
-    getPermittedAuthMethods: generic('getPermittedAuthMethods'),
-    getPermittedAuthMethodScopes: ({ tokenId, authMethodType, userId, maxScopeId = 100 } = {}) =>
-      hostCall('getPermittedAuthMethodScopes', { tokenId, authMethodType, userId: Array.from(bytesOf(userId, 'userId')), maxScopeId }),
-    checkConditions: generic('checkConditions'),
+    isPermittedAction: rejecting((args = {}) => {
+      ensureU256(args.tokenId, 'tokenId');
+      return hostCall('isPermittedAction', args);
+    }),
+    isPermittedAddress: rejecting((args = {}) => {
+      ensureU256(args.tokenId, 'tokenId');
+      return hostCall('isPermittedAddress', args);
+    }),
+    isPermittedAuthMethod: rejecting(({ tokenId, authMethodType, userId } = {}) => {
+      ensureU256(tokenId, 'tokenId');
+      ensureU256(authMethodType, 'authMethodType');
+      const user = opBytes(userId, 'userId');
+      ensureNotEmpty(user.length, 'userId');
+      return hostCall('isPermittedAuthMethod', { tokenId, authMethodType, userId: Array.from(user) });
+    }),
+    getPermittedActions: permitted('getPermittedActions'),
+    getPermittedAddresses: permitted('getPermittedAddresses'),
+    getPermittedAuthMethods: permitted('getPermittedAuthMethods'),
+    getPermittedAuthMethodScopes: rejecting(({ tokenId, authMethodType, userId, maxScopeId = 100 } = {}) => {
+      ensureU256(tokenId, 'tokenId');
+      ensureU256(authMethodType, 'authMethodType');
+      const user = opBytes(userId, 'userId');
+      ensureNotEmpty(user.length, 'userId');
+      return hostCall('getPermittedAuthMethodScopes', { tokenId, authMethodType, userId: Array.from(user), maxScopeId });
+    }),
+    checkConditions: rejecting((args = {}) => {
+      const { conditions, chain } = args;
+      ensureNotEmpty(Array.isArray(conditions) ? conditions.length : 0, 'conditions');
+      if (chain !== undefined && chain !== null) ensureNotBlank(chain, 'chain');
+      return hostCall('checkConditions', args);
+    }),
     decryptAndCombine: generic('decryptAndCombine'),
     decryptToSingleNode: generic('decryptToSingleNode'),
     encrypt: ({ to_encrypt, ...conditions } = {}) => {
@@ -384,8 +444,15 @@
         return hostCall('encrypt', { ...conditions, to_encrypt: Array.from(bytes) });
       } catch (e) { return PromiseCtor.reject(e); }
     },
-    callContract: generic('callContract'),
-    claimKey: generic('claimKey'),
+    callContract: rejecting((args = {}) => {
+      ensureNotBlank(args.chain, 'chain');
+      ensureNotBlank(args.txn, 'txn');
+      return hostCall('callContract', args);
+    }),
+    claimKey: rejecting((args = {}) => {
+      ensureNotBlank(args.keyId, 'keyId');
+      return hostCall('claimKey', args);
+    }),
   };
   freeze(Actions);
 
@@ -546,6 +613,8 @@
     bytesOf,
     Headers,
     print,
+    promiseState: (p) => native.promiseState(p),
+    userFrames: (stack) => native.userFrames(stack),
     utf8Encode: (text) => native.utf8Encode(text),
     utf8Decode: (bytes, fatal, ignoreBOM) => native.utf8Decode(bytes, fatal, ignoreBOM),
   });
@@ -613,11 +682,22 @@
     },
   });
 
-  // jsParams: the object, and each key as a global (never over Lit's own names).
+  // jsParams: the object, and each key as a global. Lit assigns them all
+  // in strict mode (Object.assign onto globalThis), so a key naming a
+  // read-only global (Lit, LitActions, LitAuth, LitHeaders, undefined,
+  // NaN, Infinity) or one with only a getter fails the run before the
+  // action starts: setup then returns that error's text, not `complete`.
   const params = parse(paramsJson);
   setGlobal('jsParams', params);
   for (const k of keys(params)) {
-    if (k === 'Lit' || k === 'LitActions' || k === 'LitAuth' || k === 'jsParams') continue;
+    if (k === 'jsParams') continue;
+    const d = Object.getOwnPropertyDescriptor(g, k);
+    if (d !== undefined && 'value' in d && !d.writable) {
+      return `TypeError: Cannot assign to read only property '${k}' of object '#<Window>'`;
+    }
+    if (d !== undefined && d.get !== undefined && d.set === undefined) {
+      return `TypeError: Cannot set property ${k} of #<Window> which has only a getter`;
+    }
     setGlobal(k, params[k]);
   }
 

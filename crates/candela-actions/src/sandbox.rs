@@ -28,6 +28,7 @@ use crate::context::{AuthContext, ExecutionOutcome};
 use crate::engine::{self, CompilerIntrinsics, SandboxIntrinsics};
 use crate::error::{ActionError, Limit};
 use crate::host::{FetchResponse, Host, SignRequest};
+use crate::op_limits::{self, OpLimitError};
 use crate::ops::{self, OpValue, Scope, StartError};
 use crate::Limits;
 
@@ -52,6 +53,11 @@ pub(crate) struct Run {
 struct RunState {
     outcome: ExecutionOutcome,
     signatures_started: u32,
+    contract_calls: u32,
+    /// Fetches counted by the `fetch` wrapper and not yet started.
+    fetch_tickets: u32,
+    /// The operations refused for a limit, one per limit (see `crate::op_limits`).
+    refused: Vec<OpLimitError>,
     fatal: Option<ActionError>,
 }
 
@@ -96,32 +102,61 @@ impl Run {
             || Instant::now() >= self.deadline
     }
 
-    /// Counts one use of a counted resource, ending the run if it goes over its limit.
-    pub fn count(&self, limit: Limit) -> Result<(), ActionError> {
+    /// Counts one use of a counted resource, as Lit does: the count rises
+    /// first, and a use over the limit is refused (the action gets Lit's
+    /// text as an `Error` it may catch; the run goes on).
+    pub fn count(&self, limit: Limit) -> Result<(), OpLimitError> {
         let max = match limit {
             Limit::Fetches => self.limits.fetches,
             Limit::Signatures => self.limits.signatures,
             Limit::Broadcasts => self.limits.broadcasts,
+            Limit::ContractCalls => self.limits.contract_calls,
             _ => return Ok(()),
         };
-        let over = {
-            let mut s = self.lock();
-            let counter = match limit {
-                Limit::Fetches => &mut s.outcome.fetches,
-                Limit::Signatures => &mut s.signatures_started,
-                _ => &mut s.outcome.broadcasts,
-            };
-            if *counter >= max {
-                true
-            } else {
-                *counter += 1;
-                false
-            }
+        let mut s = self.lock();
+        let counter = match limit {
+            Limit::Fetches => &mut s.outcome.fetches,
+            Limit::Signatures => &mut s.signatures_started,
+            Limit::ContractCalls => &mut s.contract_calls,
+            _ => &mut s.outcome.broadcasts,
         };
-        if over {
-            return Err(self.fail_limit(limit, max.into()));
+        *counter = counter.saturating_add(1);
+        if *counter > max {
+            return Err(Self::refuse_locked(&mut s, limit, max.into()));
+        }
+        if limit == Limit::Fetches {
+            s.fetch_tickets += 1;
         }
         Ok(())
+    }
+
+    /// Takes the ticket the `fetch` wrapper's count left for one request.
+    pub fn take_fetch_ticket(&self) -> bool {
+        let mut s = self.lock();
+        if s.fetch_tickets == 0 {
+            return false;
+        }
+        s.fetch_tickets -= 1;
+        true
+    }
+
+    /// Refuses one operation for `limit` (bound `max`) and remembers it.
+    pub fn refuse(&self, limit: Limit, max: u64) -> OpLimitError {
+        Self::refuse_locked(&mut self.lock(), limit, max)
+    }
+
+    fn refuse_locked(s: &mut RunState, limit: Limit, max: u64) -> OpLimitError {
+        let err = OpLimitError::new(limit, max);
+        // one entry per limit: an action refused in a loop must not grow this
+        if !s.refused.iter().any(|r| r.limit == limit) {
+            s.refused.push(err.clone());
+        }
+        err
+    }
+
+    /// The refusals so far.
+    fn refused(&self) -> Vec<OpLimitError> {
+        self.lock().refused.clone()
     }
 
     pub fn record_signature(&self, request: SignRequest) {
@@ -136,26 +171,28 @@ impl Run {
         self.lock().outcome.response.clone()
     }
 
-    fn set_response(&self, response: String) -> Result<(), ActionError> {
+    fn set_response(&self, response: String) -> Result<(), OpLimitError> {
         if response.len() > self.limits.response_bytes {
-            return Err(self.fail_limit(Limit::ResponseSize, self.limits.response_bytes as u64));
+            return Err(self.refuse(Limit::ResponseSize, self.limits.response_bytes as u64));
         }
         self.lock().outcome.response = response;
         Ok(())
     }
 
-    fn print(&self, line: &str) -> Result<(), ActionError> {
+    fn print(&self, line: &str) -> Result<(), OpLimitError> {
         let max = self.limits.console_bytes;
-        {
-            let mut s = self.lock();
-            let needed = line.len() + "\n".len();
-            if s.outcome.logs.len() + needed <= max {
-                s.outcome.logs.push_str(line);
-                s.outcome.logs.push('\n');
-                return Ok(());
-            }
+        let mut s = self.lock();
+        let needed = line.len() + "\n".len();
+        if s.outcome.logs.len() + needed <= max {
+            s.outcome.logs.push_str(line);
+            s.outcome.logs.push('\n');
+            return Ok(());
         }
-        Err(self.fail_limit(Limit::ConsoleOutput, max as u64))
+        Err(Self::refuse_locked(
+            &mut s,
+            Limit::ConsoleOutput,
+            max as u64,
+        ))
     }
 
     pub fn outcome(&self) -> ExecutionOutcome {
@@ -201,6 +238,8 @@ pub(crate) fn run_blocking(
     depth: u32,
 ) -> Result<(), ActionError> {
     let internal = |e: rquickjs::Error| ActionError::Internal(e.to_string());
+    // this thread runs this action only: its frames are read against its source
+    op_limits::set_source(code);
     let rt = Runtime::new_with_alloc(engine::BudgetAllocator::new(
         run.limits.memory_bytes,
         run.memory_used.clone(),
@@ -294,11 +333,10 @@ fn same_object(ctx: &Ctx<'_>, saved: &Persistent<Value<'static>>, raw: qjs::JSVa
 }
 
 fn auth_json(auth: &AuthContext) -> String {
-    /// `Lit.Auth` with Lit's key order.
+    /// `Lit.Auth`: Lit's keys (its node's `AuthContext`), in Lit's order, and no others.
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     struct LitAuth<'a> {
-        action_ipfs_ids: Vec<&'a String>,
         action_ipfs_id_stack: &'a [String],
         auth_sig_address: &'a Option<String>,
         auth_method_contexts: &'a [serde_json::Value],
@@ -306,8 +344,6 @@ fn auth_json(auth: &AuthContext) -> String {
         custom_auth_resource: &'a str,
     }
     let value = LitAuth {
-        // Lit keeps this for compatibility: only the running action's CID.
-        action_ipfs_ids: auth.action_ipfs_id_stack.last().into_iter().collect(),
         action_ipfs_id_stack: &auth.action_ipfs_id_stack,
         auth_sig_address: &auth.auth_sig_address,
         auth_method_contexts: &auth.auth_method_contexts,
@@ -348,6 +384,16 @@ fn classify_message(
         };
         ActionError::Syntax { message }
     } else {
+        // Lit's text for an uncaught error (with the action's frames);
+        // a refused operation nobody caught ends the run as its limit.
+        let message = if message.starts_with("Uncaught ") {
+            op_limits::uncaught_text("", &message, stack.as_deref())
+        } else {
+            message
+        };
+        if let Some(limit) = op_limits::uncaught_refusal(&run.refused(), &message) {
+            return limit;
+        }
         ActionError::Script { message, stack }
     }
 }
@@ -381,9 +427,22 @@ fn event_loop(
             .ok_or_else(|| ActionError::Internal("prelude did not yield a function".into()))?;
         let native =
             natives(&ctx, local, scope).map_err(|_| classify_exception(run, &ctx, "natives: "))?;
-        let complete: Function = setup
+        let installed: Value = setup
             .call((native, auth_json, params_json, headers_json))
             .map_err(|_| classify_exception(run, &ctx, "prelude: "))?;
+        // A string: the jsParams could not be made globals (Lit's text follows).
+        if let Some(refused) = installed.as_string() {
+            let refused = refused.to_string().unwrap_or_default();
+            return Err(ActionError::Script {
+                message: format!(
+                    "Error building main worker: Error injecting params as globals: {refused}"
+                ),
+                stack: None,
+            });
+        }
+        let complete = installed
+            .into_function()
+            .ok_or_else(|| ActionError::Internal("prelude did not yield `complete`".into()))?;
         let top =
             engine::run_bytecode(&ctx, bytecode).map_err(|_| classify_exception(run, &ctx, ""))?;
         let top = top.into_promise();
@@ -497,7 +556,7 @@ fn settle_top(
         PromiseState::Resolved => Ok(()),
         PromiseState::Rejected => {
             let _ = top.result::<Value>();
-            Err(classify_exception(run, ctx, ""))
+            Err(classify_exception(run, ctx, "Uncaught "))
         }
         PromiseState::Pending => Err(ActionError::Script {
             message:
@@ -594,6 +653,9 @@ fn natives<'js>(
                         Err(StartError::Js(message)) => {
                             return Err(Exception::throw_type(&ctx, &message))
                         }
+                        Err(StartError::Refused(err)) => {
+                            return Err(Exception::throw_message(&ctx, &err.message))
+                        }
                         Err(StartError::Fatal(err)) => return Err(throw_action_error(&ctx, &err)),
                     };
                     let mut l = local.borrow_mut();
@@ -644,7 +706,8 @@ fn natives<'js>(
                 if let Some(f) = run.fatal() {
                     return Err(throw_action_error(&ctx, &f));
                 }
-                run.print(&line).map_err(|e| throw_action_error(&ctx, &e))
+                run.print(&line)
+                    .map_err(|e| Exception::throw_message(&ctx, &e.message))
             })?,
         )?;
     }
@@ -657,10 +720,60 @@ fn natives<'js>(
                     return Err(throw_action_error(&ctx, &f));
                 }
                 run.set_response(response)
-                    .map_err(|e| throw_action_error(&ctx, &e))
+                    .map_err(|e| Exception::throw_message(&ctx, &e.message))
             })?,
         )?;
     }
+    {
+        // The `fetch` wrapper counts each call before anything else, as
+        // Lit's does: a request refused or failing later still counts.
+        let run = run.clone();
+        native.set(
+            "countFetch",
+            Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
+                if let Some(f) = run.fatal() {
+                    return Err(throw_action_error(&ctx, &f));
+                }
+                run.count(Limit::Fetches)
+                    .map_err(|e| Exception::throw_message(&ctx, &e.message))
+            })?,
+        )?;
+    }
+    // The action's frames of a stack as Lit prints them, for console.log.
+    native.set(
+        "userFrames",
+        Function::new(ctx.clone(), |stack: String| {
+            op_limits::user_frames(&stack, crate::modules::ACTION_MODULE_NAME).join("\n")
+        })?,
+    )?;
+    // [state, value] of a promise, for console.log (`Promise { 1 }`).
+    native.set(
+        "promiseState",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, value: Value<'js>| {
+            let mut out: Vec<Value<'js>> = Vec::new();
+            let Some(p) = value.into_promise() else {
+                return Ok::<_, rquickjs::Error>(out);
+            };
+            let word = |w: &str| rquickjs::String::from_str(ctx.clone(), w).map(|s| s.into_value());
+            match p.state() {
+                PromiseState::Pending => out.push(word("pending")?),
+                PromiseState::Resolved => {
+                    out.push(word("fulfilled")?);
+                    out.push(
+                        p.result::<Value>()
+                            .transpose()?
+                            .unwrap_or_else(|| Value::new_undefined(ctx.clone())),
+                    );
+                }
+                PromiseState::Rejected => {
+                    let _ = p.result::<Value>();
+                    out.push(word("rejected")?);
+                    out.push(ctx.catch());
+                }
+            }
+            Ok(out)
+        })?,
+    )?;
     native.set(
         "pubkeyToTokenId",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, key: String| {

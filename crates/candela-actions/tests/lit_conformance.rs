@@ -1,8 +1,7 @@
 //! Lit's own runtime tests, ported: each test here is named after the test in
 //! Lit's `lit-actions` (tests/it.rs) or `lit-node` (functions/tests.rs) whose
 //! action and expectation it runs, through the public `execute` entry point.
-//! Lit's error lines start with V8's "Uncaught "; the sandbox's script errors
-//! carry the same `Name: message` text without that prefix.
+//! Uncaught errors read as in Lit: `Uncaught Name: message`.
 
 mod common;
 
@@ -235,7 +234,7 @@ async fn localstorage_shouldnt_panic() {
     .await;
     assert_eq!(
         first_error_line(r),
-        "NotSupported: LocalStorage is not supported in this context."
+        "Uncaught NotSupported: LocalStorage is not supported in this context."
     );
 }
 
@@ -247,7 +246,10 @@ async fn web_worker_shouldnt_panic() {
         json!({}),
     )
     .await;
-    assert_eq!(first_error_line(r), "ReferenceError: Worker is not defined");
+    assert_eq!(
+        first_error_line(r),
+        "Uncaught ReferenceError: Worker is not defined"
+    );
 }
 
 #[tokio::test]
@@ -255,27 +257,27 @@ async fn deno_permissions() {
     let cases = [
         (
             r#"Deno.readFileSync("test.txt")"#,
-            r#"NotCapable: Requires read access to "test.txt", run again with the --allow-read flag"#,
+            r#"Uncaught NotCapable: Requires read access to "test.txt", run again with the --allow-read flag"#,
         ),
         (
             r#"Deno.makeTempDirSync()"#,
-            r#"NotCapable: Requires write access to <TMP>, run again with the --allow-write flag"#,
+            r#"Uncaught NotCapable: Requires write access to <TMP>, run again with the --allow-write flag"#,
         ),
         (
             r#"Deno.env.get("SHELL")"#,
-            r#"NotCapable: Requires env access to "SHELL", run again with the --allow-env flag"#,
+            r#"Uncaught NotCapable: Requires env access to "SHELL", run again with the --allow-env flag"#,
         ),
         (
             r#"Deno.hostname()"#,
-            r#"NotCapable: Requires sys access to "hostname", run again with the --allow-sys flag"#,
+            r#"Uncaught NotCapable: Requires sys access to "hostname", run again with the --allow-sys flag"#,
         ),
         (
             r#"Deno.kill(1234)"#,
-            r#"NotCapable: Requires run access, run again with the --allow-run flag"#,
+            r#"Uncaught NotCapable: Requires run access, run again with the --allow-run flag"#,
         ),
         (
             r#"Deno.dlopen("test.dll", {})"#,
-            r#"NotCapable: Requires ffi access to "test.dll", run again with the --allow-ffi flag"#,
+            r#"Uncaught NotCapable: Requires ffi access to "test.dll", run again with the --allow-ffi flag"#,
         ),
     ];
     for (code, expected) in cases {
@@ -312,7 +314,7 @@ async fn deno_exit() {
         let r = run(&host(), code, json!({})).await;
         assert_eq!(
             first_error_line(r),
-            "PermissionDenied: 'Deno.exit' is not allowed in this context.",
+            "Uncaught PermissionDenied: 'Deno.exit' is not allowed in this context.",
             "{code}"
         );
     }

@@ -326,7 +326,7 @@ async fn a_start_function_that_never_ends_is_stopped_within_the_wall_time() {
     // action could catch), or the deadline comes first: either way it ends.
     match &r {
         Err(ActionError::Script { message, .. }) => {
-            assert!(message.starts_with("RuntimeError: "), "{message}")
+            assert!(message.starts_with("Uncaught RuntimeError: "), "{message}")
         }
         Err(e) => assert_eq!(e.exceeded_limit(), Some(Limit::WallTime), "{e}"),
         Ok(_) => panic!("a never-ending start function let the run finish"),
