@@ -408,7 +408,8 @@ async fn sign_as_action_keys_belong_to_the_code_and_lits_verify_script_accepts_o
     let owner = owner();
     let cid = candela_cid::cid_v0(LIT_SIGN_AS_ACTION.as_bytes());
     for (scheme, len) in [
-        ("SchnorrEd25519Sha512", 32usize),
+        ("EcdsaK256Sha256", 32usize),
+        ("SchnorrEd25519Sha512", 32),
         ("SchnorrK256Taproot", 32),
         ("Bls12381G1ProofOfPossession", 32),
     ] {
@@ -446,6 +447,16 @@ async fn sign_as_action_keys_belong_to_the_code_and_lits_verify_script_accepts_o
                 &to_sign,
                 &hexs(&output, "signature"),
             ),
+            "EcdsaK256Sha256" => {
+                use k256::ecdsa::signature::hazmat::PrehashVerifier;
+                let vk =
+                    k256::ecdsa::VerifyingKey::from_sec1_bytes(&hexs(&output, "verifying_key"))
+                        .expect("sec1 key");
+                let sig = k256::ecdsa::Signature::from_slice(&hexs(&output, "signature"))
+                    .expect("r || s");
+                vk.verify_prehash(&to_sign, &sig).expect("ECDSA verifies");
+                assert!(output["recovery_id"].is_u64());
+            }
             "SchnorrK256Taproot" => {
                 let vk = k256::schnorr::VerifyingKey::from_bytes(&hexs(&output, "verifying_key"))
                     .expect("x-only");
@@ -498,11 +509,51 @@ async fn sign_as_action_keys_belong_to_the_code_and_lits_verify_script_accepts_o
             "{scheme}"
         );
     }
-    // ECDSA action keys are not served: a clear error, caught by the action.
-    let code = r#"(async () => {
-      try { await Lit.Actions.signAsAction({ toSign: new Uint8Array(32), sigName: 's', signingScheme: 'EcdsaK256Sha256' }); Lit.Actions.setResponse({ response: 'signed' }); }
-      catch (e) { Lit.Actions.setResponse({ response: e.message }); }
-    })();"#;
-    let out = run(&client, &owner, code, json!({})).await.expect("run");
-    assert!(out.contains("not served by Candela"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inside_an_action_a_bad_schnorr_share_is_named_and_a_bad_bls_share_is_left_out() {
+    // 4 nodes, t = 3: the coordinator's signing set is nodes 0, 1, 2.
+    let net = TestNet::start(
+        4,
+        &[
+            "--misbehave",
+            "1=bad-schnorr-share",
+            "--misbehave",
+            "2=bad-bls-share",
+        ],
+    );
+    let client = net.client();
+    wait_schnorr(&client).await;
+    let owner = owner();
+    let rec = bound_pkp(&client, &owner, &[SIGN_OR_SAY_WHY]);
+    let pkp = derive::public_key_hex(&rec.public_key);
+    let out = run(
+        &client,
+        &owner,
+        SIGN_OR_SAY_WHY,
+        json!({"publicKey": pkp, "toSign": b"liar test".to_vec(), "signingScheme": "SchnorrEd25519Sha512"}),
+    )
+    .await
+    .expect("the action catches the failure");
+    assert!(
+        out.starts_with("error: ")
+            && out.contains("node 1 sent an invalid Schnorr signature share"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("node 0 ") && !out.contains("node 2 "),
+        "{out}"
+    );
+    // BLS needs no nonce: the bad share is left out and the rest sign.
+    let out = run(
+        &client,
+        &owner,
+        SIGN_OR_SAY_WHY,
+        json!({"publicKey": pkp, "toSign": b"liar test".to_vec(), "signingScheme": "Bls12381G1ProofOfPossession"}),
+    )
+    .await
+    .expect("bls run");
+    let bls: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
+    verify_bls_with_noble(&bls).expect("noble verifies the BLS signature made without the liar");
 }

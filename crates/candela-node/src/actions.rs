@@ -1122,6 +1122,45 @@ impl ExecHost {
             .map_err(|e| host_err(crate::node::permit_error(e)))
     }
 
+    /// Exchange this node's ECDSA share of signature `sig_name` with the
+    /// other nodes, verify every share and combine a signature of `digest`
+    /// under `pk` (a bad share is left out and named in the error when too
+    /// few remain).
+    pub(crate) async fn combine_ecdsa(
+        &self,
+        sig_name: &str,
+        share: &ExecuteSignedShare,
+        pk: &candela_crypto::AffinePoint,
+        digest: &[u8; 32],
+    ) -> Result<candela_crypto::ecdsa::Signature, HostError> {
+        let topic = format!("combine/{sig_name}");
+        let mine = serde_json::to_string(share).map_err(|e| HostError::failed(e.to_string()))?;
+        let values = self.exchange(&topic, &mine, false).await?;
+        let answers: BTreeMap<u32, PkpSignResponse> = values
+            .iter()
+            .filter_map(|(i, v)| {
+                serde_json::from_str::<ExecuteSignedShare>(v)
+                    .ok()
+                    .filter(|s| s.share_index == *i)
+                    .map(|s| (*i, s.to_pkp_sign_response()))
+            })
+            .collect();
+        let root = self
+            .node
+            .key()
+            .ok_or_else(|| HostError::failed("root key not generated yet"))?
+            .public_key;
+        let identity_keys = self.node.identity_keys();
+        let net = candela_api::combine::SigningNetwork {
+            root: &root,
+            threshold: self.node.threshold,
+            identity_keys: &identity_keys,
+        };
+        let sig = candela_api::combine::verify_and_combine_shares(&net, &answers, pk, digest)
+            .map_err(|e| HostError::failed(e.to_string()))?;
+        Ok(sig.signature)
+    }
+
     /// Send `value` to every node and wait for every live node's value.
     /// A `private` value is encrypted to each recipient.
     pub(crate) async fn exchange(
@@ -1237,40 +1276,18 @@ impl Host for ExecHost {
             return Err(HostError::Denied(why.into()));
         }
         let share = self.share(&request).await?;
-        let topic = format!("combine/{}", request.sig_name);
-        let mine = serde_json::to_string(&share).map_err(|e| HostError::failed(e.to_string()))?;
-        let values = self.exchange(&topic, &mine, false).await?;
-        let answers: BTreeMap<u32, PkpSignResponse> = values
-            .iter()
-            .filter_map(|(i, v)| {
-                serde_json::from_str::<ExecuteSignedShare>(v)
-                    .ok()
-                    .filter(|s| s.share_index == *i)
-                    .map(|s| (*i, s.to_pkp_sign_response()))
-            })
-            .collect();
-        let root = self
-            .node
-            .key()
-            .ok_or_else(|| HostError::failed("root key not generated yet"))?
-            .public_key;
         let pk = derive::parse_public_key(&request.public_key)
             .map_err(|e| HostError::failed(format!("invalid publicKey: {e}")))?;
-        let identity_keys = self.node.identity_keys();
-        let net = candela_api::combine::SigningNetwork {
-            root: &root,
-            threshold: self.node.threshold,
-            identity_keys: &identity_keys,
-        };
-        let sig =
-            candela_api::combine::verify_and_combine_shares(&net, &answers, &pk, &request.to_sign)
-                .map_err(|e| HostError::failed(format!("signAndCombineEcdsa: {e}")))?;
+        let sig = self
+            .combine_ecdsa(&request.sig_name, &share, &pk, &request.to_sign)
+            .await
+            .map_err(|e| HostError::failed(format!("signAndCombineEcdsa: {e}")))?;
         // Lit's exact shape (r as a compressed point, s, v = recovery id):
         // Lit's documented code strips r's first byte before joinSignature.
         Ok(candela_actions::lit_combined_signature_json(
-            &sig.signature.r_bytes(),
-            &sig.signature.s_bytes(),
-            sig.signature.recid,
+            &sig.r_bytes(),
+            &sig.s_bytes(),
+            sig.recid,
         ))
     }
 

@@ -15,8 +15,9 @@
 //!   key, signing in the message-augmentation form
 //!   ([`candela_bls::derived`]: derived keys would otherwise be related to
 //!   one another and to decryption keys). Non-interactive: no nonce.
-//! - `EcdsaK256Sha256` in `signAndCombine` takes the ECDSA path and answer
-//!   (`signAndCombineEcdsa`); ECDSA action identity keys are not served.
+//! - `EcdsaK256Sha256`: `signAndCombine` takes the ECDSA path and answer
+//!   of `signAndCombineEcdsa`; `signAsAction` signs on the same path with
+//!   the action's ECDSA key ([`ecdsa_action_key_id`]).
 //!
 //! Whose key signs is a [`KeySource`]: a PKP (its key id, after the
 //! permission check) or the running action itself (its CID; no permission
@@ -25,11 +26,14 @@ use std::collections::BTreeMap;
 
 use candela_actions::{HostError, SchemeSignRequest};
 use candela_api::schnorr::SignedSchnorrAssignment;
+use candela_api::v7::ExecuteSignedShare;
 use candela_bls::derived::{self as bls_derived, BlsTweak};
 use candela_bls::{BlsError, BlsSignature, BlsSignatureShare};
+use candela_crypto::derive;
 use candela_frost::{
     verify_signature, Ed25519Sha512, FrostError, Secp256K1Sha256TR, SigningScheme, Suite, Tweak,
 };
+use candela_registry::PkpRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{host_err, ExecHost};
@@ -125,6 +129,18 @@ pub(crate) fn action_scheme(op: &str, name: &str) -> Result<SigningScheme, HostE
     }
 }
 
+/// The key id of a Lit Action's ECDSA identity key:
+/// `sha256("candela-ecdsa-action-key-v1" ‖ keccak256("lit_action_" ‖ cid))`.
+/// PKP key ids are drawn by the registry (at random, or from block data on
+/// a chain), never chosen by a user, so no PKP can take an action's key.
+pub(crate) fn ecdsa_action_key_id(cid: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"candela-ecdsa-action-key-v1");
+    h.update(candela_frost::action_key_id(cid));
+    h.finalize().into()
+}
+
 /// One node's FROST share as the nodes exchange it.
 #[derive(Serialize, Deserialize)]
 struct FrostShareMessage {
@@ -163,10 +179,68 @@ impl ExecHost {
             SigningScheme::Bls12381G1ProofOfPossession => {
                 self.bls_sign(op, &topic, source, msg).await
             }
-            SigningScheme::EcdsaK256Sha256 => Err(HostError::failed(format!(
-                "{op}: EcdsaK256Sha256 action identity keys are not served by Candela; use SchnorrEd25519Sha512, SchnorrK256Taproot or Bls12381G1ProofOfPossession"
-            ))),
+            SigningScheme::EcdsaK256Sha256 => match source {
+                KeySource::Action(cid) => self.ecdsa_action_sign(op, &rid, cid, request).await,
+                // signAndCombine routes this scheme to signAndCombineEcdsa
+                KeySource::Pkp(_) => Err(HostError::failed(format!(
+                    "{op}: EcdsaK256Sha256 signs through signAndCombineEcdsa's path"
+                ))),
+            },
         }
+    }
+
+    /// The ECDSA identity key of the action `cid` as a PKP-shaped record
+    /// (its key id from [`ecdsa_action_key_id`], no owner, not registered).
+    fn ecdsa_action_record(&self, cid: &str) -> Result<PkpRecord, HostError> {
+        let root = self
+            .node
+            .key()
+            .ok_or_else(|| HostError::failed("the ECDSA root key is not ready"))?
+            .public_key;
+        let key_id = ecdsa_action_key_id(cid);
+        let public_key = derive::derive_public_key(&root, &key_id)
+            .map_err(|e| HostError::failed(e.to_string()))?;
+        Ok(PkpRecord {
+            token_id: derive::token_id(&public_key),
+            key_id,
+            public_key,
+            owner: [0u8; 20],
+        })
+    }
+
+    /// `signAsAction` with `EcdsaK256Sha256`: the ECDSA path of PKPs (a
+    /// presignature or DKLs23 session per signature, coordinator-signed
+    /// assignment, shares verified at every node) under the action's key.
+    async fn ecdsa_action_sign(
+        &self,
+        op: &str,
+        rid: &str,
+        cid: &str,
+        request: &SchemeSignRequest,
+    ) -> Result<String, HostError> {
+        let digest: [u8; 32] = request.to_sign.as_slice().try_into().map_err(|_| {
+            HostError::failed(format!("{op}: EcdsaK256Sha256 signs a 32-byte hash"))
+        })?;
+        let record = self.ecdsa_action_record(cid)?;
+        let answer = self
+            .node
+            .sign_share(rid, &digest, &record)
+            .await
+            .map_err(host_err)?;
+        let share = ExecuteSignedShare::from_pkp_sign_response(answer, &request.sig_name);
+        let sig = self
+            .combine_ecdsa(&request.sig_name, &share, &record.public_key, &digest)
+            .await
+            .map_err(|e| HostError::failed(format!("{op}: {e}")))?;
+        let mut rs = sig.r_bytes().to_vec();
+        rs.extend_from_slice(&sig.s_bytes());
+        serde_json::to_string(&SignedOutput {
+            signature: hex::encode(rs),
+            verifying_key: hex::encode(derive::point_to_bytes(&record.public_key, false)),
+            signed_data: hex::encode(digest),
+            recovery_id: Some(sig.recid),
+        })
+        .map_err(|e| HostError::failed(e.to_string()))
     }
 
     async fn frost_sign<C: NodeSuite>(
@@ -276,12 +350,13 @@ impl ExecHost {
                 let key = self.node.bls_key().ok_or_else(|| {
                     HostError::failed("getActionPublicKey: the BLS root key is not ready")
                 })?;
-                source.bls_tweak().public_key_bytes(&key.public_key).to_vec()
+                source
+                    .bls_tweak()
+                    .public_key_bytes(&key.public_key)
+                    .to_vec()
             }
             SigningScheme::EcdsaK256Sha256 => {
-                return Err(HostError::failed(
-                    "getActionPublicKey: EcdsaK256Sha256 action identity keys are not served by Candela; use SchnorrEd25519Sha512, SchnorrK256Taproot or Bls12381G1ProofOfPossession",
-                ))
+                derive::point_to_bytes(&self.ecdsa_action_record(cid)?.public_key, false).to_vec()
             }
         };
         Ok(hex::encode(bytes))
@@ -334,7 +409,17 @@ impl ExecHost {
                     .and_then(|sig| bls_derived::verify(&public, to_sign, &sig))
                     .is_ok()
             }
-            SigningScheme::EcdsaK256Sha256 => false,
+            SigningScheme::EcdsaK256Sha256 => {
+                use k256::ecdsa::signature::hazmat::PrehashVerifier;
+                let record = self.ecdsa_action_record(cid)?;
+                let key = k256::ecdsa::VerifyingKey::from_affine(record.public_key);
+                match (key, k256::ecdsa::Signature::from_slice(&signature)) {
+                    (Ok(key), Ok(sig)) if to_sign.len() == 32 => {
+                        key.verify_prehash(to_sign, &sig).is_ok()
+                    }
+                    _ => false,
+                }
+            }
         })
     }
 }
