@@ -43,8 +43,16 @@ interface ISecp256k1KeyDeriver {
 /// register a key that is not a derivation of the root key. See
 /// contracts/README.md.
 contract PKPNFT is ERC721Enumerable, Owned {
-    /// Lit's key types: 1 = BLS, 2 = ECDSA (secp256k1). Only ECDSA PKPs exist.
+    /// Key types. Lit's numbers where Lit has one (its CurveType: 2 =
+    /// secp256k1, 3 = Ed25519, 10 = BLS12-381 with keys in G1); 11 is
+    /// Candela's for BIP-340 taproot (Lit signs taproot with K256 keys).
+    /// Every PKP's recorded key is its secp256k1 identity (token id, eth
+    /// address); a key of another type is derived from the same key id on
+    /// that curve by the nodes, and the PKP signs only with its type.
     uint256 public constant KEY_TYPE_ECDSA = 2;
+    uint256 public constant KEY_TYPE_ED25519 = 3;
+    uint256 public constant KEY_TYPE_BLS12381G1 = 10;
+    uint256 public constant KEY_TYPE_K256_TAPROOT = 11;
     /// Lit's scope id "sign anything".
     uint256 public constant SCOPE_SIGN_ANYTHING = 1;
     /// Domain separation tag of the PKP tweak (candela-crypto `derive::PKP_DST`).
@@ -59,6 +67,7 @@ contract PKPNFT is ERC721Enumerable, Owned {
         uint256 x; // public key, affine; x != 0 marks a known PKP
         uint256 y;
         bytes32 derivedKeyId;
+        uint256 keyType;
     }
 
     bool private _rootSet;
@@ -206,9 +215,9 @@ contract PKPNFT is ERC721Enumerable, Owned {
         return _pkps[tokenId].derivedKeyId;
     }
 
-    /// @notice 2 (ECDSA) for a known PKP, 0 otherwise.
+    /// @notice The PKP's key type (see KEY_TYPE_*), 0 for an unknown PKP.
     function getKeyType(uint256 tokenId) external view returns (uint256) {
-        return _pkps[tokenId].x != 0 ? KEY_TYPE_ECDSA : 0;
+        return _pkps[tokenId].keyType;
     }
 
     function ethAddressToPkpId(address ethAddress) external view returns (uint256) {
@@ -311,7 +320,10 @@ contract PKPNFT is ERC721Enumerable, Owned {
     }
 
     function _mintDerived(uint256 keyType, address to) private returns (uint256 tokenId) {
-        if (keyType != KEY_TYPE_ECDSA) revert UnsupportedKeyType(keyType);
+        if (
+            keyType != KEY_TYPE_ECDSA && keyType != KEY_TYPE_ED25519 && keyType != KEY_TYPE_BLS12381G1
+                && keyType != KEY_TYPE_K256_TAPROOT
+        ) revert UnsupportedKeyType(keyType);
         if (msg.value != _mintCost) revert WrongMintCost(msg.value, _mintCost);
         uint256 counter = ++_mintCounter;
         bytes32 keyId = _keyId(counter);
@@ -319,7 +331,7 @@ contract PKPNFT is ERC721Enumerable, Owned {
         bytes memory pubkey = abi.encodePacked(bytes1(0x04), x, y);
         tokenId = _tokenId(x, y);
         if (_pkps[tokenId].x != 0) revert PkpCollision(tokenId);
-        _pkps[tokenId] = PkpData({x: x, y: y, derivedKeyId: keyId});
+        _pkps[tokenId] = PkpData({x: x, y: y, derivedKeyId: keyId, keyType: keyType});
         _ethAddressToPkpId[_toAddress(x, y)] = tokenId;
         emit PubkeyRoutingDataSet(tokenId, pubkey, _staking, keyType, keyId);
         if (to == address(this)) {

@@ -50,10 +50,25 @@ test('mintNext returns the token id (static call) and key ids never repeat', asy
   assert.notEqual(await env.pkpNft.getNextDerivedKeyId(), '0x' + '00'.repeat(32));
 });
 
-test('only key type 2 (ECDSA) can be minted', async () => {
+test('key types 2, 3, 10 and 11 can be minted and are recorded; others are refused', async () => {
   await expectRevert(env.pkpNft.connect(alice).mintNext(1), 'UnsupportedKeyType');
   await expectRevert(env.pkpNft.connect(alice).mintNext(0), 'UnsupportedKeyType');
-  await expectRevert(env.pkpNft.connect(alice).mintGrantAndBurnNext(3, '0x1220' + '11'.repeat(32)), 'UnsupportedKeyType');
+  await expectRevert(env.pkpNft.connect(alice).mintNext(4), 'UnsupportedKeyType');
+  await expectRevert(env.pkpNft.connect(alice).mintGrantAndBurnNext(12, '0x1220' + '11'.repeat(32)), 'UnsupportedKeyType');
+  for (const keyType of [2n, 3n, 10n, 11n]) {
+    const nft = env.pkpNft.connect(alice);
+    const value = await nft.mintCost();
+    const tokenId = await nft.mintNext.staticCall(keyType, { value });
+    // the derivation's gas varies with the key id: twice the estimate
+    const gasLimit = (await nft.mintNext.estimateGas(keyType, { value })) * 2n;
+    const tx = await nft.mintNext(keyType, { value, gasLimit });
+    const receipt = await tx.wait();
+    const routing = env.pkpNft.interface.parseLog(receipt.logs[0]);
+    assert.equal(routing.args.keyType, keyType);
+    assert.equal(await env.pkpNft.getKeyType(routing.args.tokenId), keyType);
+    assert.ok(tokenId > 0n);
+  }
+  assert.equal(await env.pkpNft.getKeyType(12345n), 0n);
 });
 
 test('mint cost: exact payment, owner-only setter, withdraw', async () => {

@@ -160,6 +160,11 @@ pub struct NodeStatus {
     /// the untweaked root, 32 bytes, hex), once generated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k256_taproot_public_key: Option<String>,
+    /// The FROST root verifying keys as frost serializes them (Ed25519 32
+    /// bytes; taproot the untweaked root, 33 bytes compressed), hex, by key
+    /// type name: what a client derives a PKP's Ed25519 or taproot key from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub frost_root_keys: BTreeMap<String, String>,
     /// Unused Schnorr nonces (both suites) this node holds.
     #[serde(default)]
     pub schnorr_nonces_free: u64,

@@ -230,13 +230,14 @@ mod tests {
         let identity = b"candela-acc-v1:some-conditions";
         let ct = crate::ibe::encrypt(&public.public_key, identity, b"secret").expect("encrypt");
         let t = BlsTweak::pkp(b"attacker-pkp");
-        let (sig, _) = combine_verified(&public, &t, identity, &shares_of(&keys, &t, identity))
-            .expect("sign");
+        let (sig, _) =
+            combine_verified(&public, &t, identity, &shares_of(&keys, &t, identity)).expect("sign");
         // Remove the public tweak part as an attacker would: δ·H(pk ‖ id).
         let pk = t.public_key_bytes(&public.public_key);
-        let h = blsful::inner_types::G2Projective::hash::<
-            blsful::inner_types::ExpandMsgXmd<Sha256>,
-        >(&[&pk[..], identity].concat(), AUG_DST);
+        let h = blsful::inner_types::G2Projective::hash::<blsful::inner_types::ExpandMsgXmd<Sha256>>(
+            &[&pk[..], identity].concat(),
+            AUG_DST,
+        );
         let untweaked = BlsSignature(sig.0 - h * t.0);
         assert!(crate::ibe::decrypt_with_key(&ct, &untweaked).is_err());
         assert!(crate::ibe::decrypt_with_key(&ct, &sig).is_err());
@@ -271,7 +272,10 @@ mod tests {
         // node 2 signs another message
         shares[2] = sign_share(&keys[&2], &t, b"other").expect("share");
         let (sig, bad) = combine_verified(&public, &t, msg, &shares).expect("combine");
-        assert!(matches!(bad.as_slice(), [BlsError::Culprit { node: 2, .. }]));
+        assert!(matches!(
+            bad.as_slice(),
+            [BlsError::Culprit { node: 2, .. }]
+        ));
         assert!(verify(&t.public_key(&public.public_key), msg, &sig).is_ok());
         // with two bad shares only two of four remain: refused, a culprit named
         shares[1] = sign_share(&keys[&1], &t, b"other").expect("share");

@@ -6,7 +6,7 @@ use candela_client::Client;
 use candela_crypto::derive;
 use candela_registry::signed_op::{GrantWire, RegistryChange, SignedChange};
 use candela_registry::{
-    AuthMethod, Permission, PkpRecord, Registry, BURNED_OWNER, SCOPE_SIGN_ANYTHING,
+    AuthMethod, Permission, PkpKeyType, PkpRecord, Registry, BURNED_OWNER, SCOPE_SIGN_ANYTHING,
 };
 use clap::Subcommand;
 use k256::ecdsa::SigningKey;
@@ -85,6 +85,11 @@ pub enum PkpCommand {
         /// can change.
         #[arg(long)]
         burn: bool,
+        /// The key type, which fixes what the PKP signs with: K256 (ECDSA,
+        /// Ethereum), Ed25519 (Solana), K256Taproot (Bitcoin P2TR) or
+        /// Bls12381G1 (BLS).
+        #[arg(long, default_value = "K256")]
+        key_type: PkpKeyType,
     },
     /// Permit an action, address or auth method on a PKP you own, with
     /// scopes (added to the ones it has).
@@ -218,7 +223,7 @@ pub async fn mint_with_actions(
             ))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    mint_with(client, owner, &grants, burn).await
+    mint_with(client, owner, PkpKeyType::K256, &grants, burn).await
 }
 
 /// Whether the network's registry is a SQLite file the nodes write (then
@@ -261,6 +266,7 @@ const CHANGE_TTL_MS: u64 = 2 * 60 * 1000;
 pub async fn mint_with(
     client: &Client,
     owner: &SigningKey,
+    key_type: PkpKeyType,
     grants: &[Permission],
     burn: bool,
 ) -> anyhow::Result<(PkpRecord, Value)> {
@@ -268,6 +274,7 @@ pub async fn mint_with(
         let change = RegistryChange::Mint {
             grants: grants.iter().map(GrantWire::from_permission).collect(),
             burn,
+            key_type: (key_type != PkpKeyType::K256).then(|| key_type.as_str().to_string()),
         };
         let answer = send_change(client, owner, change).await?;
         let pkp = &answer["pkp"];
@@ -293,6 +300,7 @@ pub async fn mint_with(
             } else {
                 candela_registry::signer_address(owner)
             },
+            key_type,
         };
         // a node's answer is checked: the key derives from the key id
         rec.check_derivation(client.root_public_key())
@@ -305,12 +313,41 @@ pub async fn mint_with(
     let root = *client.root_public_key();
     let grants = grants.to_vec();
     let (rec, out) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let rec = reg.mint_with(&owner, &root, &grants, burn)?;
+        let rec = reg.mint_typed(&owner, &root, key_type, &grants, burn)?;
         let out = pkp_json(reg.as_ref(), &rec)?;
         Ok((rec, out))
     })
     .await??;
     Ok((rec, out))
+}
+
+/// Add the key the PKP signs with (`signingKey`: its type, its public key
+/// in the chain's encoding and its chain address), derived by the client
+/// from root keys that at least t nodes report alike.
+pub async fn add_signing_key(
+    client: &Client,
+    rec: &PkpRecord,
+    out: &mut Value,
+) -> anyhow::Result<()> {
+    let key_type: candela_client::KeyType = rec
+        .key_type
+        .as_str()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let key = client.typed_public_key(key_type, &rec.key_id).await?;
+    out["keyType"] = json!(rec.key_type.as_str());
+    out["signingKey"] = json!({
+        "keyType": rec.key_type.as_str(),
+        "publicKey": hex::encode(&key.public_key),
+        "address": key.address,
+        "scheme": match key_type {
+            candela_client::KeyType::K256 => "EcdsaK256Sha256",
+            candela_client::KeyType::Ed25519 => "SchnorrEd25519Sha512",
+            candela_client::KeyType::K256Taproot => "SchnorrK256Taproot",
+            candela_client::KeyType::Bls12381G1 => "Bls12381G1ProofOfPossession",
+        },
+    });
+    Ok(())
 }
 
 /// A PKP as the CLI prints it: keys, owner, and every permission.
@@ -323,6 +360,7 @@ pub fn pkp_json(reg: &dyn Registry, rec: &PkpRecord) -> anyhow::Result<Value> {
         "ethAddress": derive::checksum_address(&rec.eth_address()),
         "owner": derive::checksum_address(&rec.owner),
         "burned": burned,
+        "keyType": rec.key_type.as_str(),
         "permittedActions": permissions.iter().filter_map(|p| p.method.ipfs_cid()).collect::<Vec<_>>(),
         "permittedAddresses": reg
             .permitted_addresses(&rec.token_id)?
@@ -517,6 +555,17 @@ fn pkp_text(v: &Value) -> String {
             ""
         },
     );
+    let key = &v["signingKey"];
+    if let Some(kt) = key["keyType"].as_str() {
+        out.push_str(&format!(
+            "  key type    {kt} (signs with {})\n  signing key {}\n",
+            key["scheme"].as_str().unwrap_or_default(),
+            key["publicKey"].as_str().unwrap_or_default(),
+        ));
+        if let Some(a) = key["address"].as_str() {
+            out.push_str(&format!("  address     {a}\n"));
+        }
+    }
     let perms = v["permissions"].as_array().cloned().unwrap_or_default();
     if perms.is_empty() {
         out.push_str("  permissions none\n");
@@ -579,6 +628,7 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             permit_actions,
             permit_addresses,
             burn,
+            key_type,
         } => {
             let client = crate::cli_io::open_network(&network)?;
             let mut grants = Vec::new();
@@ -594,7 +644,15 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
                     [SCOPE_SIGN_ANYTHING],
                 ));
             }
-            let (_, out) = mint_with(&client, &signing_key(&private_key)?, &grants, burn).await?;
+            let (rec, mut out) = mint_with(
+                &client,
+                &signing_key(&private_key)?,
+                key_type,
+                &grants,
+                burn,
+            )
+            .await?;
+            add_signing_key(&client, &rec, &mut out).await?;
             print(json, &out, pkp_text)?;
         }
         PkpCommand::Grant {
@@ -645,7 +703,9 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
             let client = crate::cli_io::open_network(&network)?;
             let reg = registry(&client)?;
             let rec = reg.by_token_id(&token_id_of(&pkp)?)?;
-            print(json, &pkp_json(reg.as_ref(), &rec)?, pkp_text)?;
+            let mut out = pkp_json(reg.as_ref(), &rec)?;
+            add_signing_key(&client, &rec, &mut out).await?;
+            print(json, &out, pkp_text)?;
         }
         PkpCommand::List {
             read: ReadArgs { network, json },

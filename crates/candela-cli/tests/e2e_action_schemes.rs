@@ -12,7 +12,7 @@ use std::process::Command;
 
 use candela_client::{schnorr_address, ActionSource, Client, SigningScheme};
 use candela_crypto::derive;
-use candela_registry::PkpRecord;
+use candela_registry::{PkpKeyType, PkpRecord};
 use common::*;
 use serde_json::{json, Value};
 
@@ -48,10 +48,18 @@ fn hexs(v: &Value, field: &str) -> Vec<u8> {
     .expect("hex")
 }
 
-/// A PKP owned by `owner` that the actions `code` may sign with.
-fn bound_pkp(client: &Client, owner: &k256::ecdsa::SigningKey, codes: &[&str]) -> PkpRecord {
+/// A PKP of `key_type` owned by `owner` that the actions `codes` may sign
+/// with.
+fn bound_pkp(
+    client: &Client,
+    owner: &k256::ecdsa::SigningKey,
+    key_type: PkpKeyType,
+    codes: &[&str],
+) -> PkpRecord {
     let reg = registry(client);
-    let rec = reg.mint(owner, client.root_public_key()).expect("mint");
+    let rec = reg
+        .mint_typed(owner, client.root_public_key(), key_type, &[], false)
+        .expect("mint");
     for code in codes {
         let cid = candela_cid::cid_v0(code.as_bytes());
         reg.add_permitted_action(owner, &rec.token_id, &cid, 1)
@@ -182,17 +190,18 @@ async fn actions_sign_with_ed25519_taproot_bls_and_ecdsa_and_independent_librari
     let owner = owner();
     let solana = example_action("solana-transfer.js");
     let taproot = example_action("taproot-spend.js");
-    let rec = bound_pkp(
-        &client,
-        &owner,
-        &[
-            LIT_MULTIPLE_ED25519,
-            SIGN_OR_SAY_WHY,
-            solana.as_str(),
-            taproot.as_str(),
-        ],
-    );
-    let pkp = derive::public_key_hex(&rec.public_key);
+    let codes = [
+        LIT_MULTIPLE_ED25519,
+        SIGN_OR_SAY_WHY,
+        solana.as_str(),
+        taproot.as_str(),
+    ];
+    let typed =
+        |key_type| derive::public_key_hex(&bound_pkp(&client, &owner, key_type, &codes).public_key);
+    let pkp = typed(PkpKeyType::Ed25519);
+    let pkp_tr = typed(PkpKeyType::K256Taproot);
+    let pkp_bls = typed(PkpKeyType::Bls12381G1);
+    let pkp_k256 = typed(PkpKeyType::K256);
 
     // Lit's multiple_sign_and_combine_ed25519.js: two signatures in one run.
     let out = run(
@@ -224,7 +233,7 @@ async fn actions_sign_with_ed25519_taproot_bls_and_ecdsa_and_independent_librari
         &client,
         &owner,
         SIGN_OR_SAY_WHY,
-        json!({"publicKey": pkp, "toSign": bls_msg, "signingScheme": "Bls12381G1ProofOfPossession"}),
+        json!({"publicKey": pkp_bls, "toSign": bls_msg, "signingScheme": "Bls12381G1ProofOfPossession"}),
     )
     .await
     .expect("bls run");
@@ -245,7 +254,7 @@ async fn actions_sign_with_ed25519_taproot_bls_and_ecdsa_and_independent_librari
         &client,
         &owner,
         SIGN_OR_SAY_WHY,
-        json!({"publicKey": pkp, "toSign": digest.to_vec(), "signingScheme": "EcdsaK256Sha256"}),
+        json!({"publicKey": pkp_k256, "toSign": digest.to_vec(), "signingScheme": "EcdsaK256Sha256"}),
     )
     .await
     .expect("ecdsa run");
@@ -262,7 +271,7 @@ async fn actions_sign_with_ed25519_taproot_bls_and_ecdsa_and_independent_librari
         k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &sig, recid).expect("recover");
     assert_eq!(
         recovered.to_encoded_point(false).as_bytes(),
-        &hex::decode(pkp.trim_start_matches("0x")).expect("pkp hex")[..]
+        &hex::decode(pkp_k256.trim_start_matches("0x")).expect("pkp hex")[..]
     );
 
     // Bad input: each refusal says what was expected.
@@ -276,6 +285,16 @@ async fn actions_sign_with_ed25519_taproot_bls_and_ecdsa_and_independent_librari
         ),
         ("SchnorrK256Taproot", vec![1u8; 31], "32"),
         ("EcdsaK256Sha256", vec![1u8; 20], "32-byte hash"),
+        (
+            "SchnorrK256Taproot",
+            vec![1u8; 32],
+            "needs a K256Taproot key, got a Ed25519 key",
+        ),
+        (
+            "Bls12381G1ProofOfPossession",
+            vec![1u8; 32],
+            "needs a Bls12381G1 key, got a Ed25519 key",
+        ),
     ] {
         let out = run(
             &client,
@@ -354,7 +373,7 @@ async fn actions_sign_with_ed25519_taproot_bls_and_ecdsa_and_independent_librari
         &client,
         &owner,
         SIGN_OR_SAY_WHY,
-        json!({"publicKey": pkp, "toSign": random_digest().to_vec(), "signingScheme": "SchnorrK256Taproot"}),
+        json!({"publicKey": pkp_tr, "toSign": random_digest().to_vec(), "signingScheme": "SchnorrK256Taproot"}),
     )
     .await
     .expect("taproot probe");
@@ -379,7 +398,7 @@ async fn actions_sign_with_ed25519_taproot_bls_and_ecdsa_and_independent_librari
     unsigned_args.extend_from_slice(&tx_args);
     let unsigned = chains("taproot.mjs", &unsigned_args).expect("unsigned spend");
     let mut params = unsigned.clone();
-    params["publicKey"] = json!(pkp);
+    params["publicKey"] = json!(pkp_tr);
     params["maxAmount"] = json!(95000);
     params["allowedTo"] = unsigned["outputScript"].clone();
     let out = run(&client, &owner, &taproot, params)
@@ -526,8 +545,12 @@ async fn inside_an_action_a_bad_schnorr_share_is_named_and_a_bad_bls_share_is_le
     let client = net.client();
     wait_schnorr(&client).await;
     let owner = owner();
-    let rec = bound_pkp(&client, &owner, &[SIGN_OR_SAY_WHY]);
-    let pkp = derive::public_key_hex(&rec.public_key);
+    let pkp = derive::public_key_hex(
+        &bound_pkp(&client, &owner, PkpKeyType::Ed25519, &[SIGN_OR_SAY_WHY]).public_key,
+    );
+    let pkp_bls = derive::public_key_hex(
+        &bound_pkp(&client, &owner, PkpKeyType::Bls12381G1, &[SIGN_OR_SAY_WHY]).public_key,
+    );
     let out = run(
         &client,
         &owner,
@@ -550,7 +573,7 @@ async fn inside_an_action_a_bad_schnorr_share_is_named_and_a_bad_bls_share_is_le
         &client,
         &owner,
         SIGN_OR_SAY_WHY,
-        json!({"publicKey": pkp, "toSign": b"liar test".to_vec(), "signingScheme": "Bls12381G1ProofOfPossession"}),
+        json!({"publicKey": pkp_bls, "toSign": b"liar test".to_vec(), "signingScheme": "Bls12381G1ProofOfPossession"}),
     )
     .await
     .expect("bls run");

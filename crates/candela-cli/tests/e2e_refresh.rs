@@ -46,6 +46,15 @@ async fn a_refresh_changes_every_share_and_keeps_every_key_so_pkps_sign_and_old_
     let rec = registry(&client)
         .mint(&owner, client.root_public_key())
         .expect("mint");
+    let ed_rec = registry(&client)
+        .mint_typed(
+            &owner,
+            client.root_public_key(),
+            candela_registry::PkpKeyType::Ed25519,
+            &[],
+            false,
+        )
+        .expect("mint an Ed25519 PKP");
     let reader_address =
         derive::checksum_address(&derive::eth_address(owner.verifying_key().as_affine()));
     let conditions = json!({"accessControlConditions": [{
@@ -98,7 +107,7 @@ async fn a_refresh_changes_every_share_and_keeps_every_key_so_pkps_sign_and_old_
     let ed = client
         .pkp_sign_schnorr(
             &auth,
-            &rec.public_key,
+            &ed_rec.public_key,
             SigningScheme::SchnorrEd25519Sha512,
             &msg,
         )

@@ -98,6 +98,7 @@ async fn a_signed_change_is_applied_once_on_its_network_before_expiry_by_the_own
     let mint = RegistryChange::Mint {
         grants: vec![],
         burn: false,
+        key_type: None,
     };
     let signed = SignedChange::sign(mint.clone(), &the_owner, &root, now_ms(), 60_000);
     let (status, body) = post(&net, &signed).await;

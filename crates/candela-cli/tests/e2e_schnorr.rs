@@ -9,18 +9,32 @@ use std::time::{Duration, Instant};
 
 use candela_client::{Client, RequestAuth, SigningScheme};
 use candela_crypto::derive;
-use candela_registry::PkpRecord;
+use candela_registry::{PkpKeyType, PkpRecord};
 use common::*;
 
+/// A PKP of `key_type` owned by `owner`.
+fn mint_typed(client: &Client, owner: &k256::ecdsa::SigningKey, key_type: PkpKeyType) -> PkpRecord {
+    registry(client)
+        .mint_typed(owner, client.root_public_key(), key_type, &[], false)
+        .expect("mint")
+}
+
+/// A devnet, an owner and an Ed25519 PKP of theirs.
 async fn setup(n: usize, extra: &[&str]) -> (TestNet, Client, k256::ecdsa::SigningKey, PkpRecord) {
     let net = TestNet::start(n, extra);
     let client = net.client();
     let owner = owner();
-    let rec = registry(&client)
-        .mint(&owner, client.root_public_key())
-        .expect("mint");
+    let rec = mint_typed(&client, &owner, PkpKeyType::Ed25519);
     wait_schnorr(&client).await;
     (net, client, owner, rec)
+}
+
+/// The PKP that signs `scheme`: `ed` for Ed25519, `tr` for taproot.
+fn for_scheme<'a>(scheme: SigningScheme, ed: &'a PkpRecord, tr: &'a PkpRecord) -> &'a PkpRecord {
+    match scheme {
+        SigningScheme::SchnorrK256Taproot => tr,
+        _ => ed,
+    }
 }
 
 fn verify_ed25519(public_key: &[u8], message: &[u8], sig: &[u8]) {
@@ -70,6 +84,8 @@ fn hex_field(v: &serde_json::Value, name: &str) -> Vec<u8> {
 async fn pkp_schnorr_signatures_verify_with_ed25519_dalek_and_bip340_and_the_cli_prints_solana_and_p2tr_addresses(
 ) {
     let (net, client, owner, rec) = setup(3, &[]).await;
+    let tr_rec = mint_typed(&client, &owner, PkpKeyType::K256Taproot);
+    let k256_rec = mint_typed(&client, &owner, PkpKeyType::K256);
     let auth = RequestAuth::Session(client.session(&owner));
     // Ed25519, a message of any length (a Solana transaction message).
     let msg = b"a solana transaction message of some length".to_vec();
@@ -90,7 +106,7 @@ async fn pkp_schnorr_signatures_verify_with_ed25519_dalek_and_bip340_and_the_cli
     let tr = client
         .pkp_sign_schnorr(
             &auth,
-            &rec.public_key,
+            &tr_rec.public_key,
             SigningScheme::SchnorrK256Taproot,
             &sighash,
         )
@@ -116,7 +132,7 @@ async fn pkp_schnorr_signatures_verify_with_ed25519_dalek_and_bip340_and_the_cli
     let out = cli_sign(
         &net,
         &owner,
-        &rec,
+        &tr_rec,
         &[
             "--scheme",
             "SchnorrK256Taproot",
@@ -126,18 +142,78 @@ async fn pkp_schnorr_signatures_verify_with_ed25519_dalek_and_bip340_and_the_cli
     );
     assert_eq!(out["p2trAddress"].as_str(), Some(tr.address.as_str()));
     verify_bip340(&tr.public_key, &sighash, &hex_field(&out, "signature"));
-    // ECDSA by default, as before.
+    // ECDSA by default, with a K256 PKP.
     let out = cli_sign(
         &net,
         &owner,
-        &rec,
+        &k256_rec,
         &["--hash", &format!("0x{}", hex::encode(sighash))],
     );
     assert!(out["ethAddress"].is_string(), "{out}");
+    // A PKP signs with its own key type only, and says which it needs.
+    for (pkp, scheme, expect) in [
+        (
+            &rec,
+            None,
+            "signing scheme EcdsaK256Sha256 needs a K256 key, got a Ed25519 key",
+        ),
+        (
+            &k256_rec,
+            Some(SigningScheme::SchnorrEd25519Sha512),
+            "signing scheme SchnorrEd25519Sha512 needs a Ed25519 key, got a K256 key",
+        ),
+        (
+            &rec,
+            Some(SigningScheme::SchnorrK256Taproot),
+            "signing scheme SchnorrK256Taproot needs a K256Taproot key, got a Ed25519 key",
+        ),
+    ] {
+        let err = match scheme {
+            None => client
+                .pkp_sign(&owner, &pkp.public_key, random_digest())
+                .await
+                .map(|_| ())
+                .expect_err("wrong key type"),
+            Some(scheme) => client
+                .pkp_sign_schnorr(&auth, &pkp.public_key, scheme, &random_digest())
+                .await
+                .map(|_| ())
+                .expect_err("wrong key type"),
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("NodeWrongKeyType") && text.contains(expect),
+            "{text}"
+        );
+    }
+    // The CLI shows the key each type signs with, derived by the client,
+    // equal to the key the network signed with.
+    for (pkp, key, address) in [
+        (&rec, &ed.public_key, &ed.address),
+        (&tr_rec, &tr.public_key, &tr.address),
+    ] {
+        let shown = Command::new(BIN)
+            .args(["pkp", "show", "--json", "--network"])
+            .arg(net.network_path())
+            .arg("--token-id")
+            .arg(format!("0x{}", hex::encode(pkp.token_id)))
+            .output()
+            .expect("pkp show");
+        assert!(
+            shown.status.success(),
+            "{}",
+            String::from_utf8_lossy(&shown.stderr)
+        );
+        let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+        assert_eq!(shown["keyType"], pkp.key_type.as_str());
+        assert_eq!(hex_field(&shown["signingKey"], "publicKey"), *key);
+        assert_eq!(
+            shown["signingKey"]["address"].as_str(),
+            Some(address.as_str())
+        );
+    }
     // A second PKP has other Schnorr keys.
-    let other = registry(&client)
-        .mint(&owner, client.root_public_key())
-        .expect("mint");
+    let other = mint_typed(&client, &owner, PkpKeyType::Ed25519);
     let ed2 = client
         .pkp_sign_schnorr(
             &auth,
@@ -249,6 +325,7 @@ fn owner_key() -> k256::ecdsa::SigningKey {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lying_node_is_named_and_the_schnorr_signature_forms_from_the_honest_nodes() {
     let (net, client, owner, rec) = setup(5, &["--misbehave", "2=bad-schnorr-share"]).await;
+    let tr_rec = mint_typed(&client, &owner, PkpKeyType::K256Taproot);
     assert_eq!(client.network().threshold, 4);
     let log = std::fs::read_to_string(net.path().join("node-2/node.log")).expect("log");
     assert!(log.contains("MISBEHAVE"));
@@ -282,7 +359,12 @@ async fn a_lying_node_is_named_and_the_schnorr_signature_forms_from_the_honest_n
     ] {
         let msg = random_digest();
         let o = client
-            .pkp_sign_schnorr(&auth, &rec.public_key, scheme, &msg)
+            .pkp_sign_schnorr(
+                &auth,
+                &for_scheme(scheme, &rec, &tr_rec).public_key,
+                scheme,
+                &msg,
+            )
             .await
             .expect("the honest nodes sign");
         match scheme {
@@ -387,6 +469,7 @@ async fn a_schnorr_nonce_is_never_used_twice_across_a_node_restart() {
 #[ignore]
 async fn ed25519_network_signature_p50_on_five_nodes() {
     let (_net, client, owner, rec) = setup(5, &[]).await;
+    let k256_rec = mint_typed(&client, &owner, PkpKeyType::K256);
     let auth = RequestAuth::Session(client.session(&owner));
     let mut ms = Vec::new();
     for i in 0..60 {
@@ -410,7 +493,7 @@ async fn ed25519_network_signature_p50_on_five_nodes() {
     for i in 0..30 {
         let t = Instant::now();
         client
-            .pkp_sign(&owner, &rec.public_key, random_digest())
+            .pkp_sign(&owner, &k256_rec.public_key, random_digest())
             .await
             .expect("ecdsa");
         if i >= 5 {

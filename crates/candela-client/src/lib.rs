@@ -30,13 +30,13 @@ use k256::ecdsa::SigningKey;
 use rand_core::RngCore;
 
 pub use actions::{ActionSignature, ActionSource, ExecuteOutcome, NodeReport};
-pub use candela_frost::SigningScheme;
+pub use candela_frost::{KeyType, SigningScheme};
 pub use encryption::{Decrypted, Encrypted};
 pub use explain::{
     explain, json_field_differences, Difference, Explanation, FieldDifference, ValueGroup,
 };
 pub use pkp_session::PkpAuth;
-pub use schnorr::{combine as combine_schnorr, schnorr_address, SchnorrOutcome};
+pub use schnorr::{combine as combine_schnorr, schnorr_address, SchnorrOutcome, TypedKey};
 
 /// A node that did not contribute a valid share, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

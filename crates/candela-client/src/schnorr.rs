@@ -455,3 +455,101 @@ mod tests {
         assert!(blame[0].2);
     }
 }
+
+/// A PKP's key for its key type, as the client derives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedKey {
+    /// The key type.
+    pub key_type: candela_frost::KeyType,
+    /// The public key in the chain's encoding: K256 65 bytes uncompressed,
+    /// Ed25519 32 bytes, taproot the 32-byte x-only output key, BLS the
+    /// 48-byte compressed G1 key.
+    pub public_key: Vec<u8>,
+    /// The chain address, where the chain has one: Ethereum (checksummed),
+    /// Solana (base58), Bitcoin P2TR (bech32m, mainnet); none for BLS.
+    pub address: Option<String>,
+}
+
+/// The value at least `t` of `values` report identically.
+fn agreed(values: impl IntoIterator<Item = String>, t: usize) -> Option<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    counts.into_iter().find(|(_, c)| *c >= t).map(|(v, _)| v)
+}
+
+impl Client {
+    /// The public key and address that the key id `key_id` derives for
+    /// `key_type`, from root keys reported identically by at least `t`
+    /// nodes (one node cannot make the client show another key).
+    pub async fn typed_public_key(
+        &self,
+        key_type: candela_frost::KeyType,
+        key_id: &[u8],
+    ) -> Result<TypedKey, ClientError> {
+        use candela_frost::KeyType;
+        let fail = |why: String| ClientError::Input(format!("{key_type} key: {why}"));
+        let t = self.net.threshold;
+        let statuses = self.statuses().await;
+        let root_of = |name: &str| {
+            agreed(
+                statuses
+                    .iter()
+                    .flatten()
+                    .filter_map(|s| s.frost_root_keys.get(name).cloned()),
+                t,
+            )
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or_else(|| fail(format!("fewer than {t} nodes report the same {name} root")))
+        };
+        let (public_key, address) = match key_type {
+            KeyType::K256 => {
+                let pk = derive::derive_public_key(self.root_public_key(), key_id)
+                    .map_err(|e| fail(e.to_string()))?;
+                (
+                    derive::point_to_bytes(&pk, false).to_vec(),
+                    Some(derive::checksum_address(&derive::eth_address(&pk))),
+                )
+            }
+            KeyType::Ed25519 => {
+                let root = root_of("Ed25519")?;
+                let pk = candela_frost::pkp_public_key_from_root::<candela_frost::Ed25519Sha512>(
+                    &root, key_id,
+                )
+                .map_err(|e| fail(e.to_string()))?;
+                let address = schnorr_address(SigningScheme::SchnorrEd25519Sha512, &pk)?;
+                (pk, Some(address))
+            }
+            KeyType::K256Taproot => {
+                let root = root_of("K256Taproot")?;
+                let pk =
+                    candela_frost::pkp_public_key_from_root::<candela_frost::Secp256K1Sha256TR>(
+                        &root, key_id,
+                    )
+                    .map_err(|e| fail(e.to_string()))?;
+                let address = schnorr_address(SigningScheme::SchnorrK256Taproot, &pk)?;
+                (pk, Some(address))
+            }
+            KeyType::Bls12381G1 => {
+                let root = agreed(
+                    statuses
+                        .iter()
+                        .flatten()
+                        .filter_map(|s| s.bls_public_key.clone()),
+                    t,
+                )
+                .ok_or_else(|| fail(format!("fewer than {t} nodes report the same BLS root")))?;
+                let root = candela_bls::encoding::public_key_from_hex(&root)
+                    .map_err(|e| fail(e.to_string()))?;
+                let pk = candela_bls::derived::BlsTweak::pkp(key_id).public_key_bytes(&root);
+                (pk.to_vec(), None)
+            }
+        };
+        Ok(TypedKey {
+            key_type,
+            public_key,
+            address,
+        })
+    }
+}

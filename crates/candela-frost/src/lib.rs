@@ -39,7 +39,7 @@ pub use pool::{make_commitments, CommitmentId, CommitmentPool, PrivateNonces, Pu
 pub use scheme::{KeyType, SigningScheme, MAX_ED25519_MESSAGE};
 pub use sign::{aggregate, sign_share, signing_package, verify_signature};
 pub use suite::Suite;
-pub use tweak::{action_key_id, Tweak};
+pub use tweak::{action_key_id, pkp_public_key_from_root, Tweak};
 
 /// A party (node) index, 0-based, as in `candela-crypto`.
 pub type PartyIndex = u32;

@@ -114,3 +114,46 @@ pub fn action_key_id(action_cid: &str) -> [u8; 32] {
     h.update(action_cid.as_bytes());
     h.finalize().into()
 }
+
+/// The public key, in the chain's encoding, that `key_id` derives for a
+/// PKP from the root verifying key `root` (frost's serialization of the
+/// untweaked root key: Ed25519 32 bytes, secp256k1 33 bytes compressed),
+/// as [`Tweak::public_key_bytes`] computes it from the whole public key
+/// package: for clients, which know the root key but not the shares.
+pub fn pkp_public_key_from_root<C: Suite>(
+    root: &[u8],
+    key_id: &[u8],
+) -> Result<Vec<u8>, FrostError> {
+    let vk = VerifyingKey::<C>::deserialize(root)
+        .map_err(|e| FrostError::Encoding(format!("root verifying key: {e}")))?;
+    let package = PublicKeyPackage::new(BTreeMap::new(), vk, None);
+    Tweak::<C>::pkp(key_id)?.public_key_bytes(&package)
+}
+
+#[cfg(test)]
+mod root_only_tests {
+    use super::*;
+    use crate::{Ed25519Sha512, Secp256K1Sha256TR};
+
+    fn same_key_from_the_root_alone<C: Suite>() {
+        let shares = crate::sim::keygen::<C, _>(3, 2, &mut rand_core::OsRng).expect("keygen");
+        let package = &shares[&0].public_key_package;
+        let root = package.verifying_key().serialize().expect("root");
+        for key_id in [&b"a"[..], &[7u8; 32][..]] {
+            let from_package = Tweak::<C>::pkp(key_id)
+                .and_then(|t| t.public_key_bytes(package))
+                .expect("package");
+            assert_eq!(
+                pkp_public_key_from_root::<C>(&root, key_id).expect("root"),
+                from_package
+            );
+        }
+        assert!(pkp_public_key_from_root::<C>(&[1, 2, 3], b"a").is_err());
+    }
+
+    #[test]
+    fn a_pkp_key_from_the_root_key_alone_is_the_one_the_nodes_sign_with() {
+        same_key_from_the_root_alone::<Ed25519Sha512>();
+        same_key_from_the_root_alone::<Secp256K1Sha256TR>();
+    }
+}

@@ -1067,6 +1067,11 @@ impl ExecHost {
         self.claim_sig_name(name)?;
         let personal = req.kind == candela_actions::SignKind::EthPersonalMessage;
         let pkp = self.permitted_pkp(&req.public_key, personal).await?;
+        crate::scheme_signing::check_pkp_key_type(
+            candela_frost::SigningScheme::EcdsaK256Sha256,
+            &pkp,
+        )
+        .map_err(|e| HostError::failed(e.to_string()))?;
         let rid = format!("{}:{}", self.request_id, name);
         let r = self
             .node
@@ -1306,6 +1311,8 @@ impl Host for ExecHost {
             .map_err(|e| HostError::failed(format!("{op}: {e}")))?;
         self.claim_sig_name(&request.sig_name)?;
         let pkp = self.permitted_pkp(public_key, false).await?;
+        crate::scheme_signing::check_pkp_key_type(scheme, &pkp)
+            .map_err(|e| HostError::failed(format!("{op}: {e}")))?;
         let source = crate::scheme_signing::KeySource::Pkp(&pkp.key_id);
         self.sign_with_scheme(op, scheme, source, &request).await
     }

@@ -377,6 +377,7 @@ impl Node {
             chains: self.cfg.actions.rpc_urls.keys().cloned().collect(),
             ed25519_public_key,
             k256_taproot_public_key,
+            frost_root_keys: self.schnorr.root_verifying_keys(),
             schnorr_nonces_free,
             schnorr_nonces_used,
             refresh_epoch: refresh.epoch,

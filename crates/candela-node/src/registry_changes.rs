@@ -22,6 +22,7 @@ pub fn record_json(rec: &PkpRecord) -> Value {
         "ethAddress": derive::checksum_address(&rec.eth_address()),
         "owner": derive::checksum_address(&rec.owner),
         "burned": rec.owner == candela_registry::BURNED_OWNER,
+        "keyType": rec.key_type.as_str(),
     })
 }
 

@@ -109,6 +109,13 @@ impl SignedOutput {
     }
 }
 
+/// Refuse to sign with `scheme` for a PKP of another key type, naming both
+/// (a `K256` PKP signs ECDSA only, an `Ed25519` one Ed25519 only, ...).
+pub fn check_pkp_key_type(scheme: SigningScheme, pkp: &PkpRecord) -> Result<(), FrostError> {
+    let key: candela_frost::KeyType = pkp.key_type.as_str().parse()?;
+    scheme.check_key_type(key)
+}
+
 /// The scheme an action names for `op`, checked: Lit's names that Candela
 /// does not serve and unknown names are refused naming what is served;
 /// `Bls12381` gets Lit's own refusal.
@@ -205,6 +212,7 @@ impl ExecHost {
             key_id,
             public_key,
             owner: [0u8; 20],
+            key_type: candela_registry::PkpKeyType::K256,
         })
     }
 

@@ -247,6 +247,20 @@ impl SchnorrState {
         )
     }
 
+    /// The root verifying keys as frost serializes them, hex, by key type.
+    pub(crate) fn root_verifying_keys(&self) -> BTreeMap<String, String> {
+        fn one<C: NodeSuite>(roots: &FrostRoots) -> Option<(String, String)> {
+            let root = C::root(roots)?;
+            let bytes = root.public_key_package.verifying_key().serialize().ok()?;
+            Some((C::KEY_TYPE.as_str().to_string(), hex::encode(bytes)))
+        }
+        let roots = self.roots();
+        one::<Ed25519Sha512>(&roots)
+            .into_iter()
+            .chain(one::<Secp256K1Sha256TR>(&roots))
+            .collect()
+    }
+
     /// Unused and used nonces, both suites.
     pub(crate) fn nonce_counts(&self) -> (u64, u64) {
         let p = self.pools();
@@ -415,6 +429,8 @@ impl Node {
     ) -> Result<SchnorrSignResponse, ApiError> {
         scheme.check_message(&req.to_sign).map_err(frost_error)?;
         let pkp = self.authorised_pkp(&req).await?;
+        crate::scheme_signing::check_pkp_key_type(scheme, &pkp)
+            .map_err(|e| ApiError::bad_request("NodeWrongKeyType", e.to_string()))?;
         self.claim_request(request_id, "pkp-sign")?;
         self.sign_share_schnorr(request_id, scheme, &pkp.key_id, &req.to_sign)
             .await

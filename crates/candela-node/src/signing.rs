@@ -57,6 +57,11 @@ impl Node {
             )
         })?;
         let pkp = self.authorised_pkp(&req).await?;
+        crate::scheme_signing::check_pkp_key_type(
+            candela_frost::SigningScheme::EcdsaK256Sha256,
+            &pkp,
+        )
+        .map_err(|e| ApiError::bad_request("NodeWrongKeyType", e.to_string()))?;
         self.claim_request(request_id, "pkp-sign")?;
         self.sign_share(request_id, &digest, &pkp).await
     }

@@ -12,9 +12,9 @@ use k256::elliptic_curve::Field;
 use rand_core::{OsRng, RngCore};
 
 use crate::{
-    signer_address, AuthMethod, Permission, PkpRecord, RegisteredNode, RegisteredNodeSet, Registry,
-    RegistryError, SigningKey, AUTH_METHOD_TYPE_ACTION, AUTH_METHOD_TYPE_ADDRESS, BURNED_OWNER,
-    MAX_SCOPE_ID, SCOPE_PERSONAL_SIGN, SCOPE_SIGN_ANYTHING,
+    signer_address, AuthMethod, Permission, PkpKeyType, PkpRecord, RegisteredNode,
+    RegisteredNodeSet, Registry, RegistryError, SigningKey, AUTH_METHOD_TYPE_ACTION,
+    AUTH_METHOD_TYPE_ADDRESS, BURNED_OWNER, MAX_SCOPE_ID, SCOPE_PERSONAL_SIGN, SCOPE_SIGN_ANYTHING,
 };
 
 pub const CID_A: &str = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o";
@@ -172,6 +172,43 @@ pub fn run_all_with(reg: &dyn Registry, root: &AffinePoint, keys: &Keys) {
     transfer_moves_ownership(reg, root, keys);
     burn_freezes_the_pkp(reg, root, keys);
     mint_with_mixed_grants(reg, root, keys);
+    every_key_type_is_minted_recorded_and_burned(reg, root, keys);
+}
+
+/// Each key type mints, reads back with its type (by public key, token id
+/// and owner) and goes through mint-grant-burn; a plain mint is `K256`.
+pub fn every_key_type_is_minted_recorded_and_burned(
+    reg: &dyn Registry,
+    root: &AffinePoint,
+    keys: &Keys,
+) {
+    assert_eq!(
+        reg.mint(&keys.owner, root).unwrap().key_type,
+        PkpKeyType::K256
+    );
+    let owner = signer_address(&keys.owner);
+    for key_type in PkpKeyType::ALL {
+        let rec = reg
+            .mint_typed(&keys.owner, root, key_type, &[], false)
+            .unwrap();
+        assert_eq!(rec.key_type, key_type);
+        rec.check_derivation(root).unwrap();
+        assert_eq!(reg.by_token_id(&rec.token_id).unwrap().key_type, key_type);
+        assert_eq!(reg.by_public_key(&rec.public_key).unwrap(), rec);
+        assert!(reg
+            .owned_by(owner)
+            .unwrap()
+            .iter()
+            .any(|r| r.token_id == rec.token_id && r.key_type == key_type));
+        let grant = Permission::new(AuthMethod::action(CID_A).unwrap(), [SCOPE_SIGN_ANYTHING]);
+        let burned = reg
+            .mint_typed(&keys.owner, root, key_type, &[grant], true)
+            .unwrap();
+        assert_eq!(burned.owner, BURNED_OWNER);
+        let back = reg.by_token_id(&burned.token_id).unwrap();
+        assert_eq!((back.key_type, back.owner), (key_type, BURNED_OWNER));
+        assert_eq!(reg.permissions(&burned.token_id).unwrap().len(), 1);
+    }
 }
 
 pub fn mint_and_lookup(reg: &dyn Registry, root: &AffinePoint, keys: &Keys) {

@@ -61,8 +61,8 @@ use serde::{Deserialize, Serialize};
 pub use alloy::primitives::Address;
 
 use crate::{
-    signer_address, validate_auth_method, validate_scopes, AuthMethod, Permission, PkpRecord,
-    RegisteredNode, RegisteredNodeSet, Registry, RegistryError, SigningKey,
+    signer_address, validate_auth_method, validate_scopes, AuthMethod, Permission, PkpKeyType,
+    PkpRecord, RegisteredNode, RegisteredNodeSet, Registry, RegistryError, SigningKey,
     AUTH_METHOD_TYPE_ACTION, BURNED_OWNER, MAX_SCOPE_ID, SCOPE_SIGN_ANYTHING,
 };
 
@@ -73,9 +73,6 @@ use crate::{
 pub const MINT_GAS_MARGIN_PERCENT: u64 = 40;
 /// Gas margin of every other transaction, over its estimate.
 pub const TX_GAS_MARGIN_PERCENT: u64 = 20;
-
-/// `PKPNFT.KEY_TYPE_ECDSA`.
-const KEY_TYPE_ECDSA: u64 = 2;
 
 /// Epoch length and timeout of a freshly deployed `Staking` (deploy.mjs's
 /// defaults).
@@ -118,6 +115,7 @@ sol! {
         function mintCost() external view returns (uint256);
         function getPubkey(uint256 tokenId) external view returns (bytes);
         function getDerivedKeyId(uint256 tokenId) external view returns (bytes32);
+        function getKeyType(uint256 tokenId) external view returns (uint256);
         function tokenIdFormula() external pure returns (uint256);
         function isBurned(uint256 tokenId) external view returns (bool);
         function ownerOf(uint256 tokenId) external view returns (address);
@@ -686,6 +684,12 @@ impl Inner {
             .call()
             .await
             .map_err(|e| contract_err(url, "getDerivedKeyId", e))?;
+        let key_type = nft
+            .getKeyType(id)
+            .call()
+            .await
+            .map_err(|e| contract_err(url, "getKeyType", e))?;
+        let key_type = PkpKeyType::from_number(u64::try_from(key_type).unwrap_or(0))?;
         let burned = nft
             .isBurned(id)
             .call()
@@ -705,6 +709,7 @@ impl Inner {
             key_id: key_id.0,
             public_key,
             owner,
+            key_type,
         };
         if derive::token_id(&rec.public_key) != token_id {
             return Err(RegistryError::NotDerived(derive::public_key_hex(
@@ -828,6 +833,7 @@ impl Inner {
         &self,
         key: SigningKey,
         root: AffinePoint,
+        key_type: PkpKeyType,
         grants: Vec<Permission>,
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
@@ -842,7 +848,7 @@ impl Inner {
             .call()
             .await
             .map_err(|e| contract_err(url, "mintCost", e))?;
-        let key_type = U256::from(KEY_TYPE_ECDSA);
+        let key_type = U256::from(key_type.number());
         let one_tx_action = one_transaction_action(&grants, burn);
         let call = match &one_tx_action {
             Some(multihash) => nft
@@ -1459,10 +1465,11 @@ impl Registry for EvmRegistry {
         self.run(|i| async move { i.node_set().await })
     }
 
-    fn mint_with(
+    fn mint_typed(
         &self,
         owner: &SigningKey,
         root: &AffinePoint,
+        key_type: PkpKeyType,
         grants: &[Permission],
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
@@ -1473,7 +1480,7 @@ impl Registry for EvmRegistry {
         let key = owner.clone();
         let root = *root;
         let grants = grants.to_vec();
-        self.run(move |i| async move { i.mint_with(key, root, grants, burn).await })
+        self.run(move |i| async move { i.mint_with(key, root, key_type, grants, burn).await })
     }
 
     fn grant(

@@ -291,6 +291,82 @@ impl RegisteredNodeSet {
         Ok(())
     }
 }
+/// What kind of key a PKP is: the one signing scheme family it may sign
+/// with. Lit's names; the numbers are Lit's `CurveType` where Lit has one
+/// (K256 2, Ed25519 3, BLS12381G1 10) and Candela's own for taproot (11,
+/// Lit signs taproot with its K256 keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub enum PkpKeyType {
+    /// secp256k1 ECDSA (`EcdsaK256Sha256`): Ethereum and EVM chains.
+    #[default]
+    K256,
+    /// Ed25519 (`SchnorrEd25519Sha512`): Solana and other Ed25519 chains.
+    Ed25519,
+    /// secp256k1 BIP-340 taproot (`SchnorrK256Taproot`): Bitcoin P2TR.
+    K256Taproot,
+    /// BLS12-381, public key in G1 (`Bls12381G1ProofOfPossession`).
+    Bls12381G1,
+}
+
+impl PkpKeyType {
+    /// Every key type.
+    pub const ALL: [PkpKeyType; 4] = [
+        PkpKeyType::K256,
+        PkpKeyType::Ed25519,
+        PkpKeyType::K256Taproot,
+        PkpKeyType::Bls12381G1,
+    ];
+
+    /// Lit's name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PkpKeyType::K256 => "K256",
+            PkpKeyType::Ed25519 => "Ed25519",
+            PkpKeyType::K256Taproot => "K256Taproot",
+            PkpKeyType::Bls12381G1 => "Bls12381G1",
+        }
+    }
+
+    /// The number the registries store (the contracts' `keyType`).
+    pub const fn number(self) -> u64 {
+        match self {
+            PkpKeyType::K256 => 2,
+            PkpKeyType::Ed25519 => 3,
+            PkpKeyType::Bls12381G1 => 10,
+            PkpKeyType::K256Taproot => 11,
+        }
+    }
+
+    /// From the number the registries store.
+    pub fn from_number(n: u64) -> Result<Self, RegistryError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.number() == n)
+            .ok_or_else(|| RegistryError::Encoding(format!("unknown key type {n}")))
+    }
+}
+
+impl std::fmt::Display for PkpKeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PkpKeyType {
+    type Err = RegistryError;
+
+    fn from_str(s: &str) -> Result<Self, RegistryError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                RegistryError::Invalid(format!(
+                    "unknown key type {s:?}; expected K256, Ed25519, K256Taproot or Bls12381G1"
+                ))
+            })
+    }
+}
+
 /// A PKP as the registry knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PkpRecord {
@@ -302,6 +378,10 @@ pub struct PkpRecord {
     pub public_key: AffinePoint,
     /// The owner's Ethereum address.
     pub owner: [u8; 20],
+    /// The kind of key: which scheme it signs with. The PKP's token id and
+    /// `public_key` stay its secp256k1 identity whatever the type; a key
+    /// of another type is derived from the same key id on that curve.
+    pub key_type: PkpKeyType,
 }
 
 impl PkpRecord {
@@ -363,8 +443,8 @@ pub trait Registry: Send + Sync {
 
     // -------------------------------------------------------- mutations
 
-    /// Mint a PKP owned by `owner`'s address: the registry picks an
-    /// unpredictable, unique key id and records the derived key (checked
+    /// Mint a PKP of `key_type` owned by `owner`'s address: the registry
+    /// picks an unpredictable, unique key id and records the derived key (checked
     /// against `root` before it is returned); then grants each of `grants`
     /// and, when `burn` is set, burns it, so that nothing about it can
     /// change afterwards ("mint, grant, burn").
@@ -375,10 +455,11 @@ pub trait Registry: Send + Sync {
     /// batched grant, burn, in that order, so a failure part-way leaves the
     /// PKP with its owner and never burns it with grants missing. Every
     /// grant is validated before anything is written.
-    fn mint_with(
+    fn mint_typed(
         &self,
         owner: &SigningKey,
         root: &AffinePoint,
+        key_type: PkpKeyType,
         grants: &[Permission],
         burn: bool,
     ) -> Result<PkpRecord, RegistryError>;
@@ -437,6 +518,17 @@ pub trait Registry: Send + Sync {
     }
 
     // ------------------------------------------------ provided helpers
+
+    /// [`Registry::mint_typed`] of a `K256` PKP.
+    fn mint_with(
+        &self,
+        owner: &SigningKey,
+        root: &AffinePoint,
+        grants: &[Permission],
+        burn: bool,
+    ) -> Result<PkpRecord, RegistryError> {
+        self.mint_typed(owner, root, PkpKeyType::K256, grants, burn)
+    }
 
     /// Mint a PKP with no permissions.
     fn mint(&self, owner: &SigningKey, root: &AffinePoint) -> Result<PkpRecord, RegistryError> {

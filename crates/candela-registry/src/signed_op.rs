@@ -81,6 +81,9 @@ pub enum RegistryChange {
         grants: Vec<GrantWire>,
         /// Burn it at once ("mint, grant, burn").
         burn: bool,
+        /// The key type's name (`K256` when absent, as before key types).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_type: Option<String>,
     },
     /// Permit an auth method on a PKP the signer owns.
     #[serde(rename_all = "camelCase")]
@@ -236,6 +239,7 @@ mod tests {
         RegistryChange::Mint {
             grants: vec![],
             burn: false,
+            key_type: None,
         }
     }
 
@@ -258,6 +262,7 @@ mod tests {
         s.change = RegistryChange::Mint {
             grants: vec![],
             burn: true,
+            key_type: None,
         };
         // the signature recovers to some other address, never the owner's
         let owner = derive::eth_address(k.verifying_key().as_affine());

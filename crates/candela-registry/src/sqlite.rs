@@ -10,8 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 use crate::signed_op::{address_of, token_id_of, GrantWire, RegistryChange, SignedChange};
 use crate::{
-    signer_address, validate_scopes, Permission, PkpRecord, RegisteredNode, RegisteredNodeSet,
-    Registry, RegistryError, SigningKey, BURNED_OWNER,
+    signer_address, validate_scopes, Permission, PkpKeyType, PkpRecord, RegisteredNode,
+    RegisteredNodeSet, Registry, RegistryError, SigningKey, BURNED_OWNER,
 };
 
 /// A registry in one SQLite file (WAL mode), shareable by several processes.
@@ -34,7 +34,8 @@ const SCHEMA: &str = "
         key_id     TEXT NOT NULL UNIQUE,
         public_key TEXT NOT NULL UNIQUE,
         owner      TEXT NOT NULL,
-        created_at INTEGER NOT NULL DEFAULT (unixepoch())
+        created_at INTEGER NOT NULL DEFAULT (unixepoch()),
+        key_type   INTEGER NOT NULL DEFAULT 2
     );
     CREATE INDEX IF NOT EXISTS pkps_owner ON pkps(owner);
     CREATE TABLE IF NOT EXISTS permissions (
@@ -70,6 +71,7 @@ impl SqliteRegistry {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        migrate_key_types(&conn)?;
         migrate_token_ids(&conn)?;
         Ok(SqliteRegistry {
             conn: Mutex::new(conn),
@@ -82,8 +84,9 @@ impl SqliteRegistry {
 
     fn query_one(&self, column: &str, value: &str) -> Result<Option<PkpRecord>, RegistryError> {
         let conn = self.lock();
-        let sql =
-            format!("SELECT token_id, key_id, public_key, owner FROM pkps WHERE {column} = ?1");
+        let sql = format!(
+            "SELECT token_id, key_id, public_key, owner, key_type FROM pkps WHERE {column} = ?1"
+        );
         let row = conn
             .prepare_cached(&sql)?
             .query_row(params![value], |r| {
@@ -92,6 +95,7 @@ impl SqliteRegistry {
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
                 ))
             })
             .optional()?;
@@ -141,12 +145,20 @@ impl SqliteRegistry {
             ));
         }
         let out = match &signed.change {
-            RegistryChange::Mint { grants, burn } => {
+            RegistryChange::Mint {
+                grants,
+                burn,
+                key_type,
+            } => {
                 let grants = grants
                     .iter()
                     .map(GrantWire::to_permission)
                     .collect::<Result<Vec<_>, _>>()?;
-                Some(mint_in(&tx, signer, root, &grants, *burn)?)
+                let key_type = match key_type {
+                    Some(k) => k.parse::<PkpKeyType>()?,
+                    None => PkpKeyType::K256,
+                };
+                Some(mint_in(&tx, signer, root, key_type, &grants, *burn)?)
             }
             RegistryChange::Grant { token_id, grant } => {
                 let id = token_id_of(token_id)?;
@@ -192,6 +204,18 @@ impl SqliteRegistry {
         tx.commit()?;
         Ok(out)
     }
+}
+
+/// Registries made before PKPs had key types have no `key_type` column:
+/// add it, every existing PKP being a `K256` one (2), as they were.
+fn migrate_key_types(conn: &Connection) -> Result<(), RegistryError> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('pkps') WHERE name = 'key_type'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE pkps ADD COLUMN key_type INTEGER NOT NULL DEFAULT 2")?;
+    }
+    Ok(())
 }
 
 /// The token id formula a registry's rows follow (`meta.token_id_formula`).
@@ -279,6 +303,7 @@ fn mint_in(
     tx: &Transaction<'_>,
     owner: [u8; 20],
     root: &AffinePoint,
+    key_type: PkpKeyType,
     grants: &[Permission],
     burn: bool,
 ) -> Result<PkpRecord, RegistryError> {
@@ -286,14 +311,15 @@ fn mint_in(
         validate(g)?;
         type_to_sql(g.method.auth_method_type)?;
     }
-    let mut rec = new_record(owner, root)?;
+    let mut rec = new_record(owner, root, key_type)?;
     tx.execute(
-        "INSERT INTO pkps (token_id, key_id, public_key, owner) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO pkps (token_id, key_id, public_key, owner, key_type) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             hex::encode(rec.token_id),
             hex::encode(rec.key_id),
             pk_hex(&rec.public_key),
-            hex::encode(owner)
+            hex::encode(owner),
+            key_type.number() as i64
         ],
     )?;
     for g in grants {
@@ -335,14 +361,15 @@ fn decode_fixed<const N: usize>(s: &str) -> Result<[u8; N], RegistryError> {
         .map_err(|_| RegistryError::Encoding(format!("expected {N} bytes")))
 }
 
-fn decode(row: (String, String, String, String)) -> Result<PkpRecord, RegistryError> {
-    let (token_id, key_id, public_key, owner) = row;
+fn decode(row: (String, String, String, String, i64)) -> Result<PkpRecord, RegistryError> {
+    let (token_id, key_id, public_key, owner, key_type) = row;
     Ok(PkpRecord {
         token_id: decode_fixed(&token_id)?,
         key_id: decode_fixed(&key_id)?,
         public_key: derive::parse_public_key(&public_key)
             .map_err(|e| RegistryError::Encoding(e.to_string()))?,
         owner: decode_fixed(&owner)?,
+        key_type: PkpKeyType::from_number(u64::try_from(key_type).unwrap_or(0))?,
     })
 }
 
@@ -350,7 +377,11 @@ fn pk_hex(pk: &AffinePoint) -> String {
     hex::encode(derive::point_to_bytes(pk, false))
 }
 
-fn new_record(owner: [u8; 20], root: &AffinePoint) -> Result<PkpRecord, RegistryError> {
+fn new_record(
+    owner: [u8; 20],
+    root: &AffinePoint,
+    key_type: PkpKeyType,
+) -> Result<PkpRecord, RegistryError> {
     let mut key_id = [0u8; 32];
     OsRng.fill_bytes(&mut key_id);
     let public_key = derive::derive_public_key(root, &key_id)
@@ -360,6 +391,7 @@ fn new_record(owner: [u8; 20], root: &AffinePoint) -> Result<PkpRecord, Registry
         key_id,
         public_key,
         owner,
+        key_type,
     })
 }
 
@@ -446,7 +478,7 @@ impl Registry for SqliteRegistry {
     fn owned_by(&self, owner: [u8; 20]) -> Result<Vec<PkpRecord>, RegistryError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT token_id, key_id, public_key, owner FROM pkps WHERE owner = ?1 ORDER BY created_at, token_id",
+            "SELECT token_id, key_id, public_key, owner, key_type FROM pkps WHERE owner = ?1 ORDER BY created_at, token_id",
         )?;
         let rows = stmt.query_map(params![hex::encode(owner)], |r| {
             Ok((
@@ -454,6 +486,7 @@ impl Registry for SqliteRegistry {
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
             ))
         })?;
         let mut out = Vec::new();
@@ -552,16 +585,17 @@ impl Registry for SqliteRegistry {
         Ok(Some(RegisteredNodeSet { nodes, threshold }))
     }
 
-    fn mint_with(
+    fn mint_typed(
         &self,
         owner: &SigningKey,
         root: &AffinePoint,
+        key_type: PkpKeyType,
         grants: &[Permission],
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let rec = mint_in(&tx, signer_address(owner), root, grants, burn)?;
+        let rec = mint_in(&tx, signer_address(owner), root, key_type, grants, burn)?;
         tx.commit()?;
         Ok(rec)
     }
