@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candela_client::{ActionSource, Client, SigningScheme};
+use candela_registry::{AuthMethod, Permission, PkpKeyType, SCOPE_SIGN_ANYTHING};
 use rand_core::RngCore;
 
 use crate::bench::percentile;
@@ -192,10 +193,18 @@ pub async fn run(args: SchemeBenchArgs) -> anyhow::Result<()> {
     let client = crate::cli_io::open_network(&args.network)?;
     let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let (cid, _) = client.deploy_action(SCHEME_ACTION.as_bytes()).await?;
-    let (rec, _) = crate::pkp::mint_with_actions(&client, &owner, &[&cid], true).await?;
+    let key_type = match scheme {
+        SigningScheme::SchnorrEd25519Sha512 => PkpKeyType::Ed25519,
+        SigningScheme::SchnorrK256Taproot => PkpKeyType::K256Taproot,
+        _ => PkpKeyType::Bls12381G1,
+    };
+    let grant = Permission::new(AuthMethod::action(&cid)?, [SCOPE_SIGN_ANYTHING]);
+    let (rec, _) = crate::pkp::mint_with(&client, &owner, key_type, &[grant], true).await?;
     let pkp = candela_crypto::derive::public_key_hex(&rec.public_key);
     let caller = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-    say(format!("deployed {cid}; PKP bound to it and burned"));
+    say(format!(
+        "deployed {cid}; a {key_type} PKP bound to it and burned"
+    ));
     // Warm-up: fills every node's nonce pool and the action cache.
     let _ = phase(&client, &caller, &cid, &pkp, scheme, 3, 1, 1).await;
     let latency_runs = args.requests.clamp(1, 200);

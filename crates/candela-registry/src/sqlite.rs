@@ -760,6 +760,34 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_made_before_key_types_gains_the_column_and_its_pkps_stay_k256() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = conformance::random_root();
+        let owner = conformance::random_key();
+        let rec = open(&dir).mint(&owner, &root).unwrap();
+        // drop the column as an older version's table lacked it
+        {
+            let conn = Connection::open(dir.path().join("r.sqlite")).unwrap();
+            conn.execute_batch("ALTER TABLE pkps DROP COLUMN key_type")
+                .unwrap();
+            assert!(conn.prepare("SELECT key_type FROM pkps").is_err());
+        }
+        let reg = open(&dir);
+        assert_eq!(reg.by_token_id(&rec.token_id).unwrap(), rec);
+        assert_eq!(rec.key_type, PkpKeyType::K256);
+        let ed = reg
+            .mint_typed(&owner, &root, PkpKeyType::Ed25519, &[], false)
+            .unwrap();
+        drop(reg);
+        // opening again keeps both
+        let reg = open(&dir);
+        assert_eq!(
+            reg.by_token_id(&ed.token_id).unwrap().key_type,
+            PkpKeyType::Ed25519
+        );
+    }
+
+    #[test]
     fn sqlite_passes_the_registry_conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
         let reg = open(&dir);
