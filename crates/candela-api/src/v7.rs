@@ -315,6 +315,11 @@ pub struct ExecuteResponse {
     pub response: String,
     /// The action's console output.
     pub logs: String,
+    /// True when the run's response may differ from node to node by the
+    /// action's design: it called `decryptToSingleNode`, whose plaintext
+    /// only one node holds (Candela extension, ignored by Lit's SDK).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub response_per_node: bool,
 }
 
 impl ExecuteSignedShare {

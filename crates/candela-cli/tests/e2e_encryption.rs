@@ -526,7 +526,7 @@ async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_wh
     let single = r#"(async () => {
   const { accessControlConditions, ciphertext, dataToEncryptHash } = jsParams;
   const plain = await Lit.Actions.decryptToSingleNode({ accessControlConditions, ciphertext, dataToEncryptHash, authSig: null, chain: 'ethereum' });
-  Lit.Actions.setResponse({ response: plain === null ? 'not here' : plain });
+  Lit.Actions.setResponse({ response: plain === '' ? 'not here' : plain });
 })();"#;
     let (single_cid, _, params) =
         encrypted_for_action(&client, single, b"one node sees this").await;
@@ -555,6 +555,46 @@ async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_wh
         2,
         "{responses:?}"
     );
+    // Through the client: the nodes that agree give the response; the one
+    // node that holds the plaintext differs by design and is no fault.
+    let (single_cid, _, single_params) =
+        encrypted_for_action(&client, single, b"one node sees this").await;
+    let out = client
+        .execute(
+            &ActionSource::IpfsId(single_cid),
+            Some(single_params),
+            &caller,
+        )
+        .await
+        .expect("two nodes agree");
+    assert_eq!(out.response, "not here");
+    assert!(out.faults.is_empty(), "{:?}", out.faults);
+    assert_eq!(out.nodes.iter().filter(|n| !n.response_agreed).count(), 1);
+    // A response that differs on every node is reported as such, not as a
+    // failed agreement naming every node.
+    let each_own = r#"(async () => {
+  const { accessControlConditions, ciphertext, dataToEncryptHash } = jsParams;
+  const plain = await Lit.Actions.decryptToSingleNode({ accessControlConditions, ciphertext, dataToEncryptHash, authSig: null, chain: 'ethereum' });
+  Lit.Actions.setResponse({ response: plain === '' ? `not here ${Math.random()}` : plain });
+})();"#;
+    let (each_cid, _, each_params) =
+        encrypted_for_action(&client, each_own, b"only one node").await;
+    let err = client
+        .execute(&ActionSource::IpfsId(each_cid), Some(each_params), &caller)
+        .await
+        .expect_err("no response is the network's");
+    match err {
+        ClientError::ResponsePerNode { responses, faults } => {
+            assert_eq!(responses.len(), 3, "{responses:?}");
+            assert_eq!(
+                responses.values().filter(|r| *r == "only one node").count(),
+                1,
+                "{responses:?}"
+            );
+            assert!(faults.is_empty(), "{faults:?}");
+        }
+        other => panic!("expected ResponsePerNode, got {other}"),
+    }
 
     // Lit.Actions.encrypt inside an action (on one node), decrypted by the wallet it names
     let address = derive::checksum_address(&address_of(&caller));
