@@ -555,46 +555,48 @@ async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_wh
         2,
         "{responses:?}"
     );
-    // Through the client: the nodes that agree give the response; the one
-    // node that holds the plaintext differs by design and is no fault.
-    let (single_cid, _, single_params) =
-        encrypted_for_action(&client, single, b"one node sees this").await;
-    let out = client
-        .execute(
-            &ActionSource::IpfsId(single_cid),
-            Some(single_params),
-            &caller,
-        )
-        .await
-        .expect("two nodes agree");
-    assert_eq!(out.response, "not here");
-    assert!(out.faults.is_empty(), "{:?}", out.faults);
-    assert_eq!(out.nodes.iter().filter(|n| !n.response_agreed).count(), 1);
-    // A response that differs on every node is reported as such, not as a
-    // failed agreement naming every node.
-    let each_own = r#"(async () => {
-  const { accessControlConditions, ciphertext, dataToEncryptHash } = jsParams;
-  const plain = await Lit.Actions.decryptToSingleNode({ accessControlConditions, ciphertext, dataToEncryptHash, authSig: null, chain: 'ethereum' });
-  Lit.Actions.setResponse({ response: plain === '' ? `not here ${Math.random()}` : plain });
-})();"#;
-    let (each_cid, _, each_params) =
-        encrypted_for_action(&client, each_own, b"only one node").await;
-    let err = client
-        .execute(&ActionSource::IpfsId(each_cid), Some(each_params), &caller)
-        .await
-        .expect_err("no response is the network's");
-    match err {
-        ClientError::ResponsePerNode { responses, faults } => {
+    // Through the client: on this 3-of-3 network no response is the
+    // network's, and that is reported as a response per node by design,
+    // naming no node.
+    assert_eq!(client.network().threshold, 3);
+    let rid = candela_client::new_request_id();
+    match client.verify_execute(&rid, &answers) {
+        Err(ClientError::ResponsePerNode { responses, faults }) => {
             assert_eq!(responses.len(), 3, "{responses:?}");
             assert_eq!(
-                responses.values().filter(|r| *r == "only one node").count(),
-                1,
+                responses.values().filter(|r| *r == "not here").count(),
+                2,
                 "{responses:?}"
             );
             assert!(faults.is_empty(), "{faults:?}");
         }
-        other => panic!("expected ResponsePerNode, got {other}"),
+        other => panic!("expected ResponsePerNode, got {other:?}"),
     }
+    // A client that needs 2 agreeing nodes takes the two nodes' response;
+    // the node holding the plaintext differs by design and is no fault.
+    let mut two_of_three = client.network().clone();
+    two_of_three.threshold = 2;
+    // (the BLS key set is 3-of-3; this client only weighs responses)
+    two_of_three.bls_public_key = None;
+    two_of_three.bls_public_shares.clear();
+    let lenient = candela_client::Client::new(two_of_three).expect("client");
+    let out = lenient
+        .verify_execute(&rid, &answers)
+        .expect("two nodes agree");
+    assert_eq!(out.response, "not here");
+    assert!(out.faults.is_empty(), "{:?}", out.faults);
+    assert_eq!(out.nodes.iter().filter(|n| !n.response_agreed).count(), 1);
+    // Without the nodes' word that the run used decryptToSingleNode, the
+    // same odd answer is a fault, as before.
+    let mut unexplained = answers.clone();
+    for r in unexplained.values_mut().flatten() {
+        r.response_per_node = false;
+    }
+    let out = lenient
+        .verify_execute(&rid, &unexplained)
+        .expect("two nodes agree");
+    assert_eq!(out.faults.len(), 1, "{:?}", out.faults);
+    assert!(out.faults[0].misbehaved);
 
     // Lit.Actions.encrypt inside an action (on one node), decrypted by the wallet it names
     let address = derive::checksum_address(&address_of(&caller));
