@@ -307,7 +307,9 @@ pub struct ExecuteResponse {
     pub success: bool,
     /// This node's signature shares, by `sigName`.
     pub signed_data: BTreeMap<String, ExecuteSignedShare>,
-    /// Key claims (not supported yet: always empty).
+    /// `Lit.Actions.claimKey` claims by key id: `{signature, derivedKeyId}`
+    /// (the signature is the node's Ed25519 identity key's, see
+    /// `candela_node::claim_key`).
     pub claim_data: serde_json::Map<String, serde_json::Value>,
     /// Decryptions (not supported yet: always empty).
     pub decrypted_data: serde_json::Map<String, serde_json::Value>,

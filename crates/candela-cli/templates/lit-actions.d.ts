@@ -138,8 +138,11 @@ interface LitActionsApi {
    * Resolves to the plaintext as lowercase hex (no `0x`).
    */
   aesDecrypt(args: { symmetricKey: Uint8Array | ArrayLike<number>; ciphertext: Uint8Array | ArrayLike<number> }): Promise<string>;
-  /** Lit's `claimKey`; Candela nodes answer that it is not supported. */
-  claimKey(args: Record<string, unknown>): Promise<unknown>;
+  /**
+   * Claims the key `keyId` for this action: resolves to `"success"`; the execution's
+   * answer carries `claimData[keyId] = { signature, derivedKeyId }` on every node.
+   */
+  claimKey(args: { keyId: string }): Promise<string>;
 }
 
 /** `Lit.Auth` (also the global `LitAuth`): who is calling and which actions are running. */

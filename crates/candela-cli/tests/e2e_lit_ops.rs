@@ -19,9 +19,11 @@ use serde_json::{json, Value};
 ///   with Lit's text, which the action can catch;
 /// - `getRpcUrl` of an unknown chain resolves to "Error getting RPC URL: …";
 /// - `broadcastAndCollect` answers the other nodes' values first and the
-///   node's own value last.
+///   node's own value last;
+/// - `claimKey` (Lit's v7 claim flow): each node's answer carries the claim
+///   under `claimData[keyId]`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn call_contract_get_rpc_url_and_broadcast_and_collect_as_lits_node() {
+async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_node() {
     let anvil = Anvil::start().expect("anvil (bash contracts/setup.sh installs it)");
     let tokens = TestTokens::deploy(&anvil.url)
         .await
@@ -104,4 +106,51 @@ async fn call_contract_get_rpc_url_and_broadcast_and_collect_as_lits_node() {
     );
     assert_eq!(v["collected"], 3, "{v}");
     assert_eq!(v["ownLast"], true, "{v}");
+
+    // lit-node `ClaimKeyIdentifier`: claimKey resolves to "success" and each
+    // node's answer carries the claim under claimData[keyId]: the derived key
+    // id keccak256("{cid}_{keyId}") and the node's signature of it (its
+    // Ed25519 identity key, over candela_node::claim_key::CLAIM_DOMAIN and
+    // the id; Lit's nodes sign with their staker wallet).
+    let claimer = "(async () => {\n  const r = await Lit.Actions.claimKey({ keyId: 'user-1' });\n  Lit.Actions.setResponse({ response: r });\n})();";
+    let (cid, _) = client
+        .deploy_action(claimer.as_bytes())
+        .await
+        .expect("deploy");
+    let body = candela_client::Client::execute_request(
+        &ActionSource::IpfsId(cid.clone()),
+        None,
+        &client.wallet_auth(&common::owner(), 600),
+    );
+    let answers = client
+        .execute_raw(&candela_client::new_request_id(), &body)
+        .await;
+    let derived = candela_node::claim_key::derived_key_id(&cid, "user-1");
+    {
+        use sha3::Digest;
+        let want: [u8; 32] = sha3::Keccak256::digest(format!("{cid}_user-1").as_bytes()).into();
+        assert_eq!(derived, want);
+    }
+    assert_eq!(answers.len(), 3);
+    for (i, a) in &answers {
+        let r = a.as_ref().expect("every node answers");
+        assert_eq!(r.response, "success");
+        let claim = &r.claim_data["user-1"];
+        assert_eq!(claim["derivedKeyId"], hex::encode(derived), "{claim}");
+        let node = &client.network().nodes[*i as usize];
+        let key: [u8; 32] = hex::decode(&node.identity_key)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&key).expect("identity key");
+        let sig: [u8; 64] = hex::decode(claim["signature"].as_str().expect("signature"))
+            .expect("hex")
+            .try_into()
+            .expect("64 bytes");
+        key.verify_strict(
+            &candela_node::claim_key::claim_message(&derived),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .expect("the node's identity key signed the claim");
+    }
 }

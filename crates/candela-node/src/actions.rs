@@ -523,7 +523,7 @@ impl Node {
         Ok(ExecuteResponse {
             success: true,
             signed_data: run.signed_data,
-            claim_data: serde_json::Map::new(),
+            claim_data: run.claim_data,
             decrypted_data: serde_json::Map::new(),
             response: run.response,
             logs: run.logs,
@@ -639,6 +639,7 @@ impl Node {
             leaders: Mutex::new(HashMap::new()),
             decryptions: std::sync::atomic::AtomicU32::new(0),
             single_node: std::sync::atomic::AtomicBool::new(false),
+            claims: Mutex::new(serde_json::Map::new()),
         });
         let ctx = ExecutionContext {
             js_params,
@@ -697,6 +698,7 @@ impl Node {
             response_per_node: host
                 .single_node
                 .load(std::sync::atomic::Ordering::Relaxed),
+            claim_data: std::mem::take(&mut *host.claims.lock().unwrap_or_else(|p| p.into_inner())),
         })
     }
 
@@ -987,6 +989,8 @@ pub(crate) struct ActionRun {
     /// The action called `decryptToSingleNode` (see
     /// [`ExecuteResponse::response_per_node`]).
     pub response_per_node: bool,
+    /// `claimKey` claims by key id.
+    pub claim_data: serde_json::Map<String, serde_json::Value>,
 }
 
 // ---- the host ----
@@ -1011,6 +1015,8 @@ pub struct ExecHost {
     /// Set when the action calls `decryptToSingleNode`: its response may
     /// then differ from node to node by design.
     pub(crate) single_node: std::sync::atomic::AtomicBool,
+    /// `claimKey` claims by key id (see [`crate::claim_key`]).
+    pub(crate) claims: Mutex<serde_json::Map<String, serde_json::Value>>,
     /// This execution's permission reads, shared by all its signatures.
     permissions: Arc<crate::permit::PermissionCache>,
     names: Mutex<BTreeSet<String>>,
@@ -1453,6 +1459,9 @@ impl Host for ExecHost {
         }
         if op == "callContract" {
             return self.call_contract(&args).await;
+        }
+        if op == "claimKey" {
+            return self.claim_key(&args).await;
         }
         if !PERMISSION_OPS.contains(&op.as_str()) {
             return Err(HostError::Unsupported(op));

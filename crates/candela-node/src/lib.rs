@@ -7,6 +7,7 @@ mod action_encryption;
 pub mod actions;
 mod auth_methods;
 pub mod chain_blocks;
+pub mod claim_key;
 pub mod config;
 pub mod contract_call;
 pub mod decrypt;
