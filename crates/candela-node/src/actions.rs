@@ -691,6 +691,8 @@ impl Node {
         }
         let signed_data =
             std::mem::take(&mut *host.shares.lock().unwrap_or_else(|p| p.into_inner()));
+        let claim_data =
+            std::mem::take(&mut *host.claims.lock().unwrap_or_else(|p| p.into_inner()));
         Ok(ActionRun {
             signed_data,
             response: report.outcome.response,
@@ -698,7 +700,7 @@ impl Node {
             response_per_node: host
                 .single_node
                 .load(std::sync::atomic::Ordering::Relaxed),
-            claim_data: std::mem::take(&mut *host.claims.lock().unwrap_or_else(|p| p.into_inner())),
+            claim_data,
         })
     }
 
