@@ -75,9 +75,18 @@ mod tests {
     #[test]
     fn refuses_as_lit_does() {
         let key = [7u8; 32];
-        assert_eq!(aes_decrypt(&[1; 16], &[0; 32]), Err(AesDecryptError::KeyLength));
+        assert_eq!(
+            aes_decrypt(&[1; 16], &[0; 32]),
+            Err(AesDecryptError::KeyLength)
+        );
         assert_eq!(aes_decrypt(&key, &[0; 15]), Err(AesDecryptError::TooShort));
-        assert_eq!(aes_decrypt(&key, &[0; 16]), Err(AesDecryptError::NotBlocks(0)));
-        assert_eq!(aes_decrypt(&key, &[0; 40]), Err(AesDecryptError::NotBlocks(24)));
+        assert_eq!(
+            aes_decrypt(&key, &[0; 16]),
+            Err(AesDecryptError::NotBlocks(0))
+        );
+        assert_eq!(
+            aes_decrypt(&key, &[0; 40]),
+            Err(AesDecryptError::NotBlocks(24))
+        );
     }
 }

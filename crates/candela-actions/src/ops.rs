@@ -326,9 +326,11 @@ pub(crate) fn start(
             // Lit resolves, never rejects: a chain it cannot resolve
             // answers "Error getting RPC URL: …".
             Ok(boxed(async move {
-                Ok(OpValue::Str(host.get_rpc_url(chain).await.unwrap_or_else(
-                    |e| format!("Error getting RPC URL: {e}"),
-                )))
+                Ok(OpValue::Str(
+                    host.get_rpc_url(chain)
+                        .await
+                        .unwrap_or_else(|e| format!("Error getting RPC URL: {e}")),
+                ))
             }))
         }
         "getLatestNonce" => {

@@ -114,5 +114,8 @@ async fn get_rpc_url() {
     );
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["known"], "http://127.0.0.1:8545");
-    assert_eq!(v["unknown"], "Error getting RPC URL: unknown chain filecoin");
+    assert_eq!(
+        v["unknown"],
+        "Error getting RPC URL: unknown chain filecoin"
+    );
 }

@@ -78,7 +78,11 @@ async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_n
         "holder": format!("{holder:#x}"),
     });
     let out = client
-        .execute(&ActionSource::Code(code.into()), Some(params), &common::owner())
+        .execute(
+            &ActionSource::Code(code.into()),
+            Some(params),
+            &common::owner(),
+        )
         .await
         .expect("execute");
     assert!(out.faults.is_empty(), "{:?}", out.faults);

@@ -697,9 +697,7 @@ impl Node {
             signed_data,
             response: report.outcome.response,
             logs,
-            response_per_node: host
-                .single_node
-                .load(std::sync::atomic::Ordering::Relaxed),
+            response_per_node: host.single_node.load(std::sync::atomic::Ordering::Relaxed),
             claim_data,
         })
     }

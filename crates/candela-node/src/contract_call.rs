@@ -47,7 +47,9 @@ fn item(data: &[u8]) -> Result<(Item<'_>, &[u8]), TxnError> {
         }
         let len = len_bytes
             .iter()
-            .try_fold(0usize, |acc, &b| acc.checked_mul(256).map(|a| a + b as usize))
+            .try_fold(0usize, |acc, &b| {
+                acc.checked_mul(256).map(|a| a + b as usize)
+            })
             .ok_or(err("length too large"))?;
         if len < 56 {
             return Err(err("long form for a short length"));
@@ -90,7 +92,10 @@ fn quantity(bytes: &[u8]) -> Result<String, TxnError> {
     }
     let digits = hex::encode(bytes);
     let digits = digits.trim_start_matches('0');
-    Ok(format!("0x{}", if digits.is_empty() { "0" } else { digits }))
+    Ok(format!(
+        "0x{}",
+        if digits.is_empty() { "0" } else { digits }
+    ))
 }
 
 /// The `eth_call` transaction object for `txn`, as Lit's node sends it
@@ -137,7 +142,10 @@ pub fn call_object(txn: &str) -> Result<Value, TxnError> {
     }
     call.insert("value".into(), json!(quantity(values[4])?));
     if !values[5].is_empty() {
-        call.insert("data".into(), json!(format!("0x{}", hex::encode(values[5]))));
+        call.insert(
+            "data".into(),
+            json!(format!("0x{}", hex::encode(values[5]))),
+        );
     }
     if let Some(chain_id) = values.get(6) {
         quantity(chain_id)?;
@@ -198,7 +206,10 @@ mod tests {
     #[test]
     fn refuses_what_is_not_an_unsigned_transaction() {
         assert!(matches!(call_object("0xzz"), Err(TxnError::Hex(_))));
-        assert!(matches!(call_object("0x80"), Err(TxnError::Rlp("not a list"))));
+        assert!(matches!(
+            call_object("0x80"),
+            Err(TxnError::Rlp("not a list"))
+        ));
         assert!(matches!(call_object("0xc3808080"), Err(TxnError::Rlp(_))));
         // truncated
         assert!(matches!(call_object("0xdd8080"), Err(TxnError::Rlp(_))));

@@ -15,8 +15,9 @@ mod tests {
 
     #[test]
     fn broadcast_and_collect_returns_the_peers_values_first_and_its_own_last() {
-        let values: BTreeMap<u32, String> =
-            [(0, "a"), (1, "b"), (2, "c")].map(|(i, v)| (i, v.to_string())).into();
+        let values: BTreeMap<u32, String> = [(0, "a"), (1, "b"), (2, "c")]
+            .map(|(i, v)| (i, v.to_string()))
+            .into();
         assert_eq!(peers_first(values.clone(), 1), ["a", "c", "b"]);
         assert_eq!(peers_first(values.clone(), 0), ["b", "c", "a"]);
         assert_eq!(peers_first(values, 2), ["a", "b", "c"]);
