@@ -28,6 +28,8 @@ pub const OPS: &[&str] = &[
     "import",
     "getRpcUrl",
     "getLatestNonce",
+    // Computed by the sandbox itself (no host method), but a host may switch it off.
+    "aesDecrypt",
     // Generic operations, forwarded to `Host::call_op` with their JSON arguments.
     "isPermittedAction",
     "isPermittedAddress",

@@ -45,6 +45,7 @@ mod extensions;
 mod host;
 mod jwt;
 mod limits;
+mod lit_aes;
 mod modules;
 mod op_limits;
 mod ops;

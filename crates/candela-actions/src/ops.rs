@@ -323,11 +323,14 @@ pub(crate) fn start(
         }
         "getRpcUrl" => {
             let chain = str_arg(name, &args, "chain")?;
+            // Lit resolves, never rejects: a chain it cannot resolve
+            // answers "Error getting RPC URL: …".
             Ok(boxed(async move {
-                host.get_rpc_url(chain)
-                    .await
-                    .map(OpValue::Str)
-                    .map_err(fail)
+                Ok(OpValue::Str(
+                    host.get_rpc_url(chain)
+                        .await
+                        .unwrap_or_else(|e| format!("Error getting RPC URL: {e}")),
+                ))
             }))
         }
         "getLatestNonce" => {
@@ -338,6 +341,18 @@ pub(crate) fn start(
                     .await
                     .map(OpValue::Str)
                     .map_err(fail)
+            }))
+        }
+        "aesDecrypt" => {
+            let key: Vec<u8> = args
+                .get("symmetricKey")
+                .and_then(|k| serde_json::from_value(k.clone()).ok())
+                .ok_or_else(|| StartError::Js(format!("{name}: symmetricKey must be bytes")))?;
+            let ciphertext = bytes.unwrap_or_default();
+            Ok(boxed(async move {
+                crate::lit_aes::aes_decrypt(&key, &ciphertext)
+                    .map(OpValue::Str)
+                    .map_err(|e| e.to_string())
             }))
         }
         generic if GENERIC_OPS.contains(&generic) => {

@@ -449,6 +449,15 @@
       ensureNotBlank(args.txn, 'txn');
       return hostCall('callContract', args);
     }),
+    // AES-256-CBC as Lit's node decrypts: the ciphertext's first 16 bytes
+    // are the IV; resolves to the plaintext as lowercase hex.
+    aesDecrypt: rejecting(({ symmetricKey, ciphertext } = {}) => {
+      const key = opBytes(symmetricKey, 'aesDecrypt: symmetricKey');
+      const data = opBytes(ciphertext, 'aesDecrypt: ciphertext');
+      ensureNotEmpty(key.length, 'symmetricKey');
+      ensureNotEmpty(data.length, 'ciphertext');
+      return hostCall('aesDecrypt', { symmetricKey: Array.from(key) }, data);
+    }),
     claimKey: rejecting((args = {}) => {
       ensureNotBlank(args.keyId, 'keyId');
       return hostCall('claimKey', args);

@@ -312,7 +312,9 @@ pub struct ExecuteResponse {
     pub success: bool,
     /// This node's signature shares, by `sigName`.
     pub signed_data: BTreeMap<String, ExecuteSignedShare>,
-    /// Key claims (not supported yet: always empty).
+    /// `Lit.Actions.claimKey` claims by key id: `{signature, derivedKeyId}`
+    /// (the signature is the node's Ed25519 identity key's, see
+    /// `candela_node::claim_key`).
     pub claim_data: serde_json::Map<String, serde_json::Value>,
     /// Decryptions (not supported yet: always empty).
     pub decrypted_data: serde_json::Map<String, serde_json::Value>,
@@ -320,6 +322,11 @@ pub struct ExecuteResponse {
     pub response: String,
     /// The action's console output.
     pub logs: String,
+    /// True when the run's response may differ from node to node by the
+    /// action's design: it called `decryptToSingleNode`, whose plaintext
+    /// only one node holds (Candela extension, ignored by Lit's SDK).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub response_per_node: bool,
 }
 
 impl ExecuteSignedShare {

@@ -126,12 +126,23 @@ interface LitActionsApi {
   encrypt(args: LitConditionsArgs & { to_encrypt: string | LitBytes }): Promise<LitCiphertext>;
   /** Decrypts on every node (each checks the conditions first); resolves to the plaintext as text. */
   decryptAndCombine(args: LitConditionsArgs & LitCiphertext): Promise<string>;
-  /** Decrypts on one node only: it gets the plaintext as text, the others `null`. */
-  decryptToSingleNode(args: LitConditionsArgs & LitCiphertext): Promise<string | null>;
-  /** Lit's `callContract`; Candela nodes answer that it is not supported. */
-  callContract(args: Record<string, unknown>): Promise<unknown>;
-  /** Lit's `claimKey`; Candela nodes answer that it is not supported. */
-  claimKey(args: Record<string, unknown>): Promise<unknown>;
+  /** Decrypts on one node only: it gets the plaintext as text, the others `""`. */
+  decryptToSingleNode(args: LitConditionsArgs & LitCiphertext): Promise<string>;
+  /**
+   * Runs an unsigned transaction (RLP hex, as `ethers.utils.serializeTransaction`
+   * writes it) as `eth_call` on the named chain; resolves to the returned bytes as `0x` hex.
+   */
+  callContract(args: { chain: string; txn: string }): Promise<string>;
+  /**
+   * AES-256-CBC decryption: a 32-byte key, the IV as the ciphertext's first 16 bytes.
+   * Resolves to the plaintext as lowercase hex (no `0x`).
+   */
+  aesDecrypt(args: { symmetricKey: Uint8Array | ArrayLike<number>; ciphertext: Uint8Array | ArrayLike<number> }): Promise<string>;
+  /**
+   * Claims the key `keyId` for this action: resolves to `"success"`; the execution's
+   * answer carries `claimData[keyId] = { signature, derivedKeyId }` on every node.
+   */
+  claimKey(args: { keyId: string }): Promise<string>;
 }
 
 /** `Lit.Auth` (also the global `LitAuth`): who is calling and which actions are running. */

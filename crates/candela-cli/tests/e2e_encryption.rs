@@ -526,7 +526,7 @@ async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_wh
     let single = r#"(async () => {
   const { accessControlConditions, ciphertext, dataToEncryptHash } = jsParams;
   const plain = await Lit.Actions.decryptToSingleNode({ accessControlConditions, ciphertext, dataToEncryptHash, authSig: null, chain: 'ethereum' });
-  Lit.Actions.setResponse({ response: plain === null ? 'not here' : plain });
+  Lit.Actions.setResponse({ response: plain === '' ? 'not here' : plain });
 })();"#;
     let (single_cid, _, params) =
         encrypted_for_action(&client, single, b"one node sees this").await;
@@ -555,6 +555,48 @@ async fn actions_encrypt_check_conditions_and_decrypt_inside_the_network_only_wh
         2,
         "{responses:?}"
     );
+    // Through the client: on this 3-of-3 network no response is the
+    // network's, and that is reported as a response per node by design,
+    // naming no node.
+    assert_eq!(client.network().threshold, 3);
+    let rid = candela_client::new_request_id();
+    match client.verify_execute(&rid, &answers) {
+        Err(ClientError::ResponsePerNode { responses, faults }) => {
+            assert_eq!(responses.len(), 3, "{responses:?}");
+            assert_eq!(
+                responses.values().filter(|r| *r == "not here").count(),
+                2,
+                "{responses:?}"
+            );
+            assert!(faults.is_empty(), "{faults:?}");
+        }
+        other => panic!("expected ResponsePerNode, got {other:?}"),
+    }
+    // A client that needs 2 agreeing nodes takes the two nodes' response;
+    // the node holding the plaintext differs by design and is no fault.
+    let mut two_of_three = client.network().clone();
+    two_of_three.threshold = 2;
+    // (the BLS key set is 3-of-3; this client only weighs responses)
+    two_of_three.bls_public_key = None;
+    two_of_three.bls_public_shares.clear();
+    let lenient = candela_client::Client::new(two_of_three).expect("client");
+    let out = lenient
+        .verify_execute(&rid, &answers)
+        .expect("two nodes agree");
+    assert_eq!(out.response, "not here");
+    assert!(out.faults.is_empty(), "{:?}", out.faults);
+    assert_eq!(out.nodes.iter().filter(|n| !n.response_agreed).count(), 1);
+    // Without the nodes' word that the run used decryptToSingleNode, the
+    // same odd answer is a fault, as before.
+    let mut unexplained = answers.clone();
+    for r in unexplained.values_mut().flatten() {
+        r.response_per_node = false;
+    }
+    let out = lenient
+        .verify_execute(&rid, &unexplained)
+        .expect("two nodes agree");
+    assert_eq!(out.faults.len(), 1, "{:?}", out.faults);
+    assert!(out.faults[0].misbehaved);
 
     // Lit.Actions.encrypt inside an action (on one node), decrypted by the wallet it names
     let address = derive::checksum_address(&address_of(&caller));

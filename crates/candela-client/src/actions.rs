@@ -294,6 +294,14 @@ impl Client {
                 None => faults.push(self.fault(n.index, "no answer".into(), false)),
             }
         }
+        // Responses that differ by the action's design: at least t nodes
+        // say the run called decryptToSingleNode (honest nodes run the same
+        // code path, so one node alone cannot claim it).
+        let per_node = answers
+            .values()
+            .filter(|a| matches!(a, Ok(r) if r.response_per_node))
+            .count()
+            >= t;
         // Deterministic choice among equally voted responses.
         let agreed = votes
             .iter()
@@ -301,6 +309,16 @@ impl Client {
             .filter(|(_, c)| **c >= t)
             .map(|(r, _)| r.to_string());
         let Some(agreed) = agreed else {
+            if per_node {
+                faults.sort_by_key(|f| f.node);
+                return Err(ClientError::ResponsePerNode {
+                    responses: answers
+                        .iter()
+                        .filter_map(|(i, a)| a.as_ref().ok().map(|r| (*i, r.response.clone())))
+                        .collect(),
+                    faults,
+                });
+            }
             let best = votes.values().copied().max().unwrap_or(0);
             // A coordinator that signed conflicting assignments can make
             // the nodes that followed it fail differently: name it.
@@ -329,7 +347,7 @@ impl Client {
             .filter(|(_, r)| r.response == agreed)
             .collect();
         for (i, a) in answers {
-            if matches!(a, Ok(r) if r.response != agreed) {
+            if matches!(a, Ok(r) if r.response != agreed && !per_node) {
                 faults.push(self.fault(
                     *i,
                     "its response differs from the agreed response".into(),

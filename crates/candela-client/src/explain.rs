@@ -317,6 +317,7 @@ mod tests {
             decrypted_data: Default::default(),
             response: response.into(),
             logs: logs.into(),
+            response_per_node: false,
         })
     }
 

@@ -106,6 +106,16 @@ pub enum ClientError {
         /// Every node that failed or disagreed, with the reason.
         faults: Vec<NodeFault>,
     },
+    /// The nodes' responses differ because the action made them differ (it
+    /// called `decryptToSingleNode`, whose plaintext only one node holds),
+    /// so no response is the network's; no node is at fault for that.
+    #[error("the action's response differs from node to node by design (decryptToSingleNode): {} responses from {} nodes", .responses.values().collect::<std::collections::BTreeSet<_>>().len(), .responses.len())]
+    ResponsePerNode {
+        /// Each answering node's response, by node index.
+        responses: std::collections::BTreeMap<u32, String>,
+        /// Nodes that failed (no response), with the reason.
+        faults: Vec<NodeFault>,
+    },
     /// A signature an action asked for is unusable.
     #[error("signature {sig_name}: {reason}")]
     ActionSignature {

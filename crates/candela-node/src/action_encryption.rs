@@ -149,7 +149,7 @@ impl ExecHost {
 
     /// `decryptAndCombine` (every node ends with the plaintext) or
     /// `decryptToSingleNode` (only the run's chosen node does; the others
-    /// get `null`).
+    /// get `""`, as in Lit).
     async fn decrypt(&self, op: &str, args: &Value, single: bool) -> Result<Value, HostError> {
         let conditions = conditions_field(op, args)?;
         let hash_text = args["dataToEncryptHash"].as_str().unwrap_or_default();
@@ -186,11 +186,13 @@ impl ExecHost {
         let n = self.decryptions.fetch_add(1, Ordering::Relaxed);
         let topic = format!("decrypt/{n}/{}", hex::encode(hash));
         let values = if single {
+            self.single_node.store(true, Ordering::Relaxed);
             let leader = self.leader(&topic).await?;
             self.node
                 .send_private(leader, &self.request_id, &topic, &value);
             if leader != self.node.me {
-                return mine.map(|_| Value::Null).map_err(host_err);
+                // Lit's answer on the nodes that do not decrypt
+                return mine.map(|_| Value::String(String::new())).map_err(host_err);
             }
             self.collect(&topic).await
         } else {

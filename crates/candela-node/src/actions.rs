@@ -523,10 +523,11 @@ impl Node {
         Ok(ExecuteResponse {
             success: true,
             signed_data: run.signed_data,
-            claim_data: serde_json::Map::new(),
+            claim_data: run.claim_data,
             decrypted_data: serde_json::Map::new(),
             response: run.response,
             logs: run.logs,
+            response_per_node: run.response_per_node,
         })
     }
 
@@ -637,6 +638,8 @@ impl Node {
             shares: Mutex::new(BTreeMap::new()),
             leaders: Mutex::new(HashMap::new()),
             decryptions: std::sync::atomic::AtomicU32::new(0),
+            single_node: std::sync::atomic::AtomicBool::new(false),
+            claims: Mutex::new(serde_json::Map::new()),
         });
         let ctx = ExecutionContext {
             js_params,
@@ -688,10 +691,14 @@ impl Node {
         }
         let signed_data =
             std::mem::take(&mut *host.shares.lock().unwrap_or_else(|p| p.into_inner()));
+        let claim_data =
+            std::mem::take(&mut *host.claims.lock().unwrap_or_else(|p| p.into_inner()));
         Ok(ActionRun {
             signed_data,
             response: report.outcome.response,
             logs,
+            response_per_node: host.single_node.load(std::sync::atomic::Ordering::Relaxed),
+            claim_data,
         })
     }
 
@@ -860,21 +867,34 @@ pub(crate) fn leader_from_beacon(
     })
 }
 
+/// Lit's refusal of code over the size bound, word for word.
+fn code_too_large(len: usize, max: usize) -> ApiError {
+    ApiError::too_large(format!(
+        "Code payload is too large ({len} bytes). Max length is {max} bytes."
+    ))
+}
+
+/// The number of bytes `b64` (standard base64, padded) decodes to, read
+/// from its length alone.
+fn base64_decoded_len(b64: &str) -> usize {
+    let padding = b64.bytes().rev().take(2).filter(|&b| b == b'=').count();
+    (b64.len() / 4 * 3).saturating_sub(padding)
+}
+
 fn decode_code(b64: &str, max: usize) -> Result<Vec<u8>, ApiError> {
-    if b64.len() / 4 * 3 > max + 3 {
-        return Err(ApiError::too_large(format!(
-            "Code payload is too large. Max length is {max} bytes."
-        )));
+    let b64 = b64.trim();
+    // refused before decoding: the payload's size is known from its length
+    let len = base64_decoded_len(b64);
+    if len > max + 3 {
+        return Err(code_too_large(len, max));
     }
     let code = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
+        .decode(b64)
         .map_err(|e| {
             ApiError::bad_request("NodeInvalidCode", format!("code is not base64: {e}"))
         })?;
     if code.len() > max {
-        return Err(ApiError::too_large(format!(
-            "Code payload is too large. Max length is {max} bytes."
-        )));
+        return Err(code_too_large(code.len(), max));
     }
     Ok(code)
 }
@@ -966,6 +986,11 @@ pub(crate) struct ActionRun {
     pub response: String,
     /// Console output.
     pub logs: String,
+    /// The action called `decryptToSingleNode` (see
+    /// [`ExecuteResponse::response_per_node`]).
+    pub response_per_node: bool,
+    /// `claimKey` claims by key id.
+    pub claim_data: serde_json::Map<String, serde_json::Value>,
 }
 
 // ---- the host ----
@@ -987,6 +1012,11 @@ pub struct ExecHost {
     /// (each exchange gets its own topic; runs are deterministic, so every
     /// node numbers its calls alike).
     pub(crate) decryptions: std::sync::atomic::AtomicU32,
+    /// Set when the action calls `decryptToSingleNode`: its response may
+    /// then differ from node to node by design.
+    pub(crate) single_node: std::sync::atomic::AtomicBool,
+    /// `claimKey` claims by key id (see [`crate::claim_key`]).
+    pub(crate) claims: Mutex<serde_json::Map<String, serde_json::Value>>,
     /// This execution's permission reads, shared by all its signatures.
     permissions: Arc<crate::permit::PermissionCache>,
     names: Mutex<BTreeSet<String>>,
@@ -1402,7 +1432,7 @@ impl Host for ExecHost {
             return Err(HostError::Denied(CUSTOM_AUTH_LIMITS.into()));
         }
         let values = self.exchange(&format!("bc/{name}"), &value, false).await?;
-        Ok(values.into_values().collect())
+        Ok(crate::lit_ops::peers_first(values, self.node.me))
     }
 
     async fn load_action(&self, ipfs_id: String) -> Result<String, HostError> {
@@ -1450,6 +1480,12 @@ impl Host for ExecHost {
     ) -> Result<serde_json::Value, HostError> {
         if crate::action_encryption::OPS.contains(&op.as_str()) {
             return self.encryption_op(&op, args).await;
+        }
+        if op == "callContract" {
+            return self.call_contract(&args).await;
+        }
+        if op == "claimKey" {
+            return self.claim_key(&args).await;
         }
         if !PERMISSION_OPS.contains(&op.as_str()) {
             return Err(HostError::Unsupported(op));
@@ -1771,6 +1807,21 @@ mod tests {
             "NodeRequestTooLarge"
         );
         assert_eq!(decode_code(&big, 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn code_payload_is_too_large_names_both_sizes_in_lits_words() {
+        let code = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 14]);
+        assert_eq!(
+            decode_code(&code, 10).unwrap_err().message,
+            "Code payload is too large (14 bytes). Max length is 10 bytes."
+        );
+        // refused before decoding, with the exact size too
+        let big = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 1000]);
+        assert_eq!(
+            decode_code(&big, 10).unwrap_err().message,
+            "Code payload is too large (1000 bytes). Max length is 10 bytes."
+        );
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! End-to-end: Lit's node-side operations on a real devnet whose nodes
+//! read a real anvil chain (issue 22). Each test is named after the Lit
+//! behaviour it checks (lit-node `functions/action_client.rs`), and runs
+//! several checks on one devnet.
+mod common;
+
+use alloy::primitives::Address;
+use candela_client::ActionSource;
+use candela_registry::anvil::test_tokens::TestTokens;
+use candela_registry::anvil::Anvil;
+use serde_json::{json, Value};
+
+/// lit-node `CallContract`, `GetRpcUrl` and `BroadcastAndCollect` in
+/// `action_client.rs`, on one devnet:
+/// - `callContract` runs an ethers-serialized unsigned transaction as
+///   `eth_call` on the named chain and answers the returned bytes as `0x`
+///   hex (an ERC20's `balanceOf` and `symbol`, decoded by ethers);
+/// - an unknown chain rejects the call; the 31st call of a run is refused
+///   with Lit's text, which the action can catch;
+/// - `getRpcUrl` of an unknown chain resolves to "Error getting RPC URL: …";
+/// - `broadcastAndCollect` answers the other nodes' values first and the
+///   node's own value last;
+/// - `claimKey` (Lit's v7 claim flow): each node's answer carries the claim
+///   under `claimData[keyId]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_node() {
+    let anvil = Anvil::start().expect("anvil (bash contracts/setup.sh installs it)");
+    let tokens = TestTokens::deploy(&anvil.url)
+        .await
+        .expect("test tokens deploy");
+    let holder: Address = "0x70997970C51812dc3A010C7d01b50e0d17dC79C8"
+        .parse()
+        .expect("address");
+    tokens.mint_erc20(holder, 1234).await.expect("mint");
+    let rpc_flag = format!("anvil={}", anvil.url);
+    let net = common::TestNet::start(3, &["--chain-rpc", &rpc_flag]);
+    let client = net.client();
+
+    let code = r#"(async () => {
+        const iface = new ethers.utils.Interface([
+            "function balanceOf(address) view returns (uint256)",
+            "function symbol() view returns (string)",
+        ]);
+        const call = async (data) => Lit.Actions.callContract({
+            chain: "anvil",
+            txn: ethers.utils.serializeTransaction({ to: token, data }),
+        });
+        const out = {};
+        const raw = await call(iface.encodeFunctionData("balanceOf", [holder]));
+        out.raw = raw;
+        out.balance = iface.decodeFunctionResult("balanceOf", raw)[0].toString();
+        out.symbol = iface.decodeFunctionResult("symbol", await call(iface.encodeFunctionData("symbol", [])))[0];
+        try {
+            await Lit.Actions.callContract({ chain: "nope", txn: ethers.utils.serializeTransaction({ to: token }) });
+            out.unknownChain = "resolved";
+        } catch (e) {
+            out.unknownChain = e.message;
+        }
+        // three calls so far; the limit is 30 per run
+        out.calls = 3;
+        try {
+            for (;;) {
+                await call(iface.encodeFunctionData("symbol", []));
+                out.calls += 1;
+            }
+        } catch (e) {
+            out.refusal = `${e.name}: ${e.message}`;
+        }
+        out.rpcUrl = await Lit.Actions.getRpcUrl({ chain: "filecoin" });
+        const mine = ethers.utils.hexlify(crypto.getRandomValues(new Uint8Array(16)));
+        const values = await Lit.Actions.broadcastAndCollect({ name: "who", value: mine });
+        out.collected = values.length;
+        out.ownLast = values[values.length - 1] === mine && values.indexOf(mine) === values.length - 1;
+        Lit.Actions.setResponse({ response: JSON.stringify(out) });
+    })();"#;
+    let params = json!({
+        "token": format!("{:#x}", tokens.erc20),
+        "holder": format!("{holder:#x}"),
+    });
+    let out = client
+        .execute(
+            &ActionSource::Code(code.into()),
+            Some(params),
+            &common::owner(),
+        )
+        .await
+        .expect("execute");
+    assert!(out.faults.is_empty(), "{:?}", out.faults);
+    let v: Value = serde_json::from_str(&out.response).expect("json response");
+    assert_eq!(v["balance"], "1234", "{v}");
+    assert_eq!(v["raw"], format!("0x{:064x}", 1234), "{v}");
+    assert_eq!(v["symbol"], "TST", "{v}");
+    assert!(
+        v["unknownChain"]
+            .as_str()
+            .is_some_and(|m| m.contains("no RPC URL for chain \"nope\"")),
+        "{v}"
+    );
+    assert_eq!(v["calls"], 30, "{v}");
+    assert_eq!(
+        v["refusal"],
+        "Error: You may invoke contract calls more than 30 times per session and you have attempted to exceed that limit.",
+        "{v}"
+    );
+    assert!(
+        v["rpcUrl"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("Error getting RPC URL: ")),
+        "{v}"
+    );
+    assert_eq!(v["collected"], 3, "{v}");
+    assert_eq!(v["ownLast"], true, "{v}");
+
+    // lit-node `ClaimKeyIdentifier`: claimKey resolves to "success" and each
+    // node's answer carries the claim under claimData[keyId]: the derived key
+    // id keccak256("{cid}_{keyId}") and the node's signature of it (its
+    // Ed25519 identity key, over candela_node::claim_key::CLAIM_DOMAIN and
+    // the id; Lit's nodes sign with their staker wallet).
+    let claimer = "(async () => {\n  const r = await Lit.Actions.claimKey({ keyId: 'user-1' });\n  Lit.Actions.setResponse({ response: r });\n})();";
+    let (cid, _) = client
+        .deploy_action(claimer.as_bytes())
+        .await
+        .expect("deploy");
+    let body = candela_client::Client::execute_request(
+        &ActionSource::IpfsId(cid.clone()),
+        None,
+        &client.wallet_auth(&common::owner(), 600),
+    );
+    let answers = client
+        .execute_raw(&candela_client::new_request_id(), &body)
+        .await;
+    let derived = candela_node::claim_key::derived_key_id(&cid, "user-1");
+    {
+        use sha3::Digest;
+        let want: [u8; 32] = sha3::Keccak256::digest(format!("{cid}_user-1").as_bytes()).into();
+        assert_eq!(derived, want);
+    }
+    assert_eq!(answers.len(), 3);
+    for (i, a) in &answers {
+        let r = a.as_ref().expect("every node answers");
+        assert_eq!(r.response, "success");
+        let claim = &r.claim_data["user-1"];
+        assert_eq!(claim["derivedKeyId"], hex::encode(derived), "{claim}");
+        let node = &client.network().nodes[*i as usize];
+        let key: [u8; 32] = hex::decode(&node.identity_key)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&key).expect("identity key");
+        let sig: [u8; 64] = hex::decode(claim["signature"].as_str().expect("signature"))
+            .expect("hex")
+            .try_into()
+            .expect("64 bytes");
+        key.verify_strict(
+            &candela_node::claim_key::claim_message(&derived),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .expect("the node's identity key signed the claim");
+    }
+}
