@@ -58,6 +58,13 @@ type LitTextEncoding =
   | "utf8" | "utf-8" | "ascii" | "latin1" | "binary" | "base16" | "hex"
   | "base64" | "base64pad" | "base64url" | "base64urlpad";
 
+/** The signing schemes Candela serves (Lit's names). */
+type LitSigningScheme =
+  | "EcdsaK256Sha256"
+  | "SchnorrEd25519Sha512"
+  | "SchnorrK256Taproot"
+  | "Bls12381G1ProofOfPossession";
+
 /** `Lit.Actions` (also the global `LitActions`): what an action can ask of the nodes. */
 interface LitActionsApi {
   /**
@@ -73,6 +80,22 @@ interface LitActionsApi {
    * (drop the first byte of `r` for the signature's r).
    */
   signAndCombineEcdsa(args: { toSign: LitBytes; publicKey: string; sigName: string }): Promise<string>;
+  /**
+   * Signs `toSign` with the PKP `publicKey` (its secp256k1 key as minted)
+   * under `signingScheme`, and every node gets the combined signature.
+   * `EcdsaK256Sha256` resolves as `signAndCombineEcdsa`; the other schemes
+   * (`SchnorrEd25519Sha512`, `SchnorrK256Taproot`,
+   * `Bls12381G1ProofOfPossession`, for a PKP of that key type) to a JSON
+   * string `{"signature", "verifying_key", "signed_data", "recovery_id"}`
+   * (hex). A string `toSign` is signed as its UTF-8 bytes.
+   */
+  signAndCombine(args: { toSign: LitBytes | string; publicKey: string; sigName: string; signingScheme: LitSigningScheme }): Promise<string>;
+  /** Signs `toSign` with the running action's own key for `signingScheme`; resolves to the same JSON string as `signAndCombine`. */
+  signAsAction(args: { toSign: LitBytes | string; sigName: string; signingScheme: LitSigningScheme }): Promise<string>;
+  /** The public key (hex) that the action `actionIpfsCid` signs with under `signingScheme`. */
+  getActionPublicKey(args: { signingScheme: LitSigningScheme; actionIpfsCid: string }): Promise<string>;
+  /** Whether `signOutput` (a `signAsAction` result) is the action `actionIpfsCid`'s signature of `toSign`. */
+  verifyActionSignature(args: { signingScheme: LitSigningScheme; actionIpfsCid: string; toSign: LitBytes | string; signOutput: string }): Promise<boolean>;
   /** Signs `message` (text as UTF-8, or bytes) the way `personal_sign` does (EIP-191). Resolves to `"success"`. */
   ethPersonalSignMessageEcdsa(args: { message: string | LitBytes; publicKey: string; sigName: string }): Promise<string>;
   /** The action's response: a string is sent as it is, any other value as `JSON.stringify(response)`. The last call wins. */
@@ -251,10 +274,31 @@ declare class TextDecoder {
   decode(input?: LitBytes): string;
 }
 
+/** A key of `crypto.subtle`; its material stays out of the action's reach. */
+interface LitCryptoKey {
+  readonly type: string;
+  readonly extractable: boolean;
+  readonly algorithm: object;
+  readonly usages: string[];
+}
+
+/** `crypto.subtle`: Web Crypto as host operations in Rust (digest, HMAC, AES-GCM/CBC, ECDSA P-256 and Ed25519 verify, raw/jwk keys). */
+interface LitSubtleCrypto {
+  digest(algorithm: string | { name: string }, data: LitBytes): Promise<ArrayBuffer>;
+  importKey(format: string, keyData: LitBytes | object, algorithm: string | object, extractable: boolean, usages: string[]): Promise<LitCryptoKey>;
+  exportKey(format: string, key: LitCryptoKey): Promise<ArrayBuffer | object>;
+  generateKey(algorithm: object, extractable: boolean, usages: string[]): Promise<LitCryptoKey>;
+  sign(algorithm: string | object, key: LitCryptoKey, data: LitBytes): Promise<ArrayBuffer>;
+  verify(algorithm: string | object, key: LitCryptoKey, signature: LitBytes, data: LitBytes): Promise<boolean>;
+  encrypt(algorithm: object, key: LitCryptoKey, data: LitBytes): Promise<ArrayBuffer>;
+  decrypt(algorithm: object, key: LitCryptoKey, data: LitBytes): Promise<ArrayBuffer>;
+}
+
 declare var crypto: {
   /** Fills an integer typed array (at most 65536 bytes) with random bytes. */
   getRandomValues<T extends ArrayBufferView>(array: T): T;
   randomUUID(): string;
+  subtle: LitSubtleCrypto;
 };
 
 declare function atob(data: string): string;

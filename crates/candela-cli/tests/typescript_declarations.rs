@@ -248,6 +248,28 @@ const ACTIONS: &[(&str, Kind)] = &[
         "examples/actions/prime.js",
         Kind::Action(&["number", "toSign", "publicKey"]),
     ),
+    (
+        "examples/actions/solana-transfer.js",
+        Kind::Action(&["publicKey", "message", "maxLamports"]),
+    ),
+    (
+        "examples/actions/taproot-spend.js",
+        Kind::Action(&[
+            "publicKey",
+            "version",
+            "locktime",
+            "prevTxid",
+            "prevVout",
+            "prevValue",
+            "prevScript",
+            "sequence",
+            "outputScript",
+            "amount",
+            "maxAmount",
+            "allowedTo",
+            "maxFee",
+        ]),
+    ),
     ("examples/listen/echo.js", Kind::Action(&[])),
     (
         "examples/defi-rebalance/rebalance.template.js",
