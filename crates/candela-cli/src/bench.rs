@@ -194,7 +194,7 @@ fn progress(json: bool) -> impl Fn(String) {
 
 /// Run `one` `n` times, at most `concurrency` at once; each run says
 /// whether it succeeded.
-async fn run_load<F, Fut>(n: usize, concurrency: usize, one: F) -> Summary
+pub(crate) async fn run_load<F, Fut>(n: usize, concurrency: usize, one: F) -> Summary
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool> + Send + 'static,

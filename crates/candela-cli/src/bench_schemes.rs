@@ -3,14 +3,14 @@
 //! part of a signature: assignment, shares, exchange, combination), next to
 //! single-key signing in this process.
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use candela_client::{ActionSource, Client, SigningScheme};
 use candela_registry::{AuthMethod, Permission, PkpKeyType, SCOPE_SIGN_ANYTHING};
 use rand_core::RngCore;
 
-use crate::bench::percentile;
+use crate::bench::{percentile, run_load};
 
 /// The benchmark's action: `count` signatures at once, each timed from its
 /// call to its combined signature (the times are logged: they differ per
@@ -77,6 +77,9 @@ fn message(scheme: SigningScheme) -> Vec<u8> {
     m
 }
 
+/// `runs` executions of the action, `concurrency` at once, each asking
+/// for `per_run` signatures: the executions' latencies and failures come
+/// from [`run_load`], the per-signature latencies from the action's log.
 #[allow(clippy::too_many_arguments)]
 async fn phase(
     client: &Client,
@@ -88,11 +91,8 @@ async fn phase(
     concurrency: usize,
     per_run: usize,
 ) -> Figures {
-    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let permit = Arc::clone(&sem).acquire_owned().await;
+    let signature_ms = Arc::new(Mutex::new(Vec::new()));
+    let load = run_load(runs, concurrency, || {
         let client = client.clone();
         let caller = caller.clone();
         let source = ActionSource::IpfsId(cid.to_string());
@@ -100,40 +100,42 @@ async fn phase(
         let params = serde_json::json!({
             "count": per_run, "msgs": msgs, "publicKey": pkp, "signingScheme": scheme.as_str(),
         });
-        tasks.push(tokio::spawn(async move {
-            let _permit = permit;
-            let t0 = Instant::now();
-            let r = client.execute(&source, Some(params), &caller).await;
-            (t0.elapsed().as_secs_f64() * 1000.0, r)
-        }));
-    }
-    let mut f = Figures::default();
-    for t in tasks {
-        match t.await {
-            Ok((ms, Ok(o))) => {
-                let parsed: Option<Vec<f64>> = o
-                    .logs
-                    .lines()
-                    .find_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
-                    .and_then(|v| serde_json::from_value(v["lat"].clone()).ok());
-                match parsed {
-                    Some(lat) => {
-                        f.signatures += lat.len();
-                        f.signature_ms.extend(lat);
-                        f.execute_ms.push(ms);
+        let signature_ms = Arc::clone(&signature_ms);
+        async move {
+            match client.execute(&source, Some(params), &caller).await {
+                Ok(o) => {
+                    let lat: Option<Vec<f64>> = o
+                        .logs
+                        .lines()
+                        .find_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+                        .and_then(|v| serde_json::from_value(v["lat"].clone()).ok());
+                    match lat {
+                        Some(lat) => {
+                            signature_ms
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .extend(lat);
+                            true
+                        }
+                        None => false,
                     }
-                    None => f.failures += 1,
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "execution failed");
+                    false
                 }
             }
-            Ok((_, Err(e))) => {
-                tracing::warn!(error = %e, "execution failed");
-                f.failures += 1;
-            }
-            Err(_) => f.failures += 1,
         }
+    })
+    .await;
+    let signature_ms = std::mem::take(&mut *signature_ms.lock().unwrap_or_else(|p| p.into_inner()));
+    Figures {
+        signatures: signature_ms.len(),
+        signature_ms,
+        execute_ms: load.latencies_ms,
+        failures: load.failures,
+        seconds: load.seconds,
     }
-    f.seconds = start.elapsed().as_secs_f64();
-    f
 }
 
 /// Single-key signing in this process, µs per signature: ed25519-dalek
@@ -193,11 +195,7 @@ pub async fn run(args: SchemeBenchArgs) -> anyhow::Result<()> {
     let client = crate::cli_io::open_network(&args.network)?;
     let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let (cid, _) = client.deploy_action(SCHEME_ACTION.as_bytes()).await?;
-    let key_type = match scheme {
-        SigningScheme::SchnorrEd25519Sha512 => PkpKeyType::Ed25519,
-        SigningScheme::SchnorrK256Taproot => PkpKeyType::K256Taproot,
-        _ => PkpKeyType::Bls12381G1,
-    };
+    let key_type: PkpKeyType = scheme.key_type().as_str().parse()?;
     let grant = Permission::new(AuthMethod::action(&cid)?, [SCOPE_SIGN_ANYTHING]);
     let (rec, _) = crate::pkp::mint_with(&client, &owner, key_type, &[grant], true).await?;
     let pkp = candela_crypto::derive::public_key_hex(&rec.public_key);

@@ -340,12 +340,10 @@ pub async fn add_signing_key(
         "keyType": rec.key_type.as_str(),
         "publicKey": hex::encode(&key.public_key),
         "address": key.address,
-        "scheme": match key_type {
-            candela_client::KeyType::K256 => "EcdsaK256Sha256",
-            candela_client::KeyType::Ed25519 => "SchnorrEd25519Sha512",
-            candela_client::KeyType::K256Taproot => "SchnorrK256Taproot",
-            candela_client::KeyType::Bls12381G1 => "Bls12381G1ProofOfPossession",
-        },
+        "scheme": candela_client::SigningScheme::ALL
+            .into_iter()
+            .find(|s| s.key_type() == key_type)
+            .map(|s| s.as_str()),
     });
     Ok(())
 }

@@ -30,6 +30,7 @@ use candela_api::v7::ExecuteSignedShare;
 use candela_bls::derived::{self as bls_derived, BlsTweak};
 use candela_bls::{BlsError, BlsSignature, BlsSignatureShare};
 use candela_crypto::derive;
+use candela_frost::frost_core::VerifyingKey;
 use candela_frost::{
     verify_signature, Ed25519Sha512, FrostError, Secp256K1Sha256TR, SigningScheme, Suite, Tweak,
 };
@@ -98,12 +99,17 @@ pub struct SignedOutput {
 }
 
 impl SignedOutput {
-    fn json(signature: &[u8], verifying_key: &[u8], message: &[u8]) -> Result<String, HostError> {
+    fn json(
+        signature: &[u8],
+        verifying_key: &[u8],
+        message: &[u8],
+        recovery_id: Option<u8>,
+    ) -> Result<String, HostError> {
         serde_json::to_string(&SignedOutput {
             signature: hex::encode(signature),
             verifying_key: hex::encode(verifying_key),
             signed_data: hex::encode(message),
-            recovery_id: None,
+            recovery_id,
         })
         .map_err(|e| HostError::failed(e.to_string()))
     }
@@ -242,13 +248,12 @@ impl ExecHost {
             .map_err(|e| HostError::failed(format!("{op}: {e}")))?;
         let mut rs = sig.r_bytes().to_vec();
         rs.extend_from_slice(&sig.s_bytes());
-        serde_json::to_string(&SignedOutput {
-            signature: hex::encode(rs),
-            verifying_key: hex::encode(derive::point_to_bytes(&record.public_key, false)),
-            signed_data: hex::encode(digest),
-            recovery_id: Some(sig.recid),
-        })
-        .map_err(|e| HostError::failed(e.to_string()))
+        SignedOutput::json(
+            &rs,
+            &derive::point_to_bytes(&record.public_key, false),
+            &digest,
+            Some(sig.recid),
+        )
     }
 
     async fn frost_sign<C: NodeSuite>(
@@ -282,7 +287,7 @@ impl ExecHost {
             .node
             .combine_frost::<C>(&mine.assignment, source, msg, &answers)
             .map_err(|e| HostError::failed(format!("{op}: {}", e.message)))?;
-        SignedOutput::json(&signature, &key, msg)
+        SignedOutput::json(&signature, &key, msg, None)
     }
 
     async fn bls_sign(
@@ -330,7 +335,41 @@ impl ExecHost {
             &signature.to_bytes(),
             &tweak.public_key_bytes(&key.public_key),
             msg,
+            None,
         )
+    }
+
+    /// The key the action `cid` signs with under `scheme`, derived once:
+    /// its encoding (what `getActionPublicKey` answers) and the form that
+    /// verifies its signatures.
+    fn action_key(&self, scheme: SigningScheme, cid: &str) -> Result<ActionKey, HostError> {
+        let source = KeySource::Action(cid);
+        Ok(match scheme {
+            SigningScheme::SchnorrEd25519Sha512 => {
+                let (bytes, key) = self
+                    .node
+                    .frost_public_key::<Ed25519Sha512>(source)
+                    .map_err(host_err)?;
+                ActionKey::Ed25519(bytes, key)
+            }
+            SigningScheme::SchnorrK256Taproot => {
+                let (bytes, key) = self
+                    .node
+                    .frost_public_key::<Secp256K1Sha256TR>(source)
+                    .map_err(host_err)?;
+                ActionKey::K256Taproot(bytes, key)
+            }
+            SigningScheme::Bls12381G1ProofOfPossession => {
+                let root = self
+                    .node
+                    .bls_key()
+                    .ok_or_else(|| HostError::failed("the BLS root key is not ready"))?;
+                ActionKey::Bls(source.bls_tweak().public_key(&root.public_key))
+            }
+            SigningScheme::EcdsaK256Sha256 => {
+                ActionKey::Ecdsa(self.ecdsa_action_record(cid)?.public_key)
+            }
+        })
     }
 
     /// `getActionPublicKey`: the hex public key `signAsAction` signs with
@@ -340,34 +379,7 @@ impl ExecHost {
         scheme: SigningScheme,
         cid: &str,
     ) -> Result<String, HostError> {
-        let source = KeySource::Action(cid);
-        let bytes = match scheme {
-            SigningScheme::SchnorrEd25519Sha512 => {
-                self.node
-                    .frost_public_key::<Ed25519Sha512>(source)
-                    .map_err(host_err)?
-                    .0
-            }
-            SigningScheme::SchnorrK256Taproot => {
-                self.node
-                    .frost_public_key::<Secp256K1Sha256TR>(source)
-                    .map_err(host_err)?
-                    .0
-            }
-            SigningScheme::Bls12381G1ProofOfPossession => {
-                let key = self.node.bls_key().ok_or_else(|| {
-                    HostError::failed("getActionPublicKey: the BLS root key is not ready")
-                })?;
-                source
-                    .bls_tweak()
-                    .public_key_bytes(&key.public_key)
-                    .to_vec()
-            }
-            SigningScheme::EcdsaK256Sha256 => {
-                derive::point_to_bytes(&self.ecdsa_action_record(cid)?.public_key, false).to_vec()
-            }
-        };
-        Ok(hex::encode(bytes))
+        Ok(hex::encode(self.action_key(scheme, cid)?.bytes()))
     }
 
     /// `verifyActionSignature`: whether `output` (a `signAsAction` result)
@@ -380,55 +392,61 @@ impl ExecHost {
         to_sign: &[u8],
         output: &str,
     ) -> Result<bool, HostError> {
-        let expected = self.action_public_key(scheme, cid)?;
+        let key = self.action_key(scheme, cid)?;
         let Ok(out) = serde_json::from_str::<SignedOutput>(output) else {
             return Ok(false);
         };
-        if !strip_0x(&out.verifying_key).eq_ignore_ascii_case(&expected) {
+        if !strip_0x(&out.verifying_key).eq_ignore_ascii_case(&hex::encode(key.bytes())) {
             return Ok(false);
         }
         let Ok(signature) = hex::decode(strip_0x(&out.signature)) else {
             return Ok(false);
         };
-        let source = KeySource::Action(cid);
-        Ok(match scheme {
-            SigningScheme::SchnorrEd25519Sha512 => {
-                let (_, key) = self
-                    .node
-                    .frost_public_key::<Ed25519Sha512>(source)
-                    .map_err(host_err)?;
-                verify_signature(&key, to_sign, &signature).is_ok()
-            }
-            SigningScheme::SchnorrK256Taproot => {
-                let (_, key) = self
-                    .node
-                    .frost_public_key::<Secp256K1Sha256TR>(source)
-                    .map_err(host_err)?;
-                verify_signature(&key, to_sign, &signature).is_ok()
-            }
-            SigningScheme::Bls12381G1ProofOfPossession => {
-                let Some(key) = self.node.bls_key() else {
-                    return Err(HostError::failed(
-                        "verifyActionSignature: the BLS root key is not ready",
-                    ));
-                };
-                let public = source.bls_tweak().public_key(&key.public_key);
-                BlsSignature::from_bytes(&signature)
-                    .and_then(|sig| bls_derived::verify(&public, to_sign, &sig))
-                    .is_ok()
-            }
-            SigningScheme::EcdsaK256Sha256 => {
+        Ok(key.verifies(to_sign, &signature))
+    }
+}
+
+/// An action's key for one scheme.
+enum ActionKey {
+    Ed25519(Vec<u8>, VerifyingKey<Ed25519Sha512>),
+    K256Taproot(Vec<u8>, VerifyingKey<Secp256K1Sha256TR>),
+    Bls(candela_bls::G1Projective),
+    Ecdsa(candela_crypto::AffinePoint),
+}
+
+impl ActionKey {
+    /// The key as `signAsAction` reports it: Ed25519 32 bytes, taproot the
+    /// x-only output key, BLS 48-byte compressed G1, ECDSA 65 bytes
+    /// uncompressed.
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            ActionKey::Ed25519(b, _) | ActionKey::K256Taproot(b, _) => b.clone(),
+            ActionKey::Bls(pk) => candela_bls::encoding::g1_to_bytes(pk).to_vec(),
+            ActionKey::Ecdsa(pk) => derive::point_to_bytes(pk, false).to_vec(),
+        }
+    }
+
+    /// Whether `signature` (the scheme's encoding) signs `message`.
+    fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            ActionKey::Ed25519(_, key) => verify_signature(key, message, signature).is_ok(),
+            ActionKey::K256Taproot(_, key) => verify_signature(key, message, signature).is_ok(),
+            ActionKey::Bls(pk) => BlsSignature::from_bytes(signature)
+                .and_then(|sig| bls_derived::verify(pk, message, &sig))
+                .is_ok(),
+            ActionKey::Ecdsa(pk) => {
                 use k256::ecdsa::signature::hazmat::PrehashVerifier;
-                let record = self.ecdsa_action_record(cid)?;
-                let key = k256::ecdsa::VerifyingKey::from_affine(record.public_key);
-                match (key, k256::ecdsa::Signature::from_slice(&signature)) {
-                    (Ok(key), Ok(sig)) if to_sign.len() == 32 => {
-                        key.verify_prehash(to_sign, &sig).is_ok()
+                match (
+                    k256::ecdsa::VerifyingKey::from_affine(*pk),
+                    k256::ecdsa::Signature::from_slice(signature),
+                ) {
+                    (Ok(key), Ok(sig)) if message.len() == 32 => {
+                        key.verify_prehash(message, &sig).is_ok()
                     }
                     _ => false,
                 }
             }
-        })
+        }
     }
 }
 
