@@ -224,7 +224,10 @@ async fn a_capability_seen_in_one_session_signature_is_refused_as_a_plain_auth_s
         CAPABILITY,
     );
 
-    // Inside their own session signatures both still work.
+    // Inside their own session signatures both still work. (Two signatures
+    // in a row: let the pool hold two first, so that on a loaded 2-core
+    // machine the second does not outwait the coordinator's 5 s.)
+    net.wait_pool(2).await;
     let (status, body) = sign_at(&url, &seen, &pk, &[]).await;
     assert_eq!(status, 200, "the PKP session signs: {body}");
     let (status, body) = sign_at(&url, &session.sign_for(&url), &pk, &[]).await;
