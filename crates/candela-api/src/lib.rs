@@ -22,3 +22,10 @@ pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 /// caught lying) out of a request's signing sets: comma-separated indices.
 /// Ignored when too few nodes would remain.
 pub const EXCLUDE_HEADER: &str = "X-Candela-Exclude";
+
+/// The header by which a client says how long (in milliseconds) it will wait
+/// for a signature share: a node keeps the request in line for a
+/// presignature until then (never longer than its own configured bound) and
+/// answers `NodePresignaturePoolEmpty` just before the client would give up.
+/// Without it the node waits its configured bound.
+pub const MAX_WAIT_HEADER: &str = "X-Candela-Max-Wait-Ms";

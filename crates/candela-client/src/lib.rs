@@ -22,7 +22,7 @@ use candela_api::auth::{network_nonce, nonce_window, AuthSig};
 use candela_api::network::NetworkInfo;
 pub use candela_api::session::{Ability, ResourceAbilityRequest, Session};
 use candela_api::v7::{ErrorBody, NodeStatus, PkpSignRequest, PkpSignResponse};
-use candela_api::{EXCLUDE_HEADER, REQUEST_ID_HEADER};
+use candela_api::{EXCLUDE_HEADER, MAX_WAIT_HEADER, REQUEST_ID_HEADER};
 use candela_crypto::derive;
 use candela_crypto::ecdsa::Signature;
 use candela_crypto::AffinePoint;
@@ -396,6 +396,16 @@ impl Client {
         faults.sort_by_key(|f| f.node);
     }
 
+    /// The [`MAX_WAIT_HEADER`] value: how long a node may keep a signing
+    /// request in line for a presignature, leaving room within
+    /// [`Client::timeout`] for the signing after it, so that a request
+    /// that waited its turn is answered `NodePresignaturePoolEmpty` (and
+    /// waits on, see [`Client::pool_wait`]) instead of timing out.
+    fn node_wait_ms(&self) -> String {
+        let room = Duration::from_secs(3).min(self.timeout / 2);
+        self.timeout.saturating_sub(room).as_millis().to_string()
+    }
+
     /// The [`EXCLUDE_HEADER`] value: the known liars.
     fn exclude_header(&self) -> String {
         self.caught_lying()
@@ -583,6 +593,7 @@ impl Client {
                 .post(format!("{}/web/pkp/sign/v1", n.url))
                 .header(REQUEST_ID_HEADER, request_id)
                 .header(EXCLUDE_HEADER, &exclude)
+                .header(MAX_WAIT_HEADER, self.node_wait_ms())
                 .timeout(self.timeout)
                 .json(&body);
             let index = n.index;

@@ -1105,7 +1105,7 @@ impl ExecHost {
         let rid = format!("{}:{}", self.request_id, name);
         let r = self
             .node
-            .sign_share(&rid, &req.to_sign, &pkp)
+            .sign_share(&rid, &req.to_sign, &pkp, self.node.wait_until(None))
             .await
             .map_err(host_err)?;
         Ok(ExecuteSignedShare::from_pkp_sign_response(r, name))

@@ -16,8 +16,9 @@ pub struct PoolConfig {
     pub batch: usize,
     /// A generation session that has not finished by then is abandoned.
     pub session_timeout_secs: u64,
-    /// How long the coordinator waits for a presignature when the pool is
-    /// empty before refusing a request.
+    /// The longest a request waits in line for a presignature when the pool
+    /// is empty before it is refused; a client that says it waits less
+    /// ([`candela_api::MAX_WAIT_HEADER`]) is answered before its deadline.
     pub assign_wait_ms: u64,
 }
 
@@ -28,7 +29,7 @@ impl Default for PoolConfig {
             refill_concurrency: 2,
             batch: 4,
             session_timeout_secs: 120,
-            assign_wait_ms: 5000,
+            assign_wait_ms: 20_000,
         }
     }
 }

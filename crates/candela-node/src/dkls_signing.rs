@@ -221,13 +221,14 @@ impl Node {
         request_id: &str,
         digest: &[u8; 32],
         pkp: &PkpRecord,
+        wait_until: std::time::Instant,
     ) -> Result<PkpSignResponse, ApiError> {
         let share = self
             .dkls_share()
             .ok_or_else(|| ApiError::unavailable("NodeNotReady", "root key not generated yet"))?;
         let tweak = derive::pkp_tweak(&pkp.key_id).map_err(ApiError::internal)?;
         let binding = request_binding(&pkp.public_key, digest);
-        let assignment = self.assignment(request_id, &binding).await?;
+        let assignment = self.assignment(request_id, &binding, wait_until).await?;
         if !assignment.signers.contains(&self.me) {
             return Ok(self.dkls_response(digest, pkp, &tweak, assignment, None));
         }

@@ -12,7 +12,7 @@ use candela_api::v7::{
     ActionUploadRequest, ErrorBody, ExecuteRequest, HandshakeRequest, HandshakeResponse,
     PkpSignRequest,
 };
-use candela_api::{EXCLUDE_HEADER, REQUEST_ID_HEADER};
+use candela_api::{EXCLUDE_HEADER, MAX_WAIT_HEADER, REQUEST_ID_HEADER};
 use serde::de::DeserializeOwned;
 
 use crate::config::Misbehaviour;
@@ -85,6 +85,15 @@ fn excluded(headers: &HeaderMap) -> Vec<u32> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// How long the client says it waits ([`MAX_WAIT_HEADER`]); an unreadable
+/// header says nothing.
+fn max_wait(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(MAX_WAIT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
@@ -171,6 +180,7 @@ async fn pkp_sign(
 ) -> Response {
     let limit = node.cfg.max_body_bytes;
     let exclude = excluded(&headers);
+    let wait_until = node.wait_until(max_wait(&headers));
     with_request(
         node,
         headers,
@@ -179,9 +189,10 @@ async fn pkp_sign(
         |node, rid, req: PkpSignRequest| async move {
             let _forget = node.exclude_while(&rid, exclude);
             match crate::schnorr::requested_scheme(req.signing_scheme.as_deref())? {
-                candela_frost::SigningScheme::EcdsaK256Sha256 => {
-                    node.pkp_sign(&rid, req).await.map(SignAnswer::Ecdsa)
-                }
+                candela_frost::SigningScheme::EcdsaK256Sha256 => node
+                    .pkp_sign(&rid, req, wait_until)
+                    .await
+                    .map(SignAnswer::Ecdsa),
                 scheme => node
                     .pkp_sign_schnorr(&rid, scheme, req)
                     .await

@@ -502,8 +502,12 @@ impl Node {
                 request_id,
                 exclude,
                 binding,
+                wait_ms,
             } => {
-                let a = self.assign_local(&request_id, &exclude, &binding).await?;
+                let wait_until = self.wait_until(wait_ms);
+                let a = self
+                    .assign_local(&request_id, &exclude, &binding, wait_until)
+                    .await?;
                 Ok(serde_json::to_value(a).unwrap_or_default())
             }
             PeerBody::Collect {

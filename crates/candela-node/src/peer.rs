@@ -88,6 +88,11 @@ pub enum PeerBody {
         /// `H(PKP, digest)` of the asker's request: the coordinator records
         /// the first and refuses another for the same request id.
         binding: String,
+        /// How long the asker will wait for the assignment, in milliseconds
+        /// (its caller's remaining budget); the coordinator keeps the request
+        /// in line for a presignature that long at most.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_ms: Option<u64>,
     },
     /// Ask the coordinator for the signers and commitments of a Schnorr
     /// signing request (see [`crate::schnorr`]).
@@ -864,6 +869,7 @@ mod tests {
             request_id: "r".into(),
             exclude: Vec::new(),
             binding: "b".into(),
+            wait_ms: None,
         };
         let m = dir.seal(&ids[0], 0, 1, 1000, &body);
         assert_eq!(dir.open(1, &m, 1000).unwrap(), (0, body));
@@ -881,6 +887,7 @@ mod tests {
             request_id: "r".into(),
             exclude: Vec::new(),
             binding: "b".into(),
+            wait_ms: None,
         };
         // node 2 signs but claims to be node 0
         let forged = dir.seal(&ids[2], 0, 1, 1000, &body);
@@ -950,6 +957,7 @@ mod tests {
             request_id: "r".into(),
             exclude: Vec::new(),
             binding: "b".into(),
+            wait_ms: None,
         };
         let read = |bytes: &[u8], now: u64| {
             let mut r = PeerReader::new(&dir, Some(&guard), 1, now);

@@ -238,7 +238,7 @@ impl ExecHost {
         let record = self.ecdsa_action_record(cid)?;
         let answer = self
             .node
-            .sign_share(rid, &digest, &record)
+            .sign_share(rid, &digest, &record, self.node.wait_until(None))
             .await
             .map_err(host_err)?;
         let share = ExecuteSignedShare::from_pkp_sign_response(answer, &request.sig_name);

@@ -49,6 +49,7 @@ impl Node {
         self: &Arc<Self>,
         request_id: &str,
         req: PkpSignRequest,
+        wait_until: Instant,
     ) -> Result<PkpSignResponse, ApiError> {
         let digest: [u8; 32] = req.to_sign.as_slice().try_into().map_err(|_| {
             ApiError::bad_request(
@@ -63,7 +64,15 @@ impl Node {
         )
         .map_err(|e| ApiError::bad_request("NodeWrongKeyType", e.to_string()))?;
         self.claim_request(request_id, "pkp-sign")?;
-        self.sign_share(request_id, &digest, &pkp).await
+        self.sign_share(request_id, &digest, &pkp, wait_until).await
+    }
+
+    /// When a request that will wait `asked` milliseconds (its caller's
+    /// budget, if it said) stops waiting for a presignature: never later than
+    /// the configured bound.
+    pub(crate) fn wait_until(&self, asked: Option<u64>) -> Instant {
+        let bound = self.cfg.pool.assign_wait_ms;
+        Instant::now() + Duration::from_millis(asked.map_or(bound, |a| a.min(bound)))
     }
 
     /// The PKP a `pkp/sign` request names, once its caller (or one of its
@@ -99,12 +108,14 @@ impl Node {
         request_id: &str,
         exclude: &[u32],
         binding: &str,
+        wait_until: Instant,
     ) -> Result<SignedAssignment, ApiError> {
         // An empty pool is a refill away: a request that finds it empty
         // waits its turn in line behind the requests that came before it
         // (so a newcomer never takes the presignature an older request was
-        // waiting for), up to the configured wait. While others wait, a newcomer only looks its request up (another
-        // node may have asked for it already) and otherwise gets in line.
+        // waiting for), until its caller stops waiting (`wait_until`). While
+        // others wait, a newcomer only looks its request up (another node
+        // may have asked for it already) and otherwise gets in line.
         let queue_empty = self.pool_waiting.load(Ordering::SeqCst) == 0;
         let first = self
             .try_assign(request_id, exclude, binding, queue_empty)
@@ -112,10 +123,13 @@ impl Node {
         if !matches!(&first, Err(e) if e.code == "NodePresignaturePoolEmpty") {
             return first;
         }
-        let wait = Duration::from_millis(self.cfg.pool.assign_wait_ms);
-        let deadline = Instant::now() + wait;
+        let deadline = wait_until;
         let _waiting = InLine::join(&self.pool_waiting);
-        let turn = tokio::time::timeout(wait, self.pool_line.lock()).await;
+        let turn = tokio::time::timeout_at(
+            tokio::time::Instant::from_std(deadline),
+            self.pool_line.lock(),
+        )
+        .await;
         match turn {
             Err(_) => first,
             Ok(_turn) => loop {
@@ -214,6 +228,7 @@ impl Node {
         self: &Arc<Self>,
         request_id: &str,
         binding: &str,
+        wait_until: Instant,
     ) -> Result<SignedAssignment, ApiError> {
         let live = self.live_set();
         let exclude = self.excluded_for(request_id);
@@ -235,15 +250,17 @@ impl Node {
         };
         for c in order {
             let a = if c == self.me {
-                self.assign_local(request_id, &exclude, binding).await?
+                self.assign_local(request_id, &exclude, binding, wait_until)
+                    .await?
             } else {
+                let budget = wait_until.saturating_duration_since(Instant::now());
                 let body = PeerBody::Assign {
                     request_id: request_id.to_string(),
                     exclude: exclude.clone(),
                     binding: binding.to_string(),
+                    wait_ms: Some(budget.as_millis() as u64),
                 };
-                let wait =
-                    Duration::from_millis(self.cfg.pool.assign_wait_ms + self.cfg.peer_timeout_ms);
+                let wait = budget + Duration::from_millis(self.cfg.peer_timeout_ms);
                 match self.post_peer_within(c, &body, wait).await {
                     Ok(r) if r.status().is_success() => r
                         .json::<SignedAssignment>()
@@ -310,16 +327,19 @@ impl Node {
         request_id: &str,
         digest: &[u8; 32],
         pkp: &PkpRecord,
+        wait_until: Instant,
     ) -> Result<PkpSignResponse, ApiError> {
         if self.cfg.ecdsa == EcdsaProtocol::Dkls23 {
-            return self.dkls_sign_share(request_id, digest, pkp).await;
+            return self
+                .dkls_sign_share(request_id, digest, pkp, wait_until)
+                .await;
         }
         let key = self
             .key()
             .ok_or_else(|| ApiError::unavailable("NodeNotReady", "root key not generated yet"))?;
         let tweak = derive::pkp_tweak(&pkp.key_id).map_err(ApiError::internal)?;
         let binding = request_binding(&pkp.public_key, digest);
-        let assignment = self.assignment(request_id, &binding).await?;
+        let assignment = self.assignment(request_id, &binding, wait_until).await?;
         if !assignment.signers.contains(&self.me) {
             return Ok(self.sign_response(digest, pkp, &tweak, assignment, None));
         }
