@@ -80,6 +80,27 @@ impl<C: Suite> CommitmentPool<C> {
         Self::default()
     }
 
+    /// A pool as it was stored: the next id to make and the unused nonces
+    /// (ids below `next_id`; any other is dropped).
+    pub fn from_parts(next_id: CommitmentId, unused: PrivateNonces<C>) -> Self {
+        Self {
+            next_id,
+            unused: unused.into_iter().filter(|(id, _)| *id < next_id).collect(),
+        }
+    }
+
+    /// Add nonces made by [`make_commitments`] from [`CommitmentPool::made`]
+    /// on (and stored durably first): ids already made are dropped, so a
+    /// taken nonce never comes back.
+    pub fn extend(&mut self, nonces: PrivateNonces<C>) {
+        for (id, n) in nonces {
+            if id >= self.next_id {
+                self.next_id = id + 1;
+                self.unused.insert(id, n);
+            }
+        }
+    }
+
     /// Make `count` more commitments; store their nonces, return the public
     /// halves to publish.
     pub fn refill<R: RngCore + CryptoRng>(

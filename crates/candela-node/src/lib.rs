@@ -13,6 +13,7 @@ pub mod contract_call;
 pub mod decrypt;
 mod dkls_signing;
 pub mod error;
+mod group_commit;
 pub mod http;
 pub mod limits;
 mod lit_ops;

@@ -19,9 +19,10 @@
 //! 3. the node checks the coordinator's signature and that the binding is
 //!    its own request's; a node outside the signing set stops here;
 //! 4. a signer checks that the commitment listed for it is one of its own
-//!    unused ones, removes its nonces from the pool and stores the pool
-//!    durably (`synchronous=FULL`) BEFORE it computes its share, so a nonce
-//!    never signs twice, across restarts too.
+//!    unused ones, removes its nonces from the pool and deletes their
+//!    sealed row durably (`synchronous=FULL`; concurrent signatures share
+//!    one transaction, see [`crate::group_commit`]) BEFORE it computes its
+//!    share, so a nonce never signs twice, across restarts too.
 //!
 //! The FROST binding factors hash the message, the derived key and every
 //! signer's commitment, so the share is only good for this (key, message).
@@ -38,9 +39,10 @@ use candela_frost::frost_core::round1::SigningCommitments;
 use candela_frost::frost_core::round1::SigningNonces;
 use candela_frost::roots::{FrostPools, FrostRoots};
 use candela_frost::{
-    sign_share, signing_package, CommitmentPool, Ed25519Sha512, FrostError, FrostKeyShare, KeyType,
-    Secp256K1Sha256TR, SigningScheme, Suite,
+    make_commitments, sign_share, signing_package, CommitmentPool, Ed25519Sha512, FrostError,
+    FrostKeyShare, KeyType, Secp256K1Sha256TR, SigningScheme, Suite,
 };
+use zeroize::Zeroizing;
 
 use crate::config::Misbehaviour;
 use crate::error::ApiError;
@@ -49,7 +51,8 @@ use crate::peer::PeerBody;
 use crate::scheme_signing::KeySource;
 use crate::store::Store;
 
-/// Name of the sealed nonce pools in the store.
+/// Name under which nodes before per-nonce rows kept both pools as one
+/// sealed blob (read once to carry on after its ids, then deleted).
 const POOLS_SECRET: &str = "frost-nonce-pools";
 /// A pool with fewer unused nonces than this is refilled...
 const POOL_LOW: usize = 16;
@@ -61,6 +64,10 @@ const POOL_MAX: usize = 1024;
 /// A commitment handed to a coordinator stays reserved for its request
 /// this long; then it may be handed out again (its nonce was never used).
 const RESERVATION: Duration = Duration::from_secs(120);
+
+/// The coordinator forgets an assignment this long after making it (every
+/// request has timed out by then: actions run for 30 s at most).
+const ASSIGNMENT_TTL: Duration = Duration::from_secs(120);
 
 /// The schemes `pkp/sign` serves, for error messages.
 const SERVED: &str = "EcdsaK256Sha256, SchnorrEd25519Sha512 or SchnorrK256Taproot";
@@ -142,8 +149,21 @@ pub(crate) struct SchnorrState {
     pools: Mutex<FrostPools>,
     /// Signer side: the commitment id handed out per (scheme, request id).
     reserved: Mutex<HashMap<(KeyType, String), (u64, Instant)>>,
-    /// Coordinator side: the assignment of each request id.
-    assignments: tokio::sync::Mutex<HashMap<String, SignedSchnorrAssignment>>,
+    /// Signer side: nonces spent, waiting for their durable delete.
+    spends: crate::group_commit::GroupCommit<(String, u64)>,
+    /// Coordinator side: the assignment of each request id, made once by
+    /// whichever asker comes first while later askers of the same request
+    /// wait on it; requests never wait on each other.
+    assignments: Mutex<HashMap<String, Arc<PendingAssignment>>>,
+}
+
+/// The coordinator's assignment of one request: fixed to the binding and
+/// scheme of its first asker, filled once its commitments are collected.
+struct PendingAssignment {
+    binding: String,
+    scheme: &'static str,
+    made: Instant,
+    assignment: tokio::sync::OnceCell<SignedSchnorrAssignment>,
 }
 
 impl SchnorrState {
@@ -157,9 +177,17 @@ impl SchnorrState {
         if let Some(b) = store.get_secret(K256TR_SECRET)? {
             roots.k256_taproot = Some(share_from_bytes(&b)?);
         }
-        let pools = match store.get_secret(POOLS_SECRET)? {
-            Some(b) => serde_json::from_slice(&b)?,
-            None => FrostPools::default(),
+        if let Some(b) = store.get_secret(POOLS_SECRET)? {
+            // The old blob's unused nonces are dropped (never used, so only
+            // a refill is lost); ids go on after the ones it made.
+            let old: FrostPools = serde_json::from_slice(&b)?;
+            store.add_nonces(suite::<Ed25519Sha512>(), old.ed25519.made(), &[])?;
+            store.add_nonces(suite::<Secp256K1Sha256TR>(), old.k256_taproot.made(), &[])?;
+            store.delete_secret(POOLS_SECRET)?;
+        }
+        let pools = FrostPools {
+            ed25519: load_pool(store)?,
+            k256_taproot: load_pool(store)?,
         };
         Ok(SchnorrState {
             roots: RwLock::new(roots),
@@ -210,6 +238,7 @@ impl SchnorrState {
         store: &Store,
     ) -> Result<(), ApiError> {
         let mut pools = self.pools();
+        let mut spent = Vec::new();
         {
             let reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
             let pool = C::pool(&mut pools);
@@ -217,13 +246,14 @@ impl SchnorrState {
                 if !reserved
                     .iter()
                     .any(|((k, _), (r, _))| *k == C::KEY_TYPE && *r == id)
+                    && pool.mark_used(id).is_ok()
                 {
-                    let _ = pool.mark_used(id);
+                    spent.push((suite::<C>().to_string(), id));
                 }
             }
         }
         self.set_root(share.clone());
-        store_pools(&pools, store)?;
+        store.spend_nonces(&spent).map_err(ApiError::internal)?;
         refill_locked::<C>(&mut pools, &share, store)
     }
 
@@ -316,8 +346,7 @@ impl SchnorrState {
                 if free(C::pool(&mut pools)) < POOL_LOW
                     && C::pool(&mut pools).len() + POOL_TARGET <= POOL_MAX
                 {
-                    C::pool(&mut pools).refill(&root, POOL_TARGET, &mut rand_core::OsRng);
-                    store_pools(&pools, store)?;
+                    grow(C::pool(&mut pools), &root, POOL_TARGET, store)?;
                 }
                 let pool = C::pool(&mut pools);
                 let id = pool
@@ -344,13 +373,13 @@ impl SchnorrState {
         })
     }
 
-    /// Signer: spend the nonces of commitment `id` (which must be the
-    /// published `commitments`), durably, before any share is made.
+    /// Signer: take the nonces of commitment `id` (which must be the
+    /// published `commitments`) out of the pool. They may sign only once
+    /// [`SchnorrState::spend`] made that durable.
     fn take_nonces<C: NodeSuite>(
         &self,
         id: u64,
         commitments: &str,
-        store: &Store,
     ) -> Result<SigningNonces<C>, ApiError> {
         let mut pools = self.pools();
         let pool = C::pool(&mut pools);
@@ -377,12 +406,64 @@ impl SchnorrState {
                 ))
             }
         }
-        let nonces = pool
-            .take(id)
-            .map_err(|e| ApiError::conflict("NodeNonceUsed", e.to_string()))?;
-        store_pools(&pools, store)?;
-        Ok(nonces)
+        pool.take(id)
+            .map_err(|e| ApiError::conflict("NodeNonceUsed", e.to_string()))
     }
+
+    /// Signer: make the spending of nonce `id` of suite `C` durable, with
+    /// `write` deleting a batch of spent nonces (see [`crate::group_commit`]).
+    async fn spend<C, F, Fut>(&self, id: u64, write: F) -> Result<(), ApiError>
+    where
+        C: NodeSuite,
+        F: Fn(Vec<(String, u64)>) -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        self.spends
+            .commit((suite::<C>().to_string(), id), write)
+            .await
+            .map_err(|e| ApiError::internal(format!("storing a spent nonce: {e}")))
+    }
+}
+
+/// The store's name of suite `C`'s nonces.
+fn suite<C: NodeSuite>() -> &'static str {
+    C::KEY_TYPE.as_str()
+}
+
+/// Suite `C`'s pool as the store keeps it.
+fn load_pool<C: NodeSuite>(store: &Store) -> anyhow::Result<CommitmentPool<C>> {
+    let (next_id, rows) = store.nonces(suite::<C>())?;
+    let nonces = rows
+        .iter()
+        .map(|(id, b)| {
+            SigningNonces::<C>::deserialize(b)
+                .map(|n| (*id, n))
+                .map_err(|e| anyhow::anyhow!("stored nonce {id}: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(CommitmentPool::from_parts(next_id, nonces))
+}
+
+/// Make `count` nonces, store them (sealed rows, `synchronous=FULL`), then
+/// add them to the pool.
+fn grow<C: NodeSuite>(
+    pool: &mut CommitmentPool<C>,
+    root: &FrostKeyShare<C>,
+    count: usize,
+    store: &Store,
+) -> Result<(), ApiError> {
+    let first = pool.made();
+    let (nonces, _public) = make_commitments(root, first, count, &mut rand_core::OsRng);
+    let rows = nonces
+        .iter()
+        .map(|(id, n)| n.serialize().map(|b| (*id, Zeroizing::new(b))))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::internal)?;
+    store
+        .add_nonces(suite::<C>(), first + count as u64, &rows)
+        .map_err(ApiError::internal)?;
+    pool.extend(nonces);
+    Ok(())
 }
 
 fn refill_locked<C: NodeSuite>(
@@ -395,16 +476,7 @@ fn refill_locked<C: NodeSuite>(
         return Ok(());
     }
     let count = POOL_TARGET - pool.len();
-    pool.refill(root, count, &mut rand_core::OsRng);
-    store_pools(pools, store)
-}
-
-/// Store the pools sealed, with `synchronous=FULL`.
-fn store_pools(pools: &FrostPools, store: &Store) -> Result<(), ApiError> {
-    let bytes = serde_json::to_vec(pools).map_err(ApiError::internal)?;
-    store
-        .put_secret(POOLS_SECRET, &bytes)
-        .map_err(ApiError::internal)
+    grow(pool, root, count, store)
 }
 
 /// A message other than `message` with the same length (tests only:
@@ -499,9 +571,18 @@ impl Node {
             None => String::new(),
             Some(mine) => {
                 let commitments = decode_commitments::<C>(&a)?;
-                let nonces =
-                    self.schnorr
-                        .take_nonces::<C>(mine.id, &mine.commitments, &self.store)?;
+                let nonces = self.schnorr.take_nonces::<C>(mine.id, &mine.commitments)?;
+                self.schnorr
+                    .spend::<C, _, _>(mine.id, |batch| {
+                        let node = Arc::clone(self);
+                        async move {
+                            crate::node::blocking(move || node.store.spend_nonces(&batch))
+                                .await
+                                .map_err(|e| e.message)?
+                                .map_err(|e| e.to_string())
+                        }
+                    })
+                    .await?;
                 let signed = match self.cfg.misbehave {
                     Some(Misbehaviour::BadSchnorrShare) => other_message(message),
                     _ => message.to_vec(),
@@ -625,11 +706,26 @@ impl Node {
                 ))
             }
         };
-        let mut assignments = self.schnorr.assignments.lock().await;
-        if let Some(a) = assignments.get(request_id) {
-            if a.binding == binding && a.signing_scheme == scheme.as_str() {
-                return Ok(a.clone());
+        let pending = {
+            let mut all = self
+                .schnorr
+                .assignments
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // forget old assignments now and then, not on every request
+            if all.len() % 256 == 255 {
+                all.retain(|_, p| p.made.elapsed() < ASSIGNMENT_TTL);
             }
+            Arc::clone(all.entry(request_id.to_string()).or_insert_with(|| {
+                Arc::new(PendingAssignment {
+                    binding: binding.to_string(),
+                    scheme: scheme.as_str(),
+                    made: Instant::now(),
+                    assignment: tokio::sync::OnceCell::new(),
+                })
+            }))
+        };
+        if pending.binding != binding || pending.scheme != scheme.as_str() {
             return Err(ApiError::conflict(
                 "NodeAssignmentConflict",
                 format!(
@@ -638,6 +734,22 @@ impl Node {
                 ),
             ));
         }
+        pending
+            .assignment
+            .get_or_try_init(|| self.collect_assignment(request_id, scheme, exclude, binding))
+            .await
+            .cloned()
+    }
+
+    /// As coordinator: ask `t` live signers (those not excluded first) for a
+    /// commitment each and sign the list with the request's binding.
+    async fn collect_assignment(
+        self: &Arc<Self>,
+        request_id: &str,
+        scheme: SigningScheme,
+        exclude: &[u32],
+        binding: &str,
+    ) -> Result<SignedSchnorrAssignment, ApiError> {
         let participants = match scheme {
             SigningScheme::SchnorrEd25519Sha512 => {
                 self.schnorr.root::<Ed25519Sha512>()?.participants
@@ -689,16 +801,14 @@ impl Node {
             ));
         }
         got.sort_by_key(|c| c.node);
-        let a = SignedSchnorrAssignment::sign(
+        Ok(SignedSchnorrAssignment::sign(
             request_id,
             scheme.as_str(),
             got,
             binding,
             self.me,
             &self.identity.signing,
-        );
-        assignments.insert(request_id.to_string(), a.clone());
-        Ok(a)
+        ))
     }
 
     /// A signer's commitment for a request: this node's own, or asked of
@@ -895,8 +1005,23 @@ mod tests {
         (dir, store)
     }
 
-    #[test]
-    fn a_taken_nonce_stays_used_after_the_pools_are_loaded_again() {
+    /// Take and durably spend, as `frost_share` does.
+    async fn take_and_spend<C: NodeSuite>(
+        state: &SchnorrState,
+        c: &SchnorrCommitmentWire,
+        store: &Store,
+    ) -> Result<SigningNonces<C>, ApiError> {
+        let nonces = state.take_nonces::<C>(c.id, &c.commitments)?;
+        state
+            .spend::<C, _, _>(c.id, |batch| async move {
+                store.spend_nonces(&batch).map_err(|e| e.to_string())
+            })
+            .await?;
+        Ok(nonces)
+    }
+
+    #[tokio::test]
+    async fn a_taken_nonce_stays_used_after_the_pools_are_loaded_again() {
         let (_dir, store) = temp_store();
         let shares =
             candela_frost::sim::keygen::<Ed25519Sha512, _>(3, 2, &mut rand_core::OsRng).unwrap();
@@ -906,24 +1031,51 @@ mod tests {
         // asked again for the same request: the same commitment
         assert_eq!(state.commit::<Ed25519Sha512>(0, "r1", &store).unwrap(), c);
         // another request gets another one
-        assert_ne!(
-            state.commit::<Ed25519Sha512>(0, "r2", &store).unwrap().id,
-            c.id
-        );
-        state
-            .take_nonces::<Ed25519Sha512>(c.id, &c.commitments, &store)
+        let other = state.commit::<Ed25519Sha512>(0, "r2", &store).unwrap();
+        assert_ne!(other.id, c.id);
+        take_and_spend::<Ed25519Sha512>(&state, &c, &store)
+            .await
             .unwrap();
-        // a restart: the sealed pools say the nonce is used
+        // taken twice in one life: refused
+        let e = take_and_spend::<Ed25519Sha512>(&state, &c, &store)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "NodeNonceUsed");
+        // a restart: the store says the nonce is used, the others are kept
         let again = SchnorrState::load(&store).unwrap();
         again.set_root(shares[&0].clone());
-        let e = again
-            .take_nonces::<Ed25519Sha512>(c.id, &c.commitments, &store)
+        let e = take_and_spend::<Ed25519Sha512>(&again, &c, &store)
+            .await
             .unwrap_err();
         assert_eq!(e.code, "NodeNonceUsed");
         assert_eq!(again.nonce_counts().1, 1);
-        // and the used commitment is never handed out again
+        take_and_spend::<Ed25519Sha512>(&again, &other, &store)
+            .await
+            .expect("an unused nonce survives the restart and signs");
+        // and the used commitments are never handed out again
         let next = again.commit::<Ed25519Sha512>(0, "r3", &store).unwrap();
-        assert_ne!(next.id, c.id);
+        assert!(next.id != c.id && next.id != other.id);
+    }
+
+    #[test]
+    fn a_store_from_before_nonce_rows_goes_on_after_its_ids_and_drops_its_nonces() {
+        let (_dir, store) = temp_store();
+        let shares =
+            candela_frost::sim::keygen::<Ed25519Sha512, _>(3, 2, &mut rand_core::OsRng).unwrap();
+        let mut old = FrostPools::default();
+        let published = old.ed25519.refill(&shares[&0], 5, &mut rand_core::OsRng);
+        store
+            .put_secret(POOLS_SECRET, &serde_json::to_vec(&old).unwrap())
+            .unwrap();
+        let state = SchnorrState::load(&store).unwrap();
+        assert!(store.get_secret(POOLS_SECRET).unwrap().is_none());
+        state.set_root(shares[&0].clone());
+        for p in &published {
+            let hex_c = hex::encode(p.commitments.serialize().unwrap());
+            assert!(state.take_nonces::<Ed25519Sha512>(p.id, &hex_c).is_err());
+        }
+        let c = state.commit::<Ed25519Sha512>(0, "r", &store).unwrap();
+        assert!(c.id >= 5, "id {} was made before", c.id);
     }
 
     #[test]
@@ -966,12 +1118,12 @@ mod tests {
         let c = state.commit::<Secp256K1Sha256TR>(1, "r", &store).unwrap();
         let other = state.commit::<Secp256K1Sha256TR>(1, "s", &store).unwrap();
         let e = state
-            .take_nonces::<Secp256K1Sha256TR>(c.id, &other.commitments, &store)
+            .take_nonces::<Secp256K1Sha256TR>(c.id, &other.commitments)
             .unwrap_err();
         assert_eq!(e.code, "NodeAssignmentRefused");
         // still unspent
         state
-            .take_nonces::<Secp256K1Sha256TR>(c.id, &c.commitments, &store)
+            .take_nonces::<Secp256K1Sha256TR>(c.id, &c.commitments)
             .unwrap();
     }
 }

@@ -70,6 +70,14 @@ pub enum Take {
     Missing,
 }
 
+/// Stored Schnorr nonces: id and opened bytes.
+pub type NonceRows = Vec<(u64, Zeroizing<Vec<u8>>)>;
+
+/// The associated data sealing one stored nonce.
+fn nonce_aad(suite: &str, id: u64) -> String {
+    format!("nonce/{suite}/{id}")
+}
+
 /// A kept run record: the caller (hex address) and the record's bytes.
 pub type KeptRun = (String, Zeroizing<Vec<u8>>);
 
@@ -129,6 +137,16 @@ impl Store {
                 request_id TEXT NOT NULL UNIQUE,
                 caller     TEXT NOT NULL,
                 sealed     BLOB NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS frost_nonces (
+                suite  TEXT NOT NULL,
+                id     INTEGER NOT NULL,
+                sealed BLOB NOT NULL,
+                PRIMARY KEY (suite, id)
+            );
+            CREATE TABLE IF NOT EXISTS frost_nonce_ids (
+                suite   TEXT PRIMARY KEY,
+                next_id INTEGER NOT NULL
             );
             CREATE TABLE IF NOT EXISTS assignments (
                 request_id      TEXT PRIMARY KEY,
@@ -369,6 +387,92 @@ impl Store {
         })();
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         result
+    }
+
+    /// Forget a named secret (no error when there is none).
+    pub fn delete_secret(&self, name: &str) -> Result<(), StoreError> {
+        Self::durably(&self.lock(), |conn| {
+            conn.execute("DELETE FROM secrets WHERE name = ?1", params![name])
+                .map_err(StoreError::from)
+        })?;
+        Ok(())
+    }
+
+    /// Add unused Schnorr nonces of `suite` (sealed, one row each) and
+    /// record that ids below `next_id` are made, in one transaction with
+    /// `synchronous=FULL`.
+    pub fn add_nonces(
+        &self,
+        suite: &str,
+        next_id: u64,
+        nonces: &[(u64, Zeroizing<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
+        let sealed: Vec<(i64, Vec<u8>)> = nonces
+            .iter()
+            .map(|(id, plain)| (*id as i64, self.seal(&nonce_aad(suite, *id), plain)))
+            .collect();
+        let mut conn = self.lock();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = (|| {
+            let tx = conn.transaction()?;
+            for (id, s) in &sealed {
+                tx.execute(
+                    "INSERT OR REPLACE INTO frost_nonces (suite, id, sealed) VALUES (?1, ?2, ?3)",
+                    params![suite, id, s],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO frost_nonce_ids (suite, next_id) VALUES (?1, ?2)
+                 ON CONFLICT (suite) DO UPDATE SET next_id = max(next_id, excluded.next_id)",
+                params![suite, next_id as i64],
+            )?;
+            tx.commit()
+        })();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(result?)
+    }
+
+    /// The unused Schnorr nonces of `suite`, opened, and the next id to make.
+    pub fn nonces(&self, suite: &str) -> Result<(u64, NonceRows), StoreError> {
+        let conn = self.lock();
+        let next: Option<i64> = conn
+            .query_row(
+                "SELECT next_id FROM frost_nonce_ids WHERE suite = ?1",
+                params![suite],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let mut q = conn.prepare("SELECT id, sealed FROM frost_nonces WHERE suite = ?1")?;
+        let rows = q
+            .query_map(params![suite], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let opened = rows
+            .into_iter()
+            .map(|(id, s)| Ok((id, self.open_sealed(&nonce_aad(suite, id), &s)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((next.unwrap_or(0) as u64, opened))
+    }
+
+    /// Spend Schnorr nonces for good, `(suite, id)` each, in one
+    /// transaction committed with `synchronous=FULL`: once this returns, no
+    /// restart brings them back.
+    pub fn spend_nonces(&self, spent: &[(String, u64)]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = (|| {
+            let tx = conn.transaction()?;
+            for (suite, id) in spent {
+                tx.execute(
+                    "DELETE FROM frost_nonces WHERE suite = ?1 AND id = ?2",
+                    params![suite, *id as i64],
+                )?;
+            }
+            tx.commit()
+        })();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(result?)
     }
 
     /// Read a named secret.
