@@ -264,9 +264,9 @@ impl ExecHost {
         source: KeySource<'_>,
         msg: &[u8],
     ) -> Result<String, HostError> {
-        let mine = self
+        let (mine, prepared) = self
             .node
-            .sign_share_schnorr_from(rid, C::SCHEME, source, msg)
+            .frost_share::<C>(rid, source, msg)
             .await
             .map_err(host_err)?;
         let wire = serde_json::to_string(&FrostShareMessage {
@@ -285,7 +285,7 @@ impl ExecHost {
             .collect();
         let (signature, key) = self
             .node
-            .combine_frost::<C>(&mine.assignment, source, msg, &answers)
+            .combine_frost::<C>(&mine.assignment, prepared, msg, &answers)
             .map_err(|e| HostError::failed(format!("{op}: {}", e.message)))?;
         SignedOutput::json(&signature, &key, msg, None)
     }

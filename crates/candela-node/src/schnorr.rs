@@ -142,6 +142,15 @@ fn frost_error(e: FrostError) -> ApiError {
     }
 }
 
+/// What a node worked out for one Schnorr request that its combining step
+/// reuses: the derived key's public package and, if this node signed, the
+/// signers' commitments as decoded and checked then (decoding checks that
+/// every point is in the prime-order group, a scalar multiplication each).
+pub(crate) struct FrostRequest<C: Suite> {
+    public: candela_frost::frost_core::keys::PublicKeyPackage<C>,
+    commitments: Option<BTreeMap<u32, SigningCommitments<C>>>,
+}
+
 /// A node's FROST roots, nonce pools and the Schnorr requests it serves.
 #[derive(Default)]
 pub(crate) struct SchnorrState {
@@ -149,6 +158,9 @@ pub(crate) struct SchnorrState {
     pools: Mutex<FrostPools>,
     /// Signer side: the commitment id handed out per (scheme, request id).
     reserved: Mutex<HashMap<(KeyType, String), (u64, Instant)>>,
+    /// Each root's public key package as shares carry it (hex), made once
+    /// per root rather than per share.
+    package_hex: RwLock<HashMap<KeyType, String>>,
     /// Signer side: nonces spent, waiting for their durable delete.
     spends: crate::group_commit::GroupCommit<(String, u64)>,
     /// Coordinator side: the assignment of each request id, made once by
@@ -224,9 +236,29 @@ impl SchnorrState {
         })
     }
 
+    /// The public key package of suite `C`'s root as shares carry it
+    /// (hex), made once per root.
+    fn root_package_hex<C: NodeSuite>(&self) -> Result<String, ApiError> {
+        let mut cache = self.package_hex.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(hex) = cache.get(&C::KEY_TYPE) {
+            return Ok(hex.clone());
+        }
+        let hex = hex::encode(
+            self.root::<C>()?
+                .public_key_package
+                .serialize()
+                .map_err(ApiError::internal)?,
+        );
+        cache.insert(C::KEY_TYPE, hex.clone());
+        Ok(hex)
+    }
+
     /// Keep a newly generated root.
     pub(crate) fn set_root<C: NodeSuite>(&self, share: FrostKeyShare<C>) {
+        // the cached package goes with the root it was made from
+        let mut cache = self.package_hex.write().unwrap_or_else(|p| p.into_inner());
         *C::root_slot(&mut self.roots.write().unwrap_or_else(|p| p.into_inner())) = Some(share);
+        cache.remove(&C::KEY_TYPE);
     }
 
     /// Install a refreshed root share of suite `C`: nonces made under the
@@ -535,14 +567,14 @@ impl Node {
         message: &[u8],
     ) -> Result<SchnorrSignResponse, ApiError> {
         match scheme {
-            SigningScheme::SchnorrEd25519Sha512 => {
-                self.frost_share::<Ed25519Sha512>(request_id, source, message)
-                    .await
-            }
-            SigningScheme::SchnorrK256Taproot => {
-                self.frost_share::<Secp256K1Sha256TR>(request_id, source, message)
-                    .await
-            }
+            SigningScheme::SchnorrEd25519Sha512 => self
+                .frost_share::<Ed25519Sha512>(request_id, source, message)
+                .await
+                .map(|(answer, _)| answer),
+            SigningScheme::SchnorrK256Taproot => self
+                .frost_share::<Secp256K1Sha256TR>(request_id, source, message)
+                .await
+                .map(|(answer, _)| answer),
             other => Err(ApiError::bad_request(
                 "NodeUnsupportedSigningScheme",
                 format!("{other} is not a Schnorr scheme; expected SchnorrEd25519Sha512 or SchnorrK256Taproot"),
@@ -550,27 +582,29 @@ impl Node {
         }
     }
 
-    async fn frost_share<C: NodeSuite>(
+    /// This node's share (see [`Node::sign_share_schnorr_from`]) and what
+    /// [`Node::combine_frost`] reuses of it.
+    pub(crate) async fn frost_share<C: NodeSuite>(
         self: &Arc<Self>,
         request_id: &str,
         source: KeySource<'_>,
         message: &[u8],
-    ) -> Result<SchnorrSignResponse, ApiError> {
+    ) -> Result<(SchnorrSignResponse, FrostRequest<C>), ApiError> {
         C::SCHEME.check_message(message).map_err(frost_error)?;
         let root = self.schnorr.root::<C>()?;
         let tweak = source.frost_tweak::<C>().map_err(frost_error)?;
         let key_id = source.key_id();
-        let public_key = tweak
-            .public_key_bytes(&root.public_key_package)
-            .map_err(frost_error)?;
+        let public = tweak.public_key_package(&root.public_key_package);
+        let public_key = C::public_key_bytes(public.verifying_key()).map_err(frost_error)?;
         let binding = schnorr_binding(C::SCHEME.as_str(), &public_key, message);
         let a = self
             .schnorr_assignment(request_id, C::SCHEME, &binding)
             .await?;
+        let mut decoded = None;
         let share = match a.commitments.iter().find(|c| c.node == self.me) {
             None => String::new(),
             Some(mine) => {
-                let commitments = decode_commitments::<C>(&a)?;
+                let commitments = decoded.insert(decode_commitments::<C>(&a)?);
                 let nonces = self.schnorr.take_nonces::<C>(mine.id, &mine.commitments)?;
                 self.schnorr
                     .spend::<C, _, _>(mine.id, |batch| {
@@ -587,12 +621,12 @@ impl Node {
                     Some(Misbehaviour::BadSchnorrShare) => other_message(message),
                     _ => message.to_vec(),
                 };
-                let package = signing_package(&commitments, &signed).map_err(frost_error)?;
+                let package = signing_package(commitments, &signed).map_err(frost_error)?;
                 let share = sign_share(&root, &tweak, &nonces, &package).map_err(frost_error)?;
                 hex::encode(share.serialize())
             }
         };
-        Ok(SchnorrSignResponse {
+        let answer = SchnorrSignResponse {
             success: true,
             signature_share: SchnorrShareWire {
                 signing_scheme: C::SCHEME.as_str().into(),
@@ -601,14 +635,17 @@ impl Node {
                 public_key: hex::encode(&public_key),
                 message: hex::encode(message),
                 key_id: hex::encode(&key_id),
-                root_public_key_package: hex::encode(
-                    root.public_key_package
-                        .serialize()
-                        .map_err(ApiError::internal)?,
-                ),
+                root_public_key_package: self.schnorr.root_package_hex::<C>()?,
             },
             assignment: a,
-        })
+        };
+        Ok((
+            answer,
+            FrostRequest {
+                public,
+                commitments: decoded,
+            },
+        ))
     }
 
     /// Ask the coordinators (live, not excluded), in index order, for the
@@ -895,14 +932,15 @@ impl Node {
     pub(crate) fn combine_frost<C: NodeSuite>(
         &self,
         mine: &SignedSchnorrAssignment,
-        source: KeySource<'_>,
+        prepared: FrostRequest<C>,
         message: &[u8],
         answers: &BTreeMap<u32, (SignedSchnorrAssignment, String)>,
     ) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
-        let root = self.schnorr.root::<C>()?;
-        let tweak = source.frost_tweak::<C>().map_err(frost_error)?;
-        let public = tweak.public_key_package(&root.public_key_package);
-        let commitments = decode_commitments::<C>(mine)?;
+        let public = prepared.public;
+        let commitments = match prepared.commitments {
+            Some(c) => c,
+            None => decode_commitments::<C>(mine)?,
+        };
         let package = signing_package(&commitments, message).map_err(frost_error)?;
         let refuse = |why: String| ApiError::conflict("NodeShareRefused", why);
         let mut shares = BTreeMap::new();
