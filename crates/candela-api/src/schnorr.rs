@@ -155,6 +155,25 @@ impl SignedSchnorrAssignment {
     }
 }
 
+/// The coordinator that `a` and `b` prove lied: two different assignments
+/// for the same request, each carrying its valid signature. Anything else
+/// (one of them unsigned or forged, another request, another coordinator)
+/// proves nothing against the coordinator, and `None` is returned: a node
+/// that relays a forged assignment cannot frame an honest coordinator.
+pub fn equivocating_coordinator(
+    a: &SignedSchnorrAssignment,
+    b: &SignedSchnorrAssignment,
+    identity_keys: &[String],
+    threshold: usize,
+) -> Option<u32> {
+    let proof = a != b
+        && a.request_id == b.request_id
+        && a.coordinator == b.coordinator
+        && a.verify(identity_keys, threshold).is_ok()
+        && b.verify(identity_keys, threshold).is_ok();
+    proof.then_some(a.coordinator)
+}
+
 /// One node's Schnorr signature share and what the client needs to check
 /// it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -240,6 +259,28 @@ mod tests {
             a.verify(&ids, 3),
             Err(AssignmentError::BadSigners(_))
         ));
+    }
+
+    #[test]
+    fn two_signed_assignments_for_one_request_prove_the_coordinator_lied_and_a_forgery_proves_nothing(
+    ) {
+        let (k, ids) = keys();
+        let b = schnorr_binding("SchnorrEd25519Sha512", &[1; 32], b"m");
+        let a =
+            SignedSchnorrAssignment::sign("r1", "SchnorrEd25519Sha512", commitments(), &b, 0, &k);
+        let mut other_set = commitments();
+        other_set[1].id = 9;
+        let lie = SignedSchnorrAssignment::sign("r1", "SchnorrEd25519Sha512", other_set, &b, 0, &k);
+        assert_eq!(equivocating_coordinator(&a, &lie, &ids, 2), Some(0));
+        assert_eq!(equivocating_coordinator(&a, &a.clone(), &ids, 2), None);
+        // a relayed assignment changed by someone else is no proof
+        let mut forged = a.clone();
+        forged.commitments[1].id = 9;
+        assert_eq!(equivocating_coordinator(&a, &forged, &ids, 2), None);
+        // nor is one for another request
+        let other_request =
+            SignedSchnorrAssignment::sign("r2", "SchnorrEd25519Sha512", commitments(), &b, 0, &k);
+        assert_eq!(equivocating_coordinator(&a, &other_request, &ids, 2), None);
     }
 
     #[test]

@@ -580,3 +580,80 @@ async fn inside_an_action_a_bad_schnorr_share_is_named_and_a_bad_bls_share_is_le
     let bls: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
     verify_bls_with_noble(&bls).expect("noble verifies the BLS signature made without the liar");
 }
+
+/// Signs twice with Ed25519; the first attempt may be spoilt by a lying
+/// coordinator (every node sees it, so the response stays the same at
+/// every node), the second must go through without it.
+const SIGN_AFTER_A_LIE: &str = r#"(async () => {
+  let first = 'signed';
+  try {
+    await Lit.Actions.signAndCombine({ toSign, publicKey, sigName: 'a', signingScheme: 'SchnorrEd25519Sha512' });
+  } catch (e) {
+    first = /coordinator 0 gave signer \d+ another assignment for this request \(both signed by it\)/.test(e.message)
+      ? 'coordinator 0 named' : 'other error';
+  }
+  const second = await Lit.Actions.signAndCombine({ toSign, publicKey, sigName: 'b', signingScheme: 'SchnorrEd25519Sha512' });
+  Lit.Actions.setResponse({ response: JSON.stringify({ first, second: JSON.parse(second) }) });
+})();
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_coordinator_signing_two_schnorr_assignments_for_one_request_is_named_and_left_out_by_client_and_nodes(
+) {
+    // node 0, the first coordinator, hands every asker its own signed
+    // choice of signers and commitments
+    let net = TestNet::start(5, &["--misbehave", "0=lying-coordinator"]);
+    let client = net.client();
+    wait_schnorr(&client).await;
+    let owner = owner();
+    let rec = bound_pkp(&client, &owner, PkpKeyType::Ed25519, &[SIGN_AFTER_A_LIE]);
+
+    // pkp/sign: the client holds two assignments signed by node 0 for one
+    // request, names node 0 alone, and its retry leaves node 0 out.
+    let auth = candela_client::RequestAuth::Session(client.session(&owner));
+    let msg = random_digest();
+    let o = client
+        .pkp_sign_schnorr(
+            &auth,
+            &rec.public_key,
+            SigningScheme::SchnorrEd25519Sha512,
+            &msg,
+        )
+        .await
+        .expect("the retry without the liar signs");
+    assert_eq!(o.attempts, 2, "{:?}", o.faults);
+    let named: Vec<u32> = o
+        .faults
+        .iter()
+        .filter(|f| f.misbehaved)
+        .map(|f| f.node)
+        .collect();
+    assert_eq!(named, vec![0], "{:?}", o.faults);
+    verify_ed25519(&o.public_key, &msg, &o.signature);
+
+    // Inside an action the nodes combine: every node sees the two signed
+    // assignments, names node 0, and stops asking it to coordinate, so the
+    // action's next signature goes through. (A fresh client: the first
+    // one asks the nodes to leave node 0 out.)
+    let to_sign = b"after the lie".to_vec();
+    let out = run(
+        &net.client(),
+        &owner,
+        SIGN_AFTER_A_LIE,
+        json!({"publicKey": derive::public_key_hex(&rec.public_key), "toSign": to_sign}),
+    )
+    .await
+    .expect("the run agrees at every node");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
+    assert_eq!(v["first"], "coordinator 0 named", "{out}");
+    verify_ed25519(
+        &hexs(&v["second"], "verifying_key"),
+        &to_sign,
+        &hexs(&v["second"], "signature"),
+    );
+    let log = std::fs::read_to_string(net.path().join("node-1/node.log")).expect("log");
+    assert!(
+        log.contains("coordinator signed two different assignments"),
+        "node 1 says it caught node 0"
+    );
+}

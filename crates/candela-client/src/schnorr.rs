@@ -5,7 +5,9 @@
 //! signature (Ed25519 `R || s`, BIP-340 `x(R) || s`).
 use std::collections::BTreeMap;
 
-use candela_api::schnorr::{SchnorrSignResponse, SignedSchnorrAssignment};
+use candela_api::schnorr::{
+    equivocating_coordinator, SchnorrSignResponse, SignedSchnorrAssignment,
+};
 use candela_api::v7::PkpSignRequest;
 use candela_api::{EXCLUDE_HEADER, REQUEST_ID_HEADER};
 use candela_crypto::derive;
@@ -94,6 +96,21 @@ pub fn combine<C: Suite>(
     message: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>, Blame), Blame> {
     let mut blame: Blame = Vec::new();
+    // Two different assignments signed by one coordinator for this request
+    // prove it lied; the retry leaves it out.
+    for a in answers.values() {
+        for b in answers.values() {
+            if let Some(liar) =
+                equivocating_coordinator(&a.assignment, &b.assignment, identity_keys, threshold)
+            {
+                return Err(vec![(
+                    liar,
+                    "coordinator signed two different assignments for this request".into(),
+                    true,
+                )]);
+            }
+        }
+    }
     // The assignment most nodes followed, checked.
     let (chosen, strays) = majority(answers, |a| {
         serde_json::to_string(&a.assignment).unwrap_or_default()

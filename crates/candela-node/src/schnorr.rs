@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use candela_api::schnorr::{
-    schnorr_binding, SchnorrCommitmentWire, SchnorrShareWire, SchnorrSignResponse,
-    SignedSchnorrAssignment,
+    equivocating_coordinator, schnorr_binding, SchnorrCommitmentWire, SchnorrShareWire,
+    SchnorrSignResponse, SignedSchnorrAssignment,
 };
 use candela_api::v7::PkpSignRequest;
 use candela_frost::frost_core::round1::SigningCommitments;
@@ -161,6 +161,10 @@ pub(crate) struct SchnorrState {
     /// Each root's public key package as shares carry it (hex), made once
     /// per root rather than per share.
     package_hex: RwLock<HashMap<KeyType, String>>,
+    /// Coordinators caught signing two different assignments for one
+    /// request ([`equivocating_coordinator`]): they coordinate no more
+    /// Schnorr requests at this node.
+    liars: Mutex<std::collections::BTreeSet<u32>>,
     /// Signer side: nonces spent, waiting for their durable delete.
     spends: crate::group_commit::GroupCommit<(String, u64)>,
     /// Coordinator side: the assignment of each request id, made once by
@@ -234,6 +238,16 @@ impl SchnorrState {
                 format!("{} root key not generated yet", C::KEY_TYPE),
             )
         })
+    }
+
+    /// Coordinators caught equivocating, ascending.
+    fn liars(&self) -> Vec<u32> {
+        self.liars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
     }
 
     /// The public key package of suite `C`'s root as shares carry it
@@ -657,7 +671,12 @@ impl Node {
         binding: &str,
     ) -> Result<SignedSchnorrAssignment, ApiError> {
         let live = self.live_set();
-        let exclude = self.excluded_for(request_id);
+        let mut exclude = self.excluded_for(request_id);
+        for liar in self.schnorr.liars() {
+            if !exclude.contains(&liar) {
+                exclude.push(liar);
+            }
+        }
         let candidates: Vec<u32> = (0..self.nodes.len() as u32)
             .filter(|c| live.contains(c))
             .collect();
@@ -743,6 +762,14 @@ impl Node {
                 ))
             }
         };
+        // Tests only: a lying coordinator makes every asker a fresh choice.
+        let record_as = match self.cfg.misbehave {
+            Some(Misbehaviour::LyingCoordinator) => format!(
+                "{request_id}#lie-{}",
+                rand_core::RngCore::next_u64(&mut rand_core::OsRng)
+            ),
+            _ => request_id.to_string(),
+        };
         let pending = {
             let mut all = self
                 .schnorr
@@ -753,7 +780,7 @@ impl Node {
             if all.len() % 256 == 255 {
                 all.retain(|_, p| p.made.elapsed() < ASSIGNMENT_TTL);
             }
-            Arc::clone(all.entry(request_id.to_string()).or_insert_with(|| {
+            Arc::clone(all.entry(record_as).or_insert_with(|| {
                 Arc::new(PendingAssignment {
                     binding: binding.to_string(),
                     scheme: scheme.as_str(),
@@ -924,6 +951,24 @@ impl Node {
         Ok((bytes, key))
     }
 
+    /// Remember that `liar` signed two different assignments for one
+    /// request (the proof is both signatures), and say so once.
+    fn coordinator_lied(&self, liar: u32) {
+        let new = self
+            .schnorr
+            .liars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(liar);
+        if new {
+            tracing::warn!(
+                coordinator = liar,
+                "coordinator signed two different assignments for one request; \
+                 it coordinates no more Schnorr requests here"
+            );
+        }
+    }
+
     /// Combine the signers' shares of one request into a signature, at a
     /// node (the action host's `signAndCombine` / `signAsAction`). `mine`
     /// is the assignment this node checked; `answers` are every node's
@@ -943,16 +988,34 @@ impl Node {
         };
         let package = signing_package(&commitments, message).map_err(frost_error)?;
         let refuse = |why: String| ApiError::conflict("NodeShareRefused", why);
+        // Any node's answer may prove the coordinator equivocated: every
+        // node that combines learns it in the same request.
+        let keys = self.identity_keys();
+        if let Some(liar) = answers
+            .values()
+            .find_map(|(theirs, _)| equivocating_coordinator(mine, theirs, &keys, self.threshold))
+        {
+            self.coordinator_lied(liar);
+        }
         let mut shares = BTreeMap::new();
         for signer in mine.signers() {
             let (theirs, share) = answers
                 .get(&signer)
                 .ok_or_else(|| refuse(format!("signer {signer} sent no share in time")))?;
             if theirs != mine {
-                return Err(refuse(format!(
-                    "coordinator {} gave signer {signer} another assignment for this request",
-                    mine.coordinator
-                )));
+                return Err(
+                    match equivocating_coordinator(mine, theirs, &keys, self.threshold) {
+                        Some(liar) => refuse(format!(
+                            "coordinator {liar} gave signer {signer} another assignment \
+                                 for this request (both signed by it); it coordinates no more \
+                                 requests here"
+                        )),
+                        None => refuse(format!(
+                            "node {signer} sent an assignment its coordinator did not sign \
+                             for this request"
+                        )),
+                    },
+                );
             }
             let share = hex::decode(share)
                 .ok()
