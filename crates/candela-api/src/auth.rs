@@ -614,18 +614,9 @@ impl AuthSig {
         if raw.len() != 65 {
             return Err(AuthError::BadSignature(self.address.clone()));
         }
-        let sig = Signature::from_slice(&raw[..64])
-            .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
-        let v = if raw[64] >= 27 { raw[64] - 27 } else { raw[64] };
-        let recid = RecoveryId::from_byte(v)
+        let signer = recover_eip191(self.signed_message.as_bytes(), &raw)
             .ok_or_else(|| AuthError::BadSignature(self.address.clone()))?;
-        let vk = VerifyingKey::recover_from_prehash(
-            &eip191_hash(self.signed_message.as_bytes()),
-            &sig,
-            recid,
-        )
-        .map_err(|_| AuthError::BadSignature(self.address.clone()))?;
-        if eth_address(vk.as_affine()) != claimed {
+        if signer != claimed {
             return Err(AuthError::BadSignature(self.address.clone()));
         }
         check_times(&msg, now)?;
@@ -633,9 +624,63 @@ impl AuthSig {
     }
 }
 
+/// Signers recovered from EIP-191 signatures, by `SHA-256(message ‖
+/// signature)`: a session's wallet signature comes with every request it
+/// makes, and recovering it is the dearest step of checking one. The answer
+/// for given bytes never changes; only it is kept (times are checked on
+/// every use). Bounded: emptied when full.
+static RECOVERED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<[u8; 32], [u8; 20]>>,
+> = std::sync::LazyLock::new(Default::default);
+const RECOVERED_MAX: usize = 4096;
+
+/// The address that made the 65-byte signature `raw` (r ‖ s ‖ v, v 0/1 or
+/// 27/28) of `message` under EIP-191, if it is one.
+fn recover_eip191(message: &[u8], raw: &[u8]) -> Option<[u8; 20]> {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update((message.len() as u64).to_be_bytes());
+    h.update(message);
+    h.update(raw);
+    let key: [u8; 32] = h.finalize().into();
+    let cache = || RECOVERED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(a) = cache().get(&key) {
+        return Some(*a);
+    }
+    let sig = Signature::from_slice(raw.get(..64)?).ok()?;
+    let v = *raw.get(64)?;
+    let recid = RecoveryId::from_byte(if v >= 27 { v - 27 } else { v })?;
+    let vk = VerifyingKey::recover_from_prehash(&eip191_hash(message), &sig, recid).ok()?;
+    let address = eth_address(vk.as_affine());
+    let mut c = cache();
+    if c.len() >= RECOVERED_MAX {
+        c.clear();
+    }
+    c.insert(key, address);
+    Some(address)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_recovery_answers_only_for_the_same_message_and_signature() {
+        let k = key();
+        let a = AuthSig::create(&k, "localhost", "lit:session:test", 600);
+        let now = OffsetDateTime::now_utc();
+        let me = eth_address(k.verifying_key().as_affine());
+        assert_eq!(a.verify(now).unwrap(), me);
+        // again, from the memo
+        assert_eq!(a.verify(now).unwrap(), me);
+        // one byte of the message changed: not the memo's answer
+        let mut other = a.clone();
+        other.signed_message = other.signed_message.replacen("localhost", "localhosT", 1);
+        assert!(other.verify(now).is_err());
+        // the same signature later than its expiry: refused on time
+        let later = now + time::Duration::hours(2);
+        assert!(a.verify(later).is_err());
+    }
 
     fn key() -> SigningKey {
         SigningKey::random(&mut rand_core::OsRng)

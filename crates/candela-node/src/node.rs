@@ -92,6 +92,10 @@ pub struct Node {
     /// Nodes a client asked to leave out of the signing sets of a request
     /// (by request id), for as long as the request runs.
     exclusions: Mutex<std::collections::HashMap<String, Vec<u32>>>,
+    /// PKP records whose key this node has checked to derive from the root
+    /// (key id, public key, token id): the root never changes, so a record
+    /// checked once is not recomputed for every signature.
+    derived_pkps: Mutex<std::collections::HashSet<Vec<u8>>>,
     /// Presignatures this node used, to tell their other participants.
     pub(crate) spent: crate::spent::SpentNotices,
     /// A random id of this run of the process, sent in signed pings and
@@ -235,6 +239,7 @@ impl Node {
                 concurrent: cfg.auth.concurrent_actions,
             }),
             exclusions: Mutex::new(std::collections::HashMap::new()),
+            derived_pkps: Mutex::new(std::collections::HashSet::new()),
             spent: crate::spent::SpentNotices::default(),
             boot_id: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
             stale_execution: Mutex::new(None),
@@ -717,8 +722,26 @@ impl Node {
         let pkp = blocking(move || registry.by_public_key(&pk))
             .await?
             .map_err(registry_error)?;
-        pkp.check_derivation(&key.public_key)
-            .map_err(|e| ApiError::forbidden("NodePkpNotDerived", e.to_string()))?;
+        let mut record = pkp.key_id.to_vec();
+        record.extend_from_slice(&candela_crypto::derive::point_to_bytes(
+            &pkp.public_key,
+            false,
+        ));
+        record.extend_from_slice(&pkp.token_id);
+        let known = self
+            .derived_pkps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&record);
+        if !known {
+            pkp.check_derivation(&key.public_key)
+                .map_err(|e| ApiError::forbidden("NodePkpNotDerived", e.to_string()))?;
+            let mut checked = self.derived_pkps.lock().unwrap_or_else(|p| p.into_inner());
+            if checked.len() >= 65_536 {
+                checked.clear();
+            }
+            checked.insert(record);
+        }
         Ok(pkp)
     }
 }
