@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 use crate::config::ActionsConfig;
 use crate::error::ApiError;
 use crate::node::Node;
-use crate::peer::PeerBody;
+use crate::peer::{CollectItem, PeerBody};
 use candela_api::session::Ability;
 
 /// Longest `sigName` accepted.
@@ -723,7 +723,7 @@ impl Node {
             }
             self.post_collect(
                 to,
-                PeerBody::Collect {
+                CollectItem {
                     request_id: request_id.to_string(),
                     topic: topic.to_string(),
                     value: value.to_string(),
@@ -734,19 +734,67 @@ impl Node {
     }
 
     /// Post a shared value to node `to` in the background, with a few
-    /// retries.
-    fn post_collect(self: &Arc<Self>, to: u32, body: PeerBody) {
+    /// retries, batched with the values queued for `to` meanwhile (see
+    /// [`crate::outbox`]).
+    fn post_collect(self: &Arc<Self>, to: u32, item: CollectItem) {
+        if !self.outboxes.push(to, item) {
+            return; // the running sender takes it
+        }
         let node = Arc::clone(self);
         tokio::spawn(async move {
-            for attempt in 0..3u64 {
-                if let Ok(r) = node.post_peer(to, &body).await {
-                    if r.status().is_success() {
-                        return;
+            while let Some(mut batch) = node.outboxes.next_batch(to, crate::outbox::BATCH_BYTES) {
+                let body = match batch.len() {
+                    1 => {
+                        let CollectItem {
+                            request_id,
+                            topic,
+                            value,
+                            private,
+                        } = batch.remove(0);
+                        PeerBody::Collect {
+                            request_id,
+                            topic,
+                            value,
+                            private,
+                        }
                     }
+                    _ => PeerBody::Collects { items: batch },
+                };
+                for attempt in 0..3u64 {
+                    if let Ok(r) = node.post_peer(to, &body).await {
+                        if r.status().is_success() {
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
                 }
-                tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
             }
         });
+    }
+
+    /// Take in one value a peer shared (opening it first when it was
+    /// encrypted to this node).
+    pub(crate) fn receive_collect(&self, from: u32, item: CollectItem) -> Result<(), ApiError> {
+        let CollectItem {
+            request_id,
+            topic,
+            value,
+            private,
+        } = item;
+        let value = if private {
+            let refused = |why: String| ApiError::forbidden("PeerMessageRefused", why);
+            let sealed = hex::decode(&value).map_err(|e| refused(e.to_string()))?;
+            let session = private_collect_session(&request_id, &topic);
+            let plain = self
+                .directory
+                .decrypt(&self.identity, self.me, from, &session, &sealed)
+                .map_err(|e| refused(e.to_string()))?;
+            String::from_utf8(plain).map_err(|e| refused(e.to_string()))?
+        } else {
+            value
+        };
+        self.deliver_collect(from, &request_id, &topic, value);
+        Ok(())
     }
 
     /// Send this node's value for `topic` to node `to` only, encrypted to it
@@ -776,7 +824,7 @@ impl Node {
             };
         self.post_collect(
             to,
-            PeerBody::Collect {
+            CollectItem {
                 request_id: request_id.to_string(),
                 topic: topic.to_string(),
                 value: sealed,

@@ -19,6 +19,7 @@ pub mod limits;
 mod lit_ops;
 pub mod liveness;
 pub mod node;
+mod outbox;
 pub mod peer;
 pub mod permit;
 pub mod reconcile;

@@ -86,6 +86,8 @@ pub struct Node {
     /// and are dropped when it changed before they finish.
     pub(crate) key_generation: Mutex<u64>,
     pub(crate) mailbox: crate::actions::Mailbox,
+    /// Shared values waiting to go to each peer (see [`crate::outbox`]).
+    pub(crate) outboxes: crate::outbox::Outboxes,
     pub(crate) action_http: reqwest::Client,
     pub(crate) action_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) rate_limiter: Arc<crate::limits::RateLimiter>,
@@ -230,6 +232,7 @@ impl Node {
             finished: Mutex::new(BTreeSet::new()),
             key_generation: Mutex::new(0),
             mailbox: crate::actions::Mailbox::default(),
+            outboxes: crate::outbox::Outboxes::default(),
             action_http: crate::actions::fetch_client(&cfg.actions)?,
             action_slots: Arc::new(tokio::sync::Semaphore::new(
                 cfg.actions.max_concurrent.max(1),
@@ -521,20 +524,28 @@ impl Node {
                 value,
                 private,
             } => {
-                let value = if private {
-                    let refused = |why: String| ApiError::forbidden("PeerMessageRefused", why);
-                    let sealed = hex::decode(&value).map_err(|e| refused(e.to_string()))?;
-                    let session = crate::actions::private_collect_session(&request_id, &topic);
-                    let plain = self
-                        .directory
-                        .decrypt(&self.identity, self.me, from, &session, &sealed)
-                        .map_err(|e| refused(e.to_string()))?;
-                    String::from_utf8(plain).map_err(|e| refused(e.to_string()))?
-                } else {
-                    value
-                };
-                self.deliver_collect(from, &request_id, &topic, value);
+                self.receive_collect(
+                    from,
+                    crate::peer::CollectItem {
+                        request_id,
+                        topic,
+                        value,
+                        private,
+                    },
+                )?;
                 Ok(serde_json::json!({"ok": true}))
+            }
+            PeerBody::Collects { items } => {
+                // each value stands alone: one that does not open is
+                // dropped and named, the others are delivered
+                let mut refused = 0;
+                for item in items {
+                    if let Err(e) = self.receive_collect(from, item) {
+                        tracing::warn!(from, error = %e.message, "a shared value refused");
+                        refused += 1;
+                    }
+                }
+                Ok(serde_json::json!({"ok": true, "refused": refused}))
             }
             PeerBody::SchnorrAssign {
                 request_id,

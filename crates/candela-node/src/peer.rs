@@ -57,6 +57,22 @@ pub enum PeerError {
     WrongReply(u32),
 }
 
+/// One value of a [`PeerBody::Collects`] batch: the fields of
+/// [`PeerBody::Collect`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectItem {
+    /// The execution's request id.
+    pub request_id: String,
+    /// What the value is for, e.g. `bc/{name}`.
+    pub topic: String,
+    /// The value (hex of its ciphertext when private).
+    pub value: String,
+    /// Encrypted to the recipient (decryption shares).
+    #[serde(default)]
+    pub private: bool,
+}
+
 /// What one node says to another.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum PeerBody {
@@ -126,6 +142,12 @@ pub enum PeerBody {
         /// Encrypted to the recipient (decryption shares).
         #[serde(default)]
         private: bool,
+    },
+    /// Several [`PeerBody::Collect`] values in one message (see
+    /// [`crate::outbox`]).
+    Collects {
+        /// The values, oldest first.
+        items: Vec<CollectItem>,
     },
     /// A heartbeat (`/peer/v1/ping`), answered with [`PeerBody::Pong`].
     Ping {
