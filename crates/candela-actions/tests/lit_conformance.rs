@@ -392,3 +392,31 @@ async fn new_globals_are_built_only_when_first_touched() {
         "getter,getter,getter,getter,getter function function,function,function,function,function value,value,value,value,value true\n"
     );
 }
+
+/// Lit's `nop`: an action that does nothing succeeds with no error, no
+/// response and no output.
+#[tokio::test]
+async fn nop() {
+    let out = run_ok("// Do nothing").await;
+    assert_eq!(out.response, "");
+    assert_eq!(out.logs, "");
+}
+
+/// Lit's `uint8arrays`: `uint8arrayFromString` / `uint8arrayToString`
+/// (utf8 by default), and `console.log` of a `Uint8Array` as Deno prints
+/// it, Lit's expected line word for word.
+#[tokio::test]
+async fn uint8arrays() {
+    let out = run_ok(
+        r#"
+        const hello = LitActions.uint8arrayFromString("hello")
+        const world = LitActions.uint8arrayFromString("world", "utf8")
+        console.log(LitActions.uint8arrayToString(hello), hello, LitActions.uint8arrayToString(world, "utf8"), world)
+    "#,
+    )
+    .await;
+    assert_eq!(
+        out.logs,
+        "hello Uint8Array(5) [ 104, 101, 108, 108, 111 ] world Uint8Array(5) [ 119, 111, 114, 108, 100 ]\n"
+    );
+}
