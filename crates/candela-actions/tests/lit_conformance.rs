@@ -420,3 +420,41 @@ async fn uint8arrays() {
         "hello Uint8Array(5) [ 104, 101, 108, 108, 111 ] world Uint8Array(5) [ 119, 111, 114, 108, 100 ]\n"
     );
 }
+
+/// Lit's `console_log`, both: lit-actions (`console.log("Lit Actions!")`
+/// prints `Lit Actions!\n`) and lit-node (`log`, `info` and `error` each
+/// print one line, in order).
+#[tokio::test]
+async fn console_log() {
+    assert_eq!(
+        run_ok(r#"console.log("Lit Actions!")"#).await.logs,
+        "Lit Actions!\n"
+    );
+    let out = run_ok(
+        r#"
+        console.log("It")
+        console.info("works")
+        console.error("!")
+    "#,
+    )
+    .await;
+    assert_eq!(out.logs, "It\nworks\n!\n");
+}
+
+/// Lit's `set_response`, both: lit-actions (`Lit.Actions.setResponse`) and
+/// lit-node (the `LitActions` alias, then `Lit.Actions`).
+#[tokio::test]
+async fn set_response() {
+    assert_eq!(
+        run_ok(r#"LitActions.setResponse({response: "Not OK"})"#)
+            .await
+            .response,
+        "Not OK"
+    );
+    assert_eq!(
+        run_ok(r#"Lit.Actions.setResponse({response: "OK"})"#)
+            .await
+            .response,
+        "OK"
+    );
+}
