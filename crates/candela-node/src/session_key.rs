@@ -204,7 +204,7 @@ impl Node {
                 .await?;
             if !custom_auth_says_yes(&run.response) {
                 return Err(ApiError::forbidden(
-                    "NodeLitActionsSessionSigAuthenticationFailed",
+                    "NodeUnauthorized",
                     format!(
                         "Authentication failed for session_sig signing via Lit Action: the custom auth action {cid} did not authorise this session (it answered {:?}, not \"true\" nor \"(true, '<resource>')\")",
                         run.response
