@@ -260,3 +260,62 @@ async fn claim_key_then_mint_the_claimed_pkp_which_signs() {
         .verify(&rec.public_key, &digest)
         .expect("verifies under the claimed key");
 }
+
+/// `candela pkp claim FILE`: the CLI runs a claiming action and mints the
+/// claimed PKP, the network's derivation of keccak256("{cid}_{keyId}");
+/// running it again is refused (a key id is minted once), and an action
+/// that claims nothing is a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkp_claim_cli_mints_the_key_an_action_claims_once() {
+    let net = common::TestNet::start(3, &[]);
+    let client = net.client();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let code = "(async () => {\n  await Lit.Actions.claimKey({ keyId: 'cli-user' });\n})();";
+    let file = dir.path().join("claim.js");
+    std::fs::write(&file, code).expect("write");
+    let owner = common::owner();
+    let claim = |file: &std::path::Path| {
+        std::process::Command::new(common::BIN)
+            .args(["pkp", "claim", "--json", "--network"])
+            .arg(net.network_path())
+            .arg("--private-key")
+            .arg(hex::encode(owner.to_bytes()))
+            .arg(file)
+            .output()
+            .expect("run candela")
+    };
+    let out = claim(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let minted: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let cid = candela_cid::cid_v0(code.as_bytes());
+    let derived = candela_node::claim_key::derived_key_id(&cid, "cli-user");
+    assert_eq!(minted[0]["claimedKeyId"], "cli-user", "{minted}");
+    assert_eq!(
+        minted[0]["derivedKeyId"],
+        format!("0x{}", hex::encode(derived)),
+        "{minted}"
+    );
+    let want = candela_crypto::derive::derive_public_key(client.root_public_key(), &derived)
+        .expect("derive");
+    let got = candela_crypto::derive::parse_public_key(
+        minted[0]["publicKey"].as_str().expect("publicKey"),
+    )
+    .expect("a key");
+    assert_eq!(got, want, "{minted}");
+
+    let again = claim(&file);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("already minted"), "{err}");
+
+    let nothing = dir.path().join("nothing.js");
+    std::fs::write(&nothing, "(async () => {})();").expect("write");
+    let out = claim(&nothing);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("claimed no key"), "{err}");
+}
