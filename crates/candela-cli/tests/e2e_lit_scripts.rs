@@ -167,3 +167,146 @@ async fn multiple_sign_and_combine_ecdsa() {
         address
     );
 }
+
+/// `broadcast_and_collect.js`: every node broadcasts the same value and
+/// answers every node's value; all nodes answer the same (Lit's
+/// `all_response_match`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_and_collect() {
+    let net = common::TestNet::start(3, &[]);
+    let client = net.client();
+    let script = r#"(async () => {
+  const resp = await Lit.Actions.broadcastAndCollect({
+    name: 'some-name',
+    value: 'some-value',
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(resp) });
+})();"#;
+    let out = client
+        .execute(
+            &ActionSource::Code(script.to_string()),
+            None,
+            &common::owner(),
+        )
+        .await
+        .expect("the script runs");
+    assert!(out.faults.is_empty(), "{:?}", out.faults);
+    assert!(
+        out.nodes.iter().all(|n| n.response_agreed),
+        "{:?}",
+        out.nodes
+    );
+    let values: Value = serde_json::from_str(&out.response).expect("JSON");
+    assert_eq!(
+        values,
+        json!(["some-value", "some-value", "some-value"]),
+        "one value from each node"
+    );
+}
+
+/// Lit's `ipfs_acc`: conditions that hold only inside the action `cid`.
+fn only_inside(cid: &str) -> Value {
+    json!([{
+        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
+        "parameters": [":currentActionIpfsId"],
+        "returnValueTest": {"comparator": "=", "value": cid}
+    }])
+}
+
+/// Deploy `script`, encrypt Lit's test plaintext so that only it may
+/// decrypt, and give the script Lit's jsParams for it.
+async fn encrypted_for(client: &Client, script: &str) -> (String, Value) {
+    let (cid, _) = client
+        .deploy_action(script.as_bytes())
+        .await
+        .expect("deploy");
+    let enc = client
+        .encrypt(
+            &json!({"accessControlConditions": only_inside(&cid)}),
+            b"hello this is a test",
+        )
+        .expect("encrypt");
+    let params = json!({
+        "accessControlConditions": enc.conditions["accessControlConditions"],
+        "ciphertext": enc.ciphertext,
+        "dataToEncryptHash": enc.data_to_encrypt_hash,
+        "authSig": null,
+    });
+    (cid, params)
+}
+
+/// `current_ipfs_id_substitution.js`: conditions on
+/// `:currentActionIpfsId` hold inside the action they name, which decrypts
+/// Lit's "hello this is a test" on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_ipfs_id_substitution() {
+    let net = common::TestNet::start(3, &[]);
+    let client = net.client();
+    let script = r#"(async () => {
+  const resp = await Lit.Actions.decryptAndCombine({
+    accessControlConditions,
+    ciphertext,
+    dataToEncryptHash,
+    authSig: null,
+    chain: 'ethereum',
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(resp) });
+})();"#;
+    let (cid, params) = encrypted_for(&client, script).await;
+    let out = client
+        .execute(&ActionSource::IpfsId(cid), Some(params), &common::owner())
+        .await
+        .expect("the script runs");
+    assert_eq!(out.response, "\"hello this is a test\"");
+    assert!(
+        out.nodes.iter().all(|n| n.response_agreed),
+        "{:?}",
+        out.nodes
+    );
+}
+
+/// `decrypt_to_single_node.js`: exactly one node decrypts and answers the
+/// plaintext, the others answer "" (Lit's `single_valid`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decrypt_to_single_node() {
+    let net = common::TestNet::start(3, &[]);
+    let client = net.client();
+    let script = r#"(async () => {
+
+  const resp = await Lit.Actions.decryptToSingleNode({
+    accessControlConditions,
+    ciphertext,
+    dataToEncryptHash,
+    authSig,
+    chain: 'ethereum',
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(resp) });
+})();"#;
+    let (cid, params) = encrypted_for(&client, script).await;
+    let body = Client::execute_request(
+        &ActionSource::IpfsId(cid),
+        Some(params),
+        &client.wallet_auth(&common::owner(), 600),
+    );
+    let answers = client
+        .execute_raw(&candela_client::new_request_id(), &body)
+        .await;
+    let responses: Vec<String> = answers
+        .values()
+        .map(|a| a.as_ref().expect("every node answers").response.clone())
+        .collect();
+    assert_eq!(responses.len(), 3);
+    assert_eq!(
+        responses
+            .iter()
+            .filter(|r| *r == "\"hello this is a test\"")
+            .count(),
+        1,
+        "{responses:?}"
+    );
+    assert_eq!(
+        responses.iter().filter(|r| *r == "\"\"").count(),
+        2,
+        "{responses:?}"
+    );
+}
