@@ -310,3 +310,48 @@ async fn decrypt_to_single_node() {
         "{responses:?}"
     );
 }
+
+/// `decrypt_and_combine_with_access_denied.js`: conditions that never hold
+/// (Lit's `impossible_acc`) fail the run with Lit's "Access control
+/// conditions check failed" (Lit's `action_failed_with_error`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decrypt_and_combine_with_access_denied() {
+    let net = common::TestNet::start(3, &[]);
+    let client = net.client();
+    let script = r#"(async () => {
+  const resp = await Lit.Actions.decryptAndCombine({
+    accessControlConditions,
+    ciphertext,
+    dataToEncryptHash,
+    authSig: null,
+    chain: 'ethereum',
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(resp) });
+})();"#;
+    let (cid, _) = client
+        .deploy_action(script.as_bytes())
+        .await
+        .expect("deploy");
+    // conditions naming another action: they never hold inside this one
+    let other = candela_cid::cid_v0(b"another action");
+    let enc = client
+        .encrypt(
+            &json!({"accessControlConditions": only_inside(&other)}),
+            b"hello this is a test",
+        )
+        .expect("encrypt");
+    let params = json!({
+        "accessControlConditions": enc.conditions["accessControlConditions"],
+        "ciphertext": enc.ciphertext,
+        "dataToEncryptHash": enc.data_to_encrypt_hash,
+    });
+    let err = client
+        .execute(&ActionSource::IpfsId(cid), Some(params), &common::owner())
+        .await
+        .expect_err("the run fails");
+    assert!(
+        err.to_string()
+            .contains("Access control conditions check failed"),
+        "{err}"
+    );
+}
