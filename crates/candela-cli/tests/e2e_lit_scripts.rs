@@ -355,3 +355,174 @@ async fn decrypt_and_combine_with_access_denied() {
         "{err}"
     );
 }
+
+/// Lit's `standard_acc`: the caller's balance on the local chain is above 0
+/// (Lit's `CHAIN_LOCALCHAIN`; here the devnet's anvil chain).
+fn balance_above_zero(chain: &str) -> Value {
+    json!([{
+        "contractAddress": "", "standardContractType": "", "chain": chain,
+        "method": "eth_getBalance", "parameters": [":userAddress", "latest"],
+        "returnValueTest": {"comparator": ">", "value": "0"}
+    }])
+}
+
+/// A devnet whose nodes read a fresh anvil as chain `anvil`, and a wallet
+/// funded there.
+fn net_with_anvil() -> (
+    candela_registry::anvil::Anvil,
+    common::TestNet,
+    k256::ecdsa::SigningKey,
+) {
+    let anvil = candela_registry::anvil::Anvil::start()
+        .expect("anvil (bash contracts/setup.sh installs it)");
+    let rpc = format!("anvil={}", anvil.url);
+    let net = common::TestNet::start(3, &["--chain-rpc", &rpc]);
+    (anvil, net, candela_registry::anvil::dev_key(1))
+}
+
+/// `decrypt_and_combine_with_auth_sig.js`: Lit's `standard_acc` (a
+/// balance above 0) evaluated for the wallet of the `authSig` the action
+/// passes, which holds: Lit's "hello this is a test" on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decrypt_and_combine_with_auth_sig() {
+    let (_anvil, net, funded) = net_with_anvil();
+    let client = net.client();
+    let script = r#"(async () => {
+  const resp = await Lit.Actions.decryptAndCombine({
+    accessControlConditions,
+    ciphertext,
+    dataToEncryptHash,
+    authSig,
+    chain: 'ethereum',
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(resp) });
+})();"#;
+    let enc = client
+        .encrypt(
+            &json!({"accessControlConditions": balance_above_zero("anvil")}),
+            b"hello this is a test",
+        )
+        .expect("encrypt");
+    let params = json!({
+        "accessControlConditions": enc.conditions["accessControlConditions"],
+        "ciphertext": enc.ciphertext,
+        "dataToEncryptHash": enc.data_to_encrypt_hash,
+        "authSig": client.wallet_auth(&funded, 600),
+    });
+    let out = client
+        .execute(
+            &ActionSource::Code(script.to_string()),
+            Some(params),
+            &common::owner(),
+        )
+        .await
+        .expect("the script runs");
+    assert_eq!(out.response, "\"hello this is a test\"");
+}
+
+/// `check_conditions_with_auth_sig.js`: `checkConditions` of Lit's
+/// `standard_acc` (given as `[accessControlConditions]`, as the script
+/// does) for the funded wallet of the `authSig` answers `"true"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_conditions_with_auth_sig() {
+    let (_anvil, net, funded) = net_with_anvil();
+    let client = net.client();
+    let script = r#"(async () => {
+  const resp = await Lit.Actions.checkConditions({
+    conditions: [accessControlConditions],
+    authSig,
+    chain: 'ethereum',
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(resp.toString()) });
+})();"#;
+    let params = json!({
+        // Lit passes its condition list, which the script nests in a list
+        "accessControlConditions": balance_above_zero("anvil"),
+        "authSig": client.wallet_auth(&funded, 600),
+    });
+    let out = client
+        .execute(
+            &ActionSource::Code(script.to_string()),
+            Some(params),
+            &common::owner(),
+        )
+        .await
+        .expect("the script runs");
+    assert_eq!(out.response, "\"true\"");
+}
+
+/// `check_conditions_without_auth_sig.js`: without an `authSig`, the
+/// conditions are evaluated for the caller of the execution (here a wallet
+/// funded on the chain), and `checkConditions` answers `"true"`, as Lit's
+/// test expects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_conditions_without_auth_sig() {
+    let (_anvil, net, funded) = net_with_anvil();
+    let client = net.client();
+    let script = r#"(async () => {
+  const resp = await Lit.Actions.checkConditions({
+    conditions: accessControlConditions,
+    chain: 'ethereum',
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(resp.toString()) });
+})();"#;
+    let params = json!({ "accessControlConditions": balance_above_zero("anvil") });
+    let source = ActionSource::Code(script.to_string());
+    let out = client
+        .execute(&source, Some(params.clone()), &funded)
+        .await
+        .expect("the script runs");
+    assert_eq!(out.response, "\"true\"");
+    // and for a caller with nothing on the chain, "false"
+    let out = client
+        .execute(&source, Some(params), &common::owner())
+        .await
+        .expect("the script runs");
+    assert_eq!(out.response, "\"false\"");
+}
+
+/// `decrypt_and_combine_without_auth_sig.js`: `authSig: null`, so the
+/// conditions (Lit's `standard_acc`) are evaluated for the caller; every
+/// node answers the same (Lit's `all_response_match`), here Lit's
+/// plaintext for a funded caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decrypt_and_combine_without_auth_sig() {
+    let (_anvil, net, funded) = net_with_anvil();
+    let client = net.client();
+    let script = r#"(async () => {
+
+  const resp = await Lit.Actions.decryptAndCombine({
+    accessControlConditions,
+    ciphertext,
+    dataToEncryptHash,
+    authSig: null,
+    chain: 'ethereum',
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(resp) });
+})();"#;
+    let enc = client
+        .encrypt(
+            &json!({"accessControlConditions": balance_above_zero("anvil")}),
+            b"hello this is a test",
+        )
+        .expect("encrypt");
+    let params = json!({
+        "accessControlConditions": enc.conditions["accessControlConditions"],
+        "ciphertext": enc.ciphertext,
+        "dataToEncryptHash": enc.data_to_encrypt_hash,
+    });
+    let out = client
+        .execute(
+            &ActionSource::Code(script.to_string()),
+            Some(params),
+            &funded,
+        )
+        .await
+        .expect("the script runs");
+    assert!(
+        out.nodes.iter().all(|n| n.response_agreed),
+        "{:?}",
+        out.nodes
+    );
+    assert_eq!(out.response, "\"hello this is a test\"");
+}
