@@ -526,3 +526,60 @@ async fn decrypt_and_combine_without_auth_sig() {
     );
     assert_eq!(out.response, "\"hello this is a test\"");
 }
+
+/// `encrypt_and_decrypt.js` (a script of Lit's that no Lit test runs; its
+/// meaning is plain): one node encrypts inside `runOnce`, every node then
+/// decrypts the shared ciphertext under Lit's `standard_acc` for the
+/// caller, and answers the plaintext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypt_and_decrypt() {
+    let (_anvil, net, funded) = net_with_anvil();
+    let client = net.client();
+    let script = r#"(async () => {
+  let utf8Encode = new TextEncoder();
+  const to_encrypt = utf8Encode.encode(
+    'this is a secret that was encrypted with lit'
+  );
+
+  const resp = await Lit.Actions.runOnce(
+    { waitForResponse: true, name: 'encrypt' },
+    async () => {
+      const { ciphertext, dataToEncryptHash } = await Lit.Actions.encrypt({
+        accessControlConditions,
+        to_encrypt,
+      });
+      //   console.log('ciphertext in runOnce:', ciphertext);
+      //   console.log('dataToEncryptHash in runOnce:', dataToEncryptHash);
+      return JSON.stringify({ ciphertext, dataToEncryptHash });
+    }
+  );
+  const { ciphertext, dataToEncryptHash } = JSON.parse(resp);
+
+  //   console.log('ciphertext:', ciphertext);
+  //   console.log('dataToEncryptHash:', dataToEncryptHash);
+
+  const decrypted = await Lit.Actions.decryptAndCombine({
+    accessControlConditions,
+    ciphertext,
+    dataToEncryptHash,
+    authSig: null,
+    chain: 'ethereum',
+  });
+
+  Lit.Actions.setResponse({ response: decrypted });
+})();"#;
+    let out = client
+        .execute(
+            &ActionSource::Code(script.to_string()),
+            Some(json!({ "accessControlConditions": balance_above_zero("anvil") })),
+            &funded,
+        )
+        .await
+        .expect("the script runs");
+    assert!(
+        out.nodes.iter().all(|n| n.response_agreed),
+        "{:?}",
+        out.nodes
+    );
+    assert_eq!(out.response, "this is a secret that was encrypted with lit");
+}
