@@ -318,6 +318,12 @@ pub fn with_resolved_auth_context(
     Ok(msg.to_string())
 }
 
+/// The ReCap object (`{"att": …, "prf": …}`) of a parsed SIWE message's
+/// last `urn:recap:` resource, if it has one.
+pub fn recap_object(msg: &siwe::Message) -> Result<Option<serde_json::Value>, AuthError> {
+    Ok(recap_json(msg)?.map(|(_, v)| v))
+}
+
 /// [`resolved_auth_context`] of a SIWE message's text.
 pub fn resolved_auth_context_in(
     siwe_message: &str,

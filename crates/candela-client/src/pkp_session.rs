@@ -49,17 +49,33 @@ type ShareAnswers = Vec<(u32, String, Result<ShareAnswer, String>)>;
 /// Whether `signed`, the message a node signed for a PKP session, is the
 /// client's `asked` with nothing added but the network's resolved auth
 /// context (Lit's `lit-resolvedauthcontext://*`).
+/// The ReCap's JSON is compared as JSON (a node built with another key
+/// order writes the same object differently), the rest as text.
 fn only_adds_auth_context(asked: &str, signed: &str) -> bool {
+    use candela_api::session::{recap_object, resolved_auth_context, with_resolved_auth_context};
     let Ok(msg) = signed.parse::<siwe::Message>() else {
         return false;
     };
-    match candela_api::session::resolved_auth_context(&msg) {
-        Ok(Some(context)) => {
-            candela_api::session::with_resolved_auth_context(asked, &context).as_deref()
-                == Ok(signed)
-        }
-        _ => false,
-    }
+    let Ok(Some(context)) = resolved_auth_context(&msg) else {
+        return false;
+    };
+    let Ok(expected) = with_resolved_auth_context(asked, &context) else {
+        return false;
+    };
+    let Ok(expected) = expected.parse::<siwe::Message>() else {
+        return false;
+    };
+    // everything but the recap resource, as text
+    let without_recap = |m: &siwe::Message| {
+        let mut m = m.clone();
+        m.resources
+            .retain(|r| !r.as_str().starts_with("urn:recap:"));
+        m.to_string()
+    };
+    matches!(
+        (recap_object(&expected), recap_object(&msg)),
+        (Ok(Some(a)), Ok(Some(b))) if a == b
+    ) && without_recap(&expected) == without_recap(&msg)
 }
 
 /// The BLS public key set `network.json` describes, if it has one: the
@@ -344,5 +360,52 @@ impl Client {
             algo: Some(candela_api::auth::BLS_ALGO.into()),
         };
         Ok(Arc::new(pending.finish(capability)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_adds_auth_context;
+    use candela_api::session::{with_resolved_auth_context, PendingSession};
+
+    #[test]
+    fn a_node_may_add_the_auth_context_and_nothing_else() {
+        let pending = PendingSession::new(
+            [7; 20],
+            crate::default_session_requests(),
+            "localhost",
+            &format!("0x{}", "ab".repeat(32)),
+            time::Duration::minutes(10),
+        );
+        let asked = &pending.siwe_message;
+        let context =
+            serde_json::json!({"customAuthResource": "(true, 'x')", "actionIpfsIds": ["QmA"]});
+        let signed = with_resolved_auth_context(asked, &context).expect("adds");
+        assert!(only_adds_auth_context(asked, &signed));
+        // the same recap JSON with its keys in another order is the same
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let recap = signed
+            .lines()
+            .find_map(|l| l.strip_prefix("- urn:recap:"))
+            .expect("a recap");
+        let value: serde_json::Value =
+            serde_json::from_slice(&b64.decode(recap).expect("base64")).expect("json");
+        let swapped = format!(r#"{{"prf":{},"att":{}}}"#, value["prf"], value["att"]);
+        let reordered = signed.replace(recap, &b64.encode(swapped));
+        assert_ne!(reordered, signed);
+        assert!(only_adds_auth_context(asked, &reordered));
+        // no auth context at all is not what a node signs now
+        assert!(!only_adds_auth_context(asked, asked));
+        // a longer expiry, another statement or domain: refused
+        for (from, to) in [
+            ("Expiration Time: ", "Expiration Time: 2099"),
+            ("This session key", "That session key"),
+            ("localhost wants", "evil.example wants"),
+        ] {
+            let changed = signed.replacen(from, to, 1);
+            assert_ne!(changed, signed);
+            assert!(!only_adds_auth_context(asked, &changed), "{from}");
+        }
     }
 }
