@@ -580,3 +580,66 @@ async fn inside_an_action_a_bad_schnorr_share_is_named_and_a_bad_bls_share_is_le
     let bls: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
     verify_bls_with_noble(&bls).expect("noble verifies the BLS signature made without the liar");
 }
+
+/// Lit's `multiple_sign_and_combine_blsg1.js`, unchanged: two BLS
+/// signatures in one run by a `Bls12381G1` PKP, each over its UTF-8 string,
+/// both by the same key, each verified by noble (Lit's
+/// `valid_sign_and_combine`); and a signature does not verify for the
+/// other message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiple_sign_and_combine_blsg1() {
+    const LIT_MULTIPLE_BLSG1: &str = r#"(async () => {
+  const sig1 = await Lit.Actions.signAndCombine({
+    toSign: 'test message 1',
+    publicKey,
+    sigName: 'sig1',
+    signingScheme: 'Bls12381G1ProofOfPossession',
+  });
+
+  const sig2 = await Lit.Actions.signAndCombine({
+    toSign: 'test message 2',
+    publicKey,
+    sigName: 'sig2',
+    signingScheme: 'Bls12381G1ProofOfPossession',
+  });
+
+  const sigs = {
+    sig1: JSON.parse(sig1),
+    sig2: JSON.parse(sig2),
+  };
+
+  Lit.Actions.setResponse({ response: JSON.stringify(sigs) });
+})();"#;
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let owner = owner();
+    let pkp = bound_pkp(
+        &client,
+        &owner,
+        PkpKeyType::Bls12381G1,
+        &[LIT_MULTIPLE_BLSG1],
+    );
+    let out = run(
+        &client,
+        &owner,
+        LIT_MULTIPLE_BLSG1,
+        json!({"publicKey": derive::public_key_hex(&pkp.public_key)}),
+    )
+    .await
+    .expect("blsg1 run");
+    let sigs: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
+    let key = hexs(&sigs["sig1"], "verifying_key");
+    assert_eq!(key.len(), 48);
+    for (name, text) in [("sig1", "test message 1"), ("sig2", "test message 2")] {
+        let s = &sigs[name];
+        assert_eq!(hexs(s, "signed_data"), text.as_bytes(), "{name}");
+        assert_eq!(hexs(s, "verifying_key"), key, "one key signs both");
+        verify_bls_with_noble(s).unwrap_or_else(|e| panic!("noble verifies {name}: {e}"));
+    }
+    let mut swapped = sigs["sig1"].clone();
+    swapped["signed_data"] = sigs["sig2"]["signed_data"].clone();
+    assert!(
+        verify_bls_with_noble(&swapped).is_err(),
+        "sig1 is not a signature of test message 2"
+    );
+}
