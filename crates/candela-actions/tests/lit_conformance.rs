@@ -458,3 +458,29 @@ async fn set_response() {
         "OK"
     );
 }
+
+/// lit-node's `fetch` (`functions/tests.rs`): the same forecast JSON read
+/// twice, as JSON then as text; the response is the temperature, the log
+/// the body as sent, and both fetches count. The loopback server's path is
+/// `/json` where Lit's mock server's is `/forecast`.
+#[tokio::test]
+async fn fetch_as_lit_node_tests_it() {
+    let h = host();
+    let addr = start_http_server().await;
+    let code = format!(
+        r#"(async () => {{
+            const json = await fetch("http://{addr}/json").then(r => r.json())
+            const temp = json.properties.periods[0].temperature
+            LitActions.setResponse({{response: temp.toString()}})
+            const text = await fetch("http://{addr}/json").then(r => r.text())
+            console.log(text)
+        }})()"#
+    );
+    let out = run(&h, &code, json!({})).await.expect("the action runs");
+    assert_eq!(out.response, "92");
+    assert_eq!(
+        out.logs,
+        "{\"properties\":{\"periods\":[{\"temperature\":92}]}}\n"
+    );
+    assert_eq!(out.fetches, 2);
+}
