@@ -643,3 +643,54 @@ async fn multiple_sign_and_combine_blsg1() {
         "sig1 is not a signature of test message 2"
     );
 }
+
+/// Lit's `sign_as_action_eddsa.js`, unchanged (a script no Lit test runs;
+/// what it means is plain): the action signs Lit's 32-byte message with its
+/// own Ed25519 action key; the answer is the key `getActionPublicKey` names
+/// for the script's CID, and the signature verifies under it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_as_action_eddsa() {
+    const LIT_SIGN_AS_ACTION_EDDSA: &str = r#"(async () => {
+  // sign "hello world" and allow all the nodes to combine the signature and return it to the action.
+  let utf8Encode = new TextEncoder();
+  const toSign = utf8Encode.encode('This message is exactly 32 bytes');
+
+  const signingScheme = 'SchnorrEd25519Sha512';
+  const signature = await Lit.Actions.signAsAction({
+    toSign,
+    sigName,
+    signingScheme,
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(signature) });
+})();"#;
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    wait_schnorr(&client).await;
+    let owner = owner();
+    let out = run(
+        &client,
+        &owner,
+        LIT_SIGN_AS_ACTION_EDDSA,
+        json!({"sigName": "sig1"}),
+    )
+    .await
+    .expect("signAsAction");
+    let sign_output: String = serde_json::from_str(&out).expect("a JSON string");
+    let output: Value = serde_json::from_str(&sign_output).expect("SignedDataOutput");
+    let cid = candela_cid::cid_v0(LIT_SIGN_AS_ACTION_EDDSA.as_bytes());
+    let key = run(
+        &client,
+        &owner,
+        LIT_GET_ACTION_PUBLIC_KEY,
+        json!({"signingScheme": "SchnorrEd25519Sha512", "actionIpfsCid": cid}),
+    )
+    .await
+    .expect("getActionPublicKey");
+    let key: String = serde_json::from_str(&key).expect("string");
+    assert_eq!(output["verifying_key"].as_str(), Some(key.as_str()));
+    verify_ed25519(
+        &hexs(&output, "verifying_key"),
+        b"This message is exactly 32 bytes",
+        &hexs(&output, "signature"),
+    );
+}
