@@ -766,3 +766,93 @@ async fn custom_auth_answers_that_only_contain_true_and_self_stated_auth_context
         "{body}"
     );
 }
+
+/// Ports lit-node `session_sigs.rs`'s scope rule for sessions
+/// (`only_permitted_lit_action_can_sign_session_sig`: Lit's
+/// `sign_session_key` asks for scope 2, which scope 1 includes): a wallet
+/// or custom auth action permitted on the PKP with no scope (or another
+/// one) cannot authorise a session, refused with Lit's "None of the
+/// AuthMethods, AuthSig or Lit Actions meet the required scope [2]"; with
+/// scope 2 or scope 1 it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_needs_an_auth_method_permitted_with_scope_1_or_2() {
+    use candela_registry::{AuthMethod, Permission};
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let owner = owner();
+    let reg = registry(&client);
+    let code = "(async () => { Lit.Actions.setResponse({ response: \"true\" }); })();";
+    let (cid, _) = client.deploy_action(code.as_bytes()).await.expect("deploy");
+    let pkp = reg.mint(&owner, client.root_public_key()).expect("mint");
+    let wallet = |scopes: &[u64]| {
+        let w = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        reg.grant(
+            &owner,
+            &pkp.token_id,
+            &Permission::new(
+                AuthMethod::address(derive::eth_address(w.verifying_key().as_affine())),
+                scopes.iter().copied(),
+            ),
+        )
+        .expect("grant");
+        w
+    };
+    let (none, other, personal, anything) = (wallet(&[]), wallet(&[3]), wallet(&[2]), wallet(&[1]));
+    let requests = candela_client::default_session_requests();
+    let ttl = std::time::Duration::from_secs(600);
+    for w in [&none, &other] {
+        let err = client
+            .pkp_session(PkpAuth::Wallet(w), &pkp.public_key, requests.clone(), ttl)
+            .await
+            .err()
+            .expect("no scope 1 or 2: refused");
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "None of the AuthMethods, AuthSig or Lit Actions meet the required scope [2]"
+            ) && text.contains("without scope 1 (sign anything) or 2 (personal sign)"),
+            "{text}"
+        );
+    }
+    for w in [&personal, &anything] {
+        client
+            .pkp_session(PkpAuth::Wallet(w), &pkp.public_key, requests.clone(), ttl)
+            .await
+            .expect("scope 2 or 1: a session");
+    }
+    // the same for a custom auth action
+    let source = ActionSource::IpfsId(cid.clone());
+    let custom = || {
+        client.pkp_session(
+            PkpAuth::Action {
+                source: &source,
+                js_params: None,
+            },
+            &pkp.public_key,
+            requests.clone(),
+            ttl,
+        )
+    };
+    reg.grant(
+        &owner,
+        &pkp.token_id,
+        &Permission::new(AuthMethod::action(&cid).expect("cid"), []),
+    )
+    .expect("grant the action with no scope");
+    let err = custom().await.err().expect("refused");
+    assert!(
+        err.to_string().contains(
+            "None of the AuthMethods, AuthSig or Lit Actions meet the required scope [2]"
+        ),
+        "{err}"
+    );
+    reg.grant(
+        &owner,
+        &pkp.token_id,
+        &Permission::new(AuthMethod::action(&cid).expect("cid"), [2]),
+    )
+    .expect("grant scope 2");
+    custom()
+        .await
+        .expect("scope 2: the action authorises a session");
+}

@@ -12,7 +12,9 @@ use candela_api::auth::{
 };
 use candela_api::v7::{SignSessionKeyRequest, SignSessionKeyResponse};
 use candela_crypto::derive;
-use candela_registry::{AUTH_METHOD_TYPE_ADDRESS, BURNED_OWNER};
+use candela_registry::{
+    AUTH_METHOD_TYPE_ADDRESS, BURNED_OWNER, SCOPE_PERSONAL_SIGN, SCOPE_SIGN_ANYTHING,
+};
 
 use crate::auth_methods::{wallet_auth_sigs, wallet_context};
 use crate::error::ApiError;
@@ -41,21 +43,31 @@ pub(crate) fn custom_auth_says_yes(response: &str) -> bool {
 }
 
 impl Node {
-    /// Whether the auth method is permitted on the PKP (any scope), read
-    /// from the registry off the async workers.
+    /// Whether the auth method may authorise a session for the PKP, read
+    /// from the registry off the async workers: as in Lit, it must be
+    /// permitted with scope 2 (personal sign) or scope 1 (sign anything,
+    /// which includes it). `Err(reason)` names an auth method permitted
+    /// without either; `Ok(false)` one not permitted at all.
     async fn permits(
         &self,
         token_id: [u8; 32],
         auth_method_type: u64,
         id: Vec<u8>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Result<bool, String>, ApiError> {
         let registry = self.registry.clone();
-        Ok(
+        let scopes =
             crate::node::blocking(move || registry.permission(&token_id, auth_method_type, &id))
                 .await?
-                .map_err(crate::node::registry_error)?
-                .is_some(),
-        )
+                .map_err(crate::node::registry_error)?;
+        Ok(match scopes {
+            None => Ok(false),
+            Some(s) if s.contains(&SCOPE_SIGN_ANYTHING) || s.contains(&SCOPE_PERSONAL_SIGN) => {
+                Ok(true)
+            }
+            Some(s) => Err(format!(
+                "permitted with scopes {s:?}, without scope 1 (sign anything) or 2 (personal sign)"
+            )),
+        })
     }
 
     /// This node's BLS share of a PKP session capability.
@@ -137,19 +149,28 @@ impl Node {
                 .request(address, std::time::Instant::now())?;
             contexts.push(wallet_context(&address, true));
             let owner = pkp.owner == address && pkp.owner != BURNED_OWNER;
-            if owner
-                || self
-                    .permits(pkp.token_id, AUTH_METHOD_TYPE_ADDRESS, address.to_vec())
+            let permitted = if owner {
+                Ok(true)
+            } else {
+                self.permits(pkp.token_id, AUTH_METHOD_TYPE_ADDRESS, address.to_vec())
                     .await?
-            {
-                allowed = true;
-                break;
+            };
+            match permitted {
+                Ok(true) => {
+                    allowed = true;
+                    break;
+                }
+                Ok(false) => refusals.push(format!(
+                    "{} is not a permitted auth method of PKP {}",
+                    derive::checksum_address(&address),
+                    derive::checksum_address(&pkp.eth_address())
+                )),
+                Err(why) => refusals.push(format!(
+                    "{} is {why} on PKP {}",
+                    derive::checksum_address(&address),
+                    derive::checksum_address(&pkp.eth_address())
+                )),
             }
-            refusals.push(format!(
-                "{} is not a permitted auth method of PKP {}",
-                derive::checksum_address(&address),
-                derive::checksum_address(&pkp.eth_address())
-            ));
         }
         if !allowed && !custom {
             return Err(ApiError::forbidden(
@@ -169,18 +190,24 @@ impl Node {
                 self.load_action(req.code.as_deref(), req.lit_action_ipfs_id.as_deref())?;
             let action =
                 candela_registry::AuthMethod::action(&cid).map_err(crate::node::registry_error)?;
-            if !self
+            let permitted = self
                 .permits(
                     pkp.token_id,
                     candela_registry::AUTH_METHOD_TYPE_ACTION,
                     action.id,
                 )
-                .await?
-            {
-                refusals.push(format!(
-                    "action {cid} is not a permitted auth method of PKP {}",
-                    derive::checksum_address(&pkp.eth_address())
-                ));
+                .await?;
+            if permitted != Ok(true) {
+                refusals.push(match permitted {
+                    Err(why) => format!(
+                        "action {cid} is {why} on PKP {}",
+                        derive::checksum_address(&pkp.eth_address())
+                    ),
+                    _ => format!(
+                        "action {cid} is not a permitted auth method of PKP {}",
+                        derive::checksum_address(&pkp.eth_address())
+                    ),
+                });
                 return Err(ApiError::forbidden(
                     "NodeUnauthorized",
                     format!("{NO_SCOPE}: {}", refusals.join("; ")),
