@@ -13,6 +13,9 @@ fn embed(dir: &std::path::Path, out_dir: &std::path::Path, file: &str, rs: &str,
             bundle.display().to_string()
         )
     } else {
+        println!(
+            "cargo:warning=js/dist/{file} is missing: this build's actions cannot use `{what}` (run `bash crates/candela-actions/js/setup.sh`, then build again)"
+        );
         format!("/// No {what} bundle was built before this crate.\npub(crate) const EMBEDDED: Option<&str> = None;\n")
     };
     std::fs::write(out_dir.join(rs), code).expect("write OUT_DIR bundle file");

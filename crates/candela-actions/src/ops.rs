@@ -140,8 +140,9 @@ pub(crate) fn start(
                 )
             } else {
                 let digest = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                    // Lit's node text first, then which op and how long
                     StartError::Js(format!(
-                        "{name}: toSign must be exactly 32 bytes (a hash), got {} bytes",
+                        "Message length to be signed is not 32 bytes.  Please hash it before sending it to the node to sign.  You can use SHA256, Keccak256, SHA384 for example ({name}: toSign must be exactly 32 bytes (a hash), got {} bytes)",
                         bytes.len()
                     ))
                 })?;

@@ -392,3 +392,95 @@ async fn new_globals_are_built_only_when_first_touched() {
         "getter,getter,getter,getter,getter function function,function,function,function,function value,value,value,value,value true\n"
     );
 }
+
+/// Lit's `nop`: an action that does nothing succeeds with no error, no
+/// response and no output.
+#[tokio::test]
+async fn nop() {
+    let out = run_ok("// Do nothing").await;
+    assert_eq!(out.response, "");
+    assert_eq!(out.logs, "");
+}
+
+/// Lit's `uint8arrays`: `uint8arrayFromString` / `uint8arrayToString`
+/// (utf8 by default), and `console.log` of a `Uint8Array` as Deno prints
+/// it, Lit's expected line word for word.
+#[tokio::test]
+async fn uint8arrays() {
+    let out = run_ok(
+        r#"
+        const hello = LitActions.uint8arrayFromString("hello")
+        const world = LitActions.uint8arrayFromString("world", "utf8")
+        console.log(LitActions.uint8arrayToString(hello), hello, LitActions.uint8arrayToString(world, "utf8"), world)
+    "#,
+    )
+    .await;
+    assert_eq!(
+        out.logs,
+        "hello Uint8Array(5) [ 104, 101, 108, 108, 111 ] world Uint8Array(5) [ 119, 111, 114, 108, 100 ]\n"
+    );
+}
+
+/// Lit's `console_log`, both: lit-actions (`console.log("Lit Actions!")`
+/// prints `Lit Actions!\n`) and lit-node (`log`, `info` and `error` each
+/// print one line, in order).
+#[tokio::test]
+async fn console_log() {
+    assert_eq!(
+        run_ok(r#"console.log("Lit Actions!")"#).await.logs,
+        "Lit Actions!\n"
+    );
+    let out = run_ok(
+        r#"
+        console.log("It")
+        console.info("works")
+        console.error("!")
+    "#,
+    )
+    .await;
+    assert_eq!(out.logs, "It\nworks\n!\n");
+}
+
+/// Lit's `set_response`, both: lit-actions (`Lit.Actions.setResponse`) and
+/// lit-node (the `LitActions` alias, then `Lit.Actions`).
+#[tokio::test]
+async fn set_response() {
+    assert_eq!(
+        run_ok(r#"LitActions.setResponse({response: "Not OK"})"#)
+            .await
+            .response,
+        "Not OK"
+    );
+    assert_eq!(
+        run_ok(r#"Lit.Actions.setResponse({response: "OK"})"#)
+            .await
+            .response,
+        "OK"
+    );
+}
+
+/// lit-node's `fetch` (`functions/tests.rs`): the same forecast JSON read
+/// twice, as JSON then as text; the response is the temperature, the log
+/// the body as sent, and both fetches count. The loopback server's path is
+/// `/json` where Lit's mock server's is `/forecast`.
+#[tokio::test]
+async fn fetch_as_lit_node_tests_it() {
+    let h = host();
+    let addr = start_http_server().await;
+    let code = format!(
+        r#"(async () => {{
+            const json = await fetch("http://{addr}/json").then(r => r.json())
+            const temp = json.properties.periods[0].temperature
+            LitActions.setResponse({{response: temp.toString()}})
+            const text = await fetch("http://{addr}/json").then(r => r.text())
+            console.log(text)
+        }})()"#
+    );
+    let out = run(&h, &code, json!({})).await.expect("the action runs");
+    assert_eq!(out.response, "92");
+    assert_eq!(
+        out.logs,
+        "{\"properties\":{\"periods\":[{\"temperature\":92}]}}\n"
+    );
+    assert_eq!(out.fetches, 2);
+}

@@ -718,3 +718,41 @@ async fn console_log_prints_errors_with_their_stack() {
         "Error: boom\n    at <user_provided_script>:1:11\n{\n  e: Error: boom\n      at <user_provided_script>:1:11\n}\n"
     );
 }
+
+/// lit-node `fail_sign_non_hashed_message` (`tests/lit_action_scripts/
+/// fail_sign_non_hashed_message.js`, unchanged, run by `lit_actions.rs`):
+/// signing 11 bytes that are not a hash fails the run with Lit's "Message
+/// length to be signed is not 32 bytes", and nothing is signed.
+#[tokio::test]
+async fn fail_sign_non_hashed_message() {
+    let script = r#"const go = async () => {
+  // this requests should fail because the message to sign is not 32 bytes.
+
+  let utf8Encode = new TextEncoder();
+  const toSign = utf8Encode.encode('Hello World');  
+  const sigShare = await LitActions.signEcdsa({ toSign, publicKey, sigName });
+};
+go();"#;
+    let h = Arc::new(TestHost::new());
+    let result = run(
+        &h,
+        script,
+        json!({"publicKey": "0x04".to_string() + &"11".repeat(64), "sigName": "sig1"}),
+    )
+    .await;
+    let text = match result {
+        Err(e) => e.to_string(),
+        Ok(out) => panic!("the run should fail, it answered {out:?}"),
+    };
+    assert!(
+        text.contains("Message length to be signed is not 32 bytes"),
+        "{text}"
+    );
+    assert!(
+        h.signed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty(),
+        "nothing was signed"
+    );
+}

@@ -217,6 +217,139 @@ pub fn recap_grants(msg: &siwe::Message) -> Result<Grants, AuthError> {
     Ok(grants)
 }
 
+/// Lit's resource for the auth context the network resolved when it signed
+/// a PKP session (Lit's `LIT_RESOURCE_PREFIX_RAC`): only the network puts it
+/// in a capability, never the session's owner.
+pub const RESOLVED_AUTH_CONTEXT_RESOURCE: &str = "lit-resolvedauthcontext://*";
+/// The ability under [`RESOLVED_AUTH_CONTEXT_RESOURCE`], as Lit names it.
+const RESOLVED_AUTH_CONTEXT_ABILITY: &str = "Auth/Auth";
+/// The key of the restriction object that carries the auth context.
+const RESOLVED_AUTH_CONTEXT_KEY: &str = "auth_context";
+const AUTHORIZE_PHRASE: &str =
+    "I further authorize the stated URI to perform the following actions on my behalf:";
+
+/// The recap JSON of a parsed SIWE message's last `urn:recap:` resource,
+/// with its index among the resources (none if it has no recap).
+fn recap_json(msg: &siwe::Message) -> Result<Option<(usize, serde_json::Value)>, AuthError> {
+    let Some((i, b64)) = msg.resources.iter().enumerate().rev().find_map(|(i, r)| {
+        r.as_str()
+            .strip_prefix("urn:recap:")
+            .map(|b| (i, b.to_string()))
+    }) else {
+        return Ok(None);
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64.trim_end_matches('='))
+        .map_err(|e| AuthError::BadMessage(format!("recap is not base64url: {e}")))?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| AuthError::BadMessage(format!("recap JSON: {e}")))?;
+    Ok(Some((i, json)))
+}
+
+/// The SIWE message the network signs for a PKP session: `siwe_message`
+/// (the one the client asked for) with Lit's `lit-resolvedauthcontext://*`
+/// resource added to its ReCap, granting `Auth/Auth` with the restriction
+/// `{"auth_context": auth_context}`, and the matching sentence
+/// (`(N) 'Auth': 'Auth' for 'lit-resolvedauthcontext://*'.`) added to its
+/// statement, as Lit's node builds it. A message that already names the
+/// resource is refused, as Lit refuses it ("Can't define Auth Context
+/// resources in capability"): only the network may state an auth context.
+/// Deterministic: every node given the same inputs writes the same text.
+pub fn with_resolved_auth_context(
+    siwe_message: &str,
+    auth_context: &serde_json::Value,
+) -> Result<String, AuthError> {
+    let mut msg: siwe::Message = siwe_message
+        .parse()
+        .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
+    let (index, mut recap) = match recap_json(&msg)? {
+        Some((i, r)) => (Some(i), r),
+        None => (None, serde_json::json!({"att": {}, "prf": []})),
+    };
+    let att = recap
+        .get_mut("att")
+        .and_then(|a| a.as_object_mut())
+        .ok_or_else(|| AuthError::BadMessage("recap has no att object".into()))?;
+    if att
+        .keys()
+        .any(|k| k.starts_with("lit-resolvedauthcontext:"))
+    {
+        return Err(AuthError::BadMessage(
+            "Can't define Auth Context resources in capability: only the network adds lit-resolvedauthcontext://*".into(),
+        ));
+    }
+    let abilities: usize = att
+        .values()
+        .map(|v| v.as_object().map_or(0, |o| o.len()))
+        .sum();
+    att.insert(
+        RESOLVED_AUTH_CONTEXT_RESOURCE.to_string(),
+        serde_json::json!({
+            RESOLVED_AUTH_CONTEXT_ABILITY: [{ RESOLVED_AUTH_CONTEXT_KEY: auth_context }]
+        }),
+    );
+    let encoded = format!(
+        "urn:recap:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&recap)
+                .map_err(|e| AuthError::BadMessage(format!("recap JSON: {e}")))?
+        )
+    );
+    let slot = match index {
+        Some(i) => i,
+        None => {
+            // any valid resource, overwritten below
+            msg.resources.push(msg.uri.clone());
+            msg.resources.len() - 1
+        }
+    };
+    msg.resources[slot] = encoded
+        .parse()
+        .map_err(|e| AuthError::BadMessage(format!("recap resource: {e:?}")))?;
+    let sentence = format!(
+        "({}) 'Auth': 'Auth' for '{RESOLVED_AUTH_CONTEXT_RESOURCE}'.",
+        abilities + 1
+    );
+    msg.statement = Some(match msg.statement.take() {
+        Some(s) if s.contains(AUTHORIZE_PHRASE) => format!("{s} {sentence}"),
+        Some(s) if !s.is_empty() => format!("{s} {AUTHORIZE_PHRASE} {sentence}"),
+        _ => format!("{AUTHORIZE_PHRASE} {sentence}"),
+    });
+    Ok(msg.to_string())
+}
+
+/// The ReCap object (`{"att": …, "prf": …}`) of a parsed SIWE message's
+/// last `urn:recap:` resource, if it has one.
+pub fn recap_object(msg: &siwe::Message) -> Result<Option<serde_json::Value>, AuthError> {
+    Ok(recap_json(msg)?.map(|(_, v)| v))
+}
+
+/// [`resolved_auth_context`] of a SIWE message's text.
+pub fn resolved_auth_context_in(
+    siwe_message: &str,
+) -> Result<Option<serde_json::Value>, AuthError> {
+    let msg: siwe::Message = siwe_message
+        .parse()
+        .map_err(|e: siwe::ParseError| AuthError::BadMessage(e.to_string()))?;
+    resolved_auth_context(&msg)
+}
+
+/// The auth context a SIWE message's ReCap states under Lit's
+/// `lit-resolvedauthcontext://*` (`Auth/Auth`, restriction `auth_context`),
+/// if any. Meaningful only in a message the network signed.
+pub fn resolved_auth_context(msg: &siwe::Message) -> Result<Option<serde_json::Value>, AuthError> {
+    let Some((_, recap)) = recap_json(msg)? else {
+        return Ok(None);
+    };
+    Ok(recap
+        .pointer("/att")
+        .and_then(|a| a.get(RESOLVED_AUTH_CONTEXT_RESOURCE))
+        .and_then(|r| r.get(RESOLVED_AUTH_CONTEXT_ABILITY))
+        .and_then(|l| l.as_array())
+        .and_then(|l| l.iter().find_map(|m| m.get(RESOLVED_AUTH_CONTEXT_KEY)))
+        .cloned())
+}
+
 fn grants_cover(grants: &Grants, ability: Ability, id: &str) -> bool {
     let prefix = ability.resource_prefix();
     grants.iter().any(|(key, abilities)| {
@@ -251,6 +384,10 @@ pub struct Caller {
     /// What the caller's wallet granted: the ReCap of a plain authSig, or
     /// of every capability the caller's wallet gave this session key.
     grants: Grants,
+    /// The auth context the network stated (Lit's
+    /// `lit-resolvedauthcontext://*`) in a network-signed (`lit.bls`)
+    /// capability of this session; never read from a wallet's own message.
+    auth_context: Option<serde_json::Value>,
 }
 
 impl Caller {
@@ -266,6 +403,23 @@ impl Caller {
                 .any(|r| r.ability == ability && r.resource.covers(ability.resource_prefix(), id))
         });
         asked && grants_cover(&self.grants, ability, id)
+    }
+
+    /// The auth context the network resolved when it signed this session's
+    /// PKP capability (custom auth), if any.
+    pub fn auth_context(&self) -> Option<&serde_json::Value> {
+        self.auth_context.as_ref()
+    }
+
+    /// The custom auth resource of the session: what the custom auth
+    /// action answered when the network signed its capability (Lit's
+    /// `Lit.Auth.customAuthResource`), `""` when none.
+    pub fn custom_auth_resource(&self) -> &str {
+        self.auth_context
+            .as_ref()
+            .and_then(|c| c.get("customAuthResource"))
+            .and_then(|r| r.as_str())
+            .unwrap_or("")
     }
 }
 
@@ -321,6 +475,7 @@ pub fn verify_request_auth(
             session_key: None,
             session_requests: None,
             grants,
+            auth_context: None,
         });
     }
     if auth.signed_message.len() > MAX_SESSION_MESSAGE || auth.sig.len() > 200 {
@@ -385,7 +540,7 @@ pub fn verify_request_auth(
     // Every capability that delegates to this key and verifies, with what
     // it grants; the caller is the signer of the first that grants the
     // ability asked for.
-    let mut delegated: Vec<([u8; 20], Grants)> = Vec::new();
+    let mut delegated: Vec<([u8; 20], Grants, Option<serde_json::Value>)> = Vec::new();
     let mut caller = None;
     for cap in &m.capabilities {
         let msg: siwe::Message = match cap.signed_message.parse() {
@@ -423,22 +578,32 @@ pub fn verify_request_auth(
                 ));
             }
         }
-        delegated.push((address, grants));
+        // only the network states an auth context: a wallet's own
+        // capability naming one is ignored, as Lit ignores it
+        let context = if cap.derived_via == crate::auth::BLS_DERIVATION {
+            resolved_auth_context(&msg)?
+        } else {
+            None
+        };
+        delegated.push((address, grants, context));
     }
     let Some(address) = caller else {
         return Err(last);
     };
     let mut grants = Grants::new();
-    for (_, g) in delegated.into_iter().filter(|(a, _)| *a == address) {
+    let mut auth_context = None;
+    for (_, g, context) in delegated.into_iter().filter(|(a, _, _)| *a == address) {
         for (resource, abilities) in g {
             grants.entry(resource).or_default().extend(abilities);
         }
+        auth_context = auth_context.or(context);
     }
     Ok(Caller {
         address,
         session_key: Some(key_bytes),
         session_requests: Some(m.resource_ability_requests),
         grants,
+        auth_context,
     })
 }
 
@@ -687,6 +852,46 @@ mod tests {
         auth.signed_message = serde_json::to_string(&m).unwrap();
         auth.sig = hex::encode(s.key.sign(auth.signed_message.as_bytes()).to_bytes());
         auth
+    }
+
+    #[test]
+    fn an_auth_context_stated_by_a_wallet_itself_is_not_the_networks() {
+        // the wallet writes Lit's lit-resolvedauthcontext://* resource into
+        // its own capability, claiming a custom auth resource
+        let w = wallet();
+        let address = address_of(&w);
+        let pending = PendingSession::new(
+            address,
+            exec_any(),
+            "localhost",
+            &nonce(),
+            time::Duration::hours(1),
+        );
+        let context =
+            serde_json::json!({"customAuthResource": "(true, 'admin')", "actionIpfsIds": ["QmX"]});
+        let stated = with_resolved_auth_context(&pending.siwe_message, &context).unwrap();
+        assert!(stated.contains("(2) 'Auth': 'Auth' for 'lit-resolvedauthcontext://*'."));
+        assert_eq!(
+            resolved_auth_context_in(&stated).unwrap(),
+            Some(context.clone())
+        );
+        // the message still grants what it granted
+        let msg: siwe::Message = stated.parse().unwrap();
+        assert!(grants_cover(
+            &recap_grants(&msg).unwrap(),
+            Ability::LitActionExecution,
+            "QmX"
+        ));
+        let s = pending.finish(AuthSig::sign_message(&w, stated.clone()));
+        let caller = check(&s.sign_for(NODE), Ability::LitActionExecution, "QmX").unwrap();
+        assert_eq!(caller.address, address);
+        assert_eq!(caller.auth_context(), None);
+        assert_eq!(caller.custom_auth_resource(), "");
+        // and a message that already states one cannot get a second
+        assert!(with_resolved_auth_context(&stated, &context)
+            .unwrap_err()
+            .to_string()
+            .contains("Can't define Auth Context resources in capability"));
     }
 
     #[test]

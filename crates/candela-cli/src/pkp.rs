@@ -127,6 +127,32 @@ pub enum PkpCommand {
         #[arg(long)]
         to: String,
     },
+    /// Run an action that claims keys (`Lit.Actions.claimKey({keyId})`) and
+    /// mint each claimed PKP (Lit's v7 claim flow): its key id is
+    /// keccak256("{actionCid}_{keyId}"), so its public key is the one the
+    /// network derives for it; the registry mints it only on the
+    /// signatures of at least the threshold of nodes, once per key id.
+    /// Needs a SQLite registry this machine can open (a devnet's).
+    Claim {
+        #[command(flatten)]
+        owner: OwnerArgs,
+        /// The claiming action's file.
+        #[arg(conflicts_with = "cid")]
+        file: Option<PathBuf>,
+        /// The claiming action's CID (deployed with `candela action deploy`).
+        #[arg(long)]
+        cid: Option<String>,
+        /// The action's jsParams: inline JSON or @file.json.
+        #[arg(long, default_value = "{}")]
+        params: String,
+        /// Mint only the key the action claimed under this key id (default:
+        /// every key it claimed).
+        #[arg(long)]
+        key_id: Option<String>,
+        /// Burn each minted PKP in the same operation.
+        #[arg(long)]
+        burn: bool,
+    },
     /// Burn a PKP you own: no owner, permissions frozen forever.
     Burn {
         #[command(flatten)]
@@ -687,6 +713,80 @@ pub async fn run(cmd: PkpCommand) -> anyhow::Result<()> {
                 to: format!("0x{}", hex::encode(to)),
             };
             change_pkp(&owner, &pkp, change).await?;
+        }
+        PkpCommand::Claim {
+            owner:
+                OwnerArgs {
+                    network,
+                    private_key,
+                    json: json_out,
+                },
+            file,
+            cid,
+            params,
+            key_id,
+            burn,
+        } => {
+            let source = match (file, cid) {
+                (Some(f), None) => candela_client::ActionSource::Code(
+                    String::from_utf8(
+                        std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?,
+                    )
+                    .context("the action is not UTF-8")?,
+                ),
+                (None, Some(c)) => {
+                    candela_cid::parse_cid_v0(&c).context("--cid is not a CIDv0")?;
+                    candela_client::ActionSource::IpfsId(c)
+                }
+                _ => bail!("give the claiming action as FILE or --cid CID"),
+            };
+            let js_params = crate::action::parse_params(&params)?;
+            let client = crate::cli_io::open_network(&network)?;
+            let owner_key = signing_key(&private_key)?;
+            let out = client
+                .execute(&source, Some(js_params), &owner_key)
+                .await
+                .context("running the claiming action")?;
+            let mut claims = out.claims;
+            if let Some(k) = &key_id {
+                claims.retain(|id, _| id == k);
+            }
+            if claims.is_empty() {
+                bail!(
+                    "the action claimed no key{} (it calls Lit.Actions.claimKey({{keyId}}))",
+                    key_id
+                        .map(|k| format!(" under key id {k:?}"))
+                        .unwrap_or_default()
+                );
+            }
+            let reg = registry(&client)?;
+            let mut minted = Vec::new();
+            for (id, claim) in &claims {
+                let rec = client
+                    .mint_claimed(reg.as_ref(), &owner_key, claim, &[], burn)
+                    .with_context(|| format!("key id {id:?}"))?;
+                let mut v = pkp_json(reg.as_ref(), &rec)?;
+                v["claimedKeyId"] = json!(id);
+                v["derivedKeyId"] = json!(format!("0x{}", hex::encode(claim.derived_key_id)));
+                minted.push(v);
+            }
+            let all = Value::Array(minted);
+            print(json_out, &all, |v| {
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|p| {
+                                format!(
+                                    "claimed key id {}\n{}",
+                                    p["claimedKeyId"].as_str().unwrap_or_default(),
+                                    pkp_text(p)
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default()
+            })?;
         }
         PkpCommand::Burn { owner, pkp } => {
             let change = RegistryChange::Burn {

@@ -657,3 +657,117 @@ async fn a_coordinator_signing_two_schnorr_assignments_for_one_request_is_named_
         "node 1 says it caught node 0"
     );
 }
+
+/// Lit's `multiple_sign_and_combine_blsg1.js`, unchanged: two BLS
+/// signatures in one run by a `Bls12381G1` PKP, each over its UTF-8 string,
+/// both by the same key, each verified by noble (Lit's
+/// `valid_sign_and_combine`); and a signature does not verify for the
+/// other message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiple_sign_and_combine_blsg1() {
+    const LIT_MULTIPLE_BLSG1: &str = r#"(async () => {
+  const sig1 = await Lit.Actions.signAndCombine({
+    toSign: 'test message 1',
+    publicKey,
+    sigName: 'sig1',
+    signingScheme: 'Bls12381G1ProofOfPossession',
+  });
+
+  const sig2 = await Lit.Actions.signAndCombine({
+    toSign: 'test message 2',
+    publicKey,
+    sigName: 'sig2',
+    signingScheme: 'Bls12381G1ProofOfPossession',
+  });
+
+  const sigs = {
+    sig1: JSON.parse(sig1),
+    sig2: JSON.parse(sig2),
+  };
+
+  Lit.Actions.setResponse({ response: JSON.stringify(sigs) });
+})();"#;
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let owner = owner();
+    let pkp = bound_pkp(
+        &client,
+        &owner,
+        PkpKeyType::Bls12381G1,
+        &[LIT_MULTIPLE_BLSG1],
+    );
+    let out = run(
+        &client,
+        &owner,
+        LIT_MULTIPLE_BLSG1,
+        json!({"publicKey": derive::public_key_hex(&pkp.public_key)}),
+    )
+    .await
+    .expect("blsg1 run");
+    let sigs: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
+    let key = hexs(&sigs["sig1"], "verifying_key");
+    assert_eq!(key.len(), 48);
+    for (name, text) in [("sig1", "test message 1"), ("sig2", "test message 2")] {
+        let s = &sigs[name];
+        assert_eq!(hexs(s, "signed_data"), text.as_bytes(), "{name}");
+        assert_eq!(hexs(s, "verifying_key"), key, "one key signs both");
+        verify_bls_with_noble(s).unwrap_or_else(|e| panic!("noble verifies {name}: {e}"));
+    }
+    let mut swapped = sigs["sig1"].clone();
+    swapped["signed_data"] = sigs["sig2"]["signed_data"].clone();
+    assert!(
+        verify_bls_with_noble(&swapped).is_err(),
+        "sig1 is not a signature of test message 2"
+    );
+}
+
+/// Lit's `sign_as_action_eddsa.js`, unchanged (a script no Lit test runs;
+/// what it means is plain): the action signs Lit's 32-byte message with its
+/// own Ed25519 action key; the answer is the key `getActionPublicKey` names
+/// for the script's CID, and the signature verifies under it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_as_action_eddsa() {
+    const LIT_SIGN_AS_ACTION_EDDSA: &str = r#"(async () => {
+  // sign "hello world" and allow all the nodes to combine the signature and return it to the action.
+  let utf8Encode = new TextEncoder();
+  const toSign = utf8Encode.encode('This message is exactly 32 bytes');
+
+  const signingScheme = 'SchnorrEd25519Sha512';
+  const signature = await Lit.Actions.signAsAction({
+    toSign,
+    sigName,
+    signingScheme,
+  });
+  Lit.Actions.setResponse({ response: JSON.stringify(signature) });
+})();"#;
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    wait_schnorr(&client).await;
+    let owner = owner();
+    let out = run(
+        &client,
+        &owner,
+        LIT_SIGN_AS_ACTION_EDDSA,
+        json!({"sigName": "sig1"}),
+    )
+    .await
+    .expect("signAsAction");
+    let sign_output: String = serde_json::from_str(&out).expect("a JSON string");
+    let output: Value = serde_json::from_str(&sign_output).expect("SignedDataOutput");
+    let cid = candela_cid::cid_v0(LIT_SIGN_AS_ACTION_EDDSA.as_bytes());
+    let key = run(
+        &client,
+        &owner,
+        LIT_GET_ACTION_PUBLIC_KEY,
+        json!({"signingScheme": "SchnorrEd25519Sha512", "actionIpfsCid": cid}),
+    )
+    .await
+    .expect("getActionPublicKey");
+    let key: String = serde_json::from_str(&key).expect("string");
+    assert_eq!(output["verifying_key"].as_str(), Some(key.as_str()));
+    verify_ed25519(
+        &hexs(&output, "verifying_key"),
+        b"This message is exactly 32 bytes",
+        &hexs(&output, "signature"),
+    );
+}

@@ -443,6 +443,14 @@ async fn custom_auth_by_a_permitted_action_authorises_a_pkp_session_only_when_it
         err.to_string().contains("is not a permitted auth method"),
         "{err}"
     );
+    // Lit's refusal text comes first (lit-node `session_sigs.rs`,
+    // `only_permitted_lit_action_can_sign_session_sig`)
+    assert!(
+        err.to_string().contains(
+            "None of the AuthMethods, AuthSig or Lit Actions meet the required scope [2]"
+        ),
+        "{err}"
+    );
 }
 
 /// The hash of the latest block of the chain at `rpc_url`, after mining one.
@@ -574,4 +582,277 @@ async fn a_custom_auth_action_cannot_sign_decrypt_or_broadcast_and_spends_no_pre
         before,
         "no presignature was taken for a custom auth run"
     );
+}
+
+/// Lit's custom auth resource, as its `session_sigs.rs` test answers it.
+const LIT_CUSTOM_RESOURCE: &str = "(true, 'Anything your want to use in executeJs')";
+
+/// Ports Lit's `sign_lit_actions_with_custom_auth_resource_lit_action_session_sig`
+/// (lit-node `tests/integration/session_sigs.rs`): a custom auth action
+/// answers `(true, '<resource>')`; the session's SIWE carries Lit's
+/// `lit-resolvedauthcontext://*` resource with that resource in its auth
+/// context, and a later execution with the session sees it as
+/// `Lit.Auth.customAuthResource` (and the custom auth action's CID in
+/// `Lit.Auth.actionIpfsIdStack`), then signs with the PKP as in Lit's test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_lit_actions_with_custom_auth_resource_lit_action_session_sig() {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let auth_code = format!(
+        r#"(async () => {{
+        LitActions.setResponse({{ response: jsParams.code === "4242" ? "{LIT_CUSTOM_RESOURCE}" : "false" }});
+    }})();"#
+    );
+    let (auth_cid, _) = client
+        .deploy_action(auth_code.as_bytes())
+        .await
+        .expect("deploy");
+    let pkp = registry(&client)
+        .mint_with_actions(&owner(), client.root_public_key(), &[&auth_cid], true)
+        .expect("mint");
+    let session = client
+        .pkp_session(
+            PkpAuth::Action {
+                source: &ActionSource::IpfsId(auth_cid.clone()),
+                js_params: Some(json!({"code": "4242"})),
+            },
+            &pkp.public_key,
+            candela_client::default_session_requests(),
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .expect("the custom auth action says (true, resource)");
+    // the network-signed capability states the resolved auth context
+    let signed = session.to_file().capability.signed_message;
+    assert!(
+        signed.contains("'Auth': 'Auth' for 'lit-resolvedauthcontext://*'"),
+        "{signed}"
+    );
+    let context = candela_api::session::resolved_auth_context_in(&signed)
+        .expect("a readable recap")
+        .expect("an auth context");
+    assert_eq!(
+        context["customAuthResource"], LIT_CUSTOM_RESOURCE,
+        "{context}"
+    );
+    assert_eq!(context["actionIpfsIds"], json!([auth_cid]), "{context}");
+
+    // Lit's CUSTOM_AUTH_RESOURCE_VALID_PKP_SIGNING_LIT_ACTION_CODE, with
+    // this network's custom auth CID
+    let signing_code = format!(
+        r#"(async () => {{
+        let utf8Encode = new TextEncoder();
+        const toSign = utf8Encode.encode('This message is exactly 32 bytes');
+        const isValidCustomAuthResource = Lit.Auth.customAuthResource === "{LIT_CUSTOM_RESOURCE}";
+        if (Lit.Auth.actionIpfsIdStack.includes("{auth_cid}") && isValidCustomAuthResource) {{
+            console.log("Custom Authorization Successful!");
+            const sigShare = await LitActions.signEcdsa({{ toSign, publicKey, sigName }});
+        }}
+        Lit.Actions.setResponse({{ response: JSON.stringify({{ resource: Lit.Auth.customAuthResource, stack: Lit.Auth.actionIpfsIdStack }}) }});
+    }})();"#
+    );
+    let source = ActionSource::Code(signing_code.clone());
+    let out = client
+        .execute_once(
+            &candela_client::new_request_id(),
+            &source,
+            Some(json!({
+                "publicKey": derive::public_key_hex(&pkp.public_key),
+                "sigName": "sig1",
+            })),
+            &RequestAuth::Session(session),
+        )
+        .await
+        .expect("runs with the custom auth session");
+    let seen: Value = serde_json::from_str(&out.response).expect("JSON response");
+    assert_eq!(seen["resource"], LIT_CUSTOM_RESOURCE, "{seen}");
+    let own_cid = candela_cid::cid_v0(signing_code.as_bytes());
+    assert_eq!(seen["stack"], json!([auth_cid, own_cid]), "{seen}");
+    let sig = out.signatures.get("sig1").expect("the PKP signed");
+    let digest: [u8; 32] = *b"This message is exactly 32 bytes";
+    sig.signature
+        .verify(&pkp.public_key, &digest)
+        .expect("verifies under the PKP");
+
+    // a wallet's own session has no custom auth resource
+    let plain = client
+        .execute(
+            &source,
+            Some(json!({"publicKey": "", "sigName": "x"})),
+            &owner(),
+        )
+        .await
+        .expect("runs with a wallet session");
+    let seen: Value = serde_json::from_str(&plain.response).expect("JSON response");
+    assert_eq!(seen["resource"], "", "{seen}");
+    assert!(plain.signatures.is_empty());
+}
+
+/// Attacker: a custom auth action's answer authorises only in Lit's forms
+/// (`"true"`, `(true, '<resource>')`): an answer that merely contains
+/// `true` ("untrue", `(false, 'true')`) is refused with Lit's text, and a
+/// client cannot state its own auth context in the session it asks for
+/// (Lit: "Can't define Auth Context resources in capability").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_auth_answers_that_only_contain_true_and_self_stated_auth_contexts_are_refused() {
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let code = r#"(async () => { Lit.Actions.setResponse({ response: jsParams.answer }); })();"#;
+    let (cid, _) = client.deploy_action(code.as_bytes()).await.expect("deploy");
+    let pkp = registry(&client)
+        .mint_with_actions(&owner(), client.root_public_key(), &[&cid], true)
+        .expect("mint");
+    let source = ActionSource::IpfsId(cid.clone());
+    let ask = |answer: &str| {
+        client.pkp_session(
+            PkpAuth::Action {
+                source: &source,
+                js_params: Some(json!({ "answer": answer })),
+            },
+            &pkp.public_key,
+            candela_client::default_session_requests(),
+            std::time::Duration::from_secs(600),
+        )
+    };
+    for answer in ["untrue", "(false, 'true')", "false, not true"] {
+        let err = ask(answer).await.err().expect("refused");
+        assert!(
+            err.to_string()
+                .contains("Authentication failed for session_sig signing via Lit Action"),
+            "{answer}: {err}"
+        );
+    }
+    ask("true").await.expect("\"true\" authorises");
+
+    // a session message that already names lit-resolvedauthcontext://*
+    let pending = candela_api::session::PendingSession::new(
+        pkp.eth_address(),
+        candela_client::default_session_requests(),
+        "localhost",
+        &client.nonce(),
+        time::Duration::minutes(10),
+    );
+    let forged = candela_api::session::with_resolved_auth_context(
+        &pending.siwe_message,
+        &json!({"actionIpfsIds": [cid], "authMethodContexts": [], "authSigAddress": null,
+                "customAuthResource": "(true, 'admin')", "resources": []}),
+    )
+    .expect("the client can write one");
+    let url = client.network().nodes[0].url.clone();
+    let r = reqwest::Client::new()
+        .post(format!("{url}/web/sign_session_key/v1"))
+        .header("X-Request-Id", candela_client::new_request_id())
+        .json(&json!({
+            "sessionKey": format!("lit:session:{}", pending.public_key_hex()),
+            "authMethods": [], "pkpPublicKey": derive::public_key_hex(&pkp.public_key),
+            "siweMessage": forged, "curveType": "BLS", "epoch": 1,
+            "litActionIpfsId": cid, "jsParams": {"answer": "true"},
+        }))
+        .send()
+        .await
+        .expect("send");
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errorCode"], "NodeInvalidAuthContextResource",
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Can't define Auth Context resources in capability"),
+        "{body}"
+    );
+}
+
+/// Ports lit-node `session_sigs.rs`'s scope rule for sessions
+/// (`only_permitted_lit_action_can_sign_session_sig`: Lit's
+/// `sign_session_key` asks for scope 2, which scope 1 includes): a wallet
+/// or custom auth action permitted on the PKP with no scope (or another
+/// one) cannot authorise a session, refused with Lit's "None of the
+/// AuthMethods, AuthSig or Lit Actions meet the required scope [2]"; with
+/// scope 2 or scope 1 it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_needs_an_auth_method_permitted_with_scope_1_or_2() {
+    use candela_registry::{AuthMethod, Permission};
+    let net = TestNet::start(3, &[]);
+    let client = net.client();
+    let owner = owner();
+    let reg = registry(&client);
+    let code = "(async () => { Lit.Actions.setResponse({ response: \"true\" }); })();";
+    let (cid, _) = client.deploy_action(code.as_bytes()).await.expect("deploy");
+    let pkp = reg.mint(&owner, client.root_public_key()).expect("mint");
+    let wallet = |scopes: &[u64]| {
+        let w = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        reg.grant(
+            &owner,
+            &pkp.token_id,
+            &Permission::new(
+                AuthMethod::address(derive::eth_address(w.verifying_key().as_affine())),
+                scopes.iter().copied(),
+            ),
+        )
+        .expect("grant");
+        w
+    };
+    let (none, other, personal, anything) = (wallet(&[]), wallet(&[3]), wallet(&[2]), wallet(&[1]));
+    let requests = candela_client::default_session_requests();
+    let ttl = std::time::Duration::from_secs(600);
+    for w in [&none, &other] {
+        let err = client
+            .pkp_session(PkpAuth::Wallet(w), &pkp.public_key, requests.clone(), ttl)
+            .await
+            .err()
+            .expect("no scope 1 or 2: refused");
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "None of the AuthMethods, AuthSig or Lit Actions meet the required scope [2]"
+            ) && text.contains("without scope 1 (sign anything) or 2 (personal sign)"),
+            "{text}"
+        );
+    }
+    for w in [&personal, &anything] {
+        client
+            .pkp_session(PkpAuth::Wallet(w), &pkp.public_key, requests.clone(), ttl)
+            .await
+            .expect("scope 2 or 1: a session");
+    }
+    // the same for a custom auth action
+    let source = ActionSource::IpfsId(cid.clone());
+    let custom = || {
+        client.pkp_session(
+            PkpAuth::Action {
+                source: &source,
+                js_params: None,
+            },
+            &pkp.public_key,
+            requests.clone(),
+            ttl,
+        )
+    };
+    reg.grant(
+        &owner,
+        &pkp.token_id,
+        &Permission::new(AuthMethod::action(&cid).expect("cid"), []),
+    )
+    .expect("grant the action with no scope");
+    let err = custom().await.err().expect("refused");
+    assert!(
+        err.to_string().contains(
+            "None of the AuthMethods, AuthSig or Lit Actions meet the required scope [2]"
+        ),
+        "{err}"
+    );
+    reg.grant(
+        &owner,
+        &pkp.token_id,
+        &Permission::new(AuthMethod::action(&cid).expect("cid"), [2]),
+    )
+    .expect("grant scope 2");
+    custom()
+        .await
+        .expect("scope 2: the action authorises a session");
 }

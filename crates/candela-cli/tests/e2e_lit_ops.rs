@@ -158,3 +158,164 @@ async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_n
         .expect("the node's identity key signed the claim");
     }
 }
+
+/// Lit's v7 claim flow end to end (lit-node `ClaimKeyIdentifier`, then
+/// js-sdk v7 `claimKeyId`'s mint of the claimed key): an action claims a
+/// key id, the client reads the claim (the derived key id and the nodes'
+/// signatures) from the execution, mints the claimed PKP in the registry,
+/// and the PKP signs. Its public key is the network's derivation of
+/// `keccak256("{cid}_{keyId}")`. Attacker checks: a claim with fewer than
+/// threshold node signatures, with signatures moved onto another key id
+/// or made by a key outside the node set is refused by the registry, and a
+/// claimed key id is minted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_key_then_mint_the_claimed_pkp_which_signs() {
+    let net = common::TestNet::start(3, &[]);
+    let client = net.client();
+    let claimer = "(async () => {\n  const r = await Lit.Actions.claimKey({ keyId: 'user-1' });\n  Lit.Actions.setResponse({ response: r });\n})();";
+    let (cid, _) = client
+        .deploy_action(claimer.as_bytes())
+        .await
+        .expect("deploy");
+    let out = client
+        .execute(&ActionSource::IpfsId(cid.clone()), None, &common::owner())
+        .await
+        .expect("execute");
+    assert_eq!(out.response, "success");
+    let claim = out
+        .claims
+        .get("user-1")
+        .expect("the claim of user-1")
+        .clone();
+    let derived = candela_node::claim_key::derived_key_id(&cid, "user-1");
+    assert_eq!(claim.derived_key_id, derived);
+    assert_eq!(claim.signatures.len(), 3, "every node signed");
+
+    let registry = common::registry(&client);
+    let owner = common::owner();
+    let threshold = client.network().threshold;
+    assert!(threshold >= 2, "a 3-node devnet needs 2 or more");
+
+    // fewer than threshold signatures: the registry refuses (the client's
+    // own count check is bypassed by asking the registry directly)
+    let mut short = claim.clone();
+    while short.signatures.len() >= threshold {
+        short.signatures.pop_last();
+    }
+    let e = registry
+        .mint_claimed(&owner, client.root_public_key(), &short, &[], false)
+        .expect_err("too few signatures");
+    assert!(e.to_string().contains("needed"), "{e}");
+    let e = client
+        .mint_claimed(registry.as_ref(), &owner, &short, &[], false)
+        .expect_err("too few signatures");
+    assert!(e.to_string().contains("needed"), "{e}");
+    // the network's signatures moved onto another key id
+    let mut moved = claim.clone();
+    moved.derived_key_id = candela_node::claim_key::derived_key_id(&cid, "user-2");
+    let e = registry
+        .mint_claimed(&owner, client.root_public_key(), &moved, &[], false)
+        .expect_err("signatures of another key id");
+    assert!(e.to_string().contains("does not verify"), "{e}");
+    // signatures by keys outside the node set
+    let mut forged = claim.clone();
+    for sig in forged.signatures.values_mut() {
+        use ed25519_dalek::Signer;
+        let k = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+        *sig = k
+            .sign(&candela_node::claim_key::claim_message(&derived))
+            .to_bytes();
+    }
+    registry
+        .mint_claimed(&owner, client.root_public_key(), &forged, &[], false)
+        .expect_err("forged signatures");
+
+    // the network's claim mints the PKP the network derives for the id
+    let rec = client
+        .mint_claimed(registry.as_ref(), &owner, &claim, &[], false)
+        .expect("mint the claimed key");
+    assert_eq!(rec.key_id, derived);
+    assert_eq!(
+        rec.public_key,
+        candela_crypto::derive::derive_public_key(client.root_public_key(), &derived)
+            .expect("derive")
+    );
+    assert_eq!(
+        registry.by_public_key(&rec.public_key).expect("recorded"),
+        rec
+    );
+    let e = client
+        .mint_claimed(registry.as_ref(), &owner, &claim, &[], false)
+        .expect_err("a key id is minted once");
+    assert!(e.to_string().contains("already minted"), "{e}");
+
+    // and it signs: the signature verifies under the claimed key
+    let digest = common::random_digest();
+    let signed = client
+        .pkp_sign(&owner, &rec.public_key, digest)
+        .await
+        .expect("the claimed PKP signs");
+    signed
+        .signature
+        .verify(&rec.public_key, &digest)
+        .expect("verifies under the claimed key");
+}
+
+/// `candela pkp claim FILE`: the CLI runs a claiming action and mints the
+/// claimed PKP, the network's derivation of keccak256("{cid}_{keyId}");
+/// running it again is refused (a key id is minted once), and an action
+/// that claims nothing is a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkp_claim_cli_mints_the_key_an_action_claims_once() {
+    let net = common::TestNet::start(3, &[]);
+    let client = net.client();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let code = "(async () => {\n  await Lit.Actions.claimKey({ keyId: 'cli-user' });\n})();";
+    let file = dir.path().join("claim.js");
+    std::fs::write(&file, code).expect("write");
+    let owner = common::owner();
+    let claim = |file: &std::path::Path| {
+        std::process::Command::new(common::BIN)
+            .args(["pkp", "claim", "--json", "--network"])
+            .arg(net.network_path())
+            .arg("--private-key")
+            .arg(hex::encode(owner.to_bytes()))
+            .arg(file)
+            .output()
+            .expect("run candela")
+    };
+    let out = claim(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let minted: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let cid = candela_cid::cid_v0(code.as_bytes());
+    let derived = candela_node::claim_key::derived_key_id(&cid, "cli-user");
+    assert_eq!(minted[0]["claimedKeyId"], "cli-user", "{minted}");
+    assert_eq!(
+        minted[0]["derivedKeyId"],
+        format!("0x{}", hex::encode(derived)),
+        "{minted}"
+    );
+    let want = candela_crypto::derive::derive_public_key(client.root_public_key(), &derived)
+        .expect("derive");
+    let got = candela_crypto::derive::parse_public_key(
+        minted[0]["publicKey"].as_str().expect("publicKey"),
+    )
+    .expect("a key");
+    assert_eq!(got, want, "{minted}");
+
+    let again = claim(&file);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("already minted"), "{err}");
+
+    let nothing = dir.path().join("nothing.js");
+    std::fs::write(&nothing, "(async () => {})();").expect("write");
+    let out = claim(&nothing);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("claimed no key"), "{err}");
+}

@@ -90,6 +90,10 @@ pub struct ExecuteOutcome {
     pub nodes: Vec<NodeReport>,
     /// Nodes that failed, disagreed or sent a bad share.
     pub faults: Vec<NodeFault>,
+    /// The keys the action claimed (`Lit.Actions.claimKey`), by the key id
+    /// it passed, with the nodes' verified signatures (see
+    /// [`Client::key_claims`]); mint one with [`Client::mint_claimed`].
+    pub claims: BTreeMap<String, crate::KeyClaim>,
 }
 
 impl Client {
@@ -433,6 +437,7 @@ impl Client {
             signatures,
             nodes,
             faults,
+            claims: self.key_claims(answers),
         })
     }
 

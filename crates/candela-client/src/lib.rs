@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod actions;
+mod claims;
 mod encryption;
 pub mod explain;
 mod pkp_session;
@@ -26,6 +27,7 @@ use candela_api::{EXCLUDE_HEADER, MAX_WAIT_HEADER, REQUEST_ID_HEADER};
 use candela_crypto::derive;
 use candela_crypto::ecdsa::Signature;
 use candela_crypto::AffinePoint;
+pub use candela_registry::claim::KeyClaim;
 use k256::ecdsa::SigningKey;
 use rand_core::RngCore;
 

@@ -38,6 +38,44 @@ pub enum PkpAuth<'a> {
 #[serde(rename_all = "camelCase")]
 struct ShareAnswer {
     signature_share: std::collections::BTreeMap<String, String>,
+    /// The message the node signed, when it says (`sign_session_key`).
+    #[serde(default)]
+    siwe_message: Option<String>,
+}
+
+/// Each node's answer to a BLS share request: its index, URL and answer.
+type ShareAnswers = Vec<(u32, String, Result<ShareAnswer, String>)>;
+
+/// Whether `signed`, the message a node signed for a PKP session, is the
+/// client's `asked` with nothing added but the network's resolved auth
+/// context (Lit's `lit-resolvedauthcontext://*`).
+/// The ReCap's JSON is compared as JSON (a node built with another key
+/// order writes the same object differently), the rest as text.
+fn only_adds_auth_context(asked: &str, signed: &str) -> bool {
+    use candela_api::session::{recap_object, resolved_auth_context, with_resolved_auth_context};
+    let Ok(msg) = signed.parse::<siwe::Message>() else {
+        return false;
+    };
+    let Ok(Some(context)) = resolved_auth_context(&msg) else {
+        return false;
+    };
+    let Ok(expected) = with_resolved_auth_context(asked, &context) else {
+        return false;
+    };
+    let Ok(expected) = expected.parse::<siwe::Message>() else {
+        return false;
+    };
+    // everything but the recap resource, as text
+    let without_recap = |m: &siwe::Message| {
+        let mut m = m.clone();
+        m.resources
+            .retain(|r| !r.as_str().starts_with("urn:recap:"));
+        m.to_string()
+    };
+    matches!(
+        (recap_object(&expected), recap_object(&msg)),
+        (Ok(Some(a)), Ok(Some(b))) if a == b
+    ) && without_recap(&expected) == without_recap(&msg)
 }
 
 /// The BLS public key set `network.json` describes, if it has one: the
@@ -128,7 +166,17 @@ impl Client {
         msg: &[u8],
         body_for: impl Fn(&candela_api::network::NodeInfo) -> serde_json::Value,
     ) -> Result<(BlsSignature, Vec<NodeFault>), ClientError> {
-        let public = self.bls_public_set()?;
+        let answers = self.bls_share_answers(path, body_for).await;
+        self.combine_share_answers(answers, msg).await
+    }
+
+    /// POST the body `body_for` gives each node to `path` (one request id
+    /// for all) and collect every node's answer.
+    async fn bls_share_answers(
+        &self,
+        path: &str,
+        body_for: impl Fn(&candela_api::network::NodeInfo) -> serde_json::Value,
+    ) -> ShareAnswers {
         let rid = new_request_id();
         let calls = self.network().nodes.iter().map(|n| {
             let req = self
@@ -140,10 +188,21 @@ impl Client {
             let (index, url) = (n.index, n.url.clone());
             async move { (index, url, answer::<ShareAnswer>(req).await) }
         });
+        join_all(calls).await
+    }
+
+    /// Verify every answered BLS share over `msg` against its node's public
+    /// share and combine t valid ones (see [`Client::combine_bls_shares`]).
+    async fn combine_share_answers(
+        &self,
+        answers: ShareAnswers,
+        msg: &[u8],
+    ) -> Result<(BlsSignature, Vec<NodeFault>), ClientError> {
+        let public = self.bls_public_set()?;
         let mut shares = Vec::new();
         let mut faults = Vec::new();
         let mut urls = std::collections::BTreeMap::new();
-        for (node, url, a) in join_all(calls).await {
+        for (node, url, a) in answers {
             let share = a.and_then(|r| {
                 let hex_share = r
                     .signature_share
@@ -256,19 +315,97 @@ impl Client {
                 body.js_params = js_params;
             }
         }
-        let digest = pkp_session_digest(&pending.siwe_message);
         let body =
             serde_json::to_value(&body).map_err(|e| ClientError::Input(format!("request: {e}")))?;
-        let (sig, _faults) = self
-            .combine_bls_shares("/web/sign_session_key/v1", &digest, |_| body.clone())
-            .await?;
+        let mut answers = self
+            .bls_share_answers("/web/sign_session_key/v1", |_| body.clone())
+            .await;
+        // The nodes sign the message asked for with the auth context they
+        // resolved added (Lit's `lit-resolvedauthcontext://*`): take the
+        // message most nodes signed among those that add nothing else; a
+        // node that signed another message gave no usable share.
+        let asked = pending.siwe_message.clone();
+        let signed_of = |a: &ShareAnswer| a.siwe_message.clone().unwrap_or_else(|| asked.clone());
+        let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, _, a) in &answers {
+            if let Ok(a) = a {
+                let m = signed_of(a);
+                if m == asked || only_adds_auth_context(&asked, &m) {
+                    *votes.entry(m).or_default() += 1;
+                }
+            }
+        }
+        let signed = votes
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map(|(m, _)| m)
+            .unwrap_or_else(|| asked.clone());
+        for (_, _, a) in answers.iter_mut() {
+            let other = a.as_ref().ok().map(&signed_of).filter(|m| *m != signed);
+            if let Some(m) = other {
+                *a = Err(format!(
+                    "signed another session message than the other nodes ({} bytes, not {})",
+                    m.len(),
+                    signed.len()
+                ));
+            }
+        }
+        let digest = pkp_session_digest(&signed);
+        let (sig, _faults) = self.combine_share_answers(answers, &digest).await?;
         let capability = AuthSig {
             sig: candela_api::auth::network_signature_json(&sig.to_hex()),
             derived_via: BLS_DERIVATION.into(),
-            signed_message: pending.siwe_message.clone(),
+            signed_message: signed,
             address: derive::checksum_address(&derive::eth_address(pkp)),
             algo: Some(candela_api::auth::BLS_ALGO.into()),
         };
         Ok(Arc::new(pending.finish(capability)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_adds_auth_context;
+    use candela_api::session::{with_resolved_auth_context, PendingSession};
+
+    #[test]
+    fn a_node_may_add_the_auth_context_and_nothing_else() {
+        let pending = PendingSession::new(
+            [7; 20],
+            crate::default_session_requests(),
+            "localhost",
+            &format!("0x{}", "ab".repeat(32)),
+            time::Duration::minutes(10),
+        );
+        let asked = &pending.siwe_message;
+        let context =
+            serde_json::json!({"customAuthResource": "(true, 'x')", "actionIpfsIds": ["QmA"]});
+        let signed = with_resolved_auth_context(asked, &context).expect("adds");
+        assert!(only_adds_auth_context(asked, &signed));
+        // the same recap JSON with its keys in another order is the same
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let recap = signed
+            .lines()
+            .find_map(|l| l.strip_prefix("- urn:recap:"))
+            .expect("a recap");
+        let value: serde_json::Value =
+            serde_json::from_slice(&b64.decode(recap).expect("base64")).expect("json");
+        let swapped = format!(r#"{{"prf":{},"att":{}}}"#, value["prf"], value["att"]);
+        let reordered = signed.replace(recap, &b64.encode(swapped));
+        assert_ne!(reordered, signed);
+        assert!(only_adds_auth_context(asked, &reordered));
+        // no auth context at all is not what a node signs now
+        assert!(!only_adds_auth_context(asked, asked));
+        // a longer expiry, another statement or domain: refused
+        for (from, to) in [
+            ("Expiration Time: ", "Expiration Time: 2099"),
+            ("This session key", "That session key"),
+            ("localhost wants", "evil.example wants"),
+        ] {
+            let changed = signed.replacen(from, to, 1);
+            assert_ne!(changed, signed);
+            assert!(!only_adds_auth_context(asked, &changed), "{from}");
+        }
     }
 }

@@ -623,6 +623,25 @@ impl Node {
         auth_method_contexts: Vec<serde_json::Value>,
         options: RunOptions,
     ) -> Result<ActionRun, ApiError> {
+        // A PKP session the network signed after custom auth carries the
+        // auth context it resolved then (Lit's `lit-resolvedauthcontext`):
+        // its custom auth resource, and the custom auth action's CID ahead
+        // of this run's in `actionIpfsIdStack`, as in Lit.
+        let session_context = credential.as_ref().and_then(|c| c.auth_context());
+        let custom_auth_resource = credential
+            .as_ref()
+            .map(|c| c.custom_auth_resource().to_string())
+            .unwrap_or_default();
+        let mut action_ipfs_id_stack: Vec<String> = session_context
+            .and_then(|c| c.get("actionIpfsIds"))
+            .and_then(|ids| ids.as_array())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| id.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        action_ipfs_id_stack.push(cid.to_string());
         let host = Arc::new(ExecHost {
             kind: options.kind,
             beacon: tokio::sync::OnceCell::new(),
@@ -644,9 +663,10 @@ impl Node {
         let ctx = ExecutionContext {
             js_params,
             auth: AuthContext {
-                action_ipfs_id_stack: vec![cid.to_string()],
+                action_ipfs_id_stack,
                 auth_sig_address: Some(derive::checksum_address(&caller)),
                 auth_method_contexts,
+                custom_auth_resource,
                 http_headers: options.http_headers.clone(),
                 ..AuthContext::default()
             },

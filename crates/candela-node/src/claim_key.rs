@@ -15,23 +15,10 @@
 use candela_actions::HostError;
 use ed25519_dalek::Signer;
 use serde_json::{json, Value};
-use sha3::{Digest, Keccak256};
 
 use crate::actions::ExecHost;
 
-/// What a node's claim signature signs, before the derived key id.
-pub const CLAIM_DOMAIN: &[u8] = b"candela-claim-key-v1:";
-
-/// The id of the key `key_id` claimed by the action `action_cid`, as Lit
-/// derives it.
-pub fn derived_key_id(action_cid: &str, key_id: &str) -> [u8; 32] {
-    Keccak256::digest(format!("{action_cid}_{key_id}").as_bytes()).into()
-}
-
-/// The message a node signs for the derived key id `derived`.
-pub fn claim_message(derived: &[u8; 32]) -> Vec<u8> {
-    [CLAIM_DOMAIN, derived.as_slice()].concat()
-}
+pub use candela_registry::claim::{claim_message, derived_key_id, CLAIM_DOMAIN};
 
 impl ExecHost {
     /// `claimKey`: derive the key id, sign it, keep the claim for the
@@ -65,6 +52,7 @@ impl ExecHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha3::{Digest, Keccak256};
 
     #[test]
     fn derived_key_id_is_keccak_of_cid_underscore_key_id() {

@@ -142,8 +142,9 @@ impl Node {
         {
             return Err(ApiError::forbidden(
                 "NodeAccessControlConditionsReturnedNotAuthorized",
+                // Lit's text first (lit-node `action_client.rs`), then why
                 format!(
-                    "the access control conditions do not hold for {}",
+                    "Access control conditions check failed.  Check that you are allowed to decrypt this item. (the access control conditions do not hold for {})",
                     ctx.user_address
                 ),
             ));

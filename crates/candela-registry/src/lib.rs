@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod anvil;
+pub mod claim;
 #[cfg(test)]
 mod conformance;
 pub mod evm;
@@ -80,6 +81,11 @@ pub enum RegistryError {
     /// address, an invalid node set.
     #[error("invalid registry input: {0}")]
     Invalid(String),
+    /// A key claim (`Lit.Actions.claimKey`) that may not be minted: too
+    /// few valid node signatures, already minted, or a registry that cannot
+    /// check claims.
+    #[error("key claim: {0}")]
+    Claim(String),
     /// The key that tried to change the node set is not the registry's
     /// administrator.
     #[error("the node set is administered by {admin}, not by the signer {signer}")]
@@ -498,6 +504,34 @@ pub trait Registry: Send + Sync {
         admin: &SigningKey,
         set: &RegisteredNodeSet,
     ) -> Result<(), RegistryError>;
+
+    /// Mint the PKP a network claim names (Lit's v7 claim flow: an action's
+    /// `Lit.Actions.claimKey`, then a mint of the claimed key): the claim
+    /// must carry valid signatures of at least the threshold of nodes of
+    /// this registry's node set ([`claim::KeyClaim::verify`]); the PKP's key
+    /// id is the claim's derived key id, so its public key is the one the
+    /// network derives for it (checked against `root`). It is owned by
+    /// `owner`'s address, then granted `grants` and burned when `burn` is
+    /// set, as [`Registry::mint_typed`] does. A key id is minted once: a
+    /// second mint of the same claim is refused. Only `K256` keys.
+    ///
+    /// The default refuses: a registry on a chain cannot check the nodes'
+    /// Ed25519 claim signatures in its contracts.
+    fn mint_claimed(
+        &self,
+        owner: &SigningKey,
+        root: &AffinePoint,
+        claim: &claim::KeyClaim,
+        grants: &[Permission],
+        burn: bool,
+    ) -> Result<PkpRecord, RegistryError> {
+        let _ = (owner, root, claim, grants, burn);
+        Err(RegistryError::Claim(
+            "this registry cannot mint claimed keys: its contracts cannot check the nodes' \
+             Ed25519 claim signatures (use a network with a SQLite registry)"
+                .into(),
+        ))
+    }
 
     /// Apply a change its owner signed ([`signed_op::SignedChange`]) for
     /// the network whose root key is `root`, at most once; the minted

@@ -600,6 +600,62 @@ impl Registry for SqliteRegistry {
         Ok(rec)
     }
 
+    fn mint_claimed(
+        &self,
+        owner: &SigningKey,
+        root: &AffinePoint,
+        claim: &crate::claim::KeyClaim,
+        grants: &[Permission],
+        burn: bool,
+    ) -> Result<PkpRecord, RegistryError> {
+        for g in grants {
+            validate(g)?;
+            type_to_sql(g.method.auth_method_type)?;
+        }
+        let set = self.node_set()?.ok_or_else(|| {
+            RegistryError::Claim("the registry has no node set to check the claim against".into())
+        })?;
+        claim.verify(&set)?;
+        let public_key = claim.public_key(root)?;
+        let owner_address = signer_address(owner);
+        let mut rec = PkpRecord {
+            token_id: derive::token_id(&public_key),
+            key_id: claim.derived_key_id,
+            public_key,
+            owner: owner_address,
+            key_type: PkpKeyType::K256,
+        };
+        rec.check_derivation(root)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if owner_in(&tx, &rec.token_id)?.is_some() {
+            return Err(RegistryError::Claim(format!(
+                "the key id 0x{} is already minted (PKP 0x{})",
+                hex::encode(claim.derived_key_id),
+                hex::encode(rec.token_id)
+            )));
+        }
+        tx.execute(
+            "INSERT INTO pkps (token_id, key_id, public_key, owner, key_type) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                hex::encode(rec.token_id),
+                hex::encode(rec.key_id),
+                pk_hex(&rec.public_key),
+                hex::encode(owner_address),
+                PkpKeyType::K256.number() as i64
+            ],
+        )?;
+        for g in grants {
+            grant_in(&tx, &rec.token_id, g)?;
+        }
+        if burn {
+            set_owner_in(&tx, &rec.token_id, BURNED_OWNER)?;
+            rec.owner = BURNED_OWNER;
+        }
+        tx.commit()?;
+        Ok(rec)
+    }
+
     fn apply_signed(
         &self,
         signed: &SignedChange,
