@@ -528,8 +528,10 @@ async fn block_hashes_of_a_configured_nonce_chain_are_nonces_beside_the_registry
 /// A custom auth action runs for `sign_session_key` without any auth
 /// signature behind it: whoever asks for a session picks its `jsParams`. It
 /// may decide, never act: `signEcdsa` fails with Lit's text (and takes no
-/// presignature), and decrypting and broadcasting are refused too, even
-/// when the action is a permitted action of the PKP it would sign with.
+/// presignature), `signAndCombine` with a Schnorr scheme and `signAsAction`
+/// fail alike (and spend no nonce), and decrypting and broadcasting are
+/// refused too, even when the action is a permitted action of the PKP it
+/// would sign with.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_auth_action_cannot_sign_decrypt_or_broadcast_and_spends_no_presignature() {
     let net = TestNet::start(3, &[]);
@@ -541,10 +543,14 @@ async fn a_custom_auth_action_cannot_sign_decrypt_or_broadcast_and_spends_no_pre
         await attempt(() => Lit.Actions.signAndCombineEcdsa({ toSign: jsParams.toSign, publicKey: jsParams.publicKey, sigName: "stolen2" }));
         await attempt(() => Lit.Actions.broadcastAndCollect({ name: "x", value: "1" }));
         await attempt(() => Lit.Actions.decryptAndCombine({ accessControlConditions: [], ciphertext: "", dataToEncryptHash: "", chain: "ethereum", authSig: null }));
+        await attempt(() => Lit.Actions.signAndCombine({ toSign: jsParams.toSign, publicKey: jsParams.publicKey, sigName: "stolen3", signingScheme: "SchnorrEd25519Sha512" }));
+        await attempt(() => Lit.Actions.signAsAction({ toSign: jsParams.toSign, sigName: "stolen4", signingScheme: "SchnorrEd25519Sha512" }));
         const ok = refusals[0].includes("You can not sign without providing an auth_sig.")
           && refusals[1].includes("You can not sign without providing an auth_sig.")
           && refusals[2].includes("may not decrypt nor broadcast")
-          && refusals[3].includes("may not decrypt nor broadcast");
+          && refusals[3].includes("may not decrypt nor broadcast")
+          && refusals[4].includes("You can not sign without providing an auth_sig.")
+          && refusals[5].includes("You can not sign without providing an auth_sig.");
         Lit.Actions.setResponse({ response: ok ? "true" : JSON.stringify(refusals) });
     })();"#;
     let (cid, _) = client.deploy_action(code.as_bytes()).await.expect("deploy");
@@ -554,7 +560,10 @@ async fn a_custom_auth_action_cannot_sign_decrypt_or_broadcast_and_spends_no_pre
         .expect("mint");
     net.wait_pool(2).await;
     let used = |st: Vec<Option<candela_api::v7::NodeStatus>>| -> u64 {
-        st.iter().flatten().map(|s| s.presignatures_used).sum()
+        st.iter()
+            .flatten()
+            .map(|s| s.presignatures_used + s.schnorr_nonces_used)
+            .sum()
     };
     let before = used(client.statuses().await);
     let source = ActionSource::IpfsId(cid.clone());
@@ -580,7 +589,7 @@ async fn a_custom_auth_action_cannot_sign_decrypt_or_broadcast_and_spends_no_pre
     assert_eq!(
         used(client.statuses().await),
         before,
-        "no presignature was taken for a custom auth run"
+        "no presignature nor Schnorr nonce was taken for a custom auth run"
     );
 }
 
