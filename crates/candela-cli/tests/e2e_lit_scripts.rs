@@ -10,6 +10,22 @@ use candela_registry::PkpRecord;
 use serde_json::{json, Value};
 use sha3::Digest;
 
+/// Run Lit's script `script` with `params` as the test owner; it must run.
+async fn run_script(
+    client: &candela_client::Client,
+    script: &str,
+    params: serde_json::Value,
+) -> candela_client::ExecuteOutcome {
+    client
+        .execute(
+            &ActionSource::Code(script.to_string()),
+            Some(params),
+            &common::owner(),
+        )
+        .await
+        .expect("the script runs")
+}
+
 /// Deploy `script`, mint a PKP that permits it, and run it with Lit's
 /// jsParams (`publicKey`, `sigName: "sig1"`).
 async fn run_script(client: &Client, script: &str) -> (PkpRecord, candela_client::ExecuteOutcome) {
@@ -409,14 +425,7 @@ async fn decrypt_and_combine_with_auth_sig() {
         "dataToEncryptHash": enc.data_to_encrypt_hash,
         "authSig": client.wallet_auth(&funded, 600),
     });
-    let out = client
-        .execute(
-            &ActionSource::Code(script.to_string()),
-            Some(params),
-            &common::owner(),
-        )
-        .await
-        .expect("the script runs");
+    let out = run_script(&client, script, params).await;
     assert_eq!(out.response, "\"hello this is a test\"");
 }
 
@@ -440,14 +449,7 @@ async fn check_conditions_with_auth_sig() {
         "accessControlConditions": balance_above_zero("anvil"),
         "authSig": client.wallet_auth(&funded, 600),
     });
-    let out = client
-        .execute(
-            &ActionSource::Code(script.to_string()),
-            Some(params),
-            &common::owner(),
-        )
-        .await
-        .expect("the script runs");
+    let out = run_script(&client, script, params).await;
     assert_eq!(out.response, "\"true\"");
 }
 

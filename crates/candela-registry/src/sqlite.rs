@@ -312,16 +312,7 @@ fn mint_in(
         type_to_sql(g.method.auth_method_type)?;
     }
     let mut rec = new_record(owner, root, key_type)?;
-    tx.execute(
-        "INSERT INTO pkps (token_id, key_id, public_key, owner, key_type) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            hex::encode(rec.token_id),
-            hex::encode(rec.key_id),
-            pk_hex(&rec.public_key),
-            hex::encode(owner),
-            key_type.number() as i64
-        ],
-    )?;
+    insert_pkp(&tx, &rec, &owner, key_type)?;
     for g in grants {
         grant_in(tx, &rec.token_id, g)?;
     }
@@ -635,16 +626,7 @@ impl Registry for SqliteRegistry {
                 hex::encode(rec.token_id)
             )));
         }
-        tx.execute(
-            "INSERT INTO pkps (token_id, key_id, public_key, owner, key_type) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                hex::encode(rec.token_id),
-                hex::encode(rec.key_id),
-                pk_hex(&rec.public_key),
-                hex::encode(owner_address),
-                PkpKeyType::K256.number() as i64
-            ],
-        )?;
+        insert_pkp(&tx, &rec, &owner_address, PkpKeyType::K256)?;
         for g in grants {
             grant_in(&tx, &rec.token_id, g)?;
         }
@@ -878,4 +860,24 @@ mod tests {
         let e = reg.by_token_id(&[1u8; 32]).unwrap_err();
         assert!(matches!(e, RegistryError::Storage(_)), "{e}");
     }
+}
+
+/// Record a new PKP of `key_type` owned by `owner`.
+fn insert_pkp(
+    tx: &rusqlite::Transaction<'_>,
+    rec: &PkpRecord,
+    owner: &[u8; 20],
+    key_type: PkpKeyType,
+) -> Result<(), RegistryError> {
+    tx.execute(
+        "INSERT INTO pkps (token_id, key_id, public_key, owner, key_type) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            hex::encode(rec.token_id),
+            hex::encode(rec.key_id),
+            pk_hex(&rec.public_key),
+            hex::encode(owner),
+            key_type.number() as i64
+        ],
+    )?;
+    Ok(())
 }
