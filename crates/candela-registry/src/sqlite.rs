@@ -312,7 +312,7 @@ fn mint_in(
         type_to_sql(g.method.auth_method_type)?;
     }
     let mut rec = new_record(owner, root, key_type)?;
-    insert_pkp(&tx, &rec, &owner, key_type)?;
+    insert_pkp(tx, &rec, &owner, key_type)?;
     for g in grants {
         grant_in(tx, &rec.token_id, g)?;
     }
