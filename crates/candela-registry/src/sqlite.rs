@@ -738,6 +738,26 @@ impl Registry for SqliteRegistry {
     }
 }
 
+/// Record a new PKP of `key_type` owned by `owner`.
+fn insert_pkp(
+    tx: &rusqlite::Transaction<'_>,
+    rec: &PkpRecord,
+    owner: &[u8; 20],
+    key_type: PkpKeyType,
+) -> Result<(), RegistryError> {
+    tx.execute(
+        "INSERT INTO pkps (token_id, key_id, public_key, owner, key_type) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            hex::encode(rec.token_id),
+            hex::encode(rec.key_id),
+            pk_hex(&rec.public_key),
+            hex::encode(owner),
+            key_type.number() as i64
+        ],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -860,24 +880,4 @@ mod tests {
         let e = reg.by_token_id(&[1u8; 32]).unwrap_err();
         assert!(matches!(e, RegistryError::Storage(_)), "{e}");
     }
-}
-
-/// Record a new PKP of `key_type` owned by `owner`.
-fn insert_pkp(
-    tx: &rusqlite::Transaction<'_>,
-    rec: &PkpRecord,
-    owner: &[u8; 20],
-    key_type: PkpKeyType,
-) -> Result<(), RegistryError> {
-    tx.execute(
-        "INSERT INTO pkps (token_id, key_id, public_key, owner, key_type) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            hex::encode(rec.token_id),
-            hex::encode(rec.key_id),
-            pk_hex(&rec.public_key),
-            hex::encode(owner),
-            key_type.number() as i64
-        ],
-    )?;
-    Ok(())
 }
