@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sha3::Digest;
 
 /// Run Lit's script `script` with `params` as the test owner; it must run.
-async fn run_script(
+async fn run_with_params(
     client: &candela_client::Client,
     script: &str,
     params: serde_json::Value,
@@ -425,7 +425,7 @@ async fn decrypt_and_combine_with_auth_sig() {
         "dataToEncryptHash": enc.data_to_encrypt_hash,
         "authSig": client.wallet_auth(&funded, 600),
     });
-    let out = run_script(&client, script, params).await;
+    let out = run_with_params(&client, script, params).await;
     assert_eq!(out.response, "\"hello this is a test\"");
 }
 
@@ -449,7 +449,7 @@ async fn check_conditions_with_auth_sig() {
         "accessControlConditions": balance_above_zero("anvil"),
         "authSig": client.wallet_auth(&funded, 600),
     });
-    let out = run_script(&client, script, params).await;
+    let out = run_with_params(&client, script, params).await;
     assert_eq!(out.response, "\"true\"");
 }
 
