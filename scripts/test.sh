@@ -49,7 +49,11 @@ fi
 
 # Compatibility: the official Lit JS SDK v7, unchanged, against a devnet on
 # anvil started by the suite (compat/js-sdk/test/).
-cargo build -p candela-cli --bin candela
+# The test build above made the `candela` binary these suites start
+# (target/debug/candela, as the e2e tests use it); build it only when it is
+# missing: built on its own it resolves other features and rebuilds much of
+# the tree (about 3 minutes on 2 cores).
+[ -x "${CARGO_TARGET_DIR:-target}/debug/candela" ] || cargo build -p candela-cli --bin candela
 npm test --prefix compat/js-sdk
 # The Solana and taproot example actions (examples/actions/) run in node with
 # a local-key Lit.Actions shim, their transactions verified by @solana/web3.js,
