@@ -10,6 +10,23 @@ interface IPKPPermissionsForNFT {
     function addPermittedAction(uint256 tokenId, bytes calldata ipfsCID, uint256[] calldata scopes) external;
 }
 
+/// @notice Named like Lit's interface so that the ABI's internalType
+///         ("struct IPubkeyRouter.Signature[]") matches Lit's
+///         `claimAndMint` and `checkNodeSignatures`.
+interface IPubkeyRouter {
+    struct Signature {
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+    }
+}
+
+/// @notice The part of Staking that PKPNFT reads to check node signatures.
+interface IStakingForNFT {
+    function isActiveValidatorByNodeAddress(address account) external view returns (bool);
+    function currentValidatorCountForConsensus() external view returns (uint256);
+}
+
 /// @notice src/deriver/Secp256k1KeyDeriver.sol (solc 0.6.12, on the npm
 ///         library elliptic-curve-solidity).
 interface ISecp256k1KeyDeriver {
@@ -80,6 +97,7 @@ contract PKPNFT is ERC721Enumerable, Owned {
 
     mapping(uint256 tokenId => PkpData) private _pkps;
     mapping(address ethAddress => uint256 tokenId) private _ethAddressToPkpId;
+    mapping(bytes32 derivedKeyId => bool) private _claimed;
 
     event PKPMinted(uint256 indexed tokenId, bytes pubkey);
     /// Emitted once per PKP with everything a node needs to check the
@@ -105,6 +123,9 @@ contract PKPNFT is ERC721Enumerable, Owned {
     error InvalidKeyDeriver();
     error PkpCollision(uint256 tokenId);
     error WithdrawFailed();
+    error StakingNotSet();
+    error KeyAlreadyClaimed(bytes32 derivedKeyId);
+    error InvalidClaimSignatures(bytes32 derivedKeyId);
 
     constructor(address initialOwner, address keyDeriver)
         ERC721Enumerable("Candela Programmable Keypair", "PKP")
@@ -245,6 +266,45 @@ contract PKPNFT is ERC721Enumerable, Owned {
         return 2;
     }
 
+    /// @notice EIP-191 hash of a 32-byte message (as Lit's `prefixed`).
+    function prefixed(bytes32 hash) public pure returns (bytes32) {
+        return keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", hash));
+    }
+
+    /// @notice Whether `signatures` are EIP-191 signatures of the 32-byte
+    ///         `signedMessage` by at least the threshold of distinct active
+    ///         node addresses of `stakingContractAddress` (Lit's check of a
+    ///         key claim). Signatures of other signers do not count.
+    function checkNodeSignatures(
+        IPubkeyRouter.Signature[] calldata signatures,
+        bytes memory signedMessage,
+        address stakingContractAddress
+    ) public view returns (bool) {
+        if (signedMessage.length != 32 || stakingContractAddress.code.length == 0) return false;
+        IStakingForNFT staking = IStakingForNFT(stakingContractAddress);
+        bytes32 hash = prefixed(bytes32(signedMessage));
+        address[] memory signers = new address[](signatures.length);
+        uint256 valid = 0;
+        for (uint256 i = 0; i < signatures.length; i++) {
+            // low s only, as the nodes sign (no second form of a signature)
+            if (uint256(signatures[i].s) > N / 2) continue;
+            address signer = ecrecover(hash, signatures[i].v, signatures[i].r, signatures[i].s);
+            if (signer == address(0) || !staking.isActiveValidatorByNodeAddress(signer)) continue;
+            bool seen = false;
+            for (uint256 j = 0; j < valid; j++) {
+                if (signers[j] == signer) seen = true;
+            }
+            if (!seen) signers[valid++] = signer;
+        }
+        uint256 threshold = staking.currentValidatorCountForConsensus();
+        return threshold != 0 && valid >= threshold;
+    }
+
+    /// @notice Whether the key id was minted by `claimAndMint`.
+    function isClaimed(bytes32 derivedKeyId) external view returns (bool) {
+        return _claimed[derivedKeyId];
+    }
+
     /// @notice δ = hash_to_scalar(keyId) with DST "candela-pkp-v1".
     function keyTweak(bytes32 keyId) external pure returns (uint256) {
         return HashToScalar.hashToScalar(keyId, PKP_DST);
@@ -286,6 +346,29 @@ contract PKPNFT is ERC721Enumerable, Owned {
         return tokenId;
     }
 
+    /// @notice Mint the key an action claimed (`Lit.Actions.claimKey`, Lit's
+    ///         v7 claim flow) to the caller: `derivedKeyId` is
+    ///         keccak256("{actionCid}_{keyId}"), and `signatures` must hold
+    ///         EIP-191 signatures of its 32 bytes by the wallets of at least
+    ///         the threshold of distinct active nodes in `Staking`
+    ///         (`checkNodeSignatures`). The PKP's key is derived from
+    ///         `derivedKeyId` like any other, so the claim decides which key
+    ///         it is, not the caller. Each key id is minted once, ever.
+    function claimAndMint(uint256 keyType, bytes32 derivedKeyId, IPubkeyRouter.Signature[] calldata signatures)
+        external
+        payable
+        returns (uint256)
+    {
+        if (keyType != KEY_TYPE_ECDSA) revert UnsupportedKeyType(keyType);
+        if (_claimed[derivedKeyId]) revert KeyAlreadyClaimed(derivedKeyId);
+        if (_staking == address(0)) revert StakingNotSet();
+        if (!checkNodeSignatures(signatures, abi.encodePacked(derivedKeyId), _staking)) {
+            revert InvalidClaimSignatures(derivedKeyId);
+        }
+        _claimed[derivedKeyId] = true;
+        return _mintWithKeyId(keyType, derivedKeyId, msg.sender);
+    }
+
     /// @notice Burn a PKP (owner or approved). Its permissions are frozen.
     function burn(uint256 tokenId) external {
         address owner_ = ownerOf(tokenId);
@@ -324,9 +407,14 @@ contract PKPNFT is ERC721Enumerable, Owned {
             keyType != KEY_TYPE_ECDSA && keyType != KEY_TYPE_ED25519 && keyType != KEY_TYPE_BLS12381G1
                 && keyType != KEY_TYPE_K256_TAPROOT
         ) revert UnsupportedKeyType(keyType);
+        return _mintWithKeyId(keyType, _keyId(_mintCounter + 1), to);
+    }
+
+    /// Mint the PKP of `keyId` to `to`; counts as a mint (which locks the
+    /// root key).
+    function _mintWithKeyId(uint256 keyType, bytes32 keyId, address to) private returns (uint256 tokenId) {
         if (msg.value != _mintCost) revert WrongMintCost(msg.value, _mintCost);
-        uint256 counter = ++_mintCounter;
-        bytes32 keyId = _keyId(counter);
+        ++_mintCounter;
         (uint256 x, uint256 y) = _derive(keyId);
         bytes memory pubkey = abi.encodePacked(bytes1(0x04), x, y);
         tokenId = _tokenId(x, y);

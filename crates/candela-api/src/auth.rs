@@ -375,15 +375,8 @@ impl AuthSig {
     /// Sign an arbitrary (SIWE) message with EIP-191.
     pub fn sign_message(key: &SigningKey, message: String) -> Self {
         let address = checksum_address(&eth_address(key.verifying_key().as_affine()));
-        let hash = eip191_hash(message.as_bytes());
-        let (sig, recid): (Signature, RecoveryId) = match key.sign_prehash_recoverable(&hash) {
-            Ok(v) => v,
-            Err(_) => unreachable!("signing a 32-byte prehash cannot fail"),
-        };
-        let mut bytes = sig.to_bytes().to_vec();
-        bytes.push(27 + recid.to_byte());
         AuthSig {
-            sig: format!("0x{}", hex::encode(bytes)),
+            sig: format!("0x{}", hex::encode(sign_eip191(key, message.as_bytes()))),
             derived_via: "web3.eth.personal.sign".into(),
             signed_message: message,
             address,
@@ -634,9 +627,23 @@ static RECOVERED: std::sync::LazyLock<
 > = std::sync::LazyLock::new(Default::default);
 const RECOVERED_MAX: usize = 4096;
 
+/// Sign `message` under EIP-191 (`personal_sign`, as ethers'
+/// `signMessage`): 65 bytes r ‖ s ‖ v with v 27 or 28.
+pub fn sign_eip191(key: &SigningKey, message: &[u8]) -> [u8; 65] {
+    let (sig, recid): (Signature, RecoveryId) =
+        match key.sign_prehash_recoverable(&eip191_hash(message)) {
+            Ok(v) => v,
+            Err(_) => unreachable!("signing a 32-byte prehash cannot fail"),
+        };
+    let mut out = [0u8; 65];
+    out[..64].copy_from_slice(&sig.to_bytes());
+    out[64] = 27 + recid.to_byte();
+    out
+}
+
 /// The address that made the 65-byte signature `raw` (r ‖ s ‖ v, v 0/1 or
 /// 27/28) of `message` under EIP-191, if it is one.
-fn recover_eip191(message: &[u8], raw: &[u8]) -> Option<[u8; 20]> {
+pub fn recover_eip191(message: &[u8], raw: &[u8]) -> Option<[u8; 20]> {
     use sha2::Digest as _;
     let mut h = sha2::Sha256::new();
     h.update((message.len() as u64).to_be_bytes());

@@ -13,6 +13,11 @@ pub struct NodeInfo {
     pub identity_key: String,
     /// x25519 key (hex) for encrypting private peer messages.
     pub encryption_key: String,
+    /// The node's Ethereum wallet address (hex, no `0x`): its `Staking`
+    /// address and the signer of its key claims (`Lit.Actions.claimKey`);
+    /// absent for a node registered without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet_address: Option<String>,
 }
 
 /// Where PKP records live.

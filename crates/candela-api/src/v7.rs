@@ -324,7 +324,8 @@ pub struct ExecuteResponse {
     pub logs: String,
     /// True when the run's response may differ from node to node by the
     /// action's design: it called `decryptToSingleNode`, whose plaintext
-    /// only one node holds (Candela extension, ignored by Lit's SDK).
+    /// only one node holds, or `encrypt`, whose ciphertext each node
+    /// randomizes (Candela extension, ignored by Lit's SDK).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub response_per_node: bool,
 }

@@ -266,6 +266,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
                     url: format!("http://127.0.0.1:{port}"),
                     identity_key: id.identity_key_bytes(),
                     encryption_key: id.encryption_key_bytes(),
+                    wallet_address: id.wallet_address(),
                 });
             }
             let set = RegisteredNodeSet {

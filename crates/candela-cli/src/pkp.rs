@@ -131,8 +131,9 @@ pub enum PkpCommand {
     /// mint each claimed PKP (Lit's v7 claim flow): its key id is
     /// keccak256("{actionCid}_{keyId}"), so its public key is the one the
     /// network derives for it; the registry mints it only on the
-    /// signatures of at least the threshold of nodes, once per key id.
-    /// Needs a SQLite registry this machine can open (a devnet's).
+    /// signatures of at least the threshold of nodes, once per key id (on
+    /// an EVM registry by `PKPNFT.claimAndMint`, which checks the nodes'
+    /// wallet signatures on chain).
     Claim {
         #[command(flatten)]
         owner: OwnerArgs,

@@ -113,9 +113,9 @@ async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_n
 
     // lit-node `ClaimKeyIdentifier`: claimKey resolves to "success" and each
     // node's answer carries the claim under claimData[keyId]: the derived key
-    // id keccak256("{cid}_{keyId}") and the node's signature of it (its
-    // Ed25519 identity key, over candela_node::claim_key::CLAIM_DOMAIN and
-    // the id; Lit's nodes sign with their staker wallet).
+    // id keccak256("{cid}_{keyId}") and the node's signature of it (EIP-191
+    // by the node's wallet, the address network.json lists, as Lit's nodes
+    // sign with their node wallets).
     let claimer = "(async () => {\n  const r = await Lit.Actions.claimKey({ keyId: 'user-1' });\n  Lit.Actions.setResponse({ response: r });\n})();";
     let (cid, _) = client
         .deploy_action(claimer.as_bytes())
@@ -142,20 +142,19 @@ async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_n
         let claim = &r.claim_data["user-1"];
         assert_eq!(claim["derivedKeyId"], hex::encode(derived), "{claim}");
         let node = &client.network().nodes[*i as usize];
-        let key: [u8; 32] = hex::decode(&node.identity_key)
+        let wallet: [u8; 20] = hex::decode(node.wallet_address.as_deref().expect("a wallet"))
             .expect("hex")
             .try_into()
-            .expect("32 bytes");
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&key).expect("identity key");
-        let sig: [u8; 64] = hex::decode(claim["signature"].as_str().expect("signature"))
+            .expect("20 bytes");
+        let sig: [u8; 65] = hex::decode(claim["signature"].as_str().expect("signature"))
             .expect("hex")
             .try_into()
-            .expect("64 bytes");
-        key.verify_strict(
-            &candela_node::claim_key::claim_message(&derived),
-            &ed25519_dalek::Signature::from_bytes(&sig),
-        )
-        .expect("the node's identity key signed the claim");
+            .expect("65 bytes, r || s || v");
+        assert_eq!(
+            candela_node::claim_key::claim_signer(&derived, &sig),
+            Some(wallet),
+            "the node's wallet signed the claim under EIP-191, as Lit's nodes do"
+        );
     }
 }
 
@@ -170,7 +169,20 @@ async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_n
 /// claimed key id is minted once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claim_key_then_mint_the_claimed_pkp_which_signs() {
-    let net = common::TestNet::start(3, &[]);
+    claim_then_mint(&common::TestNet::start(3, &[]), common::owner()).await;
+}
+
+/// The same flow on a network whose registry is the EVM contracts on
+/// anvil: `PKPNFT.claimAndMint` (Lit's ABI) recovers each node's EIP-191
+/// signature and counts only `Staking`'s node addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_key_then_mint_the_claimed_pkp_on_the_evm_registry() {
+    // a funded development account pays for the mint
+    let owner = candela_registry::anvil::dev_key(1);
+    claim_then_mint(&common::TestNet::start(3, &["--chain", "anvil"]), owner).await;
+}
+
+async fn claim_then_mint(net: &common::TestNet, owner: k256::ecdsa::SigningKey) {
     let client = net.client();
     let claimer = "(async () => {\n  const r = await Lit.Actions.claimKey({ keyId: 'user-1' });\n  Lit.Actions.setResponse({ response: r });\n})();";
     let (cid, _) = client
@@ -178,7 +190,7 @@ async fn claim_key_then_mint_the_claimed_pkp_which_signs() {
         .await
         .expect("deploy");
     let out = client
-        .execute(&ActionSource::IpfsId(cid.clone()), None, &common::owner())
+        .execute(&ActionSource::IpfsId(cid.clone()), None, &owner)
         .await
         .expect("execute");
     assert_eq!(out.response, "success");
@@ -192,7 +204,6 @@ async fn claim_key_then_mint_the_claimed_pkp_which_signs() {
     assert_eq!(claim.signatures.len(), 3, "every node signed");
 
     let registry = common::registry(&client);
-    let owner = common::owner();
     let threshold = client.network().threshold;
     assert!(threshold >= 2, "a 3-node devnet needs 2 or more");
 
@@ -220,11 +231,8 @@ async fn claim_key_then_mint_the_claimed_pkp_which_signs() {
     // signatures by keys outside the node set
     let mut forged = claim.clone();
     for sig in forged.signatures.values_mut() {
-        use ed25519_dalek::Signer;
-        let k = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
-        *sig = k
-            .sign(&candela_node::claim_key::claim_message(&derived))
-            .to_bytes();
+        let k = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        *sig = candela_node::claim_key::sign_claim(&k, &derived);
     }
     registry
         .mint_claimed(&owner, client.root_public_key(), &forged, &[], false)

@@ -585,3 +585,78 @@ async fn encrypt_and_decrypt() {
     );
     assert_eq!(out.response, "this is a secret that was encrypted with lit");
 }
+
+/// `encrypt.js` (a script of Lit's that no Lit test runs): every node
+/// encrypts "Hello World" under the jsParams' conditions and answers its
+/// ciphertext. Each node randomizes its encryption, so the client reports a
+/// response per node by design, naming no node as faulty; each node's
+/// ciphertext decrypts to "Hello World" for the wallet the conditions name
+/// and for no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypt() {
+    let net = common::TestNet::start(3, &[]);
+    let client = net.client();
+    let script = r#"(async () => {
+  let utf8Encode = new TextEncoder();
+  const to_encrypt = utf8Encode.encode('Hello World');
+
+  const { ciphertext, dataToEncryptHash } = await Lit.Actions.encrypt({
+    accessControlConditions,
+    to_encrypt,
+  });
+  Lit.Actions.setResponse({ response: ciphertext });
+})();"#;
+    let reader = common::owner();
+    let address = derive::checksum_address(&candela_registry::signer_address(&reader));
+    let conditions = json!([{
+        "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
+        "parameters": [":userAddress"],
+        "returnValueTest": {"comparator": "=", "value": address}
+    }]);
+    let body = Client::execute_request(
+        &ActionSource::Code(script.to_string()),
+        Some(json!({ "accessControlConditions": conditions })),
+        &client.wallet_auth(&reader, 600),
+    );
+    let answers = client
+        .execute_raw(&candela_client::new_request_id(), &body)
+        .await;
+    let responses = match client.verify_execute(&candela_client::new_request_id(), &answers) {
+        Err(candela_client::ClientError::ResponsePerNode { responses, faults }) => {
+            assert!(faults.is_empty(), "no node is at fault: {faults:?}");
+            responses
+        }
+        other => panic!("expected a response per node by design, got {other:?}"),
+    };
+    assert_eq!(responses.len(), 3, "{responses:?}");
+    let distinct: std::collections::BTreeSet<_> = responses.values().collect();
+    assert_eq!(
+        distinct.len(),
+        3,
+        "each node encrypts afresh: {responses:?}"
+    );
+    let stranger = common::owner();
+    for ciphertext in responses.values() {
+        let enc: candela_client::Encrypted = serde_json::from_value(json!({
+            "ciphertext": ciphertext,
+            "dataToEncryptHash": hex::encode(sha2::Sha256::digest(b"Hello World")),
+            "accessControlConditions": conditions,
+        }))
+        .expect("Lit's encrypt output");
+        let opened = client
+            .decrypt(
+                &enc,
+                &candela_client::RequestAuth::Session(client.session(&reader)),
+            )
+            .await
+            .expect("the named wallet decrypts");
+        assert_eq!(opened.plaintext, b"Hello World");
+        client
+            .decrypt(
+                &enc,
+                &candela_client::RequestAuth::Session(client.session(&stranger)),
+            )
+            .await
+            .expect_err("another wallet does not");
+    }
+}

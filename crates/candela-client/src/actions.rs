@@ -299,7 +299,7 @@ impl Client {
             }
         }
         // Responses that differ by the action's design: at least t nodes
-        // say the run called decryptToSingleNode (honest nodes run the same
+        // say the run called decryptToSingleNode or encrypt (honest nodes run the same
         // code path, so one node alone cannot claim it).
         let per_node = answers
             .values()

@@ -7,15 +7,14 @@
 use std::collections::BTreeMap;
 
 use candela_api::v7::ExecuteResponse;
-use candela_registry::claim::{claim_message, KeyClaim};
+use candela_registry::claim::{claim_signer, KeyClaim};
 use candela_registry::{Permission, PkpRecord, Registry};
-use ed25519_dalek::Verifier;
 use k256::ecdsa::SigningKey;
 
 use crate::{Client, ClientError};
 
 /// Node signatures by node index.
-type Signatures = BTreeMap<u32, [u8; 64]>;
+type Signatures = BTreeMap<u32, [u8; 65]>;
 
 /// Decode `N` bytes of hex (with or without `0x`).
 fn fixed_hex<const N: usize>(v: &serde_json::Value) -> Option<[u8; N]> {
@@ -29,9 +28,9 @@ impl Client {
     /// The key claims in one execution's answers, by the key id the action
     /// passed to `claimKey`: for each, the derived key id most nodes report
     /// (`claimData[keyId].derivedKeyId`) and the signatures
-    /// (`claimData[keyId].signature`) of the nodes whose identity key in
-    /// `network.json` verifies over it. A node's malformed or invalid claim
-    /// is left out; whether enough remain is the registry's check.
+    /// (`claimData[keyId].signature`) of the nodes whose wallet address in
+    /// `network.json` signed it. A node's malformed or invalid claim is left
+    /// out; whether enough remain is the registry's check.
     pub fn key_claims(
         &self,
         answers: &BTreeMap<u32, Result<ExecuteResponse, String>>,
@@ -40,30 +39,24 @@ impl Client {
         let mut seen: BTreeMap<String, BTreeMap<[u8; 32], Signatures>> = BTreeMap::new();
         for (node, answer) in answers {
             let Ok(answer) = answer else { continue };
-            let Some(identity) = self
+            let Some(wallet) = self
                 .net
                 .nodes
                 .iter()
                 .find(|n| n.index == *node)
-                .and_then(|n| fixed_hex::<32>(&serde_json::Value::String(n.identity_key.clone())))
-                .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+                .and_then(|n| n.wallet_address.clone())
+                .and_then(|w| fixed_hex::<20>(&serde_json::Value::String(w)))
             else {
                 continue;
             };
             for (key_id, claim) in &answer.claim_data {
                 let (Some(derived), Some(sig)) = (
                     fixed_hex::<32>(&claim["derivedKeyId"]),
-                    fixed_hex::<64>(&claim["signature"]),
+                    fixed_hex::<65>(&claim["signature"]),
                 ) else {
                     continue;
                 };
-                let valid = identity
-                    .verify(
-                        &claim_message(&derived),
-                        &ed25519_dalek::Signature::from_bytes(&sig),
-                    )
-                    .is_ok();
-                if valid {
+                if claim_signer(&derived, &sig) == Some(wallet) {
                     seen.entry(key_id.clone())
                         .or_default()
                         .entry(derived)

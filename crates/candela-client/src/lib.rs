@@ -109,9 +109,10 @@ pub enum ClientError {
         faults: Vec<NodeFault>,
     },
     /// The nodes' responses differ because the action made them differ (it
-    /// called `decryptToSingleNode`, whose plaintext only one node holds),
-    /// so no response is the network's; no node is at fault for that.
-    #[error("the action's response differs from node to node by design (decryptToSingleNode): {} responses from {} nodes", .responses.values().collect::<std::collections::BTreeSet<_>>().len(), .responses.len())]
+    /// called `decryptToSingleNode`, whose plaintext only one node holds,
+    /// or `encrypt`, whose ciphertext each node randomizes), so no response
+    /// is the network's; no node is at fault for that.
+    #[error("the action's response differs from node to node by design (it called decryptToSingleNode or encrypt): {} responses from {} nodes", .responses.values().collect::<std::collections::BTreeSet<_>>().len(), .responses.len())]
     ResponsePerNode {
         /// Each answering node's response, by node index.
         responses: std::collections::BTreeMap<u32, String>,

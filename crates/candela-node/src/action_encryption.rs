@@ -112,6 +112,9 @@ impl ExecHost {
         let container =
             candela_bls::ibe::encrypt(&bls.public_set().public_key, id.as_bytes(), &plaintext)
                 .map_err(|e| failed(op, e))?;
+        // each node encrypts with its own randomness: a response carrying
+        // the ciphertext differs from node to node by design
+        self.single_node.store(true, Ordering::Relaxed);
         Ok(json!({
             "ciphertext": base64::engine::general_purpose::STANDARD.encode(container),
             "dataToEncryptHash": hex::encode(hash),

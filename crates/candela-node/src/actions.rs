@@ -1080,8 +1080,9 @@ pub struct ExecHost {
     /// (each exchange gets its own topic; runs are deterministic, so every
     /// node numbers its calls alike).
     pub(crate) decryptions: std::sync::atomic::AtomicU32,
-    /// Set when the action calls `decryptToSingleNode`: its response may
-    /// then differ from node to node by design.
+    /// Set when the action calls `decryptToSingleNode` or `encrypt` (whose
+    /// ciphertexts are randomized per node): its response may then differ
+    /// from node to node by design.
     pub(crate) single_node: std::sync::atomic::AtomicBool,
     /// `claimKey` claims by key id (see [`crate::claim_key`]).
     pub(crate) claims: Mutex<serde_json::Map<String, serde_json::Value>>,

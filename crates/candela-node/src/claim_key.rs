@@ -5,20 +5,19 @@
 //! derivedKeyId}` (hex, no `0x`, as Lit's nodes write them). The action's
 //! `claimKey` resolves to `"success"`.
 //!
-//! Lit's nodes sign with their staker wallet (an EIP-191 ECDSA signature
-//! that Lit's PKP contract checks when the key is minted). Candela nodes
-//! have no staker wallet: a node signs with its Ed25519 identity key (the
-//! one `network.json` lists for it), over [`CLAIM_DOMAIN`] followed by the
-//! 32 bytes of the derived key id, so that a claim signature can never be
-//! read as any other message the identity key signs.
+//! As Lit's nodes do, a node signs with its wallet: an EIP-191 ECDSA
+//! signature of the 32 bytes of the derived key id
+//! ([`sign_claim`]) by the wallet derived from the node's identity seed,
+//! whose address the registry lists as the node's (`Staking`'s node
+//! address). `PKPNFT.claimAndMint` checks those signatures on chain; a
+//! SQLite registry checks them the same way.
 
 use candela_actions::HostError;
-use ed25519_dalek::Signer;
 use serde_json::{json, Value};
 
 use crate::actions::ExecHost;
 
-pub use candela_registry::claim::{claim_message, derived_key_id, CLAIM_DOMAIN};
+pub use candela_registry::claim::{claim_signer, derived_key_id, sign_claim};
 
 impl ExecHost {
     /// `claimKey`: derive the key id, sign it, keep the claim for the
@@ -34,14 +33,14 @@ impl ExecHost {
             ));
         }
         let derived = derived_key_id(&self.action_cid, key_id);
-        let signature = self.node.identity.signing.sign(&claim_message(&derived));
+        let signature = sign_claim(&self.node.identity.wallet(), &derived);
         self.claims
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(
                 key_id.to_string(),
                 json!({
-                    "signature": hex::encode(signature.to_bytes()),
+                    "signature": hex::encode(signature),
                     "derivedKeyId": hex::encode(derived),
                 }),
             );
@@ -60,6 +59,11 @@ mod tests {
         let want: [u8; 32] = Keccak256::digest(b"QmA_user-1").into();
         assert_eq!(got, want);
         assert_ne!(derived_key_id("QmB", "user-1"), got);
-        assert!(claim_message(&got).starts_with(CLAIM_DOMAIN));
+        let wallet = candela_registry::claim::node_wallet(&[3; 32]);
+        let sig = sign_claim(&wallet, &got);
+        assert_eq!(
+            claim_signer(&got, &sig),
+            Some(candela_registry::claim::wallet_address(&wallet))
+        );
     }
 }

@@ -140,6 +140,7 @@ pub fn node_infos(set: &RegisteredNodeSet) -> Vec<NodeInfo> {
             url: n.url.clone(),
             identity_key: hex::encode(n.identity_key),
             encryption_key: hex::encode(n.encryption_key),
+            wallet_address: (n.wallet_address != [0u8; 20]).then(|| hex::encode(n.wallet_address)),
         })
         .collect()
 }

@@ -459,6 +459,18 @@ impl Identity {
         self.signing.verifying_key().to_bytes()
     }
 
+    /// The node's Ethereum wallet, derived from its identity seed
+    /// ([`candela_registry::claim::node_wallet`]): its `Staking` address and
+    /// the signer of its key claims.
+    pub fn wallet(&self) -> k256::ecdsa::SigningKey {
+        candela_registry::claim::node_wallet(&self.signing.to_bytes())
+    }
+
+    /// The address of [`Identity::wallet`].
+    pub fn wallet_address(&self) -> [u8; 20] {
+        candela_registry::claim::wallet_address(&self.wallet())
+    }
+
     /// The public x25519 key.
     pub fn encryption_key_bytes(&self) -> [u8; 32] {
         PublicKey::from(&self.x25519).to_bytes()
@@ -870,6 +882,7 @@ pub(crate) fn three_identities() -> (Vec<Identity>, Vec<NodeInfo>) {
             url: String::new(),
             identity_key: id.identity_key_hex(),
             encryption_key: id.encryption_key_hex(),
+            wallet_address: Some(hex::encode(id.wallet_address())),
         })
         .collect();
     (ids, infos)

@@ -23,6 +23,7 @@ fn start_node_of_a_set_with_threshold(n: usize, t: usize) -> anyhow::Result<()> 
             url: format!("http://127.0.0.1:{}", 47100 + i),
             identity_key: id.identity_key_bytes(),
             encryption_key: id.encryption_key_bytes(),
+            wallet_address: id.wallet_address(),
         });
         first.get_or_insert(id);
     }

@@ -863,6 +863,7 @@ fn node_set(ports: &[u16], threshold: usize) -> RegisteredNodeSet {
                 url: format!("http://127.0.0.1:{p}"),
                 identity_key: random_bytes(),
                 encryption_key: random_bytes(),
+                wallet_address: random_bytes(),
             })
             .collect(),
         threshold,

@@ -107,8 +107,18 @@ sol! {
         error WrongMintCost(uint256 sent, uint256 required);
         error AlreadySet();
         error ZeroAddress();
+        error StakingNotSet();
+        error KeyAlreadyClaimed(bytes32 derivedKeyId);
+        error InvalidClaimSignatures(bytes32 derivedKeyId);
+
+        struct Signature {
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+        }
 
         function mintNext(uint256 keyType) external payable returns (uint256);
+        function claimAndMint(uint256 keyType, bytes32 derivedKeyId, Signature[] signatures) external payable returns (uint256);
         function mintGrantAndBurnNext(uint256 keyType, bytes ipfsCID) external payable returns (uint256);
         function burn(uint256 tokenId) external;
         function transferFrom(address from, address to, uint256 tokenId) external;
@@ -210,13 +220,23 @@ sol! {
     }
 }
 
-/// A node's address in `Staking` (`Validator.nodeAddress`): the low 20
-/// bytes of `keccak256(identity_key)`. Candela nodes have no Ethereum
-/// account of their own; this gives each node a stable, distinct address
-/// derived from its ed25519 identity key (which `Staking` also stores, as
-/// `senderPubKey`).
+/// The `Staking` address of a node registered before nodes had wallets:
+/// the low 20 bytes of `keccak256(identity_key)`, an address nobody holds a
+/// key for.
 pub fn node_address(identity_key: &[u8; 32]) -> Address {
     Address::from_slice(&keccak256(identity_key)[12..])
+}
+
+/// A node's address in `Staking` (`Validator.nodeAddress`): its wallet's
+/// address ([`crate::claim::node_wallet`]), which signs its key claims and
+/// which `PKPNFT.claimAndMint` checks, as Lit's node addresses are; for a
+/// node registered without a wallet, [`node_address`] of its identity key.
+pub fn staking_address(node: &RegisteredNode) -> Address {
+    if node.wallet_address == [0u8; 20] {
+        node_address(&node.identity_key)
+    } else {
+        Address::from(node.wallet_address)
+    }
 }
 
 /// Where a deployment lives; the same JSON shape `contracts/deploy.mjs`
@@ -512,6 +532,13 @@ fn call_tx(to: Address, call: impl SolCall) -> TransactionRequest {
         .with_input(call.abi_encode())
 }
 
+/// What a mint mints: the registry's next key id of a type, or the key id
+/// an action claimed.
+enum MintKind {
+    Next(PkpKeyType),
+    Claimed(crate::claim::KeyClaim),
+}
+
 /// The action multihash when `mint_with` can be one `mintGrantAndBurnNext`:
 /// exactly one grant, an action with no user key and scopes {1}, burned.
 fn one_transaction_action(grants: &[Permission], burn: bool) -> Option<Vec<u8>> {
@@ -570,7 +597,7 @@ fn part_way(token_id: [u8; 32], owner: Address, stage: &str, e: RegistryError) -
 }
 
 /// Lit's validator struct for one node: the URL's IPv4 host and port, the
-/// node address of [`node_address`], the identity key as `senderPubKey`
+/// node address of [`staking_address`], the identity key as `senderPubKey`
 /// and the encryption key as `receiverPubKey`.
 fn validator(node: &RegisteredNode) -> Result<IStaking::Validator, RegistryError> {
     let invalid = |why: &str| RegistryError::Invalid(format!("node URL {:?}: {why}", node.url));
@@ -589,7 +616,7 @@ fn validator(node: &RegisteredNode) -> Result<IStaking::Validator, RegistryError
         ip: u32::from(ip),
         ipv6: 0,
         port: u32::from(port),
-        nodeAddress: node_address(&node.identity_key),
+        nodeAddress: staking_address(node),
         reward: U256::ZERO,
         senderPubKey: U256::from_be_bytes(node.identity_key),
         receiverPubKey: U256::from_be_bytes(node.encryption_key),
@@ -833,7 +860,7 @@ impl Inner {
         &self,
         key: SigningKey,
         root: AffinePoint,
-        key_type: PkpKeyType,
+        kind: MintKind,
         grants: Vec<Permission>,
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
@@ -848,13 +875,37 @@ impl Inner {
             .call()
             .await
             .map_err(|e| contract_err(url, "mintCost", e))?;
-        let key_type = U256::from(key_type.number());
-        let one_tx_action = one_transaction_action(&grants, burn);
-        let call = match &one_tx_action {
-            Some(multihash) => nft
-                .mintGrantAndBurnNext(key_type, multihash.clone().into())
-                .into_transaction_request(),
-            None => nft.mintNext(key_type).into_transaction_request(),
+        let (call, one_tx_action) = match kind {
+            MintKind::Next(key_type) => {
+                let key_type = U256::from(key_type.number());
+                let one_tx_action = one_transaction_action(&grants, burn);
+                let call = match &one_tx_action {
+                    Some(multihash) => nft
+                        .mintGrantAndBurnNext(key_type, multihash.clone().into())
+                        .into_transaction_request(),
+                    None => nft.mintNext(key_type).into_transaction_request(),
+                };
+                (call, one_tx_action)
+            }
+            MintKind::Claimed(claim) => {
+                let signatures = claim
+                    .signatures
+                    .values()
+                    .map(|sig| IPKPNFT::Signature {
+                        r: alloy::primitives::B256::from_slice(&sig[..32]),
+                        s: alloy::primitives::B256::from_slice(&sig[32..64]),
+                        v: sig[64],
+                    })
+                    .collect();
+                let call = nft
+                    .claimAndMint(
+                        U256::from(PkpKeyType::K256.number()),
+                        claim.derived_key_id.into(),
+                        signatures,
+                    )
+                    .into_transaction_request();
+                (call, None)
+            }
         };
         let mut tx = call.with_from(from).with_value(cost);
         let estimate = provider
@@ -986,10 +1037,18 @@ impl Inner {
             } else {
                 format!("http://{}:{}", Ipv4Addr::from(v.ip), v.port)
             };
+            let identity_key = v.senderPubKey.to_be_bytes();
+            // a node address derived from the identity key has no wallet
+            let wallet_address = if v.nodeAddress == node_address(&identity_key) {
+                [0u8; 20]
+            } else {
+                v.nodeAddress.into_array()
+            };
             nodes.push(RegisteredNode {
                 url,
-                identity_key: v.senderPubKey.to_be_bytes(),
+                identity_key,
                 encryption_key: v.receiverPubKey.to_be_bytes(),
+                wallet_address,
             });
         }
         let threshold = usize::try_from(threshold)
@@ -1335,9 +1394,27 @@ impl EvmRegistry {
         identity_key: &[u8; 32],
     ) -> Result<(), RegistryError> {
         let call = IStaking::adminKickValidatorInNextEpochCall {
-            validatorStakerAddress: node_address(identity_key),
+            validatorStakerAddress: self.staking_address_of(identity_key)?,
         };
         self.staking_admin_tx(admin, "adminKickValidatorInNextEpoch", call)
+    }
+
+    /// The `Staking` address of the registered node with `identity_key`.
+    fn staking_address_of(&self, identity_key: &[u8; 32]) -> Result<Address, RegistryError> {
+        let set = Registry::node_set(self)?.unwrap_or(RegisteredNodeSet {
+            nodes: Vec::new(),
+            threshold: 0,
+        });
+        set.nodes
+            .iter()
+            .find(|n| &n.identity_key == identity_key)
+            .map(staking_address)
+            .ok_or_else(|| {
+                RegistryError::Invalid(format!(
+                    "no node with identity key {} is registered",
+                    hex::encode(identity_key)
+                ))
+            })
     }
 
     /// Show a kicked node to Lit's SDK again (`Staking.adminRejoinValidator`).
@@ -1347,7 +1424,7 @@ impl EvmRegistry {
         identity_key: &[u8; 32],
     ) -> Result<(), RegistryError> {
         let call = IStaking::adminRejoinValidatorCall {
-            staker: node_address(identity_key),
+            staker: self.staking_address_of(identity_key)?,
         };
         self.staking_admin_tx(admin, "adminRejoinValidator", call)
     }
@@ -1480,7 +1557,46 @@ impl Registry for EvmRegistry {
         let key = owner.clone();
         let root = *root;
         let grants = grants.to_vec();
-        self.run(move |i| async move { i.mint_with(key, root, key_type, grants, burn).await })
+        self.run(move |i| async move {
+            i.mint_with(key, root, MintKind::Next(key_type), grants, burn)
+                .await
+        })
+    }
+
+    fn mint_claimed(
+        &self,
+        owner: &SigningKey,
+        root: &AffinePoint,
+        claim: &crate::claim::KeyClaim,
+        grants: &[Permission],
+        burn: bool,
+    ) -> Result<PkpRecord, RegistryError> {
+        for g in grants {
+            g.method.validate()?;
+            validate_scopes(&g.scopes)?;
+        }
+        // the contract checks the claim too; checked here first for an
+        // error that names the bad signatures
+        let set = Registry::node_set(self)?.ok_or_else(|| {
+            RegistryError::Claim("the registry has no node set to check the claim against".into())
+        })?;
+        claim.verify(&set)?;
+        let token_id = derive::token_id(&claim.public_key(root)?);
+        if self.by_token_id(&token_id).is_ok() {
+            return Err(RegistryError::Claim(format!(
+                "the key id 0x{} is already minted (PKP 0x{})",
+                hex::encode(claim.derived_key_id),
+                hex::encode(token_id)
+            )));
+        }
+        let key = owner.clone();
+        let root = *root;
+        let grants = grants.to_vec();
+        let claim = claim.clone();
+        self.run(move |i| async move {
+            i.mint_with(key, root, MintKind::Claimed(claim), grants, burn)
+                .await
+        })
     }
 
     fn grant(
@@ -1777,6 +1893,7 @@ mod tests {
             url: url.to_string(),
             identity_key,
             encryption_key: [port as u8; 32],
+            wallet_address: crate::claim::wallet_address(&crate::claim::node_wallet(&identity_key)),
         }
     }
 
@@ -1876,7 +1993,7 @@ mod tests {
                         .await
                         .unwrap();
                     let key = s
-                        .getNodeIdentityKey(node_address(&n.identity_key))
+                        .getNodeIdentityKey(staking_address(&n))
                         .call()
                         .await
                         .unwrap();
@@ -1889,7 +2006,11 @@ mod tests {
             (Ipv4Addr::from(v.ip), v.port),
             ("10.0.0.2".parse().unwrap(), 443)
         );
-        assert_eq!(v.nodeAddress, node_address(&set.nodes[1].identity_key));
+        assert_eq!(
+            v.nodeAddress.into_array(),
+            set.nodes[1].wallet_address,
+            "a node's Staking address is its wallet's"
+        );
         // A validator registered without a URL (as Lit's tooling does) reads
         // back as http://ip:port.
         let mut call = IStaking::setValidatorsCall {

@@ -251,6 +251,12 @@ pub struct RegisteredNode {
     pub identity_key: [u8; 32],
     /// x25519 key for private peer messages.
     pub encryption_key: [u8; 32],
+    /// The node's Ethereum address ([`claim::node_wallet`] of its identity
+    /// seed): its `Staking` node address, and the signer of its key claims
+    /// (`Lit.Actions.claimKey`), as Lit's node wallets are. Zero for a node
+    /// registered before nodes had wallets: its claim signatures do not
+    /// count until it is registered again.
+    pub wallet_address: [u8; 20],
 }
 
 /// The node set and threshold every node and client reads.
@@ -264,7 +270,7 @@ pub struct RegisteredNodeSet {
 
 impl RegisteredNodeSet {
     /// Refuse an empty set, a threshold out of 1..=n, duplicate identity
-    /// keys or URLs, and URLs that are not `http(s)://`.
+    /// keys, wallet addresses or URLs, and URLs that are not `http(s)://`.
     pub fn validate(&self) -> Result<(), RegistryError> {
         let n = self.nodes.len();
         if n == 0 || self.threshold == 0 || self.threshold > n {
@@ -275,7 +281,13 @@ impl RegisteredNodeSet {
         }
         let mut keys = BTreeSet::new();
         let mut urls = BTreeSet::new();
+        let mut wallets = BTreeSet::new();
         for (i, node) in self.nodes.iter().enumerate() {
+            if node.wallet_address != [0u8; 20] && !wallets.insert(node.wallet_address) {
+                return Err(RegistryError::Invalid(format!(
+                    "node {i}: duplicate wallet address"
+                )));
+            }
             if !(node.url.starts_with("http://") || node.url.starts_with("https://")) {
                 return Err(RegistryError::Invalid(format!(
                     "node {i}: URL {:?} is not http(s)",
@@ -514,9 +526,6 @@ pub trait Registry: Send + Sync {
     /// `owner`'s address, then granted `grants` and burned when `burn` is
     /// set, as [`Registry::mint_typed`] does. A key id is minted once: a
     /// second mint of the same claim is refused. Only `K256` keys.
-    ///
-    /// The default refuses: a registry on a chain cannot check the nodes'
-    /// Ed25519 claim signatures in its contracts.
     fn mint_claimed(
         &self,
         owner: &SigningKey,
@@ -524,14 +533,7 @@ pub trait Registry: Send + Sync {
         claim: &claim::KeyClaim,
         grants: &[Permission],
         burn: bool,
-    ) -> Result<PkpRecord, RegistryError> {
-        let _ = (owner, root, claim, grants, burn);
-        Err(RegistryError::Claim(
-            "this registry cannot mint claimed keys: its contracts cannot check the nodes' \
-             Ed25519 claim signatures (use a network with a SQLite registry)"
-                .into(),
-        ))
-    }
+    ) -> Result<PkpRecord, RegistryError>;
 
     /// Apply a change its owner signed ([`signed_op::SignedChange`]) for
     /// the network whose root key is `root`, at most once; the minted

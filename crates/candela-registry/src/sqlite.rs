@@ -51,7 +51,8 @@ const SCHEMA: &str = "
         idx            INTEGER PRIMARY KEY,
         url            TEXT NOT NULL UNIQUE,
         identity_key   BLOB NOT NULL UNIQUE CHECK (length(identity_key) = 32),
-        encryption_key BLOB NOT NULL CHECK (length(encryption_key) = 32)
+        encryption_key BLOB NOT NULL CHECK (length(encryption_key) = 32),
+        wallet_address BLOB CHECK (wallet_address IS NULL OR length(wallet_address) = 20)
     );
     CREATE TABLE IF NOT EXISTS meta (
         key   TEXT PRIMARY KEY,
@@ -72,6 +73,7 @@ impl SqliteRegistry {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
         migrate_key_types(&conn)?;
+        migrate_node_wallets(&conn)?;
         migrate_token_ids(&conn)?;
         Ok(SqliteRegistry {
             conn: Mutex::new(conn),
@@ -218,6 +220,19 @@ fn migrate_key_types(conn: &Connection) -> Result<(), RegistryError> {
     Ok(())
 }
 
+/// Registries made before nodes had wallets have no `wallet_address`
+/// column: add it, empty (such nodes' claim signatures count only once the
+/// node set is registered again).
+fn migrate_node_wallets(conn: &Connection) -> Result<(), RegistryError> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('nodes') WHERE name = 'wallet_address'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE nodes ADD COLUMN wallet_address BLOB")?;
+    }
+    Ok(())
+}
+
 /// The token id formula a registry's rows follow (`meta.token_id_formula`).
 const TOKEN_ID_FORMULA: &str = "keccak256-65";
 
@@ -307,12 +322,29 @@ fn mint_in(
     grants: &[Permission],
     burn: bool,
 ) -> Result<PkpRecord, RegistryError> {
+    validate_grants(grants)?;
+    let rec = new_record(owner, root, key_type)?;
+    record_mint(tx, rec, grants, burn)
+}
+
+/// Refuse any malformed grant of a mint before anything is written.
+fn validate_grants(grants: &[Permission]) -> Result<(), RegistryError> {
     for g in grants {
         validate(g)?;
         type_to_sql(g.method.auth_method_type)?;
     }
-    let mut rec = new_record(owner, root, key_type)?;
-    insert_pkp(tx, &rec, &owner, key_type)?;
+    Ok(())
+}
+
+/// Write the new PKP `rec` (owned by `rec.owner`) with its `grants`, then
+/// burn it when `burn` is set, inside `tx`.
+fn record_mint(
+    tx: &Transaction<'_>,
+    mut rec: PkpRecord,
+    grants: &[Permission],
+    burn: bool,
+) -> Result<PkpRecord, RegistryError> {
+    insert_pkp(tx, &rec, &rec.owner, rec.key_type)?;
     for g in grants {
         grant_in(tx, &rec.token_id, g)?;
     }
@@ -551,18 +583,26 @@ impl Registry for SqliteRegistry {
         let threshold = threshold
             .parse()
             .map_err(|e| RegistryError::Encoding(format!("threshold: {e}")))?;
-        let mut stmt =
-            conn.prepare("SELECT url, identity_key, encryption_key FROM nodes ORDER BY idx")?;
+        let mut stmt = conn.prepare(
+            "SELECT url, identity_key, encryption_key, wallet_address FROM nodes ORDER BY idx",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Vec<u8>>(1)?,
                 r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
             ))
         })?;
         let mut nodes = Vec::new();
         for row in rows {
-            let (url, identity, encryption) = row?;
+            let (url, identity, encryption, wallet) = row?;
+            let wallet_address = match wallet {
+                None => [0u8; 20],
+                Some(w) => <[u8; 20]>::try_from(w).map_err(|_| {
+                    RegistryError::Encoding("node wallet address is not 20 bytes".into())
+                })?,
+            };
             let key = |v: Vec<u8>| {
                 <[u8; 32]>::try_from(v)
                     .map_err(|_| RegistryError::Encoding("node key is not 32 bytes".into()))
@@ -571,6 +611,7 @@ impl Registry for SqliteRegistry {
                 url,
                 identity_key: key(identity)?,
                 encryption_key: key(encryption)?,
+                wallet_address,
             });
         }
         Ok(Some(RegisteredNodeSet { nodes, threshold }))
@@ -599,21 +640,17 @@ impl Registry for SqliteRegistry {
         grants: &[Permission],
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
-        for g in grants {
-            validate(g)?;
-            type_to_sql(g.method.auth_method_type)?;
-        }
+        validate_grants(grants)?;
         let set = self.node_set()?.ok_or_else(|| {
             RegistryError::Claim("the registry has no node set to check the claim against".into())
         })?;
         claim.verify(&set)?;
         let public_key = claim.public_key(root)?;
-        let owner_address = signer_address(owner);
-        let mut rec = PkpRecord {
+        let rec = PkpRecord {
             token_id: derive::token_id(&public_key),
             key_id: claim.derived_key_id,
             public_key,
-            owner: owner_address,
+            owner: signer_address(owner),
             key_type: PkpKeyType::K256,
         };
         rec.check_derivation(root)?;
@@ -626,14 +663,7 @@ impl Registry for SqliteRegistry {
                 hex::encode(rec.token_id)
             )));
         }
-        insert_pkp(&tx, &rec, &owner_address, PkpKeyType::K256)?;
-        for g in grants {
-            grant_in(&tx, &rec.token_id, g)?;
-        }
-        if burn {
-            set_owner_in(&tx, &rec.token_id, BURNED_OWNER)?;
-            rec.owner = BURNED_OWNER;
-        }
+        let rec = record_mint(&tx, rec, grants, burn)?;
         tx.commit()?;
         Ok(rec)
     }
@@ -719,12 +749,14 @@ impl Registry for SqliteRegistry {
         tx.execute("DELETE FROM nodes", [])?;
         for (i, n) in set.nodes.iter().enumerate() {
             tx.execute(
-                "INSERT INTO nodes (idx, url, identity_key, encryption_key) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO nodes (idx, url, identity_key, encryption_key, wallet_address)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     i as i64,
                     n.url,
                     n.identity_key.as_slice(),
-                    n.encryption_key.as_slice()
+                    n.encryption_key.as_slice(),
+                    (n.wallet_address != [0u8; 20]).then_some(n.wallet_address.as_slice())
                 ],
             )?;
         }
