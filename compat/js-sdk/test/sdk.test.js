@@ -354,6 +354,47 @@ test('executeJs by ipfsId runs an action deployed with `candela action deploy`',
   assert.equal(res.response, `hello ${cid}`);
 });
 
+test('Lit\'s v7 claim flow: an action\'s claimKey comes back in executeJs\'s claims as node-wallet signatures, PKPNFT.claimAndMint through Lit\'s ABI mints the claimed key once, and the SDK signs with it', async () => {
+  const keyId = 'compat-user';
+  const file = writeAction('claim.js', `(async () => {
+    const r = await Lit.Actions.claimKey({ keyId: '${keyId}' });
+    Lit.Actions.setResponse({ response: r });
+  })();`);
+  const cid = candela(['action', 'deploy', '--network', devnet.networkPath, file]).trim().split(/\s+/).find((w) => w.startsWith('Qm'));
+  const res = await client.executeJs({ sessionSigs, ipfsId: cid });
+  const claim = res.claims[keyId];
+  assert.ok(claim, `claims: ${JSON.stringify(res.claims)}`);
+  assert.equal('0x' + claim.derivedKeyId, ethers.utils.keccak256(ethers.utils.toUtf8Bytes(`${cid}_${keyId}`)));
+  assert.equal(claim.signatures.length, devnet.network.nodes.length);
+  // each signature is a node wallet's EIP-191 signature of the key id
+  const wallets = devnet.network.nodes.map((n) => ethers.utils.getAddress('0x' + n.walletAddress)).sort();
+  const signers = claim.signatures
+    .map((sig) => ethers.utils.verifyMessage(ethers.utils.arrayify('0x' + claim.derivedKeyId), sig))
+    .sort();
+  assert.deepEqual(signers, wallets);
+
+  const { datil } = require('@lit-protocol/contracts');
+  const abi = datil.data.find((c) => c.name === 'PKPNFT').contracts[0].ABI;
+  const registry = devnet.network.registry;
+  const minter = wallet.connect(new ethers.providers.JsonRpcProvider(registry.rpcUrl));
+  const nft = new ethers.Contract(registry.contracts.pkpNft, abi, minter);
+  const value = await nft.mintCost();
+  const args = [2, '0x' + claim.derivedKeyId, claim.signatures];
+  const receipt = await (await nft.claimAndMint(...args, { value, gasLimit: 3_000_000 })).wait();
+  const minted = receipt.logs.map((l) => { try { return nft.interface.parseLog(l); } catch { return null; } }).find((e) => e?.name === 'PKPMinted');
+  assert.ok(minted, 'PKPMinted');
+  assert.equal(await nft.ownerOf(minted.args.tokenId), wallet.address);
+  // a key id is minted once
+  await assert.rejects(nft.callStatic.claimAndMint(...args, { value }));
+  // too few signatures: refused
+  await assert.rejects(nft.callStatic.claimAndMint(2, '0x' + claim.derivedKeyId, claim.signatures.slice(0, 1), { value }));
+
+  const pubKey = minted.args.pubkey;
+  const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('claimed key')));
+  const sig = await client.pkpSign({ pubKey, toSign, sessionSigs });
+  assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), ethers.utils.computeAddress(pubKey));
+});
+
 test('executeJs with useSingleNode: one node runs the action and its answer is the result', async () => {
   const res = await client.executeJs({ sessionSigs, code: RESPOND_ONLY, useSingleNode: true, jsParams: { who: 'one node' } });
   assert.equal(res.response, 'hello one node');
