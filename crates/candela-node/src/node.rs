@@ -164,6 +164,14 @@ impl Node {
                     identity.identity_key_hex()
                 )
             })? as u32;
+        let registered_wallet = set.nodes[me as usize].wallet_address;
+        if registered_wallet != [0u8; 20] && registered_wallet != identity.wallet_address() {
+            tracing::warn!(
+                registered = %hex::encode(registered_wallet),
+                own = %hex::encode(identity.wallet_address()),
+                "the registry lists another wallet address for this node: its key claims will not count"
+            );
+        }
         let directory = Directory::new(&nodes)?;
         std::fs::create_dir_all(&cfg.data_dir)?;
         let store = Store::open(&cfg.data_dir.join("node.sqlite"), &storage_key)?;
