@@ -28,6 +28,7 @@ pub mod runner;
 pub mod runs;
 pub mod scheme_signing;
 pub mod schnorr;
+mod schnorr_stock;
 pub mod session_key;
 pub mod signing;
 pub mod spent;

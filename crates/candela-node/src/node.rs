@@ -571,6 +571,10 @@ impl Node {
                 let c = self.schnorr_commit(&request_id, &scheme)?;
                 Ok(serde_json::to_value(c).unwrap_or_default())
             }
+            PeerBody::SchnorrCommitBatch { scheme, count } => {
+                let batch = self.schnorr_commit_batch(from, &scheme, count)?;
+                Ok(serde_json::to_value(batch).unwrap_or_default())
+            }
             PeerBody::UsedQuery { challenge, ids } => self.answer_used_query(from, challenge, ids),
             PeerBody::PresignaturesSpent { uses } => self.accept_spent_notice(from, uses),
             PeerBody::Ping { .. } | PeerBody::Pong { .. } | PeerBody::UsedAnswer { .. } => {

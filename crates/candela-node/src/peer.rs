@@ -130,6 +130,14 @@ pub enum PeerBody {
         /// Lit's name of the scheme.
         scheme: String,
     },
+    /// A coordinator asks a signer for commitments reserved for its stock
+    /// ([`crate::schnorr_stock`]), answered as a JSON list.
+    SchnorrCommitBatch {
+        /// Lit's name of the scheme.
+        scheme: String,
+        /// How many (at most [`crate::schnorr_stock::STOCK_BATCH`]).
+        count: u32,
+    },
     /// A value an action shares with the other nodes running the same
     /// execution (`broadcastAndCollect`, `runOnce`, `signAndCombineEcdsa`).
     Collect {

@@ -156,8 +156,16 @@ pub(crate) struct FrostRequest<C: Suite> {
 pub(crate) struct SchnorrState {
     roots: RwLock<FrostRoots>,
     pools: Mutex<FrostPools>,
-    /// Signer side: the commitment id handed out per (scheme, request id).
-    reserved: Mutex<HashMap<(KeyType, String), (u64, Instant)>>,
+    /// Signer side: the commitment id handed out per (suite, reservation).
+    reserved: Mutex<HashMap<(KeyType, Reservation), (u64, Instant)>>,
+    /// Signer side: numbers the commitments reserved for coordinators'
+    /// stocks.
+    stock_seq: std::sync::atomic::AtomicU64,
+    /// Signer side: per suite, the first nonce id this process made; the
+    /// ones before it are never handed out again (see [`HandoutFloor`]).
+    floors: Mutex<HashMap<KeyType, HandoutFloor>>,
+    /// Coordinator side: commitments signers reserved for this node.
+    pub(crate) stock: crate::schnorr_stock::CommitmentStock,
     /// Each root's public key package as shares carry it (hex), made once
     /// per root rather than per share.
     package_hex: RwLock<HashMap<KeyType, String>>,
@@ -171,6 +179,29 @@ pub(crate) struct SchnorrState {
     /// whichever asker comes first while later askers of the same request
     /// wait on it; requests never wait on each other.
     assignments: Mutex<HashMap<String, Arc<PendingAssignment>>>,
+}
+
+/// What a handed-out commitment is reserved for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Reservation {
+    /// One request, by id.
+    Request(String),
+    /// A coordinator's stock ([`crate::schnorr_stock`]): the coordinator's
+    /// index and the reservation's number.
+    Stock(u32, u64),
+}
+
+/// Nonces made before this process started may have been handed out by
+/// the process before it, whose reservations are gone: they are never
+/// handed out again (a coordinator may still hold one, and may still sign
+/// with it), and after [`RESERVATION`] they are dropped.
+struct HandoutFloor {
+    /// The first id made by this process.
+    first: u64,
+    /// When the pool was loaded.
+    since: Instant,
+    /// Whether the older nonces were dropped.
+    dropped: bool,
 }
 
 /// The coordinator's assignment of one request: fixed to the binding and
@@ -205,9 +236,19 @@ impl SchnorrState {
             ed25519: load_pool(store)?,
             k256_taproot: load_pool(store)?,
         };
+        let floor = |first| HandoutFloor {
+            first,
+            since: Instant::now(),
+            dropped: false,
+        };
+        let floors = HashMap::from([
+            (KeyType::Ed25519, floor(pools.ed25519.made())),
+            (KeyType::K256Taproot, floor(pools.k256_taproot.made())),
+        ]);
         Ok(SchnorrState {
             roots: RwLock::new(roots),
             pools: Mutex::new(pools),
+            floors: Mutex::new(floors),
             ..Default::default()
         })
     }
@@ -299,6 +340,8 @@ impl SchnorrState {
             }
         }
         self.set_root(share.clone());
+        // a coordinator's stock of the old sharing goes too
+        self.stock.clear(C::KEY_TYPE);
         store.spend_nonces(&spent).map_err(ApiError::internal)?;
         refill_locked::<C>(&mut pools, &share, store)
     }
@@ -361,9 +404,62 @@ impl SchnorrState {
         request_id: &str,
         store: &Store,
     ) -> Result<SchnorrCommitmentWire, ApiError> {
+        self.reserve::<C>(me, Reservation::Request(request_id.to_string()), store)
+    }
+
+    /// Signer: up to `count` commitments reserved for `coordinator`'s
+    /// stock, within [`crate::schnorr_stock::STOCK_PER_COORDINATOR`] held
+    /// for it at once.
+    fn commit_stock<C: NodeSuite>(
+        &self,
+        me: u32,
+        coordinator: u32,
+        count: usize,
+        store: &Store,
+    ) -> Result<Vec<SchnorrCommitmentWire>, ApiError> {
+        let held = {
+            let mut pools = self.pools();
+            let reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+            let pool = C::pool(&mut pools);
+            reserved
+                .iter()
+                .filter(|((k, r), (id, at))| {
+                    *k == C::KEY_TYPE
+                        && matches!(r, Reservation::Stock(c, _) if *c == coordinator)
+                        && at.elapsed() < RESERVATION
+                        && !pool.is_used(*id)
+                })
+                .count()
+        };
+        let count = count.min(crate::schnorr_stock::STOCK_PER_COORDINATOR.saturating_sub(held));
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let seq = self
+                .stock_seq
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match self.reserve::<C>(me, Reservation::Stock(coordinator, seq), store) {
+                Ok(c) => out.push(c),
+                // what could be reserved goes; the coordinator asks again
+                Err(e) if out.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Signer: the commitment reserved for `reservation` (the same one when
+    /// asked again), reserved so that no one else is handed it meanwhile.
+    fn reserve<C: NodeSuite>(
+        &self,
+        me: u32,
+        reservation: Reservation,
+        store: &Store,
+    ) -> Result<SchnorrCommitmentWire, ApiError> {
         let root = self.root::<C>()?;
         let mut pools = self.pools();
+        self.drop_old_nonces::<C>(&mut pools, store)?;
         refill_locked::<C>(&mut pools, &root, store)?;
+        let floor = self.floor::<C>();
         let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
         {
             let pool = C::pool(&mut pools);
@@ -371,7 +467,7 @@ impl SchnorrState {
                 *k != C::KEY_TYPE || (at.elapsed() < RESERVATION && !pool.is_used(*id))
             });
         }
-        let key = (C::KEY_TYPE, request_id.to_string());
+        let key = (C::KEY_TYPE, reservation);
         let id = match reserved.get(&key) {
             Some((id, _)) => *id,
             None => {
@@ -380,14 +476,12 @@ impl SchnorrState {
                     .filter(|((k, _), _)| *k == C::KEY_TYPE)
                     .map(|(_, (id, _))| *id)
                     .collect();
+                let handable = |id: &u64| *id >= floor && !taken.contains(id);
                 // Under load most unused nonces can be reserved by requests
                 // in flight: make more rather than refuse (nonces are cheap),
                 // up to a bound on the pool's size.
                 let free = |pool: &CommitmentPool<C>| {
-                    pool.unused_ids()
-                        .into_iter()
-                        .filter(|id| !taken.contains(id))
-                        .count()
+                    pool.unused_ids().into_iter().filter(handable).count()
                 };
                 if free(C::pool(&mut pools)) < POOL_LOW
                     && C::pool(&mut pools).len() + POOL_TARGET <= POOL_MAX
@@ -398,7 +492,7 @@ impl SchnorrState {
                 let id = pool
                     .unused_ids()
                     .into_iter()
-                    .find(|id| !taken.contains(id))
+                    .find(handable)
                     .ok_or_else(|| {
                         ApiError::unavailable(
                             "NodeNoncePoolEmpty",
@@ -417,6 +511,43 @@ impl SchnorrState {
             id,
             commitments: hex::encode(c.serialize().map_err(ApiError::internal)?),
         })
+    }
+
+    /// The first nonce id of suite `C` this process may hand out.
+    fn floor<C: NodeSuite>(&self) -> u64 {
+        self.floors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&C::KEY_TYPE)
+            .map_or(0, |f| f.first)
+    }
+
+    /// Once [`RESERVATION`] has passed since the pools were loaded, delete
+    /// (durably) the unused nonces made before: no coordinator holds them
+    /// any more, and they are never handed out again.
+    fn drop_old_nonces<C: NodeSuite>(
+        &self,
+        pools: &mut FrostPools,
+        store: &Store,
+    ) -> Result<(), ApiError> {
+        let first = {
+            let mut floors = self.floors.lock().unwrap_or_else(|p| p.into_inner());
+            match floors.get_mut(&C::KEY_TYPE) {
+                Some(f) if !f.dropped && f.since.elapsed() >= RESERVATION => {
+                    f.dropped = true;
+                    f.first
+                }
+                _ => return Ok(()),
+            }
+        };
+        let pool = C::pool(pools);
+        let old: Vec<(String, u64)> = pool
+            .unused_ids()
+            .into_iter()
+            .filter(|id| *id < first && pool.mark_used(*id).is_ok())
+            .map(|id| (suite::<C>().to_string(), id))
+            .collect();
+        store.spend_nonces(&old).map_err(ApiError::internal)
     }
 
     /// Signer: take the nonces of commitment `id` (which must be the
@@ -843,6 +974,10 @@ impl Node {
             next += want;
             let mut calls = tokio::task::JoinSet::new();
             for p in batch {
+                if let Some(c) = self.stocked_commitment(scheme, p) {
+                    got.push(c);
+                    continue;
+                }
                 let node = Arc::clone(self);
                 let rid = request_id.to_string();
                 calls.spawn(async move { node.commitment_from(p, &rid, scheme).await });
@@ -910,6 +1045,89 @@ impl Node {
             ));
         }
         Ok(c)
+    }
+
+    /// As coordinator: a commitment of signer `p` from the stock it
+    /// reserved for this node, if one is there; a low stock is refilled in
+    /// the background. This node's own commitments are not stocked.
+    fn stocked_commitment(
+        self: &Arc<Self>,
+        scheme: SigningScheme,
+        p: u32,
+    ) -> Option<SchnorrCommitmentWire> {
+        if p == self.me {
+            return None;
+        }
+        let key_type = scheme.key_type();
+        let stock = &self.schnorr.stock;
+        let c = stock.take(key_type, p, Instant::now());
+        if stock.begin_refill(key_type, p) {
+            let node = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(e) = node.restock(scheme, p).await {
+                    tracing::debug!(signer = p, error = %e.message, "no commitment stock");
+                }
+                node.schnorr.stock.end_refill(key_type, p);
+            });
+        }
+        c
+    }
+
+    /// As coordinator: ask signer `p` for a batch of commitments reserved
+    /// for this node ([`PeerBody::SchnorrCommitBatch`]) and stock them.
+    async fn restock(&self, scheme: SigningScheme, p: u32) -> Result<(), ApiError> {
+        let body = PeerBody::SchnorrCommitBatch {
+            scheme: scheme.as_str().to_string(),
+            count: crate::schnorr_stock::STOCK_BATCH as u32,
+        };
+        let r = self
+            .post_peer(p, &body)
+            .await
+            .map_err(|e| ApiError::unavailable("NodeNoCommitment", e.to_string()))?;
+        if !r.status().is_success() {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            return Err(ApiError::from_peer(status.as_u16(), &text));
+        }
+        let batch: Vec<SchnorrCommitmentWire> = r
+            .json()
+            .await
+            .map_err(|e| ApiError::unavailable("NodeNoCommitment", e.to_string()))?;
+        // only the signer's own commitments, each once
+        let mut seen = std::collections::HashSet::new();
+        let batch: Vec<_> = batch
+            .into_iter()
+            .filter(|c| c.node == p && seen.insert(c.id))
+            .take(crate::schnorr_stock::STOCK_PER_COORDINATOR)
+            .collect();
+        self.schnorr
+            .stock
+            .add(scheme.key_type(), p, batch, Instant::now());
+        Ok(())
+    }
+
+    /// Answer a coordinator's [`PeerBody::SchnorrCommitBatch`]: commitments
+    /// reserved for `coordinator`'s stock.
+    pub(crate) fn schnorr_commit_batch(
+        &self,
+        coordinator: u32,
+        scheme: &str,
+        count: u32,
+    ) -> Result<Vec<SchnorrCommitmentWire>, ApiError> {
+        let count = (count as usize).min(crate::schnorr_stock::STOCK_BATCH);
+        match scheme.parse::<SigningScheme>() {
+            Ok(SigningScheme::SchnorrEd25519Sha512) => {
+                self.schnorr
+                    .commit_stock::<Ed25519Sha512>(self.me, coordinator, count, &self.store)
+            }
+            Ok(SigningScheme::SchnorrK256Taproot) => self
+                .schnorr
+                .commit_stock::<Secp256K1Sha256TR>(self.me, coordinator, count, &self.store),
+            _ => Err(ApiError::bad_request(
+                "PeerMessageRefused",
+                format!("{scheme:?} is not a Schnorr scheme"),
+            )),
+        }
     }
 
     /// Answer a coordinator's [`PeerBody::SchnorrCommit`].
@@ -1226,5 +1444,71 @@ mod tests {
         state
             .take_nonces::<Secp256K1Sha256TR>(c.id, &c.commitments)
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn stocked_commitments_go_to_their_coordinator_alone_within_a_cap_and_an_earlier_runs_nonces_are_never_handed_out_again(
+    ) {
+        use crate::schnorr_stock::STOCK_PER_COORDINATOR;
+        let (_dir, store) = temp_store();
+        let shares =
+            candela_frost::sim::keygen::<Ed25519Sha512, _>(3, 2, &mut rand_core::OsRng).unwrap();
+        let state = SchnorrState::default();
+        state.set_root(shares[&0].clone());
+        let stock = state
+            .commit_stock::<Ed25519Sha512>(0, 1, 32, &store)
+            .unwrap();
+        let more = state
+            .commit_stock::<Ed25519Sha512>(0, 1, 64, &store)
+            .unwrap();
+        assert_eq!(stock.len() + more.len(), STOCK_PER_COORDINATOR, "capped");
+        assert!(state
+            .commit_stock::<Ed25519Sha512>(0, 1, 8, &store)
+            .unwrap()
+            .is_empty());
+        let other = state
+            .commit_stock::<Ed25519Sha512>(0, 2, 8, &store)
+            .unwrap();
+        let mut handed = std::collections::BTreeSet::new();
+        for c in stock.iter().chain(&more).chain(&other) {
+            assert!(handed.insert(c.id), "commitment {} handed out twice", c.id);
+        }
+        // no request is handed a stocked commitment
+        for i in 0..2 * POOL_TARGET {
+            let c = state
+                .commit::<Ed25519Sha512>(0, &format!("r{i}"), &store)
+                .unwrap();
+            assert!(
+                handed.insert(c.id),
+                "request {i} got a handed-out commitment"
+            );
+        }
+        // a stocked commitment signs once
+        take_and_spend::<Ed25519Sha512>(&state, &stock[0], &store)
+            .await
+            .unwrap();
+        let e = take_and_spend::<Ed25519Sha512>(&state, &stock[0], &store)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "NodeNonceUsed");
+        // after a restart the earlier run's reservations are gone: none of
+        // its nonces is handed out again, yet a coordinator's stocked one
+        // still signs
+        let again = SchnorrState::load(&store).unwrap();
+        again.set_root(shares[&0].clone());
+        let fresh = again
+            .commit_stock::<Ed25519Sha512>(0, 1, 32, &store)
+            .unwrap();
+        let request = again.commit::<Ed25519Sha512>(0, "after", &store).unwrap();
+        for c in fresh.iter().chain([&request]) {
+            assert!(
+                !handed.contains(&c.id),
+                "commitment {} handed out again",
+                c.id
+            );
+        }
+        take_and_spend::<Ed25519Sha512>(&again, &stock[1], &store)
+            .await
+            .expect("a commitment stocked before the restart signs");
     }
 }
