@@ -409,6 +409,29 @@ impl Node {
 
     // ---- peer transport ----
 
+    /// Send `body` to peer `to` and read its JSON answer: an unreachable
+    /// peer or an unreadable answer is `unavailable` with `code`, a refusal
+    /// the peer's own error.
+    pub(crate) async fn ask_peer<T: serde::de::DeserializeOwned>(
+        &self,
+        to: u32,
+        body: &PeerBody,
+        code: &'static str,
+    ) -> Result<T, ApiError> {
+        let r = self
+            .post_peer(to, body)
+            .await
+            .map_err(|e| ApiError::unavailable(code, e.to_string()))?;
+        if !r.status().is_success() {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            return Err(ApiError::from_peer(status.as_u16(), &text));
+        }
+        r.json()
+            .await
+            .map_err(|e| ApiError::unavailable(code, e.to_string()))
+    }
+
     pub(crate) async fn post_peer(
         &self,
         to: u32,

@@ -1025,19 +1025,7 @@ impl Node {
             request_id: request_id.to_string(),
             scheme: scheme.as_str().to_string(),
         };
-        let r = self
-            .post_peer(node, &body)
-            .await
-            .map_err(|e| ApiError::unavailable("NodeNoCommitment", e.to_string()))?;
-        if !r.status().is_success() {
-            let status = r.status();
-            let text = r.text().await.unwrap_or_default();
-            return Err(ApiError::from_peer(status.as_u16(), &text));
-        }
-        let c: SchnorrCommitmentWire = r
-            .json()
-            .await
-            .map_err(|e| ApiError::unavailable("NodeNoCommitment", e.to_string()))?;
+        let c: SchnorrCommitmentWire = self.ask_peer(node, &body, "NodeNoCommitment").await?;
         if c.node != node {
             return Err(ApiError::unavailable(
                 "NodeNoCommitment",
@@ -1080,19 +1068,7 @@ impl Node {
             scheme: scheme.as_str().to_string(),
             count: crate::schnorr_stock::STOCK_BATCH as u32,
         };
-        let r = self
-            .post_peer(p, &body)
-            .await
-            .map_err(|e| ApiError::unavailable("NodeNoCommitment", e.to_string()))?;
-        if !r.status().is_success() {
-            let status = r.status();
-            let text = r.text().await.unwrap_or_default();
-            return Err(ApiError::from_peer(status.as_u16(), &text));
-        }
-        let batch: Vec<SchnorrCommitmentWire> = r
-            .json()
-            .await
-            .map_err(|e| ApiError::unavailable("NodeNoCommitment", e.to_string()))?;
+        let batch: Vec<SchnorrCommitmentWire> = self.ask_peer(p, &body, "NodeNoCommitment").await?;
         // only the signer's own commitments, each once
         let mut seen = std::collections::HashSet::new();
         let batch: Vec<_> = batch

@@ -19,7 +19,7 @@ use candela_crypto::{derive, AffinePoint};
 use k256::ecdsa::SigningKey;
 use sha3::{Digest, Keccak256};
 
-use crate::{RegisteredNodeSet, RegistryError};
+use crate::{PkpKeyType, PkpRecord, RegisteredNodeSet, RegistryError};
 
 /// The domain of a node wallet's derivation from the node's identity seed.
 pub const NODE_WALLET_DOMAIN: &[u8] = b"candela-node-wallet-v1:";
@@ -116,6 +116,41 @@ impl KeyClaim {
             )));
         }
         Ok(())
+    }
+
+    /// The record of the claimed PKP, owned by `owner`, once the claim is
+    /// checked against the registry's node set `set` ([`KeyClaim::verify`]):
+    /// its key id is the claimed one and its key the network's derivation
+    /// of it from `root`. What every registry checks before minting a claim.
+    pub fn record(
+        &self,
+        set: Option<RegisteredNodeSet>,
+        root: &AffinePoint,
+        owner: [u8; 20],
+    ) -> Result<PkpRecord, RegistryError> {
+        let set = set.ok_or_else(|| {
+            RegistryError::Claim("the registry has no node set to check the claim against".into())
+        })?;
+        self.verify(&set)?;
+        let public_key = self.public_key(root)?;
+        let rec = PkpRecord {
+            token_id: derive::token_id(&public_key),
+            key_id: self.derived_key_id,
+            public_key,
+            owner,
+            key_type: PkpKeyType::K256,
+        };
+        rec.check_derivation(root)?;
+        Ok(rec)
+    }
+
+    /// The error for a claim whose key is already minted as `token_id`.
+    pub fn already_minted(&self, token_id: &[u8; 32]) -> RegistryError {
+        RegistryError::Claim(format!(
+            "the key id 0x{} is already minted (PKP 0x{})",
+            hex::encode(self.derived_key_id),
+            hex::encode(token_id)
+        ))
     }
 
     /// The public key the network derives for the claimed key id.

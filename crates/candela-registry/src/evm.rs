@@ -532,6 +532,15 @@ fn call_tx(to: Address, call: impl SolCall) -> TransactionRequest {
         .with_input(call.abi_encode())
 }
 
+/// Refuse any malformed grant of a mint before a transaction is sent.
+fn validate_grants(grants: &[Permission]) -> Result<(), RegistryError> {
+    for g in grants {
+        g.method.validate()?;
+        validate_scopes(&g.scopes)?;
+    }
+    Ok(())
+}
+
 /// What a mint mints: the registry's next key id of a type, or the key id
 /// an action claimed.
 enum MintKind {
@@ -1550,10 +1559,7 @@ impl Registry for EvmRegistry {
         grants: &[Permission],
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
-        for g in grants {
-            g.method.validate()?;
-            validate_scopes(&g.scopes)?;
-        }
+        validate_grants(grants)?;
         let key = owner.clone();
         let root = *root;
         let grants = grants.to_vec();
@@ -1571,23 +1577,12 @@ impl Registry for EvmRegistry {
         grants: &[Permission],
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
-        for g in grants {
-            g.method.validate()?;
-            validate_scopes(&g.scopes)?;
-        }
+        validate_grants(grants)?;
         // the contract checks the claim too; checked here first for an
         // error that names the bad signatures
-        let set = Registry::node_set(self)?.ok_or_else(|| {
-            RegistryError::Claim("the registry has no node set to check the claim against".into())
-        })?;
-        claim.verify(&set)?;
-        let token_id = derive::token_id(&claim.public_key(root)?);
-        if self.by_token_id(&token_id).is_ok() {
-            return Err(RegistryError::Claim(format!(
-                "the key id 0x{} is already minted (PKP 0x{})",
-                hex::encode(claim.derived_key_id),
-                hex::encode(token_id)
-            )));
+        let rec = claim.record(Registry::node_set(self)?, root, signer_address(owner))?;
+        if self.by_token_id(&rec.token_id).is_ok() {
+            return Err(claim.already_minted(&rec.token_id));
         }
         let key = owner.clone();
         let root = *root;

@@ -641,27 +641,11 @@ impl Registry for SqliteRegistry {
         burn: bool,
     ) -> Result<PkpRecord, RegistryError> {
         validate_grants(grants)?;
-        let set = self.node_set()?.ok_or_else(|| {
-            RegistryError::Claim("the registry has no node set to check the claim against".into())
-        })?;
-        claim.verify(&set)?;
-        let public_key = claim.public_key(root)?;
-        let rec = PkpRecord {
-            token_id: derive::token_id(&public_key),
-            key_id: claim.derived_key_id,
-            public_key,
-            owner: signer_address(owner),
-            key_type: PkpKeyType::K256,
-        };
-        rec.check_derivation(root)?;
+        let rec = claim.record(self.node_set()?, root, signer_address(owner))?;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if owner_in(&tx, &rec.token_id)?.is_some() {
-            return Err(RegistryError::Claim(format!(
-                "the key id 0x{} is already minted (PKP 0x{})",
-                hex::encode(claim.derived_key_id),
-                hex::encode(rec.token_id)
-            )));
+            return Err(claim.already_minted(&rec.token_id));
         }
         let rec = record_mint(&tx, rec, grants, burn)?;
         tx.commit()?;
