@@ -39,10 +39,13 @@ pub(crate) const STOCK_PER_COORDINATOR: usize = 64;
 /// reserved it for twice as long, so it is still the coordinator's alone.
 pub(crate) const STOCK_MAX_AGE: Duration = Duration::from_secs(60);
 
+/// One signer's stocked commitments of one suite, each with when it came.
+type Queue = VecDeque<(SchnorrCommitmentWire, Instant)>;
+
 /// One coordinator's stock, per suite and signer.
 #[derive(Default)]
 pub(crate) struct CommitmentStock {
-    entries: Mutex<HashMap<(KeyType, u32), VecDeque<(SchnorrCommitmentWire, Instant)>>>,
+    entries: Mutex<HashMap<(KeyType, u32), Queue>>,
     refilling: Mutex<HashSet<(KeyType, u32)>>,
 }
 
