@@ -82,7 +82,9 @@ pub enum PeerBody {
         session: String,
         /// Encrypted to the recipient.
         private: bool,
-        /// Payload (ciphertext when private).
+        /// Payload (ciphertext when private): MessagePack `bin`, not an
+        /// array of integers (protocol messages run to tens of kilobytes).
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// Join a presignature session started by the pool leader.
@@ -921,6 +923,27 @@ mod tests {
             dir.open(1, &m, 1000 + MAX_MESSAGE_AGE_MS + 1),
             Err(PeerError::Stale(0))
         );
+    }
+
+    #[test]
+    fn a_protocol_message_carries_its_payload_as_bytes_not_as_an_array_of_numbers() {
+        let (ids, dir) = setup();
+        // half the bytes at or above 128, which an integer array spends two
+        // bytes on
+        let data: Vec<u8> = (0..65_536u32).map(|i| (i * 131 % 256) as u8).collect();
+        let body = PeerBody::Protocol {
+            session: "s".into(),
+            private: false,
+            data: data.clone(),
+        };
+        let m = dir.seal(&ids[0], 0, 1, 1000, &body);
+        assert!(
+            m.len() < data.len() + 512,
+            "{} bytes on the wire for {} bytes of payload",
+            m.len(),
+            data.len()
+        );
+        assert_eq!(dir.open(1, &m, 1000).unwrap(), (0, body));
     }
 
     #[test]
