@@ -48,6 +48,11 @@ pub(crate) const ASSIGNMENT_LABEL: &str = "dkls23";
 /// picks a set from the nodes still live).
 const SIGN_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// The name of a DKLs23 signing session starts so. Every signer of such a
+/// session is needed: a signer that cannot be reached ends it at once
+/// (see the node's outbox) rather than at [`SIGN_TIMEOUT`].
+pub(crate) const SIGN_SESSION_PREFIX: &str = "dkls23-sign-";
+
 /// This node's DKLs23 state: its key share, once generated, and the nodes
 /// excluded from signing for good.
 pub(crate) struct DklsState {
@@ -270,7 +275,7 @@ impl Node {
         let rx = self
             .hub
             .run(
-                format!("dkls23-sign-{sid_hex}"),
+                format!("{SIGN_SESSION_PREFIX}{sid_hex}"),
                 self.me,
                 assignment.signers.clone(),
                 Box::new(session),

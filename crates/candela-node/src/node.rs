@@ -481,6 +481,13 @@ impl Node {
                 } else {
                     m.data
                 };
+                // a DKLs23 signing session needs every one of its signers:
+                // one that cannot be reached ends it now, so that the
+                // client retries with another set at once
+                let fail_fast = m
+                    .session
+                    .starts_with(crate::dkls_signing::SIGN_SESSION_PREFIX);
+                let session = m.session.clone();
                 let body = PeerBody::Protocol {
                     session: m.session,
                     private: m.private,
@@ -492,9 +499,18 @@ impl Node {
                         Ok(r) => {
                             tracing::debug!(status = %r.status(), "peer {} refused a protocol message", m.to)
                         }
-                        Err(e) => tracing::debug!(error = %e, "peer {} unreachable", m.to),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "peer {} unreachable", m.to);
+                            if fail_fast && attempt >= 1 {
+                                break;
+                            }
+                        }
                     }
                     tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+                }
+                if fail_fast {
+                    node.hub
+                        .cancel(&session, &format!("signer {} cannot be reached", m.to));
                 }
             });
         }
