@@ -93,6 +93,9 @@ pub enum BenchCommand {
         /// The devnet's directory (a fresh temporary one if absent).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The threshold-ECDSA protocol of the devnet (default cait-sith).
+        #[arg(long, value_enum)]
+        ecdsa: Option<crate::devnet::EcdsaChoice>,
         /// Print only the JSON summary.
         #[arg(long)]
         json: bool,
@@ -479,6 +482,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             rate,
             dir,
+            ecdsa,
             json,
         } => {
             crate::chaos::run(crate::chaos::ChaosArgs {
@@ -487,6 +491,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 concurrency,
                 rate,
                 dir,
+                ecdsa,
                 json,
             })
             .await?

@@ -33,6 +33,8 @@ pub struct ChaosArgs {
     pub rate: f64,
     /// The devnet's directory (a temporary one if absent).
     pub dir: Option<PathBuf>,
+    /// The devnet's threshold-ECDSA protocol (default cait-sith).
+    pub ecdsa: Option<devnet::EcdsaChoice>,
     /// JSON only.
     pub json: bool,
 }
@@ -219,7 +221,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
             (d, true)
         }
     };
-    let flags = DevnetFlags::try_parse_from([
+    let mut argv = vec![
         "devnet".to_string(),
         "--nodes".into(),
         args.nodes.to_string(),
@@ -234,7 +236,11 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         "--pool-concurrency".into(),
         "2".into(),
         "--quiet".into(),
-    ])?;
+    ];
+    if args.ecdsa == Some(devnet::EcdsaChoice::Dkls23) {
+        argv.extend(["--ecdsa".into(), "dkls23".into()]);
+    }
+    let flags = DevnetFlags::try_parse_from(argv)?;
     say(format!(
         "starting a {}-node devnet in {}",
         args.nodes,
@@ -567,6 +573,10 @@ fn report(
         total.failures
     );
     let summary = serde_json::json!({
+        "ecdsa": match args.ecdsa {
+            Some(devnet::EcdsaChoice::Dkls23) => "dkls23",
+            _ => "cait-sith",
+        },
         "nodes": args.nodes,
         "threshold": threshold,
         "durationSecs": args.duration.as_secs_f64(),
