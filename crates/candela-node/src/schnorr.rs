@@ -911,7 +911,7 @@ impl Node {
             if all.len() % 256 == 255 {
                 all.retain(|_, p| p.made.elapsed() < ASSIGNMENT_TTL);
             }
-            Arc::clone(all.entry(record_as).or_insert_with(|| {
+            Arc::clone(all.entry(record_as.clone()).or_insert_with(|| {
                 Arc::new(PendingAssignment {
                     binding: binding.to_string(),
                     scheme: scheme.as_str(),
@@ -931,16 +931,21 @@ impl Node {
         }
         pending
             .assignment
-            .get_or_try_init(|| self.collect_assignment(request_id, scheme, exclude, binding))
+            .get_or_try_init(|| {
+                self.collect_assignment(request_id, &record_as, scheme, exclude, binding)
+            })
             .await
             .cloned()
     }
 
     /// As coordinator: ask `t` live signers (those not excluded first) for a
-    /// commitment each and sign the list with the request's binding.
+    /// commitment each (from the stock, or reserved for `reserve_as`, the
+    /// request id but for a lying coordinator in tests) and sign the list
+    /// with the request's binding.
     async fn collect_assignment(
         self: &Arc<Self>,
         request_id: &str,
+        reserve_as: &str,
         scheme: SigningScheme,
         exclude: &[u32],
         binding: &str,
@@ -974,12 +979,16 @@ impl Node {
             next += want;
             let mut calls = tokio::task::JoinSet::new();
             for p in batch {
-                if let Some(c) = self.stocked_commitment(scheme, p) {
-                    got.push(c);
-                    continue;
+                // (a lying coordinator, in tests, reserves fresh commitments
+                // for each of its choices, so that they differ)
+                if reserve_as == request_id {
+                    if let Some(c) = self.stocked_commitment(scheme, p) {
+                        got.push(c);
+                        continue;
+                    }
                 }
                 let node = Arc::clone(self);
-                let rid = request_id.to_string();
+                let rid = reserve_as.to_string();
                 calls.spawn(async move { node.commitment_from(p, &rid, scheme).await });
             }
             while let Some(r) = calls.join_next().await {
