@@ -419,9 +419,11 @@ async fn a_schnorr_nonce_is_never_used_twice_across_a_node_restart() {
         .as_ref()
         .expect("status")
         .schnorr_nonces_used;
-    assert_eq!(
-        used_after_restart, used_before,
-        "the used marks survive the restart"
+    // the used marks survive the restart, and the nonces left unused
+    // before it are discarded (a nonce never outlives its process)
+    assert!(
+        used_after_restart >= used_before,
+        "used before {used_before}, after the restart {used_after_restart}"
     );
     for _ in 0..3 {
         let deadline = Instant::now() + Duration::from_secs(60);

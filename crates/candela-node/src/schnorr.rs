@@ -161,9 +161,6 @@ pub(crate) struct SchnorrState {
     /// Signer side: numbers the commitments reserved for coordinators'
     /// stocks.
     stock_seq: std::sync::atomic::AtomicU64,
-    /// Signer side: per suite, the first nonce id this process made; the
-    /// ones before it are never handed out again (see [`HandoutFloor`]).
-    floors: Mutex<HashMap<KeyType, HandoutFloor>>,
     /// Coordinator side: commitments signers reserved for this node.
     pub(crate) stock: crate::schnorr_stock::CommitmentStock,
     /// Each root's public key package as shares carry it (hex), made once
@@ -189,19 +186,6 @@ enum Reservation {
     /// A coordinator's stock ([`crate::schnorr_stock`]): the coordinator's
     /// index and the reservation's number.
     Stock(u32, u64),
-}
-
-/// Nonces made before this process started may have been handed out by
-/// the process before it, whose reservations are gone: they are never
-/// handed out again (a coordinator may still hold one, and may still sign
-/// with it), and after [`RESERVATION`] they are dropped.
-struct HandoutFloor {
-    /// The first id made by this process.
-    first: u64,
-    /// When the pool was loaded.
-    since: Instant,
-    /// Whether the older nonces were dropped.
-    dropped: bool,
 }
 
 /// The coordinator's assignment of one request: fixed to the binding and
@@ -236,19 +220,9 @@ impl SchnorrState {
             ed25519: load_pool(store)?,
             k256_taproot: load_pool(store)?,
         };
-        let floor = |first| HandoutFloor {
-            first,
-            since: Instant::now(),
-            dropped: false,
-        };
-        let floors = HashMap::from([
-            (KeyType::Ed25519, floor(pools.ed25519.made())),
-            (KeyType::K256Taproot, floor(pools.k256_taproot.made())),
-        ]);
         Ok(SchnorrState {
             roots: RwLock::new(roots),
             pools: Mutex::new(pools),
-            floors: Mutex::new(floors),
             ..Default::default()
         })
     }
@@ -457,9 +431,7 @@ impl SchnorrState {
     ) -> Result<SchnorrCommitmentWire, ApiError> {
         let root = self.root::<C>()?;
         let mut pools = self.pools();
-        self.drop_old_nonces::<C>(&mut pools, store)?;
         refill_locked::<C>(&mut pools, &root, store)?;
-        let floor = self.floor::<C>();
         let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
         {
             let pool = C::pool(&mut pools);
@@ -476,7 +448,7 @@ impl SchnorrState {
                     .filter(|((k, _), _)| *k == C::KEY_TYPE)
                     .map(|(_, (id, _))| *id)
                     .collect();
-                let handable = |id: &u64| *id >= floor && !taken.contains(id);
+                let handable = |id: &u64| !taken.contains(id);
                 // Under load most unused nonces can be reserved by requests
                 // in flight: make more rather than refuse (nonces are cheap),
                 // up to a bound on the pool's size.
@@ -511,43 +483,6 @@ impl SchnorrState {
             id,
             commitments: hex::encode(c.serialize().map_err(ApiError::internal)?),
         })
-    }
-
-    /// The first nonce id of suite `C` this process may hand out.
-    fn floor<C: NodeSuite>(&self) -> u64 {
-        self.floors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&C::KEY_TYPE)
-            .map_or(0, |f| f.first)
-    }
-
-    /// Once [`RESERVATION`] has passed since the pools were loaded, delete
-    /// (durably) the unused nonces made before: no coordinator holds them
-    /// any more, and they are never handed out again.
-    fn drop_old_nonces<C: NodeSuite>(
-        &self,
-        pools: &mut FrostPools,
-        store: &Store,
-    ) -> Result<(), ApiError> {
-        let first = {
-            let mut floors = self.floors.lock().unwrap_or_else(|p| p.into_inner());
-            match floors.get_mut(&C::KEY_TYPE) {
-                Some(f) if !f.dropped && f.since.elapsed() >= RESERVATION => {
-                    f.dropped = true;
-                    f.first
-                }
-                _ => return Ok(()),
-            }
-        };
-        let pool = C::pool(pools);
-        let old: Vec<(String, u64)> = pool
-            .unused_ids()
-            .into_iter()
-            .filter(|id| *id < first && pool.mark_used(*id).is_ok())
-            .map(|id| (suite::<C>().to_string(), id))
-            .collect();
-        store.spend_nonces(&old).map_err(ApiError::internal)
     }
 
     /// Signer: take the nonces of commitment `id` (which must be the
@@ -607,18 +542,20 @@ fn suite<C: NodeSuite>() -> &'static str {
     C::KEY_TYPE.as_str()
 }
 
-/// Suite `C`'s pool as the store keeps it.
+/// Suite `C`'s pool at start: the ids go on after the stored ones, and
+/// every stored unused nonce is deleted (durably) first. A nonce never
+/// outlives the process that made it: this one cannot know which of them
+/// its predecessor handed out, and a disk restored from an old copy brings
+/// back nonces that have signed since (a second signature with one nonce
+/// over another message gives away the share).
 fn load_pool<C: NodeSuite>(store: &Store) -> anyhow::Result<CommitmentPool<C>> {
     let (next_id, rows) = store.nonces(suite::<C>())?;
-    let nonces = rows
+    let stale: Vec<(String, u64)> = rows
         .iter()
-        .map(|(id, b)| {
-            SigningNonces::<C>::deserialize(b)
-                .map(|n| (*id, n))
-                .map_err(|e| anyhow::anyhow!("stored nonce {id}: {e}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(CommitmentPool::from_parts(next_id, nonces))
+        .map(|(id, _)| (suite::<C>().to_string(), *id))
+        .collect();
+    store.spend_nonces(&stale)?;
+    Ok(CommitmentPool::from_parts(next_id, Vec::new()))
 }
 
 /// Make `count` nonces, store them (sealed rows, `synchronous=FULL`), then
@@ -1057,7 +994,9 @@ impl Node {
         }
         let key_type = scheme.key_type();
         let stock = &self.schnorr.stock;
-        let c = stock.take(key_type, p, Instant::now());
+        let c = stock.take(key_type, p, Instant::now(), |at| {
+            self.restarted_since(p, at)
+        });
         if stock.begin_refill(key_type, p) {
             let node = Arc::clone(self);
             tokio::spawn(async move {
@@ -1352,10 +1291,17 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code, "NodeNonceUsed");
-        assert_eq!(again.nonce_counts().1, 1);
-        take_and_spend::<Ed25519Sha512>(&again, &other, &store)
+        // a nonce never outlives its process: one handed out but unused
+        // before the restart does not sign after it
+        let e = take_and_spend::<Ed25519Sha512>(&again, &other, &store)
             .await
-            .expect("an unused nonce survives the restart and signs");
+            .unwrap_err();
+        assert_eq!(e.code, "NodeNonceUsed");
+        assert_eq!(
+            again.nonce_counts().0,
+            0,
+            "no nonce of the earlier run is kept"
+        );
         // and the used commitments are never handed out again
         let next = again.commit::<Ed25519Sha512>(0, "r3", &store).unwrap();
         assert!(next.id != c.id && next.id != other.id);
@@ -1432,7 +1378,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn stocked_commitments_go_to_their_coordinator_alone_within_a_cap_and_an_earlier_runs_nonces_are_never_handed_out_again(
+    async fn stocked_commitments_go_to_their_coordinator_alone_within_a_cap_and_an_earlier_runs_nonces_never_sign(
     ) {
         use crate::schnorr_stock::STOCK_PER_COORDINATOR;
         let (_dir, store) = temp_store();
@@ -1476,9 +1422,8 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code, "NodeNonceUsed");
-        // after a restart the earlier run's reservations are gone: none of
-        // its nonces is handed out again, yet a coordinator's stocked one
-        // still signs
+        // after a restart none of the earlier run's nonces is handed out
+        // again, nor signs when an assignment names it
         let again = SchnorrState::load(&store).unwrap();
         again.set_root(shares[&0].clone());
         let fresh = again
@@ -1492,8 +1437,54 @@ mod tests {
                 c.id
             );
         }
-        take_and_spend::<Ed25519Sha512>(&again, &stock[1], &store)
+        let e = take_and_spend::<Ed25519Sha512>(&again, &stock[1], &store)
             .await
-            .expect("a commitment stocked before the restart signs");
+            .unwrap_err();
+        assert_eq!(e.code, "NodeNonceUsed");
+    }
+
+    #[tokio::test]
+    async fn a_store_restored_from_an_old_copy_never_signs_with_a_nonce_used_since_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let shares =
+            candela_frost::sim::keygen::<Ed25519Sha512, _>(3, 2, &mut rand_core::OsRng).unwrap();
+        let (handed, copy) = {
+            let store = Store::open(&path, &[9u8; 32]).unwrap();
+            let state = SchnorrState::default();
+            state.set_root(shares[&0].clone());
+            let c = state.commit::<Ed25519Sha512>(0, "r1", &store).unwrap();
+            // the snapshot, taken while the node runs: the nonce is unused in it
+            let copy = dir.path().join("copy");
+            std::fs::create_dir(&copy).unwrap();
+            for f in ["s.sqlite", "s.sqlite-wal"] {
+                if dir.path().join(f).exists() {
+                    std::fs::copy(dir.path().join(f), copy.join(f)).unwrap();
+                }
+            }
+            take_and_spend::<Ed25519Sha512>(&state, &c, &store)
+                .await
+                .unwrap();
+            (c, copy)
+        };
+        // the disk is restored from the snapshot
+        for f in ["s.sqlite", "s.sqlite-wal", "s.sqlite-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(f));
+            if copy.join(f).exists() {
+                std::fs::copy(copy.join(f), dir.path().join(f)).unwrap();
+            }
+        }
+        let store = Store::open(&path, &[9u8; 32]).unwrap();
+        let restored = SchnorrState::load(&store).unwrap();
+        restored.set_root(shares[&0].clone());
+        let e = take_and_spend::<Ed25519Sha512>(&restored, &handed, &store)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "NodeNonceUsed", "{}", e.message);
+        let fresh = restored.commit::<Ed25519Sha512>(0, "r2", &store).unwrap();
+        assert_ne!(
+            fresh.commitments, handed.commitments,
+            "a new request gets a new nonce"
+        );
     }
 }

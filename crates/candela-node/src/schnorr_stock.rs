@@ -52,17 +52,20 @@ pub(crate) struct CommitmentStock {
 impl CommitmentStock {
     /// The oldest fresh commitment of `signer` for suite `key_type`, taken
     /// out of the stock (so it goes into one assignment only); stale ones
-    /// met on the way are dropped.
+    /// met on the way are dropped: older than [`STOCK_MAX_AGE`], or fetched
+    /// at an instant `restarted_after` says the signer restarted since (a
+    /// signer's nonces die with its process).
     pub(crate) fn take(
         &self,
         key_type: KeyType,
         signer: u32,
         now: Instant,
+        restarted_after: impl Fn(Instant) -> bool,
     ) -> Option<SchnorrCommitmentWire> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let queue = entries.get_mut(&(key_type, signer))?;
         while let Some((c, at)) = queue.pop_front() {
-            if now.saturating_duration_since(at) < STOCK_MAX_AGE {
+            if now.saturating_duration_since(at) < STOCK_MAX_AGE && !restarted_after(at) {
                 return Some(c);
             }
         }
@@ -129,26 +132,31 @@ mod tests {
     }
 
     #[test]
-    fn each_stocked_commitment_is_taken_once_oldest_first_and_stale_ones_never() {
+    fn each_stocked_commitment_is_taken_once_oldest_first_and_stale_or_pre_restart_ones_never() {
         let stock = CommitmentStock::default();
         let start = Instant::now();
         stock.add(KeyType::Ed25519, 2, vec![wire(2, 1), wire(2, 2)], start);
         let later = start + STOCK_MAX_AGE / 2;
         stock.add(KeyType::Ed25519, 2, vec![wire(2, 3)], later);
+        let running = |_: Instant| false;
         // another suite and another signer are other queues
-        assert!(stock.take(KeyType::K256Taproot, 2, start).is_none());
-        assert!(stock.take(KeyType::Ed25519, 3, start).is_none());
-        assert_eq!(
-            stock.take(KeyType::Ed25519, 2, later).map(|c| c.id),
-            Some(1)
-        );
+        assert!(stock
+            .take(KeyType::K256Taproot, 2, start, running)
+            .is_none());
+        assert!(stock.take(KeyType::Ed25519, 3, start, running).is_none());
+        let first = stock.take(KeyType::Ed25519, 2, later, running);
+        assert_eq!(first.map(|c| c.id), Some(1));
         // past the first batch's age: its rest is dropped, the newer one comes
         let stale = start + STOCK_MAX_AGE;
-        assert_eq!(
-            stock.take(KeyType::Ed25519, 2, stale).map(|c| c.id),
-            Some(3)
-        );
-        assert!(stock.take(KeyType::Ed25519, 2, stale).is_none());
+        let next = stock.take(KeyType::Ed25519, 2, stale, running);
+        assert_eq!(next.map(|c| c.id), Some(3));
+        assert!(stock.take(KeyType::Ed25519, 2, stale, running).is_none());
+        // what a signer gave before it restarted is dropped
+        stock.add(KeyType::Ed25519, 2, vec![wire(2, 4)], start);
+        stock.add(KeyType::Ed25519, 2, vec![wire(2, 5)], later);
+        let restart = start + STOCK_MAX_AGE / 4;
+        let after = stock.take(KeyType::Ed25519, 2, later, |at| at < restart);
+        assert_eq!(after.map(|c| c.id), Some(5));
     }
 
     #[test]
