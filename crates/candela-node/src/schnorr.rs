@@ -549,12 +549,7 @@ fn suite<C: NodeSuite>() -> &'static str {
 /// back nonces that have signed since (a second signature with one nonce
 /// over another message gives away the share).
 fn load_pool<C: NodeSuite>(store: &Store) -> anyhow::Result<CommitmentPool<C>> {
-    let (next_id, rows) = store.nonces(suite::<C>())?;
-    let stale: Vec<(String, u64)> = rows
-        .iter()
-        .map(|(id, _)| (suite::<C>().to_string(), *id))
-        .collect();
-    store.spend_nonces(&stale)?;
+    let next_id = store.discard_nonces(suite::<C>())?;
     Ok(CommitmentPool::from_parts(next_id, Vec::new()))
 }
 

@@ -70,9 +70,6 @@ pub enum Take {
     Missing,
 }
 
-/// Stored Schnorr nonces: id and opened bytes.
-pub type NonceRows = Vec<(u64, Zeroizing<Vec<u8>>)>;
-
 /// The associated data sealing one stored nonce.
 fn nonce_aad(suite: &str, id: u64) -> String {
     format!("nonce/{suite}/{id}")
@@ -432,27 +429,27 @@ impl Store {
         Ok(result?)
     }
 
-    /// The unused Schnorr nonces of `suite`, opened, and the next id to make.
-    pub fn nonces(&self, suite: &str) -> Result<(u64, NonceRows), StoreError> {
-        let conn = self.lock();
-        let next: Option<i64> = conn
-            .query_row(
-                "SELECT next_id FROM frost_nonce_ids WHERE suite = ?1",
-                params![suite],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let mut q = conn.prepare("SELECT id, sealed FROM frost_nonces WHERE suite = ?1")?;
-        let rows = q
-            .query_map(params![suite], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let opened = rows
-            .into_iter()
-            .map(|(id, s)| Ok((id, self.open_sealed(&nonce_aad(suite, id), &s)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok((next.unwrap_or(0) as u64, opened))
+    /// Delete every stored unused Schnorr nonce of `suite` for good (one
+    /// transaction committed with `synchronous=FULL`) and give the next id
+    /// to make, so that ids go on after the deleted ones.
+    pub fn discard_nonces(&self, suite: &str) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = (|| {
+            let tx = conn.transaction()?;
+            let next: Option<i64> = tx
+                .query_row(
+                    "SELECT next_id FROM frost_nonce_ids WHERE suite = ?1",
+                    params![suite],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute("DELETE FROM frost_nonces WHERE suite = ?1", params![suite])?;
+            tx.commit()?;
+            Ok::<_, rusqlite::Error>(next.unwrap_or(0) as u64)
+        })();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(result?)
     }
 
     /// Spend Schnorr nonces for good, `(suite, id)` each, in one
