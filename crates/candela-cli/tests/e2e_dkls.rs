@@ -186,7 +186,7 @@ async fn with_a_node_stopped_the_remaining_t_nodes_of_a_dkls23_network_sign() {
     }
     let refused = refused.expect("a signing set with the crashed node");
     assert!(
-        refused.contains("signer 1 cannot be reached") && !refused.contains("TimedOut"),
+        refused.contains("participant 1 cannot be reached") && !refused.contains("TimedOut"),
         "{refused}"
     );
     net.wait_live(3).await;

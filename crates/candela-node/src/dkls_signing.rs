@@ -33,7 +33,7 @@ use candela_registry::PkpRecord;
 
 use crate::error::ApiError;
 use crate::node::Node;
-use crate::runner::RunError;
+use crate::runner::{RunError, SessionLimits};
 use crate::store::Store;
 
 /// Name of the DKLs23 root key share in the store.
@@ -49,9 +49,9 @@ pub(crate) const ASSIGNMENT_LABEL: &str = "dkls23";
 const SIGN_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// The name of a DKLs23 signing session starts so. Every signer of such a
-/// session is needed: a signer that cannot be reached ends it at once
-/// (see the node's outbox) rather than at [`SIGN_TIMEOUT`].
-pub(crate) const SIGN_SESSION_PREFIX: &str = "dkls23-sign-";
+/// session is needed: one that cannot be reached ends it at once
+/// ([`SessionLimits::every_peer_needed`]) rather than at [`SIGN_TIMEOUT`].
+const SIGN_SESSION_PREFIX: &str = "dkls23-sign-";
 
 /// This node's DKLs23 state: its key share, once generated, and the nodes
 /// excluded from signing for good.
@@ -280,7 +280,7 @@ impl Node {
                 assignment.signers.clone(),
                 Box::new(session),
                 self.outbox.clone(),
-                SIGN_TIMEOUT,
+                SessionLimits::every_peer_needed(SIGN_TIMEOUT),
             )
             .map_err(|e| ApiError::unavailable("NodeSigningFailed", e.to_string()))?;
         let outcome = rx

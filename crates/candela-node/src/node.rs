@@ -27,6 +27,7 @@ pub(crate) mod frost_keygen;
 mod keygen;
 mod pool;
 mod refresh;
+mod repair;
 use keygen::{BLS_SECRET, ROOT_SECRET};
 
 /// A generation session is cancelled when a participant was silent this long.
@@ -85,6 +86,9 @@ pub struct Node {
     /// (the first, then one per refresh): presignature batches record it
     /// and are dropped when it changed before they finish.
     pub(crate) key_generation: Mutex<u64>,
+    /// Held while the root shares are being reshared (a refresh, or a
+    /// repair of this node or a peer): one reshare at a time.
+    pub(crate) resharing: Arc<tokio::sync::Mutex<()>>,
     pub(crate) mailbox: crate::actions::Mailbox,
     /// Shared values waiting to go to each peer (see [`crate::outbox`]).
     pub(crate) outboxes: crate::outbox::Outboxes,
@@ -240,6 +244,7 @@ impl Node {
             session_counter: AtomicU64::new(0),
             finished: Mutex::new(BTreeSet::new()),
             key_generation: Mutex::new(0),
+            resharing: Arc::new(tokio::sync::Mutex::new(())),
             mailbox: crate::actions::Mailbox::default(),
             outboxes: crate::outbox::Outboxes::default(),
             action_http: crate::actions::fetch_client(&cfg.actions)?,
@@ -481,12 +486,10 @@ impl Node {
                 } else {
                     m.data
                 };
-                // a DKLs23 signing session needs every one of its signers:
-                // one that cannot be reached ends it now, so that the
-                // client retries with another set at once
-                let fail_fast = m
-                    .session
-                    .starts_with(crate::dkls_signing::SIGN_SESSION_PREFIX);
+                // a session that needs every participant ends as soon as
+                // one cannot be reached, so that its caller starts again
+                // with another set at once
+                let fail_fast = m.abort_if_unreachable;
                 let session = m.session.clone();
                 let body = PeerBody::Protocol {
                     session: m.session,
@@ -510,7 +513,7 @@ impl Node {
                 }
                 if fail_fast {
                     node.hub
-                        .cancel(&session, &format!("signer {} cannot be reached", m.to));
+                        .cancel(&session, &format!("participant {} cannot be reached", m.to));
                 }
             });
         }
@@ -614,6 +617,10 @@ impl Node {
                 let batch = self.schnorr_commit_batch(from, &scheme, count)?;
                 Ok(serde_json::to_value(batch).unwrap_or_default())
             }
+            PeerBody::RootPublics => {
+                Ok(serde_json::to_value(self.root_publics()).unwrap_or_default())
+            }
+            PeerBody::Repair { id, dealers, roots } => self.accept_repair(from, id, dealers, roots),
             PeerBody::UsedQuery { challenge, ids } => self.answer_used_query(from, challenge, ids),
             PeerBody::PresignaturesSpent { uses } => self.accept_spent_notice(from, uses),
             PeerBody::Ping { .. } | PeerBody::Pong { .. } | PeerBody::UsedAnswer { .. } => {

@@ -140,6 +140,21 @@ pub enum PeerBody {
         /// How many (at most [`crate::schnorr_stock::STOCK_BATCH`]).
         count: u32,
     },
+    /// Which root keys does the recipient hold? Asked by a node that holds
+    /// none at start (see `node/repair.rs`); answered with the public facts
+    /// of each (a JSON list, empty on a new network).
+    RootPublics,
+    /// Take part in repairing the sender's shares: reshare `roots`, in this
+    /// order, among every node, dealt by `dealers` (the sender only
+    /// receives), under the sender's `id`.
+    Repair {
+        /// Chosen by the sender; names the reshare sessions.
+        id: u64,
+        /// The nodes that deal (at least the threshold, ascending).
+        dealers: Vec<u32>,
+        /// The roots, by label, in reshare order.
+        roots: Vec<String>,
+    },
     /// A value an action shares with the other nodes running the same
     /// execution (`broadcastAndCollect`, `runOnce`, `signAndCombineEcdsa`).
     Collect {

@@ -21,6 +21,42 @@ pub struct Outbound {
     pub private: bool,
     /// Payload.
     pub data: Vec<u8>,
+    /// The session cannot finish without this recipient: when it cannot be
+    /// reached the session ends at once (see [`SessionLimits`]).
+    pub abort_if_unreachable: bool,
+}
+
+/// How long a session may run, and whether it needs every participant.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// Deadline for the next message while the session waits.
+    pub timeout: Duration,
+    /// Every participant is needed to the end (a signing set, a
+    /// presignature batch): a recipient that cannot be reached ends the
+    /// session at once instead of at the deadline, so that the caller can
+    /// start again with other participants.
+    pub needs_every_peer: bool,
+}
+
+impl SessionLimits {
+    /// A session that needs every participant, with `timeout` per wait.
+    pub fn every_peer_needed(timeout: Duration) -> Self {
+        SessionLimits {
+            timeout,
+            needs_every_peer: true,
+        }
+    }
+}
+
+impl From<Duration> for SessionLimits {
+    /// A session that may go on without some participants (an agreement
+    /// round), with `timeout` per wait.
+    fn from(timeout: Duration) -> Self {
+        SessionLimits {
+            timeout,
+            needs_every_peer: false,
+        }
+    }
 }
 
 /// Why a session ended without output.
@@ -205,9 +241,17 @@ impl SessionHub {
         participants: Vec<u32>,
         proto: BoxedSession<T>,
         outbox: tokio::sync::mpsc::UnboundedSender<Outbound>,
-        timeout: Duration,
+        limits: impl Into<SessionLimits>,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<T, RunError>>, RunError> {
-        self.run_for(None, session, me, participants, proto, outbox, timeout)
+        self.run_for(
+            None,
+            session,
+            me,
+            participants,
+            proto,
+            outbox,
+            limits.into(),
+        )
     }
 
     /// Start a session that peer `opener` asked for, refused with
@@ -222,7 +266,7 @@ impl SessionHub {
         participants: Vec<u32>,
         proto: BoxedSession<T>,
         outbox: tokio::sync::mpsc::UnboundedSender<Outbound>,
-        timeout: Duration,
+        limits: impl Into<SessionLimits>,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<T, RunError>>, RunError> {
         self.run_for(
             Some(opener),
@@ -231,7 +275,7 @@ impl SessionHub {
             participants,
             proto,
             outbox,
-            timeout,
+            limits.into(),
         )
     }
 
@@ -245,7 +289,7 @@ impl SessionHub {
         participants: Vec<u32>,
         mut proto: BoxedSession<T>,
         outbox: tokio::sync::mpsc::UnboundedSender<Outbound>,
-        timeout: Duration,
+        limits: SessionLimits,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<T, RunError>>, RunError> {
         let (tx, rx) = mpsc::channel();
         {
@@ -277,6 +321,10 @@ impl SessionHub {
             .name(format!("session-{}", &session[..session.len().min(24)]))
             .spawn(move || {
                 lower_thread_priority();
+                let SessionLimits {
+                    timeout,
+                    needs_every_peer,
+                } = limits;
                 let mut deadline = Instant::now() + timeout;
                 // After the deadline, a session that can go on without the
                 // missing messages (an agreement round) gets this long per
@@ -291,6 +339,7 @@ impl SessionHub {
                                     to: p,
                                     private: false,
                                     data: m.clone(),
+                                    abort_if_unreachable: needs_every_peer,
                                 });
                             }
                         }
@@ -300,6 +349,7 @@ impl SessionHub {
                                 to,
                                 private: true,
                                 data: m,
+                                abort_if_unreachable: needs_every_peer,
                             });
                         }
                         Ok(Step::Done(v)) => break Ok(v),
@@ -567,5 +617,41 @@ mod tests {
             hub.deliver("ghost-1", 3, vec![0; MAX_PENDING_BYTES_PER_PEER + 1]),
             Err(DeliverError::PendingFull(3))
         );
+    }
+
+    #[tokio::test]
+    async fn only_a_session_that_needs_every_peer_marks_its_messages_to_abort_when_one_is_unreachable(
+    ) {
+        let hub = Arc::new(SessionHub::default());
+        for (name, limits, expected) in [
+            (
+                "all-needed",
+                SessionLimits::every_peer_needed(Duration::from_secs(60)),
+                true,
+            ),
+            ("agreement", Duration::from_secs(60).into(), false),
+        ] {
+            let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel();
+            let _rx = hub
+                .run(
+                    name.into(),
+                    0,
+                    vec![0, 1, 2],
+                    waiting_session(),
+                    out,
+                    limits,
+                )
+                .unwrap();
+            // a keygen's first round goes to both other participants
+            for _ in 0..2 {
+                let m = tokio::time::timeout(Duration::from_secs(10), out_rx.recv())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(m.session, name);
+                assert_eq!(m.abort_if_unreachable, expected, "{name}");
+            }
+            hub.cancel(name, "done");
+        }
     }
 }

@@ -100,6 +100,8 @@ impl Node {
     /// presignature pool once the ECDSA and BLS roots exist, then generate
     /// the FROST roots.
     pub(super) async fn bootstrap_then_pool(self: Arc<Self>) {
+        // a node that lost its shares of existing keys gets new ones first
+        self.repair_if_lost().await;
         let keys: Arc<dyn VoteKeys> = match IdentityVoteKeys::new(&self.identity, &self.nodes) {
             Ok(k) => Arc::new(k),
             Err(e) => {

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use super::frost_keygen::{ED25519_SECRET, K256TR_SECRET};
 use super::keygen::{BLS_SECRET, ROOT_SECRET};
+use super::repair::RootPublics;
 use super::Node;
 use crate::schnorr::NodeSuite;
 
@@ -99,12 +100,63 @@ impl<G: Group + GroupEncoding> Session for Driven<G> {
     }
 }
 
-/// One root key: how to read its share, store a new one, and install it.
-struct Root<G: Group> {
-    label: &'static str,
-    secret: &'static str,
-    input: RootInput<G>,
-    to_bytes: fn(&NewShare<G>) -> Result<Vec<u8>, String>,
+/// One root key as a reshare sees it: its public facts, this node's share
+/// if it holds one, and how to store the new share.
+pub(super) struct Root<G: Group> {
+    pub(super) label: &'static str,
+    pub(super) secret: &'static str,
+    pub(super) threshold: usize,
+    pub(super) group_key: G,
+    pub(super) public_shares: BTreeMap<u32, G>,
+    /// `None` on a node that lost its share (it receives only).
+    pub(super) old_share: Option<OldShare<G>>,
+    pub(super) to_bytes: fn(&NewShare<G>) -> Result<Vec<u8>, String>,
+}
+
+impl<G: Group> Root<G> {
+    fn held(
+        label: &'static str,
+        secret: &'static str,
+        input: RootInput<G>,
+        threshold: usize,
+        to_bytes: fn(&NewShare<G>) -> Result<Vec<u8>, String>,
+    ) -> Self {
+        Root {
+            label,
+            secret,
+            threshold,
+            group_key: input.group_key,
+            public_shares: input.public_shares.clone(),
+            old_share: Some(input.old_share.clone()),
+            to_bytes,
+        }
+    }
+}
+
+/// Why a root is reshared: the scheduled refresh of an epoch, or the repair
+/// of a node that lost its shares (see `node/repair.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Occasion {
+    /// Proactive refresh at this epoch.
+    Refresh(u64),
+    /// A repair, by the id its requester chose.
+    Repair(u64),
+}
+
+impl Occasion {
+    fn session(&self, label: &str) -> String {
+        match self {
+            Occasion::Refresh(epoch) => format!("refresh-{label}-{epoch}"),
+            Occasion::Repair(id) => format!("repair-{label}-{id}"),
+        }
+    }
+
+    /// The number that separates this reshare's messages from every other's.
+    fn domain(&self) -> u64 {
+        match self {
+            Occasion::Refresh(epoch) | Occasion::Repair(epoch) => *epoch,
+        }
+    }
 }
 
 fn ecdsa_bytes(s: &NewShare<k256::ProjectivePoint>) -> Result<Vec<u8>, String> {
@@ -180,62 +232,164 @@ impl Node {
             anyhow::bail!("node {down} is not live; a refresh changes every node's share");
         }
         let dkls = self.cfg.ecdsa == crate::config::EcdsaProtocol::Dkls23;
-        let (Some(key), Some(bls)) = (self.key(), self.bls_key()) else {
+        let (Some(key), Some(_)) = (self.key(), self.bls_key()) else {
             if !dkls {
                 anyhow::bail!("root keys not generated yet");
             }
             return Ok(());
         };
+        let _one_at_a_time = self.resharing.lock().await;
         tracing::info!(epoch, "refreshing the root shares");
-        if !dkls {
-            let root = Root {
-                label: "ecdsa",
-                secret: ROOT_SECRET,
-                input: ecdsa_input(&key),
-                to_bytes: ecdsa_bytes,
-            };
-            let new = Arc::clone(&self)
-                .reshare_root(epoch, root, key.threshold)
-                .await?;
-            self.install_ecdsa(ecdsa_share(&new))?;
-        }
-        let root = Root {
-            label: "bls",
-            secret: BLS_SECRET,
-            input: bls_input(&bls),
-            to_bytes: bls_bytes,
-        };
-        let new = Arc::clone(&self)
-            .reshare_root(epoch, root, bls.threshold)
-            .await?;
-        *self.bls.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(bls_share(&new)));
+        let labels: Vec<String> = self.held_roots().into_iter().map(String::from).collect();
+        let dealers: Vec<u32> = everyone.iter().copied().take(key.threshold).collect();
         Arc::clone(&self)
-            .refresh_frost::<Ed25519Sha512>(epoch, "ed25519", ED25519_SECRET)
-            .await?;
-        Arc::clone(&self)
-            .refresh_frost::<Secp256K1Sha256TR>(epoch, "k256-taproot", K256TR_SECRET)
+            .reshare_roots(
+                Occasion::Refresh(epoch),
+                &dealers,
+                &labels,
+                &BTreeMap::new(),
+            )
             .await?;
         tracing::info!(epoch, "root shares refreshed");
         Ok(())
     }
 
-    async fn refresh_frost<C: FrostGroup + NodeSuite>(
-        self: Arc<Self>,
-        epoch: u64,
+    /// The roots this node holds a share of, in the order every reshare
+    /// takes them (a DKLs23 network's ECDSA key is not reshared: its share
+    /// carries pairwise OT state).
+    pub(super) fn held_roots(&self) -> Vec<&'static str> {
+        let dkls = self.cfg.ecdsa == crate::config::EcdsaProtocol::Dkls23;
+        let mut labels = Vec::new();
+        if !dkls && self.key().is_some() {
+            labels.push("ecdsa");
+        }
+        if self.bls_key().is_some() {
+            labels.push("bls");
+        }
+        if self.schnorr.root_share::<Ed25519Sha512>().is_some() {
+            labels.push("ed25519");
+        }
+        if self.schnorr.root_share::<Secp256K1Sha256TR>().is_some() {
+            labels.push("k256-taproot");
+        }
+        labels
+    }
+
+    /// This node's view of a root: from its own share, or (when it lost
+    /// it) from the public facts its peers agree on.
+    fn root<G: Group + GroupEncoding>(
+        held: Option<Root<G>>,
         label: &'static str,
         secret: &'static str,
-    ) -> anyhow::Result<()> {
-        let Some(share) = self.schnorr.root_share::<C>() else {
-            return Ok(());
-        };
-        let root = Root {
+        to_bytes: fn(&NewShare<G>) -> Result<Vec<u8>, String>,
+        agreed: &BTreeMap<String, RootPublics>,
+    ) -> anyhow::Result<Root<G>> {
+        if let Some(root) = held {
+            return Ok(root);
+        }
+        let publics = agreed.get(label).ok_or_else(|| {
+            anyhow::anyhow!("no share of root {label}, and no agreed public facts")
+        })?;
+        let (group_key, public_shares) = publics.decode::<G>()?;
+        Ok(Root {
             label,
             secret,
-            input: frost_input(&share)?,
-            to_bytes: frost_bytes::<C>,
+            threshold: publics.threshold,
+            group_key,
+            public_shares,
+            old_share: None,
+            to_bytes,
+        })
+    }
+
+    /// Reshare the roots named by `labels` in order among every node, dealt
+    /// by `dealers`, and install each new share. A node without a share of
+    /// a root takes its public facts from `agreed`.
+    pub(super) async fn reshare_roots(
+        self: Arc<Self>,
+        occasion: Occasion,
+        dealers: &[u32],
+        labels: &[String],
+        agreed: &BTreeMap<String, RootPublics>,
+    ) -> anyhow::Result<()> {
+        for label in labels {
+            match label.as_str() {
+                "ecdsa" => {
+                    let held = self.key().map(|k| {
+                        Root::held(
+                            "ecdsa",
+                            ROOT_SECRET,
+                            ecdsa_input(&k),
+                            k.threshold,
+                            ecdsa_bytes,
+                        )
+                    });
+                    let root = Self::root(held, "ecdsa", ROOT_SECRET, ecdsa_bytes, agreed)?;
+                    let new = Arc::clone(&self)
+                        .reshare_root(occasion, root, dealers)
+                        .await?;
+                    self.install_ecdsa(ecdsa_share(&new))?;
+                }
+                "bls" => {
+                    let held = self.bls_key().map(|k| {
+                        Root::held("bls", BLS_SECRET, bls_input(&k), k.threshold, bls_bytes)
+                    });
+                    let root = Self::root(held, "bls", BLS_SECRET, bls_bytes, agreed)?;
+                    let new = Arc::clone(&self)
+                        .reshare_root(occasion, root, dealers)
+                        .await?;
+                    *self.bls.write().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Arc::new(bls_share(&new)));
+                }
+                "ed25519" => {
+                    Arc::clone(&self)
+                        .reshare_frost::<Ed25519Sha512>(
+                            occasion,
+                            "ed25519",
+                            ED25519_SECRET,
+                            dealers,
+                            agreed,
+                        )
+                        .await?
+                }
+                "k256-taproot" => {
+                    Arc::clone(&self)
+                        .reshare_frost::<Secp256K1Sha256TR>(
+                            occasion,
+                            "k256-taproot",
+                            K256TR_SECRET,
+                            dealers,
+                            agreed,
+                        )
+                        .await?
+                }
+                other => anyhow::bail!("unknown root {other}"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn reshare_frost<C: FrostGroup + NodeSuite>(
+        self: Arc<Self>,
+        occasion: Occasion,
+        label: &'static str,
+        secret: &'static str,
+        dealers: &[u32],
+        agreed: &BTreeMap<String, RootPublics>,
+    ) -> anyhow::Result<()> {
+        let held = match self.schnorr.root_share::<C>() {
+            Some(share) => Some(Root::held(
+                label,
+                secret,
+                frost_input(&share)?,
+                share.threshold as usize,
+                frost_bytes::<C>,
+            )),
+            None => None,
         };
+        let root = Self::root(held, label, secret, frost_bytes::<C>, agreed)?;
         let new = Arc::clone(&self)
-            .reshare_root(epoch, root, share.threshold as usize)
+            .reshare_root(occasion, root, dealers)
             .await?;
         let share: FrostKeyShare<C> = frost_share::<C>(&new)?;
         self.schnorr
@@ -263,25 +417,35 @@ impl Node {
     /// store once everyone has.
     async fn reshare_root<G: Group + GroupEncoding>(
         self: Arc<Self>,
-        epoch: u64,
+        occasion: Occasion,
         root: Root<G>,
-        threshold: usize,
+        dealers: &[u32],
     ) -> anyhow::Result<NewShare<G>> {
         let everyone: Vec<u32> = (0..self.nodes.len() as u32).collect();
-        let committee = Committee::new(everyone.clone(), threshold)?;
-        let dealers: Vec<u32> = everyone.iter().copied().take(threshold).collect();
-        let params = ReshareParams::new(root.label, epoch, committee.clone(), committee, dealers)?;
-        let old_share = params.dealers.contains(&self.me).then(|| OldShare {
-            me: self.me,
-            secret: root.input.old_share.secret,
-        });
+        let committee = Committee::new(everyone.clone(), root.threshold)?;
+        let params = ReshareParams::new(
+            root.label,
+            occasion.domain(),
+            committee.clone(),
+            committee,
+            dealers.to_vec(),
+        )?;
+        let old_share = root
+            .old_share
+            .clone()
+            .filter(|_| params.dealers.contains(&self.me));
+        // a repair leaves the refresh epoch where it is
+        let epoch = match occasion {
+            Occasion::Refresh(epoch) => epoch,
+            Occasion::Repair(_) => self.refresh_state().epoch,
+        };
         let node = Arc::clone(&self);
         let (secret, to_bytes) = (root.secret, root.to_bytes);
         let session = ReshareSession::new(
             params,
             self.me,
-            root.input.group_key,
-            root.input.public_shares.clone(),
+            root.group_key,
+            root.public_shares.clone(),
             old_share,
             rand_core::OsRng,
         )?
@@ -297,7 +461,7 @@ impl Node {
                 .map_err(|e| e.to_string())
         });
         let proto: BoxedSession<ReshareOutput<G>> = Box::new(Driven(session));
-        let name = format!("refresh-{}-{epoch}", root.label);
+        let name = occasion.session(root.label);
         let rx = self
             .hub
             .run(
