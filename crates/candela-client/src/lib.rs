@@ -503,10 +503,21 @@ impl Client {
         let mut last = None;
         let started = std::time::Instant::now();
         let mut attempt = 0;
+        // nodes this client could not reach in the last attempt: the next
+        // one asks for a signing set without them (a node that just crashed
+        // still looks live to its peers for a few seconds)
+        let mut unreachable: Vec<u32> = Vec::new();
         while attempt < self.attempts.max(1) {
             attempt += 1;
             let rid = new_request_id();
-            match self.pkp_sign_once(&rid, auth, pkp, digest).await {
+            let mut leave_out: std::collections::BTreeSet<u32> =
+                self.caught_lying().into_keys().collect();
+            leave_out.extend(unreachable.iter().copied());
+            let leave_out: Vec<u32> = leave_out.into_iter().collect();
+            match self
+                .pkp_sign_leaving_out(&rid, auth, pkp, digest, &leave_out)
+                .await
+            {
                 Ok(mut o) => {
                     o.attempts = attempt;
                     self.learn(&o.faults);
@@ -531,6 +542,11 @@ impl Client {
                     };
                     if let ClientError::NotEnoughShares { faults, .. } = &e {
                         self.learn(faults);
+                        unreachable = faults
+                            .iter()
+                            .filter(|f| f.reason == UNREACHABLE || f.reason == TIMED_OUT)
+                            .map(|f| f.node)
+                            .collect();
                     }
                     last = Some(e);
                     if !retry {
@@ -727,12 +743,17 @@ pub use candela_api::combine::{
 /// printed up to the failure, in a node's error text.
 pub const FAILED_RUN_CONSOLE: &str = "\nconsole output up to the failure:\n";
 
+/// A fault's reason when the node refused the connection.
+const UNREACHABLE: &str = "unreachable (connection refused)";
+/// A fault's reason when the node did not answer in time.
+const TIMED_OUT: &str = "timed out";
+
 async fn answer<T: serde::de::DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T, String> {
     let resp = req.send().await.map_err(|e| {
         if e.is_timeout() {
-            "timed out".to_string()
+            TIMED_OUT.to_string()
         } else if e.is_connect() {
-            "unreachable (connection refused)".to_string()
+            UNREACHABLE.to_string()
         } else {
             format!("request failed: {e}")
         }

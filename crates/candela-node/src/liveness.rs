@@ -72,6 +72,21 @@ impl Liveness {
         }
     }
 
+    /// A message to peer `i` could not be delivered at `at`: it counts as
+    /// not live until it is heard from again (its last sign of life is
+    /// moved back to just outside [`LIVE_WINDOW`]).
+    pub fn unreachable(&self, i: u32, at: Instant) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(slot) = live.get_mut(i as usize) else {
+            return;
+        };
+        if let (Some(t), Some(cut)) = (*slot, at.checked_sub(LIVE_WINDOW)) {
+            if t > cut {
+                *slot = Some(cut);
+            }
+        }
+    }
+
     /// The nodes heard from within [`LIVE_WINDOW`] of `now`, and this node.
     pub fn live_set(&self, now: Instant) -> BTreeSet<u32> {
         let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
@@ -158,6 +173,12 @@ impl Node {
     /// The nodes heard from recently, and this node.
     pub(crate) fn live_set(&self) -> BTreeSet<u32> {
         self.liveness.live_set(Instant::now())
+    }
+
+    /// A message to peer `i` could not be delivered: leave it out of
+    /// signing sets until it is heard from again.
+    pub(crate) fn peer_unreachable(&self, i: u32) {
+        self.liveness.unreachable(i, Instant::now())
     }
 
     /// Whether node `i` was seen to restart after `since` (its state of any
@@ -253,6 +274,25 @@ mod tests {
         let mut r = PeerReader::new(dir, Some(guard), 0, now_ms);
         r.push(bytes)?;
         answer_ping(dir, &ids[0], 0, 77, live, r.finish()?, now_ms, now)
+    }
+
+    #[test]
+    fn a_peer_that_cannot_be_reached_is_not_live_until_heard_from_again() {
+        let l = Liveness::new(3, 0);
+        let t0 = Instant::now();
+        l.observe(1, 7, t0);
+        l.observe(2, 7, t0);
+        assert!(l.live_set(t0).contains(&1));
+        l.unreachable(1, t0 + Duration::from_millis(10));
+        let now = t0 + Duration::from_millis(20);
+        assert_eq!(l.live_set(now), BTreeSet::from([0, 2]));
+        assert!(
+            l.silent_for(1) > LIVE_WINDOW - Duration::from_millis(100),
+            "it reads as silent, not as never heard"
+        );
+        l.observe(1, 7, now);
+        assert!(l.live_set(now).contains(&1), "a ping brings it back");
+        assert!(!l.restarted_since(1, t0), "not a restart");
     }
 
     #[test]

@@ -496,13 +496,16 @@ impl Node {
                     private: m.private,
                     data,
                 };
+                let mut unreachable = false;
                 for attempt in 0..5u64 {
                     match node.post_peer(m.to, &body).await {
                         Ok(r) if r.status().is_success() => return,
                         Ok(r) => {
+                            unreachable = false;
                             tracing::debug!(status = %r.status(), "peer {} refused a protocol message", m.to)
                         }
                         Err(e) => {
+                            unreachable = true;
                             tracing::debug!(error = %e, "peer {} unreachable", m.to);
                             if fail_fast && attempt >= 1 {
                                 break;
@@ -512,6 +515,10 @@ impl Node {
                     tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
                 }
                 if fail_fast {
+                    if unreachable {
+                        // out of the next signing sets until heard from again
+                        node.peer_unreachable(m.to);
+                    }
                     node.hub
                         .cancel(&session, &format!("participant {} cannot be reached", m.to));
                 }
