@@ -10,10 +10,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use candela_api::v7::NodeStatus;
-use candela_client::{Client, RequestAuth, SigningScheme};
-use candela_crypto::derive;
+use candela_client::{Client, RequestAuth};
 use common::*;
-use serde_json::json;
 
 /// Wait until every node has completed a refresh of every root after
 /// `after`, with the same digest per root on every node.
@@ -46,25 +44,8 @@ async fn a_refresh_changes_every_share_and_keeps_every_key_so_pkps_sign_and_old_
     let rec = registry(&client)
         .mint(&owner, client.root_public_key())
         .expect("mint");
-    let ed_rec = registry(&client)
-        .mint_typed(
-            &owner,
-            client.root_public_key(),
-            candela_registry::PkpKeyType::Ed25519,
-            &[],
-            false,
-        )
-        .expect("mint an Ed25519 PKP");
-    let reader_address =
-        derive::checksum_address(&derive::eth_address(owner.verifying_key().as_affine()));
-    let conditions = json!({"accessControlConditions": [{
-        "contractAddress": "",
-        "standardContractType": "",
-        "chain": "ethereum",
-        "method": "",
-        "parameters": [":userAddress"],
-        "returnValueTest": {"comparator": "=", "value": reader_address}
-    }]});
+    let ed_rec = mint_ed25519(&client, &owner);
+    let conditions = owner_only_conditions(&owner);
     let secret = b"kept across refreshes".to_vec();
     let enc = client.encrypt(&conditions, &secret).expect("encrypt");
     let before: Vec<NodeStatus> = client.statuses().await.into_iter().flatten().collect();
@@ -103,25 +84,13 @@ async fn a_refresh_changes_every_share_and_keeps_every_key_so_pkps_sign_and_old_
         .expect("the same PKP key verifies");
 
     let auth = RequestAuth::Session(client.session(&owner));
-    let msg = b"signed after a refresh".to_vec();
-    let ed = client
-        .pkp_sign_schnorr(
-            &auth,
-            &ed_rec.public_key,
-            SigningScheme::SchnorrEd25519Sha512,
-            &msg,
-        )
-        .await
-        .expect("Ed25519 after the refresh");
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(
-        ed.public_key.as_slice().try_into().expect("32 bytes"),
+    sign_ed25519_verified(
+        &client,
+        &auth,
+        &ed_rec.public_key,
+        b"signed after a refresh",
     )
-    .expect("ed25519 key");
-    vk.verify_strict(
-        &msg,
-        &ed25519_dalek::Signature::from_slice(&ed.signature).expect("64 bytes"),
-    )
-    .expect("Ed25519 signature verifies");
+    .await;
 
     // a restarted node loads its refreshed share, not the old one
     net.restart_node(1);

@@ -7,10 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use candela_api::v7::NodeStatus;
-use candela_client::{RequestAuth, SigningScheme};
-use candela_crypto::derive;
+use candela_client::RequestAuth;
 use common::*;
-use serde_json::json;
 
 /// Node `i`'s status, once it answers ready.
 async fn ready_status(client: &candela_client::Client, i: usize) -> NodeStatus {
@@ -39,24 +37,8 @@ async fn a_node_that_lost_its_store_gets_new_shares_of_the_same_keys_and_is_need
     let rec = registry(&client)
         .mint(&owner, client.root_public_key())
         .expect("mint");
-    let ed_rec = registry(&client)
-        .mint_typed(
-            &owner,
-            client.root_public_key(),
-            candela_registry::PkpKeyType::Ed25519,
-            &[],
-            false,
-        )
-        .expect("mint an Ed25519 PKP");
-    let reader = derive::checksum_address(&derive::eth_address(owner.verifying_key().as_affine()));
-    let conditions = json!({"accessControlConditions": [{
-        "contractAddress": "",
-        "standardContractType": "",
-        "chain": "ethereum",
-        "method": "",
-        "parameters": [":userAddress"],
-        "returnValueTest": {"comparator": "=", "value": reader}
-    }]});
+    let ed_rec = mint_ed25519(&client, &owner);
+    let conditions = owner_only_conditions(&owner);
     let secret = b"kept through a lost disk".to_vec();
     let enc = client.encrypt(&conditions, &secret).expect("encrypt");
     let before = ready_status(&client, 0).await;
@@ -111,24 +93,6 @@ async fn a_node_that_lost_its_store_gets_new_shares_of_the_same_keys_and_is_need
         .verify(&rec.public_key, &digest)
         .expect("the PKP's key of before verifies");
 
-    let msg = b"signed after a repair".to_vec();
-    let ed = client
-        .pkp_sign_schnorr(
-            &auth,
-            &ed_rec.public_key,
-            SigningScheme::SchnorrEd25519Sha512,
-            &msg,
-        )
-        .await
-        .expect("Ed25519 with the repaired node");
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(
-        ed.public_key.as_slice().try_into().expect("32 bytes"),
-    )
-    .expect("ed25519 key");
-    vk.verify_strict(
-        &msg,
-        &ed25519_dalek::Signature::from_slice(&ed.signature).expect("64 bytes"),
-    )
-    .expect("Ed25519 signature of the PKP of before verifies");
+    sign_ed25519_verified(&client, &auth, &ed_rec.public_key, b"signed after a repair").await;
     net.stop();
 }

@@ -336,3 +336,62 @@ pub async fn wait_schnorr(client: &Client) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Access-control conditions that only `owner`'s wallet meets.
+pub fn owner_only_conditions(owner: &k256::ecdsa::SigningKey) -> serde_json::Value {
+    let address = candela_crypto::derive::checksum_address(&candela_crypto::derive::eth_address(
+        owner.verifying_key().as_affine(),
+    ));
+    serde_json::json!({"accessControlConditions": [{
+        "contractAddress": "",
+        "standardContractType": "",
+        "chain": "ethereum",
+        "method": "",
+        "parameters": [":userAddress"],
+        "returnValueTest": {"comparator": "=", "value": address}
+    }]})
+}
+
+/// Mint an Ed25519 PKP owned by `owner` (no grants).
+pub fn mint_ed25519(
+    client: &Client,
+    owner: &k256::ecdsa::SigningKey,
+) -> candela_registry::PkpRecord {
+    registry(client)
+        .mint_typed(
+            owner,
+            client.root_public_key(),
+            candela_registry::PkpKeyType::Ed25519,
+            &[],
+            false,
+        )
+        .expect("mint an Ed25519 PKP")
+}
+
+/// Sign `msg` with the Ed25519 PKP `pkp` and check the signature with
+/// ed25519-dalek under the PKP's key.
+pub async fn sign_ed25519_verified(
+    client: &Client,
+    auth: &candela_client::RequestAuth,
+    pkp: &k256::AffinePoint,
+    msg: &[u8],
+) {
+    let ed = client
+        .pkp_sign_schnorr(
+            auth,
+            pkp,
+            candela_client::SigningScheme::SchnorrEd25519Sha512,
+            msg,
+        )
+        .await
+        .expect("Ed25519 signature");
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(
+        ed.public_key.as_slice().try_into().expect("32 bytes"),
+    )
+    .expect("ed25519 key");
+    vk.verify_strict(
+        msg,
+        &ed25519_dalek::Signature::from_slice(&ed.signature).expect("64 bytes"),
+    )
+    .expect("the Ed25519 signature verifies under the PKP's key");
+}
