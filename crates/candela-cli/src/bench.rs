@@ -96,6 +96,11 @@ pub enum BenchCommand {
         /// The threshold-ECDSA protocol of the devnet (default cait-sith).
         #[arg(long, value_enum)]
         ecdsa: Option<crate::devnet::EcdsaChoice>,
+        /// Add a last fault: node 5 loses its store (key shares,
+        /// presignatures) for good and is repaired by the others, which
+        /// reshares every root under the load.
+        #[arg(long)]
+        wipe_store: bool,
         /// Print only the JSON summary.
         #[arg(long)]
         json: bool,
@@ -483,6 +488,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             rate,
             dir,
             ecdsa,
+            wipe_store,
             json,
         } => {
             crate::chaos::run(crate::chaos::ChaosArgs {
@@ -492,6 +498,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 rate,
                 dir,
                 ecdsa,
+                wipe_store,
                 json,
             })
             .await?

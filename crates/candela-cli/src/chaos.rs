@@ -35,6 +35,9 @@ pub struct ChaosArgs {
     pub dir: Option<PathBuf>,
     /// The devnet's threshold-ECDSA protocol (default cait-sith).
     pub ecdsa: Option<devnet::EcdsaChoice>,
+    /// Add a last fault: one node loses its store for good and is repaired
+    /// from the others (a reshare of every root under load).
+    pub wipe_store: bool,
     /// JSON only.
     pub json: bool,
 }
@@ -50,7 +53,7 @@ const CLIENT_ATTEMPTS: u32 = 5;
 const REJOIN_WITHIN: Duration = Duration::from_secs(90);
 
 /// The phases of the schedule, by the fraction of the run they start at.
-const PHASES: [(&str, f64); 7] = [
+const PHASES: [(&str, f64); 8] = [
     ("steady", 0.0),
     ("two nodes crashed", 0.10),
     ("two nodes restarted", 0.22),
@@ -58,6 +61,8 @@ const PHASES: [(&str, f64); 7] = [
     ("paused node resumed", 0.38),
     ("one node with slow links", 0.68),
     ("recovered", 0.85),
+    // only with `--wipe-store`
+    ("one node's store lost; repaired by the others", 0.90),
 ];
 
 enum Outcome {
@@ -127,6 +132,20 @@ impl Procs {
             std::fs::write(node_dir.join("pid"), pid.to_string())?;
         }
         self.children[i] = Some(child);
+        Ok(())
+    }
+
+    /// Delete node `i`'s store (it must be stopped): its key shares,
+    /// presignatures and records are gone; its identity stays.
+    fn wipe_store(&self, i: usize) -> anyhow::Result<()> {
+        let dir = self.dir.join(format!("node-{i}"));
+        for name in ["node.sqlite", "node.sqlite-wal", "node.sqlite-shm"] {
+            match std::fs::remove_file(dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("deleting node {i}'s {name}")),
+            }
+        }
         Ok(())
     }
 
@@ -206,6 +225,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         args.nodes >= 6,
         "--nodes must be at least 6 (two nodes are down at once), got {}",
         args.nodes
+    );
+    anyhow::ensure!(
+        !(args.wipe_store && args.ecdsa == Some(devnet::EcdsaChoice::Dkls23)),
+        "--wipe-store needs a cait-sith network: a DKLs23 ECDSA share is not repaired yet"
     );
     let say = |s: String| {
         if !args.json {
@@ -446,6 +469,33 @@ async fn chaos(
         signed_after_rejoin: false,
     });
 
+    if args.wipe_store {
+        // a node none of the faults above touched
+        let wiped = 5usize;
+        tokio::time::sleep_until(at(PHASES[7].1).into()).await;
+        enter(7, say);
+        procs.crash(wiped).await?;
+        procs.wipe_store(wiped)?;
+        let cfg = procs.config(wiped);
+        procs.start(wiped, &cfg)?;
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: "store deleted; restarted to be repaired by the others".into(),
+            nodes: vec![wiped],
+        });
+        let repaired = wait_rejoined(&client, wiped).await;
+        say(format!(
+            "node {wiped} repaired: {}",
+            repaired.map_or("NO".to_string(), |ms| format!("ready after {ms:.0} ms"))
+        ));
+        rejoins.push(Rejoin {
+            node: wiped,
+            ready_after_ms: repaired,
+            same_root_key: repaired.is_some(),
+            signed_after_rejoin: false,
+        });
+    }
+
     say("load ends; waiting for the requests in flight".into());
     for w in workers {
         w.await?;
@@ -550,7 +600,12 @@ fn report(
             *errors.entry(error_kind(e)).or_default() += 1;
         }
     }
-    let phases: Vec<serde_json::Value> = PHASES
+    let used = if args.wipe_store {
+        PHASES.len()
+    } else {
+        PHASES.len() - 1
+    };
+    let phases: Vec<serde_json::Value> = PHASES[..used]
         .iter()
         .enumerate()
         .map(|(i, (name, _))| {
@@ -581,6 +636,7 @@ fn report(
         "threshold": threshold,
         "durationSecs": args.duration.as_secs_f64(),
         "concurrency": args.concurrency,
+        "wipeStore": args.wipe_store,
         "sent": sent,
         "succeeded": succeeded,
         "failed": total.failures,
