@@ -9,6 +9,7 @@ mod chaos;
 mod cli_io;
 mod devnet;
 mod encrypt;
+mod epoch;
 mod key;
 mod listen;
 mod pkp;
@@ -81,6 +82,10 @@ enum Command {
     /// The registry's EVM contracts.
     #[command(subcommand)]
     Contracts(chain::ContractsCommand),
+    /// Changes of the node set: `epoch replace` gives a lost member's
+    /// index to a new machine, which the others then repair.
+    #[command(subcommand)]
+    Epoch(epoch::EpochCommand),
     /// Load generators and benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -171,6 +176,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Encrypt(args) => encrypt::encrypt(args).await,
         Command::Decrypt(args) => encrypt::decrypt(args).await,
         Command::Contracts(cmd) => chain::run_contracts(cmd).await,
+        Command::Epoch(cmd) => epoch::run(cmd).await,
         Command::Auth(cmd) => auth::run(cmd).await,
         Command::Project(cmd) => project::run(cmd).await,
         Command::Bench(cmd) => {

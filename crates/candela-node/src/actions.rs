@@ -737,7 +737,7 @@ impl Node {
     /// background, with a few retries).
     fn publish(self: &Arc<Self>, request_id: &str, topic: &str, value: &str) {
         self.deliver_collect(self.me, request_id, topic, value.to_string());
-        for to in 0..self.nodes.len() as u32 {
+        for to in 0..self.node_count() as u32 {
             if to == self.me {
                 continue;
             }
@@ -806,6 +806,7 @@ impl Node {
             let sealed = hex::decode(&value).map_err(|e| refused(e.to_string()))?;
             let session = private_collect_session(&request_id, &topic);
             let plain = self
+                .members()
                 .directory
                 .decrypt(&self.identity, self.me, from, &session, &sealed)
                 .map_err(|e| refused(e.to_string()))?;
@@ -831,17 +832,19 @@ impl Node {
             return;
         }
         let session = private_collect_session(request_id, topic);
-        let sealed =
-            match self
-                .directory
-                .encrypt(&self.identity, self.me, to, &session, value.as_bytes())
-            {
-                Ok(c) => hex::encode(c),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot encrypt a shared value to node {to}");
-                    return;
-                }
-            };
+        let sealed = match self.members().directory.encrypt(
+            &self.identity,
+            self.me,
+            to,
+            &session,
+            value.as_bytes(),
+        ) {
+            Ok(c) => hex::encode(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot encrypt a shared value to node {to}");
+                return;
+            }
+        };
         self.post_collect(
             to,
             CollectItem {
@@ -1276,7 +1279,7 @@ impl ExecHost {
         check_shared_size(value)?;
         let live = self.node.live_set();
         if private {
-            for to in 0..self.node.nodes.len() as u32 {
+            for to in 0..self.node.node_count() as u32 {
                 self.node.send_private(to, &self.request_id, topic, value);
             }
         } else {

@@ -402,7 +402,8 @@ async fn read_peer_message(
     mut body: Body,
     max_body: u64,
 ) -> Result<(Authenticated, PeerBody), ApiError> {
-    let mut reader = PeerReader::new(&node.directory, Some(&node.replay), node.me, now_ms())
+    let members = node.members();
+    let mut reader = PeerReader::new(&members.directory, Some(&node.replay), node.me, now_ms())
         .with_max_body(max_body);
     while let Some(frame) =
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
@@ -437,7 +438,7 @@ async fn peer_ping(State(node): State<Arc<Node>>, body: Body) -> Response {
     let result = async {
         let msg = read_peer_message(&node, body, MAX_PING_BODY).await?;
         answer_ping(
-            &node.directory,
+            &node.members().directory,
             &node.identity,
             node.me,
             node.boot_id,

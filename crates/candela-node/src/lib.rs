@@ -18,6 +18,7 @@ pub mod http;
 pub mod limits;
 mod lit_ops;
 pub mod liveness;
+pub mod membership;
 pub mod node;
 mod outbox;
 pub mod peer;

@@ -200,11 +200,15 @@ impl Node {
             boot: self.boot_id,
         };
         let sealed = self
+            .members()
             .directory
             .seal(&self.identity, self.me, i, now_ms(), &body);
         let r = self
             .http
-            .post(format!("{}/peer/v1/ping", self.nodes[i as usize].url))
+            .post(format!(
+                "{}/peer/v1/ping",
+                self.members().nodes[i as usize].url
+            ))
             .header("content-type", "application/octet-stream")
             .timeout(Duration::from_millis(1500))
             .body(sealed)
@@ -215,7 +219,14 @@ impl Node {
             return None;
         }
         let bytes = r.bytes().await.ok()?;
-        match read_pong(&self.directory, self.me, i, challenge, &bytes, now_ms()) {
+        match read_pong(
+            &self.members().directory,
+            self.me,
+            i,
+            challenge,
+            &bytes,
+            now_ms(),
+        ) {
             Ok(boot) => Some(boot),
             Err(e) => {
                 tracing::warn!(node = i, error = %e, "refused a pong");
@@ -231,7 +242,7 @@ impl Node {
         loop {
             tick.tick().await;
             let mut pings = tokio::task::JoinSet::new();
-            for i in 0..self.nodes.len() as u32 {
+            for i in 0..self.node_count() as u32 {
                 if i == self.me {
                     continue;
                 }

@@ -18,7 +18,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::config::{Misbehaviour, NodeConfig};
 use crate::error::ApiError;
-use crate::peer::{Directory, Identity, PeerBody};
+use crate::peer::{Identity, PeerBody};
 use crate::runner::{Outbound, SessionHub};
 use crate::store::Store;
 
@@ -29,6 +29,9 @@ mod pool;
 mod refresh;
 mod repair;
 use keygen::{BLS_SECRET, ROOT_SECRET};
+
+/// How often a node reads the registry's node set to follow replacements.
+const MEMBERSHIP_POLL: Duration = Duration::from_secs(2);
 
 /// A generation session is cancelled when a participant was silent this long.
 const SESSION_SILENCE: Duration = Duration::from_secs(10);
@@ -53,12 +56,14 @@ pub struct Node {
     pub cfg: NodeConfig,
     /// This node's index.
     pub me: u32,
-    /// The node set.
-    pub nodes: Vec<NodeInfo>,
+    /// The node set and its keys; swapped when the registry replaces a
+    /// member ([`crate::membership`]).
+    members: RwLock<Arc<crate::membership::Members>>,
+    /// How many members the set has (a replacement keeps it).
+    node_count: usize,
     /// Parties needed.
     pub threshold: usize,
     pub(crate) identity: Identity,
-    pub(crate) directory: Directory,
     pub(crate) store: Store,
     pub(crate) registry: Arc<dyn Registry>,
     key: RwLock<Option<Arc<KeyShare>>>,
@@ -176,7 +181,8 @@ impl Node {
                 "the registry lists another wallet address for this node: its key claims will not count"
             );
         }
-        let directory = Directory::new(&nodes)?;
+        let n = nodes.len();
+        let members = crate::membership::Members::new(nodes)?;
         std::fs::create_dir_all(&cfg.data_dir)?;
         let store = Store::open(&cfg.data_dir.join("node.sqlite"), &storage_key)?;
         let key = match store.get_secret(ROOT_SECRET)? {
@@ -199,7 +205,6 @@ impl Node {
             .connect_timeout(Duration::from_millis(500))
             .pool_max_idle_per_host(32)
             .build()?;
-        let n = nodes.len();
         let chain = match &cfg.registry {
             candela_api::network::RegistryLocation::Evm { rpc_url, .. } if cfg.auth.check_nonce => {
                 Some(Arc::new(crate::chain_blocks::NonceChain::new(
@@ -223,9 +228,9 @@ impl Node {
         let node = Arc::new(Node {
             me,
             threshold: set.threshold,
-            nodes,
+            members: RwLock::new(Arc::new(members)),
+            node_count: n,
             identity,
-            directory,
             store,
             registry,
             key: RwLock::new(key),
@@ -277,10 +282,66 @@ impl Node {
         tokio::spawn(Arc::clone(&node).reconcile_presignatures());
         tokio::spawn(Arc::clone(&node).bootstrap_then_pool());
         tokio::spawn(Arc::clone(&node).refresh_loop());
+        tokio::spawn(Arc::clone(&node).membership_loop());
         for chain in &node.nonce_chains {
             tokio::spawn(Arc::clone(chain).poll_head());
         }
         Ok(node)
+    }
+
+    /// The node set this node runs with now.
+    pub fn members(&self) -> Arc<crate::membership::Members> {
+        self.members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// How many members the node set has.
+    pub fn node_count(&self) -> usize {
+        self.node_count
+    }
+
+    /// Follow the registry's node set: every [`MEMBERSHIP_POLL`], read it
+    /// and adopt a replacement of members ([`crate::membership::follow`]).
+    async fn membership_loop(self: Arc<Self>) {
+        use crate::membership::{follow, Follow, Members};
+        let mut refused_before = None;
+        loop {
+            tokio::time::sleep(MEMBERSHIP_POLL).await;
+            let registry = Arc::clone(&self.registry);
+            let next = match blocking(move || registry.node_set()).await {
+                Ok(Ok(Some(set))) => set,
+                Ok(Ok(None)) => continue,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "cannot read the registry's node set");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let current = self.members();
+            match follow(&current.nodes, self.threshold, self.me, &next) {
+                Follow::Same => refused_before = None,
+                Follow::Replaced(replaced) => match Members::new(node_infos(&next)) {
+                    Ok(members) => {
+                        *self.members.write().unwrap_or_else(|p| p.into_inner()) =
+                            Arc::new(members);
+                        tracing::info!(
+                            ?replaced,
+                            "the registry replaced members of the node set: their new identities \
+                             are followed, their old ones refused"
+                        );
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the registry's node set is refused"),
+                },
+                Follow::Refused(why) => {
+                    if refused_before.as_ref() != Some(&why) {
+                        tracing::warn!(reason = %why, "not following the registry's node set");
+                        refused_before = Some(why);
+                    }
+                }
+            }
+        }
     }
 
     /// The root key share, once the DKG has run.
@@ -452,11 +513,12 @@ impl Node {
         body: &PeerBody,
         timeout: Duration,
     ) -> Result<reqwest::Response, reqwest::Error> {
-        let url = format!("{}/peer/v1/message", self.nodes[to as usize].url);
+        let url = format!("{}/peer/v1/message", self.members().nodes[to as usize].url);
         if self.cfg.misbehave == Some(Misbehaviour::SlowLinks) {
             tokio::time::sleep(Misbehaviour::SLOW_LINK_DELAY).await;
         }
         let bytes = self
+            .members()
             .directory
             .seal(&self.identity, self.me, to, now_ms(), body);
         self.http
@@ -473,10 +535,13 @@ impl Node {
             let node = Arc::clone(&self);
             tokio::spawn(async move {
                 let data = if m.private {
-                    match node
-                        .directory
-                        .encrypt(&node.identity, node.me, m.to, &m.session, &m.data)
-                    {
+                    match node.members().directory.encrypt(
+                        &node.identity,
+                        node.me,
+                        m.to,
+                        &m.session,
+                        &m.data,
+                    ) {
                         Ok(d) => d,
                         Err(e) => {
                             tracing::warn!(error = %e, "cannot encrypt to node {}", m.to);
@@ -541,7 +606,8 @@ impl Node {
                 data,
             } => {
                 let data = if private {
-                    self.directory
+                    self.members()
+                        .directory
                         .decrypt(&self.identity, self.me, from, &session, &data)
                         .map_err(|e| ApiError::forbidden("PeerMessageRefused", e.to_string()))?
                 } else {
@@ -665,7 +731,7 @@ impl Node {
                     auth,
                     ability,
                     id,
-                    &self.nodes[self.me as usize].url,
+                    &self.members().nodes[self.me as usize].url,
                     policy,
                     time::OffsetDateTime::now_utc(),
                 )

@@ -116,10 +116,10 @@ impl Node {
                 return;
             }
         };
-        let peers: Vec<u32> = (0..self.nodes.len() as u32)
+        let peers: Vec<u32> = (0..self.node_count() as u32)
             .filter(|&p| p != self.me)
             .collect();
-        let mut rec = Reconciliation::new(ids, peers_needed(self.threshold, self.nodes.len()));
+        let mut rec = Reconciliation::new(ids, peers_needed(self.threshold, self.node_count()));
         if !rec.done() {
             tracing::info!(
                 presignatures = rec.chunks().iter().map(Vec::len).sum::<usize>(),
@@ -212,6 +212,7 @@ impl Node {
         let answer: SealedAnswer = r.json().await.map_err(|e| e.to_string())?;
         let bytes = hex::decode(answer.sealed).map_err(|e| e.to_string())?;
         let (from, body) = self
+            .members()
             .directory
             .open(self.me, &bytes, now_ms())
             .map_err(|e| e.to_string())?;
@@ -241,7 +242,7 @@ impl Node {
         }
         let used = self.store.used_among(&ids).map_err(ApiError::internal)?;
         let missing = self.store.missing_among(&ids).map_err(ApiError::internal)?;
-        let sealed = self.directory.seal(
+        let sealed = self.members().directory.seal(
             &self.identity,
             self.me,
             from,

@@ -740,7 +740,7 @@ impl Node {
                 exclude.push(liar);
             }
         }
-        let candidates: Vec<u32> = (0..self.nodes.len() as u32)
+        let candidates: Vec<u32> = (0..self.node_count() as u32)
             .filter(|c| live.contains(c))
             .collect();
         let preferred: Vec<u32> = candidates

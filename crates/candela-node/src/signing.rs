@@ -211,7 +211,7 @@ impl Node {
                     "only {} of {} nodes are live and {t} are needed to sign; \
                      no presignature can be made until more are back",
                     live.len(),
-                    self.nodes.len()
+                    self.node_count()
                 ),
             )),
             None => Err(ApiError::unavailable(
@@ -233,7 +233,7 @@ impl Node {
         let live = self.live_set();
         let exclude = self.excluded_for(request_id);
         let mut last = ApiError::unavailable("NodeNoCoordinator", "no coordinator reachable");
-        let candidates: Vec<u32> = (0..self.nodes.len() as u32)
+        let candidates: Vec<u32> = (0..self.node_count() as u32)
             .filter(|c| live.contains(c))
             .collect();
         // Excluded nodes (caught lying) do not coordinate, unless every live
@@ -289,7 +289,11 @@ impl Node {
 
     /// Every node's identity key (hex), by index.
     pub(crate) fn identity_keys(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| n.identity_key.clone()).collect()
+        self.members()
+            .nodes
+            .iter()
+            .map(|n| n.identity_key.clone())
+            .collect()
     }
 
     /// Refuse an assignment not signed by `coordinator`, or for another

@@ -102,13 +102,14 @@ impl Node {
     pub(super) async fn bootstrap_then_pool(self: Arc<Self>) {
         // a node that lost its shares of existing keys gets new ones first
         self.repair_if_lost().await;
-        let keys: Arc<dyn VoteKeys> = match IdentityVoteKeys::new(&self.identity, &self.nodes) {
-            Ok(k) => Arc::new(k),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the node set's identity keys");
-                return;
-            }
-        };
+        let keys: Arc<dyn VoteKeys> =
+            match IdentityVoteKeys::new(&self.identity, &self.members().nodes) {
+                Ok(k) => Arc::new(k),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the node set's identity keys");
+                    return;
+                }
+            };
         // Nodes proven to have equivocated in a key generation: left out of
         // every later attempt, of both keys.
         let mut excluded = BTreeSet::new();
@@ -176,7 +177,7 @@ impl Node {
     {
         let mut attempt = 0u32;
         while !have() {
-            let parts: Vec<u32> = (0..self.nodes.len() as u32)
+            let parts: Vec<u32> = (0..self.node_count() as u32)
                 .filter(|p| !excluded.contains(p))
                 .collect();
             if excluded.contains(&self.me) || parts.len() < self.threshold {

@@ -122,7 +122,7 @@ impl Node {
             ));
         }
         if !parts.contains(&self.me)
-            || parts.iter().any(|&p| p as usize >= self.nodes.len())
+            || parts.iter().any(|&p| p as usize >= self.node_count())
             || count == 0
             || count > 64
         {

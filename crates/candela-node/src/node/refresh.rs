@@ -226,7 +226,7 @@ impl Node {
 
     /// Reshare every root key this node holds, one after the other.
     pub(crate) async fn refresh_all(self: Arc<Self>, epoch: u64) -> anyhow::Result<()> {
-        let everyone: Vec<u32> = (0..self.nodes.len() as u32).collect();
+        let everyone: Vec<u32> = (0..self.node_count() as u32).collect();
         let live = self.live_set();
         if let Some(down) = everyone.iter().find(|p| !live.contains(p)) {
             anyhow::bail!("node {down} is not live; a refresh changes every node's share");
@@ -421,7 +421,7 @@ impl Node {
         root: Root<G>,
         dealers: &[u32],
     ) -> anyhow::Result<NewShare<G>> {
-        let everyone: Vec<u32> = (0..self.nodes.len() as u32).collect();
+        let everyone: Vec<u32> = (0..self.node_count() as u32).collect();
         let committee = Committee::new(everyone.clone(), root.threshold)?;
         let params = ReshareParams::new(
             root.label,
@@ -558,7 +558,7 @@ impl Node {
     /// with this digest (asks each peer's status, a few times).
     async fn peer_completed(&self, label: &str, epoch: u64, digest: &str) -> bool {
         for _ in 0..20 {
-            for (i, n) in self.nodes.iter().enumerate() {
+            for (i, n) in self.members().nodes.iter().enumerate() {
                 if i as u32 == self.me {
                     continue;
                 }

@@ -215,7 +215,7 @@ impl Node {
     ) -> Result<serde_json::Value, ApiError> {
         check_repair_request(
             from,
-            self.nodes.len(),
+            self.node_count(),
             self.threshold,
             &dealers,
             &roots,
@@ -247,7 +247,7 @@ impl Node {
         if !self.held_roots().is_empty() {
             return;
         }
-        let peers: Vec<u32> = (0..self.nodes.len() as u32)
+        let peers: Vec<u32> = (0..self.node_count() as u32)
             .filter(|&p| p != self.me)
             .collect();
         let facts = loop {
