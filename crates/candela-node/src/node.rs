@@ -94,6 +94,9 @@ pub struct Node {
     /// Held while the root shares are being reshared (a refresh, or a
     /// repair of this node or a peer): one reshare at a time.
     pub(crate) resharing: Arc<tokio::sync::Mutex<()>>,
+    /// On a node that lost its shares: the public facts of the roots that
+    /// its peers agreed on (see `node/repair.rs`).
+    pub(crate) agreed_roots: Mutex<Vec<repair::RootPublics>>,
     pub(crate) mailbox: crate::actions::Mailbox,
     /// Shared values waiting to go to each peer (see [`crate::outbox`]).
     pub(crate) outboxes: crate::outbox::Outboxes,
@@ -250,6 +253,7 @@ impl Node {
             finished: Mutex::new(BTreeSet::new()),
             key_generation: Mutex::new(0),
             resharing: Arc::new(tokio::sync::Mutex::new(())),
+            agreed_roots: Mutex::new(Vec::new()),
             mailbox: crate::actions::Mailbox::default(),
             outboxes: crate::outbox::Outboxes::default(),
             action_http: crate::actions::fetch_client(&cfg.actions)?,
@@ -693,7 +697,12 @@ impl Node {
             PeerBody::RootPublics => {
                 Ok(serde_json::to_value(self.root_publics()).unwrap_or_default())
             }
-            PeerBody::Repair { id, dealers, roots } => self.accept_repair(from, id, dealers, roots),
+            PeerBody::Repair {
+                id,
+                dealers,
+                receivers,
+                roots,
+            } => self.accept_repair(from, id, dealers, receivers, roots),
             PeerBody::UsedQuery { challenge, ids } => self.answer_used_query(from, challenge, ids),
             PeerBody::PresignaturesSpent { uses } => self.accept_spent_notice(from, uses),
             PeerBody::Ping { .. } | PeerBody::Pong { .. } | PeerBody::UsedAnswer { .. } => {

@@ -144,14 +144,16 @@ pub enum PeerBody {
     /// none at start (see `node/repair.rs`); answered with the public facts
     /// of each (a JSON list, empty on a new network).
     RootPublics,
-    /// Take part in repairing the sender's shares: reshare `roots`, in this
-    /// order, among every node, dealt by `dealers` (the sender only
-    /// receives), under the sender's `id`.
+    /// Take part in repairing the shares of `receivers` (the sender and
+    /// every other node that lost its shares): reshare `roots`, in this
+    /// order, among every node, dealt by `dealers`, under the sender's `id`.
     Repair {
         /// Chosen by the sender; names the reshare sessions.
         id: u64,
         /// The nodes that deal (at least the threshold, ascending).
         dealers: Vec<u32>,
+        /// The nodes that lost their shares (ascending; the sender first).
+        receivers: Vec<u32>,
         /// The roots, by label, in reshare order.
         roots: Vec<String>,
     },

@@ -18,9 +18,14 @@
 //! dealing against those facts. If every peer answers that it holds
 //! nothing, the network is new and the node runs the key generation.
 //!
+//! Several nodes that lost their shares are repaired together, in one
+//! reshare asked for by the lowest of them; the others take part as
+//! receivers with the facts they learnt the same way. Only peers that gave
+//! exactly the agreed facts deal.
+//!
 //! A DKLs23 network's ECDSA key is not repaired here (its share carries
 //! pairwise OT state); its BLS and Schnorr roots are.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,39 +119,100 @@ pub(crate) fn judge_network_keys(
     NetworkKeys::Unknown
 }
 
-/// The dealers of a repair of `requester`: the first `threshold` live nodes
-/// other than it, or `None` if there are not enough.
-pub(crate) fn repair_dealers(
-    live: &BTreeSet<u32>,
-    requester: u32,
+/// What a node that lost its shares does after a round of asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RepairPlan {
+    /// Not now (a peer did not answer, or too few hold the keys).
+    Wait(String),
+    /// Another node that lost its shares has a lower index: it asks for
+    /// the repair, and this node takes part as a receiver.
+    BeAsked,
+    /// Ask every peer for a repair dealt by `dealers` in which `receivers`
+    /// (this node and every other that lost its shares) get new shares.
+    Request {
+        /// The first `threshold` peers that hold the agreed keys.
+        dealers: Vec<u32>,
+        /// Every node that holds nothing, this one included, ascending.
+        receivers: Vec<u32>,
+    },
+}
+
+/// Plan the repair of `me` from the answers of `peers` (in that order;
+/// `None`: no answer) and the facts at least `threshold` of them agreed on.
+///
+/// A repair changes every node's share, so every peer must answer. Nodes
+/// that answered that they hold nothing lost their shares too: one repair
+/// gives new shares to all of them, asked for by the lowest index among
+/// them (so two lost nodes never wait for each other). Only peers that
+/// gave exactly the agreed facts deal.
+pub(crate) fn plan_repair(
+    me: u32,
+    peers: &[u32],
+    answers: &[Option<Vec<RootPublics>>],
+    agreed: &[RootPublics],
     threshold: usize,
-) -> Option<Vec<u32>> {
-    let dealers: Vec<u32> = live
-        .iter()
-        .copied()
-        .filter(|&p| p != requester)
-        .take(threshold)
-        .collect();
-    (dealers.len() == threshold).then_some(dealers)
+) -> RepairPlan {
+    let mut receivers = vec![me];
+    let mut holders = Vec::new();
+    for (&p, answer) in peers.iter().zip(answers) {
+        match answer {
+            None => {
+                return RepairPlan::Wait(format!(
+                    "node {p} did not answer: a repair changes every node's share"
+                ))
+            }
+            Some(facts) if facts.is_empty() => receivers.push(p),
+            Some(facts) if facts.as_slice() == agreed => holders.push(p),
+            Some(_) => {}
+        }
+    }
+    receivers.sort_unstable();
+    if receivers[0] != me {
+        return RepairPlan::BeAsked;
+    }
+    holders.sort_unstable();
+    if holders.len() < threshold {
+        return RepairPlan::Wait(format!(
+            "{} nodes hold the keys, {threshold} must deal",
+            holders.len()
+        ));
+    }
+    holders.truncate(threshold);
+    RepairPlan::Request {
+        dealers: holders,
+        receivers,
+    }
 }
 
 /// Check a repair request of node `from` against this node's view: the
-/// requester is a member and does not deal, the dealers are members in
-/// ascending order and at least `threshold`, and the roots are ones this
-/// node holds, in the order it holds them.
+/// requester is the lowest of the receivers, receivers never deal, the
+/// dealers are members in ascending order and at least `threshold`, this
+/// node is a receiver exactly when it holds nothing, and the roots are
+/// those it holds (or, when it holds nothing, those its peers agreed on),
+/// in that order.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_repair_request(
     from: u32,
+    me: u32,
     nodes: usize,
     threshold: usize,
     dealers: &[u32],
+    receivers: &[u32],
     roots: &[String],
     held: &[&str],
+    agreed: &[&str],
 ) -> Result<(), String> {
     if from as usize >= nodes {
         return Err(format!("node {from} is not in the node set"));
     }
-    if dealers.contains(&from) {
-        return Err("the node being repaired cannot deal".into());
+    if receivers.first() != Some(&from) || receivers.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("the requester must be the lowest of the receivers, in ascending order".into());
+    }
+    if let Some(r) = receivers.iter().find(|&&r| r as usize >= nodes) {
+        return Err(format!("receiver {r} is not in the node set"));
+    }
+    if dealers.iter().any(|d| receivers.contains(d)) {
+        return Err("a node being repaired cannot deal".into());
     }
     if dealers.len() < threshold || dealers.windows(2).any(|w| w[0] >= w[1]) {
         return Err(format!(
@@ -159,14 +225,23 @@ pub(crate) fn check_repair_request(
     if roots.is_empty() {
         return Err("no root to repair".into());
     }
-    let expected: Vec<&str> = held
+    let lost = held.is_empty();
+    if receivers.contains(&me) != lost {
+        return Err(if lost {
+            "this node holds no share and must be a receiver".into()
+        } else {
+            "this node holds its shares and is not to be repaired".into()
+        });
+    }
+    let known = if lost { agreed } else { held };
+    let expected: Vec<&str> = known
         .iter()
         .copied()
         .filter(|h| roots.iter().any(|r| r == h))
         .collect();
     if expected.len() != roots.len() || expected.iter().zip(roots).any(|(e, r)| *e != r) {
         return Err(format!(
-            "roots {roots:?}: this node holds {held:?} (in that order)"
+            "roots {roots:?}: this node knows {known:?} (in that order)"
         ));
     }
     Ok(())
@@ -204,45 +279,67 @@ impl Node {
         Some(RootPublics::of(label, share.threshold as usize, &input))
     }
 
-    /// Take part in repairing peer `from`'s shares (see the module doc):
-    /// checked here, run in the background, one reshare at a time.
+    /// Take part in the repair that peer `from` asks for (see the module
+    /// doc): checked here, run in the background, one reshare at a time.
+    /// A node that lost its shares too takes part as a receiver, with the
+    /// public facts its peers agreed on.
     pub(crate) fn accept_repair(
         self: &Arc<Self>,
         from: u32,
         id: u64,
         dealers: Vec<u32>,
+        receivers: Vec<u32>,
         roots: Vec<String>,
     ) -> Result<serde_json::Value, ApiError> {
+        let agreed: Vec<RootPublics> = self
+            .agreed_roots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let agreed_labels: Vec<&str> = agreed.iter().map(|f| f.label.as_str()).collect();
         check_repair_request(
             from,
+            self.me,
             self.node_count(),
             self.threshold,
             &dealers,
+            &receivers,
             &roots,
             &self.held_roots(),
+            &agreed_labels,
         )
         .map_err(|e| ApiError::bad_request("NodeRepairRefused", e))?;
+        let agreed: BTreeMap<String, RootPublics> =
+            agreed.into_iter().map(|f| (f.label.clone(), f)).collect();
         let guard = Arc::clone(&self.resharing)
             .try_lock_owned()
             .map_err(|_| ApiError::conflict("NodeRepairRefused", "a reshare is running"))?;
-        tracing::warn!(from, id, ?dealers, ?roots, "repairing the shares of a peer");
+        tracing::warn!(
+            from,
+            id,
+            ?dealers,
+            ?receivers,
+            ?roots,
+            "repairing the shares of nodes that lost them"
+        );
         let node = Arc::clone(self);
         tokio::spawn(async move {
             let _one_at_a_time = guard;
             let result = Arc::clone(&node)
-                .reshare_roots(Occasion::Repair(id), &dealers, &roots, &BTreeMap::new())
+                .reshare_roots(Occasion::Repair(id), &dealers, &roots, &agreed)
                 .await;
             match result {
-                Ok(()) => tracing::warn!(from, id, "peer repaired; every share changed"),
-                Err(e) => tracing::warn!(from, id, error = %e, "repair of a peer failed"),
+                Ok(()) => tracing::warn!(from, id, ?receivers, "repaired; every share changed"),
+                Err(e) => tracing::warn!(from, id, error = %e, "repair failed"),
             }
         });
         Ok(serde_json::json!({"ok": true}))
     }
 
     /// At start: if this node holds no root share but the network's keys
-    /// exist, get new shares of them from the others (see the module doc).
-    /// Returns when this node holds them, or at once on a new network.
+    /// exist, get new shares of them from the others (see the module doc),
+    /// together with every other node that lost its shares. Returns when
+    /// this node holds them, or at once on a new network.
     pub(super) async fn repair_if_lost(self: &Arc<Self>) {
         if !self.held_roots().is_empty() {
             return;
@@ -250,7 +347,13 @@ impl Node {
         let peers: Vec<u32> = (0..self.node_count() as u32)
             .filter(|&p| p != self.me)
             .collect();
-        let facts = loop {
+        let mut said = String::new();
+        loop {
+            // repaired as a receiver of another lost node's repair
+            if !self.held_roots().is_empty() {
+                tracing::warn!("repaired: this node holds new shares of every root");
+                return;
+            }
             let asks = peers
                 .iter()
                 .map(|&p| {
@@ -267,30 +370,38 @@ impl Node {
                 })
                 .collect();
             let answers = futures_join_all(asks).await;
-            match judge_network_keys(&answers, self.threshold) {
+            let facts = match judge_network_keys(&answers, self.threshold) {
                 NetworkKeys::NotYet => return,
-                NetworkKeys::Exist(facts) => break facts,
-                NetworkKeys::Unknown => tokio::time::sleep(ASK_AGAIN).await,
-            }
-        };
-        let labels: Vec<String> = facts.iter().map(|f| f.label.clone()).collect();
-        let agreed: BTreeMap<String, RootPublics> =
-            facts.into_iter().map(|f| (f.label.clone(), f)).collect();
-        tracing::warn!(roots = ?labels, "this node holds no share of the network's keys: asking for a repair");
-        loop {
-            let live = self.live_set();
-            let dealers = repair_dealers(&live, self.me, self.threshold);
-            let everyone_live = peers.iter().all(|p| live.contains(p));
-            let (Some(dealers), true) = (dealers, everyone_live) else {
-                // a repair changes every node's share: all must take part
-                tokio::time::sleep(ASK_AGAIN).await;
-                continue;
+                NetworkKeys::Exist(facts) => facts,
+                NetworkKeys::Unknown => {
+                    tokio::time::sleep(ASK_AGAIN).await;
+                    continue;
+                }
             };
+            *self.agreed_roots.lock().unwrap_or_else(|p| p.into_inner()) = facts.clone();
+            let plan = plan_repair(self.me, &peers, &answers, &facts, self.threshold);
+            let (dealers, receivers) = match plan {
+                RepairPlan::Request { dealers, receivers } => (dealers, receivers),
+                other => {
+                    let now = format!("{other:?}");
+                    if now != said {
+                        tracing::warn!(plan = %now, "this node holds no share of the network's keys: waiting to be repaired");
+                        said = now;
+                    }
+                    tokio::time::sleep(ASK_AGAIN).await;
+                    continue;
+                }
+            };
+            let labels: Vec<String> = facts.iter().map(|f| f.label.clone()).collect();
+            let agreed: BTreeMap<String, RootPublics> =
+                facts.into_iter().map(|f| (f.label.clone(), f)).collect();
+            tracing::warn!(roots = ?labels, ?receivers, "this node holds no share of the network's keys: asking for a repair");
             let guard = self.resharing.lock().await;
             let id = now_ms();
             let body = PeerBody::Repair {
                 id,
                 dealers: dealers.clone(),
+                receivers: receivers.clone(),
                 roots: labels.clone(),
             };
             let asks = peers
@@ -319,7 +430,7 @@ impl Node {
             drop(guard);
             match result {
                 Ok(()) => {
-                    tracing::warn!(id, roots = ?labels, "repaired: this node holds new shares of every root");
+                    tracing::warn!(id, roots = ?labels, ?receivers, "repaired: these nodes hold new shares of every root");
                     return;
                 }
                 Err(e) => {
@@ -390,27 +501,95 @@ mod tests {
     }
 
     #[test]
-    fn the_repaired_node_never_deals_and_the_dealers_are_threshold_live_nodes() {
-        let live = BTreeSet::from([0, 1, 2, 3, 4]);
-        assert_eq!(repair_dealers(&live, 1, 4), Some(vec![0, 2, 3, 4]));
-        assert_eq!(repair_dealers(&BTreeSet::from([0, 1, 2, 3]), 1, 4), None);
+    fn every_lost_node_is_repaired_at_once_asked_by_the_lowest_and_only_holders_deal() {
+        let agreed = vec![facts("bls", "01")];
+        let peers = [0, 2, 3, 4, 5, 6];
+        let holds = Some(agreed.clone());
+        let lost = Some(vec![]);
+        // node 1 and node 4 lost their shares; node 6 answers other facts
+        let answers = [
+            holds.clone(),
+            holds.clone(),
+            holds.clone(),
+            lost.clone(),
+            holds.clone(),
+            Some(vec![facts("bls", "02")]),
+        ];
+        assert_eq!(
+            plan_repair(1, &peers, &answers, &agreed, 4),
+            RepairPlan::Request {
+                dealers: vec![0, 2, 3, 5],
+                receivers: vec![1, 4],
+            }
+        );
+        // node 4 waits for node 1 to ask
+        let peers4 = [0, 1, 2, 3, 5, 6];
+        let answers4 = [
+            holds.clone(),
+            lost.clone(),
+            holds.clone(),
+            holds.clone(),
+            holds.clone(),
+            holds.clone(),
+        ];
+        assert_eq!(
+            plan_repair(4, &peers4, &answers4, &agreed, 4),
+            RepairPlan::BeAsked
+        );
+        // a silent peer, or too few holders, is a reason to wait
+        let mut silent = answers.clone();
+        silent[0] = None;
+        assert!(matches!(
+            plan_repair(1, &peers, &silent, &agreed, 4),
+            RepairPlan::Wait(_)
+        ));
+        assert!(matches!(
+            plan_repair(1, &peers, &answers, &agreed, 5),
+            RepairPlan::Wait(_)
+        ));
     }
 
     #[test]
     fn a_repair_request_is_checked_against_the_node_set_and_the_roots_held() {
         let held = ["ecdsa", "bls", "ed25519"];
         let roots = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let ok = check_repair_request(1, 5, 4, &[0, 2, 3, 4], &roots(&["ecdsa", "bls"]), &held);
-        assert_eq!(ok, Ok(()));
+        let two = roots(&["ecdsa", "bls"]);
+        // node 0 holds its shares and takes part in the repair of 1 and 4
+        let check = |from, me, dealers: &[u32], receivers: &[u32], r: &[String], held: &[&str]| {
+            check_repair_request(
+                from,
+                me,
+                5,
+                3,
+                dealers,
+                receivers,
+                r,
+                held,
+                &["ecdsa", "bls"],
+            )
+        };
+        assert_eq!(check(1, 0, &[0, 2, 3], &[1, 4], &two, &held), Ok(()));
+        // node 4, which lost its shares too, takes part as a receiver
+        assert_eq!(check(1, 4, &[0, 2, 3], &[1, 4], &two, &[]), Ok(()));
         let bad = [
-            check_repair_request(7, 5, 4, &[0, 2, 3, 4], &roots(&["bls"]), &held),
-            check_repair_request(1, 5, 4, &[0, 1, 2, 3], &roots(&["bls"]), &held),
-            check_repair_request(1, 5, 4, &[0, 2, 3], &roots(&["bls"]), &held),
-            check_repair_request(1, 5, 4, &[0, 3, 2, 4], &roots(&["bls"]), &held),
-            check_repair_request(1, 5, 4, &[0, 2, 3, 9], &roots(&["bls"]), &held),
-            check_repair_request(1, 5, 4, &[0, 2, 3, 4], &roots(&[]), &held),
-            check_repair_request(1, 5, 4, &[0, 2, 3, 4], &roots(&["k256-taproot"]), &held),
-            check_repair_request(1, 5, 4, &[0, 2, 3, 4], &roots(&["bls", "ecdsa"]), &held),
+            check(7, 0, &[0, 2, 3], &[7], &two, &held),
+            // a receiver deals
+            check(1, 0, &[0, 1, 2], &[1], &two, &held),
+            // too few dealers, not ascending, not members
+            check(1, 0, &[0, 2], &[1], &two, &held),
+            check(1, 0, &[0, 3, 2], &[1], &two, &held),
+            check(1, 0, &[0, 2, 9], &[1], &two, &held),
+            // the requester is not the lowest receiver
+            check(4, 0, &[0, 2, 3], &[1, 4], &two, &held),
+            // a node that holds its shares is not repaired, one that lost
+            // them must be
+            check(1, 0, &[2, 3, 4], &[0, 1], &two, &held),
+            check(1, 4, &[0, 2, 3], &[1], &two, &[]),
+            // roots
+            check(1, 0, &[0, 2, 3], &[1], &roots(&[]), &held),
+            check(1, 0, &[0, 2, 3], &[1], &roots(&["k256-taproot"]), &held),
+            check(1, 0, &[0, 2, 3], &[1], &roots(&["bls", "ecdsa"]), &held),
+            check(1, 4, &[0, 2, 3], &[1, 4], &roots(&["ed25519"]), &[]),
         ];
         for (i, b) in bad.iter().enumerate() {
             assert!(b.is_err(), "case {i} must be refused");
