@@ -26,6 +26,33 @@ pub enum EpochCommand {
     /// Start it with `candela node --config DIR/node-I/config.json`; it is
     /// repaired by the others. Prints the new member as JSON.
     Replace(ReplaceArgs),
+    /// Move a devnet to a new node set: add `--add` fresh members after
+    /// the last index (their directories and configs are written) and/or
+    /// remove the last `--remove` members; the threshold becomes
+    /// ⌊2n/3⌋ + 1. The running nodes follow the registry and move every
+    /// key to the new committee (same public keys, new shares); removed
+    /// nodes erase their shares and stop. Start the added ones with
+    /// `candela node --config DIR/node-I/config.json`. Prints the new
+    /// committee as JSON.
+    Advance(AdvanceArgs),
+}
+
+/// Arguments of `epoch advance`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AdvanceArgs {
+    /// The devnet's directory.
+    #[arg(long, default_value = "devnet")]
+    pub dir: PathBuf,
+    /// Members to add after the last index.
+    #[arg(long, default_value_t = 0)]
+    pub add: usize,
+    /// Members to remove, from the last index down.
+    #[arg(long, default_value_t = 0)]
+    pub remove: usize,
+    /// The registry administrator's key (hex), for a devnet on a chain
+    /// given by `--rpc-url`.
+    #[arg(long, env = "CANDELA_DEPLOYER_KEY")]
+    pub admin_key: Option<String>,
 }
 
 /// Arguments of `epoch replace`.
@@ -51,6 +78,11 @@ pub async fn run(cmd: EpochCommand) -> anyhow::Result<()> {
     match cmd {
         EpochCommand::Replace(args) => {
             let out = replace(&args)?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        EpochCommand::Advance(args) => {
+            let out = advance(&args)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
@@ -100,25 +132,44 @@ pub fn replace(args: &ReplaceArgs) -> anyhow::Result<serde_json::Value> {
             set.nodes.len() - 1
         );
     }
+    let url = args.url.clone().unwrap_or_else(|| set.nodes[i].url.clone());
+    let member = new_member(&dir, i, &url, set.nodes.len())?;
+    set.nodes[i] = member;
+    let admin = admin_of(&dir, &network.registry, args.admin_key.as_deref())?;
+    registry.set_node_set(&admin, &set)?;
+
+    let infos = candela_node::node::node_infos(&set);
+    network.nodes = infos.clone();
+    write_atomic(&network_path, &serde_json::to_vec_pretty(&network)?)?;
+    Ok(serde_json::json!({
+        "replaced": i,
+        "member": infos[i],
+        "config": dir.join(format!("node-{i}/config.json")),
+    }))
+}
+
+/// A new machine for index `i` of the devnet in `dir` (of `members`
+/// members): storage key, identity and config in `dir/node-i`, which must
+/// not hold an identity. Its public facts, for the registry.
+fn new_member(dir: &Path, i: usize, url: &str, members: usize) -> anyhow::Result<RegisteredNode> {
     let node_dir = dir.join(format!("node-{i}"));
     if node_dir.join("identity.key").exists() {
         bail!(
-            "{} still holds member {i}'s identity: replace is for a machine that is gone; stop \
-             the node and remove its directory first (a node that only lost its store restarts \
-             as itself and is repaired)",
+            "{} holds an identity: a new member needs an empty directory (replace is for a \
+             machine that is gone: stop the node and remove its directory first; a node that \
+             only lost its store restarts as itself and is repaired)",
             node_dir.display()
         );
     }
     // the new machine's config: another member's, with this member's paths
-    let template = (0..set.nodes.len())
+    let template = (0..members.max(i))
         .filter(|&j| j != i)
         .map(|j| dir.join(format!("node-{j}/config.json")))
         .find(|p| p.exists())
         .context("no other member's config.json to start from")?;
     let mut cfg: NodeConfig = serde_json::from_slice(&std::fs::read(&template)?)?;
-    let url = args.url.clone().unwrap_or_else(|| set.nodes[i].url.clone());
     let Some(listen) = url.strip_prefix("http://") else {
-        bail!("--url {url:?}: a devnet node listens on http://HOST:PORT");
+        bail!("URL {url:?}: a devnet node listens on http://HOST:PORT");
     };
     std::fs::create_dir_all(&node_dir)?;
     let mut storage_key = [0u8; 32];
@@ -135,23 +186,64 @@ pub fn replace(args: &ReplaceArgs) -> anyhow::Result<serde_json::Value> {
         &node_dir.join("config.json"),
         &serde_json::to_vec_pretty(&cfg)?,
     )?;
-
-    let member = RegisteredNode {
-        url: url.clone(),
+    Ok(RegisteredNode {
+        url: url.to_string(),
         identity_key: identity.identity_key_bytes(),
         encryption_key: identity.encryption_key_bytes(),
         wallet_address: identity.wallet_address(),
-    };
-    set.nodes[i] = member;
+    })
+}
+
+/// Move the devnet in `args.dir` to a new node set; the new committee as
+/// JSON.
+pub fn advance(args: &AdvanceArgs) -> anyhow::Result<serde_json::Value> {
+    let dir = std::fs::canonicalize(&args.dir)
+        .with_context(|| format!("{} is not a devnet directory", args.dir.display()))?;
+    let network_path = dir.join("network.json");
+    let mut network: NetworkInfo = serde_json::from_slice(
+        &std::fs::read(&network_path)
+            .with_context(|| format!("reading {}", network_path.display()))?,
+    )?;
+    let registry = candela_registry::open(&network.registry)?;
+    let mut set = registry
+        .node_set()?
+        .context("the registry has no node set yet")?;
+    let n = set.nodes.len();
+    let size = (n + args.add)
+        .checked_sub(args.remove)
+        .filter(|&s| s >= 3 && args.remove < n)
+        .with_context(|| {
+            format!(
+                "{n} members, +{} -{}: a network keeps at least 3 members",
+                args.add, args.remove
+            )
+        })?;
+    if args.add == 0 && args.remove == 0 {
+        bail!("nothing to change: give --add N and/or --remove N");
+    }
+    let removed: Vec<usize> = (n - args.remove..n).collect();
+    set.nodes.truncate(n - args.remove);
+    let ports = crate::devnet::free_ports(args.add)?;
+    let mut added = Vec::new();
+    for port in ports {
+        let i = set.nodes.len();
+        let member = new_member(&dir, i, &format!("http://127.0.0.1:{port}"), n)?;
+        set.nodes.push(member);
+        added.push(serde_json::json!({
+            "index": i,
+            "config": dir.join(format!("node-{i}/config.json")),
+        }));
+    }
+    set.threshold = candela_crypto::threshold_for(size);
     let admin = admin_of(&dir, &network.registry, args.admin_key.as_deref())?;
     registry.set_node_set(&admin, &set)?;
-
-    let infos = candela_node::node::node_infos(&set);
-    network.nodes = infos.clone();
+    network.nodes = candela_node::node::node_infos(&set);
+    network.threshold = set.threshold;
     write_atomic(&network_path, &serde_json::to_vec_pretty(&network)?)?;
     Ok(serde_json::json!({
-        "replaced": i,
-        "member": infos[i],
-        "config": node_dir.join("config.json"),
+        "size": size,
+        "threshold": set.threshold,
+        "added": added,
+        "removed": removed,
     }))
 }

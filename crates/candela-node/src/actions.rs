@@ -1260,7 +1260,7 @@ impl ExecHost {
         let identity_keys = self.node.identity_keys();
         let net = candela_api::combine::SigningNetwork {
             root: &root,
-            threshold: self.node.threshold,
+            threshold: self.node.threshold(),
             identity_keys: &identity_keys,
         };
         let sig = candela_api::combine::verify_and_combine_shares(&net, &answers, pk, digest)
@@ -1293,11 +1293,11 @@ impl ExecHost {
                 live.iter().all(|i| v.contains_key(i))
             })
             .await;
-        if values.len() < self.node.threshold {
+        if values.len() < self.node.threshold() {
             return Err(HostError::failed(format!(
                 "only {} of the {} nodes needed shared a value for {topic} in time",
                 values.len(),
-                self.node.threshold
+                self.node.threshold()
             )));
         }
         Ok(values)

@@ -211,7 +211,7 @@ impl Node {
     ) -> Result<Option<crate::store::StoredAssignment>, ApiError> {
         let live = self.live_set();
         let excluded = self.dkls.exclusions();
-        let t = self.threshold;
+        let t = self.threshold();
         Ok(self
             .store
             .assign_signers(record_as, binding, ASSIGNMENT_LABEL, || {

@@ -369,7 +369,7 @@ async fn handshake(
             subnet_public_key: bls.clone(),
             network_public_key_set: bls,
             node_index: node.me,
-            threshold: node.threshold,
+            threshold: node.threshold(),
         })
     }
     .await;

@@ -52,15 +52,18 @@ impl Liveness {
     /// restart.
     pub fn observe(&self, i: u32, boot: u64, at: Instant) {
         let i = i as usize;
-        if let Some(t) = self
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(i)
         {
-            *t = Some(at);
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            if live.len() <= i {
+                // a member added to the node set
+                live.resize(i + 1, None);
+            }
+            live[i] = Some(at);
         }
         let mut boots = self.boots.lock().unwrap_or_else(|p| p.into_inner());
+        if boots.len() <= i {
+            boots.resize(i + 1, None);
+        }
         let Some(slot) = boots.get_mut(i) else { return };
         match *slot {
             Some((seen, _)) if seen != boot => {
@@ -242,7 +245,7 @@ impl Node {
         loop {
             tick.tick().await;
             let mut pings = tokio::task::JoinSet::new();
-            for i in 0..self.node_count() as u32 {
+            for i in 0..self.members().nodes.len() as u32 {
                 if i == self.me {
                     continue;
                 }

@@ -13,25 +13,51 @@
 //!
 //! The decision is pure ([`follow`]); the polling lives in
 //! [`crate::node::Node::membership_loop`].
+use std::sync::Arc;
+use std::time::Duration;
+
 use candela_api::network::NodeInfo;
 use candela_registry::RegisteredNodeSet;
 
+use crate::node::{blocking, Node};
 use crate::peer::{Directory, PeerError};
 
-/// The members a node talks to: their public facts and the directory of
-/// their keys that signs, checks, seals and opens peer messages.
+/// The members a node talks to, and the committee that holds the keys.
 pub struct Members {
-    /// The node set, in index order.
+    /// Every node this node talks to, in index order: the registry's node
+    /// set and, while the committee moves to a smaller set, the members
+    /// leaving it.
     pub nodes: Vec<NodeInfo>,
-    /// The members' identity and encryption keys.
+    /// Their identity and encryption keys.
     pub(crate) directory: Directory,
+    /// The committee holding the keys: members `0..size`.
+    pub size: usize,
+    /// Shares needed in that committee.
+    pub threshold: usize,
+    /// The registry's committee `(size, threshold)` when the keys have not
+    /// moved to it yet (an epoch change is due).
+    pub target: Option<(usize, usize)>,
 }
 
 impl Members {
-    /// The members of `nodes` (indices 0..n in order).
-    pub fn new(nodes: Vec<NodeInfo>) -> Result<Members, PeerError> {
+    /// The members of `nodes` (indices 0..n in order), all of them the
+    /// committee, with `threshold`.
+    pub fn new(nodes: Vec<NodeInfo>, threshold: usize) -> Result<Members, PeerError> {
         let directory = Directory::new(&nodes)?;
-        Ok(Members { nodes, directory })
+        Ok(Members {
+            size: nodes.len(),
+            nodes,
+            directory,
+            threshold,
+            target: None,
+        })
+    }
+
+    /// The members once the keys moved to the target committee: only the
+    /// target's nodes remain.
+    pub fn settled(&self) -> Result<Members, PeerError> {
+        let (size, threshold) = self.target.unwrap_or((self.size, self.threshold));
+        Members::new(self.nodes[..size.min(self.nodes.len())].to_vec(), threshold)
     }
 }
 
@@ -40,44 +66,43 @@ impl Members {
 pub enum Follow {
     /// Nothing changed.
     Same,
-    /// These members were replaced (same index, new identity or URL):
-    /// adopt the new set.
-    Replaced(Vec<u32>),
-    /// The registry's set is one this node cannot follow while it runs;
-    /// it keeps the set it has and says why.
+    /// Adopt these members: `replaced` members got a new identity or URL
+    /// under their index, and `target` (when set) is the committee the keys
+    /// must move to.
+    Adopt {
+        /// Every node to talk to, in index order.
+        nodes: Vec<NodeInfo>,
+        /// Members replaced under their index.
+        replaced: Vec<u32>,
+        /// The registry's committee, when it is not the one holding the keys.
+        target: Option<(usize, usize)>,
+    },
+    /// This node is not in the registry's node set any more: it takes part
+    /// in moving the keys away (it may deal) and then erases its shares.
+    Removed,
+    /// The registry's set is one this node cannot follow; it keeps the set
+    /// it has and says why.
     Refused(String),
 }
 
-/// Compare the node set a node runs with (`current`, threshold
-/// `threshold`, this node at `me`) with the registry's `next`.
+/// Compare the members a node runs with (`current`, this node at `me`)
+/// with the registry's `next`.
 ///
-/// Only replacements are followed: the same number of members and the same
-/// threshold, this node still at its index with its own identity, and no
-/// identity moved from one index to another (a moved identity would carry
-/// its share's x-coordinate to another index).
-pub fn follow(current: &[NodeInfo], threshold: usize, me: u32, next: &RegisteredNodeSet) -> Follow {
+/// Members keep their index: a member may be replaced (new identity or URL
+/// under the same index), members may be added after the last index, and
+/// the last members may leave; an identity never moves to another index
+/// (its share's x-coordinate would be wrong). When the registry's size or
+/// threshold differs from the committee holding the keys, the keys must
+/// move (`target`); until they do, the members leaving stay reachable.
+pub fn follow(current: &Members, me: u32, next: &RegisteredNodeSet) -> Follow {
     let next_infos = crate::node::node_infos(next);
-    if next_infos.len() != current.len() || next.threshold != threshold {
-        return Follow::Refused(format!(
-            "the registry's node set has {} members (threshold {}), this node runs with {} \
-             (threshold {}): changing the size of the set needs an epoch change, not a \
-             replacement",
-            next_infos.len(),
-            next.threshold,
-            current.len(),
-            threshold
-        ));
-    }
-    let mine = &current[me as usize];
-    if next_infos[me as usize].identity_key != mine.identity_key {
-        return Follow::Refused(format!(
-            "this node ({}) is no longer member {me} of the registry's node set",
-            mine.identity_key
-        ));
-    }
-    let mut replaced = Vec::new();
-    for (i, (old, new)) in current.iter().zip(&next_infos).enumerate() {
+    let mine = &current.nodes[me as usize];
+    let still_member = next_infos
+        .get(me as usize)
+        .is_some_and(|n| n.identity_key == mine.identity_key);
+    for (i, new) in next_infos.iter().enumerate() {
         let moved = current
+            .nodes
             .iter()
             .enumerate()
             .any(|(j, other)| j != i && other.identity_key == new.identity_key);
@@ -87,14 +112,155 @@ pub fn follow(current: &[NodeInfo], threshold: usize, me: u32, next: &Registered
                  this node's set: members keep their index"
             ));
         }
-        if old != new {
-            replaced.push(i as u32);
+    }
+    if !still_member {
+        if next_infos
+            .iter()
+            .any(|n| n.identity_key == mine.identity_key)
+        {
+            return Follow::Refused("this node's identity moved to another index".into());
+        }
+        return Follow::Removed;
+    }
+    let target = (next_infos.len(), next.threshold);
+    let target = (target != (current.size, current.threshold)).then_some(target);
+    // while the keys move, the members leaving stay reachable
+    let mut nodes = next_infos;
+    if target.is_some() {
+        for extra in current
+            .nodes
+            .iter()
+            .skip(nodes.len())
+            .take(current.size.saturating_sub(nodes.len()))
+        {
+            nodes.push(extra.clone());
         }
     }
-    if replaced.is_empty() {
-        Follow::Same
-    } else {
-        Follow::Replaced(replaced)
+    let replaced: Vec<u32> = current
+        .nodes
+        .iter()
+        .zip(&nodes)
+        .enumerate()
+        .filter(|(_, (old, new))| old != new)
+        .map(|(i, _)| i as u32)
+        .collect();
+    if replaced.is_empty() && nodes.len() == current.nodes.len() && target == current.target {
+        return Follow::Same;
+    }
+    Follow::Adopt {
+        nodes,
+        replaced,
+        target,
+    }
+}
+
+/// How often a node reads the registry's node set.
+pub const MEMBERSHIP_POLL: Duration = Duration::from_secs(2);
+
+impl Node {
+    /// Follow the registry's node set: every [`MEMBERSHIP_POLL`], read it,
+    /// adopt replaced and added members ([`follow`]), and when the keys
+    /// must move to the registry's committee, move them (the lowest live
+    /// member of both committees leads; see `node/repair.rs`). A node the
+    /// registry removed deals if asked, then erases its shares once the
+    /// new committee holds the keys, and stops.
+    pub(crate) async fn membership_loop(self: Arc<Self>) {
+        let mut said = None;
+        loop {
+            tokio::time::sleep(MEMBERSHIP_POLL).await;
+            let registry = Arc::clone(&self.registry);
+            let next = match blocking(move || registry.node_set()).await {
+                Ok(Ok(Some(set))) => set,
+                Ok(Ok(None)) | Err(_) => continue,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "cannot read the registry's node set");
+                    continue;
+                }
+            };
+            let current = self.members();
+            match follow(&current, self.me, &next) {
+                Follow::Same => said = None,
+                Follow::Adopt {
+                    nodes,
+                    replaced,
+                    target,
+                } => match Members::new(nodes, current.threshold) {
+                    Ok(mut members) => {
+                        members.size = current.size;
+                        members.target = target;
+                        *self.members.write().unwrap_or_else(|p| p.into_inner()) =
+                            Arc::new(members);
+                        tracing::info!(
+                            ?replaced,
+                            ?target,
+                            "following the registry's node set: replaced members' new \
+                             identities are followed and their old ones refused"
+                        );
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the registry's node set is refused"),
+                },
+                Follow::Removed => {
+                    if said.as_deref() != Some("removed") {
+                        tracing::warn!("this node is no longer in the registry's node set");
+                        said = Some("removed".to_string());
+                    }
+                    Arc::clone(&self)
+                        .retire_once_moved((next.nodes.len(), next.threshold))
+                        .await;
+                    continue;
+                }
+                Follow::Refused(why) => {
+                    if said.as_ref() != Some(&why) {
+                        tracing::warn!(reason = %why, "not following the registry's node set");
+                        said = Some(why);
+                    }
+                }
+            }
+            let members = self.members();
+            if let Some(target) = members.target {
+                let both = members.size.min(target.0) as u32;
+                let leader = self.live_set().into_iter().find(|&i| i < both);
+                if leader == Some(self.me) {
+                    if let Err(e) = Arc::clone(&self).move_keys(target).await {
+                        tracing::warn!(error = %e, ?target, "moving the keys to the registry's committee failed; trying again");
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a reshare to `new`: run with that committee from now on (a
+    /// node outside it erases its shares and stops).
+    pub(crate) fn settle_committee(&self, new: (usize, usize)) {
+        let members = self.members();
+        if (members.size, members.threshold) == new && members.target.is_none() {
+            return;
+        }
+        if self.me as usize >= new.0 {
+            self.leave_committee();
+            return;
+        }
+        let settled = Members {
+            target: Some(new),
+            ..match Members::new(members.nodes.clone(), members.threshold) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot settle the committee");
+                    return;
+                }
+            }
+        };
+        match settled.settled() {
+            Ok(m) => {
+                *self.members.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(m);
+                tracing::warn!(
+                    size = new.0,
+                    threshold = new.1,
+                    "the keys moved: this node runs with the new committee"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "cannot settle the committee"),
+        }
     }
 }
 
@@ -106,7 +272,9 @@ mod tests {
     fn node(seed: u8, port: u16) -> RegisteredNode {
         RegisteredNode {
             url: format!("http://127.0.0.1:{port}"),
-            identity_key: [seed; 32],
+            identity_key: ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+                .verifying_key()
+                .to_bytes(),
             encryption_key: [seed.wrapping_add(100); 32],
             wallet_address: [seed; 20],
         }
@@ -123,50 +291,75 @@ mod tests {
         }
     }
 
+    fn members(seeds: &[u8], threshold: usize) -> Members {
+        Members::new(crate::node::node_infos(&set(seeds, threshold)), threshold).unwrap()
+    }
+
     #[test]
     fn an_unchanged_set_is_followed_as_the_same() {
-        let current = crate::node::node_infos(&set(&[1, 2, 3, 4], 3));
-        assert_eq!(follow(&current, 3, 0, &set(&[1, 2, 3, 4], 3)), Follow::Same);
+        let current = members(&[1, 2, 3, 4], 3);
+        assert_eq!(follow(&current, 0, &set(&[1, 2, 3, 4], 3)), Follow::Same);
     }
 
     #[test]
     fn a_member_replaced_under_its_index_is_adopted() {
-        let current = crate::node::node_infos(&set(&[1, 2, 3, 4], 3));
-        assert_eq!(
-            follow(&current, 3, 0, &set(&[1, 9, 3, 8], 3)),
-            Follow::Replaced(vec![1, 3])
-        );
+        let current = members(&[1, 2, 3, 4], 3);
+        let Follow::Adopt {
+            replaced, target, ..
+        } = follow(&current, 0, &set(&[1, 9, 3, 8], 3))
+        else {
+            panic!("a replacement is adopted");
+        };
+        assert_eq!((replaced, target), (vec![1, 3], None));
         // a new URL alone (the same machine moved) is a replacement too
         let mut moved = set(&[1, 2, 3, 4], 3);
         moved.nodes[2].url = "http://10.0.0.7:7470".into();
-        assert_eq!(follow(&current, 3, 0, &moved), Follow::Replaced(vec![2]));
-    }
-
-    #[test]
-    fn a_set_of_another_size_or_threshold_is_not_followed_as_a_replacement() {
-        let current = crate::node::node_infos(&set(&[1, 2, 3, 4], 3));
         assert!(matches!(
-            follow(&current, 3, 0, &set(&[1, 2, 3, 4, 5], 4)),
-            Follow::Refused(_)
-        ));
-        assert!(matches!(
-            follow(&current, 3, 0, &set(&[1, 2, 3, 4], 2)),
-            Follow::Refused(_)
+            follow(&current, 0, &moved),
+            Follow::Adopt { replaced, target: None, .. } if replaced == vec![2]
         ));
     }
 
     #[test]
-    fn a_node_replaced_itself_does_not_follow_and_an_identity_never_moves_index() {
-        let current = crate::node::node_infos(&set(&[1, 2, 3, 4], 3));
+    fn a_set_of_another_size_or_threshold_is_a_committee_to_move_the_keys_to() {
+        let current = members(&[1, 2, 3, 4], 3);
+        // two members added
+        let Follow::Adopt { nodes, target, .. } = follow(&current, 0, &set(&[1, 2, 3, 4, 5, 6], 5))
+        else {
+            panic!("growth is adopted");
+        };
+        assert_eq!((nodes.len(), target), (6, Some((6, 5))));
+        // the last member leaves: it stays reachable until the keys moved
+        let Follow::Adopt { nodes, target, .. } = follow(&current, 0, &set(&[1, 2, 3], 3)) else {
+            panic!("a removal is adopted");
+        };
+        assert_eq!((nodes.len(), target), (4, Some((3, 3))));
+        let moving = Members {
+            target,
+            ..Members::new(nodes, 3).unwrap()
+        };
+        assert_eq!(moving.settled().unwrap().nodes.len(), 3);
+        // the leaving member itself
+        assert_eq!(follow(&current, 3, &set(&[1, 2, 3], 3)), Follow::Removed);
+        // the threshold alone
+        assert!(matches!(
+            follow(&current, 0, &set(&[1, 2, 3, 4], 4)),
+            Follow::Adopt {
+                target: Some((4, 4)),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_node_replaced_itself_is_removed_and_an_identity_never_moves_index() {
+        let current = members(&[1, 2, 3, 4], 3);
         // this node (index 1, identity 2) was replaced
-        assert!(matches!(
-            follow(&current, 3, 1, &set(&[1, 9, 3, 4], 3)),
-            Follow::Refused(_)
-        ));
+        assert_eq!(follow(&current, 1, &set(&[1, 9, 3, 4], 3)), Follow::Removed);
         // identities 3 and 4 swapped places: their shares' x-coordinates
         // would be wrong
         assert!(matches!(
-            follow(&current, 3, 0, &set(&[1, 2, 4, 3], 3)),
+            follow(&current, 0, &set(&[1, 2, 4, 3], 3)),
             Follow::Refused(_)
         ));
     }
@@ -175,7 +368,7 @@ mod tests {
     fn after_a_replacement_the_old_identity_is_refused_and_the_new_one_accepted() {
         use crate::peer::{three_identities, Identity, PeerBody};
         let (ids, infos) = three_identities();
-        let old = Members::new(infos.clone()).unwrap();
+        let old = Members::new(infos.clone(), 2).unwrap();
         let ping = PeerBody::Ping {
             challenge: 7,
             boot: 1,
@@ -189,7 +382,7 @@ mod tests {
         let mut next = infos;
         next[1].identity_key = new_id.identity_key_hex();
         next[1].encryption_key = new_id.encryption_key_hex();
-        let new = Members::new(next).unwrap();
+        let new = Members::new(next, 2).unwrap();
         assert!(
             new.directory.open(0, &from_old, now).is_err(),
             "a message of the replaced identity must be refused"

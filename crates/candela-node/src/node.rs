@@ -30,9 +30,6 @@ mod refresh;
 mod repair;
 use keygen::{BLS_SECRET, ROOT_SECRET};
 
-/// How often a node reads the registry's node set to follow replacements.
-const MEMBERSHIP_POLL: Duration = Duration::from_secs(2);
-
 /// A generation session is cancelled when a participant was silent this long.
 const SESSION_SILENCE: Duration = Duration::from_secs(10);
 
@@ -56,13 +53,10 @@ pub struct Node {
     pub cfg: NodeConfig,
     /// This node's index.
     pub me: u32,
-    /// The node set and its keys; swapped when the registry replaces a
-    /// member ([`crate::membership`]).
-    members: RwLock<Arc<crate::membership::Members>>,
-    /// How many members the set has (a replacement keeps it).
-    node_count: usize,
-    /// Parties needed.
-    pub threshold: usize,
+    /// The node set and its keys, and the committee that holds the keys;
+    /// swapped when the registry replaces a member or the committee moves
+    /// to a new node set ([`crate::membership`]).
+    pub(crate) members: RwLock<Arc<crate::membership::Members>>,
     pub(crate) identity: Identity,
     pub(crate) store: Store,
     pub(crate) registry: Arc<dyn Registry>,
@@ -97,6 +91,9 @@ pub struct Node {
     /// On a node that lost its shares: the public facts of the roots that
     /// its peers agreed on (see `node/repair.rs`).
     pub(crate) agreed_roots: Mutex<Vec<repair::RootPublics>>,
+    /// Reshares this node accepted (id → requester, roots), and those their
+    /// requester aborted.
+    pub(crate) reshares: Mutex<repair::AcceptedReshares>,
     pub(crate) mailbox: crate::actions::Mailbox,
     /// Shared values waiting to go to each peer (see [`crate::outbox`]).
     pub(crate) outboxes: crate::outbox::Outboxes,
@@ -185,7 +182,7 @@ impl Node {
             );
         }
         let n = nodes.len();
-        let members = crate::membership::Members::new(nodes)?;
+        let members = crate::membership::Members::new(nodes, set.threshold)?;
         std::fs::create_dir_all(&cfg.data_dir)?;
         let store = Store::open(&cfg.data_dir.join("node.sqlite"), &storage_key)?;
         let key = match store.get_secret(ROOT_SECRET)? {
@@ -230,9 +227,7 @@ impl Node {
         }
         let node = Arc::new(Node {
             me,
-            threshold: set.threshold,
             members: RwLock::new(Arc::new(members)),
-            node_count: n,
             identity,
             store,
             registry,
@@ -254,6 +249,7 @@ impl Node {
             key_generation: Mutex::new(0),
             resharing: Arc::new(tokio::sync::Mutex::new(())),
             agreed_roots: Mutex::new(Vec::new()),
+            reshares: Mutex::new(Default::default()),
             mailbox: crate::actions::Mailbox::default(),
             outboxes: crate::outbox::Outboxes::default(),
             action_http: crate::actions::fetch_client(&cfg.actions)?,
@@ -301,51 +297,15 @@ impl Node {
             .clone()
     }
 
-    /// How many members the node set has.
+    /// How many members the committee holding the keys has (indices
+    /// `0..node_count`).
     pub fn node_count(&self) -> usize {
-        self.node_count
+        self.members().size
     }
 
-    /// Follow the registry's node set: every [`MEMBERSHIP_POLL`], read it
-    /// and adopt a replacement of members ([`crate::membership::follow`]).
-    async fn membership_loop(self: Arc<Self>) {
-        use crate::membership::{follow, Follow, Members};
-        let mut refused_before = None;
-        loop {
-            tokio::time::sleep(MEMBERSHIP_POLL).await;
-            let registry = Arc::clone(&self.registry);
-            let next = match blocking(move || registry.node_set()).await {
-                Ok(Ok(Some(set))) => set,
-                Ok(Ok(None)) => continue,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "cannot read the registry's node set");
-                    continue;
-                }
-                Err(_) => continue,
-            };
-            let current = self.members();
-            match follow(&current.nodes, self.threshold, self.me, &next) {
-                Follow::Same => refused_before = None,
-                Follow::Replaced(replaced) => match Members::new(node_infos(&next)) {
-                    Ok(members) => {
-                        *self.members.write().unwrap_or_else(|p| p.into_inner()) =
-                            Arc::new(members);
-                        tracing::info!(
-                            ?replaced,
-                            "the registry replaced members of the node set: their new identities \
-                             are followed, their old ones refused"
-                        );
-                    }
-                    Err(e) => tracing::warn!(error = %e, "the registry's node set is refused"),
-                },
-                Follow::Refused(why) => {
-                    if refused_before.as_ref() != Some(&why) {
-                        tracing::warn!(reason = %why, "not following the registry's node set");
-                        refused_before = Some(why);
-                    }
-                }
-            }
-        }
+    /// Shares needed, in the committee holding the keys.
+    pub fn threshold(&self) -> usize {
+        self.members().threshold
     }
 
     /// The root key share, once the DKG has run.
@@ -694,6 +654,10 @@ impl Node {
                 let batch = self.schnorr_commit_batch(from, &scheme, count)?;
                 Ok(serde_json::to_value(batch).unwrap_or_default())
             }
+            PeerBody::AbortReshare { id } => {
+                self.abort_reshare(from, id);
+                Ok(serde_json::json!({"ok": true}))
+            }
             PeerBody::RootPublics => {
                 Ok(serde_json::to_value(self.root_publics()).unwrap_or_default())
             }
@@ -702,7 +666,16 @@ impl Node {
                 dealers,
                 receivers,
                 roots,
-            } => self.accept_repair(from, id, dealers, receivers, roots),
+                new_size,
+                new_threshold,
+            } => self.accept_repair(
+                from,
+                id,
+                dealers,
+                receivers,
+                roots,
+                (new_size as usize, new_threshold as usize),
+            ),
             PeerBody::UsedQuery { challenge, ids } => self.answer_used_query(from, challenge, ids),
             PeerBody::PresignaturesSpent { uses } => self.accept_spent_notice(from, uses),
             PeerBody::Ping { .. } | PeerBody::Pong { .. } | PeerBody::UsedAnswer { .. } => {
@@ -982,14 +955,16 @@ fn load_storage_key(cfg: &NodeConfig) -> anyhow::Result<zeroize::Zeroizing<Vec<u
     Ok(key)
 }
 
+/// Run `futs` concurrently; their outputs in the order of `futs` (a future
+/// that panicked is left out).
 async fn futures_join_all<F>(futs: Vec<F>) -> Vec<F::Output>
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let mut set = tokio::task::JoinSet::new();
-    for f in futs {
-        set.spawn(f);
+    for (i, f) in futs.into_iter().enumerate() {
+        set.spawn(async move { (i, f.await) });
     }
     let mut out = Vec::new();
     while let Some(r) = set.join_next().await {
@@ -997,5 +972,7 @@ where
             out.push(v);
         }
     }
-    out
+    // in the order of `futs`, so callers can pair outputs with inputs
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, v)| v).collect()
 }

@@ -144,6 +144,12 @@ pub enum PeerBody {
     /// none at start (see `node/repair.rs`); answered with the public facts
     /// of each (a JSON list, empty on a new network).
     RootPublics,
+    /// The sender asked for reshare `id` ([`PeerBody::Repair`]) but a
+    /// participant refused it: stop taking part.
+    AbortReshare {
+        /// The id of the request.
+        id: u64,
+    },
     /// Take part in repairing the shares of `receivers` (the sender and
     /// every other node that lost its shares): reshare `roots`, in this
     /// order, among every node, dealt by `dealers`, under the sender's `id`.
@@ -152,8 +158,14 @@ pub enum PeerBody {
         id: u64,
         /// The nodes that deal (at least the threshold, ascending).
         dealers: Vec<u32>,
-        /// The nodes that lost their shares (ascending; the sender first).
+        /// The nodes that hold no share (ascending): nodes that lost them,
+        /// and members joining.
         receivers: Vec<u32>,
+        /// The committee the keys move to: members `0..new_size`, with
+        /// `new_threshold` (the committee of now for a plain repair).
+        new_size: u32,
+        /// Shares needed in that committee.
+        new_threshold: u32,
         /// The roots, by label, in reshare order.
         roots: Vec<String>,
     },

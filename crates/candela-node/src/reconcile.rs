@@ -119,7 +119,7 @@ impl Node {
         let peers: Vec<u32> = (0..self.node_count() as u32)
             .filter(|&p| p != self.me)
             .collect();
-        let mut rec = Reconciliation::new(ids, peers_needed(self.threshold, self.node_count()));
+        let mut rec = Reconciliation::new(ids, peers_needed(self.threshold(), self.node_count()));
         if !rec.done() {
             tracing::info!(
                 presignatures = rec.chunks().iter().map(Vec::len).sum::<usize>(),

@@ -799,7 +799,7 @@ impl Node {
                     a.signing_scheme
                 )));
             }
-            a.verify(&self.identity_keys(), self.threshold)
+            a.verify(&self.identity_keys(), self.threshold())
                 .and_then(|()| a.check_request(request_id, binding))
                 .map_err(|e| refuse(format!("{e}; retry with a new request id")))?;
             return Ok(a);
@@ -889,7 +889,7 @@ impl Node {
             _ => self.schnorr.root::<Secp256K1Sha256TR>()?.participants,
         };
         let live = self.live_set();
-        let t = self.threshold;
+        let t = self.threshold();
         // Live nodes not excluded first, then live excluded ones (only when
         // too few honest-looking nodes are left).
         let mut order: Vec<u32> = participants
@@ -1130,7 +1130,7 @@ impl Node {
         let keys = self.identity_keys();
         if let Some(liar) = answers
             .values()
-            .find_map(|(theirs, _)| equivocating_coordinator(mine, theirs, &keys, self.threshold))
+            .find_map(|(theirs, _)| equivocating_coordinator(mine, theirs, &keys, self.threshold()))
         {
             self.coordinator_lied(liar);
         }
@@ -1141,7 +1141,7 @@ impl Node {
                 .ok_or_else(|| refuse(format!("signer {signer} sent no share in time")))?;
             if theirs != mine {
                 return Err(
-                    match equivocating_coordinator(mine, theirs, &keys, self.threshold) {
+                    match equivocating_coordinator(mine, theirs, &keys, self.threshold()) {
                         Some(liar) => refuse(format!(
                             "coordinator {liar} gave signer {signer} another assignment \
                                  for this request (both signed by it); it coordinates no more \

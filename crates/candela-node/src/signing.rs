@@ -162,7 +162,7 @@ impl Node {
         }
         let _guard = self.assign_lock.lock().await;
         let live = self.live_set();
-        let t = self.threshold;
+        let t = self.threshold();
         // Tests only: a lying coordinator hands every asker a fresh choice.
         let record_as = match self.cfg.misbehave {
             Some(Misbehaviour::LyingCoordinator) => format!(
@@ -313,7 +313,7 @@ impl Node {
                 a.coordinator
             )));
         }
-        a.verify(&keys, self.threshold)
+        a.verify(&keys, self.threshold())
             .and_then(|()| a.check_request(request_id, binding))
             .map_err(|e| refuse(format!("{e}; retry with a new request id")))
     }

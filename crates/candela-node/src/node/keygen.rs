@@ -180,7 +180,7 @@ impl Node {
             let parts: Vec<u32> = (0..self.node_count() as u32)
                 .filter(|p| !excluded.contains(p))
                 .collect();
-            if excluded.contains(&self.me) || parts.len() < self.threshold {
+            if excluded.contains(&self.me) || parts.len() < self.threshold() {
                 tracing::error!(
                     ?excluded,
                     "too many nodes proven at fault: no key generation possible"
@@ -198,7 +198,7 @@ impl Node {
             let proto = match start(
                 &parts,
                 self.me,
-                self.threshold,
+                self.threshold(),
                 session.as_bytes(),
                 Arc::clone(keys),
             ) {

@@ -45,7 +45,7 @@ impl Node {
                 .into_iter()
                 .filter(|p| key.participants.contains(p))
                 .collect();
-            if parts.len() < self.threshold {
+            if parts.len() < self.threshold() {
                 continue;
             }
             let seq = self.session_counter.fetch_add(1, Ordering::SeqCst);

@@ -144,7 +144,7 @@ pub(super) enum Occasion {
 }
 
 impl Occasion {
-    fn session(&self, label: &str) -> String {
+    pub(super) fn session(&self, label: &str) -> String {
         match self {
             Occasion::Refresh(epoch) => format!("refresh-{label}-{epoch}"),
             Occasion::Repair(id) => format!("repair-{label}-{id}"),
@@ -248,6 +248,7 @@ impl Node {
                 &dealers,
                 &labels,
                 &BTreeMap::new(),
+                (self.node_count(), self.threshold()),
             )
             .await?;
         tracing::info!(epoch, "root shares refreshed");
@@ -302,17 +303,42 @@ impl Node {
         })
     }
 
-    /// Reshare the roots named by `labels` in order among every node, dealt
-    /// by `dealers`, and install each new share. A node without a share of
-    /// a root takes its public facts from `agreed`.
+    /// Reshare the roots named by `labels` in order, dealt by `dealers`, to
+    /// the committee `new` (members `0..size`, threshold), and install each
+    /// new share. A node without a share of a root takes its public facts
+    /// from `agreed`. A dealer outside the new committee gets no new share
+    /// (see [`Node::leave_committee`]).
     pub(super) async fn reshare_roots(
         self: Arc<Self>,
         occasion: Occasion,
         dealers: &[u32],
         labels: &[String],
         agreed: &BTreeMap<String, RootPublics>,
+        new: (usize, usize),
     ) -> anyhow::Result<()> {
+        let aborted = |node: &Node| match occasion {
+            Occasion::Repair(id) => node
+                .reshares
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .aborted(id),
+            Occasion::Refresh(_) => false,
+        };
+        if self.me as usize >= new.0 {
+            for label in labels {
+                if aborted(&self) {
+                    anyhow::bail!("aborted by its requester");
+                }
+                Arc::clone(&self)
+                    .deal_only(occasion, label, dealers, new)
+                    .await?;
+            }
+            return Ok(());
+        }
         for label in labels {
+            if aborted(&self) {
+                anyhow::bail!("aborted by its requester");
+            }
             match label.as_str() {
                 "ecdsa" => {
                     let held = self.key().map(|k| {
@@ -325,21 +351,21 @@ impl Node {
                         )
                     });
                     let root = Self::root(held, "ecdsa", ROOT_SECRET, ecdsa_bytes, agreed)?;
-                    let new = Arc::clone(&self)
-                        .reshare_root(occasion, root, dealers)
+                    let share = Arc::clone(&self)
+                        .reshare_root(occasion, root, dealers, new)
                         .await?;
-                    self.install_ecdsa(ecdsa_share(&new))?;
+                    self.install_ecdsa(ecdsa_share(&share))?;
                 }
                 "bls" => {
                     let held = self.bls_key().map(|k| {
                         Root::held("bls", BLS_SECRET, bls_input(&k), k.threshold, bls_bytes)
                     });
                     let root = Self::root(held, "bls", BLS_SECRET, bls_bytes, agreed)?;
-                    let new = Arc::clone(&self)
-                        .reshare_root(occasion, root, dealers)
+                    let share = Arc::clone(&self)
+                        .reshare_root(occasion, root, dealers, new)
                         .await?;
                     *self.bls.write().unwrap_or_else(|p| p.into_inner()) =
-                        Some(Arc::new(bls_share(&new)));
+                        Some(Arc::new(bls_share(&share)));
                 }
                 "ed25519" => {
                     Arc::clone(&self)
@@ -349,6 +375,7 @@ impl Node {
                             ED25519_SECRET,
                             dealers,
                             agreed,
+                            new,
                         )
                         .await?
                 }
@@ -360,6 +387,7 @@ impl Node {
                             K256TR_SECRET,
                             dealers,
                             agreed,
+                            new,
                         )
                         .await?
                 }
@@ -376,7 +404,25 @@ impl Node {
         secret: &'static str,
         dealers: &[u32],
         agreed: &BTreeMap<String, RootPublics>,
+        new: (usize, usize),
     ) -> anyhow::Result<()> {
+        let root = self.frost_root::<C>(label, secret, agreed)?;
+        let dealt = Arc::clone(&self)
+            .reshare_root(occasion, root, dealers, new)
+            .await?;
+        let share: FrostKeyShare<C> = frost_share::<C>(&dealt)?;
+        self.schnorr
+            .replace_root::<C>(share, &self.store)
+            .map_err(|e| anyhow::anyhow!(e.message))
+    }
+
+    /// This node's view of a FROST root (see [`Node::root`]).
+    fn frost_root<C: FrostGroup + NodeSuite>(
+        &self,
+        label: &'static str,
+        secret: &'static str,
+        agreed: &BTreeMap<String, RootPublics>,
+    ) -> anyhow::Result<Root<C::G>> {
         let held = match self.schnorr.root_share::<C>() {
             Some(share) => Some(Root::held(
                 label,
@@ -387,14 +433,7 @@ impl Node {
             )),
             None => None,
         };
-        let root = Self::root(held, label, secret, frost_bytes::<C>, agreed)?;
-        let new = Arc::clone(&self)
-            .reshare_root(occasion, root, dealers)
-            .await?;
-        let share: FrostKeyShare<C> = frost_share::<C>(&new)?;
-        self.schnorr
-            .replace_root::<C>(share, &self.store)
-            .map_err(|e| anyhow::anyhow!(e.message))
+        Self::root(held, label, secret, frost_bytes::<C>, agreed)
     }
 
     /// Install a refreshed ECDSA root share; discard the presignatures made
@@ -420,16 +459,46 @@ impl Node {
         occasion: Occasion,
         root: Root<G>,
         dealers: &[u32],
+        new: (usize, usize),
     ) -> anyhow::Result<NewShare<G>> {
-        let everyone: Vec<u32> = (0..self.node_count() as u32).collect();
-        let committee = Committee::new(everyone.clone(), root.threshold)?;
+        let (out, name) = Arc::clone(&self)
+            .run_reshare(occasion, &root, dealers, new)
+            .await?;
+        let new = out
+            .new_share
+            .ok_or_else(|| anyhow::anyhow!("{name}: no new share for a member"))?;
+        self.store.put_secret(
+            root.secret,
+            &(root.to_bytes)(&new).map_err(anyhow::Error::msg)?,
+        )?;
+        self.store.put_secret(&pending_name(root.secret), b"")?;
+        let epoch = match occasion {
+            Occasion::Refresh(epoch) => epoch,
+            Occasion::Repair(_) => self.refresh_state().epoch,
+        };
+        self.record_refresh(epoch, root.label, &hex::encode(out.digest))?;
+        Ok(new)
+    }
+
+    /// Run one reshare session of `root`, from the committee of its public
+    /// shares to `new`; its output and session name.
+    async fn run_reshare<G: Group + GroupEncoding>(
+        self: Arc<Self>,
+        occasion: Occasion,
+        root: &Root<G>,
+        dealers: &[u32],
+        new: (usize, usize),
+    ) -> anyhow::Result<(ReshareOutput<G>, String)> {
+        let old = Committee::new(root.public_shares.keys().copied().collect(), root.threshold)?;
+        let committee = Committee::new((0..new.0 as u32).collect(), new.1)?;
         let params = ReshareParams::new(
             root.label,
             occasion.domain(),
-            committee.clone(),
+            old,
             committee,
             dealers.to_vec(),
         )?;
+        let everyone = params.participants();
         let old_share = root
             .old_share
             .clone()
@@ -477,16 +546,52 @@ impl Node {
             .await
             .map_err(|_| anyhow::anyhow!("{name}: session thread vanished"))?
             .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        let new = out
-            .new_share
-            .ok_or_else(|| anyhow::anyhow!("{name}: no new share for a member"))?;
-        self.store.put_secret(
-            root.secret,
-            &(root.to_bytes)(&new).map_err(anyhow::Error::msg)?,
-        )?;
-        self.store.put_secret(&pending_name(root.secret), b"")?;
-        self.record_refresh(epoch, root.label, &hex::encode(out.digest))?;
-        Ok(new)
+        Ok((out, name))
+    }
+
+    /// Deal this node's share of root `label` to the committee `new`, which
+    /// this node is not in (it leaves the node set).
+    async fn deal_only(
+        self: Arc<Self>,
+        occasion: Occasion,
+        label: &str,
+        dealers: &[u32],
+        new: (usize, usize),
+    ) -> anyhow::Result<()> {
+        let none = BTreeMap::new();
+        match label {
+            "ecdsa" => {
+                let k = self
+                    .key()
+                    .ok_or_else(|| anyhow::anyhow!("no ECDSA share"))?;
+                let root = Root::held(
+                    "ecdsa",
+                    ROOT_SECRET,
+                    ecdsa_input(&k),
+                    k.threshold,
+                    ecdsa_bytes,
+                );
+                self.run_reshare(occasion, &root, dealers, new).await?;
+            }
+            "bls" => {
+                let k = self
+                    .bls_key()
+                    .ok_or_else(|| anyhow::anyhow!("no BLS share"))?;
+                let root = Root::held("bls", BLS_SECRET, bls_input(&k), k.threshold, bls_bytes);
+                self.run_reshare(occasion, &root, dealers, new).await?;
+            }
+            "ed25519" => {
+                let root = self.frost_root::<Ed25519Sha512>("ed25519", ED25519_SECRET, &none)?;
+                self.run_reshare(occasion, &root, dealers, new).await?;
+            }
+            "k256-taproot" => {
+                let root =
+                    self.frost_root::<Secp256K1Sha256TR>("k256-taproot", K256TR_SECRET, &none)?;
+                self.run_reshare(occasion, &root, dealers, new).await?;
+            }
+            other => anyhow::bail!("unknown root {other}"),
+        }
+        Ok(())
     }
 
     /// At start: a share stored pending (the node stopped between confirming

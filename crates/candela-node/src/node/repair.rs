@@ -34,6 +34,8 @@ use candela_reshare::roots::{bls_input, ecdsa_input, frost_input, FrostGroup, Ro
 use group::{Group, GroupEncoding};
 use serde::{Deserialize, Serialize};
 
+use super::frost_keygen::{ED25519_SECRET, K256TR_SECRET};
+use super::keygen::{BLS_SECRET, ROOT_SECRET};
 use super::refresh::Occasion;
 use super::{futures_join_all, now_ms, Node};
 use crate::error::ApiError;
@@ -184,43 +186,77 @@ pub(crate) fn plan_repair(
     }
 }
 
-/// Check a repair request of node `from` against this node's view: the
-/// requester is the lowest of the receivers, receivers never deal, the
-/// dealers are members in ascending order and at least `threshold`, this
-/// node is a receiver exactly when it holds nothing, and the roots are
-/// those it holds (or, when it holds nothing, those its peers agreed on),
-/// in that order.
+/// The reshares a node accepted: by id, the requester and the roots; and
+/// the ids their requester aborted.
+#[derive(Default)]
+pub(crate) struct AcceptedReshares {
+    accepted: BTreeMap<u64, (u32, Vec<String>)>,
+    aborted: std::collections::BTreeSet<u64>,
+}
+
+impl AcceptedReshares {
+    /// Whether reshare `id` was aborted.
+    pub(crate) fn aborted(&self, id: u64) -> bool {
+        self.aborted.contains(&id)
+    }
+}
+
+/// A committee: members `0..size`, and the shares needed.
+pub(crate) type CommitteeShape = (usize, usize);
+
+/// Check a repair request of node `from` against this node's view.
+///
+/// `old` is the committee holding the keys as this node knows it, and
+/// `expected` the committee the keys belong in (the registry's); the
+/// request's committee `new` must be that one. A plain repair (`new` is
+/// `old`) is asked for by the lowest of its receivers. In both, receivers
+/// never deal, the dealers are at least the old threshold of old members in
+/// ascending order, the receivers are new members, this node is a receiver
+/// exactly when it holds nothing, and the roots are those it holds (or,
+/// when it holds nothing, those its peers agreed on), in that order.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn check_repair_request(
     from: u32,
     me: u32,
-    nodes: usize,
-    threshold: usize,
+    old: CommitteeShape,
+    new: CommitteeShape,
+    expected: CommitteeShape,
     dealers: &[u32],
     receivers: &[u32],
     roots: &[String],
     held: &[&str],
     agreed: &[&str],
 ) -> Result<(), String> {
-    if from as usize >= nodes {
+    if new != expected {
+        return Err(format!(
+            "committee of {} (threshold {}): this node expects {} (threshold {})",
+            new.0, new.1, expected.0, expected.1
+        ));
+    }
+    if from as usize >= old.0.max(new.0) {
         return Err(format!("node {from} is not in the node set"));
     }
-    if receivers.first() != Some(&from) || receivers.windows(2).any(|w| w[0] >= w[1]) {
-        return Err("the requester must be the lowest of the receivers, in ascending order".into());
+    let ascending = |v: &[u32]| v.windows(2).all(|w| w[0] < w[1]);
+    if !ascending(receivers) {
+        return Err("receivers must be in ascending order".into());
     }
-    if let Some(r) = receivers.iter().find(|&&r| r as usize >= nodes) {
-        return Err(format!("receiver {r} is not in the node set"));
+    if new == old && receivers.first() != Some(&from) {
+        return Err("a repair is asked for by the lowest of its receivers".into());
+    }
+    if let Some(r) = receivers.iter().find(|&&r| r as usize >= new.0) {
+        return Err(format!("receiver {r} is not in the committee"));
     }
     if dealers.iter().any(|d| receivers.contains(d)) {
         return Err("a node being repaired cannot deal".into());
     }
-    if dealers.len() < threshold || dealers.windows(2).any(|w| w[0] >= w[1]) {
+    if dealers.len() < old.1 || !ascending(dealers) {
         return Err(format!(
-            "dealers must be at least {threshold} distinct nodes in ascending order"
+            "dealers must be at least {} distinct nodes in ascending order",
+            old.1
         ));
     }
-    if let Some(d) = dealers.iter().find(|&&d| d as usize >= nodes) {
-        return Err(format!("dealer {d} is not in the node set"));
+    if let Some(d) = dealers.iter().find(|&&d| d as usize >= old.0) {
+        return Err(format!("dealer {d} does not hold a share"));
     }
     if roots.is_empty() {
         return Err("no root to repair".into());
@@ -234,17 +270,24 @@ pub(crate) fn check_repair_request(
         });
     }
     let known = if lost { agreed } else { held };
-    let expected: Vec<&str> = known
+    let expected_roots: Vec<&str> = known
         .iter()
         .copied()
         .filter(|h| roots.iter().any(|r| r == h))
         .collect();
-    if expected.len() != roots.len() || expected.iter().zip(roots).any(|(e, r)| *e != r) {
+    if expected_roots.len() != roots.len() || expected_roots.iter().zip(roots).any(|(e, r)| *e != r)
+    {
         return Err(format!(
             "roots {roots:?}: this node knows {known:?} (in that order)"
         ));
     }
     Ok(())
+}
+
+/// The committee the agreed facts describe: how many public shares, and
+/// the threshold (of the first root; every root has the same).
+pub(crate) fn committee_of(facts: &[RootPublics]) -> Option<CommitteeShape> {
+    facts.first().map(|f| (f.public_shares.len(), f.threshold))
 }
 
 /// How long a node without shares waits between rounds of asking.
@@ -279,10 +322,12 @@ impl Node {
         Some(RootPublics::of(label, share.threshold as usize, &input))
     }
 
-    /// Take part in the repair that peer `from` asks for (see the module
-    /// doc): checked here, run in the background, one reshare at a time.
-    /// A node that lost its shares too takes part as a receiver, with the
-    /// public facts its peers agreed on.
+    /// Take part in the repair (or the move of the keys to the registry's
+    /// committee) that peer `from` asks for (see the module doc): checked
+    /// here, run in the background, one reshare at a time. A node that holds
+    /// nothing takes part as a receiver, with the public facts its peers
+    /// agreed on.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn accept_repair(
         self: &Arc<Self>,
         from: u32,
@@ -290,6 +335,7 @@ impl Node {
         dealers: Vec<u32>,
         receivers: Vec<u32>,
         roots: Vec<String>,
+        new: CommitteeShape,
     ) -> Result<serde_json::Value, ApiError> {
         let agreed: Vec<RootPublics> = self
             .agreed_roots
@@ -297,15 +343,27 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let agreed_labels: Vec<&str> = agreed.iter().map(|f| f.label.as_str()).collect();
+        let held = self.held_roots();
+        let members = self.members();
+        let current = (members.size, members.threshold);
+        let (old, expected) = if held.is_empty() {
+            let old = committee_of(&agreed).ok_or_else(|| {
+                ApiError::conflict("NodeRepairRefused", "this node has not learnt the keys yet")
+            })?;
+            (old, current)
+        } else {
+            (current, members.target.unwrap_or(current))
+        };
         check_repair_request(
             from,
             self.me,
-            self.node_count(),
-            self.threshold,
+            old,
+            new,
+            expected,
             &dealers,
             &receivers,
             &roots,
-            &self.held_roots(),
+            &held,
             &agreed_labels,
         )
         .map_err(|e| ApiError::bad_request("NodeRepairRefused", e))?;
@@ -314,23 +372,32 @@ impl Node {
         let guard = Arc::clone(&self.resharing)
             .try_lock_owned()
             .map_err(|_| ApiError::conflict("NodeRepairRefused", "a reshare is running"))?;
+        self.reshares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .accepted
+            .insert(id, (from, roots.clone()));
         tracing::warn!(
             from,
             id,
             ?dealers,
             ?receivers,
             ?roots,
-            "repairing the shares of nodes that lost them"
+            ?new,
+            "resharing the keys (repair or committee change)"
         );
         let node = Arc::clone(self);
         tokio::spawn(async move {
             let _one_at_a_time = guard;
             let result = Arc::clone(&node)
-                .reshare_roots(Occasion::Repair(id), &dealers, &roots, &agreed)
+                .reshare_roots(Occasion::Repair(id), &dealers, &roots, &agreed, new)
                 .await;
             match result {
-                Ok(()) => tracing::warn!(from, id, ?receivers, "repaired; every share changed"),
-                Err(e) => tracing::warn!(from, id, error = %e, "repair failed"),
+                Ok(()) => {
+                    tracing::warn!(from, id, ?receivers, ?new, "reshared; every share changed");
+                    node.settle_committee(new);
+                }
+                Err(e) => tracing::warn!(from, id, error = %e, "reshare failed"),
             }
         });
         Ok(serde_json::json!({"ok": true}))
@@ -370,7 +437,7 @@ impl Node {
                 })
                 .collect();
             let answers = futures_join_all(asks).await;
-            let facts = match judge_network_keys(&answers, self.threshold) {
+            let facts = match judge_network_keys(&answers, self.threshold()) {
                 NetworkKeys::NotYet => return,
                 NetworkKeys::Exist(facts) => facts,
                 NetworkKeys::Unknown => {
@@ -379,7 +446,14 @@ impl Node {
                 }
             };
             *self.agreed_roots.lock().unwrap_or_else(|p| p.into_inner()) = facts.clone();
-            let plan = plan_repair(self.me, &peers, &answers, &facts, self.threshold);
+            let current = (self.node_count(), self.threshold());
+            let plan = if committee_of(&facts) != Some(current) {
+                // the keys are held by another committee than the
+                // registry's: the move to it gives this node its shares
+                RepairPlan::BeAsked
+            } else {
+                plan_repair(self.me, &peers, &answers, &facts, current.1)
+            };
             let (dealers, receivers) = match plan {
                 RepairPlan::Request { dealers, receivers } => (dealers, receivers),
                 other => {
@@ -403,29 +477,16 @@ impl Node {
                 dealers: dealers.clone(),
                 receivers: receivers.clone(),
                 roots: labels.clone(),
+                new_size: current.0 as u32,
+                new_threshold: current.1 as u32,
             };
-            let asks = peers
-                .iter()
-                .map(|&p| {
-                    let (node, body) = (Arc::clone(self), body.clone());
-                    async move {
-                        node.ask_peer::<serde_json::Value>(p, &body, "NodeRepairRefused")
-                            .await
-                            .map_err(|e| format!("node {p}: {}", e.message))
-                    }
-                })
-                .collect();
-            let refused: Vec<String> = futures_join_all(asks)
-                .await
-                .into_iter()
-                .filter_map(Result::err)
-                .collect();
-            let result = if refused.is_empty() {
-                Arc::clone(self)
-                    .reshare_roots(Occasion::Repair(id), &dealers, &labels, &agreed)
-                    .await
-            } else {
-                Err(anyhow::anyhow!("refused: {}", refused.join("; ")))
+            let result = match self.ask_to_reshare(&peers, id, &body).await {
+                Ok(()) => {
+                    Arc::clone(self)
+                        .reshare_roots(Occasion::Repair(id), &dealers, &labels, &agreed, current)
+                        .await
+                }
+                Err(e) => Err(e),
             };
             drop(guard);
             match result {
@@ -439,6 +500,208 @@ impl Node {
                 }
             }
         }
+    }
+}
+
+impl Node {
+    /// Peer `from` aborted the reshare `id` it asked for: cancel its
+    /// sessions here and start none of the rest.
+    pub(crate) fn abort_reshare(&self, from: u32, id: u64) {
+        tracing::debug!(from, id, "abort of a reshare asked");
+        let mut reshares = self.reshares.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((requester, roots)) = reshares.accepted.get(&id).cloned() else {
+            return;
+        };
+        if requester != from {
+            return;
+        }
+        reshares.aborted.insert(id);
+        drop(reshares);
+        tracing::warn!(from, id, "reshare aborted by its requester");
+        for label in roots {
+            self.hub.cancel(
+                &Occasion::Repair(id).session(&label),
+                "aborted by its requester",
+            );
+        }
+    }
+
+    /// Ask every one of `participants` to take part in the reshare `body`
+    /// names; if any refuses, tell those that accepted to stop, and fail.
+    pub(crate) async fn ask_to_reshare(
+        self: &Arc<Self>,
+        participants: &[u32],
+        id: u64,
+        body: &PeerBody,
+    ) -> anyhow::Result<()> {
+        let asks = participants
+            .iter()
+            .map(|&p| {
+                let (node, body) = (Arc::clone(self), body.clone());
+                async move {
+                    node.ask_peer::<serde_json::Value>(p, &body, "NodeRepairRefused")
+                        .await
+                        .map_err(|e| format!("node {p}: {}", e.message))
+                }
+            })
+            .collect();
+        let answers = futures_join_all(asks).await;
+        let refused: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let accepted: Vec<u32> = participants
+            .iter()
+            .zip(&answers)
+            .filter(|(_, a)| a.is_ok())
+            .map(|(&p, _)| p)
+            .collect();
+        for p in accepted {
+            if let Err(e) = self
+                .ask_peer::<serde_json::Value>(p, &PeerBody::AbortReshare { id }, "PeerUnreachable")
+                .await
+            {
+                tracing::warn!(node = p, id, error = %e.message, "cannot abort a reshare");
+            }
+        }
+        anyhow::bail!(
+            "refused: {}",
+            refused
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    }
+
+    /// Move every root key to the registry's committee `target` (members
+    /// `0..size`, threshold): the leader's side of an epoch change. Members
+    /// of the new committee that hold nothing (joining, or lost) receive;
+    /// the old threshold of holders deal, members staying first.
+    pub(crate) async fn move_keys(self: Arc<Self>, target: CommitteeShape) -> anyhow::Result<()> {
+        let labels: Vec<String> = self.held_roots().into_iter().map(String::from).collect();
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let Ok(guard) = Arc::clone(&self.resharing).try_lock_owned() else {
+            return Ok(());
+        };
+        let mine = self.root_publics();
+        let members = self.members();
+        let old = (members.size, members.threshold);
+        let others: Vec<u32> = (0..members.nodes.len() as u32)
+            .filter(|&p| p != self.me)
+            .collect();
+        let asks = others
+            .iter()
+            .map(|&p| {
+                let node = Arc::clone(&self);
+                async move {
+                    node.ask_peer::<Vec<RootPublics>>(p, &PeerBody::RootPublics, "PeerUnreachable")
+                        .await
+                        .ok()
+                }
+            })
+            .collect();
+        let answers = futures_join_all(asks).await;
+        let mut holders = vec![self.me];
+        let mut receivers = Vec::new();
+        for (&p, answer) in others.iter().zip(&answers) {
+            match answer {
+                Some(facts) if *facts == mine => holders.push(p),
+                Some(facts) if facts.is_empty() && (p as usize) < target.0 => receivers.push(p),
+                None if (p as usize) < target.0 => {
+                    anyhow::bail!("member {p} of the new committee did not answer")
+                }
+                _ => {}
+            }
+        }
+        holders.sort_by_key(|&p| (p as usize >= target.0, p));
+        holders.truncate(old.1);
+        if holders.len() < old.1 {
+            anyhow::bail!("{} nodes hold the keys, {} must deal", holders.len(), old.1);
+        }
+        let mut dealers = holders;
+        dealers.sort_unstable();
+        let id = now_ms();
+        tracing::warn!(?old, new = ?target, ?dealers, ?receivers, "moving the keys to the registry's committee");
+        let body = PeerBody::Repair {
+            id,
+            dealers: dealers.clone(),
+            receivers: receivers.clone(),
+            roots: labels.clone(),
+            new_size: target.0 as u32,
+            new_threshold: target.1 as u32,
+        };
+        let participants: Vec<u32> = (0..target.0 as u32)
+            .chain(dealers.iter().copied())
+            .filter(|&p| p != self.me)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        self.ask_to_reshare(&participants, id, &body).await?;
+        let started = std::time::Instant::now();
+        Arc::clone(&self)
+            .reshare_roots(
+                Occasion::Repair(id),
+                &dealers,
+                &labels,
+                &BTreeMap::new(),
+                target,
+            )
+            .await?;
+        drop(guard);
+        tracing::warn!(
+            ms = started.elapsed().as_millis() as u64,
+            new = ?target,
+            "the keys moved to the registry's committee; every share changed"
+        );
+        self.settle_committee(target);
+        Ok(())
+    }
+
+    /// On a node the registry removed: once at least the new threshold of
+    /// the new committee report (in their public status: the members no
+    /// longer take this node's peer messages) the same BLS key shared among
+    /// the new committee, erase this node's shares and stop.
+    pub(crate) async fn retire_once_moved(self: Arc<Self>, new: CommitteeShape) {
+        let Some(bls) = self.bls_key() else {
+            return;
+        };
+        let key = bls.public_key_hex();
+        let members = self.members();
+        let mut moved = 0;
+        for n in members.nodes.iter().take(new.0) {
+            let url = format!("{}/web/status", n.url.trim_end_matches('/'));
+            let Ok(resp) = self.http.get(&url).send().await else {
+                continue;
+            };
+            let Ok(status) = resp.json::<candela_api::v7::NodeStatus>().await else {
+                continue;
+            };
+            if status.bls_public_key.as_deref() == Some(key.as_str())
+                && status.bls_public_shares.len() == new.0
+            {
+                moved += 1;
+            }
+        }
+        if moved >= new.1 {
+            self.leave_committee();
+        }
+    }
+
+    /// Erase every root share this node holds (it left the committee) and
+    /// stop the process: a removed node serves nothing.
+    pub(crate) fn leave_committee(&self) {
+        for secret in [ROOT_SECRET, BLS_SECRET, ED25519_SECRET, K256TR_SECRET] {
+            for name in [secret.to_string(), format!("{secret}.pending")] {
+                if let Err(e) = self.store.delete_secret(&name) {
+                    tracing::error!(error = %e, name, "cannot erase a share");
+                }
+            }
+        }
+        tracing::warn!("this node left the node set: its shares are erased; stopping");
+        std::process::exit(0);
     }
 }
 
@@ -559,8 +822,9 @@ mod tests {
             check_repair_request(
                 from,
                 me,
-                5,
-                3,
+                (5, 3),
+                (5, 3),
+                (5, 3),
                 dealers,
                 receivers,
                 r,
@@ -594,6 +858,55 @@ mod tests {
         for (i, b) in bad.iter().enumerate() {
             assert!(b.is_err(), "case {i} must be refused");
         }
+    }
+
+    #[test]
+    fn a_move_to_another_committee_is_checked_against_the_registry_s_committee() {
+        let two: Vec<String> = vec!["ecdsa".into(), "bls".into()];
+        let held = ["ecdsa", "bls"];
+        // 4 nodes (t = 3) grow to 6 (t = 5): node 0 leads, 4 and 5 join
+        let grow = |me, expected, dealers: &[u32], receivers: &[u32], held: &[&str]| {
+            check_repair_request(
+                0,
+                me,
+                (4, 3),
+                (6, 5),
+                expected,
+                dealers,
+                receivers,
+                &two,
+                held,
+                &["ecdsa", "bls"],
+            )
+        };
+        assert_eq!(grow(1, (6, 5), &[0, 1, 2], &[4, 5], &held), Ok(()));
+        assert_eq!(grow(4, (6, 5), &[0, 1, 2], &[4, 5], &[]), Ok(()));
+        let bad = [
+            // not the committee the registry names
+            grow(1, (5, 4), &[0, 1, 2], &[4, 5], &held),
+            // a joining node cannot deal, and dealers must hold shares
+            grow(1, (6, 5), &[0, 1, 4], &[5], &held),
+            grow(1, (6, 5), &[0, 1], &[4, 5], &held),
+            // receivers are members of the new committee
+            grow(1, (6, 5), &[0, 1, 2], &[4, 6], &held),
+        ];
+        for (i, b) in bad.iter().enumerate() {
+            assert!(b.is_err(), "case {i} must be refused");
+        }
+        // 5 nodes (t = 4) shrink to 4 (t = 3): node 4 leaves and may deal
+        let shrink = check_repair_request(
+            0,
+            4,
+            (5, 4),
+            (4, 3),
+            (4, 3),
+            &[0, 1, 2, 4],
+            &[],
+            &two,
+            &held,
+            &[],
+        );
+        assert_eq!(shrink, Ok(()));
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! End-to-end: epoch changes. `candela epoch advance` moves a running
+//! network to another node set: a member joins (4 → 5 nodes, threshold 3 →
+//! 4), then the last member leaves (5 → 4). Each time every key moves to
+//! the new committee with its public key unchanged: PKPs minted before sign
+//! under their old keys, a ciphertext of before decrypts, every share
+//! changes, and the member that left erases its shares and stops.
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use candela_api::v7::NodeStatus;
+use candela_client::RequestAuth;
+use common::*;
+
+/// Node `i`'s status once it is ready and its BLS public shares name a
+/// committee of `size`.
+async fn status_in_committee(net: &TestNet, i: usize, size: usize) -> NodeStatus {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let client = net.client();
+        if let Some(Some(s)) = client.statuses().await.into_iter().nth(i) {
+            if s.ready && s.ed25519_public_key.is_some() && s.bls_public_shares.len() == size {
+                return s;
+            }
+        }
+        if Instant::now() > deadline {
+            for j in 0..=size {
+                let log = std::fs::read_to_string(net.path().join(format!("node-{j}/node.log")))
+                    .unwrap_or_default();
+                let lines: Vec<&str> = log
+                    .lines()
+                    .filter(|l| !l.contains("presign") && !l.contains("DEBUG"))
+                    .collect();
+                eprintln!(
+                    "--- node {j}\n{}",
+                    lines[lines.len().saturating_sub(15)..].join("\n")
+                );
+            }
+            panic!("node {i} not in a committee of {size} in time");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn advance(net: &TestNet, flag: &str) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args(["epoch", "advance", flag, "1", "--dir"])
+        .arg(net.path())
+        .output()
+        .expect("epoch advance");
+    assert!(
+        out.status.success(),
+        "epoch advance {flag} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_keys() {
+    let mut net = TestNet::start(4, &[]);
+    let client = net.client();
+    wait_schnorr(&client).await;
+    let owner = owner();
+    let rec = registry(&client)
+        .mint(&owner, client.root_public_key())
+        .expect("mint");
+    let ed_rec = mint_ed25519(&client, &owner);
+    let conditions = owner_only_conditions(&owner);
+    let secret = b"kept across epochs".to_vec();
+    let enc = client.encrypt(&conditions, &secret).expect("encrypt");
+    let before = status_in_committee(&net, 0, 4).await;
+
+    // a fifth member joins: threshold 4 of 5
+    let grown = advance(&net, "--add");
+    assert_eq!(
+        (grown["size"].as_u64(), grown["threshold"].as_u64()),
+        (Some(5), Some(4))
+    );
+    net.restart_node(4);
+    let joined = status_in_committee(&net, 4, 5).await;
+    for i in 0..4 {
+        let s = status_in_committee(&net, i, 5).await;
+        assert_eq!(s.bls_public_shares, joined.bls_public_shares);
+    }
+    assert_eq!(joined.root_public_key, before.root_public_key);
+    assert_eq!(joined.bls_public_key, before.bls_public_key);
+    assert_eq!(joined.ed25519_public_key, before.ed25519_public_key);
+    assert_eq!(
+        joined.k256_taproot_public_key,
+        before.k256_taproot_public_key
+    );
+    for (i, share) in &before.bls_public_shares {
+        assert_ne!(
+            joined.bls_public_shares.get(i),
+            Some(share),
+            "node {i}'s share must change"
+        );
+    }
+
+    // with node 0 down, four of the five are needed: the new member too
+    net.crash_node(0);
+    let client = net.client();
+    assert_eq!(client.network().threshold, 4);
+    let auth = RequestAuth::Session(client.session(&owner));
+    let plain = client
+        .decrypt(&enc, &auth)
+        .await
+        .expect("decrypts after the join");
+    assert_eq!(plain.plaintext, secret);
+    net.wait_pool(1).await;
+    let digest = random_digest();
+    let o = client
+        .pkp_sign(&owner, &rec.public_key, digest)
+        .await
+        .expect("ECDSA after the join");
+    o.signature
+        .verify(&rec.public_key, &digest)
+        .expect("the PKP's key of before verifies");
+    sign_ed25519_verified(&client, &auth, &ed_rec.public_key, b"signed after a join").await;
+    net.restart_node(0);
+    status_in_committee(&net, 0, 5).await;
+
+    // the last member leaves: threshold 3 of 4; it erases its shares and stops
+    let leaving_pid = net.node_pid(4);
+    let shrunk = advance(&net, "--remove");
+    assert_eq!(
+        (shrunk["size"].as_u64(), shrunk["threshold"].as_u64()),
+        (Some(4), Some(3))
+    );
+    let after = status_in_committee(&net, 0, 4).await;
+    assert_eq!(after.root_public_key, before.root_public_key);
+    assert_eq!(after.bls_public_key, before.bls_public_key);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // (the test's own child: once it exits it is a zombie until reaped)
+    let running = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|st| !st.contains(") Z "))
+            .unwrap_or(false)
+    };
+    while running(leaving_pid) {
+        assert!(Instant::now() < deadline, "the removed node did not stop");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let client = net.client();
+    let auth = RequestAuth::Session(client.session(&owner));
+    let plain = client
+        .decrypt(&enc, &auth)
+        .await
+        .expect("decrypts after the leave");
+    assert_eq!(plain.plaintext, secret);
+    net.wait_pool(1).await;
+    let digest = random_digest();
+    let o = client
+        .pkp_sign(&owner, &rec.public_key, digest)
+        .await
+        .expect("ECDSA after the leave");
+    o.signature
+        .verify(&rec.public_key, &digest)
+        .expect("the PKP's key of before verifies");
+    sign_ed25519_verified(&client, &auth, &ed_rec.public_key, b"signed after a leave").await;
+    net.stop();
+}
