@@ -101,6 +101,13 @@ pub enum BenchCommand {
         /// reshares every root under the load.
         #[arg(long)]
         wipe_store: bool,
+        /// Epoch changes under load instead of the crash, pause and slow
+        /// faults (7 nodes): nodes 5 and 6 lose their machines for good and
+        /// are replaced under their indices (repaired together), then the
+        /// last member leaves (7 -> 6) and a new one joins (6 -> 7); every
+        /// transition's signing latency is printed next to steady state.
+        #[arg(long)]
+        replace: bool,
         /// Print only the JSON summary.
         #[arg(long)]
         json: bool,
@@ -489,6 +496,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             dir,
             ecdsa,
             wipe_store,
+            replace,
             json,
         } => {
             crate::chaos::run(crate::chaos::ChaosArgs {
@@ -499,6 +507,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 dir,
                 ecdsa,
                 wipe_store,
+                replace,
                 json,
             })
             .await?

@@ -38,6 +38,10 @@ pub struct ChaosArgs {
     /// Add a last fault: one node loses its store for good and is repaired
     /// from the others (a reshare of every root under load).
     pub wipe_store: bool,
+    /// Instead of the crash, pause and slow-link faults: epoch changes
+    /// under load (two machines lost for good and replaced under their
+    /// indices, then the last member leaves, then a new one joins).
+    pub replace: bool,
     /// JSON only.
     pub json: bool,
 }
@@ -64,6 +68,37 @@ const PHASES: [(&str, f64); 8] = [
     // only with `--wipe-store`
     ("one node's store lost; repaired by the others", 0.90),
 ];
+
+/// The phases of the `--replace` schedule.
+const REPLACE_PHASES: [(&str, f64); 5] = [
+    ("steady", 0.0),
+    ("two machines lost for good", 0.12),
+    ("replaced by two new machines, repaired together", 0.22),
+    ("the last member leaves: 7 -> 6", 0.50),
+    ("a new member joins: 6 -> 7", 0.75),
+];
+
+/// Poll the statuses (with a fresh view of network.json) until every one
+/// of the `size` members is ready with a BLS share of a committee of
+/// `size`; the milliseconds it took, or `None` after [`REJOIN_WITHIN`].
+async fn wait_committee(network: &Path, size: usize) -> Option<f64> {
+    let t0 = Instant::now();
+    while t0.elapsed() < REJOIN_WITHIN {
+        if let Ok(client) = crate::cli_io::open_network(network) {
+            let st = client.statuses().await;
+            let settled = st.len() == size
+                && st.iter().all(|s| {
+                    s.as_ref()
+                        .is_some_and(|s| s.ready && s.bls_public_shares.len() == size)
+                });
+            if settled {
+                return Some(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
 
 enum Outcome {
     Signed([u8; 32]),
@@ -227,8 +262,12 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         args.nodes
     );
     anyhow::ensure!(
-        !(args.wipe_store && args.ecdsa == Some(devnet::EcdsaChoice::Dkls23)),
-        "--wipe-store needs a cait-sith network: a DKLs23 ECDSA share is not repaired yet"
+        !((args.wipe_store || args.replace) && args.ecdsa == Some(devnet::EcdsaChoice::Dkls23)),
+        "--wipe-store and --replace need a cait-sith network: a DKLs23 ECDSA share is not reshared yet"
+    );
+    anyhow::ensure!(
+        !(args.replace && (args.wipe_store || args.nodes != 7)),
+        "--replace runs its own schedule on 7 nodes (--nodes 7, without --wipe-store)"
     );
     let say = |s: String| {
         if !args.json {
@@ -368,132 +407,259 @@ async fn chaos(
         say(format!(
             "{:5.1}s phase: {}",
             start.elapsed().as_secs_f64(),
-            PHASES[i].0
+            if args.replace {
+                REPLACE_PHASES[i].0
+            } else {
+                PHASES[i].0
+            }
         ));
     };
     let (crashed, paused, slow) = ([1usize, 2], 3usize, 4usize);
     enter(0, say);
+    if args.replace {
+        let dir = procs.dir.clone();
+        let lost = [5usize, 6];
+        tokio::time::sleep_until(at(REPLACE_PHASES[1].1).into()).await;
+        enter(1, say);
+        for &i in &lost {
+            procs.crash(i).await?;
+            std::fs::remove_dir_all(dir.join(format!("node-{i}")))?;
+        }
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: "killed; directories (identity, storage key, store) deleted".into(),
+            nodes: lost.to_vec(),
+        });
 
-    tokio::time::sleep_until(at(PHASES[1].1).into()).await;
-    enter(1, say);
-    for &i in &crashed {
-        procs.crash(i).await?;
-    }
-    events.push(FaultEvent {
-        at_sec: secs(),
-        fault: "SIGKILL".into(),
-        nodes: crashed.to_vec(),
-    });
-
-    tokio::time::sleep_until(at(PHASES[2].1).into()).await;
-    enter(2, say);
-    for &i in &crashed {
-        let cfg = procs.config(i);
-        procs.start(i, &cfg)?;
-    }
-    events.push(FaultEvent {
-        at_sec: secs(),
-        fault: "restart from stored shares".into(),
-        nodes: crashed.to_vec(),
-    });
-    for &i in &crashed {
-        let ready = wait_rejoined(&client, i).await;
+        tokio::time::sleep_until(at(REPLACE_PHASES[2].1).into()).await;
+        enter(2, say);
+        for &i in &lost {
+            crate::epoch::replace(&crate::epoch::ReplaceArgs {
+                dir: dir.clone(),
+                node: i,
+                url: None,
+                admin_key: None,
+            })?;
+            let cfg = procs.config(i);
+            procs.start(i, &cfg)?;
+        }
+        let repaired = wait_committee(network, args.nodes).await;
         say(format!(
-            "node {i} ready again with the same root key: {}",
-            ready.map_or("NO".to_string(), |ms| format!("after {ms:.0} ms"))
+            "nodes 5 and 6 replaced: {}",
+            repaired.map_or("NOT repaired".to_string(), |ms| format!(
+                "every member ready with new shares after {ms:.0} ms"
+            ))
         ));
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: format!(
+                "new identities registered under their indices and started; repaired together in {}",
+                repaired.map_or("-".into(), |ms| format!("{ms:.0} ms"))
+            ),
+            nodes: lost.to_vec(),
+        });
         rejoins.push(Rejoin {
-            node: i,
-            ready_after_ms: ready,
-            same_root_key: ready.is_some(),
-            signed_after_rejoin: false,
-        });
-    }
-
-    tokio::time::sleep_until(at(PHASES[3].1).into()).await;
-    enter(3, say);
-    let pause_for = CLIENT_TIMEOUT + Duration::from_secs(2);
-    if let Some(pid) = procs.pid(paused) {
-        signal(pid, libc::SIGSTOP);
-        events.push(FaultEvent {
-            at_sec: secs(),
-            fault: format!("SIGSTOP for {} s", pause_for.as_secs()),
-            nodes: vec![paused],
-        });
-        tokio::time::sleep(pause_for).await;
-        signal(pid, libc::SIGCONT);
-        events.push(FaultEvent {
-            at_sec: secs(),
-            fault: "SIGCONT".into(),
-            nodes: vec![paused],
-        });
-    }
-    enter(4, say);
-
-    tokio::time::sleep_until(at(PHASES[5].1).into()).await;
-    enter(5, say);
-    let slow_cfg = procs.slow_config(slow)?;
-    procs.crash(slow).await?;
-    procs.start(slow, &slow_cfg)?;
-    events.push(FaultEvent {
-        at_sec: secs(),
-        fault: format!(
-            "restarted with slow links ({} ms per message and answer)",
-            candela_node::config::Misbehaviour::SLOW_LINK_DELAY.as_millis()
-        ),
-        nodes: vec![slow],
-    });
-    let slow_ready = wait_rejoined(&client, slow).await;
-    rejoins.push(Rejoin {
-        node: slow,
-        ready_after_ms: slow_ready,
-        same_root_key: slow_ready.is_some(),
-        signed_after_rejoin: false,
-    });
-
-    tokio::time::sleep_until(at(PHASES[6].1).into()).await;
-    enter(6, say);
-    procs.crash(slow).await?;
-    let cfg = procs.config(slow);
-    procs.start(slow, &cfg)?;
-    events.push(FaultEvent {
-        at_sec: secs(),
-        fault: "restarted with normal links".into(),
-        nodes: vec![slow],
-    });
-    let restored = wait_rejoined(&client, slow).await;
-    rejoins.push(Rejoin {
-        node: slow,
-        ready_after_ms: restored,
-        same_root_key: restored.is_some(),
-        signed_after_rejoin: false,
-    });
-
-    if args.wipe_store {
-        // a node none of the faults above touched
-        let wiped = 5usize;
-        tokio::time::sleep_until(at(PHASES[7].1).into()).await;
-        enter(7, say);
-        procs.crash(wiped).await?;
-        procs.wipe_store(wiped)?;
-        let cfg = procs.config(wiped);
-        procs.start(wiped, &cfg)?;
-        events.push(FaultEvent {
-            at_sec: secs(),
-            fault: "store deleted; restarted to be repaired by the others".into(),
-            nodes: vec![wiped],
-        });
-        let repaired = wait_rejoined(&client, wiped).await;
-        say(format!(
-            "node {wiped} repaired: {}",
-            repaired.map_or("NO".to_string(), |ms| format!("ready after {ms:.0} ms"))
-        ));
-        rejoins.push(Rejoin {
-            node: wiped,
+            node: 5,
             ready_after_ms: repaired,
             same_root_key: repaired.is_some(),
             signed_after_rejoin: false,
         });
+
+        tokio::time::sleep_until(at(REPLACE_PHASES[3].1).into()).await;
+        enter(3, say);
+        let leaving = args.nodes - 1;
+        crate::epoch::advance(&crate::epoch::AdvanceArgs {
+            dir: dir.clone(),
+            add: 0,
+            remove: 1,
+            member: Vec::new(),
+            admin_key: None,
+        })?;
+        let moved = wait_committee(network, args.nodes - 1).await;
+        let t0 = Instant::now();
+        let mut stopped = None;
+        while t0.elapsed() < REJOIN_WITHIN {
+            if let Some(c) = procs.children[leaving].as_mut() {
+                if c.try_wait()?.is_some() {
+                    stopped = Some(t0.elapsed().as_secs_f64() * 1000.0);
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        procs.children[leaving] = None;
+        say(format!(
+            "node {leaving} left: keys moved to {} members in {}; it erased its shares and stopped {}",
+            args.nodes - 1,
+            moved.map_or("NOT".into(), |ms| format!("{ms:.0} ms")),
+            stopped.map_or("NOT".into(), |ms| format!("{ms:.0} ms later"))
+        ));
+        anyhow::ensure!(
+            moved.is_some() && stopped.is_some(),
+            "the epoch change to {} members did not complete",
+            args.nodes - 1
+        );
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: format!(
+                "left the node set; keys moved in {:.0} ms",
+                moved.unwrap_or_default()
+            ),
+            nodes: vec![leaving],
+        });
+
+        tokio::time::sleep_until(at(REPLACE_PHASES[4].1).into()).await;
+        enter(4, say);
+        // the machine that left is gone; a new one joins at its index
+        std::fs::remove_dir_all(dir.join(format!("node-{leaving}")))?;
+        crate::epoch::advance(&crate::epoch::AdvanceArgs {
+            dir: dir.clone(),
+            add: 1,
+            remove: 0,
+            member: Vec::new(),
+            admin_key: None,
+        })?;
+        let cfg = procs.config(leaving);
+        procs.start(leaving, &cfg)?;
+        let joined = wait_committee(network, args.nodes).await;
+        say(format!(
+            "a new member joined at index {leaving}: {}",
+            joined.map_or("keys NOT moved".into(), |ms| format!(
+                "keys moved to {} members in {ms:.0} ms",
+                args.nodes
+            ))
+        ));
+        anyhow::ensure!(joined.is_some(), "the join did not complete");
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: format!(
+                "joined the node set; keys moved in {:.0} ms",
+                joined.unwrap_or_default()
+            ),
+            nodes: vec![leaving],
+        });
+    } else {
+        tokio::time::sleep_until(at(PHASES[1].1).into()).await;
+        enter(1, say);
+        for &i in &crashed {
+            procs.crash(i).await?;
+        }
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: "SIGKILL".into(),
+            nodes: crashed.to_vec(),
+        });
+
+        tokio::time::sleep_until(at(PHASES[2].1).into()).await;
+        enter(2, say);
+        for &i in &crashed {
+            let cfg = procs.config(i);
+            procs.start(i, &cfg)?;
+        }
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: "restart from stored shares".into(),
+            nodes: crashed.to_vec(),
+        });
+        for &i in &crashed {
+            let ready = wait_rejoined(&client, i).await;
+            say(format!(
+                "node {i} ready again with the same root key: {}",
+                ready.map_or("NO".to_string(), |ms| format!("after {ms:.0} ms"))
+            ));
+            rejoins.push(Rejoin {
+                node: i,
+                ready_after_ms: ready,
+                same_root_key: ready.is_some(),
+                signed_after_rejoin: false,
+            });
+        }
+
+        tokio::time::sleep_until(at(PHASES[3].1).into()).await;
+        enter(3, say);
+        let pause_for = CLIENT_TIMEOUT + Duration::from_secs(2);
+        if let Some(pid) = procs.pid(paused) {
+            signal(pid, libc::SIGSTOP);
+            events.push(FaultEvent {
+                at_sec: secs(),
+                fault: format!("SIGSTOP for {} s", pause_for.as_secs()),
+                nodes: vec![paused],
+            });
+            tokio::time::sleep(pause_for).await;
+            signal(pid, libc::SIGCONT);
+            events.push(FaultEvent {
+                at_sec: secs(),
+                fault: "SIGCONT".into(),
+                nodes: vec![paused],
+            });
+        }
+        enter(4, say);
+
+        tokio::time::sleep_until(at(PHASES[5].1).into()).await;
+        enter(5, say);
+        let slow_cfg = procs.slow_config(slow)?;
+        procs.crash(slow).await?;
+        procs.start(slow, &slow_cfg)?;
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: format!(
+                "restarted with slow links ({} ms per message and answer)",
+                candela_node::config::Misbehaviour::SLOW_LINK_DELAY.as_millis()
+            ),
+            nodes: vec![slow],
+        });
+        let slow_ready = wait_rejoined(&client, slow).await;
+        rejoins.push(Rejoin {
+            node: slow,
+            ready_after_ms: slow_ready,
+            same_root_key: slow_ready.is_some(),
+            signed_after_rejoin: false,
+        });
+
+        tokio::time::sleep_until(at(PHASES[6].1).into()).await;
+        enter(6, say);
+        procs.crash(slow).await?;
+        let cfg = procs.config(slow);
+        procs.start(slow, &cfg)?;
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: "restarted with normal links".into(),
+            nodes: vec![slow],
+        });
+        let restored = wait_rejoined(&client, slow).await;
+        rejoins.push(Rejoin {
+            node: slow,
+            ready_after_ms: restored,
+            same_root_key: restored.is_some(),
+            signed_after_rejoin: false,
+        });
+
+        if args.wipe_store {
+            // a node none of the faults above touched
+            let wiped = 5usize;
+            tokio::time::sleep_until(at(PHASES[7].1).into()).await;
+            enter(7, say);
+            procs.crash(wiped).await?;
+            procs.wipe_store(wiped)?;
+            let cfg = procs.config(wiped);
+            procs.start(wiped, &cfg)?;
+            events.push(FaultEvent {
+                at_sec: secs(),
+                fault: "store deleted; restarted to be repaired by the others".into(),
+                nodes: vec![wiped],
+            });
+            let repaired = wait_rejoined(&client, wiped).await;
+            say(format!(
+                "node {wiped} repaired: {}",
+                repaired.map_or("NO".to_string(), |ms| format!("ready after {ms:.0} ms"))
+            ));
+            rejoins.push(Rejoin {
+                node: wiped,
+                ready_after_ms: repaired,
+                same_root_key: repaired.is_some(),
+                signed_after_rejoin: false,
+            });
+        }
     }
 
     say("load ends; waiting for the requests in flight".into());
@@ -600,12 +766,14 @@ fn report(
             *errors.entry(error_kind(e)).or_default() += 1;
         }
     }
-    let used = if args.wipe_store {
-        PHASES.len()
+    let names: Vec<(&str, f64)> = if args.replace {
+        REPLACE_PHASES.to_vec()
+    } else if args.wipe_store {
+        PHASES.to_vec()
     } else {
-        PHASES.len() - 1
+        PHASES[..PHASES.len() - 1].to_vec()
     };
-    let phases: Vec<serde_json::Value> = PHASES[..used]
+    let phases: Vec<serde_json::Value> = names
         .iter()
         .enumerate()
         .map(|(i, (name, _))| {
@@ -637,6 +805,7 @@ fn report(
         "durationSecs": args.duration.as_secs_f64(),
         "concurrency": args.concurrency,
         "wipeStore": args.wipe_store,
+        "replace": args.replace,
         "sent": sent,
         "succeeded": succeeded,
         "failed": total.failures,

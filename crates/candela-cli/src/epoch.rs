@@ -35,6 +35,30 @@ pub enum EpochCommand {
     /// `candela node --config DIR/node-I/config.json`. Prints the new
     /// committee as JSON.
     Advance(AdvanceArgs),
+    /// On an operator's own machine: create a node's storage key, identity
+    /// and config in `--dir` for the network of `--network`, listening on
+    /// `--listen` and reachable at `--url`. Prints the member's public
+    /// facts (JSON) for the network's administrator, who adds it with
+    /// `epoch advance --member FILE`; then start it with
+    /// `candela node --config DIR/config.json`.
+    InitNode(InitNodeArgs),
+}
+
+/// Arguments of `epoch init-node`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InitNodeArgs {
+    /// The node's directory (created; must not hold an identity).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The URL the other nodes and clients reach this node at.
+    #[arg(long)]
+    pub url: String,
+    /// The address to listen on (default: the URL's host and port).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// network.json of the network to join (its registry location).
+    #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
+    pub network: PathBuf,
 }
 
 /// Arguments of `epoch advance`.
@@ -49,6 +73,10 @@ pub struct AdvanceArgs {
     /// Members to remove, from the last index down.
     #[arg(long, default_value_t = 0)]
     pub remove: usize,
+    /// Add the member a file describes (what `epoch init-node` printed on
+    /// the operator's machine), after the last index. Repeatable.
+    #[arg(long)]
+    pub member: Vec<PathBuf>,
     /// The registry administrator's key (hex), for a devnet on a chain
     /// given by `--rpc-url`.
     #[arg(long, env = "CANDELA_DEPLOYER_KEY")]
@@ -78,6 +106,11 @@ pub async fn run(cmd: EpochCommand) -> anyhow::Result<()> {
     match cmd {
         EpochCommand::Replace(args) => {
             let out = replace(&args)?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        EpochCommand::InitNode(args) => {
+            let out = init_node(&args)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
@@ -209,7 +242,12 @@ pub fn advance(args: &AdvanceArgs) -> anyhow::Result<serde_json::Value> {
         .node_set()?
         .context("the registry has no node set yet")?;
     let n = set.nodes.len();
-    let size = (n + args.add)
+    let given: Vec<RegisteredNode> = args
+        .member
+        .iter()
+        .map(|path| read_member(path))
+        .collect::<anyhow::Result<_>>()?;
+    let size = (n + args.add + given.len())
         .checked_sub(args.remove)
         .filter(|&s| s >= 3 && args.remove < n)
         .with_context(|| {
@@ -218,13 +256,18 @@ pub fn advance(args: &AdvanceArgs) -> anyhow::Result<serde_json::Value> {
                 args.add, args.remove
             )
         })?;
-    if args.add == 0 && args.remove == 0 {
-        bail!("nothing to change: give --add N and/or --remove N");
+    if args.add == 0 && args.remove == 0 && given.is_empty() {
+        bail!("nothing to change: give --add N, --member FILE and/or --remove N");
     }
     let removed: Vec<usize> = (n - args.remove..n).collect();
     set.nodes.truncate(n - args.remove);
     let ports = crate::devnet::free_ports(args.add)?;
     let mut added = Vec::new();
+    for member in given {
+        let i = set.nodes.len();
+        added.push(serde_json::json!({"index": i, "url": member.url}));
+        set.nodes.push(member);
+    }
     for port in ports {
         let i = set.nodes.len();
         let member = new_member(&dir, i, &format!("http://127.0.0.1:{port}"), n)?;
@@ -246,4 +289,88 @@ pub fn advance(args: &AdvanceArgs) -> anyhow::Result<serde_json::Value> {
         "added": added,
         "removed": removed,
     }))
+}
+
+/// A member's public facts as `epoch init-node` prints them.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberFacts {
+    url: String,
+    identity_key: String,
+    encryption_key: String,
+    wallet_address: String,
+}
+
+fn read_member(path: &Path) -> anyhow::Result<RegisteredNode> {
+    let facts: MemberFacts = serde_json::from_slice(
+        &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{}: not a member's facts", path.display()))?;
+    let bytes = |what: &str, hex_value: &str| -> anyhow::Result<Vec<u8>> {
+        hex::decode(hex_value.trim_start_matches("0x"))
+            .with_context(|| format!("{}: {what} is not hex", path.display()))
+    };
+    let fixed = |what: &str, v: Vec<u8>| -> anyhow::Result<[u8; 32]> {
+        v.try_into()
+            .map_err(|_| anyhow::anyhow!("{}: {what} is not 32 bytes", path.display()))
+    };
+    let wallet: [u8; 20] = bytes("walletAddress", &facts.wallet_address)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{}: walletAddress is not 20 bytes", path.display()))?;
+    Ok(RegisteredNode {
+        url: facts.url,
+        identity_key: fixed("identityKey", bytes("identityKey", &facts.identity_key)?)?,
+        encryption_key: fixed(
+            "encryptionKey",
+            bytes("encryptionKey", &facts.encryption_key)?,
+        )?,
+        wallet_address: wallet,
+    })
+}
+
+/// Create a node for the network of `args.network` in `args.dir`; its
+/// public facts as JSON.
+pub fn init_node(args: &InitNodeArgs) -> anyhow::Result<serde_json::Value> {
+    let network: NetworkInfo = serde_json::from_slice(
+        &std::fs::read(&args.network)
+            .with_context(|| format!("reading {}", args.network.display()))?,
+    )?;
+    if !(args.url.starts_with("http://") || args.url.starts_with("https://")) {
+        bail!("--url {:?} is not http(s)", args.url);
+    }
+    let listen = match &args.listen {
+        Some(l) => l.clone(),
+        None => args
+            .url
+            .split("://")
+            .nth(1)
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string(),
+    };
+    std::fs::create_dir_all(&args.dir)?;
+    let dir = std::fs::canonicalize(&args.dir)?;
+    if dir.join("identity.key").exists() {
+        bail!("{} already holds a node's identity", dir.display());
+    }
+    let mut storage_key = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut storage_key);
+    write_secret(&dir.join("storage.key"), &hex::encode(storage_key))?;
+    let identity = Identity::generate();
+    identity.write_sealed(&dir.join("identity.key"), &storage_key)?;
+    let cfg: NodeConfig = serde_json::from_value(serde_json::json!({
+        "listen": listen,
+        "dataDir": dir,
+        "registry": network.registry,
+        "identityFile": dir.join("identity.key"),
+        "storageKeyFile": dir.join("storage.key"),
+    }))?;
+    write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(&cfg)?)?;
+    let facts = MemberFacts {
+        url: args.url.clone(),
+        identity_key: hex::encode(identity.identity_key_bytes()),
+        encryption_key: hex::encode(identity.encryption_key_bytes()),
+        wallet_address: hex::encode(identity.wallet_address()),
+    };
+    Ok(serde_json::to_value(facts)?)
 }

@@ -1,6 +1,7 @@
 //! End-to-end: epoch changes. `candela epoch advance` moves a running
 //! network to another node set: a member joins (4 → 5 nodes, threshold 3 →
-//! 4), then the last member leaves (5 → 4). Each time every key moves to
+//! 4; created by `epoch init-node` as on an operator's machine), then the
+//! last member leaves (5 → 4). Each time every key moves to
 //! the new committee with its public key unchanged: PKPs minted before sign
 //! under their old keys, a ciphertext of before decrypts, every share
 //! changes, and the member that left erases its shares and stops.
@@ -43,9 +44,9 @@ async fn status_in_committee(net: &TestNet, i: usize, size: usize) -> NodeStatus
     }
 }
 
-fn advance(net: &TestNet, flag: &str) -> serde_json::Value {
+fn advance(net: &TestNet, flag: &str, value: &str) -> serde_json::Value {
     let out = Command::new(BIN)
-        .args(["epoch", "advance", flag, "1", "--dir"])
+        .args(["epoch", "advance", flag, value, "--dir"])
         .arg(net.path())
         .output()
         .expect("epoch advance");
@@ -72,8 +73,30 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
     let enc = client.encrypt(&conditions, &secret).expect("encrypt");
     let before = status_in_committee(&net, 0, 4).await;
 
-    // a fifth member joins: threshold 4 of 5
-    let grown = advance(&net, "--add");
+    // a fifth member joins the way an operator's machine would: it creates
+    // its identity and config itself, the administrator adds its public
+    // facts; threshold 4 of 5
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let init = Command::new(BIN)
+        .args(["epoch", "init-node", "--url"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--dir")
+        .arg(net.path().join("node-4"))
+        .arg("--network")
+        .arg(net.network_path())
+        .output()
+        .expect("epoch init-node");
+    assert!(
+        init.status.success(),
+        "init-node failed: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let member_file = net.path().join("member-4.json");
+    std::fs::write(&member_file, &init.stdout).expect("member file");
+    let grown = advance(&net, "--member", member_file.to_str().expect("path"));
     assert_eq!(
         (grown["size"].as_u64(), grown["threshold"].as_u64()),
         (Some(5), Some(4))
@@ -124,7 +147,7 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
 
     // the last member leaves: threshold 3 of 4; it erases its shares and stops
     let leaving_pid = net.node_pid(4);
-    let shrunk = advance(&net, "--remove");
+    let shrunk = advance(&net, "--remove", "1");
     assert_eq!(
         (shrunk["size"].as_u64(), shrunk["threshold"].as_u64()),
         (Some(4), Some(3))
