@@ -77,8 +77,8 @@ pub struct AdvanceArgs {
     /// the operator's machine), after the last index. Repeatable.
     #[arg(long)]
     pub member: Vec<PathBuf>,
-    /// The registry administrator's key (hex), for a devnet on a chain
-    /// given by `--rpc-url`.
+    /// The registry administrator's key (hex), for a devnet on a chain it
+    /// did not start itself, e.g. the `Staking` owner's.
     #[arg(long, env = "CANDELA_DEPLOYER_KEY")]
     pub admin_key: Option<String>,
 }
@@ -95,8 +95,8 @@ pub struct ReplaceArgs {
     /// The new machine's URL (default: the old member's).
     #[arg(long)]
     pub url: Option<String>,
-    /// The registry administrator's key (hex), for a devnet on a chain
-    /// given by `--rpc-url` (SQLite and anvil devnets know theirs).
+    /// The registry administrator's key (hex), for a devnet on a chain it
+    /// did not start itself (SQLite and anvil devnets know theirs).
     #[arg(long, env = "CANDELA_DEPLOYER_KEY")]
     pub admin_key: Option<String>,
 }
@@ -237,6 +237,12 @@ pub fn advance(args: &AdvanceArgs) -> anyhow::Result<serde_json::Value> {
         &std::fs::read(&network_path)
             .with_context(|| format!("reading {}", network_path.display()))?,
     )?;
+    if network.ecdsa_protocol == candela_node::config::DKLS23_NAME {
+        bail!(
+            "this network's ECDSA key is a DKLs23 key, whose shares carry pairwise state that \
+             is not reshared yet: its node set cannot change"
+        );
+    }
     let registry = candela_registry::open(&network.registry)?;
     let mut set = registry
         .node_set()?

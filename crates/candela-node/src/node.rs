@@ -182,7 +182,7 @@ impl Node {
             );
         }
         let n = nodes.len();
-        let members = crate::membership::Members::new(nodes, set.threshold)?;
+        let mut members = crate::membership::Members::new(nodes, set.threshold)?;
         std::fs::create_dir_all(&cfg.data_dir)?;
         let store = Store::open(&cfg.data_dir.join("node.sqlite"), &storage_key)?;
         let key = match store.get_secret(ROOT_SECRET)? {
@@ -199,6 +199,26 @@ impl Node {
             None => None,
         };
         let schnorr = crate::schnorr::SchnorrState::load(&store)?;
+        if let Some(b) = &bls {
+            // restarted during an epoch change, before the keys moved: run
+            // with the committee that holds them, and move them
+            let held = (b.public_shares.len(), b.threshold);
+            let registry = (members.size, members.threshold);
+            if held != registry {
+                if held.0 <= members.nodes.len() {
+                    members.size = held.0;
+                    members.threshold = held.1;
+                    members.target = Some(registry);
+                } else {
+                    tracing::warn!(
+                        ?held,
+                        ?registry,
+                        "this node holds shares of a larger committee than the registry's, \
+                         whose leaving members it cannot reach: it waits to be repaired"
+                    );
+                }
+            }
+        }
         let (outbox, outbox_rx) = unbounded_channel();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.peer_timeout_ms.max(500) * 5))
