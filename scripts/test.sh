@@ -63,4 +63,4 @@ npm test --prefix examples/chains
 # Fuzz smoke run: every cargo-fuzz target of fuzz/ for a few seconds each
 # (7 targets; the instrumented build is the larger part of the time on a
 # 2-core machine). Longer runs: scripts/fuzz.sh 3600.
-bash scripts/fuzz.sh "${CANDELA_FUZZ_SECONDS:-8}"
+bash scripts/fuzz.sh "${CANDELA_FUZZ_SECONDS:-5}"

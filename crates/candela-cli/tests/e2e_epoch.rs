@@ -11,7 +11,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use candela_api::v7::NodeStatus;
-use candela_client::RequestAuth;
 use common::*;
 
 /// Node `i`'s status once it is ready and its BLS public shares name a
@@ -63,14 +62,7 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
     let mut net = TestNet::start(4, &[]);
     let client = net.client();
     wait_schnorr(&client).await;
-    let owner = owner();
-    let rec = registry(&client)
-        .mint(&owner, client.root_public_key())
-        .expect("mint");
-    let ed_rec = mint_ed25519(&client, &owner);
-    let conditions = owner_only_conditions(&owner);
-    let secret = b"kept across epochs".to_vec();
-    let enc = client.encrypt(&conditions, &secret).expect("encrypt");
+    let kept = KeptKeys::make(&client, b"kept across epochs");
     let before = status_in_committee(&net, 0, 4).await;
 
     // a fifth member joins the way an operator's machine would: it creates
@@ -126,22 +118,7 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
     net.crash_node(0);
     let client = net.client();
     assert_eq!(client.network().threshold, 4);
-    let auth = RequestAuth::Session(client.session(&owner));
-    let plain = client
-        .decrypt(&enc, &auth)
-        .await
-        .expect("decrypts after the join");
-    assert_eq!(plain.plaintext, secret);
-    net.wait_pool(1).await;
-    let digest = random_digest();
-    let o = client
-        .pkp_sign(&owner, &rec.public_key, digest)
-        .await
-        .expect("ECDSA after the join");
-    o.signature
-        .verify(&rec.public_key, &digest)
-        .expect("the PKP's key of before verifies");
-    sign_ed25519_verified(&client, &auth, &ed_rec.public_key, b"signed after a join").await;
+    kept.still_work(&net, &client, "after a join").await;
     net.restart_node(0);
     status_in_committee(&net, 0, 5).await;
 
@@ -168,21 +145,6 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
     }
 
     let client = net.client();
-    let auth = RequestAuth::Session(client.session(&owner));
-    let plain = client
-        .decrypt(&enc, &auth)
-        .await
-        .expect("decrypts after the leave");
-    assert_eq!(plain.plaintext, secret);
-    net.wait_pool(1).await;
-    let digest = random_digest();
-    let o = client
-        .pkp_sign(&owner, &rec.public_key, digest)
-        .await
-        .expect("ECDSA after the leave");
-    o.signature
-        .verify(&rec.public_key, &digest)
-        .expect("the PKP's key of before verifies");
-    sign_ed25519_verified(&client, &auth, &ed_rec.public_key, b"signed after a leave").await;
+    kept.still_work(&net, &client, "after a leave").await;
     net.stop();
 }

@@ -6,29 +6,8 @@
 //! before.
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-use candela_api::v7::NodeStatus;
-use candela_client::RequestAuth;
 use common::*;
-
-/// Node `i`'s status, once it answers ready.
-async fn ready_status(client: &candela_client::Client, i: usize) -> NodeStatus {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Some(Some(s)) = client.statuses().await.into_iter().nth(i) {
-            if s.ready && s.bls_public_key.is_some() && s.ed25519_public_key.is_some() {
-                return s;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node {i} not ready again in time"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
+use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_whose_machine_is_gone_is_replaced_under_its_index_and_the_keys_stay() {
@@ -36,14 +15,7 @@ async fn a_member_whose_machine_is_gone_is_replaced_under_its_index_and_the_keys
     let mut net = TestNet::start(4, &[]);
     let client = net.client();
     wait_schnorr(&client).await;
-    let owner = owner();
-    let rec = registry(&client)
-        .mint(&owner, client.root_public_key())
-        .expect("mint");
-    let ed_rec = mint_ed25519(&client, &owner);
-    let conditions = owner_only_conditions(&owner);
-    let secret = b"kept through a lost machine".to_vec();
-    let enc = client.encrypt(&conditions, &secret).expect("encrypt");
+    let kept = KeptKeys::make(&client, b"kept through a lost machine");
     let before = ready_status(&client, 0).await;
     let old_identity = client.network().nodes[1].identity_key.clone();
 
@@ -110,30 +82,6 @@ async fn a_member_whose_machine_is_gone_is_replaced_under_its_index_and_the_keys
     // with node 3 down, every use of a key needs the new node 1
     net.crash_node(3);
     net.wait_live(3).await;
-    let auth = RequestAuth::Session(client.session(&owner));
-    let plain = client.decrypt(&enc, &auth).await.expect("decrypts");
-    assert_eq!(plain.plaintext, secret);
-    assert!(
-        plain.faulty_nodes.iter().all(|f| !f.misbehaved),
-        "{:?}",
-        plain.faulty_nodes
-    );
-
-    net.wait_pool(1).await;
-    let digest = random_digest();
-    let o = client
-        .pkp_sign(&owner, &rec.public_key, digest)
-        .await
-        .expect("ECDSA with the new member");
-    o.signature
-        .verify(&rec.public_key, &digest)
-        .expect("the PKP's key of before verifies");
-    sign_ed25519_verified(
-        &client,
-        &auth,
-        &ed_rec.public_key,
-        b"signed after a replacement",
-    )
-    .await;
+    kept.still_work(&net, &client, "after a replacement").await;
     net.stop();
 }

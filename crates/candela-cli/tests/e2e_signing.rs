@@ -437,8 +437,12 @@ async fn networks_of_seven_and_ten_nodes_generate_keys_and_sign() {
     }
 }
 
+/// Every signature's nonce `r` is distinct over 240 signatures made 8 at
+/// a time while the pool refills (a reused presignature would repeat `r`).
+/// 240 keeps the test near two minutes on a 2-core CI machine; the chaos
+/// and bench runs check the same property over longer runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_hundred_signatures_never_repeat_a_nonce() {
+async fn two_hundred_forty_signatures_never_repeat_a_nonce() {
     let net = TestNet::start(
         3,
         &[
@@ -455,7 +459,7 @@ async fn five_hundred_signatures_never_repeat_a_nonce() {
     let (rec, _) = mint(&client, &owner);
     let mut rs = BTreeSet::new();
     let mut done = 0;
-    while done < 500 {
+    while done < 240 {
         let mut tasks = Vec::new();
         for _ in 0..8 {
             let client = client.clone();
@@ -477,7 +481,7 @@ async fn five_hundred_signatures_never_repeat_a_nonce() {
         }
     }
     assert_eq!(rs.len(), done, "{done} signatures, {} distinct r", rs.len());
-    assert!(done >= 500);
+    assert!(done >= 240);
 }
 
 /// Under load a request waits its turn for a presignature; it never fails

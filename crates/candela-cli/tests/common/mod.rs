@@ -395,3 +395,80 @@ pub async fn sign_ed25519_verified(
     )
     .expect("the Ed25519 signature verifies under the PKP's key");
 }
+
+/// Node `i`'s status once it answers ready with every root key.
+pub async fn ready_status(client: &Client, i: usize) -> candela_api::v7::NodeStatus {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Some(Some(s)) = client.statuses().await.into_iter().nth(i) {
+            if s.ready && s.bls_public_key.is_some() && s.ed25519_public_key.is_some() {
+                return s;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {i} not ready again in time"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// What a test makes before it changes the network's shares: an owner, an
+/// ECDSA and an Ed25519 PKP of theirs, and a secret encrypted so that only
+/// the owner may decrypt it.
+pub struct KeptKeys {
+    pub owner: k256::ecdsa::SigningKey,
+    pub ecdsa: candela_registry::PkpRecord,
+    pub ed25519: candela_registry::PkpRecord,
+    pub secret: Vec<u8>,
+    pub encrypted: candela_client::Encrypted,
+}
+
+impl KeptKeys {
+    /// Mint both PKPs and encrypt `secret` on the network of `client`.
+    pub fn make(client: &Client, secret: &[u8]) -> KeptKeys {
+        let owner = owner();
+        let ecdsa = registry(client)
+            .mint(&owner, client.root_public_key())
+            .expect("mint");
+        let ed25519 = mint_ed25519(client, &owner);
+        let encrypted = client
+            .encrypt(&owner_only_conditions(&owner), secret)
+            .expect("encrypt");
+        KeptKeys {
+            owner,
+            ecdsa,
+            ed25519,
+            secret: secret.to_vec(),
+            encrypted,
+        }
+    }
+
+    /// Every key of before still works on `client`'s network (`when` names
+    /// the moment in failures): the secret decrypts with no node named as
+    /// misbehaving, and both PKPs sign under the keys they were minted with.
+    pub async fn still_work(&self, net: &TestNet, client: &Client, when: &str) {
+        let auth = candela_client::RequestAuth::Session(client.session(&self.owner));
+        let plain = client
+            .decrypt(&self.encrypted, &auth)
+            .await
+            .unwrap_or_else(|e| panic!("decrypt {when}: {e}"));
+        assert_eq!(plain.plaintext, self.secret);
+        assert!(
+            plain.faulty_nodes.iter().all(|f| !f.misbehaved),
+            "{when}: {:?}",
+            plain.faulty_nodes
+        );
+        net.wait_pool(1).await;
+        let digest = random_digest();
+        let o = client
+            .pkp_sign(&self.owner, &self.ecdsa.public_key, digest)
+            .await
+            .unwrap_or_else(|e| panic!("ECDSA {when}: {e}"));
+        o.signature
+            .verify(&self.ecdsa.public_key, &digest)
+            .expect("the PKP's key of before verifies");
+        let msg = format!("signed {when}");
+        sign_ed25519_verified(client, &auth, &self.ed25519.public_key, msg.as_bytes()).await;
+    }
+}
