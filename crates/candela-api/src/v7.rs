@@ -175,6 +175,10 @@ pub struct NodeStatus {
     /// completed (0: none yet). Keys never change in a refresh; shares do.
     #[serde(default)]
     pub refresh_epoch: u64,
+    /// The registry epoch whose committee holds this node's shares: it
+    /// follows the registry's epoch once the keys moved to its node set.
+    #[serde(default)]
+    pub network_epoch: u64,
     /// For each root key (`ecdsa`, `bls`, `ed25519`, `k256-taproot`): the
     /// confirmation digest (hex) of the last refresh of it this node
     /// completed. Every node of the network reports the same digest.

@@ -13,14 +13,18 @@ use std::time::{Duration, Instant};
 use candela_api::v7::NodeStatus;
 use common::*;
 
-/// Node `i`'s status once it is ready and its BLS public shares name a
-/// committee of `size`.
-async fn status_in_committee(net: &TestNet, i: usize, size: usize) -> NodeStatus {
+/// Node `i`'s status once it is ready, its BLS public shares name a
+/// committee of `size` and it reports registry epoch `epoch`.
+async fn status_in_committee(net: &TestNet, i: usize, size: usize, epoch: u64) -> NodeStatus {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let client = net.client();
         if let Some(Some(s)) = client.statuses().await.into_iter().nth(i) {
-            if s.ready && s.ed25519_public_key.is_some() && s.bls_public_shares.len() == size {
+            if s.ready
+                && s.ed25519_public_key.is_some()
+                && s.bls_public_shares.len() == size
+                && s.network_epoch == epoch
+            {
                 return s;
             }
         }
@@ -37,10 +41,25 @@ async fn status_in_committee(net: &TestNet, i: usize, size: usize) -> NodeStatus
                     lines[lines.len().saturating_sub(15)..].join("\n")
                 );
             }
-            panic!("node {i} not in a committee of {size} in time");
+            panic!("node {i} not in a committee of {size} at epoch {epoch} in time");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The `epoch` of node `i`'s handshake (what Lit's SDK reads).
+async fn handshake_epoch(net: &TestNet, i: usize) -> u64 {
+    let url = format!("{}/web/handshake", net.client().network().nodes[i].url);
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({"clientPublicKey": "test", "challenge": "00"}))
+        .send()
+        .await
+        .expect("handshake")
+        .json()
+        .await
+        .expect("handshake json");
+    body["epoch"].as_u64().expect("epoch")
 }
 
 fn advance(net: &TestNet, flag: &str, value: &str) -> serde_json::Value {
@@ -63,7 +82,9 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
     let client = net.client();
     wait_schnorr(&client).await;
     let kept = KeptKeys::make(&client, b"kept across epochs");
-    let before = status_in_committee(&net, 0, 4).await;
+    // the SQLite registry's first node set is epoch 1
+    let before = status_in_committee(&net, 0, 4, 1).await;
+    assert_eq!(handshake_epoch(&net, 0).await, 1);
 
     // a fifth member joins the way an operator's machine would: it creates
     // its identity and config itself, the administrator adds its public
@@ -94,9 +115,9 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
         (Some(5), Some(4))
     );
     net.restart_node(4);
-    let joined = status_in_committee(&net, 4, 5).await;
+    let joined = status_in_committee(&net, 4, 5, 2).await;
     for i in 0..4 {
-        let s = status_in_committee(&net, i, 5).await;
+        let s = status_in_committee(&net, i, 5, 2).await;
         assert_eq!(s.bls_public_shares, joined.bls_public_shares);
     }
     assert_eq!(joined.root_public_key, before.root_public_key);
@@ -120,7 +141,8 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
     assert_eq!(client.network().threshold, 4);
     kept.still_work(&net, &client, "after a join").await;
     net.restart_node(0);
-    status_in_committee(&net, 0, 5).await;
+    status_in_committee(&net, 0, 5, 2).await;
+    assert_eq!(handshake_epoch(&net, 4).await, 2);
 
     // the last member leaves: threshold 3 of 4; it erases its shares and stops
     let leaving_pid = net.node_pid(4);
@@ -129,7 +151,8 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
         (shrunk["size"].as_u64(), shrunk["threshold"].as_u64()),
         (Some(4), Some(3))
     );
-    let after = status_in_committee(&net, 0, 4).await;
+    let after = status_in_committee(&net, 0, 4, 3).await;
+    assert_eq!(handshake_epoch(&net, 1).await, 3);
     assert_eq!(after.root_public_key, before.root_public_key);
     assert_eq!(after.bls_public_key, before.bls_public_key);
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -363,7 +363,7 @@ async fn handshake(
                     ))]
                 })
                 .unwrap_or_default(),
-            epoch: 1,
+            epoch: node.epoch(),
             latest_blockhash: node.latest_nonce().await?,
             network_public_key: bls.clone(),
             subnet_public_key: bls.clone(),

@@ -154,6 +154,17 @@ pub fn follow(current: &Members, me: u32, next: &RegisteredNodeSet) -> Follow {
     }
 }
 
+/// The registry epoch whose committee holds the keys, given the
+/// registry's current epoch and whether the keys must still move to its
+/// committee (then the previous epoch's committee holds them).
+pub fn held_epoch(registry_epoch: u64, moving: bool) -> u64 {
+    if moving {
+        registry_epoch.saturating_sub(1)
+    } else {
+        registry_epoch
+    }
+}
+
 /// How often a node reads the registry's node set.
 pub const MEMBERSHIP_POLL: Duration = Duration::from_secs(2);
 
@@ -169,9 +180,15 @@ impl Node {
         loop {
             tokio::time::sleep(MEMBERSHIP_POLL).await;
             let registry = Arc::clone(&self.registry);
-            let next = match blocking(move || registry.node_set()).await {
-                Ok(Ok(Some(set))) => set,
-                Ok(Ok(None)) | Err(_) => continue,
+            // the epoch first: a change between the two reads then shows as
+            // the old epoch with the new set, never the reverse
+            let read = blocking(move || {
+                let epoch = registry.epoch()?;
+                Ok::<_, candela_registry::RegistryError>((epoch, registry.node_set()?))
+            });
+            let (registry_epoch, next) = match read.await {
+                Ok(Ok((epoch, Some(set)))) => (epoch, set),
+                Ok(Ok((_, None))) | Err(_) => continue,
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, "cannot read the registry's node set");
                     continue;
@@ -217,6 +234,10 @@ impl Node {
                 }
             }
             let members = self.members();
+            self.epoch.store(
+                held_epoch(registry_epoch, members.target.is_some()),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             if let Some(target) = members.target {
                 let both = members.size.min(target.0) as u32;
                 let leader = self.live_set().into_iter().find(|&i| i < both);

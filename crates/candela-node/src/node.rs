@@ -122,6 +122,9 @@ pub struct Node {
     nonce_chains: Vec<Arc<crate::chain_blocks::NonceChain>>,
     /// FROST roots, nonce pools and Schnorr assignments.
     pub(crate) schnorr: crate::schnorr::SchnorrState,
+    /// The registry epoch whose committee holds the keys (the handshake's
+    /// `epoch`); see [`crate::membership::held_epoch`].
+    pub(crate) epoch: AtomicU64,
 }
 
 /// The registry's node set; a devnet writes it just before starting the
@@ -219,6 +222,7 @@ impl Node {
                 }
             }
         }
+        let epoch = crate::membership::held_epoch(registry.epoch()?, members.target.is_some());
         let (outbox, outbox_rx) = unbounded_channel();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.peer_timeout_ms.max(500) * 5))
@@ -288,6 +292,7 @@ impl Node {
             chain,
             nonce_chains,
             schnorr,
+            epoch: AtomicU64::new(epoch),
             cfg,
         });
         if let Some(m) = node.cfg.misbehave {
@@ -412,6 +417,11 @@ impl Node {
         self.bls.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The registry epoch whose committee holds the keys.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
     /// Readiness and pool figures.
     pub fn status(&self) -> NodeStatus {
         let (free, used) = self.store.presignature_counts().unwrap_or((0, 0));
@@ -448,6 +458,7 @@ impl Node {
             schnorr_nonces_free,
             schnorr_nonces_used,
             refresh_epoch: refresh.epoch,
+            network_epoch: self.epoch(),
             refresh_digests: refresh.digests,
         }
     }

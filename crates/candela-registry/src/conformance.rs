@@ -877,9 +877,12 @@ fn node_set(ports: &[u16], threshold: usize) -> RegisteredNodeSet {
 /// is not.
 pub fn node_set_roundtrip(reg: &dyn Registry, admin: &SigningKey, other: &SigningKey) {
     assert_eq!(reg.node_set().unwrap(), None);
+    let before = reg.epoch().unwrap();
     let four = node_set(&[7101, 7102, 7103, 7104], 3);
     reg.set_node_set(admin, &four).unwrap();
     assert_eq!(reg.node_set().unwrap(), Some(four.clone()));
+    let first = reg.epoch().unwrap();
+    assert_eq!(first, before + 1, "a node set starts a new epoch");
 
     let three = node_set(&[7201, 7202, 7203], 2);
     let mut invalid = Vec::new();
@@ -929,7 +932,13 @@ pub fn node_set_roundtrip(reg: &dyn Registry, admin: &SigningKey, other: &Signin
         r => panic!("expected NotAdmin, got {r:?}"),
     }
     assert_eq!(reg.node_set().unwrap(), Some(four));
+    assert_eq!(
+        reg.epoch().unwrap(),
+        first,
+        "refused node sets start no epoch"
+    );
 
     reg.set_node_set(admin, &three).unwrap();
     assert_eq!(reg.node_set().unwrap(), Some(three));
+    assert_eq!(reg.epoch().unwrap(), first + 1, "each change is an epoch");
 }

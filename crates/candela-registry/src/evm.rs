@@ -208,6 +208,7 @@ sol! {
         error LengthMismatch();
 
         function owner() external view returns (address owner_);
+        function epoch() external view returns (Epoch);
         function getActiveUnkickedValidatorStructsAndCounts() external view returns (Epoch, uint256, Validator[]);
         function getValidatorsStructsInCurrentEpoch() external view returns (Validator[]);
         function currentValidatorCountForConsensus() external view returns (uint256);
@@ -1013,6 +1014,17 @@ impl Inner {
             .map_err(|e| contract_err(&self.url, "isPermittedAuthMethod", e))
     }
 
+    async fn epoch(&self) -> Result<u64, RegistryError> {
+        let staking = IStaking::new(self.addresses.staking, &self.provider);
+        let epoch = staking
+            .epoch()
+            .call()
+            .await
+            .map_err(|e| contract_err(&self.url, "epoch", e))?;
+        u64::try_from(epoch.number)
+            .map_err(|_| RegistryError::Encoding("Staking epoch number above 2^64".into()))
+    }
+
     async fn node_set(&self) -> Result<Option<RegisteredNodeSet>, RegistryError> {
         let url = &self.url;
         let staking = IStaking::new(self.addresses.staking, &self.provider);
@@ -1549,6 +1561,10 @@ impl Registry for EvmRegistry {
 
     fn node_set(&self) -> Result<Option<RegisteredNodeSet>, RegistryError> {
         self.run(|i| async move { i.node_set().await })
+    }
+
+    fn epoch(&self) -> Result<u64, RegistryError> {
+        self.run(|i| async move { i.epoch().await })
     }
 
     fn mint_typed(

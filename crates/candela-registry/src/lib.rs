@@ -458,6 +458,12 @@ pub trait Registry: Send + Sync {
     ) -> Result<Option<BTreeSet<u64>>, RegistryError>;
     /// The node set, or `None` if it was never set.
     fn node_set(&self) -> Result<Option<RegisteredNodeSet>, RegistryError>;
+    /// The number of the registry's current epoch: it grows by one each
+    /// time the node set is replaced ([`Registry::set_node_set`]) and
+    /// never goes back. SQLite counts from 1 at the first node set; the
+    /// EVM registry is the `Staking` contract's `epoch().number` (1 at
+    /// deployment, so 2 at the first node set). 0 while no node set exists.
+    fn epoch(&self) -> Result<u64, RegistryError>;
 
     // -------------------------------------------------------- mutations
 

@@ -570,6 +570,21 @@ impl Registry for SqliteRegistry {
         Ok(bits.map(scope_set))
     }
 
+    fn epoch(&self) -> Result<u64, RegistryError> {
+        let epoch: Option<String> = self
+            .lock()
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match epoch {
+            None => Ok(0),
+            Some(e) => e
+                .parse()
+                .map_err(|e| RegistryError::Encoding(format!("epoch: {e}"))),
+        }
+    }
+
     fn node_set(&self) -> Result<Option<RegisteredNodeSet>, RegistryError> {
         let conn = self.lock();
         let threshold: Option<String> = conn
@@ -748,6 +763,11 @@ impl Registry for SqliteRegistry {
             "INSERT INTO meta (key, value) VALUES ('threshold', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![set.threshold.to_string()],
+        )?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('epoch', '1')
+             ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            [],
         )?;
         tx.commit()?;
         Ok(())
