@@ -55,6 +55,8 @@ async function startDevnet({ nodes = 3, timeoutMs = 240_000 } = {}) {
     await new Promise((r) => setTimeout(r, 250));
   }
   const network = JSON.parse(fs.readFileSync(networkPath, 'utf8'));
+  // nodes this helper started itself (restarted or added members)
+  const startedNodes = [];
 
   return {
     dir,
@@ -71,7 +73,21 @@ async function startDevnet({ nodes = 3, timeoutMs = 240_000 } = {}) {
         if (cmdline.split('\0').includes(config)) process.kill(Number(pid), 'SIGKILL');
       }
     },
+    /**
+     * Start `candela node --config CONFIG` (a stopped member again, or one
+     * `epoch advance` added), logging to node.log next to its config.
+     */
+    startNode(config) {
+      const log = fs.openSync(path.join(path.dirname(config), 'node.log'), 'a');
+      const node = spawn(candelaBin(), ['node', '--config', config], { stdio: ['ignore', log, log] });
+      fs.closeSync(log);
+      startedNodes.push(node);
+      return node;
+    },
     async stop() {
+      for (const node of startedNodes) {
+        if (node.exitCode === null) node.kill('SIGKILL');
+      }
       if (child.exitCode === null) {
         process.kill(-child.pid, 'SIGINT');
         await new Promise((r) => {

@@ -471,3 +471,97 @@ test('with one node down the SDK cannot execute (it needs every node) while the 
   }
   assert.deepEqual(JSON.parse(candela(['contracts', 'rejoin', ...admin])), { kicked: [] });
 });
+
+/** GET /web/status of `url`, or null while the node does not answer. */
+async function statusOf(url) {
+  try {
+    const res = await fetch(url + '/web/status');
+    return res.ok ? await res.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Poll `check` every second until it returns a truthy value. */
+async function waitFor(what, check, timeoutMs = 240_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${devnet.output().slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+test('across an epoch change the SDK follows the Staking contract: a fifth member joins, the keys move to it, the nodes\' handshake epoch and the SDK\'s epoch advance together, and the PKP minted before signs with its old address and a ciphertext of before decrypts', async () => {
+  // the member the test before stopped comes back first: every member of
+  // the new committee receives a share
+  devnet.startNode(path.join(devnet.dir, 'node-3', 'config.json'));
+  await waitFor('node 3 ready', async () => (await statusOf(devnet.network.nodes[3].url))?.ready);
+
+  const stakingListenedTo = client._stakingContract;
+  const accessControlConditions = onlyWallet(wallet.address);
+  const secret = 'sealed before the epoch change';
+  const sealed = await client.encrypt({ accessControlConditions, dataToEncrypt: new TextEncoder().encode(secret) });
+  const provider = new ethers.providers.JsonRpcProvider(devnet.network.rpcUrl);
+  const staking = new ethers.Contract(devnet.network.stakingAddress, devnet.stakingAbi, provider);
+  const epochBefore = (await staking.epoch()).number.toNumber();
+  const handshake = async (url) => {
+    const res = await fetch(url + '/web/handshake', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientPublicKey: 'test', challenge: 'ab' }),
+    });
+    return res.json();
+  };
+  assert.equal((await handshake(devnet.network.nodes[0].url)).epoch, epochBefore, 'nodes report the Staking epoch');
+  assert.equal(client.config.bootstrapUrls.length, 4);
+
+  // the Staking owner adds a member (setValidators starts the next epoch)
+  const grown = JSON.parse(candela(['epoch', 'advance', '--dir', devnet.dir, '--add', '1', '--admin-key', ANVIL_ADMIN_KEY]));
+  assert.deepEqual([grown.size, grown.threshold], [5, 4]);
+  devnet.startNode(grown.added[0].config);
+  const network = JSON.parse(fs.readFileSync(devnet.networkPath, 'utf8'));
+  assert.equal((await staking.epoch()).number.toNumber(), epochBefore + 1);
+
+  // every member, the new one too, reports the new epoch once the keys moved
+  await waitFor('the keys on the new committee', async () => {
+    const all = await Promise.all(network.nodes.map((n) => statusOf(n.url)));
+    return all.every((s) => s && s.ready && s.networkEpoch === epochBefore + 1 && Object.keys(s.blsPublicShares).length === 5);
+  });
+  for (const n of network.nodes) {
+    const h = await handshake(n.url);
+    assert.equal(h.epoch, epochBefore + 1);
+    assert.equal(h.networkPublicKey, devnet.network.blsPublicKey, 'the BLS key is the same');
+  }
+
+  // the client connected before saw Staking's StateChanged and reconnected
+  // to the new set by itself
+  await waitFor('the SDK on the new node set', async () => client.config.bootstrapUrls.length === 5 && client.ready);
+  // (the SDK's reconnect makes a new Staking contract object and leaves its
+  // StateChanged listener on the old one, whose provider then polls
+  // forever and keeps this process alive: a leak of SDK 7, undone here)
+  if (stakingListenedTo && stakingListenedTo !== client._stakingContract) {
+    stakingListenedTo.removeAllListeners('StateChanged');
+  }
+  assert.equal(client.config.minNodeCount, 4);
+  assert.equal(client.networkPubKey, devnet.network.blsPublicKey);
+  // (the SDK names the previous epoch for its first 15 s, then this one)
+  await waitFor('the SDK\'s epoch', async () => client.currentEpochNumber === epochBefore + 1, 60_000);
+
+  const sigs = await walletSession(wallet);
+  const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('after the epoch change')));
+  let sig;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      sig = await client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs: sigs });
+      break;
+    } catch (e) {
+      // presignatures of the new committee may still be in the making
+      if (attempt >= 20 || !/PresignaturePoolEmpty/.test(e.message + JSON.stringify(e.info ?? ''))) throw e;
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+  }
+  assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress, 'the PKP keeps its address');
+
+  const { decryptedData } = await client.decrypt({ accessControlConditions, ...sealed, sessionSigs: sigs, chain: 'ethereum' });
+  assert.equal(new TextDecoder().decode(decryptedData), secret);
+});
