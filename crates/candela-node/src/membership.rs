@@ -154,6 +154,37 @@ pub fn follow(current: &Members, me: u32, next: &RegisteredNodeSet) -> Follow {
     }
 }
 
+/// Where a node keeps the node list of the committee that holds its
+/// shares (public facts; kept with the secrets so that one store holds
+/// everything a restart needs).
+const COMMITTEE_NODES: &str = "committee_nodes";
+
+/// Remember `members`' committee (its first `size` nodes): a node that
+/// restarts while the committee shrinks finds the leaving members here,
+/// as the registry no longer lists them.
+pub(crate) fn remember_committee(
+    store: &crate::store::Store,
+    members: &Members,
+) -> Result<(), crate::store::StoreError> {
+    let committee = &members.nodes[..members.size.min(members.nodes.len())];
+    let json = serde_json::to_vec(committee)
+        .map_err(|e| crate::store::StoreError::Corrupt(format!("committee: {e}")))?;
+    store.put_secret(COMMITTEE_NODES, &json)
+}
+
+/// The committee [`remember_committee`] kept, if any.
+pub(crate) fn remembered_committee(
+    store: &crate::store::Store,
+) -> Result<Option<Vec<NodeInfo>>, crate::store::StoreError> {
+    store
+        .get_secret(COMMITTEE_NODES)?
+        .map(|bytes| {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| crate::store::StoreError::Corrupt(format!("committee: {e}")))
+        })
+        .transpose()
+}
+
 /// The registry epoch whose committee holds the keys, given the
 /// registry's current epoch and whether the keys must still move to its
 /// committee (then the previous epoch's committee holds them).
@@ -205,6 +236,11 @@ impl Node {
                     Ok(mut members) => {
                         members.size = current.size;
                         members.target = target;
+                        if target.is_none() {
+                            if let Err(e) = remember_committee(&self.store, &members) {
+                                tracing::warn!(error = %e, "cannot remember the committee");
+                            }
+                        }
                         *self.members.write().unwrap_or_else(|p| p.into_inner()) =
                             Arc::new(members);
                         tracing::info!(
@@ -273,6 +309,9 @@ impl Node {
         };
         match settled.settled() {
             Ok(m) => {
+                if let Err(e) = remember_committee(&self.store, &m) {
+                    tracing::warn!(error = %e, "cannot remember the committee");
+                }
                 *self.members.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(m);
                 tracing::warn!(
                     size = new.0,

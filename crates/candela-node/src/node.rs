@@ -184,7 +184,6 @@ impl Node {
                 "the registry lists another wallet address for this node: its key claims will not count"
             );
         }
-        let n = nodes.len();
         let mut members = crate::membership::Members::new(nodes, set.threshold)?;
         std::fs::create_dir_all(&cfg.data_dir)?;
         let store = Store::open(&cfg.data_dir.join("node.sqlite"), &storage_key)?;
@@ -213,15 +212,30 @@ impl Node {
                     members.threshold = held.1;
                     members.target = Some(registry);
                 } else {
-                    tracing::warn!(
-                        ?held,
-                        ?registry,
-                        "this node holds shares of a larger committee than the registry's, \
-                         whose leaving members it cannot reach: it waits to be repaired"
-                    );
+                    // the committee shrank: the leaving members are no longer
+                    // in the registry; the committee this node last ran with
+                    // names them
+                    match crate::membership::remembered_committee(&store)? {
+                        Some(kept) if kept.len() == held.0 => {
+                            let mut nodes = members.nodes.clone();
+                            nodes.extend(kept[nodes.len()..].iter().cloned());
+                            members = crate::membership::Members::new(nodes, held.1)?;
+                            members.target = Some(registry);
+                        }
+                        _ => tracing::warn!(
+                            ?held,
+                            ?registry,
+                            "this node holds shares of a larger committee than the registry's, \
+                             and does not know its leaving members: it waits to be repaired"
+                        ),
+                    }
                 }
             }
         }
+        if members.target.is_none() {
+            crate::membership::remember_committee(&store, &members)?;
+        }
+        let node_count = members.nodes.len();
         let epoch = crate::membership::held_epoch(registry.epoch()?, members.target.is_some());
         let (outbox, outbox_rx) = unbounded_channel();
         let http = reqwest::Client::builder()
@@ -261,7 +275,7 @@ impl Node {
             hub: Arc::new(SessionHub::default()),
             outbox,
             http,
-            liveness: crate::liveness::Liveness::new(n, me),
+            liveness: crate::liveness::Liveness::new(node_count, me),
             replay: crate::peer::ReplayGuard::default(),
             stats: Stats::default(),
             in_flight: AtomicUsize::new(0),

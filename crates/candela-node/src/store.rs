@@ -44,6 +44,9 @@ pub enum StoreError {
     /// used marks since it was opened (see [`Store::set_reconciled`]).
     #[error("presignatures are not reconciled with the peers yet (the node is syncing)")]
     Syncing,
+    /// A stored value opened but does not decode.
+    #[error("stored value does not decode: {0}")]
+    Corrupt(String),
 }
 
 type TakeError = StoreError;
