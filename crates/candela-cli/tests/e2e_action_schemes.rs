@@ -5,15 +5,14 @@
 //! signed by action-bound PKPs and checked by `@solana/web3.js`,
 //! `bitcoinjs-lib` and `@noble/curves` (examples/chains); bad schemes,
 //! lengths and outputs refused with clear errors.
-mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::common::*;
 use candela_client::{schnorr_address, ActionSource, Client, SigningScheme};
 use candela_crypto::derive;
 use candela_registry::{PkpKeyType, PkpRecord};
-use common::*;
 use serde_json::{json, Value};
 
 /// The repository root (examples live there).

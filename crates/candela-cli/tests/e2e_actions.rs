@@ -1,17 +1,16 @@
 //! End-to-end: actions run over a real devnet (node processes on loopback),
 //! driven through the CLI, the client crate and raw HTTP.
-mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::Command;
 
+use crate::common::*;
 use base64::Engine;
 use candela_client::{new_request_id, ActionSource, Client, ClientError};
 use candela_crypto::derive;
 use candela_registry::anvil::Anvil;
 use candela_registry::{PkpRecord, Registry};
-use common::*;
 use serde_json::{json, Value};
 
 const PRIME: &str = include_str!("../../../examples/actions/prime.js");
@@ -26,7 +25,7 @@ fn lit_action(name: &str) -> String {
 }
 
 fn registry(client: &Client) -> Box<dyn Registry> {
-    common::registry(client)
+    crate::common::registry(client)
 }
 
 fn mint(
@@ -579,7 +578,7 @@ async fn a_tampered_action_share_is_named_and_left_out() {
     let err = client
         .verify_execute(&rid, &tampered)
         .expect_err("t shares needed");
-    common::assert_only_liar_named(err, 2, liar);
+    crate::common::assert_only_liar_named(err, 2, liar);
     // a node that reports another response is outvoted and named
     let mut odd = answers.clone();
     let outsider = (0..4u32)
@@ -740,7 +739,7 @@ async fn get_rpc_url_get_latest_nonce_and_ethers_provider_read_a_real_anvil_chai
         assert!(anvil.rpc("eth_sendTransaction", tx).await.is_string());
     }
     let rpc_flag = format!("anvil={}", anvil.url);
-    let net = common::TestNet::start(3, &["--chain-rpc", &rpc_flag]);
+    let net = crate::common::TestNet::start(3, &["--chain-rpc", &rpc_flag]);
     let client = net.client();
     let code = format!(
         r#"(async () => {{
@@ -754,7 +753,7 @@ async fn get_rpc_url_get_latest_nonce_and_ethers_provider_read_a_real_anvil_chai
         }})();"#
     );
     let out = client
-        .execute(&ActionSource::Code(code), None, &common::owner())
+        .execute(&ActionSource::Code(code), None, &crate::common::owner())
         .await
         .expect("execute");
     let v: serde_json::Value = serde_json::from_str(&out.response).expect("json response");
@@ -767,7 +766,7 @@ async fn get_rpc_url_get_latest_nonce_and_ethers_provider_read_a_real_anvil_chai
         .execute(
             &ActionSource::Code("(async () => { await Lit.Actions.getLatestNonce({ address: '0x0000000000000000000000000000000000000001', chain: 'nope' }); })();".into()),
             None,
-            &common::owner(),
+            &crate::common::owner(),
         )
         .await
         .expect_err("unknown chain");
@@ -778,7 +777,7 @@ async fn get_rpc_url_get_latest_nonce_and_ethers_provider_read_a_real_anvil_chai
 async fn lits_documented_sign_and_broadcast_code_sends_a_transaction_from_the_pkp_on_anvil() {
     let anvil = Anvil::start().expect("anvil (bash contracts/setup.sh installs it)");
     let rpc_flag = format!("anvil={}", anvil.url);
-    let net = common::TestNet::start(3, &["--chain-rpc", &rpc_flag]);
+    let net = crate::common::TestNet::start(3, &["--chain-rpc", &rpc_flag]);
     let client = net.client();
     let the_owner = owner();
     let rec = mint(&client, &the_owner, &[], false);

@@ -1,12 +1,11 @@
 //! End-to-end: authentication at real nodes — session signatures bound to
 //! one node and to their capabilities, the SIWE domain and network nonce,
 //! and per-identity rate limits.
-mod common;
 
+use crate::common::*;
 use candela_api::auth::AuthSig;
 use candela_client::{Ability, ActionSource, PkpAuth, RequestAuth, ResourceAbilityRequest};
 use candela_crypto::derive;
-use common::*;
 use serde_json::{json, Value};
 
 /// POST a pkp/sign body to one node; its status and JSON answer.

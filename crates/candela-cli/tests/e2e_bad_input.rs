@@ -3,15 +3,14 @@
 //! error (status, `errorCode`, a message saying what is wrong) while a good
 //! request sent at the same time, and another sent afterwards, succeed at
 //! the same node.
-mod common;
 
 use std::time::Duration;
 
+use crate::common::*;
 use base64::Engine;
 use candela_api::auth::AuthSig;
 use candela_client::{new_request_id, Ability, ActionSource, ResourceAbilityRequest};
 use candela_crypto::derive;
-use common::*;
 use serde_json::{json, Value};
 
 /// Fewest classes the catalogue must hold.
@@ -136,7 +135,7 @@ async fn every_bad_input_class_gets_a_clear_error_and_the_node_keeps_serving() {
 
     let the_owner = owner();
     let stranger = owner();
-    let rec = common::registry(&client)
+    let rec = crate::common::registry(&client)
         .mint(&the_owner, client.root_public_key())
         .expect("mint");
     let pk = derive::public_key_hex(&rec.public_key);

@@ -1,12 +1,11 @@
 //! End-to-end: one byzantine node in a real 5-node devnet (t = 4), built
 //! to lie with `--misbehave INDEX=MODE`. The client still succeeds with the
 //! four honest nodes and names the liar in every result.
-mod common;
 
+use crate::common::*;
 use candela_client::{Client, ExecuteOutcome};
 use candela_crypto::derive;
 use candela_registry::PkpRecord;
-use common::*;
 use serde_json::json;
 
 /// Signs `toSign` with `publicKey` and answers a response that depends on

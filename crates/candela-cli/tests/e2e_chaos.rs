@@ -2,11 +2,10 @@
 //! starts its own 7-node devnet (t = 5) and signs steadily while two nodes
 //! are crashed (SIGKILL) and restarted, one is paused (SIGSTOP) past the
 //! client's timeout and resumed, and one runs with slow links.
-mod common;
 
 use std::process::Command;
 
-use common::BIN;
+use crate::common::BIN;
 
 #[test]
 fn under_crashes_pauses_and_slow_links_no_request_is_lost_no_r_repeats_and_restarted_nodes_serve() {
@@ -70,6 +69,6 @@ fn under_crashes_pauses_and_slow_links_no_request_is_lost_no_r_repeats_and_resta
             .trim()
             .parse()
             .expect("pid");
-        assert!(!common::alive(pid), "node {i} still runs");
+        assert!(!crate::common::alive(pid), "node {i} still runs");
     }
 }

@@ -1,11 +1,10 @@
 //! End-to-end: the CLI's conventions on a real devnet — the default
 //! network, `--params @file`, text by default and `--json` on request, one
 //! error line on stderr, and a failed action that explains itself.
-mod common;
 
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn text(b: &[u8]) -> String {

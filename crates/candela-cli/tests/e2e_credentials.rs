@@ -13,16 +13,15 @@
 //! - Permission to run an action does not let it sign with the caller's
 //!   PKPs: that needs a `pkp-signing` grant for the PKP in the caller's
 //!   credential, unless the PKP permits the action's CID.
-mod common;
 
 use std::time::Duration;
 
+use crate::common::*;
 use base64::Engine;
 use candela_api::auth::{network_nonce, nonce_window, AuthSig, WALLET_AUTH_URI};
 use candela_api::session::{recap_resource, wallet_requests, PendingSession, SessionSignedMessage};
 use candela_client::{Ability, ActionSource, PkpAuth, RequestAuth, ResourceAbilityRequest};
 use candela_crypto::derive;
-use common::*;
 use serde_json::{json, Value};
 
 /// POST `body` to `path` at the node `url` with a fresh request id; the

@@ -3,18 +3,17 @@
 //! portfolio at its target weights on a real Uniswap V2 (the npm packages'
 //! compiled contracts) on anvil, with its guard rails, driven directly and
 //! by `candela listen`.
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use candela_client::{ActionSource, Client};
 use candela_crypto::derive;
 use candela_registry::anvil::Anvil;
 use candela_registry::PkpRecord;
-use common::*;
 use serde_json::{json, Value};
 
 /// anvil's second development account: deploys Uniswap and provides the

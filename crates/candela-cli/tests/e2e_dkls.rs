@@ -1,14 +1,13 @@
 //! End-to-end on a DKLs23 network (`candela devnet --ecdsa dkls23`): real
 //! node processes on loopback, key generation by DKLs23's DKG, signatures
 //! by three rounds among `t` signers, checked with plain k256.
-mod common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use crate::common::*;
 use candela_client::ActionSource;
 use candela_crypto::derive;
-use common::*;
 use serde_json::json;
 
 const DKLS23: &[&str] = &["--ecdsa", "dkls23"];
@@ -127,7 +126,7 @@ async fn an_actions_sign_ecdsa_on_a_dkls23_network_recovers_to_the_pkp() {
     let net = TestNet::start(3, DKLS23);
     let client = net.client();
     let owner = owner();
-    let rec = common::registry(&client)
+    let rec = crate::common::registry(&client)
         .mint(&owner, client.root_public_key())
         .expect("mint");
     let digest = random_digest();
@@ -162,7 +161,7 @@ async fn with_a_node_stopped_the_remaining_t_nodes_of_a_dkls23_network_sign() {
     let net = TestNet::start(4, DKLS23);
     let client = net.client();
     let owner = owner();
-    let rec = common::registry(&client)
+    let rec = crate::common::registry(&client)
         .mint(&owner, client.root_public_key())
         .expect("mint");
     let pk = rec.public_key;

@@ -1,13 +1,12 @@
 //! End-to-end: data encrypted to the network's BLS key under access-control
 //! conditions decrypts only for a caller for whom every node finds the
 //! conditions hold.
-mod common;
 
+use crate::common::*;
 use candela_client::{ClientError, RequestAuth};
 use candela_crypto::derive;
 use candela_registry::anvil::test_tokens::TestTokens;
 use candela_registry::anvil::Anvil;
-use common::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

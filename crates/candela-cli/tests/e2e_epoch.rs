@@ -6,13 +6,12 @@
 //! under their old keys, a ciphertext of before decrypts, every share
 //! changes, and the member that left erases its shares and stops. A member
 //! down when the last one leaves restarts mid-change and takes part.
-mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use candela_api::v7::NodeStatus;
-use common::*;
 
 /// Node `i`'s status once it is ready, its BLS public shares name a
 /// committee of `size` and it reports registry epoch `epoch`.

@@ -1,6 +1,5 @@
 //! End-to-end: finding non-determinism over a real devnet with
 //! `candela action run --explain`.
-mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,7 +7,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// A loopback server whose `/tick` answers a different number each time.

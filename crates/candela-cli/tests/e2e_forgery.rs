@@ -2,16 +2,15 @@
 //! holder (or a node) would try to make the network sign what it should not.
 //! Each test is the attack, run as an attacker would run it; it passes only
 //! when the attack fails.
-mod common;
 
 use std::collections::BTreeMap;
 
+use crate::common::*;
 use candela_api::{EXCLUDE_HEADER, REQUEST_ID_HEADER};
 use candela_client::new_request_id;
 use candela_crypto::derive;
 use candela_crypto::ecdsa::{combine, x_coordinate};
 use candela_crypto::{AffinePoint, Scalar};
-use common::*;
 use serde_json::Value;
 
 /// `pkp/sign` sent to one node, with the request id and exclusion the

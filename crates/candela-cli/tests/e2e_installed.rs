@@ -3,13 +3,12 @@
 //! tree: the registry contracts are compiled into the binary, and anvil,
 //! missing from the PATH, is installed with npm into the user's cache. A
 //! mint from a key without funds says to fund it.
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A devnet started by the copied binary; stopped (and its nodes killed)

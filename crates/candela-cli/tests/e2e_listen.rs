@@ -6,7 +6,6 @@
 //! Every action here fetches `/hit` on a counter server of the test, so the
 //! test sees how many times each node ran the action for each event: once
 //! per node (`NODES` hits) means the event ran exactly once.
-mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,12 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use alloy::primitives::Address;
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use candela_registry::anvil::test_tokens::TestTokens;
 use candela_registry::anvil::{dev_key, Anvil};
-use common::*;
 use hmac::Mac;
 use serde_json::{json, Value};
 

@@ -2,7 +2,6 @@
 //! read a real anvil chain (issue 22). Each test is named after the Lit
 //! behaviour it checks (lit-node `functions/action_client.rs`), and runs
 //! several checks on one devnet.
-mod common;
 
 use alloy::primitives::Address;
 use candela_client::ActionSource;
@@ -33,7 +32,7 @@ async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_n
         .expect("address");
     tokens.mint_erc20(holder, 1234).await.expect("mint");
     let rpc_flag = format!("anvil={}", anvil.url);
-    let net = common::TestNet::start(3, &["--chain-rpc", &rpc_flag]);
+    let net = crate::common::TestNet::start(3, &["--chain-rpc", &rpc_flag]);
     let client = net.client();
 
     let code = r#"(async () => {
@@ -81,7 +80,7 @@ async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_n
         .execute(
             &ActionSource::Code(code.into()),
             Some(params),
-            &common::owner(),
+            &crate::common::owner(),
         )
         .await
         .expect("execute");
@@ -124,7 +123,7 @@ async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_n
     let body = candela_client::Client::execute_request(
         &ActionSource::IpfsId(cid.clone()),
         None,
-        &client.wallet_auth(&common::owner(), 600),
+        &client.wallet_auth(&crate::common::owner(), 600),
     );
     let answers = client
         .execute_raw(&candela_client::new_request_id(), &body)
@@ -169,7 +168,11 @@ async fn call_contract_get_rpc_url_broadcast_and_collect_and_claim_key_as_lits_n
 /// claimed key id is minted once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claim_key_then_mint_the_claimed_pkp_which_signs() {
-    claim_then_mint(&common::TestNet::start(3, &[]), common::owner()).await;
+    claim_then_mint(
+        &crate::common::TestNet::start(3, &[]),
+        crate::common::owner(),
+    )
+    .await;
 }
 
 /// The same flow on a network whose registry is the EVM contracts on
@@ -179,10 +182,14 @@ async fn claim_key_then_mint_the_claimed_pkp_which_signs() {
 async fn claim_key_then_mint_the_claimed_pkp_on_the_evm_registry() {
     // a funded development account pays for the mint
     let owner = candela_registry::anvil::dev_key(1);
-    claim_then_mint(&common::TestNet::start(3, &["--chain", "anvil"]), owner).await;
+    claim_then_mint(
+        &crate::common::TestNet::start(3, &["--chain", "anvil"]),
+        owner,
+    )
+    .await;
 }
 
-async fn claim_then_mint(net: &common::TestNet, owner: k256::ecdsa::SigningKey) {
+async fn claim_then_mint(net: &crate::common::TestNet, owner: k256::ecdsa::SigningKey) {
     let client = net.client();
     let claimer = "(async () => {\n  const r = await Lit.Actions.claimKey({ keyId: 'user-1' });\n  Lit.Actions.setResponse({ response: r });\n})();";
     let (cid, _) = client
@@ -203,7 +210,7 @@ async fn claim_then_mint(net: &common::TestNet, owner: k256::ecdsa::SigningKey) 
     assert_eq!(claim.derived_key_id, derived);
     assert_eq!(claim.signatures.len(), 3, "every node signed");
 
-    let registry = common::registry(&client);
+    let registry = crate::common::registry(&client);
     let threshold = client.network().threshold;
     assert!(threshold >= 2, "a 3-node devnet needs 2 or more");
 
@@ -258,7 +265,7 @@ async fn claim_then_mint(net: &common::TestNet, owner: k256::ecdsa::SigningKey) 
     assert!(e.to_string().contains("already minted"), "{e}");
 
     // and it signs: the signature verifies under the claimed key
-    let digest = common::random_digest();
+    let digest = crate::common::random_digest();
     let signed = client
         .pkp_sign(&owner, &rec.public_key, digest)
         .await
@@ -275,15 +282,15 @@ async fn claim_then_mint(net: &common::TestNet, owner: k256::ecdsa::SigningKey) 
 /// that claims nothing is a clear error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pkp_claim_cli_mints_the_key_an_action_claims_once() {
-    let net = common::TestNet::start(3, &[]);
+    let net = crate::common::TestNet::start(3, &[]);
     let client = net.client();
     let dir = tempfile::tempdir().expect("tempdir");
     let code = "(async () => {\n  await Lit.Actions.claimKey({ keyId: 'cli-user' });\n})();";
     let file = dir.path().join("claim.js");
     std::fs::write(&file, code).expect("write");
-    let owner = common::owner();
+    let owner = crate::common::owner();
     let claim = |file: &std::path::Path| {
-        std::process::Command::new(common::BIN)
+        std::process::Command::new(crate::common::BIN)
             .args(["pkp", "claim", "--json", "--network"])
             .arg(net.network_path())
             .arg("--private-key")

@@ -2,7 +2,6 @@
 //! `tests/lit_action_scripts/*.js`, run by `tests/integration/lit_actions.rs`),
 //! unchanged, on a 3-node devnet, each test named after the script it runs
 //! and checking what Lit's test checks for it.
-mod common;
 
 use candela_client::{ActionSource, Client};
 use candela_crypto::derive;
@@ -20,7 +19,7 @@ async fn run_with_params(
         .execute(
             &ActionSource::Code(script.to_string()),
             Some(params),
-            &common::owner(),
+            &crate::common::owner(),
         )
         .await
         .expect("the script runs")
@@ -33,8 +32,8 @@ async fn run_script(client: &Client, script: &str) -> (PkpRecord, candela_client
         .deploy_action(script.as_bytes())
         .await
         .expect("deploy");
-    let owner = common::owner();
-    let pkp = common::registry(client)
+    let owner = crate::common::owner();
+    let pkp = crate::common::registry(client)
         .mint_with_actions(&owner, client.root_public_key(), &[&cid], false)
         .expect("mint");
     let out = client
@@ -79,7 +78,7 @@ fn recover_combined(sig: &Value, digest: &[u8; 32]) -> String {
 /// `valid_sign_no_combine`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_hello_world() {
-    let net = common::TestNet::start(3, &[]);
+    let net = crate::common::TestNet::start(3, &[]);
     let client = net.client();
     let script = r#"const go = async () => {
   // this requests a signature share from the Lit Node
@@ -110,7 +109,7 @@ go();"#;
 /// `all_response_match`) and it recovers to the PKP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_and_combine_ecdsa() {
-    let net = common::TestNet::start(3, &[]);
+    let net = crate::common::TestNet::start(3, &[]);
     let client = net.client();
     let script = r#"(async () => {
   // sign "hello world" and allow all the nodes to combine the signature and return it to the action.
@@ -145,7 +144,7 @@ async fn sign_and_combine_ecdsa() {
 /// (Lit's `valid_sign_and_combine`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multiple_sign_and_combine_ecdsa() {
-    let net = common::TestNet::start(3, &[]);
+    let net = crate::common::TestNet::start(3, &[]);
     let client = net.client();
     let script = r#"(async () => {
   const sig1 = await Lit.Actions.signAndCombineEcdsa({
@@ -189,7 +188,7 @@ async fn multiple_sign_and_combine_ecdsa() {
 /// `all_response_match`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_and_collect() {
-    let net = common::TestNet::start(3, &[]);
+    let net = crate::common::TestNet::start(3, &[]);
     let client = net.client();
     let script = r#"(async () => {
   const resp = await Lit.Actions.broadcastAndCollect({
@@ -202,7 +201,7 @@ async fn broadcast_and_collect() {
         .execute(
             &ActionSource::Code(script.to_string()),
             None,
-            &common::owner(),
+            &crate::common::owner(),
         )
         .await
         .expect("the script runs");
@@ -256,7 +255,7 @@ async fn encrypted_for(client: &Client, script: &str) -> (String, Value) {
 /// Lit's "hello this is a test" on every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn current_ipfs_id_substitution() {
-    let net = common::TestNet::start(3, &[]);
+    let net = crate::common::TestNet::start(3, &[]);
     let client = net.client();
     let script = r#"(async () => {
   const resp = await Lit.Actions.decryptAndCombine({
@@ -270,7 +269,11 @@ async fn current_ipfs_id_substitution() {
 })();"#;
     let (cid, params) = encrypted_for(&client, script).await;
     let out = client
-        .execute(&ActionSource::IpfsId(cid), Some(params), &common::owner())
+        .execute(
+            &ActionSource::IpfsId(cid),
+            Some(params),
+            &crate::common::owner(),
+        )
         .await
         .expect("the script runs");
     assert_eq!(out.response, "\"hello this is a test\"");
@@ -285,7 +288,7 @@ async fn current_ipfs_id_substitution() {
 /// plaintext, the others answer "" (Lit's `single_valid`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decrypt_to_single_node() {
-    let net = common::TestNet::start(3, &[]);
+    let net = crate::common::TestNet::start(3, &[]);
     let client = net.client();
     let script = r#"(async () => {
 
@@ -302,7 +305,7 @@ async fn decrypt_to_single_node() {
     let body = Client::execute_request(
         &ActionSource::IpfsId(cid),
         Some(params),
-        &client.wallet_auth(&common::owner(), 600),
+        &client.wallet_auth(&crate::common::owner(), 600),
     );
     let answers = client
         .execute_raw(&candela_client::new_request_id(), &body)
@@ -332,7 +335,7 @@ async fn decrypt_to_single_node() {
 /// conditions check failed" (Lit's `action_failed_with_error`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decrypt_and_combine_with_access_denied() {
-    let net = common::TestNet::start(3, &[]);
+    let net = crate::common::TestNet::start(3, &[]);
     let client = net.client();
     let script = r#"(async () => {
   const resp = await Lit.Actions.decryptAndCombine({
@@ -362,7 +365,11 @@ async fn decrypt_and_combine_with_access_denied() {
         "dataToEncryptHash": enc.data_to_encrypt_hash,
     });
     let err = client
-        .execute(&ActionSource::IpfsId(cid), Some(params), &common::owner())
+        .execute(
+            &ActionSource::IpfsId(cid),
+            Some(params),
+            &crate::common::owner(),
+        )
         .await
         .expect_err("the run fails");
     assert!(
@@ -386,13 +393,13 @@ fn balance_above_zero(chain: &str) -> Value {
 /// funded there.
 fn net_with_anvil() -> (
     candela_registry::anvil::Anvil,
-    common::TestNet,
+    crate::common::TestNet,
     k256::ecdsa::SigningKey,
 ) {
     let anvil = candela_registry::anvil::Anvil::start()
         .expect("anvil (bash contracts/setup.sh installs it)");
     let rpc = format!("anvil={}", anvil.url);
-    let net = common::TestNet::start(3, &["--chain-rpc", &rpc]);
+    let net = crate::common::TestNet::start(3, &["--chain-rpc", &rpc]);
     (anvil, net, candela_registry::anvil::dev_key(1))
 }
 
@@ -477,7 +484,7 @@ async fn check_conditions_without_auth_sig() {
     assert_eq!(out.response, "\"true\"");
     // and for a caller with nothing on the chain, "false"
     let out = client
-        .execute(&source, Some(params), &common::owner())
+        .execute(&source, Some(params), &crate::common::owner())
         .await
         .expect("the script runs");
     assert_eq!(out.response, "\"false\"");
@@ -594,7 +601,7 @@ async fn encrypt_and_decrypt() {
 /// and for no other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypt() {
-    let net = common::TestNet::start(3, &[]);
+    let net = crate::common::TestNet::start(3, &[]);
     let client = net.client();
     let script = r#"(async () => {
   let utf8Encode = new TextEncoder();
@@ -606,7 +613,7 @@ async fn encrypt() {
   });
   Lit.Actions.setResponse({ response: ciphertext });
 })();"#;
-    let reader = common::owner();
+    let reader = crate::common::owner();
     let address = derive::checksum_address(&candela_registry::signer_address(&reader));
     let conditions = json!([{
         "contractAddress": "", "standardContractType": "", "chain": "ethereum", "method": "",
@@ -635,7 +642,7 @@ async fn encrypt() {
         3,
         "each node encrypts afresh: {responses:?}"
     );
-    let stranger = common::owner();
+    let stranger = crate::common::owner();
     for ciphertext in responses.values() {
         let enc: candela_client::Encrypted = serde_json::from_value(json!({
             "ciphertext": ciphertext,

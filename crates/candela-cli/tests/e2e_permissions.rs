@@ -1,12 +1,11 @@
 //! End-to-end: the nodes enforce the registry's permissions, on the embedded
 //! SQLite registry and on the EVM contracts of `contracts/` on a real anvil
 //! (`candela devnet --chain anvil`): the same scenario runs on both.
-mod common;
 
+use crate::common::*;
 use candela_client::{ActionSource, Client};
 use candela_crypto::derive;
 use candela_registry::{signer_address, AuthMethod, Permission, PkpRecord, BURNED_OWNER};
-use common::*;
 use k256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 
@@ -59,7 +58,7 @@ async fn permissions_are_enforced_by_every_node(net: &TestNet) {
     let reg = registry(&client);
     let root = client.root_public_key();
     let (owner, heir) = (dev_key(0), dev_key(1));
-    let stranger = common::owner();
+    let stranger = crate::common::owner();
 
     // 1. An action bound to a burned PKP signs for anyone; another cannot.
     let (bound_cid, _) = client

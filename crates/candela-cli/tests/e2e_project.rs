@@ -5,14 +5,13 @@
 //!
 //! These tests need node, npm and the npm registry (`scripts/test.sh` warms
 //! npm's cache first); without them they fail, they do not skip.
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::BIN;
+use crate::common::BIN;
 use serde_json::Value;
 
 /// The pinned npm package bundled by the tests.
@@ -100,7 +99,7 @@ impl Drop for TempProject {
         for i in 0..10 {
             if let Ok(pid) = std::fs::read_to_string(devnet.join(format!("node-{i}/pid"))) {
                 if let Ok(pid) = pid.trim().parse::<i32>() {
-                    if common::alive(pid) {
+                    if crate::common::alive(pid) {
                         // SAFETY: kill(2) on a node process this test's devnet started.
                         unsafe {
                             libc::kill(pid, libc::SIGKILL);

@@ -4,14 +4,13 @@
 //! and data encrypted before the refresh decrypts after it, with the
 //! client fetching the changed BLS public shares itself; a node restarted
 //! after the refresh keeps its new share.
-mod common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use candela_api::v7::NodeStatus;
 use candela_client::{Client, RequestAuth};
-use common::*;
 
 /// Wait until every node has completed a refresh of every root after
 /// `after`, with the same digest per root on every node.

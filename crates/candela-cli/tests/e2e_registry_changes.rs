@@ -2,14 +2,13 @@
 //! through the nodes as changes the owner signed, never by writing the
 //! registry file; a node applies a change once, for its own network, before
 //! it expires, and only from the PKP's owner.
-mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::common::*;
 use candela_crypto::derive;
 use candela_registry::signed_op::{GrantWire, RegistryChange, SignedChange};
 use candela_registry::{AuthMethod, Permission, SCOPE_SIGN_ANYTHING};
-use common::*;
 use serde_json::Value;
 
 fn now_ms() -> u64 {

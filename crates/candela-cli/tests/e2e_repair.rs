@@ -2,9 +2,8 @@
 //! identity) gets new shares of the same root keys from the others, with
 //! no key reconstructed anywhere; afterwards it is needed to sign and to
 //! decrypt, and it does both under the keys of before.
-mod common;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_lost_its_store_gets_new_shares_of_the_same_keys_and_is_needed_to_sign_after() {

@@ -4,9 +4,8 @@
 //! the registry, the new node is repaired by the others (new shares of the
 //! same keys), and it is then needed to sign and decrypt under the keys of
 //! before.
-mod common;
 
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,18 +1,17 @@
 //! End to end: a node whose database is restored from an old copy (a backup
 //! or a VM snapshot) never signs again from a presignature it used after
 //! the copy was made.
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use candela_api::v7::{PkpSignRequest, PkpSignResponse};
 use candela_api::REQUEST_ID_HEADER;
 use candela_client::RequestAuth;
 use candela_crypto::derive;
 use candela_node::store::Store;
-use common::*;
 
 const DB_FILES: [&str; 3] = ["node.sqlite", "node.sqlite-wal", "node.sqlite-shm"];
 

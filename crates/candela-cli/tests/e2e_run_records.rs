@@ -1,13 +1,12 @@
 //! End-to-end: what a node keeps of an action run, who may read it, and
 //! what actions run for someone else (access-control conditions) may do.
-mod common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use candela_client::{ActionSource, Client, RequestAuth};
 use candela_crypto::derive;
-use common::*;
 use serde_json::{json, Value};
 
 /// What the loopback API saw: the `x-api-key` header and body of each call.

@@ -2,15 +2,14 @@
 //! taproot) by PKPs on a real devnet: verified by independent libraries,
 //! the chain addresses printed by the CLI, bad input refused, a lying node
 //! named, and no nonce used twice across a node restart.
-mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use candela_client::{Client, RequestAuth, SigningScheme};
 use candela_crypto::derive;
 use candela_registry::{PkpKeyType, PkpRecord};
-use common::*;
 
 /// A PKP of `key_type` owned by `owner`.
 fn mint_typed(client: &Client, owner: &k256::ecdsa::SigningKey, key_type: PkpKeyType) -> PkpRecord {
@@ -466,7 +465,7 @@ async fn a_schnorr_nonce_is_never_used_twice_across_a_node_restart() {
 
 /// The network figure of `docs/schnorr-schemes.md`: Ed25519 signature
 /// latency on a 5-node devnet with a warm pool (run by hand:
-/// `cargo test -p candela-cli --test e2e_schnorr -- --ignored --nocapture`).
+/// `cargo test -p candela-cli --test e2e e2e_schnorr:: -- --ignored --nocapture`).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore]
 async fn ed25519_network_signature_p50_on_five_nodes() {

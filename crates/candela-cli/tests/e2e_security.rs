@@ -1,16 +1,15 @@
 //! End-to-end security checks on real node processes: key shares are sealed
 //! at rest, no secret reaches the logs, and a forged peer message is refused
 //! while the node keeps working.
-mod common;
 
 use std::path::Path;
 
+use crate::common::*;
 use base64::Engine;
 use candela_client::{ActionSource, RequestAuth};
 use candela_crypto::derive;
 use candela_node::peer::{Directory, Identity, PeerBody};
 use candela_node::store::Store;
-use common::*;
 use serde_json::{json, Value};
 
 /// The plaintext secrets of node `i` of the devnet in `dir`, read the way the
@@ -152,7 +151,7 @@ async fn full_run(net: &TestNet) {
     let client = net.client();
     net.wait_pool(2).await;
     let the_owner = owner();
-    let rec = common::registry(&client)
+    let rec = crate::common::registry(&client)
         .mint(&the_owner, client.root_public_key())
         .expect("mint");
     let d = random_digest();
@@ -343,7 +342,7 @@ async fn forged_peer_messages_are_refused_and_the_node_keeps_working() {
         ("empty body", Vec::new(), "malformed peer message"),
     ];
     let the_owner = owner();
-    let rec = common::registry(&client)
+    let rec = crate::common::registry(&client)
         .mint(&the_owner, client.root_public_key())
         .expect("mint");
     for (name, bytes, says) in cases {

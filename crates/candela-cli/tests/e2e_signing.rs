@@ -1,16 +1,15 @@
 //! End-to-end: real node processes on loopback, driven through the CLI and
 //! the client crate.
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::common::*;
 use candela_api::auth::AuthSig;
 use candela_api::v7::PkpSignResponse;
 use candela_client::{new_request_id, ClientError};
 use candela_crypto::derive;
-use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_mint_and_sign_give_a_signature_that_recovers_to_the_pkp_and_restart_keeps_the_key() {
@@ -157,7 +156,7 @@ fn mint(
     client: &candela_client::Client,
     owner: &k256::ecdsa::SigningKey,
 ) -> (candela_registry::PkpRecord, ()) {
-    let reg = common::registry(client);
+    let reg = crate::common::registry(client);
     let rec = reg.mint(owner, client.root_public_key()).expect("mint");
     (rec, ())
 }
@@ -268,7 +267,7 @@ async fn a_tampered_share_is_named_and_left_out() {
     let err = client
         .verify_and_combine(&rid, &answers, &rec.public_key, d)
         .expect_err("t shares needed");
-    common::assert_only_liar_named(err, 3, liar);
+    crate::common::assert_only_liar_named(err, 3, liar);
     // a lie about the liar's commitment by the liar alone is outvoted
     let mut answers2 = answers.clone();
     answers2
@@ -364,7 +363,7 @@ async fn bad_requests_get_json_errors_with_proper_status_and_the_node_keeps_serv
     let http = reqwest::Client::new();
     let auth = client.wallet_auth(&owner, 600);
     let good = |to_sign: Vec<u8>| serde_json::json!({"toSign": to_sign, "pubkey": pk, "authSig": auth, "epoch": 1});
-    let stranger = client.wallet_auth(&common::owner(), 600);
+    let stranger = client.wallet_auth(&crate::common::owner(), 600);
     let mut expired = client.wallet_auth(&owner, -3600);
     expired.address = auth.address.clone();
     let mut tampered = auth.clone();
