@@ -1,16 +1,14 @@
 //! Conformance suite of the sandbox: every API function, every limit, every
 //! disabled capability, run through the public `execute` entry point.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use candela_actions::{
     execute, execute_with_report, ActionError, AuthContext, ExecutionContext, Host, Limit, Limits,
     SignKind,
 };
-use common::*;
 use serde_json::json;
 
 fn host() -> Arc<TestHost> {

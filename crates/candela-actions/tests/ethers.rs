@@ -1,11 +1,9 @@
 //! ethers v5 in the sandbox: native primitives agree with ethers' own pure-JS
 //! code, known vectors hold, and the bundle is only loaded when touched.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 async fn logs(code: &str) -> String {

@@ -27,12 +27,10 @@
 //!   as local time with heuristics of its own.
 //! - `node` must be installed: the test fails (it does not skip) without it.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// A valid start date for the setter matrix: 2020-06-15T12:30:45.678Z.

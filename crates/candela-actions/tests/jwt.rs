@@ -2,11 +2,9 @@
 //! HS256 signing and verifying with its native HMAC, and clear catchable
 //! errors for malformed tokens and for the public-key algorithms it does not offer.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn host() -> Arc<TestHost> {

@@ -1,11 +1,9 @@
 //! Actions written the way existing Lit Actions are (tests/actions/*.js), run unchanged.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use candela_actions::{execute, AuthContext, ExecutionContext, Host, Limits, SignKind};
-use common::*;
 use serde_json::{json, Value};
 
 fn action(name: &str) -> String {

@@ -3,14 +3,12 @@
 //! action and expectation it runs, through the public `execute` entry point.
 //! Uncaught errors read as in Lit: `Uncaught Name: message`.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use candela_actions::{
     execute, ActionError, AuthContext, ExecutionContext, ExecutionOutcome, Host, Limits,
 };
-use common::*;
 use serde_json::json;
 
 fn host() -> Arc<TestHost> {

@@ -3,13 +3,11 @@
 //! (lit-actions `tests/it.rs`, lit-node `functions/aes.rs`,
 //! `functions/action_client.rs`, `tests/lit_action_scripts/*.js`).
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use aes::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
 use candela_actions::{ActionError, ExecutionOutcome};
-use common::*;
 use serde_json::json;
 
 fn response(result: Result<ExecutionOutcome, ActionError>) -> String {

@@ -3,16 +3,14 @@
 //! or the behaviour of Lit's node (`functions/action_client.rs`, the
 //! `ext/` bindings) whose action and expectation it runs, in process.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use candela_actions::{
     execute, execute_with_report, ActionError, AuthContext, ExecutionContext, ExecutionOutcome,
     Host, Limit, Limits,
 };
-use common::*;
 use serde_json::json;
 
 fn host() -> Arc<TestHost> {

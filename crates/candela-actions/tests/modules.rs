@@ -1,12 +1,10 @@
 //! ES-module imports of deployed actions by CID (`ipfs://<CIDv0>`), through
 //! the public `execute` entry point and the test host's action table.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use candela_actions::ActionError;
-use common::*;
 use serde_json::json;
 
 const DOUBLE: &str =

@@ -4,12 +4,10 @@
 //! `crypto.getRandomValues` reads the OS RNG on every call. Neither is
 //! deterministic across nodes, as in Lit (Deno) and every browser.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// Starts `runs` runs of `code` at once and returns their responses.

@@ -7,12 +7,10 @@
 //! 20 names it `InvalidAccessException`). `node` must be installed: the test fails (it does
 //! not skip) without it.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn host() -> Arc<TestHost> {

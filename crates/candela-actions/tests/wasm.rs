@@ -4,13 +4,11 @@
 //! ends at the wall-time limit, wasm memory counts toward the memory limit,
 //! a malformed or oversized module is a clear error and the next run works).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use candela_actions::{ActionError, Limit, Limits};
-use common::*;
 use serde_json::json;
 
 fn host() -> Arc<TestHost> {

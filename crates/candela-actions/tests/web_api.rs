@@ -1,11 +1,9 @@
 //! The Web classes beside `fetch`: `Headers`, `Request`, `Response`, as
 //! actions written for Lit's runtime (Deno) use them.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn host() -> Arc<TestHost> {

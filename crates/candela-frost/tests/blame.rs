@@ -1,15 +1,14 @@
 //! A party that cheats in key generation or signing is named.
-mod common;
 
 use std::collections::BTreeMap;
 
+use crate::common::Net;
 use candela_frost::frost_core::keys::dkg;
 use candela_frost::session::{Outgoing, Session, Step};
 use candela_frost::{
     aggregate, identifier, sim, DkgSession, Ed25519Sha512, FrostError, FrostKeyShare, PartyIndex,
     Secp256K1Sha256TR, Suite, Tweak,
 };
-use common::Net;
 use rand_core::OsRng;
 
 type Edit = Box<dyn FnMut(&mut Vec<u8>) + Send>;

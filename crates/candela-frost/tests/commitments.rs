@@ -1,10 +1,9 @@
 //! Commitment pools: single use, persistence, and key independence.
-mod common;
 
+use crate::common::{ExternalVerify, Net};
 use candela_frost::{
     sign_share, CommitmentPool, Ed25519Sha512, FrostError, Secp256K1Sha256TR, Tweak,
 };
-use common::{ExternalVerify, Net};
 use rand_core::OsRng;
 
 #[test]

@@ -1,13 +1,12 @@
 //! PKP and action keys derived by an additive tweak sign with commitments
 //! made against the root share before the key or message was chosen.
-mod common;
 
+use crate::common::{random_subset, threshold_for, ExternalVerify, Net};
 use candela_frost::address::{p2tr_address, solana_address, BitcoinNetwork};
 use candela_frost::{
     action_key_tweak, pkp_tweak, AnyTweak, Ed25519Sha512, FrostError, Secp256K1Sha256TR,
     SigningScheme, Suite, Tweak,
 };
-use common::{random_subset, threshold_for, ExternalVerify, Net};
 
 fn pkp_signature_verifies_only_under_its_own_key<C: ExternalVerify>(msg: &[u8]) {
     let n = 7;

@@ -1,10 +1,9 @@
 //! The node-facing holder of both roots.
-mod common;
 
+use crate::common::Net;
 use candela_frost::address::BitcoinNetwork;
 use candela_frost::roots::{Derivation, FrostPools, FrostRoots};
 use candela_frost::{Ed25519Sha512, FrostError, KeyType, Secp256K1Sha256TR, SigningScheme, Tweak};
-use common::Net;
 use rand_core::OsRng;
 
 #[test]

@@ -1,11 +1,10 @@
 //! Scheme names, key types and message rules give clear errors.
-mod common;
 
+use crate::common::Net;
 use candela_frost::{
     Ed25519Sha512, FrostError, KeyType, Secp256K1Sha256TR, SigningScheme, Tweak,
     MAX_ED25519_MESSAGE,
 };
-use common::Net;
 
 #[test]
 fn lit_scheme_names_parse_and_map_to_key_types() {

@@ -1,9 +1,8 @@
 //! Key shares survive serialization (the node seals the bytes) and still
 //! sign.
-mod common;
 
+use crate::common::{ExternalVerify, Net};
 use candela_frost::{Ed25519Sha512, FrostKeyShare, Secp256K1Sha256TR, Tweak};
-use common::{ExternalVerify, Net};
 
 fn round_trip_shares_still_sign<C: ExternalVerify>(msg: &[u8]) {
     let mut net = Net::<C>::new(5, 4, 1);

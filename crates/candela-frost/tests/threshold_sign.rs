@@ -1,9 +1,8 @@
 //! Key generation and threshold signing for n = 3, 5, 7, 10 with
 //! t = floor(2n/3)+1, both suites, verified by independent libraries.
-mod common;
 
+use crate::common::{random_subset, threshold_for, ExternalVerify, Net};
 use candela_frost::{Ed25519Sha512, Secp256K1Sha256TR, Tweak};
-use common::{random_subset, threshold_for, ExternalVerify, Net};
 
 fn dkg_then_random_subset_signs_and_verifies<C: ExternalVerify>(msg: &[u8]) {
     for n in [3u32, 5, 7, 10] {
