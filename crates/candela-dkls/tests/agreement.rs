@@ -1,17 +1,16 @@
 //! The DKLs23 key generation inside the agreement step: every honest node
 //! keeps one key and chain code, or none does.
-mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
+use crate::common::{k256_verifies, random_digest};
 use candela_crypto::agree::{is_agreement_message, VoteKeys};
 use candela_crypto::session::BoxedSession;
 use candela_crypto::sim::SimVoteKeys;
 use candela_crypto::CryptoError;
 use candela_dkls::wire::{decode, encode, KeygenMessage};
 use candela_dkls::{agreed_keygen, sim, DklsKeyShare, NodeIndex};
-use common::{k256_verifies, random_digest};
 use k256::Scalar;
 
 const NODES: [NodeIndex; 3] = [0, 1, 2];

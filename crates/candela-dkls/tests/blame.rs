@@ -2,16 +2,15 @@
 //! identifies it, and the exclusion list keeps it out of later signing
 //! sets. The nodes are 3, 7 and 12 (DKLs23 parties 1, 2, 3), so a wrong
 //! index mapping would name the wrong node.
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
+use crate::common::{cached_keygen, random_digest};
 use candela_dkls::wire::{decode, encode, KeygenMessage, SignMessage};
 use candela_dkls::{
     sim, DklsError, DklsKeyShare, DklsSign, DklsSignature, ExclusionList, NodeIndex, SignRequest,
 };
-use common::{cached_keygen, random_digest};
 use k256::Scalar;
 
 const NODES: [NodeIndex; 3] = [3, 7, 12];

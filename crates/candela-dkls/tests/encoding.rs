@@ -1,12 +1,11 @@
 //! The binary encoding of every message: each message a run sends decodes
 //! and re-encodes to the same bytes, and the sizes are reported.
-mod common;
 
 use std::collections::BTreeMap;
 
+use crate::common::random_digest;
 use candela_dkls::wire::{decode, encode, KeygenMessage, SignMessage, WIRE_VERSION};
 use candela_dkls::{sim, DklsError, NodeIndex};
-use common::random_digest;
 use dkls23::protocols::signing::Broadcast3to4;
 use k256::Scalar;
 

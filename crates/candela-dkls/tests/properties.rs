@@ -1,15 +1,14 @@
 //! Properties of signing beyond the happy path, on one 3-of-4 key
-//! (generated once, see `common::cached_keygen`).
-mod common;
+//! (generated once, see `crate::common::cached_keygen`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
+use crate::common::{cached_keygen, k256_verifies, random_digest};
 use candela_crypto::derive::{derive_public_key, pkp_tweak};
 use candela_dkls::{
     sim, DklsError, DklsKeyShare, DklsSign, ExclusionList, NodeIndex, SessionId, SignRequest,
 };
-use common::{cached_keygen, k256_verifies, random_digest};
 use k256::Scalar;
 
 fn shares() -> &'static BTreeMap<NodeIndex, DklsKeyShare> {

@@ -1,13 +1,12 @@
 //! Key generation and signing among all parties in process, for n = 3, 5,
 //! 7 and 10 with t = floor(2n/3) + 1: a random signing set signs for the
 //! root key and for a PKP key, and plain k256 verifies both.
-mod common;
 
 use std::time::Instant;
 
+use crate::common::{k256_verifies, keygen, random_digest, random_signers, threshold};
 use candela_crypto::derive::{derive_public_key, pkp_tweak};
 use candela_dkls::sim;
-use common::{k256_verifies, keygen, random_digest, random_signers, threshold};
 use k256::Scalar;
 
 fn keygen_then_sign_root_and_pkp(n: u32) {
