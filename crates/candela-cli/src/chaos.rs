@@ -327,17 +327,35 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     result
 }
 
+/// A client of the network in `network.json` with the run's timeout and
+/// attempts.
+fn load_client(network: &Path) -> anyhow::Result<Client> {
+    let mut client = crate::cli_io::open_network(network)?;
+    client.timeout = CLIENT_TIMEOUT;
+    // attempts spaced 0.4, 0.8, 1.2, 1.6 s apart outlast the nodes' 5 s
+    // liveness window, so a crashed signer is dropped before the last one
+    client.attempts = CLIENT_ATTEMPTS;
+    Ok(client)
+}
+
+/// The load's client, renewed from `network.json` after each change of
+/// the node set, as an application following the registry would.
+type SharedClient = Arc<std::sync::RwLock<Client>>;
+
+/// Renew the load's client from `network.json`.
+fn follow_network(load: &SharedClient, network: &Path) -> anyhow::Result<()> {
+    let fresh = load_client(network)?;
+    *load.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+    Ok(())
+}
+
 async fn chaos(
     args: &ChaosArgs,
     network: &Path,
     procs: &mut Procs,
     say: &dyn Fn(String),
 ) -> anyhow::Result<()> {
-    let mut client = crate::cli_io::open_network(network)?;
-    client.timeout = CLIENT_TIMEOUT;
-    // attempts spaced 0.4, 0.8, 1.2, 1.6 s apart outlast the nodes' 5 s
-    // liveness window, so a crashed signer is dropped before the last one
-    client.attempts = CLIENT_ATTEMPTS;
+    let client = load_client(network)?;
     let threshold = client.network().threshold;
     let owner = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let (rec, _) = crate::pkp::mint(&client, &owner).await?;
@@ -358,6 +376,7 @@ async fn chaos(
     let start = Instant::now();
     let end = start + args.duration;
     let mut workers = Vec::new();
+    let load: SharedClient = Arc::new(std::sync::RwLock::new(client.clone()));
     let workers_n = args.concurrency.max(1);
     // each worker starts a request at most every `pace`
     let pace = if args.rate > 0.0 {
@@ -366,7 +385,7 @@ async fn chaos(
         Duration::ZERO
     };
     for w in 0..workers_n {
-        let (client, owner, pk) = (client.clone(), owner.clone(), rec.public_key);
+        let (load, owner, pk) = (Arc::clone(&load), owner.clone(), rec.public_key);
         let (phase, records) = (Arc::clone(&phase), Arc::clone(&records));
         let offset = pace.mul_f64(w as f64 / workers_n as f64);
         workers.push(tokio::spawn(async move {
@@ -378,6 +397,7 @@ async fn chaos(
                 let mut digest = [0u8; 32];
                 rand_core::OsRng.fill_bytes(&mut digest);
                 let t0 = Instant::now();
+                let client = load.read().unwrap_or_else(|e| e.into_inner()).clone();
                 let answer =
                     tokio::time::timeout(LOST_AFTER, client.pkp_sign(&owner, &pk, digest)).await;
                 let outcome = match answer {
@@ -444,6 +464,7 @@ async fn chaos(
             procs.start(i, &cfg)?;
         }
         let repaired = wait_committee(network, args.nodes).await;
+        follow_network(&load, network)?;
         say(format!(
             "nodes 5 and 6 replaced: {}",
             repaired.map_or("NOT repaired".to_string(), |ms| format!(
@@ -476,6 +497,7 @@ async fn chaos(
             admin_key: None,
         })?;
         let moved = wait_committee(network, args.nodes - 1).await;
+        follow_network(&load, network)?;
         let t0 = Instant::now();
         let mut stopped = None;
         while t0.elapsed() < REJOIN_WITHIN {
@@ -522,6 +544,7 @@ async fn chaos(
         let cfg = procs.config(leaving);
         procs.start(leaving, &cfg)?;
         let joined = wait_committee(network, args.nodes).await;
+        follow_network(&load, network)?;
         say(format!(
             "a new member joined at index {leaving}: {}",
             joined.map_or("keys NOT moved".into(), |ms| format!(
