@@ -144,16 +144,23 @@ fn admin_of(
     }
 }
 
-/// Replace member `args.node` of the devnet in `args.dir`; the new member
-/// as JSON.
-pub fn replace(args: &ReplaceArgs) -> anyhow::Result<serde_json::Value> {
-    let dir = std::fs::canonicalize(&args.dir)
-        .with_context(|| format!("{} is not a devnet directory", args.dir.display()))?;
+/// The devnet directory `dir` (canonical), its network.json path and
+/// contents.
+fn open_devnet(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf, NetworkInfo)> {
+    let dir = std::fs::canonicalize(dir)
+        .with_context(|| format!("{} is not a devnet directory", dir.display()))?;
     let network_path = dir.join("network.json");
-    let mut network: NetworkInfo = serde_json::from_slice(
+    let network: NetworkInfo = serde_json::from_slice(
         &std::fs::read(&network_path)
             .with_context(|| format!("reading {}", network_path.display()))?,
     )?;
+    Ok((dir, network_path, network))
+}
+
+/// Replace member `args.node` of the devnet in `args.dir`; the new member
+/// as JSON.
+pub fn replace(args: &ReplaceArgs) -> anyhow::Result<serde_json::Value> {
+    let (dir, network_path, mut network) = open_devnet(&args.dir)?;
     let registry = candela_registry::open(&network.registry)?;
     let mut set = registry
         .node_set()?
@@ -230,13 +237,7 @@ fn new_member(dir: &Path, i: usize, url: &str, members: usize) -> anyhow::Result
 /// Move the devnet in `args.dir` to a new node set; the new committee as
 /// JSON.
 pub fn advance(args: &AdvanceArgs) -> anyhow::Result<serde_json::Value> {
-    let dir = std::fs::canonicalize(&args.dir)
-        .with_context(|| format!("{} is not a devnet directory", args.dir.display()))?;
-    let network_path = dir.join("network.json");
-    let mut network: NetworkInfo = serde_json::from_slice(
-        &std::fs::read(&network_path)
-            .with_context(|| format!("reading {}", network_path.display()))?,
-    )?;
+    let (dir, network_path, mut network) = open_devnet(&args.dir)?;
     if network.ecdsa_protocol == candela_node::config::DKLS23_NAME {
         bail!(
             "this network's ECDSA key is a DKLs23 key, whose shares carry pairwise state that \
