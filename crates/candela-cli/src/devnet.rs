@@ -84,6 +84,11 @@ pub struct DevnetArgs {
     /// (clock-aligned epochs; keys and addresses stay). Off when absent.
     #[arg(long = "refresh-every", value_name = "SECONDS")]
     pub refresh_every: Option<u64>,
+    /// Each node votes to kick a member of the committee it has not heard
+    /// from for this many seconds; the threshold of votes kicks it and the
+    /// keys move to the members left. Off when absent.
+    #[arg(long = "kick-after", value_name = "SECONDS")]
+    pub kick_after: Option<u64>,
 }
 
 /// `--ecdsa`: the threshold-ECDSA protocol of a new network.
@@ -272,6 +277,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
             let set = RegisteredNodeSet {
                 nodes,
                 threshold: candela_crypto::threshold_for(args.nodes),
+                ..Default::default()
             };
             registry.set_node_set(&chain.admin_key()?, &set)?;
             set
@@ -320,6 +326,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
             misbehave: misbehaviour_of(&args.misbehave, n.index as usize)?,
             ecdsa,
             refresh_interval_secs: args.refresh_every,
+            kick_after_secs: args.kick_after,
         };
         let cfg_path = node_dir.join("config.json");
         write_atomic(&cfg_path, &serde_json::to_vec_pretty(&cfg)?)?;

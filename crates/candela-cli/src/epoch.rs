@@ -42,6 +42,38 @@ pub enum EpochCommand {
     /// `epoch advance --member FILE`; then start it with
     /// `candela node --config DIR/config.json`.
     InitNode(InitNodeArgs),
+    /// Kick member `--node` out of a devnet's committee as its
+    /// administrator (the nodes do this themselves by vote when started
+    /// with `kickAfterSecs`): it keeps its index, empty; the threshold
+    /// becomes ⌊2m/3⌋ + 1 of the m members left, and the nodes move every
+    /// key to them. `epoch replace --node I` later puts a new machine in
+    /// its place. Prints the new committee as JSON.
+    Kick(KickArgs),
+    /// The registry's epoch, committee, kicked members and the kick votes
+    /// of this epoch, as JSON.
+    Status(StatusArgs),
+}
+
+/// Arguments of `epoch kick`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KickArgs {
+    /// The devnet's directory.
+    #[arg(long, default_value = "devnet")]
+    pub dir: PathBuf,
+    /// The index of the member to kick.
+    #[arg(long)]
+    pub node: u32,
+    /// The registry administrator's key (hex).
+    #[arg(long, env = "CANDELA_DEPLOYER_KEY")]
+    pub admin_key: Option<String>,
+}
+
+/// Arguments of `epoch status`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// network.json of the network (its registry location).
+    #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
+    pub network: PathBuf,
 }
 
 /// Arguments of `epoch init-node`.
@@ -119,7 +151,85 @@ pub async fn run(cmd: EpochCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
+        EpochCommand::Kick(args) => {
+            let out = kick(&args)?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        EpochCommand::Status(args) => {
+            let out = status(&args)?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
     }
+}
+
+/// Kick member `args.node` out of the committee of the devnet in
+/// `args.dir`; the new committee as JSON.
+pub fn kick(args: &KickArgs) -> anyhow::Result<serde_json::Value> {
+    let (dir, network_path, mut network) = open_devnet(&args.dir)?;
+    let registry = candela_registry::open(&network.registry)?;
+    let mut set = registry
+        .node_set()?
+        .context("the registry has no node set yet")?;
+    let committee = set.committee();
+    if !committee.contains(&args.node) {
+        bail!(
+            "--node {}: not a member of the committee {committee:?}",
+            args.node
+        );
+    }
+    if committee.len() <= 3 {
+        bail!("a network keeps at least 3 members");
+    }
+    set.kicked.insert(args.node);
+    set.threshold = candela_crypto::threshold_for(committee.len() - 1);
+    let admin = admin_of(&dir, &network.registry, args.admin_key.as_deref())?;
+    registry.set_node_set(&admin, &set)?;
+    write_network(&network_path, &mut network, &set)?;
+    Ok(serde_json::json!({
+        "kicked": args.node,
+        "committee": set.committee(),
+        "threshold": set.threshold,
+    }))
+}
+
+/// The registry's epoch, committee, kicked members and kick votes.
+pub fn status(args: &StatusArgs) -> anyhow::Result<serde_json::Value> {
+    let network: NetworkInfo = serde_json::from_slice(
+        &std::fs::read(&args.network)
+            .with_context(|| format!("reading {}", args.network.display()))?,
+    )?;
+    let registry = candela_registry::open(&network.registry)?;
+    let epoch = registry.epoch()?;
+    let set = registry
+        .node_set()?
+        .context("the registry has no node set yet")?;
+    let votes: Vec<serde_json::Value> = registry
+        .kick_votes()?
+        .into_iter()
+        .map(|v| serde_json::json!({"voter": v.voter, "target": v.target}))
+        .collect();
+    Ok(serde_json::json!({
+        "epoch": epoch,
+        "members": set.nodes.len(),
+        "committee": set.committee(),
+        "threshold": set.threshold,
+        "kicked": set.kicked,
+        "kickVotes": votes,
+    }))
+}
+
+/// Write the devnet's network.json for the registry's `set`: the
+/// committee's members and threshold.
+fn write_network(
+    path: &Path,
+    network: &mut NetworkInfo,
+    set: &candela_registry::RegisteredNodeSet,
+) -> anyhow::Result<()> {
+    network.nodes = candela_node::node::committee_infos(set);
+    network.threshold = set.threshold;
+    write_atomic(path, &serde_json::to_vec_pretty(network)?)
 }
 
 /// The registry administrator of a devnet directory.
@@ -175,12 +285,15 @@ pub fn replace(args: &ReplaceArgs) -> anyhow::Result<serde_json::Value> {
     let url = args.url.clone().unwrap_or_else(|| set.nodes[i].url.clone());
     let member = new_member(&dir, i, &url, set.nodes.len())?;
     set.nodes[i] = member;
+    // a kicked member's place taken by a new machine: the committee grows
+    if set.kicked.remove(&(i as u32)) {
+        set.threshold = candela_crypto::threshold_for(set.committee().len());
+    }
     let admin = admin_of(&dir, &network.registry, args.admin_key.as_deref())?;
     registry.set_node_set(&admin, &set)?;
 
     let infos = candela_node::node::node_infos(&set);
-    network.nodes = infos.clone();
-    write_atomic(&network_path, &serde_json::to_vec_pretty(&network)?)?;
+    write_network(&network_path, &mut network, &set)?;
     Ok(serde_json::json!({
         "replaced": i,
         "member": infos[i],
@@ -249,14 +362,15 @@ pub fn advance(args: &AdvanceArgs) -> anyhow::Result<serde_json::Value> {
         .node_set()?
         .context("the registry has no node set yet")?;
     let n = set.nodes.len();
+    let kicked = set.kicked.len();
     let given: Vec<RegisteredNode> = args
         .member
         .iter()
         .map(|path| read_member(path))
         .collect::<anyhow::Result<_>>()?;
-    let size = (n + args.add + given.len())
+    (n + args.add + given.len())
         .checked_sub(args.remove)
-        .filter(|&s| s >= 3 && args.remove < n)
+        .filter(|&s| args.remove < n && s >= 3 + kicked)
         .with_context(|| {
             format!(
                 "{n} members, +{} -{}: a network keeps at least 3 members",
@@ -268,6 +382,10 @@ pub fn advance(args: &AdvanceArgs) -> anyhow::Result<serde_json::Value> {
     }
     let removed: Vec<usize> = (n - args.remove..n).collect();
     set.nodes.truncate(n - args.remove);
+    set.kicked.retain(|&k| (k as usize) < set.nodes.len());
+    if set.committee().len() < 3 {
+        bail!("a network keeps at least 3 members");
+    }
     let ports = crate::devnet::free_ports(args.add)?;
     let mut added = Vec::new();
     for member in given {
@@ -284,14 +402,12 @@ pub fn advance(args: &AdvanceArgs) -> anyhow::Result<serde_json::Value> {
             "config": dir.join(format!("node-{i}/config.json")),
         }));
     }
-    set.threshold = candela_crypto::threshold_for(size);
+    set.threshold = candela_crypto::threshold_for(set.committee().len());
     let admin = admin_of(&dir, &network.registry, args.admin_key.as_deref())?;
     registry.set_node_set(&admin, &set)?;
-    network.nodes = candela_node::node::node_infos(&set);
-    network.threshold = set.threshold;
-    write_atomic(&network_path, &serde_json::to_vec_pretty(&network)?)?;
+    write_network(&network_path, &mut network, &set)?;
     Ok(serde_json::json!({
-        "size": size,
+        "size": set.committee().len(),
         "threshold": set.threshold,
         "added": added,
         "removed": removed,

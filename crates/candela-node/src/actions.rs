@@ -737,7 +737,7 @@ impl Node {
     /// background, with a few retries).
     fn publish(self: &Arc<Self>, request_id: &str, topic: &str, value: &str) {
         self.deliver_collect(self.me, request_id, topic, value.to_string());
-        for to in 0..self.node_count() as u32 {
+        for to in self.committee() {
             if to == self.me {
                 continue;
             }
@@ -1279,7 +1279,7 @@ impl ExecHost {
         check_shared_size(value)?;
         let live = self.node.live_set();
         if private {
-            for to in 0..self.node.node_count() as u32 {
+            for to in self.node.committee() {
                 self.node.send_private(to, &self.request_id, topic, value);
             }
         } else {

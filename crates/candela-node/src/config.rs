@@ -195,6 +195,13 @@ pub struct NodeConfig {
     /// Absent or 0: no scheduled refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_interval_secs: Option<u64>,
+    /// Kick votes: a member of the committee this node has not heard from
+    /// for this many seconds gets this node's vote, in the registry, to be
+    /// kicked out of the committee (the threshold of members' votes kicks
+    /// it, and the keys move to the members that remain). Absent or 0: this
+    /// node never votes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kick_after_secs: Option<u64>,
 }
 
 /// The threshold-ECDSA protocol a network runs, chosen at genesis.

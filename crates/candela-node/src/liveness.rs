@@ -173,9 +173,13 @@ pub fn read_pong(
 }
 
 impl Node {
-    /// The nodes heard from recently, and this node.
+    /// The members of the committee heard from recently, and this node
+    /// (a kicked member that is still up takes no part in signing).
     pub(crate) fn live_set(&self) -> BTreeSet<u32> {
-        self.liveness.live_set(Instant::now())
+        let members = self.members();
+        let mut live = self.liveness.live_set(Instant::now());
+        live.retain(|i| *i == self.me || members.committee.contains(i));
+        live
     }
 
     /// A message to peer `i` could not be delivered: leave it out of

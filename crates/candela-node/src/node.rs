@@ -157,6 +157,15 @@ pub fn node_infos(set: &RegisteredNodeSet) -> Vec<NodeInfo> {
         .collect()
 }
 
+/// The committee's members as clients see them (`network.json`): the node
+/// set without its kicked members, each with its index.
+pub fn committee_infos(set: &RegisteredNodeSet) -> Vec<NodeInfo> {
+    node_infos(set)
+        .into_iter()
+        .filter(|n| !set.kicked.contains(&n.index))
+        .collect()
+}
+
 impl Node {
     /// Load keys and storage and start the background loops.
     pub fn start(cfg: NodeConfig) -> anyhow::Result<Arc<Node>> {
@@ -164,7 +173,7 @@ impl Node {
         let identity = load_identity(&cfg, &storage_key)?;
         let registry: Arc<dyn Registry> = Arc::from(candela_registry::open(&cfg.registry)?);
         let set = read_node_set(registry.as_ref())?;
-        candela_crypto::check_threshold(set.nodes.len(), set.threshold)
+        candela_crypto::check_threshold(set.committee().len(), set.threshold)
             .map_err(|e| anyhow::anyhow!("the registry's node set is refused: {e}"))?;
         let nodes = node_infos(&set);
         let me = nodes
@@ -184,7 +193,9 @@ impl Node {
                 "the registry lists another wallet address for this node: its key claims will not count"
             );
         }
-        let mut members = crate::membership::Members::new(nodes, set.threshold)?;
+        let registry_committee = crate::membership::Committee::of_set(&set);
+        let mut members =
+            crate::membership::Members::with_committee(nodes, registry_committee.clone())?;
         std::fs::create_dir_all(&cfg.data_dir)?;
         let store = Store::open(&cfg.data_dir.join("node.sqlite"), &storage_key)?;
         let key = match store.get_secret(ROOT_SECRET)? {
@@ -204,22 +215,23 @@ impl Node {
         if let Some(b) = &bls {
             // restarted during an epoch change, before the keys moved: run
             // with the committee that holds them, and move them
-            let held = (b.public_shares.len(), b.threshold);
-            let registry = (members.size, members.threshold);
+            let held = crate::membership::Committee::holding(&b.public_shares, b.threshold);
+            let registry = registry_committee;
             if held != registry {
-                if held.0 <= members.nodes.len() {
-                    members.size = held.0;
-                    members.threshold = held.1;
+                if held.span() <= members.nodes.len() {
+                    members.committee = held.members.clone();
+                    members.threshold = held.threshold;
                     members.target = Some(registry);
                 } else {
                     // the committee shrank: the leaving members are no longer
                     // in the registry; the committee this node last ran with
                     // names them
                     match crate::membership::remembered_committee(&store)? {
-                        Some(kept) if kept.len() == held.0 => {
+                        Some(kept) if kept.len() == held.span() => {
                             let mut nodes = members.nodes.clone();
                             nodes.extend(kept[nodes.len()..].iter().cloned());
-                            members = crate::membership::Members::new(nodes, held.1)?;
+                            members =
+                                crate::membership::Members::with_committee(nodes, held.clone())?;
                             members.target = Some(registry);
                         }
                         _ => tracing::warn!(
@@ -322,6 +334,7 @@ impl Node {
         tokio::spawn(Arc::clone(&node).bootstrap_then_pool());
         tokio::spawn(Arc::clone(&node).refresh_loop());
         tokio::spawn(Arc::clone(&node).membership_loop());
+        tokio::spawn(Arc::clone(&node).kick_vote_loop());
         for chain in &node.nonce_chains {
             tokio::spawn(Arc::clone(chain).poll_head());
         }
@@ -336,10 +349,14 @@ impl Node {
             .clone()
     }
 
-    /// How many members the committee holding the keys has (indices
-    /// `0..node_count`).
+    /// How many members the committee holding the keys has.
     pub fn node_count(&self) -> usize {
-        self.members().size
+        self.members().committee.len()
+    }
+
+    /// The members of the committee holding the keys, ascending.
+    pub fn committee(&self) -> Vec<u32> {
+        self.members().committee.clone()
     }
 
     /// Shares needed, in the committee holding the keys.
@@ -711,7 +728,7 @@ impl Node {
                 dealers,
                 receivers,
                 roots,
-                new_size,
+                new_members,
                 new_threshold,
             } => self.accept_repair(
                 from,
@@ -719,7 +736,10 @@ impl Node {
                 dealers,
                 receivers,
                 roots,
-                (new_size as usize, new_threshold as usize),
+                crate::membership::Committee {
+                    members: new_members,
+                    threshold: new_threshold as usize,
+                },
             ),
             PeerBody::UsedQuery { challenge, ids } => self.answer_used_query(from, challenge, ids),
             PeerBody::PresignaturesSpent { uses } => self.accept_spent_notice(from, uses),

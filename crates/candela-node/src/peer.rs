@@ -161,9 +161,9 @@ pub enum PeerBody {
         /// The nodes that hold no share (ascending): nodes that lost them,
         /// and members joining.
         receivers: Vec<u32>,
-        /// The committee the keys move to: members `0..new_size`, with
+        /// The committee the keys move to: these members (ascending), with
         /// `new_threshold` (the committee of now for a plain repair).
-        new_size: u32,
+        new_members: Vec<u32>,
         /// Shares needed in that committee.
         new_threshold: u32,
         /// The roots, by label, in reshare order.

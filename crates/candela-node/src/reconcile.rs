@@ -116,7 +116,9 @@ impl Node {
                 return;
             }
         };
-        let peers: Vec<u32> = (0..self.node_count() as u32)
+        let peers: Vec<u32> = self
+            .committee()
+            .into_iter()
             .filter(|&p| p != self.me)
             .collect();
         let mut rec = Reconciliation::new(ids, peers_needed(self.threshold(), self.node_count()));

@@ -740,7 +740,9 @@ impl Node {
                 exclude.push(liar);
             }
         }
-        let candidates: Vec<u32> = (0..self.node_count() as u32)
+        let candidates: Vec<u32> = self
+            .committee()
+            .into_iter()
             .filter(|c| live.contains(c))
             .collect();
         let preferred: Vec<u32> = candidates

@@ -233,7 +233,9 @@ impl Node {
         let live = self.live_set();
         let exclude = self.excluded_for(request_id);
         let mut last = ApiError::unavailable("NodeNoCoordinator", "no coordinator reachable");
-        let candidates: Vec<u32> = (0..self.node_count() as u32)
+        let candidates: Vec<u32> = self
+            .committee()
+            .into_iter()
             .filter(|c| live.contains(c))
             .collect();
         // Excluded nodes (caught lying) do not coordinate, unless every live

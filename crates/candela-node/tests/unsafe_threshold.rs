@@ -34,6 +34,7 @@ fn start_node_of_a_set_with_threshold(n: usize, t: usize) -> anyhow::Result<()> 
         &RegisteredNodeSet {
             nodes,
             threshold: t,
+            ..Default::default()
         },
     )?;
     let identity_file = dir.path().join("identity.key");
@@ -59,6 +60,7 @@ fn start_node_of_a_set_with_threshold(n: usize, t: usize) -> anyhow::Result<()> 
         misbehave: None,
         ecdsa: Default::default(),
         refresh_interval_secs: None,
+        kick_after_secs: None,
     };
     Node::start(cfg).map(|_| ())
 }

@@ -86,8 +86,12 @@ impl KeyClaim {
         let mut signers = BTreeSet::new();
         let mut bad = Vec::new();
         for (index, sig) in &self.signatures {
-            let Some(node) = set.nodes.get(*index as usize) else {
-                bad.push(format!("node {index} is not in the node set"));
+            let Some(node) = set
+                .nodes
+                .get(*index as usize)
+                .filter(|_| !set.kicked.contains(index))
+            else {
+                bad.push(format!("node {index} is not in the committee"));
                 continue;
             };
             if node.wallet_address == [0u8; 20] {
@@ -178,6 +182,7 @@ mod tests {
                 })
                 .collect(),
             threshold,
+            ..Default::default()
         }
     }
 
@@ -231,7 +236,7 @@ mod tests {
         assert!(claim.verify(&nodes).is_err());
         claim.signatures.insert(7, sign_claim(&keys[2], &derived));
         let e = claim.verify(&nodes).unwrap_err().to_string();
-        assert!(e.contains("node 7 is not in the node set"), "{e}");
+        assert!(e.contains("node 7 is not in the committee"), "{e}");
         // a node registered without a wallet does not count
         let mut walletless = nodes.clone();
         walletless.nodes[2].wallet_address = [0; 20];
@@ -239,5 +244,10 @@ mod tests {
         let e = claim.verify(&walletless).unwrap_err().to_string();
         assert!(e.contains("no wallet address"), "{e}");
         claim.verify(&nodes).expect("two valid signatures");
+        // a kicked member's signature does not count
+        let mut kicked = nodes.clone();
+        kicked.kicked.insert(2);
+        let e = claim.verify(&kicked).unwrap_err().to_string();
+        assert!(e.contains("node 2 is not in the committee"), "{e}");
     }
 }

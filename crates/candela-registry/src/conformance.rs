@@ -867,6 +867,7 @@ fn node_set(ports: &[u16], threshold: usize) -> RegisteredNodeSet {
             })
             .collect(),
         threshold,
+        ..Default::default()
     }
 }
 
@@ -914,6 +915,7 @@ pub fn node_set_roundtrip(reg: &dyn Registry, admin: &SigningKey, other: &Signin
         RegisteredNodeSet {
             nodes: vec![],
             threshold: 0,
+            ..Default::default()
         },
     ));
     // Validated before the administrator check.

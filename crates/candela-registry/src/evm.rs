@@ -61,10 +61,17 @@ use serde::{Deserialize, Serialize};
 pub use alloy::primitives::Address;
 
 use crate::{
-    signer_address, validate_auth_method, validate_scopes, AuthMethod, Permission, PkpKeyType,
-    PkpRecord, RegisteredNode, RegisteredNodeSet, Registry, RegistryError, SigningKey,
-    AUTH_METHOD_TYPE_ACTION, BURNED_OWNER, MAX_SCOPE_ID, SCOPE_SIGN_ANYTHING,
+    signer_address, validate_auth_method, validate_scopes, AuthMethod, KickTally, KickVote,
+    Permission, PkpKeyType, PkpRecord, RegisteredNode, RegisteredNodeSet, Registry, RegistryError,
+    SigningKey, AUTH_METHOD_TYPE_ACTION, BURNED_OWNER, MAX_SCOPE_ID, SCOPE_SIGN_ANYTHING,
 };
+
+/// Why an EVM registry refuses kick votes and a committee with a hole:
+/// `Staking.advanceEpoch` moves the last validator into a kicked one's
+/// place, and a member's index is its share's x-coordinate.
+const KICKS_ON_STAKING: &str = "the Staking contract does not record kick votes, and its \
+     advanceEpoch moves the last validator into the kicked one's index: kick votes are \
+     recorded by the SQLite registry only";
 
 /// Extra gas added to a mint's estimate, in percent. The contracts README
 /// asks for at least 20 %; the derivation's theoretical worst case is about
@@ -1074,7 +1081,11 @@ impl Inner {
         }
         let threshold = usize::try_from(threshold)
             .map_err(|_| RegistryError::Encoding(format!("threshold {threshold} out of range")))?;
-        Ok(Some(RegisteredNodeSet { nodes, threshold }))
+        Ok(Some(RegisteredNodeSet {
+            nodes,
+            threshold,
+            ..Default::default()
+        }))
     }
 
     /// An owner-only `Staking` call (`what`), signed by `key`; a signer that
@@ -1425,6 +1436,7 @@ impl EvmRegistry {
         let set = Registry::node_set(self)?.unwrap_or(RegisteredNodeSet {
             nodes: Vec::new(),
             threshold: 0,
+            ..Default::default()
         });
         set.nodes
             .iter()
@@ -1698,6 +1710,9 @@ impl Registry for EvmRegistry {
         set: &RegisteredNodeSet,
     ) -> Result<(), RegistryError> {
         set.validate()?;
+        if !set.kicked.is_empty() {
+            return Err(RegistryError::Invalid(KICKS_ON_STAKING.into()));
+        }
         let call = IStaking::setValidatorsCall {
             newValidators: set
                 .nodes
@@ -1708,6 +1723,14 @@ impl Registry for EvmRegistry {
             threshold: U256::from(set.threshold),
         };
         self.staking_admin_tx(admin, "setValidators", call)
+    }
+
+    fn vote_to_kick(&self, _voter: &SigningKey, _target: u32) -> Result<KickTally, RegistryError> {
+        Err(RegistryError::Invalid(KICKS_ON_STAKING.into()))
+    }
+
+    fn kick_votes(&self) -> Result<Vec<KickVote>, RegistryError> {
+        Ok(Vec::new())
     }
 
     // One contract call each, where the provided method would make several.
@@ -1918,6 +1941,7 @@ mod tests {
                 .map(|i| node(7001 + i, &format!("http://10.0.0.{}:{}", i + 1, 7001 + i)))
                 .collect(),
             threshold: 3,
+            ..Default::default()
         };
         reg.set_node_set(&admin, &set).unwrap();
         let sdk_view = || {
@@ -1977,6 +2001,7 @@ mod tests {
             let set = RegisteredNodeSet {
                 nodes: vec![node(7001, url)],
                 threshold: 1,
+                ..Default::default()
             };
             let e = reg.set_node_set(&admin, &set).unwrap_err();
             assert!(matches!(e, RegistryError::Invalid(_)), "{url}: {e}");
@@ -1990,6 +2015,7 @@ mod tests {
                 node(7002, "https://10.0.0.2"),
             ],
             threshold: 2,
+            ..Default::default()
         };
         reg.set_node_set(&admin, &set).unwrap();
         assert_eq!(reg.node_set().unwrap(), Some(set.clone()));

@@ -260,22 +260,69 @@ pub struct RegisteredNode {
 }
 
 /// The node set and threshold every node and client reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RegisteredNodeSet {
     /// The nodes, in index order (node `i` has Shamir x-coordinate `i + 1`).
     pub nodes: Vec<RegisteredNode>,
-    /// Parties needed to sign (1..=nodes.len()).
+    /// Parties needed to sign (1..=the committee's size).
     pub threshold: usize,
+    /// Indices of members kicked out of the committee: they stay listed so
+    /// that every other member keeps its index, hold no share once the
+    /// keys moved, and take no part in signing. An index leaves this set
+    /// when a new machine replaces its member.
+    pub kicked: BTreeSet<u32>,
+}
+
+/// A member's vote to kick another out of the committee, as the registry
+/// records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KickVote {
+    /// The epoch the vote was cast in (votes count in their epoch only).
+    pub epoch: u64,
+    /// The voting member's index.
+    pub voter: u32,
+    /// The member it votes to kick.
+    pub target: u32,
+}
+
+/// What a kick vote did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KickTally {
+    /// Distinct members that voted to kick the target in this epoch.
+    pub votes: usize,
+    /// Votes needed (the committee's threshold).
+    pub needed: usize,
+    /// Whether this vote kicked the target: a new epoch started without it.
+    pub kicked: bool,
+}
+
+/// The threshold of a committee of `n` members: more than two thirds.
+pub fn two_thirds_threshold(n: usize) -> usize {
+    2 * n / 3 + 1
 }
 
 impl RegisteredNodeSet {
-    /// Refuse an empty set, a threshold out of 1..=n, duplicate identity
-    /// keys, wallet addresses or URLs, and URLs that are not `http(s)://`.
+    /// The committee: every member's index but the kicked ones, ascending.
+    pub fn committee(&self) -> Vec<u32> {
+        (0..self.nodes.len() as u32)
+            .filter(|i| !self.kicked.contains(i))
+            .collect()
+    }
+
+    /// Refuse an empty set, a threshold out of 1..=the committee's size,
+    /// a kicked index out of the set, duplicate identity keys, wallet
+    /// addresses or URLs, and URLs that are not `http(s)://`.
     pub fn validate(&self) -> Result<(), RegistryError> {
         let n = self.nodes.len();
-        if n == 0 || self.threshold == 0 || self.threshold > n {
+        if let Some(k) = self.kicked.iter().find(|&&k| k as usize >= n) {
             return Err(RegistryError::Invalid(format!(
-                "threshold {} for {n} nodes",
+                "kicked member {k} is not in the set of {n}"
+            )));
+        }
+        let committee = n - self.kicked.len();
+        if committee == 0 || self.threshold == 0 || self.threshold > committee {
+            return Err(RegistryError::Invalid(format!(
+                "threshold {} for a committee of {committee} nodes",
                 self.threshold
             )));
         }
@@ -522,6 +569,22 @@ pub trait Registry: Send + Sync {
         admin: &SigningKey,
         set: &RegisteredNodeSet,
     ) -> Result<(), RegistryError>;
+
+    /// Member `voter` (signing with its node wallet,
+    /// [`claim::node_wallet`]) votes to kick member `target` out of the
+    /// committee, as it found `target` unreachable for too long. The vote
+    /// is recorded for the current epoch (a member's second vote for the
+    /// same target counts once). When members of the committee as many as
+    /// its threshold voted so, the target is kicked: a new epoch starts
+    /// whose committee leaves it out (it keeps its index, in
+    /// [`RegisteredNodeSet::kicked`]), with the two-thirds threshold of the
+    /// members that remain, and the nodes move the keys to it. A voter or
+    /// target outside the committee, a vote for oneself, or a kick that
+    /// would leave fewer than two members is refused.
+    fn vote_to_kick(&self, voter: &SigningKey, target: u32) -> Result<KickTally, RegistryError>;
+
+    /// The kick votes recorded in the current epoch.
+    fn kick_votes(&self) -> Result<Vec<KickVote>, RegistryError>;
 
     /// Mint the PKP a network claim names (Lit's v7 claim flow: an action's
     /// `Lit.Actions.claimKey`, then a mint of the claimed key): the claim

@@ -10,8 +10,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 use crate::signed_op::{address_of, token_id_of, GrantWire, RegistryChange, SignedChange};
 use crate::{
-    signer_address, validate_scopes, Permission, PkpKeyType, PkpRecord, RegisteredNode,
-    RegisteredNodeSet, Registry, RegistryError, SigningKey, BURNED_OWNER,
+    signer_address, two_thirds_threshold, validate_scopes, KickTally, KickVote, Permission,
+    PkpKeyType, PkpRecord, RegisteredNode, RegisteredNodeSet, Registry, RegistryError, SigningKey,
+    BURNED_OWNER,
 };
 
 /// A registry in one SQLite file (WAL mode), shareable by several processes.
@@ -57,6 +58,13 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS kick_votes (
+        epoch  INTEGER NOT NULL,
+        voter  INTEGER NOT NULL,
+        target INTEGER NOT NULL,
+        at     INTEGER NOT NULL DEFAULT (unixepoch()),
+        PRIMARY KEY (epoch, voter, target)
     );
     CREATE TABLE IF NOT EXISTS applied_changes (
         nonce         TEXT PRIMARY KEY,
@@ -571,18 +579,7 @@ impl Registry for SqliteRegistry {
     }
 
     fn epoch(&self) -> Result<u64, RegistryError> {
-        let epoch: Option<String> = self
-            .lock()
-            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        match epoch {
-            None => Ok(0),
-            Some(e) => e
-                .parse()
-                .map_err(|e| RegistryError::Encoding(format!("epoch: {e}"))),
-        }
+        epoch_in(&self.lock())
     }
 
     fn node_set(&self) -> Result<Option<RegisteredNodeSet>, RegistryError> {
@@ -629,7 +626,21 @@ impl Registry for SqliteRegistry {
                 wallet_address,
             });
         }
-        Ok(Some(RegisteredNodeSet { nodes, threshold }))
+        let kicked: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'kicked'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let kicked = match kicked {
+            None => BTreeSet::new(),
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| RegistryError::Encoding(format!("kicked members: {e}")))?,
+        };
+        Ok(Some(RegisteredNodeSet {
+            nodes,
+            threshold,
+            kicked,
+        }))
     }
 
     fn mint_typed(
@@ -745,6 +756,110 @@ impl Registry for SqliteRegistry {
                 )?;
             }
         }
+        write_node_set(&tx, set)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn vote_to_kick(&self, voter: &SigningKey, target: u32) -> Result<KickTally, RegistryError> {
+        let wallet = signer_address(voter);
+        let set = self
+            .node_set()?
+            .ok_or_else(|| RegistryError::Invalid("the registry has no node set".into()))?;
+        let committee = set.committee();
+        let voter_index = committee
+            .iter()
+            .copied()
+            .find(|&i| set.nodes[i as usize].wallet_address == wallet)
+            .ok_or_else(|| {
+                RegistryError::Invalid(format!(
+                    "{} is not the wallet of a member of the committee",
+                    derive::checksum_address(&wallet)
+                ))
+            })?;
+        if !committee.contains(&target) {
+            return Err(RegistryError::Invalid(format!(
+                "node {target} is not a member of the committee"
+            )));
+        }
+        if voter_index == target {
+            return Err(RegistryError::Invalid(
+                "a member cannot vote to kick itself".into(),
+            ));
+        }
+        if committee.len() <= 2 {
+            return Err(RegistryError::Invalid(format!(
+                "kicking node {target} would leave fewer than two members"
+            )));
+        }
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let epoch = epoch_in(&tx)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO kick_votes (epoch, voter, target) VALUES (?1, ?2, ?3)",
+            params![epoch as i64, voter_index as i64, target as i64],
+        )?;
+        let votes: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM kick_votes WHERE epoch = ?1 AND target = ?2",
+            params![epoch as i64, target as i64],
+            |r| r.get(0),
+        )?;
+        let votes = votes as usize;
+        let kicked = votes >= set.threshold;
+        if kicked {
+            let mut next = set.clone();
+            next.kicked.insert(target);
+            next.threshold = two_thirds_threshold(committee.len() - 1);
+            next.validate()?;
+            write_node_set(&tx, &next)?;
+        }
+        tx.commit()?;
+        Ok(KickTally {
+            votes,
+            needed: set.threshold,
+            kicked,
+        })
+    }
+
+    fn kick_votes(&self) -> Result<Vec<KickVote>, RegistryError> {
+        let conn = self.lock();
+        let epoch = epoch_in(&conn)?;
+        let mut stmt = conn.prepare(
+            "SELECT voter, target FROM kick_votes WHERE epoch = ?1 ORDER BY target, voter",
+        )?;
+        let rows = stmt.query_map(params![epoch as i64], |r| {
+            Ok(KickVote {
+                epoch,
+                voter: r.get::<_, i64>(0)? as u32,
+                target: r.get::<_, i64>(1)? as u32,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// The current epoch (0 before the first node set).
+fn epoch_in(conn: &Connection) -> Result<u64, RegistryError> {
+    let epoch: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match epoch {
+        None => Ok(0),
+        Some(e) => e
+            .parse()
+            .map_err(|e| RegistryError::Encoding(format!("epoch: {e}"))),
+    }
+}
+
+/// Replace the node set, its threshold and its kicked members, and start
+/// the next epoch.
+fn write_node_set(
+    tx: &rusqlite::Transaction<'_>,
+    set: &RegisteredNodeSet,
+) -> Result<(), RegistryError> {
+    {
         tx.execute("DELETE FROM nodes", [])?;
         for (i, n) in set.nodes.iter().enumerate() {
             tx.execute(
@@ -764,14 +879,20 @@ impl Registry for SqliteRegistry {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![set.threshold.to_string()],
         )?;
+        let kicked = serde_json::to_string(&set.kicked)
+            .map_err(|e| RegistryError::Encoding(format!("kicked members: {e}")))?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('kicked', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![kicked],
+        )?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('epoch', '1')
              ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
             [],
         )?;
-        tx.commit()?;
-        Ok(())
     }
+    Ok(())
 }
 
 /// Record a new PKP of `key_type` owned by `owner`.
@@ -906,6 +1027,63 @@ mod tests {
             &conformance::random_key(),
             &conformance::random_key(),
         );
+    }
+
+    #[test]
+    fn the_threshold_of_members_votes_kicks_a_member_out_leaving_its_index_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = open(&dir);
+        let admin = conformance::random_key();
+        let wallets: Vec<SigningKey> = (0..5).map(|_| conformance::random_key()).collect();
+        let set = RegisteredNodeSet {
+            nodes: wallets
+                .iter()
+                .enumerate()
+                .map(|(i, w)| RegisteredNode {
+                    url: format!("http://127.0.0.1:{}", 7300 + i),
+                    identity_key: conformance::random_bytes(),
+                    encryption_key: conformance::random_bytes(),
+                    wallet_address: signer_address(w),
+                })
+                .collect(),
+            threshold: 4,
+            ..Default::default()
+        };
+        reg.set_node_set(&admin, &set).unwrap();
+        let epoch = reg.epoch().unwrap();
+        // refused: a stranger, a vote for oneself, a target out of the set
+        let refused = [
+            reg.vote_to_kick(&conformance::random_key(), 2),
+            reg.vote_to_kick(&wallets[2], 2),
+            reg.vote_to_kick(&wallets[0], 9),
+        ];
+        for r in refused {
+            assert!(matches!(r, Err(RegistryError::Invalid(_))), "{r:?}");
+        }
+        // three votes of four needed; a second vote of the same member
+        // counts once
+        for (voter, votes) in [(0, 1), (1, 2), (1, 2), (3, 3)] {
+            let tally = reg.vote_to_kick(&wallets[voter], 2).unwrap();
+            assert_eq!((tally.votes, tally.needed, tally.kicked), (votes, 4, false));
+        }
+        assert_eq!(reg.kick_votes().unwrap().len(), 3);
+        assert_eq!(reg.epoch().unwrap(), epoch, "votes alone start no epoch");
+        let tally = reg.vote_to_kick(&wallets[4], 2).unwrap();
+        assert!(tally.kicked);
+        // a new epoch: member 2 keeps its place, out of the committee of
+        // four, whose threshold is more than two thirds of four
+        let after = reg.node_set().unwrap().unwrap();
+        assert_eq!(reg.epoch().unwrap(), epoch + 1);
+        assert_eq!(after.nodes, set.nodes);
+        assert_eq!(after.committee(), vec![0, 1, 3, 4]);
+        assert_eq!(after.threshold, 3);
+        assert!(
+            reg.kick_votes().unwrap().is_empty(),
+            "votes count in their epoch"
+        );
+        // the kicked member votes no more, and is not voted on again
+        assert!(reg.vote_to_kick(&wallets[2], 0).is_err());
+        assert!(reg.vote_to_kick(&wallets[0], 2).is_err());
     }
 
     #[test]

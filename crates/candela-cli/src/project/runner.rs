@@ -83,6 +83,7 @@ async fn network(project: &Project) -> anyhow::Result<Network> {
         misbehave: Vec::new(),
         ecdsa: None,
         refresh_every: None,
+        kick_after: None,
     };
     let devnet = devnet::start(&args).await.context(
         "starting a devnet for the tests failed; set [network] network_json in candela.toml \

@@ -177,7 +177,9 @@ impl Node {
     {
         let mut attempt = 0u32;
         while !have() {
-            let parts: Vec<u32> = (0..self.node_count() as u32)
+            let parts: Vec<u32> = self
+                .committee()
+                .into_iter()
                 .filter(|p| !excluded.contains(p))
                 .collect();
             if excluded.contains(&self.me) || parts.len() < self.threshold() {

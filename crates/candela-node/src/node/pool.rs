@@ -122,7 +122,7 @@ impl Node {
             ));
         }
         if !parts.contains(&self.me)
-            || parts.iter().any(|&p| p as usize >= self.node_count())
+            || parts.iter().any(|p| !self.members().committee.contains(p))
             || count == 0
             || count > 64
         {

@@ -226,7 +226,7 @@ impl Node {
 
     /// Reshare every root key this node holds, one after the other.
     pub(crate) async fn refresh_all(self: Arc<Self>, epoch: u64) -> anyhow::Result<()> {
-        let everyone: Vec<u32> = (0..self.node_count() as u32).collect();
+        let everyone: Vec<u32> = self.committee();
         let live = self.live_set();
         if let Some(down) = everyone.iter().find(|p| !live.contains(p)) {
             anyhow::bail!("node {down} is not live; a refresh changes every node's share");
@@ -248,7 +248,7 @@ impl Node {
                 &dealers,
                 &labels,
                 &BTreeMap::new(),
-                (self.node_count(), self.threshold()),
+                &self.members().holders(),
             )
             .await?;
         tracing::info!(epoch, "root shares refreshed");
@@ -304,7 +304,7 @@ impl Node {
     }
 
     /// Reshare the roots named by `labels` in order, dealt by `dealers`, to
-    /// the committee `new` (members `0..size`, threshold), and install each
+    /// the committee `new`, and install each
     /// new share. A node without a share of a root takes its public facts
     /// from `agreed`. A dealer outside the new committee gets no new share
     /// (see [`Node::leave_committee`]).
@@ -314,7 +314,7 @@ impl Node {
         dealers: &[u32],
         labels: &[String],
         agreed: &BTreeMap<String, RootPublics>,
-        new: (usize, usize),
+        new: &crate::membership::Committee,
     ) -> anyhow::Result<()> {
         let aborted = |node: &Node| match occasion {
             Occasion::Repair(id) => node
@@ -324,7 +324,7 @@ impl Node {
                 .aborted(id),
             Occasion::Refresh(_) => false,
         };
-        if self.me as usize >= new.0 {
+        if !new.contains(self.me) {
             for label in labels {
                 if aborted(&self) {
                     anyhow::bail!("aborted by its requester");
@@ -404,7 +404,7 @@ impl Node {
         secret: &'static str,
         dealers: &[u32],
         agreed: &BTreeMap<String, RootPublics>,
-        new: (usize, usize),
+        new: &crate::membership::Committee,
     ) -> anyhow::Result<()> {
         let root = self.frost_root::<C>(label, secret, agreed)?;
         let dealt = Arc::clone(&self)
@@ -459,7 +459,7 @@ impl Node {
         occasion: Occasion,
         root: Root<G>,
         dealers: &[u32],
-        new: (usize, usize),
+        new: &crate::membership::Committee,
     ) -> anyhow::Result<NewShare<G>> {
         let (out, name) = Arc::clone(&self)
             .run_reshare(occasion, &root, dealers, new)
@@ -487,10 +487,10 @@ impl Node {
         occasion: Occasion,
         root: &Root<G>,
         dealers: &[u32],
-        new: (usize, usize),
+        new: &crate::membership::Committee,
     ) -> anyhow::Result<(ReshareOutput<G>, String)> {
         let old = Committee::new(root.public_shares.keys().copied().collect(), root.threshold)?;
-        let committee = Committee::new((0..new.0 as u32).collect(), new.1)?;
+        let committee = Committee::new(new.members.clone(), new.threshold)?;
         let params = ReshareParams::new(
             root.label,
             occasion.domain(),
@@ -556,7 +556,7 @@ impl Node {
         occasion: Occasion,
         label: &str,
         dealers: &[u32],
-        new: (usize, usize),
+        new: &crate::membership::Committee,
     ) -> anyhow::Result<()> {
         let none = BTreeMap::new();
         match label {

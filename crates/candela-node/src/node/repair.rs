@@ -201,8 +201,7 @@ impl AcceptedReshares {
     }
 }
 
-/// A committee: members `0..size`, and the shares needed.
-pub(crate) type CommitteeShape = (usize, usize);
+use crate::membership::Committee;
 
 /// Check a repair request of node `from` against this node's view.
 ///
@@ -218,9 +217,9 @@ pub(crate) type CommitteeShape = (usize, usize);
 pub(crate) fn check_repair_request(
     from: u32,
     me: u32,
-    old: CommitteeShape,
-    new: CommitteeShape,
-    expected: CommitteeShape,
+    old: &Committee,
+    new: &Committee,
+    expected: &Committee,
     dealers: &[u32],
     receivers: &[u32],
     roots: &[String],
@@ -229,12 +228,12 @@ pub(crate) fn check_repair_request(
 ) -> Result<(), String> {
     if new != expected {
         return Err(format!(
-            "committee of {} (threshold {}): this node expects {} (threshold {})",
-            new.0, new.1, expected.0, expected.1
+            "committee {:?} (threshold {}): this node expects {:?} (threshold {})",
+            new.members, new.threshold, expected.members, expected.threshold
         ));
     }
-    if from as usize >= old.0.max(new.0) {
-        return Err(format!("node {from} is not in the node set"));
+    if !old.contains(from) && !new.contains(from) {
+        return Err(format!("node {from} is not in the committee"));
     }
     let ascending = |v: &[u32]| v.windows(2).all(|w| w[0] < w[1]);
     if !ascending(receivers) {
@@ -243,19 +242,19 @@ pub(crate) fn check_repair_request(
     if new == old && receivers.first() != Some(&from) {
         return Err("a repair is asked for by the lowest of its receivers".into());
     }
-    if let Some(r) = receivers.iter().find(|&&r| r as usize >= new.0) {
+    if let Some(r) = receivers.iter().find(|&&r| !new.contains(r)) {
         return Err(format!("receiver {r} is not in the committee"));
     }
     if dealers.iter().any(|d| receivers.contains(d)) {
         return Err("a node being repaired cannot deal".into());
     }
-    if dealers.len() < old.1 || !ascending(dealers) {
+    if dealers.len() < old.threshold || !ascending(dealers) {
         return Err(format!(
             "dealers must be at least {} distinct nodes in ascending order",
-            old.1
+            old.threshold
         ));
     }
-    if let Some(d) = dealers.iter().find(|&&d| d as usize >= old.0) {
+    if let Some(d) = dealers.iter().find(|&&d| !old.contains(d)) {
         return Err(format!("dealer {d} does not hold a share"));
     }
     if roots.is_empty() {
@@ -286,8 +285,10 @@ pub(crate) fn check_repair_request(
 
 /// The committee the agreed facts describe: how many public shares, and
 /// the threshold (of the first root; every root has the same).
-pub(crate) fn committee_of(facts: &[RootPublics]) -> Option<CommitteeShape> {
-    facts.first().map(|f| (f.public_shares.len(), f.threshold))
+pub(crate) fn committee_of(facts: &[RootPublics]) -> Option<Committee> {
+    facts
+        .first()
+        .map(|f| Committee::holding(&f.public_shares, f.threshold))
 }
 
 /// How long a node without shares waits between rounds of asking.
@@ -335,7 +336,7 @@ impl Node {
         dealers: Vec<u32>,
         receivers: Vec<u32>,
         roots: Vec<String>,
-        new: CommitteeShape,
+        new: Committee,
     ) -> Result<serde_json::Value, ApiError> {
         let agreed: Vec<RootPublics> = self
             .agreed_roots
@@ -345,21 +346,22 @@ impl Node {
         let agreed_labels: Vec<&str> = agreed.iter().map(|f| f.label.as_str()).collect();
         let held = self.held_roots();
         let members = self.members();
-        let current = (members.size, members.threshold);
+        let current = members.holders();
         let (old, expected) = if held.is_empty() {
             let old = committee_of(&agreed).ok_or_else(|| {
                 ApiError::conflict("NodeRepairRefused", "this node has not learnt the keys yet")
             })?;
             (old, current)
         } else {
-            (current, members.target.unwrap_or(current))
+            let expected = members.target.clone().unwrap_or_else(|| current.clone());
+            (current, expected)
         };
         check_repair_request(
             from,
             self.me,
-            old,
-            new,
-            expected,
+            &old,
+            &new,
+            &expected,
             &dealers,
             &receivers,
             &roots,
@@ -390,12 +392,12 @@ impl Node {
         tokio::spawn(async move {
             let _one_at_a_time = guard;
             let result = Arc::clone(&node)
-                .reshare_roots(Occasion::Repair(id), &dealers, &roots, &agreed, new)
+                .reshare_roots(Occasion::Repair(id), &dealers, &roots, &agreed, &new)
                 .await;
             match result {
                 Ok(()) => {
                     tracing::warn!(from, id, ?receivers, ?new, "reshared; every share changed");
-                    node.settle_committee(new);
+                    node.settle_committee(&new);
                 }
                 Err(e) => tracing::warn!(from, id, error = %e, "reshare failed"),
             }
@@ -411,7 +413,9 @@ impl Node {
         if !self.held_roots().is_empty() {
             return;
         }
-        let peers: Vec<u32> = (0..self.node_count() as u32)
+        let peers: Vec<u32> = self
+            .committee()
+            .into_iter()
             .filter(|&p| p != self.me)
             .collect();
         let mut said = String::new();
@@ -446,13 +450,13 @@ impl Node {
                 }
             };
             *self.agreed_roots.lock().unwrap_or_else(|p| p.into_inner()) = facts.clone();
-            let current = (self.node_count(), self.threshold());
-            let plan = if committee_of(&facts) != Some(current) {
+            let current = self.members().holders();
+            let plan = if committee_of(&facts).as_ref() != Some(&current) {
                 // the keys are held by another committee than the
                 // registry's: the move to it gives this node its shares
                 RepairPlan::BeAsked
             } else {
-                plan_repair(self.me, &peers, &answers, &facts, current.1)
+                plan_repair(self.me, &peers, &answers, &facts, current.threshold)
             };
             let (dealers, receivers) = match plan {
                 RepairPlan::Request { dealers, receivers } => (dealers, receivers),
@@ -477,13 +481,13 @@ impl Node {
                 dealers: dealers.clone(),
                 receivers: receivers.clone(),
                 roots: labels.clone(),
-                new_size: current.0 as u32,
-                new_threshold: current.1 as u32,
+                new_members: current.members.clone(),
+                new_threshold: current.threshold as u32,
             };
             let result = match self.ask_to_reshare(&peers, id, &body).await {
                 Ok(()) => {
                     Arc::clone(self)
-                        .reshare_roots(Occasion::Repair(id), &dealers, &labels, &agreed, current)
+                        .reshare_roots(Occasion::Repair(id), &dealers, &labels, &agreed, &current)
                         .await
                 }
                 Err(e) => Err(e),
@@ -574,11 +578,11 @@ impl Node {
         )
     }
 
-    /// Move every root key to the registry's committee `target` (members
-    /// `0..size`, threshold): the leader's side of an epoch change. Members
+    /// Move every root key to the registry's committee `target`: the
+    /// leader's side of an epoch change. Members
     /// of the new committee that hold nothing (joining, or lost) receive;
     /// the old threshold of holders deal, members staying first.
-    pub(crate) async fn move_keys(self: Arc<Self>, target: CommitteeShape) -> anyhow::Result<()> {
+    pub(crate) async fn move_keys(self: Arc<Self>, target: Committee) -> anyhow::Result<()> {
         let labels: Vec<String> = self.held_roots().into_iter().map(String::from).collect();
         if labels.is_empty() {
             return Ok(());
@@ -588,9 +592,10 @@ impl Node {
         };
         let mine = self.root_publics();
         let members = self.members();
-        let old = (members.size, members.threshold);
+        let old = members.holders();
+        // the kicked members hold shares no more; the rest are asked
         let others: Vec<u32> = (0..members.nodes.len() as u32)
-            .filter(|&p| p != self.me)
+            .filter(|&p| p != self.me && (old.contains(p) || target.contains(p)))
             .collect();
         let asks = others
             .iter()
@@ -609,17 +614,21 @@ impl Node {
         for (&p, answer) in others.iter().zip(&answers) {
             match answer {
                 Some(facts) if *facts == mine => holders.push(p),
-                Some(facts) if facts.is_empty() && (p as usize) < target.0 => receivers.push(p),
-                None if (p as usize) < target.0 => {
+                Some(facts) if facts.is_empty() && target.contains(p) => receivers.push(p),
+                None if target.contains(p) => {
                     anyhow::bail!("member {p} of the new committee did not answer")
                 }
                 _ => {}
             }
         }
-        holders.sort_by_key(|&p| (p as usize >= target.0, p));
-        holders.truncate(old.1);
-        if holders.len() < old.1 {
-            anyhow::bail!("{} nodes hold the keys, {} must deal", holders.len(), old.1);
+        holders.sort_by_key(|&p| (!target.contains(p), p));
+        holders.truncate(old.threshold);
+        if holders.len() < old.threshold {
+            anyhow::bail!(
+                "{} nodes hold the keys, {} must deal",
+                holders.len(),
+                old.threshold
+            );
         }
         let mut dealers = holders;
         dealers.sort_unstable();
@@ -630,10 +639,13 @@ impl Node {
             dealers: dealers.clone(),
             receivers: receivers.clone(),
             roots: labels.clone(),
-            new_size: target.0 as u32,
-            new_threshold: target.1 as u32,
+            new_members: target.members.clone(),
+            new_threshold: target.threshold as u32,
         };
-        let participants: Vec<u32> = (0..target.0 as u32)
+        let participants: Vec<u32> = target
+            .members
+            .iter()
+            .copied()
             .chain(dealers.iter().copied())
             .filter(|&p| p != self.me)
             .collect::<std::collections::BTreeSet<_>>()
@@ -647,7 +659,7 @@ impl Node {
                 &dealers,
                 &labels,
                 &BTreeMap::new(),
-                target,
+                &target,
             )
             .await?;
         drop(guard);
@@ -656,7 +668,7 @@ impl Node {
             new = ?target,
             "the keys moved to the registry's committee; every share changed"
         );
-        self.settle_committee(target);
+        self.settle_committee(&target);
         Ok(())
     }
 
@@ -664,14 +676,18 @@ impl Node {
     /// the new committee report (in their public status: the members no
     /// longer take this node's peer messages) the same BLS key shared among
     /// the new committee, erase this node's shares and stop.
-    pub(crate) async fn retire_once_moved(self: Arc<Self>, new: CommitteeShape) {
+    pub(crate) async fn retire_once_moved(self: Arc<Self>, new: Committee) {
         let Some(bls) = self.bls_key() else {
             return;
         };
         let key = bls.public_key_hex();
         let members = self.members();
         let mut moved = 0;
-        for n in members.nodes.iter().take(new.0) {
+        for n in new
+            .members
+            .iter()
+            .filter_map(|&i| members.nodes.get(i as usize))
+        {
             let url = format!("{}/web/status", n.url.trim_end_matches('/'));
             let Ok(resp) = self.http.get(&url).send().await else {
                 continue;
@@ -680,12 +696,12 @@ impl Node {
                 continue;
             };
             if status.bls_public_key.as_deref() == Some(key.as_str())
-                && status.bls_public_shares.len() == new.0
+                && status.bls_public_shares.len() == new.len()
             {
                 moved += 1;
             }
         }
-        if moved >= new.1 {
+        if moved >= new.threshold {
             self.leave_committee();
         }
     }
@@ -708,6 +724,10 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn c(size: usize, threshold: usize) -> Committee {
+        Committee::first(size, threshold)
+    }
 
     fn facts(label: &str, key: &str) -> RootPublics {
         RootPublics {
@@ -822,9 +842,9 @@ mod tests {
             check_repair_request(
                 from,
                 me,
-                (5, 3),
-                (5, 3),
-                (5, 3),
+                &c(5, 3),
+                &c(5, 3),
+                &c(5, 3),
                 dealers,
                 receivers,
                 r,
@@ -861,6 +881,58 @@ mod tests {
     }
 
     #[test]
+    fn a_move_that_kicks_a_member_out_leaves_it_neither_receiver_nor_requester() {
+        let two: Vec<String> = vec!["ecdsa".into(), "bls".into()];
+        let held = ["ecdsa", "bls"];
+        // 5 nodes (t = 4); node 2 is kicked: the keys move to {0, 1, 3, 4}
+        // (t = 3), dealt by the four others
+        let hole = Committee {
+            members: vec![0, 1, 3, 4],
+            threshold: 3,
+        };
+        let check = |from, me, new: &Committee, dealers: &[u32], receivers: &[u32]| {
+            check_repair_request(
+                from,
+                me,
+                &c(5, 4),
+                new,
+                &hole,
+                dealers,
+                receivers,
+                &two,
+                &held,
+                &["ecdsa", "bls"],
+            )
+        };
+        assert_eq!(check(0, 1, &hole, &[0, 1, 3, 4], &[]), Ok(()));
+        let bad = [
+            // the kicked member cannot be given a share
+            check(0, 1, &hole, &[0, 1, 3, 4], &[2]),
+            // nor a committee without the hole
+            check(0, 1, &c(4, 3), &[0, 1, 3, 4], &[]),
+            // too few dealers for the old threshold
+            check(0, 1, &hole, &[0, 1, 3], &[]),
+        ];
+        for (i, b) in bad.iter().enumerate() {
+            assert!(b.is_err(), "case {i} must be refused");
+        }
+        // after the move, a request from the kicked member is refused
+        let after = check_repair_request(
+            2,
+            1,
+            &hole,
+            &hole,
+            &hole,
+            &[0, 1, 3],
+            &[2],
+            &two,
+            &held,
+            &["ecdsa", "bls"],
+        );
+        assert!(after.is_err());
+    }
+
+    #[test]
     fn a_move_to_another_committee_is_checked_against_the_registry_s_committee() {
         let two: Vec<String> = vec!["ecdsa".into(), "bls".into()];
         let held = ["ecdsa", "bls"];
@@ -869,9 +941,9 @@ mod tests {
             check_repair_request(
                 0,
                 me,
-                (4, 3),
-                (6, 5),
-                expected,
+                &c(4, 3),
+                &c(6, 5),
+                &expected,
                 dealers,
                 receivers,
                 &two,
@@ -879,16 +951,16 @@ mod tests {
                 &["ecdsa", "bls"],
             )
         };
-        assert_eq!(grow(1, (6, 5), &[0, 1, 2], &[4, 5], &held), Ok(()));
-        assert_eq!(grow(4, (6, 5), &[0, 1, 2], &[4, 5], &[]), Ok(()));
+        assert_eq!(grow(1, c(6, 5), &[0, 1, 2], &[4, 5], &held), Ok(()));
+        assert_eq!(grow(4, c(6, 5), &[0, 1, 2], &[4, 5], &[]), Ok(()));
         let bad = [
             // not the committee the registry names
-            grow(1, (5, 4), &[0, 1, 2], &[4, 5], &held),
+            grow(1, c(5, 4), &[0, 1, 2], &[4, 5], &held),
             // a joining node cannot deal, and dealers must hold shares
-            grow(1, (6, 5), &[0, 1, 4], &[5], &held),
-            grow(1, (6, 5), &[0, 1], &[4, 5], &held),
+            grow(1, c(6, 5), &[0, 1, 4], &[5], &held),
+            grow(1, c(6, 5), &[0, 1], &[4, 5], &held),
             // receivers are members of the new committee
-            grow(1, (6, 5), &[0, 1, 2], &[4, 6], &held),
+            grow(1, c(6, 5), &[0, 1, 2], &[4, 6], &held),
         ];
         for (i, b) in bad.iter().enumerate() {
             assert!(b.is_err(), "case {i} must be refused");
@@ -897,9 +969,9 @@ mod tests {
         let shrink = check_repair_request(
             0,
             4,
-            (5, 4),
-            (4, 3),
-            (4, 3),
+            &c(5, 4),
+            &c(4, 3),
+            &c(4, 3),
             &[0, 1, 2, 4],
             &[],
             &two,
