@@ -49,8 +49,8 @@ pub enum EpochCommand {
     /// key to them. `epoch replace --node I` later puts a new machine in
     /// its place. Prints the new committee as JSON.
     Kick(KickArgs),
-    /// The registry's epoch, committee, kicked members and the kick votes
-    /// of this epoch, as JSON.
+    /// The registry's epoch, committee, kicked members and every kick vote
+    /// recorded, as JSON.
     Status(StatusArgs),
 }
 
@@ -208,7 +208,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<serde_json::Value> {
     let votes: Vec<serde_json::Value> = registry
         .kick_votes()?
         .into_iter()
-        .map(|v| serde_json::json!({"voter": v.voter, "target": v.target}))
+        .map(|v| serde_json::json!({"epoch": v.epoch, "voter": v.voter, "target": v.target}))
         .collect();
     Ok(serde_json::json!({
         "epoch": epoch,

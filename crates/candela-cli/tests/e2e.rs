@@ -20,6 +20,7 @@ mod e2e_epoch;
 mod e2e_explain;
 mod e2e_forgery;
 mod e2e_installed;
+mod e2e_kick;
 mod e2e_listen;
 mod e2e_lit_ops;
 mod e2e_lit_scripts;

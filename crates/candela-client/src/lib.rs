@@ -356,6 +356,27 @@ impl Client {
         Self::new(net)
     }
 
+    /// Follow the registry's node set (what Lit's SDK does with `Staking`):
+    /// read the committee and threshold from the registry `network.json`
+    /// names and, when they changed (members joined, left or were kicked
+    /// by their peers' votes), talk to that committee from now on. Returns
+    /// whether anything changed. Blocking: it reads the registry.
+    pub fn follow_registry(&mut self) -> Result<bool, ClientError> {
+        let registry = candela_registry::open(&self.net.registry)
+            .map_err(|e| ClientError::Network(format!("registry: {e}")))?;
+        let set = registry
+            .node_set()
+            .map_err(|e| ClientError::Network(format!("registry: {e}")))?
+            .ok_or_else(|| ClientError::Network("the registry has no node set".into()))?;
+        let nodes = set.committee_infos();
+        if nodes == self.net.nodes && set.threshold == self.net.threshold {
+            return Ok(false);
+        }
+        self.net.nodes = nodes;
+        self.net.threshold = set.threshold;
+        Ok(true)
+    }
+
     /// The network description.
     pub fn network(&self) -> &NetworkInfo {
         &self.net

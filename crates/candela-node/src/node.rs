@@ -144,26 +144,13 @@ fn read_node_set(registry: &dyn Registry) -> anyhow::Result<RegisteredNodeSet> {
 
 /// The node set as the peer layer and clients see it.
 pub fn node_infos(set: &RegisteredNodeSet) -> Vec<NodeInfo> {
-    set.nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| NodeInfo {
-            index: i as u32,
-            url: n.url.clone(),
-            identity_key: hex::encode(n.identity_key),
-            encryption_key: hex::encode(n.encryption_key),
-            wallet_address: (n.wallet_address != [0u8; 20]).then(|| hex::encode(n.wallet_address)),
-        })
-        .collect()
+    set.node_infos()
 }
 
 /// The committee's members as clients see them (`network.json`): the node
 /// set without its kicked members, each with its index.
 pub fn committee_infos(set: &RegisteredNodeSet) -> Vec<NodeInfo> {
-    node_infos(set)
-        .into_iter()
-        .filter(|n| !set.kicked.contains(&n.index))
-        .collect()
+    set.committee_infos()
 }
 
 impl Node {

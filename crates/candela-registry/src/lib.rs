@@ -302,6 +302,32 @@ pub fn two_thirds_threshold(n: usize) -> usize {
 }
 
 impl RegisteredNodeSet {
+    /// Every listed node as the peer layer and clients see it, by index
+    /// (kicked members included, in their place).
+    pub fn node_infos(&self) -> Vec<candela_api::network::NodeInfo> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| candela_api::network::NodeInfo {
+                index: i as u32,
+                url: n.url.clone(),
+                identity_key: hex::encode(n.identity_key),
+                encryption_key: hex::encode(n.encryption_key),
+                wallet_address: (n.wallet_address != [0u8; 20])
+                    .then(|| hex::encode(n.wallet_address)),
+            })
+            .collect()
+    }
+
+    /// The committee's members as clients see them (`network.json`):
+    /// [`RegisteredNodeSet::node_infos`] without the kicked members.
+    pub fn committee_infos(&self) -> Vec<candela_api::network::NodeInfo> {
+        self.node_infos()
+            .into_iter()
+            .filter(|n| !self.kicked.contains(&n.index))
+            .collect()
+    }
+
     /// The committee: every member's index but the kicked ones, ascending.
     pub fn committee(&self) -> Vec<u32> {
         (0..self.nodes.len() as u32)
@@ -583,7 +609,7 @@ pub trait Registry: Send + Sync {
     /// would leave fewer than two members is refused.
     fn vote_to_kick(&self, voter: &SigningKey, target: u32) -> Result<KickTally, RegistryError>;
 
-    /// The kick votes recorded in the current epoch.
+    /// Every kick vote recorded, by epoch, target and voter.
     fn kick_votes(&self) -> Result<Vec<KickVote>, RegistryError>;
 
     /// Mint the PKP a network claim names (Lit's v7 claim flow: an action's

@@ -823,15 +823,13 @@ impl Registry for SqliteRegistry {
 
     fn kick_votes(&self) -> Result<Vec<KickVote>, RegistryError> {
         let conn = self.lock();
-        let epoch = epoch_in(&conn)?;
-        let mut stmt = conn.prepare(
-            "SELECT voter, target FROM kick_votes WHERE epoch = ?1 ORDER BY target, voter",
-        )?;
-        let rows = stmt.query_map(params![epoch as i64], |r| {
+        let mut stmt = conn
+            .prepare("SELECT epoch, voter, target FROM kick_votes ORDER BY epoch, target, voter")?;
+        let rows = stmt.query_map([], |r| {
             Ok(KickVote {
-                epoch,
-                voter: r.get::<_, i64>(0)? as u32,
-                target: r.get::<_, i64>(1)? as u32,
+                epoch: r.get::<_, i64>(0)? as u64,
+                voter: r.get::<_, i64>(1)? as u32,
+                target: r.get::<_, i64>(2)? as u32,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1060,7 +1058,7 @@ mod tests {
         for r in refused {
             assert!(matches!(r, Err(RegistryError::Invalid(_))), "{r:?}");
         }
-        // three votes of four needed; a second vote of the same member
+        // the threshold, four votes, is needed; a second vote of the same member
         // counts once
         for (voter, votes) in [(0, 1), (1, 2), (1, 2), (3, 3)] {
             let tally = reg.vote_to_kick(&wallets[voter], 2).unwrap();
@@ -1077,10 +1075,14 @@ mod tests {
         assert_eq!(after.nodes, set.nodes);
         assert_eq!(after.committee(), vec![0, 1, 3, 4]);
         assert_eq!(after.threshold, 3);
-        assert!(
-            reg.kick_votes().unwrap().is_empty(),
-            "votes count in their epoch"
-        );
+        // the votes stay on record, in the epoch they were cast in
+        let votes: Vec<(u64, u32, u32)> = reg
+            .kick_votes()
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.epoch, v.voter, v.target))
+            .collect();
+        assert_eq!(votes, [0, 1, 3, 4].map(|voter| (epoch, voter, 2)).to_vec());
         // the kicked member votes no more, and is not voted on again
         assert!(reg.vote_to_kick(&wallets[2], 0).is_err());
         assert!(reg.vote_to_kick(&wallets[0], 2).is_err());
