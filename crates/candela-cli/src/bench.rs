@@ -104,8 +104,10 @@ pub enum BenchCommand {
         /// Epoch changes under load instead of the crash, pause and slow
         /// faults (7 nodes): nodes 5 and 6 lose their machines for good and
         /// are replaced under their indices (repaired together), then the
-        /// last member leaves (7 -> 6) and a new one joins (6 -> 7); every
-        /// transition's signing latency is printed next to steady state.
+        /// last member leaves (7 -> 6), a new one joins (6 -> 7), and
+        /// member 3 goes dark and is voted out by the others (its index
+        /// left empty); every transition's signing latency is printed next
+        /// to steady state.
         #[arg(long)]
         replace: bool,
         /// Print only the JSON summary.

@@ -40,7 +40,8 @@ pub struct ChaosArgs {
     pub wipe_store: bool,
     /// Instead of the crash, pause and slow-link faults: epoch changes
     /// under load (two machines lost for good and replaced under their
-    /// indices, then the last member leaves, then a new one joins).
+    /// indices, then the last member leaves, then a new one joins, then a
+    /// member goes dark and the others vote it out).
     pub replace: bool,
     /// JSON only.
     pub json: bool,
@@ -70,13 +71,58 @@ const PHASES: [(&str, f64); 8] = [
 ];
 
 /// The phases of the `--replace` schedule.
-const REPLACE_PHASES: [(&str, f64); 5] = [
+const REPLACE_PHASES: [(&str, f64); 6] = [
     ("steady", 0.0),
-    ("two machines lost for good", 0.12),
-    ("replaced by two new machines, repaired together", 0.22),
-    ("the last member leaves: 7 -> 6", 0.50),
-    ("a new member joins: 6 -> 7", 0.75),
+    ("two machines lost for good", 0.10),
+    ("replaced by two new machines, repaired together", 0.18),
+    ("the last member leaves: 7 -> 6", 0.36),
+    ("a new member joins: 6 -> 7", 0.50),
+    ("a member goes dark and is voted out: 7 -> 6", 0.64),
 ];
+
+/// With `--replace`: nodes vote to kick a member silent this long (the
+/// machines lost in the second phase are replaced well before).
+const REPLACE_KICK_AFTER_SECS: u64 = 25;
+/// The member that goes dark in the last `--replace` phase (one in the
+/// middle: its index stays, empty).
+const GOES_DARK: usize = 3;
+
+/// Poll the registry and the statuses until the registry's committee has
+/// `size` members, none of them `out`, and every one is ready with a BLS
+/// share of that committee; the milliseconds it took, or `None` after
+/// [`REJOIN_WITHIN`] plus `grace`.
+async fn wait_registry_committee(
+    network: &Path,
+    size: usize,
+    out: u32,
+    grace: Duration,
+) -> Option<f64> {
+    let t0 = Instant::now();
+    while t0.elapsed() < REJOIN_WITHIN + grace {
+        if let Ok(mut client) = crate::cli_io::open_network(network) {
+            let followed = tokio::task::block_in_place(|| client.follow_registry()).is_ok();
+            let members: Vec<u32> = client.network().nodes.iter().map(|n| n.index).collect();
+            let st = client.statuses().await;
+            let settled = followed
+                && members.len() == size
+                && !members.contains(&out)
+                && st.iter().all(|s| {
+                    s.as_ref().is_some_and(|s| {
+                        s.ready
+                            && s.bls_public_shares
+                                .keys()
+                                .copied()
+                                .eq(members.iter().copied())
+                    })
+                });
+            if settled {
+                return Some(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
 
 /// Poll the statuses (with a fresh view of network.json) until every one
 /// of the `size` members is ready with a BLS share of a committee of
@@ -302,6 +348,9 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     if args.ecdsa == Some(devnet::EcdsaChoice::Dkls23) {
         argv.extend(["--ecdsa".into(), "dkls23".into()]);
     }
+    if args.replace {
+        argv.extend(["--kick-after".into(), REPLACE_KICK_AFTER_SECS.to_string()]);
+    }
     let flags = DevnetFlags::try_parse_from(argv)?;
     say(format!(
         "starting a {}-node devnet in {}",
@@ -342,9 +391,11 @@ fn load_client(network: &Path) -> anyhow::Result<Client> {
 /// the node set, as an application following the registry would.
 type SharedClient = Arc<std::sync::RwLock<Client>>;
 
-/// Renew the load's client from `network.json`.
+/// Renew the load's client from `network.json` and the registry's
+/// committee (members kicked by vote are not in `network.json`).
 fn follow_network(load: &SharedClient, network: &Path) -> anyhow::Result<()> {
-    let fresh = load_client(network)?;
+    let mut fresh = load_client(network)?;
+    tokio::task::block_in_place(|| fresh.follow_registry())?;
     *load.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     Ok(())
 }
@@ -561,6 +612,40 @@ async fn chaos(
             ),
             nodes: vec![leaving],
         });
+
+        tokio::time::sleep_until(at(REPLACE_PHASES[5].1).into()).await;
+        enter(5, say);
+        // a machine goes dark (its disk stays): after
+        // REPLACE_KICK_AFTER_SECS of silence the others vote it out, and
+        // the keys move to the six others, its index left empty
+        procs.crash(GOES_DARK).await?;
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: format!(
+                "SIGKILL; the others vote it out after {REPLACE_KICK_AFTER_SECS} s of silence"
+            ),
+            nodes: vec![GOES_DARK],
+        });
+        let grace = Duration::from_secs(REPLACE_KICK_AFTER_SECS + 10);
+        let kicked =
+            wait_registry_committee(network, args.nodes - 1, GOES_DARK as u32, grace).await;
+        follow_network(&load, network)?;
+        say(format!(
+            "node {GOES_DARK} went dark: {}",
+            kicked.map_or("NOT voted out".into(), |ms| format!(
+                "voted out and the keys moved to the {} others {ms:.0} ms after it went dark",
+                args.nodes - 1
+            ))
+        ));
+        anyhow::ensure!(kicked.is_some(), "the kick did not complete");
+        events.push(FaultEvent {
+            at_sec: secs(),
+            fault: format!(
+                "voted out (kicked) and its index left empty; keys moved {:.0} ms after it went dark",
+                kicked.unwrap_or_default()
+            ),
+            nodes: vec![GOES_DARK],
+        });
     } else {
         tokio::time::sleep_until(at(PHASES[1].1).into()).await;
         enter(1, say);
@@ -692,7 +777,9 @@ async fn chaos(
     let seconds = start.elapsed().as_secs_f64();
 
     // restarted nodes serve again: each takes part in a signature whose
-    // signing set must include it (the others stay out)
+    // signing set must include it (the others stay out), on the committee
+    // of the end of the run
+    let client = load.read().unwrap_or_else(|e| e.into_inner()).clone();
     for r in &mut rejoins {
         if r.ready_after_ms.is_none() {
             continue;
@@ -713,11 +800,21 @@ async fn serves(
     i: usize,
 ) -> bool {
     let t = client.network().threshold;
-    let n = client.network().nodes.len() as u32;
+    let members: Vec<u32> = client.network().nodes.iter().map(|n| n.index).collect();
     let keep: Vec<u32> = std::iter::once(i as u32)
-        .chain((0..n).filter(|&j| j != i as u32).take(t - 1))
+        .chain(
+            members
+                .iter()
+                .copied()
+                .filter(|&j| j != i as u32)
+                .take(t - 1),
+        )
         .collect();
-    let leave_out: Vec<u32> = (0..n).filter(|j| !keep.contains(j)).collect();
+    let leave_out: Vec<u32> = members
+        .iter()
+        .copied()
+        .filter(|j| !keep.contains(j))
+        .collect();
     let auth = candela_client::RequestAuth::Session(client.session(owner));
     for _ in 0..6 {
         let mut digest = [0u8; 32];
