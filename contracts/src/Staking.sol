@@ -64,6 +64,21 @@ contract Staking is Owned {
     mapping(address nodeAddress => bool) private _inCurrent;
     mapping(address nodeAddress => bool) private _kicked;
     mapping(address nodeAddress => string) private _urls;
+    /// Members kicked out of the committee: listed in `_current` at their
+    /// index (every other member keeps its index, its share's
+    /// x-coordinate), holding no share, out of the SDK's view.
+    mapping(address nodeAddress => bool) private _out;
+    /// Kick votes: who voted against whom in which epoch, and the counts.
+    KickVote[] private _kickVotes;
+    mapping(uint256 epochNumber => mapping(address target => mapping(address voter => bool))) private _voted;
+    mapping(uint256 epochNumber => mapping(address target => uint256)) private _votes;
+
+    /// @notice One recorded kick vote.
+    struct KickVote {
+        uint256 epochNumber;
+        address voter;
+        address target;
+    }
 
     event StateChanged(LibStakingStorage.States newState);
     event EpochLengthSet(uint256 newEpochLength);
@@ -74,12 +89,18 @@ contract Staking is Owned {
     event ThresholdSet(uint256 threshold);
     event ValidatorKickedFromNextEpoch(address indexed staker, uint256 amountBurned);
     event ValidatorRejoinedNextEpoch(address staker);
+    event VotedToKickValidatorInNextEpoch(
+        address indexed reporter, address indexed validatorStakerAddress, uint256 indexed reason, bytes data
+    );
 
     error InvalidThreshold(uint256 threshold, uint256 activeCount);
     error InvalidValidator(uint256 index);
     error DuplicateValidator(address nodeAddress);
     error NotAValidator(address nodeAddress);
     error LengthMismatch();
+    error MustBeValidatorInNextEpochToKick(address stakerAddress);
+    error CannotVoteTwice(address stakerAddress);
+    error CannotKickBelowCurrentValidatorThreshold();
 
     constructor(address initialOwner, uint256 epochLength, uint256 epochTimeout) Owned(initialOwner) {
         _epoch.epochLength = epochLength;
@@ -132,17 +153,48 @@ contract Staking is Owned {
         return _validators[stakerAddress];
     }
 
+    /// @notice Validators kicked (by the owner, for the next epoch, or out
+    ///         of the committee by their peers' votes), in set order.
     function getKickedValidators() external view returns (address[] memory) {
-        uint256 n = 0;
-        for (uint256 i = 0; i < _current.length; i++) {
-            if (_kicked[_current[i]]) n++;
-        }
-        address[] memory out = new address[](n);
+        address[] memory out = new address[](_current.length - _activeCount());
         uint256 j = 0;
         for (uint256 i = 0; i < _current.length; i++) {
-            if (_kicked[_current[i]]) out[j++] = _current[i];
+            if (!_isActive(_current[i])) out[j++] = _current[i];
         }
         return out;
+    }
+
+    /// @notice The indices (in `getValidatorsInCurrentEpoch`) of the members
+    ///         kicked out of the committee: they hold no share.
+    function getKickedOutIndices() external view returns (uint256[] memory) {
+        uint256 n = 0;
+        for (uint256 i = 0; i < _current.length; i++) {
+            if (_out[_current[i]]) n++;
+        }
+        uint256[] memory out = new uint256[](n);
+        uint256 j = 0;
+        for (uint256 i = 0; i < _current.length; i++) {
+            if (_out[_current[i]]) out[j++] = i;
+        }
+        return out;
+    }
+
+    /// @notice Every kick vote recorded, oldest first.
+    function getKickVotes() external view returns (KickVote[] memory) {
+        return _kickVotes;
+    }
+
+    /// @notice Lit's view of a vote: the votes against `validatorStakerAddress`
+    ///         in `epochNumber`, and whether `voterStakerAddress` cast one.
+    function getVotingStatusToKickValidator(
+        uint256 epochNumber,
+        address validatorStakerAddress,
+        address voterStakerAddress
+    ) external view returns (uint256, bool) {
+        return (
+            _votes[epochNumber][validatorStakerAddress],
+            _voted[epochNumber][validatorStakerAddress][voterStakerAddress]
+        );
     }
 
     /// @notice Current-epoch validators that are not kicked, in set order.
@@ -150,7 +202,7 @@ contract Staking is Owned {
         address[] memory out = new address[](_activeCount());
         uint256 j = 0;
         for (uint256 i = 0; i < _current.length; i++) {
-            if (!_kicked[_current[i]]) out[j++] = _current[i];
+            if (_isActive(_current[i])) out[j++] = _current[i];
         }
         return out;
     }
@@ -169,11 +221,11 @@ contract Staking is Owned {
     }
 
     function isActiveValidator(address account) external view returns (bool) {
-        return _inCurrent[account] && !_kicked[account];
+        return _isActive(account);
     }
 
     function isActiveValidatorByNodeAddress(address account) external view returns (bool) {
-        return _inCurrent[account] && !_kicked[account];
+        return _isActive(account);
     }
 
     /// @notice Candela has no separate staker accounts: identity mapping for
@@ -207,13 +259,40 @@ contract Staking is Owned {
         string[] calldata urls,
         uint256 threshold
     ) external onlyOwner {
+        _setValidators(newValidators, urls, threshold, new uint256[](0));
+    }
+
+    /// @notice `setValidators` with members kicked out of the committee:
+    ///         `kickedOut` lists their indices (ascending), which stay taken
+    ///         and hold no share; `threshold` counts the others.
+    function setValidatorsKickedOut(
+        LibStakingStorage.Validator[] calldata newValidators,
+        string[] calldata urls,
+        uint256 threshold,
+        uint256[] calldata kickedOut
+    ) external onlyOwner {
+        _setValidators(newValidators, urls, threshold, kickedOut);
+    }
+
+    function _setValidators(
+        LibStakingStorage.Validator[] calldata newValidators,
+        string[] calldata urls,
+        uint256 threshold,
+        uint256[] memory kickedOut
+    ) private {
         if (urls.length != 0 && urls.length != newValidators.length) revert LengthMismatch();
-        _checkThreshold(threshold, newValidators.length);
+        for (uint256 k = 0; k < kickedOut.length; k++) {
+            if (kickedOut[k] >= newValidators.length || (k > 0 && kickedOut[k] <= kickedOut[k - 1])) {
+                revert InvalidValidator(kickedOut[k]);
+            }
+        }
+        _checkThreshold(threshold, newValidators.length - kickedOut.length);
         // Forget the old set.
         for (uint256 i = 0; i < _current.length; i++) {
             address old = _current[i];
             delete _inCurrent[old];
             delete _kicked[old];
+            delete _out[old];
             delete _validators[old];
             delete _urls[old];
         }
@@ -232,6 +311,9 @@ contract Staking is Owned {
             _validators[v.nodeAddress] = stored;
             if (urls.length != 0 && bytes(urls[i]).length != 0) _urls[v.nodeAddress] = urls[i];
         }
+        for (uint256 k = 0; k < kickedOut.length; k++) {
+            _out[_current[kickedOut[k]]] = true;
+        }
         _threshold = threshold;
         _advance();
         emit ValidatorSetChanged(_epoch.number, newValidators.length, threshold);
@@ -249,7 +331,7 @@ contract Staking is Owned {
     ///         current epoch until the next `advanceEpoch`). Refused if fewer
     ///         than t nodes would remain.
     function adminKickValidatorInNextEpoch(address validatorStakerAddress) external onlyOwner {
-        if (!_inCurrent[validatorStakerAddress] || _kicked[validatorStakerAddress]) {
+        if (!_isActive(validatorStakerAddress)) {
             revert NotAValidator(validatorStakerAddress);
         }
         _checkThreshold(_threshold, _activeCount() - 1);
@@ -264,23 +346,52 @@ contract Staking is Owned {
         emit ValidatorRejoinedNextEpoch(staker);
     }
 
-    /// @notice Start the next epoch: kicked nodes leave the set.
+    /// @notice Start the next epoch: kicked nodes leave the committee.
+    ///         They keep their index (every other member keeps its own, its
+    ///         share's x-coordinate) and hold no share once the nodes moved
+    ///         the keys; the threshold stays, within the members left.
     function advanceEpoch() external onlyOwner {
-        uint256 i = 0;
-        while (i < _current.length) {
+        for (uint256 i = 0; i < _current.length; i++) {
             address a = _current[i];
             if (_kicked[a]) {
                 delete _kicked[a];
-                delete _inCurrent[a];
-                delete _validators[a];
-                delete _urls[a];
-                _current[i] = _current[_current.length - 1];
-                _current.pop();
-            } else {
-                i++;
+                _out[a] = true;
             }
         }
         _advance();
+    }
+
+    /// @notice A member of the committee (its node wallet, the validator's
+    ///         node address) votes to kick another member, which it found
+    ///         unreachable (`reason` and `data` are recorded in the event
+    ///         only). When as many members as the threshold voted against
+    ///         the same member in this epoch, it is kicked out of the
+    ///         committee at once: a new epoch whose threshold is more than
+    ///         two thirds of the members left; its index stays taken.
+    function kickValidatorInNextEpoch(address validatorStakerAddress, uint256 reason, bytes calldata data)
+        external
+    {
+        address voter = msg.sender;
+        if (!_inCommittee(voter)) revert MustBeValidatorInNextEpochToKick(voter);
+        if (!_inCommittee(validatorStakerAddress) || voter == validatorStakerAddress) {
+            revert NotAValidator(validatorStakerAddress);
+        }
+        uint256 members = _committeeCount();
+        if (members <= 2) revert CannotKickBelowCurrentValidatorThreshold();
+        uint256 n = _epoch.number;
+        if (_voted[n][validatorStakerAddress][voter]) revert CannotVoteTwice(voter);
+        _voted[n][validatorStakerAddress][voter] = true;
+        uint256 votes = ++_votes[n][validatorStakerAddress];
+        _kickVotes.push(KickVote(n, voter, validatorStakerAddress));
+        emit VotedToKickValidatorInNextEpoch(voter, validatorStakerAddress, reason, data);
+        if (votes >= _threshold) {
+            _out[validatorStakerAddress] = true;
+            delete _kicked[validatorStakerAddress];
+            _threshold = (2 * (members - 1)) / 3 + 1;
+            emit ValidatorKickedFromNextEpoch(validatorStakerAddress, 0);
+            emit ThresholdSet(_threshold);
+            _advance();
+        }
     }
 
     function setEpochLength(uint256 newEpochLength) external onlyOwner {
@@ -305,9 +416,26 @@ contract Staking is Owned {
 
     // ========================================================= internal
 
+    /// Listed, not kicked for the next epoch, not kicked out: in the SDK's view.
+    function _isActive(address a) private view returns (bool) {
+        return _inCurrent[a] && !_kicked[a] && !_out[a];
+    }
+
+    /// Holds a share: listed and not kicked out (a member kicked for the
+    /// next epoch still holds one).
+    function _inCommittee(address a) private view returns (bool) {
+        return _inCurrent[a] && !_out[a];
+    }
+
+    function _committeeCount() private view returns (uint256 n) {
+        for (uint256 i = 0; i < _current.length; i++) {
+            if (_inCommittee(_current[i])) n++;
+        }
+    }
+
     function _activeCount() private view returns (uint256 n) {
         for (uint256 i = 0; i < _current.length; i++) {
-            if (!_kicked[_current[i]]) n++;
+            if (_isActive(_current[i])) n++;
         }
     }
 

@@ -117,11 +117,54 @@ test('threshold, kick, rejoin and epoch advance', async () => {
   await send(env.staking.adminKickValidatorInNextEpoch(nodes[3].nodeAddress));
   await send(env.staking.adminKickValidatorInNextEpoch(nodes[2].nodeAddress));
   await expectRevert(env.staking.adminKickValidatorInNextEpoch(nodes[1].nodeAddress), 'InvalidThreshold'); // would leave 1 < t
-  // advanceEpoch frees storage: its gas refund makes an exact estimate run out (seen on CI)
   await send(env.staking.advanceEpoch(await gasMargin(env.staking.advanceEpoch, [])));
   assert.equal((await lit.epoch()).number, epochBefore + 1n);
-  assert.deepEqual([...(await lit.getValidatorsInCurrentEpoch())].sort(), [nodes[0].nodeAddress, nodes[1].nodeAddress].sort());
-  assert.deepEqual([...(await lit.getKickedValidators())], []);
+  // the kicked nodes leave the committee but keep their index (a share's
+  // x-coordinate): the list is unchanged, indices 2 and 3 are out
+  assert.deepEqual([...(await lit.getValidatorsInCurrentEpoch())], nodes.map((n) => n.nodeAddress));
+  assert.deepEqual([...(await env.staking.getKickedOutIndices())], [2n, 3n]);
+  assert.deepEqual([...(await lit.getActiveUnkickedValidators())], [nodes[0].nodeAddress, nodes[1].nodeAddress]);
+  assert.deepEqual([...(await lit.getKickedValidators())], [nodes[2].nodeAddress, nodes[3].nodeAddress]);
+  await expectRevert(env.staking.adminRejoinValidator(nodes[2].nodeAddress), 'NotAValidator');
+});
+
+test('kick votes: the threshold of committee members kicks a member out, its index kept', async () => {
+  // five members whose node wallets are anvil's funded accounts; t = 4
+  const nodes = env.signers.map((s, i) => node(i, { nodeAddress: s.address }));
+  await send(env.staking.setValidators(nodes, [], 4, await gasMargin(env.staking.setValidators, [nodes, [], 4])));
+  const epoch = (await lit.epoch()).number;
+  const as = (i) => env.staking.connect(env.signers[i]);
+  const target = nodes[2].nodeAddress;
+  // a stranger, a vote for oneself, a target outside the set: refused
+  const stranger = Wallet.createRandom().address;
+  await expectRevert(as(2).kickValidatorInNextEpoch(target, 1, '0x'), 'NotAValidator');
+  await expectRevert(as(0).kickValidatorInNextEpoch(stranger, 1, '0x'), 'NotAValidator');
+  for (const [i, votes] of [[0, 1n], [1, 2n], [3, 3n]]) {
+    await send(as(i).kickValidatorInNextEpoch(target, 1, '0x'));
+    assert.deepEqual([...(await lit.getVotingStatusToKickValidator(epoch, target, nodes[i].nodeAddress))], [votes, true]);
+  }
+  await expectRevert(as(1).kickValidatorInNextEpoch(target, 1, '0x'), 'CannotVoteTwice');
+  assert.equal((await lit.epoch()).number, epoch, 'three votes of four needed kick no one');
+  // the fourth vote kicks: a new epoch, t = 3 of the four left, index 2 kept
+  await send(as(4).kickValidatorInNextEpoch(target, 1, '0x', { gasLimit: 500000n }));
+  assert.equal((await lit.epoch()).number, epoch + 1n);
+  assert.deepEqual([...(await lit.getValidatorsInCurrentEpoch())], nodes.map((n) => n.nodeAddress));
+  assert.deepEqual([...(await env.staking.getKickedOutIndices())], [2n]);
+  const [, t, vals] = await lit.getActiveUnkickedValidatorStructsAndCounts();
+  assert.equal(t, 3n);
+  assert.deepEqual(vals.map((v) => v.nodeAddress), [0, 1, 3, 4].map((i) => nodes[i].nodeAddress));
+  const votes = (await env.staking.getKickVotes()).map((v) => [v.epochNumber, v.voter, v.target]);
+  assert.deepEqual(votes.slice(-4), [0, 1, 3, 4].map((i) => [epoch, nodes[i].nodeAddress, target]));
+  // the kicked member votes no more, nor is it voted on again
+  await expectRevert(as(2).kickValidatorInNextEpoch(nodes[0].nodeAddress, 1, '0x'), 'MustBeValidatorInNextEpochToKick');
+  await expectRevert(as(0).kickValidatorInNextEpoch(target, 1, '0x'), 'NotAValidator');
+  // the owner may set a committee with a hole directly, and a new set clears it
+  await send(env.staking.setValidatorsKickedOut(nodes, [], 3, [1n], { gasLimit: 3000000n }));
+  assert.deepEqual([...(await env.staking.getKickedOutIndices())], [1n]);
+  await expectRevert(env.staking.setValidatorsKickedOut(nodes, [], 5, [1n]), 'InvalidThreshold');
+  await expectRevert(env.staking.setValidatorsKickedOut(nodes, [], 3, [5n]), 'InvalidValidator');
+  await send(env.staking.setValidators(nodes, [], 4, { gasLimit: 3000000n }));
+  assert.deepEqual([...(await env.staking.getKickedOutIndices())], []);
 });
 
 test('epoch parameters and state (owner only)', async () => {
@@ -147,6 +190,7 @@ test('every admin function is owner-only', async () => {
     ['adminKickValidatorInNextEpoch', () => s.adminKickValidatorInNextEpoch(someone)],
     ['adminRejoinValidator', () => s.adminRejoinValidator(someone)],
     ['advanceEpoch', () => s.advanceEpoch()],
+    ['setValidatorsKickedOut', () => s.setValidatorsKickedOut([], [], 0, [])],
     ['setEpochLength', () => s.setEpochLength(1)],
     ['setEpochTimeout', () => s.setEpochTimeout(1)],
     ['setEpochEndTime', () => s.setEpochEndTime(1)],

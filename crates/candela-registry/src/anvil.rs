@@ -309,6 +309,15 @@ pub mod test_tokens {
         Ok(receipt)
     }
 
+    /// Send `wei` from development account 0 to `to` (e.g. a node wallet
+    /// that pays for its kick votes).
+    pub async fn fund(url: &str, to: [u8; 20], wei: u128) -> Result<(), RegistryError> {
+        let tx = TransactionRequest::default()
+            .with_to(Address::from(to))
+            .with_value(U256::from(wei));
+        send(url, tx).await.map(|_| ())
+    }
+
     fn call(to: Address, data: Vec<u8>) -> TransactionRequest {
         TransactionRequest::default()
             .with_to(to)

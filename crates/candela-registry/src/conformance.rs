@@ -944,3 +944,82 @@ pub fn node_set_roundtrip(reg: &dyn Registry, admin: &SigningKey, other: &Signin
     assert_eq!(reg.node_set().unwrap(), Some(three));
     assert_eq!(reg.epoch().unwrap(), first + 1, "each change is an epoch");
 }
+
+/// Kick votes on a freshly created registry: five members whose node
+/// wallets are `wallets` (on the EVM they pay for their votes), threshold
+/// 4. Strangers, votes for oneself, targets out of the set and second
+/// votes are refused; the fourth vote against member 2 kicks it: a new
+/// epoch, member 2 listed in its place but out of the committee, threshold
+/// 3 of the four left, and the votes on record.
+pub fn kick_votes(reg: &dyn Registry, admin: &SigningKey, wallets: &[SigningKey]) {
+    let set = RegisteredNodeSet {
+        nodes: wallets
+            .iter()
+            .enumerate()
+            .map(|(i, w)| RegisteredNode {
+                url: format!("http://127.0.0.1:{}", 7300 + i),
+                identity_key: random_bytes(),
+                encryption_key: random_bytes(),
+                wallet_address: signer_address(w),
+            })
+            .collect(),
+        threshold: 4,
+        ..Default::default()
+    };
+    reg.set_node_set(admin, &set).unwrap();
+    let epoch = reg.epoch().unwrap();
+    let refused = [
+        ("a stranger", reg.vote_to_kick(&random_key(), 2)),
+        ("a vote for oneself", reg.vote_to_kick(&wallets[2], 2)),
+        ("a target out of the set", reg.vote_to_kick(&wallets[0], 9)),
+    ];
+    for (what, r) in refused {
+        assert_bad(what, r, Bad::Invalid);
+    }
+    // the threshold, four votes, is needed
+    for (voter, votes) in [(0, 1), (1, 2), (3, 3)] {
+        let tally = reg.vote_to_kick(&wallets[voter], 2).unwrap();
+        assert_eq!((tally.votes, tally.needed, tally.kicked), (votes, 4, false));
+    }
+    assert_bad(
+        "a second vote",
+        reg.vote_to_kick(&wallets[1], 2),
+        Bad::Invalid,
+    );
+    assert_eq!(reg.kick_votes().unwrap().len(), 3);
+    assert_eq!(reg.epoch().unwrap(), epoch, "votes alone start no epoch");
+    let tally = reg.vote_to_kick(&wallets[4], 2).unwrap();
+    assert!(tally.kicked);
+    // a new epoch: member 2 keeps its place, out of the committee of four,
+    // whose threshold is more than two thirds of four
+    let after = reg.node_set().unwrap().unwrap();
+    assert_eq!(reg.epoch().unwrap(), epoch + 1);
+    assert_eq!(after.nodes, set.nodes);
+    assert_eq!(after.committee(), vec![0, 1, 3, 4]);
+    assert_eq!(after.threshold, 3);
+    // the votes stay on record, in the epoch they were cast in
+    let votes: Vec<(u64, u32, u32)> = reg
+        .kick_votes()
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.epoch, v.voter, v.target))
+        .collect();
+    assert_eq!(votes, [0, 1, 3, 4].map(|voter| (epoch, voter, 2)).to_vec());
+    // the kicked member votes no more, and is not voted on again
+    assert_bad(
+        "a kicked voter",
+        reg.vote_to_kick(&wallets[2], 0),
+        Bad::Invalid,
+    );
+    assert_bad(
+        "a kicked target",
+        reg.vote_to_kick(&wallets[0], 2),
+        Bad::Invalid,
+    );
+    // the administrator may set a committee with a hole directly
+    let mut hole = set.clone();
+    hole.kicked.insert(1);
+    hole.threshold = 3;
+    reg.set_node_set(admin, &hole).unwrap();
+    assert_eq!(reg.node_set().unwrap(), Some(hole));
+}
