@@ -349,14 +349,21 @@ contract Staking is Owned {
     /// @notice Start the next epoch: kicked nodes leave the committee.
     ///         They keep their index (every other member keeps its own, its
     ///         share's x-coordinate) and hold no share once the nodes moved
-    ///         the keys; the threshold stays, within the members left.
+    ///         the keys. When some left, the threshold becomes more than two
+    ///         thirds of the members left.
     function advanceEpoch() external onlyOwner {
+        bool left = false;
         for (uint256 i = 0; i < _current.length; i++) {
             address a = _current[i];
             if (_kicked[a]) {
                 delete _kicked[a];
                 _out[a] = true;
+                left = true;
             }
+        }
+        if (left) {
+            _threshold = (2 * _committeeCount()) / 3 + 1;
+            emit ThresholdSet(_threshold);
         }
         _advance();
     }

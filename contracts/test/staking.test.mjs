@@ -123,6 +123,7 @@ test('threshold, kick, rejoin and epoch advance', async () => {
   // x-coordinate): the list is unchanged, indices 2 and 3 are out
   assert.deepEqual([...(await lit.getValidatorsInCurrentEpoch())], nodes.map((n) => n.nodeAddress));
   assert.deepEqual([...(await env.staking.getKickedOutIndices())], [2n, 3n]);
+  assert.equal(await lit.currentValidatorCountForConsensus(), 2n, 'more than two thirds of the two left');
   assert.deepEqual([...(await lit.getActiveUnkickedValidators())], [nodes[0].nodeAddress, nodes[1].nodeAddress]);
   assert.deepEqual([...(await lit.getKickedValidators())], [nodes[2].nodeAddress, nodes[3].nodeAddress]);
   await expectRevert(env.staking.adminRejoinValidator(nodes[2].nodeAddress), 'NotAValidator');

@@ -493,6 +493,9 @@ async function waitFor(what, check, timeoutMs = 240_000) {
   }
 }
 
+/** The Staking contract object the SDK listens on, once it reconnected. */
+let firstStakingContract = null;
+
 test('across an epoch change the SDK follows the Staking contract: a fifth member joins, the keys move to it, the nodes\' handshake epoch and the SDK\'s epoch advance together, and the PKP minted before signs with its old address and a ciphertext of before decrypts', async () => {
   // the member the test before stopped comes back first: every member of
   // the new committee receives a share
@@ -536,12 +539,10 @@ test('across an epoch change the SDK follows the Staking contract: a fifth membe
   // the client connected before saw Staking's StateChanged and reconnected
   // to the new set by itself
   await waitFor('the SDK on the new node set', async () => client.config.bootstrapUrls.length === 5 && client.ready);
-  // (the SDK's reconnect makes a new Staking contract object and leaves its
-  // StateChanged listener on the old one, whose provider then polls
-  // forever and keeps this process alive: a leak of SDK 7, undone here)
-  if (stakingListenedTo && stakingListenedTo !== client._stakingContract) {
-    stakingListenedTo.removeAllListeners('StateChanged');
-  }
+  // (the SDK's reconnect makes a new Staking contract object but keeps its
+  // StateChanged listener on the old one: it follows later epochs through
+  // it, and its provider polls until the last test removes it)
+  firstStakingContract = stakingListenedTo;
   assert.equal(client.config.minNodeCount, 4);
   assert.equal(client.networkPubKey, devnet.network.blsPublicKey);
   // (the SDK names the previous epoch for its first 15 s, then this one)
@@ -564,4 +565,54 @@ test('across an epoch change the SDK follows the Staking contract: a fifth membe
 
   const { decryptedData } = await client.decrypt({ accessControlConditions, ...sealed, sessionSigs: sigs, chain: 'ethereum' });
   assert.equal(new TextDecoder().decode(decryptedData), secret);
+});
+
+test('across a kick the SDK follows the Staking contract: the owner kicks member 2 and advances the epoch, the keys move to the four others (index 2 left empty, threshold 3), the kicked node erases its shares and stops, and the SDK reconnects to the four: the PKP signs with its old address and a ciphertext of before decrypts', async () => {
+  const provider = new ethers.providers.JsonRpcProvider(devnet.network.rpcUrl);
+  const staking = new ethers.Contract(devnet.network.stakingAddress, devnet.stakingAbi, provider);
+  const epochBefore = (await staking.epoch()).number.toNumber();
+  const accessControlConditions = onlyWallet(wallet.address);
+  const secret = 'sealed before the kick';
+  const sealed = await client.encrypt({ accessControlConditions, dataToEncrypt: new TextEncoder().encode(secret) });
+
+  // kicked for the next epoch, then the next epoch: member 2 leaves the
+  // committee and keeps its index; the threshold becomes 3 of 4
+  const admin = ['--network', devnet.networkPath, '--private-key', ANVIL_ADMIN_KEY];
+  assert.deepEqual(JSON.parse(candela(['contracts', 'kick', '--node', '2', ...admin])), { kicked: [2] });
+  const advanced = JSON.parse(candela(['contracts', 'advance-epoch', ...admin]));
+  assert.deepEqual(
+    [advanced.epoch, advanced.committee, advanced.kicked, advanced.threshold],
+    [epochBefore + 1, [0, 1, 3, 4], [2], 3],
+  );
+  const network = JSON.parse(fs.readFileSync(devnet.networkPath, 'utf8'));
+  const stay = network.nodes.filter((n) => n.index !== 2);
+  await waitFor('the keys on the four others', async () => {
+    const all = await Promise.all(stay.map((n) => statusOf(n.url)));
+    return all.every((s) => s && s.ready && s.networkEpoch === epochBefore + 1
+      && Object.keys(s.blsPublicShares).join() === '0,1,3,4');
+  });
+  await waitFor('the kicked node to stop', async () => (await statusOf(network.nodes[2].url)) === null);
+
+  await waitFor('the SDK on the four', async () => client.config.bootstrapUrls.length === 4 && client.ready);
+  assert.equal(client.config.minNodeCount, 3);
+  assert.equal(client.networkPubKey, devnet.network.blsPublicKey, 'the BLS key is the same');
+
+  const sigs = await walletSession(wallet);
+  const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('after the kick')));
+  let sig;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      sig = await client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs: sigs });
+      break;
+    } catch (e) {
+      if (attempt >= 20 || !/PresignaturePoolEmpty/.test(e.message + JSON.stringify(e.info ?? ''))) throw e;
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+  }
+  assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress, 'the PKP keeps its address');
+  const { decryptedData } = await client.decrypt({ accessControlConditions, ...sealed, sessionSigs: sigs, chain: 'ethereum' });
+  assert.equal(new TextDecoder().decode(decryptedData), secret);
+  // the listener the SDK left on its first Staking contract object (a leak
+  // of SDK 7: its provider would poll forever)
+  firstStakingContract?.removeAllListeners('StateChanged');
 });

@@ -185,6 +185,9 @@ pub async fn open_or_create(
     })
 }
 
+/// Ether given to each node wallet on a devnet's anvil (10 ETH, in wei).
+const NODE_FUNDS: u128 = 10_000_000_000_000_000_000;
+
 impl DevnetChain {
     /// Open the registry (as the nodes do).
     pub fn registry(&self) -> anyhow::Result<Box<dyn Registry>> {
@@ -196,12 +199,31 @@ impl DevnetChain {
         Ok(self.admin.clone())
     }
 
-    /// The chain's URL, when the devnet started it, for actions.
+    /// The chain's URL, when the devnet started it (an anvil), for actions.
     pub fn action_rpc_url(&self) -> Option<String> {
         match (&self.location, self.kind) {
             (RegistryLocation::Evm { rpc_url, .. }, ChainKind::Anvil) => Some(rpc_url.clone()),
             _ => None,
         }
+    }
+
+    /// On an anvil the devnet started: give each node wallet of `set` ether
+    /// from development account 0, so that nodes pay for their kick votes
+    /// (on a real chain, the operator funds its node's wallet).
+    pub async fn fund_node_wallets(
+        &self,
+        set: &candela_registry::RegisteredNodeSet,
+    ) -> anyhow::Result<()> {
+        let Some(url) = self.action_rpc_url() else {
+            return Ok(());
+        };
+        for node in &set.nodes {
+            if node.wallet_address != [0u8; 20] {
+                candela_registry::anvil::test_tokens::fund(&url, node.wallet_address, NODE_FUNDS)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Record the network's root key where the registry needs it: the EVM
@@ -260,6 +282,22 @@ pub enum ContractsCommand {
     Kick(NodeAdmin),
     /// Show a kicked node to Lit's SDK again.
     Rejoin(NodeAdmin),
+    /// Start Staking's next epoch (`advanceEpoch`): the kicked nodes leave
+    /// the committee, keeping their index, and the nodes move every key to
+    /// the members left. Prints the epoch, committee and threshold.
+    AdvanceEpoch(EpochAdmin),
+}
+
+/// A network with an EVM registry, and the key of its `Staking` owner.
+#[derive(clap::Args, Debug)]
+pub struct EpochAdmin {
+    /// network.json of the network (default: $CANDELA_NETWORK, else the
+    /// devnet's `devnet/network.json`).
+    #[arg(long, env = "CANDELA_NETWORK", default_value = crate::cli_io::DEFAULT_NETWORK)]
+    network: PathBuf,
+    /// The `Staking` owner's private key (hex).
+    #[arg(long, env = "CANDELA_DEPLOYER_KEY")]
+    private_key: String,
 }
 
 /// A node of a network with an EVM registry, and the key of its `Staking`
@@ -305,6 +343,27 @@ pub async fn run_contracts(cmd: ContractsCommand) -> anyhow::Result<()> {
         }
         ContractsCommand::Kick(a) => println!("{}", kick_or_rejoin(a, true).await?),
         ContractsCommand::Rejoin(a) => println!("{}", kick_or_rejoin(a, false).await?),
+        ContractsCommand::AdvanceEpoch(a) => {
+            let net = crate::cli_io::open_network(&a.network)
+                .with_context(|| format!("reading {}", a.network.display()))?
+                .network()
+                .clone();
+            let key = crate::pkp::signing_key(&a.private_key)?;
+            let out = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
+                let reg = candela_registry::open_evm(&net.registry)?;
+                reg.advance_epoch(&key)?;
+                let set = candela_registry::Registry::node_set(&reg)?
+                    .context("the registry has no node set")?;
+                Ok(serde_json::json!({
+                    "epoch": candela_registry::Registry::epoch(&reg)?,
+                    "committee": set.committee(),
+                    "kicked": set.kicked,
+                    "threshold": set.threshold,
+                }))
+            })
+            .await??;
+            println!("{out}");
+        }
     }
     Ok(())
 }
@@ -322,18 +381,19 @@ async fn kick_or_rejoin(a: NodeAdmin, kick: bool) -> anyhow::Result<String> {
             .and_then(|b| b.try_into().ok())
             .with_context(|| format!("node {} has no 32-byte identity key", n.index))
     };
-    let node = net.nodes.get(a.node).with_context(|| {
-        format!(
-            "--node {}: the network has nodes 0 to {}",
-            a.node,
-            net.nodes.len().saturating_sub(1)
-        )
-    })?;
+    let node = net
+        .nodes
+        .iter()
+        .find(|n| n.index as usize == a.node)
+        .with_context(|| {
+            let listed: Vec<u32> = net.nodes.iter().map(|n| n.index).collect();
+            format!("--node {}: the network's nodes are {listed:?}", a.node)
+        })?;
     let target = identity(node)?;
     let keys = net
         .nodes
         .iter()
-        .map(identity)
+        .map(|n| Ok((n.index as usize, identity(n)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let location = net.registry.clone();
     let kicked = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<usize>> {
@@ -346,9 +406,8 @@ async fn kick_or_rejoin(a: NodeAdmin, kick: bool) -> anyhow::Result<String> {
         let kicked = reg.kicked_nodes()?;
         Ok(keys
             .iter()
-            .enumerate()
             .filter(|(_, k)| kicked.contains(k))
-            .map(|(i, _)| i)
+            .map(|(i, _)| *i)
             .collect())
     })
     .await??;

@@ -280,6 +280,7 @@ pub async fn start(args: &DevnetArgs) -> anyhow::Result<Devnet> {
                 ..Default::default()
             };
             registry.set_node_set(&chain.admin_key()?, &set)?;
+            chain.fund_node_wallets(&set).await?;
             set
         }
     };

@@ -233,6 +233,7 @@ sol! {
         function getKickVotes() external view returns (KickVote[]);
         function getVotingStatusToKickValidator(uint256 epochNumber, address validatorStakerAddress, address voterStakerAddress) external view returns (uint256, bool);
         function kickValidatorInNextEpoch(address validatorStakerAddress, uint256 reason, bytes data) external;
+        function advanceEpoch() external;
     }
 }
 
@@ -1510,6 +1511,22 @@ impl EvmRegistry {
             validatorStakerAddress: self.staking_address_of(identity_key)?,
         };
         self.staking_admin_tx(admin, "adminKickValidatorInNextEpoch", call)
+    }
+
+    /// Start Staking's next epoch (`advanceEpoch`): nodes kicked for it
+    /// leave the committee, keeping their index.
+    pub fn advance_epoch(&self, admin: &SigningKey) -> Result<(), RegistryError> {
+        // advanceEpoch frees storage: a fixed limit rather than an estimate
+        // its refund would make fall short
+        let key = admin.clone();
+        self.run(move |i| async move {
+            let _serialised = i.tx_lock.lock().await;
+            let provider = i.signing(&key);
+            let tx = call_tx(i.addresses.staking, IStaking::advanceEpochCall {})
+                .with_from(Address::from(signer_address(&key)))
+                .with_gas_limit(1_000_000);
+            i.send_tx(&provider, "advanceEpoch", tx).await.map(|_| ())
+        })
     }
 
     /// The `Staking` address of the registered node with `identity_key`.
