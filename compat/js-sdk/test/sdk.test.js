@@ -493,6 +493,21 @@ async function waitFor(what, check, timeoutMs = 240_000) {
   }
 }
 
+/**
+ * The SDK's pkpSign with the test's PKP, tried again while the nodes answer
+ * that presignatures of the new committee are still in the making.
+ */
+async function pkpSignOnceThePoolRefilled(toSign, sessionSigs) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs });
+    } catch (e) {
+      if (attempt >= 20 || !/PresignaturePoolEmpty/.test(e.message + JSON.stringify(e.info ?? ''))) throw e;
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+  }
+}
+
 /** The Staking contract object the SDK listens on, once it reconnected. */
 let firstStakingContract = null;
 
@@ -550,17 +565,7 @@ test('across an epoch change the SDK follows the Staking contract: a fifth membe
 
   const sigs = await walletSession(wallet);
   const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('after the epoch change')));
-  let sig;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      sig = await client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs: sigs });
-      break;
-    } catch (e) {
-      // presignatures of the new committee may still be in the making
-      if (attempt >= 20 || !/PresignaturePoolEmpty/.test(e.message + JSON.stringify(e.info ?? ''))) throw e;
-      await new Promise((r) => setTimeout(r, 3000));
-    }
-  }
+  const sig = await pkpSignOnceThePoolRefilled(toSign, sigs);
   assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress, 'the PKP keeps its address');
 
   const { decryptedData } = await client.decrypt({ accessControlConditions, ...sealed, sessionSigs: sigs, chain: 'ethereum' });
@@ -599,16 +604,7 @@ test('across a kick the SDK follows the Staking contract: the owner kicks member
 
   const sigs = await walletSession(wallet);
   const toSign = ethers.utils.arrayify(ethers.utils.keccak256(ethers.utils.toUtf8Bytes('after the kick')));
-  let sig;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      sig = await client.pkpSign({ pubKey: pkp.publicKey, toSign, sessionSigs: sigs });
-      break;
-    } catch (e) {
-      if (attempt >= 20 || !/PresignaturePoolEmpty/.test(e.message + JSON.stringify(e.info ?? ''))) throw e;
-      await new Promise((r) => setTimeout(r, 3000));
-    }
-  }
+  const sig = await pkpSignOnceThePoolRefilled(toSign, sigs);
   assert.equal(ethers.utils.recoverAddress(toSign, sig.signature), pkp.ethAddress, 'the PKP keeps its address');
   const { decryptedData } = await client.decrypt({ accessControlConditions, ...sealed, sessionSigs: sigs, chain: 'ethereum' });
   assert.equal(new TextDecoder().decode(decryptedData), secret);

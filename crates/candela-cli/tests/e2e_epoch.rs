@@ -29,18 +29,7 @@ async fn status_in_committee(net: &TestNet, i: usize, size: usize, epoch: u64) -
             }
         }
         if Instant::now() > deadline {
-            for j in 0..=size {
-                let log = std::fs::read_to_string(net.path().join(format!("node-{j}/node.log")))
-                    .unwrap_or_default();
-                let lines: Vec<&str> = log
-                    .lines()
-                    .filter(|l| !l.contains("presign") && !l.contains("DEBUG"))
-                    .collect();
-                eprintln!(
-                    "--- node {j}\n{}",
-                    lines[lines.len().saturating_sub(15)..].join("\n")
-                );
-            }
+            net.dump_logs(size + 1);
             panic!("node {i} not in a committee of {size} at epoch {epoch} in time");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

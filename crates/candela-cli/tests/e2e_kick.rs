@@ -41,25 +41,10 @@ async fn status_with_committee(
             }
         }
         if Instant::now() > deadline {
-            dump_logs(net, 5);
+            net.dump_logs(5);
             panic!("node {index} not in committee {committee:?} at epoch {epoch} in time");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-fn dump_logs(net: &TestNet, n: usize) {
-    for j in 0..n {
-        let log = std::fs::read_to_string(net.path().join(format!("node-{j}/node.log")))
-            .unwrap_or_default();
-        let lines: Vec<&str> = log
-            .lines()
-            .filter(|l| !l.contains("presign") && !l.contains("DEBUG"))
-            .collect();
-        eprintln!(
-            "--- node {j}\n{}",
-            lines[lines.len().saturating_sub(15)..].join("\n")
-        );
     }
 }
 
@@ -152,7 +137,7 @@ async fn members_vote_out_a_silent_member_and_the_keys_move_to_the_others() {
     let deadline = Instant::now() + Duration::from_secs(120);
     while running(back_pid) {
         if Instant::now() > deadline {
-            dump_logs(&net, 5);
+            net.dump_logs(5);
             panic!("the kicked node did not stop");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

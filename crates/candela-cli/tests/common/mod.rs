@@ -125,6 +125,23 @@ impl TestNet {
             .expect("pid")
     }
 
+    /// Print the last lines of the first `n` nodes' logs (presignature and
+    /// debug lines left out), for a test about to fail.
+    pub fn dump_logs(&self, n: usize) {
+        for j in 0..n {
+            let log = std::fs::read_to_string(self.path().join(format!("node-{j}/node.log")))
+                .unwrap_or_default();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| !l.contains("presign") && !l.contains("DEBUG"))
+                .collect();
+            eprintln!(
+                "--- node {j}\n{}",
+                lines[lines.len().saturating_sub(15)..].join("\n")
+            );
+        }
+    }
+
     /// SIGKILL node i (a crash).
     pub fn crash_node(&self, i: usize) {
         let pid = self.node_pid(i);
