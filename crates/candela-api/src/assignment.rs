@@ -78,6 +78,13 @@ fn framed(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Whether node `i` is a member of the committee whose identity keys are
+/// `identity_keys` (by node index; an empty key marks an index whose member
+/// is not in the committee, e.g. kicked).
+pub fn is_member(identity_keys: &[String], i: u32) -> bool {
+    identity_keys.get(i as usize).is_some_and(|k| !k.is_empty())
+}
+
 impl SignedAssignment {
     /// The bytes the coordinator signs.
     fn signed_bytes(&self) -> Vec<u8> {
@@ -133,9 +140,11 @@ impl SignedAssignment {
             .and_then(|v| Signature::from_slice(&v).ok())
             .ok_or_else(bad)?;
         vk.verify(&self.signed_bytes(), &sig).map_err(|_| bad())?;
-        let n = identity_keys.len() as u32;
         let ascending = self.signers.windows(2).all(|w| w[0] < w[1]);
-        if self.signers.len() != threshold || !ascending || self.signers.iter().any(|&s| s >= n) {
+        if self.signers.len() != threshold
+            || !ascending
+            || self.signers.iter().any(|&s| !is_member(identity_keys, s))
+        {
             return Err(AssignmentError::BadSigners(self.signers.clone()));
         }
         Ok(())
@@ -215,6 +224,26 @@ mod tests {
         assert_eq!(
             far.verify(&pks, 2),
             Err(AssignmentError::UnknownCoordinator(9))
+        );
+    }
+
+    #[test]
+    fn a_signing_set_naming_a_kicked_member_is_refused_and_one_across_the_hole_accepted() {
+        // member 1 of four was kicked: its key is blanked, index 3 stays
+        let (sks, mut pks) = keys(4);
+        pks[1] = String::new();
+        let across = SignedAssignment::sign("r1", "p1", vec![0, 2, 3], "b", 0, &sks[0]);
+        assert_eq!(across.verify(&pks, 3), Ok(()));
+        let with_kicked = SignedAssignment::sign("r1", "p1", vec![0, 1, 3], "b", 0, &sks[0]);
+        assert!(matches!(
+            with_kicked.verify(&pks, 3),
+            Err(AssignmentError::BadSigners(_))
+        ));
+        // nor does the kicked member coordinate
+        let by_kicked = SignedAssignment::sign("r1", "p1", vec![0, 2, 3], "b", 1, &sks[1]);
+        assert_eq!(
+            by_kicked.verify(&pks, 3),
+            Err(AssignmentError::BadSignature(1))
         );
     }
 

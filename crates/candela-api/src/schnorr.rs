@@ -132,9 +132,13 @@ impl SignedSchnorrAssignment {
             .ok_or_else(bad)?;
         vk.verify(&self.signed_bytes(), &sig).map_err(|_| bad())?;
         let signers = self.signers();
-        let n = identity_keys.len() as u32;
         let ascending = signers.windows(2).all(|w| w[0] < w[1]);
-        if signers.len() != threshold || !ascending || signers.iter().any(|&s| s >= n) {
+        if signers.len() != threshold
+            || !ascending
+            || signers
+                .iter()
+                .any(|&s| !crate::assignment::is_member(identity_keys, s))
+        {
             return Err(AssignmentError::BadSigners(signers));
         }
         Ok(())

@@ -7,7 +7,8 @@
 //! PKPs and ciphertext of before still work for a client that follows the
 //! registry. Member 2 coming back finds itself kicked, erases its shares
 //! and stops; a new machine then takes its place (`epoch replace`) and the
-//! committee grows back to five, the new machine with a share.
+//! committee grows back to five, the new machine with a share. The same
+//! votes on an EVM registry go to `Staking` from the node wallets.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -175,4 +176,69 @@ async fn members_vote_out_a_silent_member_and_the_keys_move_to_the_others() {
     kept.still_work(&net, &client, "after the kicked place was filled")
         .await;
     net.stop();
+}
+
+/// The same votes on an EVM registry: the node processes send them to
+/// `Staking.kickValidatorInNextEpoch` from their wallets (which the devnet
+/// funds on its anvil), and follow the member kicked out by `Staking`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_an_evm_registry_the_nodes_vote_through_staking_and_the_keys_move() {
+    let net = TestNet::start(4, &["--chain", "anvil", "--kick-after", "4"]);
+    let client = net.client();
+    // anvil's funded account 1 pays for the mint
+    let owner = candela_registry::anvil::dev_key(1);
+    let pkp = tokio::task::block_in_place(|| {
+        registry(&client)
+            .mint(&owner, client.root_public_key())
+            .expect("mint")
+    });
+    let epoch = epoch_status(&net)["epoch"].as_u64().expect("epoch");
+    let before = status_with_committee(&net, 0, &[0, 1, 2, 3], epoch).await;
+
+    net.crash_node(1);
+    let others = [0, 2, 3];
+    for i in others {
+        let s = status_with_committee(&net, i, &others, epoch + 1).await;
+        assert_eq!(s.bls_public_key, before.bls_public_key);
+        assert_eq!(s.root_public_key, before.root_public_key);
+    }
+    let status = epoch_status(&net);
+    assert_eq!(status["committee"], serde_json::json!(others));
+    assert_eq!(status["kicked"], serde_json::json!([1]));
+    assert_eq!(status["threshold"], 3);
+    let votes: Vec<(u64, u64, u64)> = status["kickVotes"]
+        .as_array()
+        .expect("votes")
+        .iter()
+        .map(|v| {
+            (
+                v["epoch"].as_u64().unwrap(),
+                v["voter"].as_u64().unwrap(),
+                v["target"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut voters: Vec<u64> = votes.iter().map(|v| v.1).collect();
+    voters.sort_unstable();
+    assert_eq!(
+        voters,
+        vec![0, 2, 3],
+        "each of the three others voted on Staking"
+    );
+    assert!(votes.iter().all(|v| v.0 == epoch && v.2 == 1), "{votes:?}");
+
+    // a client following Staking signs with the three, under the old key
+    let mut client = net.client();
+    tokio::task::block_in_place(|| client.follow_registry()).expect("follow Staking");
+    assert_eq!(client.network().threshold, 3);
+    net.wait_pool(1).await;
+    let digest = random_digest();
+    let signed = client
+        .pkp_sign(&owner, &pkp.public_key, digest)
+        .await
+        .expect("sign after the kick");
+    signed
+        .signature
+        .verify(&pkp.public_key, &digest)
+        .expect("the PKP's key of before verifies");
 }

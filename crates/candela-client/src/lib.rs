@@ -716,13 +716,15 @@ impl Client {
         }
     }
 
-    /// Every node's identity key (hex), by index.
+    /// Every node's identity key (hex), by node index; an empty string for
+    /// an index with no member in the committee (kicked).
     pub(crate) fn identity_keys(&self) -> Vec<String> {
-        self.net
-            .nodes
-            .iter()
-            .map(|n| n.identity_key.clone())
-            .collect()
+        let span = self.net.nodes.iter().map(|n| n.index as usize + 1).max();
+        let mut keys = vec![String::new(); span.unwrap_or(0)];
+        for n in &self.net.nodes {
+            keys[n.index as usize] = n.identity_key.clone();
+        }
+        keys
     }
 
     /// Verify and combine; on failure returns how many valid shares there

@@ -289,12 +289,22 @@ impl Node {
         Err(last)
     }
 
-    /// Every node's identity key (hex), by index.
+    /// Every node's identity key (hex), by index; an empty string for an
+    /// index outside the committee (a kicked member), which then signs no
+    /// assignment and is in no signing set ([`candela_api::assignment::is_member`]).
     pub(crate) fn identity_keys(&self) -> Vec<String> {
-        self.members()
+        let members = self.members();
+        members
             .nodes
             .iter()
-            .map(|n| n.identity_key.clone())
+            .enumerate()
+            .map(|(i, n)| {
+                if members.committee.contains(&(i as u32)) {
+                    n.identity_key.clone()
+                } else {
+                    String::new()
+                }
+            })
             .collect()
     }
 
