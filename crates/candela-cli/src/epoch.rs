@@ -133,35 +133,17 @@ pub struct ReplaceArgs {
     pub admin_key: Option<String>,
 }
 
-/// Run an `epoch` command.
+/// Run an `epoch` command: each prints its outcome as JSON.
 pub async fn run(cmd: EpochCommand) -> anyhow::Result<()> {
-    match cmd {
-        EpochCommand::Replace(args) => {
-            let out = replace(&args)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(())
-        }
-        EpochCommand::InitNode(args) => {
-            let out = init_node(&args)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(())
-        }
-        EpochCommand::Advance(args) => {
-            let out = advance(&args)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(())
-        }
-        EpochCommand::Kick(args) => {
-            let out = kick(&args)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(())
-        }
-        EpochCommand::Status(args) => {
-            let out = status(&args)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(())
-        }
-    }
+    let out = match cmd {
+        EpochCommand::Replace(args) => replace(&args)?,
+        EpochCommand::InitNode(args) => init_node(&args)?,
+        EpochCommand::Advance(args) => advance(&args)?,
+        EpochCommand::Kick(args) => kick(&args)?,
+        EpochCommand::Status(args) => status(&args)?,
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
 }
 
 /// Kick member `args.node` out of the committee of the devnet in

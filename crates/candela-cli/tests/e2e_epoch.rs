@@ -51,20 +51,6 @@ async fn handshake_epoch(net: &TestNet, i: usize) -> u64 {
     body["epoch"].as_u64().expect("epoch")
 }
 
-fn advance(net: &TestNet, flag: &str, value: &str) -> serde_json::Value {
-    let out = Command::new(BIN)
-        .args(["epoch", "advance", flag, value, "--dir"])
-        .arg(net.path())
-        .output()
-        .expect("epoch advance");
-    assert!(
-        out.status.success(),
-        "epoch advance {flag} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_keys() {
     let mut net = TestNet::start(4, &[]);
@@ -98,7 +84,12 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
     );
     let member_file = net.path().join("member-4.json");
     std::fs::write(&member_file, &init.stdout).expect("member file");
-    let grown = advance(&net, "--member", member_file.to_str().expect("path"));
+    let grown = net.cli_json(&[
+        "epoch",
+        "advance",
+        "--member",
+        member_file.to_str().expect("path"),
+    ]);
     assert_eq!(
         (grown["size"].as_u64(), grown["threshold"].as_u64()),
         (Some(5), Some(4))
@@ -136,7 +127,7 @@ async fn keys_move_to_a_grown_and_then_a_shrunk_node_set_and_keep_their_public_k
     // leaving member: it runs with the committee it remembers, and the
     // keys move. The member that left erases its shares and stops.
     let leaving_pid = net.node_pid(4);
-    let shrunk = advance(&net, "--remove", "1");
+    let shrunk = net.cli_json(&["epoch", "advance", "--remove", "1"]);
     assert_eq!(
         (shrunk["size"].as_u64(), shrunk["threshold"].as_u64()),
         (Some(4), Some(3))

@@ -153,16 +153,7 @@ async fn members_vote_out_a_silent_member_and_the_keys_move_to_the_others() {
     // (threshold 4) and the new machine is given a share that every member
     // agrees on
     std::fs::remove_dir_all(net.path().join("node-2")).expect("remove node-2");
-    let out = Command::new(BIN)
-        .args(["epoch", "replace", "--node", "2", "--dir"])
-        .arg(net.path())
-        .output()
-        .expect("epoch replace");
-    assert!(
-        out.status.success(),
-        "epoch replace failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    net.cli_json(&["epoch", "replace", "--node", "2"]);
     net.restart_node(2);
     let all = [0, 1, 2, 3, 4];
     let filled = status_with_committee(&net, 2, &all, 3).await;

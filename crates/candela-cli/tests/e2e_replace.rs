@@ -24,17 +24,7 @@ async fn a_member_whose_machine_is_gone_is_replaced_under_its_index_and_the_keys
     std::fs::remove_dir_all(&node_dir).expect("remove node 1");
 
     // the administrator gives index 1 to a new machine
-    let out = Command::new(BIN)
-        .args(["epoch", "replace", "--node", "1", "--dir"])
-        .arg(net.path())
-        .output()
-        .expect("epoch replace");
-    assert!(
-        out.status.success(),
-        "epoch replace failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let replaced: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let replaced = net.cli_json(&["epoch", "replace", "--node", "1"]);
     let new_identity = replaced["member"]["identityKey"]
         .as_str()
         .expect("identity key")

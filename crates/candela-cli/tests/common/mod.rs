@@ -125,6 +125,23 @@ impl TestNet {
             .expect("pid")
     }
 
+    /// Run `candela ARGS --dir <this devnet>`, which must succeed; its
+    /// standard output as JSON.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--dir")
+            .arg(self.path())
+            .output()
+            .unwrap_or_else(|e| panic!("candela {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "candela {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    }
+
     /// Print the last lines of the first `n` nodes' logs (presignature and
     /// debug lines left out), for a test about to fail.
     pub fn dump_logs(&self, n: usize) {

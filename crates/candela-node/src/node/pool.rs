@@ -121,8 +121,9 @@ impl Node {
                 "session id does not name its leader",
             ));
         }
+        let members = self.members();
         if !parts.contains(&self.me)
-            || parts.iter().any(|p| !self.members().committee.contains(p))
+            || parts.iter().any(|p| !members.committee.contains(p))
             || count == 0
             || count > 64
         {
